@@ -1,0 +1,259 @@
+"""The kind registry: config roots, their auto-registered subclasses and `kind` resolution.
+
+A root (e.g. `CallbackConfig`) names its entry-point group. A `kind` is a short name published
+under that group, the short name of an in-process subclass, or a dotted path to a schema class
+(`pkg.mod:Class` or `pkg.mod.Class`). Resolution happens at validation time, so kinds added by
+packages installed later validate too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.machinery
+import sys
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+from noether.config.entry_points import DuplicateKindError, import_dotted, kind_entries
+
+# Distribution to install for a runtime module of the workspace's own packages.
+_NOETHER_DISTRIBUTIONS = {
+    "noether.core": "noether-core",
+    "noether.training": "noether-trainers",
+    "noether.callbacks": "noether-callbacks",
+    "noether.config": "noether-config",
+}
+
+
+class KindError(Exception):
+    """A kind that cannot be resolved for its root."""
+
+
+class RegistryBase(BaseModel):
+    """Internal base class for all registry-based configs.
+
+    Provides auto-registration via `__init_subclass__` (pydantic's post-build variant): every
+    subclass of a root is recorded under its dotted path and, when its `kind` has a default,
+    under that short name.
+    """
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    kind: str
+    """Which implementation to build: a registered short name or a dotted path to a schema."""
+
+    target: ClassVar[str] = ""
+    """Runtime class that this schema builds, as `module:Class`; imported only to build a run."""
+
+    entry_point_group: ClassVar[str] = ""
+    """Set on roots only: the entry-point group that publishes this root's short names."""
+
+    _subclasses_by_kind: ClassVar[dict[str, type[RegistryBase]]]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "entry_point_group" in cls.__dict__:
+            cls._subclasses_by_kind = {}
+            return
+        if cls.__pydantic_generic_metadata__.get("origin") is not None:
+            return  # a parametrisation such as BaseTrainerConfig[MyCallbackConfig]
+        root = cls.registry_root()
+        default_kind = cls.model_fields["kind"].default
+        if isinstance(default_kind, str) and default_kind:
+            root._subclasses_by_kind[default_kind] = cls
+
+    @classmethod
+    def registry_root(cls) -> type[RegistryBase]:
+        """The root whose registry this class belongs to."""
+        for klass in cls.__mro__:
+            if "entry_point_group" in klass.__dict__:
+                return klass  # type: ignore[no-any-return]
+        raise TypeError(f"{cls.__qualname__} derives from no registry root")
+
+    @classmethod
+    def default_kind(cls) -> str | None:
+        """The short name a concrete schema answers to, if it declares one."""
+        value = cls.model_fields["kind"].default
+        return value if isinstance(value, str) and value else None
+
+    @classmethod
+    def target_distribution(cls) -> str:
+        """Distribution that provides `target`, for "pip install ..." hints."""
+        module = cls.target.partition(":")[0]
+        for prefix, dist in _NOETHER_DISTRIBUTIONS.items():
+            if module == prefix or module.startswith(prefix + "."):
+                return dist
+        return module.split(".")[0].replace("_", "-")
+
+    @classmethod
+    def target_installed(cls) -> bool:
+        """Whether the target's module can be found, without importing (executing) it."""
+        module = cls.target.partition(":")[0]
+        return bool(module) and module_findable(module)
+
+    @classmethod
+    def load_target(cls) -> Any:
+        """Imports the runtime class; a missing package is named in the error."""
+        module, _, attribute = cls.target.partition(":")
+        if not module_findable(module):
+            raise KindError(
+                f"{cls.__qualname__} is implemented by {cls.target!r}, which is not installed: "
+                f"install the package {cls.target_distribution()!r}"
+            )
+        return import_dotted(module, attribute)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        resolved = handler.resolve_ref_schema(json_schema)
+        kind = cls.default_kind()
+        if kind is not None and "kind" in resolved.get("properties", {}):
+            resolved["properties"]["kind"] = {
+                "const": kind,
+                "title": "Kind",
+                "description": "Which implementation to build.",
+            }
+            resolved.setdefault("required", [])
+            if "kind" not in resolved["required"]:
+                resolved["required"].insert(0, "kind")
+        return json_schema
+
+
+def module_findable(module: str) -> bool:
+    """Finds a module on sys.path segment by segment, executing no package `__init__`."""
+    if module in sys.modules:
+        return True
+    path: list[str] | None = None
+    name = ""
+    for part in module.split("."):
+        name = f"{name}.{part}" if name else part
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None:
+            return False
+        path = list(spec.submodule_search_locations or [])
+    return True
+
+
+def known_kinds(root: type[RegistryBase]) -> list[str]:
+    """Short names available for a root: published ones and in-process subclasses."""
+    names = set(root._subclasses_by_kind)
+    try:
+        names |= set(kind_entries(root.entry_point_group))
+    except DuplicateKindError:
+        pass
+    return sorted(names)
+
+
+def _closest_first(kind: str, names: list[str]) -> list[str]:
+    return sorted(names, key=lambda n: (-difflib.SequenceMatcher(None, kind, n).ratio(), n))
+
+
+def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
+    """Finds the schema class for `kind` under `root`.
+
+    Raises:
+        KindError: unknown kind (with the known kinds, closest first), a duplicate short name,
+            or a dotted path that does not name a subclass of the root.
+    """
+    if ":" in kind or "." in kind:
+        cls = _import_schema(kind)
+    else:
+        try:
+            entry = kind_entries(root.entry_point_group).get(kind)
+        except DuplicateKindError as error:
+            raise KindError(str(error)) from None
+        if entry is not None:
+            cls = entry.load()
+        elif kind in root._subclasses_by_kind:
+            cls = root._subclasses_by_kind[kind]
+        else:
+            known = _closest_first(kind, known_kinds(root))
+            raise KindError(
+                f"unknown {root.__name__} kind {kind!r}; known kinds: "
+                + (", ".join(known) if known else "none registered")
+            )
+    if not (isinstance(cls, type) and issubclass(cls, root)):
+        raise KindError(f"kind {kind!r} does not name a {root.__name__} subclass")
+    return cls
+
+
+def _import_schema(path: str) -> Any:
+    module_name, sep, attribute = path.partition(":")
+    if not sep:
+        module_name, _, attribute = path.rpartition(".")
+    try:
+        return import_dotted(module_name, attribute)
+    except ImportError as error:
+        raise KindError(f"cannot import {path!r}: {error}") from None
+    except AttributeError:
+        raise KindError(f"module {module_name!r} has no attribute {attribute!r}") from None
+
+
+class Discriminated:
+    """Field marker that resolves `kind` at validation time.
+
+    Use as `Annotated[CallbackConfig, Discriminated(CallbackConfig)]`.
+    """
+
+    def __init__(self, root: type[RegistryBase]) -> None:
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"Discriminated({self.root.__name__})"
+
+    def validate(self, value: Any) -> RegistryBase:
+        if isinstance(value, self.root):
+            return value
+        if not isinstance(value, Mapping):
+            raise PydanticCustomError(
+                "kind_mapping",
+                "expected a mapping with a `kind` key for {root}, got {got}",
+                {"root": self.root.__name__, "got": type(value).__name__},
+            )
+        kind = value.get("kind")
+        if not isinstance(kind, str) or not kind:
+            known = ", ".join(known_kinds(self.root)) or "none registered"
+            raise PydanticCustomError(
+                "missing_kind",
+                "missing `kind` for {root}; known kinds: {known}",
+                {"root": self.root.__name__, "known": known},
+            )
+        try:
+            cls = resolve_kind(self.root, kind)
+        except KindError as error:
+            raise PydanticCustomError("unknown_kind", "{message}", {"message": str(error)}) from None
+        return cls.model_validate(value)
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            self.validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _dump_model, when_used="always"
+            ),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        branches = []
+        for name in known_kinds(self.root):
+            try:
+                cls = resolve_kind(self.root, name)
+            except Exception:  # a broken plug-in must not break the schema of the rest
+                continue
+            branches.append(handler(cls.__pydantic_core_schema__))
+        return {"oneOf": branches} if branches else {"type": "object"}
+
+
+def _dump_model(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", exclude_unset=False)

@@ -1,0 +1,55 @@
+"""Torch-free schemas of every registry root and the built-in kinds."""
+
+from noether.config.schemas.callback import CallbackConfig
+from noether.config.schemas.dataset import DatasetConfig
+from noether.config.schemas.experiment import ExperimentConfig
+from noether.config.schemas.initializer import (
+    CheckpointInitializerConfig,
+    InitializerConfig,
+    ResumeInitializerConfig,
+)
+from noether.config.schemas.model import ModelConfig
+from noether.config.schemas.optimizer import AdamConfig, AdamWConfig, OptimizerConfig, SGDConfig
+from noether.config.schemas.schedule import (
+    ConstantScheduleConfig,
+    LinearScheduleConfig,
+    LinearWarmupCosineDecayScheduleConfig,
+    PolynomialScheduleConfig,
+    ScheduleConfig,
+    StepScheduleConfig,
+)
+from noether.config.schemas.tracker import (
+    JsonlTrackerConfig,
+    NoopTrackerConfig,
+    TensorboardTrackerConfig,
+    TrackerConfig,
+    WandbTrackerConfig,
+)
+from noether.config.schemas.trainer import BaseTrainerConfig, WeightedLossTrainerConfig
+
+__all__ = [
+    "AdamConfig",
+    "AdamWConfig",
+    "BaseTrainerConfig",
+    "CallbackConfig",
+    "CheckpointInitializerConfig",
+    "ConstantScheduleConfig",
+    "DatasetConfig",
+    "ExperimentConfig",
+    "InitializerConfig",
+    "JsonlTrackerConfig",
+    "LinearScheduleConfig",
+    "LinearWarmupCosineDecayScheduleConfig",
+    "ModelConfig",
+    "NoopTrackerConfig",
+    "OptimizerConfig",
+    "PolynomialScheduleConfig",
+    "ResumeInitializerConfig",
+    "SGDConfig",
+    "ScheduleConfig",
+    "StepScheduleConfig",
+    "TensorboardTrackerConfig",
+    "TrackerConfig",
+    "WandbTrackerConfig",
+    "WeightedLossTrainerConfig",
+]

@@ -1,0 +1,58 @@
+"""The top level of an experiment file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from noether.config.registry import Discriminated
+from noether.config.schemas.dataset import DatasetConfig
+from noether.config.schemas.model import ModelConfig
+from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
+from noether.config.schemas.trainer import BaseTrainerConfig
+
+
+class ExperimentConfig(BaseModel):
+    """One experiment: data, model, trainer and tracker, and where its run folder goes."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    """Experiment name; runs go to <output_path>/<name>/<run_id>."""
+    output_path: str = "runs"
+    """Folder that holds all experiments' run folders (relative to the working directory)."""
+    seed: int = 0
+    """Seed of Python, NumPy and torch RNGs (offset per rank and data worker)."""
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
+    """auto (CUDA when available), cpu, cuda or cuda:N."""
+    datasets: dict[str, Annotated[DatasetConfig, Discriminated(DatasetConfig)]] = Field(
+        default_factory=dict
+    )
+    """Named datasets; `train` is required to train, the others are used by callbacks."""
+    model: Annotated[ModelConfig, Discriminated(ModelConfig)]
+    """The model to train."""
+    trainer: Annotated[BaseTrainerConfig[Any], Discriminated(BaseTrainerConfig)]
+    """The trainer: training loop settings, loss and callbacks."""
+    tracker: Annotated[TrackerConfig, Discriminated(TrackerConfig)] = Field(
+        default_factory=JsonlTrackerConfig
+    )
+    """Where metrics are written."""
+
+    @model_validator(mode="after")
+    def validate_datasets_exist(self) -> ExperimentConfig:
+        """A training run needs `train`; callbacks may only name datasets that exist."""
+        trainer = self.trainer
+        stops = (trainer.max_epochs, trainer.max_updates, trainer.max_samples)
+        trains = any(value for value in stops)
+        if trains and "train" not in self.datasets:
+            raise ValueError("datasets.train is required to train (max_* > 0)")
+        for index, callback in enumerate(trainer.callbacks):
+            key = getattr(callback, "dataset_key", None)
+            if key is not None and key not in self.datasets:
+                known = ", ".join(sorted(self.datasets)) or "none"
+                raise ValueError(
+                    f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} "
+                    f"(datasets: {known})"
+                )
+        return self

@@ -1,0 +1,84 @@
+"""Optimizer schemas: sgd, adam, adamw, with param-group modifiers and an optional schedule."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import Field, model_validator
+
+from noether.config.registry import Discriminated, RegistryBase
+from noether.config.schemas.schedule import ScheduleConfig
+
+
+class OptimizerConfig(RegistryBase):
+    """Optimizer of a model, with gradient clipping and parameter-group modifiers."""
+
+    entry_point_group: ClassVar[str] = "noether.optimizers"
+
+    lr: float = Field(gt=0)
+    """Peak learning rate; a schedule multiplies it."""
+    weight_decay: float = Field(default=0.0, ge=0)
+    """Decoupled (adamw) or L2 (sgd, adam) weight decay."""
+    clip_grad_norm: float | None = Field(default=None, gt=0)
+    """Clip the global gradient norm to this value before each step."""
+    clip_grad_value: float | None = Field(default=None, gt=0)
+    """Clip every gradient element to [-value, value] before each step."""
+    exclude_bias_and_norm_from_wd: bool = True
+    """Apply no weight decay to biases and normalisation parameters (1-d tensors)."""
+    lr_scale: dict[str, float] = Field(default_factory=dict)
+    """Learning-rate multipliers by parameter name: a parameter whose name contains the key gets
+    lr * value (the longest matching key wins)."""
+    schedule: Annotated[ScheduleConfig, Discriminated(ScheduleConfig)] | None = None
+    """Learning-rate schedule over the training updates; constant when absent."""
+
+    @model_validator(mode="after")
+    def validate_lr_scale(self) -> OptimizerConfig:
+        """Scales must be non-negative."""
+        bad = [key for key, value in self.lr_scale.items() if value < 0]
+        if bad:
+            raise ValueError(f"lr_scale values must be >= 0 (negative for {', '.join(bad)})")
+        return self
+
+
+class SGDConfig(OptimizerConfig):
+    """Stochastic gradient descent with optional (Nesterov) momentum."""
+
+    kind: str = "sgd"
+    target: ClassVar[str] = "torch.optim:SGD"
+
+    momentum: float = Field(default=0.0, ge=0, lt=1)
+    """Momentum factor."""
+    nesterov: bool = False
+    """Use Nesterov momentum (needs momentum > 0)."""
+
+    @model_validator(mode="after")
+    def validate_nesterov(self) -> SGDConfig:
+        """Nesterov momentum is undefined without momentum."""
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov requires momentum > 0")
+        return self
+
+
+class AdamConfig(OptimizerConfig):
+    """Adam with L2 weight decay."""
+
+    kind: str = "adam"
+    target: ClassVar[str] = "torch.optim:Adam"
+
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (
+        0.9,
+        0.999,
+    )
+    """Decay rates of the first and second moment estimates."""
+    eps: float = Field(default=1e-8, gt=0)
+    """Term added to the denominator for numerical stability."""
+
+
+class AdamWConfig(AdamConfig):
+    """Adam with decoupled weight decay."""
+
+    kind: str = "adamw"
+    target: ClassVar[str] = "torch.optim:AdamW"
+
+    weight_decay: float = Field(default=0.01, ge=0)
+    """Decoupled weight decay."""

@@ -1,0 +1,54 @@
+"""Trackers: where metrics go."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from noether.config.registry import RegistryBase
+
+
+class TrackerConfig(RegistryBase):
+    """A sink for logged metrics."""
+
+    entry_point_group: ClassVar[str] = "noether.trackers"
+
+
+class JsonlTrackerConfig(TrackerConfig):
+    """One JSON object per logging step in a file of the run folder (the default)."""
+
+    kind: str = "jsonl"
+    target: ClassVar[str] = "noether.core.trackers.jsonl:JsonlTracker"
+
+    filename: str = "metrics.jsonl"
+    """File name inside the run folder."""
+
+
+class TensorboardTrackerConfig(TrackerConfig):
+    """TensorBoard event files in the run folder."""
+
+    kind: str = "tensorboard"
+    target: ClassVar[str] = "noether.core.trackers.tensorboard:TensorboardTracker"
+
+    subdir: str = "tensorboard"
+    """Folder inside the run folder that holds the event files."""
+
+
+class WandbTrackerConfig(TrackerConfig):
+    """Weights & Biases; offline when no API key is configured."""
+
+    kind: str = "wandb"
+    target: ClassVar[str] = "noether.core.trackers.wandb:WandbTracker"
+
+    project: str = "noether"
+    """W&B project."""
+    entity: str | None = None
+    """W&B entity (user or team)."""
+    mode: Literal["online", "offline", "disabled"] | None = None
+    """Forced mode; by default online with an API key, offline without."""
+
+
+class NoopTrackerConfig(TrackerConfig):
+    """Discard all metrics."""
+
+    kind: str = "noop"
+    target: ClassVar[str] = "noether.core.trackers.noop:NoopTracker"

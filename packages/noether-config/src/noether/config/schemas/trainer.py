@@ -1,0 +1,188 @@
+"""Trainer schemas: the seed's BaseTrainerConfig and the weighted-loss trainer."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import Field, field_validator, model_validator
+
+from noether.config.entry_points import DuplicateKindError, kind_entries
+from noether.config.registry import Discriminated, RegistryBase
+from noether.config.schemas.callback import CallbackConfig
+from noether.config.schemas.initializer import InitializerConfig
+
+TCallbackConfig = TypeVar("TCallbackConfig", bound=CallbackConfig)
+
+Precision = Literal["float32", "fp32", "float16", "fp16", "bfloat16", "bf16"]
+
+BUILTIN_LOSSES = ("mse", "l1", "smooth_l1", "huber", "rel_l2")
+"""Loss short names that noether-trainers ships."""
+
+
+class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
+    """Settings of the training loop that every trainer shares."""
+
+    entry_point_group: ClassVar[str] = "noether.trainers"
+
+    max_epochs: int | None = Field(default=None, ge=0)
+    """Train this many epochs (0: evaluation only). Exactly one max_* is set."""
+    max_updates: int | None = Field(default=None, ge=0)
+    """Train this many optimizer updates (0: evaluation only)."""
+    max_samples: int | None = Field(default=None, ge=0)
+    """Train until this many samples were seen (0: evaluation only)."""
+    start_at_epoch: int | None = Field(default=None, ge=0)
+    """Skip the first epochs (counters and schedules advance as if they had run)."""
+    add_default_callbacks: bool = True
+    """Add the default logging callbacks (progress, timings, loss, lr, ...)."""
+    add_trainer_callbacks: bool = True
+    """Add the callbacks that the trainer class itself contributes."""
+    effective_batch_size: int = Field(ge=1)
+    """Samples per optimizer update, summed over devices and accumulation steps."""
+    precision: Precision = "float32"
+    """Autocast precision of forward passes; float16 uses a gradient scaler on CUDA."""
+    callbacks: list[Annotated[TCallbackConfig, Discriminated(CallbackConfig)]] = Field(
+        default_factory=list
+    )
+    """User callbacks (checkpointing, evaluation, early stopping, ...)."""
+    initializer: Annotated[InitializerConfig, Discriminated(InitializerConfig)] | None = None
+    """Resume a run or load weights before training."""
+    log_every_n_epochs: int | None = Field(default=None, ge=1)
+    """Interval of the default logging callbacks in epochs (at most one log_every_n_*)."""
+    log_every_n_updates: int | None = Field(default=None, ge=1)
+    """Interval of the default logging callbacks in updates."""
+    log_every_n_samples: int | None = Field(default=None, ge=1)
+    """Interval of the default logging callbacks in samples."""
+    track_every_n_epochs: int | None = Field(default=None, ge=1)
+    """Interval of the default tracking callbacks in epochs (at most one track_every_n_*)."""
+    track_every_n_updates: int | None = Field(default=None, ge=1)
+    """Interval of the default tracking callbacks in updates."""
+    track_every_n_samples: int | None = Field(default=None, ge=1)
+    """Interval of the default tracking callbacks in samples."""
+    max_batch_size: int | None = Field(default=None, ge=1)
+    """Largest micro-batch per device; bigger batches are split by gradient accumulation."""
+    skip_nan_loss: bool = False
+    """Skip updates whose loss is NaN or infinite (agreed by all ranks)."""
+    skip_nan_loss_max_count: int = Field(default=100, ge=1)
+    """Stop with an error after this many skipped steps in a row."""
+    disable_gradient_accumulation: bool = False
+    """Never accumulate: the per-device batch is used whole whatever max_batch_size says."""
+    save_on_sigint: bool = False
+    """Write a checkpoint when interrupted (SIGINT / SIGTERM) before exiting."""
+    use_torch_compile: bool = False
+    """Wrap the model with torch.compile (after DDP)."""
+    find_unused_params: bool = False
+    """DDP: look for parameters that get no gradient."""
+    static_graph: bool = False
+    """DDP: the graph is the same at every step."""
+    forward_properties: list[str] = Field(default_factory=list)
+    """Batch keys passed to the model's forward."""
+    target_properties: list[str] = Field(default_factory=list)
+    """Batch keys passed to loss_compute as targets."""
+    dataloader_prefetch_factor: int | None = Field(default=2, ge=1)
+    """Batches each data worker loads in advance."""
+    monitor_training_stability: bool = False
+    """Log gradient norm, parameter norm and the scaler's scale."""
+    monitor_interval: int = Field(default=100, ge=1)
+    """Updates between two stability measurements."""
+
+    @model_validator(mode="after")
+    def validate_max_training_criteria(self) -> BaseTrainerConfig[TCallbackConfig]:
+        """Exactly one stop criterion; 0 means an evaluation-only run."""
+        given = [
+            name
+            for name in ("max_epochs", "max_updates", "max_samples")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "set exactly one of max_epochs, max_updates, max_samples"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.start_at_epoch is not None:
+            if self.max_epochs is None:
+                raise ValueError("start_at_epoch needs max_epochs")
+            if self.start_at_epoch > self.max_epochs:
+                raise ValueError(
+                    f"start_at_epoch ({self.start_at_epoch}) is after max_epochs "
+                    f"({self.max_epochs})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def validate_callback_frequency(self) -> BaseTrainerConfig[TCallbackConfig]:
+        """At most one log_every_n_* and at most one track_every_n_*."""
+        for prefix in ("log", "track"):
+            given = [
+                f"{prefix}_every_n_{unit}"
+                for unit in ("epochs", "updates", "samples")
+                if getattr(self, f"{prefix}_every_n_{unit}") is not None
+            ]
+            if len(given) > 1:
+                raise ValueError(f"set at most one {prefix}_every_n_* (got {', '.join(given)})")
+        return self
+
+    @model_validator(mode="after")
+    def validate_batch_sizes(self) -> BaseTrainerConfig[TCallbackConfig]:
+        """Accumulation needs micro-batches that divide the effective batch size."""
+        mbs = self.max_batch_size
+        if (
+            mbs is not None
+            and not self.disable_gradient_accumulation
+            and self.effective_batch_size > mbs
+            and self.effective_batch_size % mbs != 0
+        ):
+            raise ValueError(
+                f"max_batch_size ({mbs}) must divide effective_batch_size "
+                f"({self.effective_batch_size}) when gradient accumulation is on"
+            )
+        overlap = sorted(set(self.forward_properties) & set(self.target_properties))
+        if overlap:
+            raise ValueError(f"keys both forward and target properties: {', '.join(overlap)}")
+        return self
+
+
+def known_losses() -> list[str]:
+    """Built-in loss names and those registered under `noether.losses`."""
+    try:
+        published = set(kind_entries("noether.losses"))
+    except DuplicateKindError:
+        published = set()
+    return sorted(set(BUILTIN_LOSSES) | published)
+
+
+class WeightedLossTrainerConfig(BaseTrainerConfig[CallbackConfig]):
+    """A trainer whose loss is a weighted sum of one loss per output field."""
+
+    kind: str = "weighted_loss"
+    target: ClassVar[str] = "noether.training.trainers.weighted_loss:WeightedLossTrainer"
+
+    field_weights: dict[str, float] = Field(min_length=1)
+    """Output field -> weight (>= 0); the batch holds `<field>_target` for each field."""
+    loss_fn: str = "mse"
+    """Loss per field: a built-in name, a name from `noether.losses`, or a dotted import path."""
+
+    @field_validator("field_weights")
+    @classmethod
+    def validate_field_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        """Weights are non-negative and at least one is positive."""
+        negative = [name for name, weight in weights.items() if weight < 0]
+        if negative:
+            raise ValueError(f"weights must be >= 0 (negative for {', '.join(negative)})")
+        if not any(weight > 0 for weight in weights.values()):
+            raise ValueError("at least one field weight must be > 0")
+        return weights
+
+    @field_validator("loss_fn")
+    @classmethod
+    def validate_loss_fn(cls, name: str) -> str:
+        """A known short name, or something that looks like an import path."""
+        if "." in name or ":" in name:
+            return name
+        known = known_losses()
+        if name not in known:
+            closest = sorted(
+                known, key=lambda n: (-difflib.SequenceMatcher(None, name, n).ratio(), n)
+            )
+            raise ValueError(f"unknown loss {name!r}; known losses: {', '.join(closest)}")
+        return name
