@@ -1,22 +1,55 @@
-"""noether-config: torch-free experiment schemas, the kind registry and the YAML loader."""
+"""noether-config: torch-free experiment schemas, the kind registry and the YAML loader.
 
-from noether.config.registry import Discriminated, KindError, RegistryBase
-from noether.config.schemas import (
-    BaseTrainerConfig,
-    CallbackConfig,
-    DatasetConfig,
-    ExperimentConfig,
-    InitializerConfig,
-    ModelConfig,
-    OptimizerConfig,
-    ScheduleConfig,
-    TrackerConfig,
-    WeightedLossTrainerConfig,
-)
+Names are imported on first use (PEP 562), so `noether-config` commands and the registry load
+only the modules they need.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from noether.config.errors import ConfigError, ConfigIssue
+    from noether.config.loader import load_config
+    from noether.config.registry import Discriminated, KindError, RegistryBase
+    from noether.config.schemas import (
+        BaseTrainerConfig,
+        CallbackConfig,
+        DatasetConfig,
+        ExperimentConfig,
+        InitializerConfig,
+        ModelConfig,
+        OptimizerConfig,
+        ScheduleConfig,
+        TrackerConfig,
+        WeightedLossTrainerConfig,
+    )
+
+_HOMES = {
+    "ConfigError": "noether.config.errors",
+    "ConfigIssue": "noether.config.errors",
+    "load_config": "noether.config.loader",
+    "Discriminated": "noether.config.registry",
+    "KindError": "noether.config.registry",
+    "RegistryBase": "noether.config.registry",
+    "BaseTrainerConfig": "noether.config.schemas",
+    "CallbackConfig": "noether.config.schemas",
+    "DatasetConfig": "noether.config.schemas",
+    "ExperimentConfig": "noether.config.schemas",
+    "InitializerConfig": "noether.config.schemas",
+    "ModelConfig": "noether.config.schemas",
+    "OptimizerConfig": "noether.config.schemas",
+    "ScheduleConfig": "noether.config.schemas",
+    "TrackerConfig": "noether.config.schemas",
+    "WeightedLossTrainerConfig": "noether.config.schemas",
+}
 
 __all__ = [
     "BaseTrainerConfig",
     "CallbackConfig",
+    "ConfigError",
+    "ConfigIssue",
     "DatasetConfig",
     "Discriminated",
     "ExperimentConfig",
@@ -28,4 +61,18 @@ __all__ = [
     "ScheduleConfig",
     "TrackerConfig",
     "WeightedLossTrainerConfig",
+    "load_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'noether.config' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

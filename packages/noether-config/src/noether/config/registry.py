@@ -13,13 +13,20 @@ import importlib
 import importlib.machinery
 import sys
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from noether.config.docs import add_field_docs, describe_fields
+from noether.config.entry_points import (
+    DuplicateKindError,
+    all_entries,
+    find_kind,
+    import_dotted,
+)
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
-from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from noether.config.entry_points import DuplicateKindError, import_dotted, kind_entries
+if TYPE_CHECKING:
+    from pydantic.json_schema import JsonSchemaValue
 
 # Distribution to install for a runtime module of the workspace's own packages.
 _NOETHER_DISTRIBUTIONS = {
@@ -42,7 +49,9 @@ class RegistryBase(BaseModel):
     under that short name.
     """
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    # Field docstrings become descriptions through `describe_fields` (faster than pydantic's
+    # `use_attribute_docstrings`, which re-parses the module for every class).
+    model_config = ConfigDict(extra="forbid")
 
     kind: str
     """Which implementation to build: a registered short name or a dotted path to a schema."""
@@ -58,6 +67,7 @@ class RegistryBase(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        describe_fields(cls)
         if "entry_point_group" in cls.__dict__:
             cls._subclasses_by_kind = {}
             return
@@ -114,6 +124,7 @@ class RegistryBase(BaseModel):
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
         resolved = handler.resolve_ref_schema(json_schema)
+        add_field_docs(cls, resolved)
         kind = cls.default_kind()
         if kind is not None and "kind" in resolved.get("properties", {}):
             resolved["properties"]["kind"] = {
@@ -145,10 +156,7 @@ def module_findable(module: str) -> bool:
 def known_kinds(root: type[RegistryBase]) -> list[str]:
     """Short names available for a root: published ones and in-process subclasses."""
     names = set(root._subclasses_by_kind)
-    try:
-        names |= set(kind_entries(root.entry_point_group))
-    except DuplicateKindError:
-        pass
+    names |= {entry.name for entry in all_entries().get(root.entry_point_group, ())}
     return sorted(names)
 
 
@@ -167,11 +175,17 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
         cls = _import_schema(kind)
     else:
         try:
-            entry = kind_entries(root.entry_point_group).get(kind)
+            entry = find_kind(root.entry_point_group, kind)
         except DuplicateKindError as error:
             raise KindError(str(error)) from None
         if entry is not None:
-            cls = entry.load()
+            try:
+                cls = entry.load()
+            except Exception as error:  # a broken plug-in: name it instead of crashing
+                raise KindError(
+                    f"kind {kind!r} of {entry.distribution} ({entry.value}) cannot be imported: "
+                    f"{type(error).__name__}: {error}"
+                ) from None
         elif kind in root._subclasses_by_kind:
             cls = root._subclasses_by_kind[kind]
         else:
@@ -189,12 +203,16 @@ def _import_schema(path: str) -> Any:
     module_name, sep, attribute = path.partition(":")
     if not sep:
         module_name, _, attribute = path.rpartition(".")
+    if not module_name or not attribute:
+        raise KindError(f"{path!r} is not a dotted path to a class (pkg.mod:Class)")
     try:
         return import_dotted(module_name, attribute)
     except ImportError as error:
         raise KindError(f"cannot import {path!r}: {error}") from None
     except AttributeError:
         raise KindError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    except Exception as error:  # the user's module raised while importing
+        raise KindError(f"importing {path!r} failed: {type(error).__name__}: {error}") from None
 
 
 class Discriminated:
@@ -229,7 +247,9 @@ class Discriminated:
         try:
             cls = resolve_kind(self.root, kind)
         except KindError as error:
-            raise PydanticCustomError("unknown_kind", "{message}", {"message": str(error)}) from None
+            raise PydanticCustomError(
+                "unknown_kind", "{message}", {"message": str(error)}
+            ) from None
         return cls.model_validate(value)
 
     def __get_pydantic_core_schema__(
@@ -245,14 +265,28 @@ class Discriminated:
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
+        # `handler(...)` would inline each branch without its own schema hooks (no `kind`
+        # const); the generator's `generate_inner` emits a `$ref` into `$defs` and runs them.
+        generator = getattr(handler, "generate_json_schema", None)
+        generate = generator.generate_inner if generator is not None else handler
         branches = []
         for name in known_kinds(self.root):
             try:
                 cls = resolve_kind(self.root, name)
             except Exception:  # a broken plug-in must not break the schema of the rest
                 continue
-            branches.append(handler(cls.__pydantic_core_schema__))
-        return {"oneOf": branches} if branches else {"type": "object"}
+            branches.append(generate(cls.__pydantic_core_schema__))
+        branches.append(
+            {
+                "type": "object",
+                "description": (
+                    f"Your own {self.root.__name__} subclass by dotted path (pkg.mod:Class)."
+                ),
+                "properties": {"kind": {"type": "string", "pattern": r"^[\w.]+[.:]\w+$"}},
+                "required": ["kind"],
+            }
+        )
+        return {"oneOf": branches}
 
 
 def _dump_model(model: BaseModel) -> Any:

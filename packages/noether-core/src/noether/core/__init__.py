@@ -1,0 +1,61 @@
+"""noether-core: the training loop (BaseTrainer), models, data, callbacks and checkpoints.
+
+Names are imported on first access, so `import noether.core` stays cheap and submodules can
+import each other without cycles.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "BaseTrainer": "noether.core.trainer.base",
+    "TrainerResult": "noether.core.trainer.types",
+    "LossResult": "noether.core.trainer.types",
+    "EarlyStopIteration": "noether.core.trainer.types",
+    "ModelBase": "noether.core.models.base",
+    "DataContainer": "noether.core.data.container",
+    "CallbackBase": "noether.core.callbacks.base",
+    "CallbackContext": "noether.core.callbacks.base",
+    "PeriodicCallback": "noether.core.callbacks.base",
+    "PeriodicDataIteratorCallback": "noether.core.callbacks.base",
+}
+
+__all__ = [
+    "BaseTrainer",
+    "CallbackBase",
+    "CallbackContext",
+    "DataContainer",
+    "EarlyStopIteration",
+    "LossResult",
+    "ModelBase",
+    "PeriodicCallback",
+    "PeriodicDataIteratorCallback",
+    "TrainerResult",
+]
+
+if TYPE_CHECKING:
+    from noether.core.callbacks.base import (
+        CallbackBase,
+        CallbackContext,
+        PeriodicCallback,
+        PeriodicDataIteratorCallback,
+    )
+    from noether.core.data.container import DataContainer
+    from noether.core.models.base import ModelBase
+    from noether.core.trainer.base import BaseTrainer
+    from noether.core.trainer.types import EarlyStopIteration, LossResult, TrainerResult
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

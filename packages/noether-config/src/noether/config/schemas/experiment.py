@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
+from noether.config.docs import add_field_docs, describe_fields
 from noether.config.registry import Discriminated
 from noether.config.schemas.dataset import DatasetConfig
 from noether.config.schemas.model import ModelConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.config.schemas.trainer import BaseTrainerConfig
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+
+if TYPE_CHECKING:
+    from pydantic.json_schema import JsonSchemaValue
+    from pydantic_core import CoreSchema
 
 
 class ExperimentConfig(BaseModel):
     """One experiment: data, model, trainer and tracker, and where its run folder goes."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     """Experiment name; runs go to <output_path>/<name>/<run_id>."""
@@ -32,12 +36,26 @@ class ExperimentConfig(BaseModel):
     """Named datasets; `train` is required to train, the others are used by callbacks."""
     model: Annotated[ModelConfig, Discriminated(ModelConfig)]
     """The model to train."""
-    trainer: Annotated[BaseTrainerConfig[Any], Discriminated(BaseTrainerConfig)]
+    # Unparametrised on purpose: `BaseTrainerConfig[Any]` would build one more model at import.
+    trainer: Annotated[BaseTrainerConfig, Discriminated(BaseTrainerConfig)]  # type: ignore[type-arg]
     """The trainer: training loop settings, loss and callbacks."""
     tracker: Annotated[TrackerConfig, Discriminated(TrackerConfig)] = Field(
         default_factory=JsonlTrackerConfig
     )
     """Where metrics are written."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        describe_fields(cls)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        add_field_docs(cls, handler.resolve_ref_schema(json_schema))
+        return json_schema
 
     @model_validator(mode="after")
     def validate_datasets_exist(self) -> ExperimentConfig:
@@ -52,7 +70,9 @@ class ExperimentConfig(BaseModel):
             if key is not None and key not in self.datasets:
                 known = ", ".join(sorted(self.datasets)) or "none"
                 raise ValueError(
-                    f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} "
-                    f"(datasets: {known})"
+                    f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} (datasets: {known})"
                 )
         return self
+
+
+describe_fields(ExperimentConfig)  # __pydantic_init_subclass__ runs for subclasses only

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
-
 from noether.config.registry import RegistryBase
+from pydantic import Field
 
 
 class InitializerConfig(RegistryBase):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, model_validator
-
 from noether.config.registry import RegistryBase
+from pydantic import Field, model_validator
 
 
 class ScheduleConfig(RegistryBase):

@@ -1,0 +1,1 @@
+"""acme-surrogates: a downstream noether project (trainer, loss, model and dataset)."""

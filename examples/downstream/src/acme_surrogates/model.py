@@ -1,0 +1,20 @@
+"""A small MLP model."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from acme_surrogates.configs import AcmeMlpConfig
+from noether.core.models import ModelBase
+
+
+class AcmeMlp(ModelBase):
+    """x (B, 2) -> signal (B,)."""
+
+    def __init__(self, model_config: AcmeMlpConfig) -> None:
+        super().__init__(model_config)
+        width = model_config.hidden_dim
+        self.net = nn.Sequential(nn.Linear(2, width), nn.Tanh(), nn.Linear(width, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)

@@ -1,0 +1,1 @@
+"""A weighted-loss trainer that also reports per-field errors (used by all_callbacks.yaml)."""

@@ -1,0 +1,63 @@
+"""Reading logged metrics and comparing them, shared by the metric-based callbacks."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+Mode = Literal["min", "max"]
+
+
+class MissingMetricError(RuntimeError):
+    """A metric-based callback ran before its metric was logged."""
+
+
+def current_values(log_writer: Any) -> dict[str, Any]:
+    """The latest value of every key: flushed values, overlaid with those buffered for the row
+    being written now (so a metric logged earlier in the same update is seen at once)."""
+    values: dict[str, Any] = dict(log_writer.last_values)
+    values.update(getattr(log_writer, "_buffer", None) or {})
+    return values
+
+
+def read_metric(log_writer: Any, key: str, reader: str) -> float:
+    """Returns the latest logged value of `key` as a float.
+
+    Raises:
+        MissingMetricError: the key was never logged; names the logged keys and the ordering
+            rule, because the usual cause is a callback listed before the one that logs it.
+    """
+    values = current_values(log_writer)
+    if key not in values:
+        known = ", ".join(sorted(values)) or "none yet"
+        raise MissingMetricError(
+            f"{reader}: metric {key!r} has not been logged (logged keys: {known}). Callbacks run "
+            f"in the order of trainer.callbacks: list {reader} after the callback that logs "
+            f"{key!r} (e.g. offline_loss) and give both the same frequency"
+        )
+    value = values[key]
+    return float(value.item() if hasattr(value, "item") else value)
+
+
+def is_improvement(value: float, best: float | None, mode: Mode, min_delta: float = 0.0) -> bool:
+    """Whether `value` beats `best` by more than `min_delta`; NaN never improves."""
+    if math.isnan(value):
+        return False
+    if best is None:
+        return True
+    if mode == "min":
+        return value < best - min_delta
+    return value > best + min_delta
+
+
+def within_tolerance(value: float, best: float, mode: Mode, percent: float) -> bool:
+    """Whether `value` is at most `percent` % worse than `best` (relative to |best|)."""
+    slack = abs(best) * percent / 100.0
+    if mode == "min":
+        return value <= best + slack
+    return value >= best - slack
+
+
+def safe_tag(key: str) -> str:
+    """A metric key as one folder name: `loss/val/total` -> `loss.val.total`."""
+    return "".join(c if c.isalnum() or c in "._-=" else "." for c in key.replace("/", "."))

@@ -1,0 +1,92 @@
+"""The `checkpoint` kind: periodic checkpoints, a rolling latest copy, and keep-last-k."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from noether.config.schemas.callbacks import CheckpointCallbackConfig
+from noether.core.callbacks.base import CallbackContext, PeriodicCallback
+from noether.core.distributed import is_rank0
+
+# Files that CheckpointWriter.save writes into a tag folder; keep_last deletes only these.
+_CHECKPOINT_FILES = ("model.pt", "optim.pt", "trainer.pt")
+
+
+class CheckpointCallback(PeriodicCallback):
+    """Writes `checkpoint_dir/<tag>/` every n epochs / updates / samples.
+
+    With `keep_last: k`, only this callback's newest k tagged checkpoints stay on disk; the
+    list of tags it wrote is part of its state, so the rule holds across a resume.
+    """
+
+    def __init__(self, callback_config: CheckpointCallbackConfig, context: CallbackContext) -> None:
+        super().__init__(callback_config, context)
+        self.checkpoint_config = callback_config
+        self.saved_tags: list[str] = []
+
+    def periodic_callback(self) -> None:
+        """Saves the checkpoint(s) that are due and prunes old ones."""
+        cfg = self.checkpoint_config
+        model, trainer = self.model, self.trainer
+        if cfg.save_weights or cfg.save_optim:
+            tag = self.update_counter.tag
+            # Book-keep first, so the trainer state written with this checkpoint already
+            # lists it (a resume from it then prunes it in turn).
+            if tag not in self.saved_tags:
+                self.saved_tags.append(tag)
+            stale = self._split_stale()
+            self.checkpoint_writer.save(
+                model,
+                trainer,
+                tag,
+                save_weights=cfg.save_weights,
+                save_optim=cfg.save_optim,
+                save_trainer=cfg.save_optim,
+            )
+            self._delete(stale)
+        if cfg.save_latest_weights or cfg.save_latest_optim:
+            self.checkpoint_writer.save_latest(
+                model,
+                trainer,
+                save_weights=cfg.save_latest_weights,
+                save_optim=cfg.save_latest_optim,
+                save_trainer=cfg.save_latest_optim,
+            )
+
+    def _split_stale(self) -> list[str]:
+        keep = self.checkpoint_config.keep_last
+        if keep is None or len(self.saved_tags) <= keep:
+            return []
+        stale, self.saved_tags = self.saved_tags[:-keep], self.saved_tags[-keep:]
+        return stale
+
+    def _delete(self, stale: list[str]) -> None:
+        if not is_rank0():
+            return
+        for tag in stale:
+            folder = self.path_provider.checkpoint_dir / tag
+            for name in _CHECKPOINT_FILES:
+                (folder / name).unlink(missing_ok=True)
+            # Other callbacks (e.g. ema) may have written into the same tag folder: keep theirs.
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The tags written so far (needed to prune correctly after a resume)."""
+        return {"saved_tags": list(self.saved_tags)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the tags written before the resume."""
+        self.saved_tags = list(state_dict["saved_tags"])
+
+
+def save_final_checkpoint(context: CallbackContext) -> None:
+    """Weights, optimizer and trainer state at the current counters (before an early stop)."""
+    context.checkpoint_writer.save(
+        context.model,
+        context.trainer,
+        context.update_counter.tag,
+        save_weights=True,
+        save_optim=True,
+        save_trainer=True,
+    )

@@ -1,0 +1,122 @@
+"""The `ema` kind: exponential moving averages of the model weights."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from noether.config.schemas.callbacks import EmaCallbackConfig
+from noether.core.callbacks.base import CallbackContext, PeriodicCallback
+from noether.core.checkpoint.writer import LATEST_TAG, unwrap_model
+from torch import nn
+
+
+def averaged_copy(model: nn.Module) -> nn.Module:
+    """A frozen copy of `model` in eval mode, without its optimizer and schedule."""
+    memo: dict[int, Any] = {}
+    for name in ("optimizer", "schedule"):
+        attribute = getattr(model, name, None)
+        if attribute is not None:
+            memo[id(attribute)] = None  # deepcopy returns None for these
+    clone = copy.deepcopy(model, memo)
+    clone.eval()
+    clone.requires_grad_(False)
+    return clone
+
+
+def ema_filename(factor: float) -> str:
+    """Weights file of one factor inside a checkpoint folder."""
+    return f"model_ema={factor:g}.pt"
+
+
+class EmaCallback(PeriodicCallback):
+    """Keeps `ema = f * ema + (1 - f) * weights` for each target factor after every update.
+
+    Parameters are averaged, buffers (e.g. batch-norm statistics) copied. The averages start
+    from the weights at the start of training and live in the trainer state (exact resume);
+    when due, they are written as `checkpoint_dir/<tag>/model_ema=<f>.pt` (and/or `latest/`).
+    List `ema` before an `offline_loss` that evaluates it (`ema_factor`).
+    """
+
+    def __init__(self, callback_config: EmaCallbackConfig, context: CallbackContext) -> None:
+        super().__init__(callback_config, context)
+        self.ema_config = callback_config
+        self.factors = list(callback_config.target_factors)
+        self.ema_models: dict[float, nn.Module] = {}
+        self._pending_state: dict[str, Any] | None = None
+
+    def _ensure_models(self) -> None:
+        if self.ema_models:
+            return
+        source = unwrap_model(self.model)
+        self.ema_models = {factor: averaged_copy(source) for factor in self.factors}
+        if self._pending_state is not None:
+            self._apply_state(self._pending_state)
+            self._pending_state = None
+
+    def before_training(self) -> None:
+        """Starts the averages from the current (initialised or resumed) weights."""
+        self._ensure_models()
+
+    def get_model(self, factor: float) -> nn.Module:
+        """The averaged model of one factor (for evaluation callbacks)."""
+        self._ensure_models()
+        if factor not in self.ema_models:
+            known = ", ".join(f"{f:g}" for f in self.factors)
+            raise KeyError(f"ema has no target factor {factor:g} (target_factors: {known})")
+        return self.ema_models[factor]
+
+    @torch.no_grad()
+    def track_after_update_step(
+        self, losses: dict[str, torch.Tensor], timings: dict[str, float]
+    ) -> None:
+        """One averaging step per optimizer update."""
+        self._ensure_models()
+        source = unwrap_model(self.model)
+        params = [p.detach() for p in source.parameters()]
+        buffers = list(source.buffers())
+        for factor, ema_model in self.ema_models.items():
+            ema_params: list[torch.Tensor] = list(ema_model.parameters())
+            torch._foreach_lerp_(ema_params, params, 1.0 - factor)
+            for ema_buffer, buffer in zip(ema_model.buffers(), buffers, strict=True):
+                ema_buffer.copy_(buffer)
+
+    def periodic_callback(self) -> None:
+        """Writes the averaged weights of every factor (files on rank 0 only)."""
+        self._ensure_models()
+        tags = []
+        if self.ema_config.save_weights:
+            tags.append(self.update_counter.tag)
+        if self.ema_config.save_latest_weights:
+            tags.append(LATEST_TAG)
+        for tag in tags:
+            for factor, ema_model in self.ema_models.items():
+                self.checkpoint_writer.save_object(
+                    ema_model.state_dict(), tag, ema_filename(factor)
+                )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The averaged weights of every factor."""
+        self._ensure_models()
+        return {
+            "factors": list(self.factors),
+            "ema": {repr(f): m.state_dict() for f, m in self.ema_models.items()},
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the averages (before or after before_training, whichever comes first)."""
+        if not self.ema_models:
+            self._pending_state = state_dict
+            return
+        self._apply_state(state_dict)
+
+    def _apply_state(self, state_dict: dict[str, Any]) -> None:
+        saved = [float(f) for f in state_dict["factors"]]
+        if sorted(saved) != sorted(self.factors):
+            raise ValueError(
+                f"ema: the checkpoint holds target_factors {saved}, the config asks for "
+                f"{self.factors}; resume with the same target_factors"
+            )
+        for factor, ema_model in self.ema_models.items():
+            ema_model.load_state_dict(state_dict["ema"][repr(factor)])

@@ -1,0 +1,60 @@
+"""The `metric_early_stopper` kind: ends training when a logged metric stops improving.
+
+It writes a final checkpoint (weights, optimizer and trainer state) first, so the stopped run
+can be evaluated or resumed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from noether.callbacks._metrics import is_improvement, read_metric
+from noether.callbacks.checkpoint import save_final_checkpoint
+from noether.config.schemas.callbacks import MetricEarlyStopperConfig
+from noether.core.callbacks.base import CallbackContext, PeriodicCallback
+from noether.core.trainer.types import EarlyStopIteration
+
+
+class MetricEarlyStopper(PeriodicCallback):
+    """Stops when a logged metric did not improve by more than min_delta for `patience` checks."""
+
+    def __init__(self, callback_config: MetricEarlyStopperConfig, context: CallbackContext) -> None:
+        super().__init__(callback_config, context)
+        self.stopper_config = callback_config
+        self.best_value: float | None = None
+        self.checks_without_improvement = 0
+
+    def periodic_callback(self) -> None:
+        """Reads the metric, updates the patience counter and stops when it runs out."""
+        cfg = self.stopper_config
+        value = read_metric(self.log_writer, cfg.metric_key, cfg.kind)
+        if is_improvement(value, self.best_value, cfg.mode, cfg.min_delta):
+            self.best_value = value
+            self.checks_without_improvement = 0
+            return
+        self.checks_without_improvement += 1
+        if self.checks_without_improvement < cfg.patience:
+            return
+        tag = self.update_counter.tag
+        self.logger.info(
+            "%s did not improve on %.6g for %d checks; stopping at %s",
+            cfg.metric_key,
+            self.best_value,
+            cfg.patience,
+            tag,
+        )
+        if cfg.save_checkpoint:
+            save_final_checkpoint(self.context)
+        raise EarlyStopIteration(f"metric_early_stopper: {cfg.metric_key} stopped improving")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Best value and the patience counter."""
+        return {
+            "best_value": self.best_value,
+            "checks_without_improvement": self.checks_without_improvement,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the patience state of an interrupted run."""
+        self.best_value = state_dict["best_value"]
+        self.checks_without_improvement = int(state_dict["checks_without_improvement"])

@@ -1,0 +1,68 @@
+"""The `track_outputs` kind: logs chosen additional_outputs of the trainer, interval means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from noether.config.schemas.callbacks import TrackOutputsCallbackConfig
+from noether.core.callbacks.base import CallbackContext, PeriodicCallback
+from noether.core.distributed import all_reduce_sum
+
+
+class TrackOutputsCallback(PeriodicCallback):
+    """Averages `additional_outputs[key]` over every micro-batch (and rank) of an interval.
+
+    Values may be numbers or tensors (their mean is used); they are summed on the device and
+    only converted when logged. Each key is logged as `outputs/<key>`.
+    """
+
+    def __init__(
+        self, callback_config: TrackOutputsCallbackConfig, context: CallbackContext
+    ) -> None:
+        super().__init__(callback_config, context)
+        self.keys = list(callback_config.keys)
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def track_after_accumulation_step(
+        self,
+        losses: dict[str, torch.Tensor],
+        additional_outputs: dict[str, Any],
+        accumulation_step: int,
+        accumulation_steps: int,
+    ) -> None:
+        """Adds this micro-batch's values to the interval sums."""
+        missing = [key for key in self.keys if key not in additional_outputs]
+        if missing:
+            available = ", ".join(sorted(additional_outputs)) or "none"
+            raise KeyError(
+                f"track_outputs: the trainer's additional_outputs have no {', '.join(missing)} "
+                f"(available: {available})"
+            )
+        for key in self.keys:
+            value = torch.as_tensor(additional_outputs[key]).detach()
+            mean = value.float().mean().to(torch.float64)
+            self.sums[key] = self.sums[key] + mean if key in self.sums else mean
+        self.count += 1
+
+    def periodic_callback(self) -> None:
+        """Logs the means since the last call and starts a new interval."""
+        if not self.sums:
+            return
+        values = torch.stack([self.sums[key].to(self.device) for key in self.keys])
+        count = values.new_tensor([float(self.count)])
+        totals = all_reduce_sum(torch.cat([values, count]))
+        for key, value in zip(self.keys, totals[:-1] / totals[-1], strict=True):
+            self.log_writer.add_scalar(f"outputs/{key}", value)
+        self.sums = {}
+        self.count = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running sums of the current interval."""
+        return {"sums": {k: float(v) for k, v in self.sums.items()}, "count": self.count}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the running sums of an interrupted interval."""
+        self.sums = {k: torch.tensor(v, dtype=torch.float64) for k, v in state_dict["sums"].items()}
+        self.count = int(state_dict["count"])

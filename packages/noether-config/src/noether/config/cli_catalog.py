@@ -1,0 +1,133 @@
+"""`noether-config schema` and `noether-config kinds`: what can be written in an experiment file.
+
+Schema modules are torch-free and may be imported; runtime implementations never are.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from noether.config.entry_points import ENTRY_POINT_GROUPS, KindEntry, all_entries
+
+
+class CatalogUsageError(Exception):
+    """An unknown root or group name."""
+
+
+def _roots() -> dict[str, Any]:
+    from noether.config import schemas
+
+    return {
+        "trainers": schemas.BaseTrainerConfig,
+        "callbacks": schemas.CallbackConfig,
+        "optimizers": schemas.OptimizerConfig,
+        "schedules": schemas.ScheduleConfig,
+        "models": schemas.ModelConfig,
+        "datasets": schemas.DatasetConfig,
+        "trackers": schemas.TrackerConfig,
+        "initializers": schemas.InitializerConfig,
+    }
+
+
+def _group_name(name: str) -> str:
+    """`callbacks`, `callback`, `noether.callbacks` or `CallbackConfig` -> `callbacks`."""
+    lowered = name.strip().lower()
+    lowered = lowered.removeprefix("noether.")
+    for group in ENTRY_POINT_GROUPS:
+        singular = group[:-1]
+        if lowered in (group, singular, f"{singular}config", f"base{singular}config"):
+            return group
+    raise CatalogUsageError(
+        f"unknown root {name!r}; choose one of: experiment, " + ", ".join(ENTRY_POINT_GROUPS)
+    )
+
+
+def json_schema(root: str | None) -> dict[str, Any]:
+    """JSON Schema of the experiment file, or of one root's kinds (a `oneOf` by `kind`)."""
+    from typing import Annotated
+
+    from noether.config.registry import Discriminated
+    from noether.config.schemas import ExperimentConfig
+    from pydantic import TypeAdapter
+
+    if root is None or root.strip().lower() in ("experiment", "experimentconfig"):
+        schema = ExperimentConfig.model_json_schema()
+        schema["properties"]["extends"] = {
+            "description": "Base file(s) merged under this one (paths relative to this file).",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        }
+        schema["properties"]["vars"] = {
+            "description": "Values for `${vars.name}` references; removed before validation.",
+            "type": "object",
+        }
+    else:
+        group = _group_name(root)
+        if group == "losses":
+            raise CatalogUsageError("losses are callables, not schemas; see `noether-config kinds`")
+        cls = _roots()[group]
+        adapter: TypeAdapter[Any] = TypeAdapter(Annotated[cls, Discriminated(cls)])  # type: ignore[arg-type]
+        schema = adapter.json_schema()
+        schema["title"] = cls.__name__
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def _describe(entry: KindEntry) -> dict[str, Any]:
+    from noether.config.registry import RegistryBase, module_findable
+
+    row: dict[str, Any] = {
+        "group": entry.group,
+        "kind": entry.name,
+        "distribution": entry.distribution,
+        "schema": entry.value,
+    }
+    if entry.group == "noether.losses":
+        module = entry.value.partition(":")[0]
+        row.update(target=entry.value, installed=module_findable(module))
+        return row
+    try:
+        cls = entry.load()
+    except Exception as error:  # a broken plug-in is reported, not fatal
+        row.update(target=None, installed=False, error=f"{type(error).__name__}: {error}")
+        return row
+    if isinstance(cls, type) and issubclass(cls, RegistryBase):
+        row.update(target=cls.target or None, installed=cls.target_installed())
+        if cls.target:
+            row["provided_by"] = cls.target_distribution()
+    else:
+        row.update(target=None, installed=False, error="not a RegistryBase subclass")
+    return row
+
+
+def kinds(group: str | None) -> list[dict[str, Any]]:
+    """Every registered kind (of one group), with distribution, target and install state."""
+    groups = [_group_name(group)] if group else list(ENTRY_POINT_GROUPS)
+    rows: list[dict[str, Any]] = []
+    for short in groups:
+        entries = all_entries().get(ENTRY_POINT_GROUPS[short], ())
+        names = [entry.name for entry in entries]
+        for entry in entries:
+            row = _describe(entry)
+            if names.count(entry.name) > 1:
+                row["error"] = "duplicate short name: registered by more than one distribution"
+            rows.append(row)
+    return rows
+
+
+def render_kinds(rows: list[dict[str, Any]], output: str) -> str:
+    """A table (text) or a JSON list."""
+    if output == "json":
+        return json.dumps(rows, indent=2)
+    lines: list[str] = []
+    group = None
+    for row in rows:
+        if row["group"] != group:
+            group = row["group"]
+            lines.append(f"{group}:")
+        state = "installed" if row["installed"] else "NOT installed"
+        target = row.get("target") or "-"
+        line = f"  {row['kind']:<28} {row['distribution']:<20} {state:<14} {target}"
+        if "error" in row:
+            line += f"  [error: {row['error']}]"
+        lines.append(line)
+    return "\n".join(lines) if lines else "no kinds registered"

@@ -1,0 +1,86 @@
+"""Which files `noether-config validate` checks, from the files, folders and globs it is given.
+
+Rule: a file named explicitly is always validated. Inside a folder (searched recursively for
+`*.yaml` / `*.yml`) or a glob, files and folders whose name starts with `_` or `.` are skipped:
+they hold fragments for `extends:` / `!include` (e.g. `_base.yaml`, `_partials/optim.yaml`),
+not experiments.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _has_magic(text: str) -> bool:
+    return any(char in text for char in "*?[")
+
+
+class PathUsageError(Exception):
+    """A path that does not exist or a pattern that matches nothing."""
+
+
+@dataclass
+class Selection:
+    """Files to validate, in order, and fragments skipped by the naming rule."""
+
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def add(self, path: str, skip: bool) -> None:
+        target = self.skipped if skip else self.files
+        if path not in self.files and path not in self.skipped:
+            target.append(path)
+
+
+def is_fragment_name(parts: list[str]) -> bool:
+    """True when any of the path's parts (below the given folder) starts with `_` or `.`."""
+    return any(part.startswith(("_", ".")) for part in parts if part not in (".", ".."))
+
+
+def _walk_folder(folder: str, selection: Selection) -> None:
+    found: list[str] = []
+    for current, _, names in os.walk(folder):
+        found.extend(os.path.join(current, n) for n in names if n.endswith(YAML_SUFFIXES))
+    for path in sorted(found):
+        parts = os.path.relpath(path, folder).split(os.sep)
+        selection.add(path, is_fragment_name(parts))
+
+
+def _expand_glob(pattern: str, selection: Selection) -> None:
+    import glob  # only globs need it; start-up matters
+
+    matches = sorted(glob.glob(pattern, recursive=True))
+    parts = pattern.replace(os.sep, "/").split("/")
+    fixed = next((i for i, part in enumerate(parts) if _has_magic(part)), len(parts))
+    added = 0
+    for match in matches:
+        if os.path.isdir(match):
+            _walk_folder(match, selection)
+            added += 1
+        elif match.endswith(YAML_SUFFIXES):
+            selection.add(match, is_fragment_name(match.replace(os.sep, "/").split("/")[fixed:]))
+            added += 1
+    if not added:
+        raise PathUsageError(f"no YAML file matches {pattern!r}")
+
+
+def select_files(paths: list[str]) -> Selection:
+    """Expands files, folders and globs.
+
+    Raises:
+        PathUsageError: a path does not exist or a glob matches no YAML file.
+    """
+    selection = Selection()
+    for path in paths:
+        if os.path.isfile(path):
+            selection.add(path, skip=False)
+        elif os.path.isdir(path):
+            _walk_folder(path, selection)
+        elif _has_magic(path):
+            _expand_glob(path, selection)
+        else:
+            raise PathUsageError(f"no such file or folder: {path!r}")
+    return selection

@@ -1,0 +1,88 @@
+"""`noether-config validate`: check files and report in text, JSON or GitHub annotations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from noether.config.errors import ConfigError, ConfigIssue
+
+FORMATS = ("text", "json", "github")
+
+
+@dataclass
+class FileResult:
+    """The outcome of validating one experiment file."""
+
+    path: str
+    issues: list[ConfigIssue]
+
+    @property
+    def valid(self) -> bool:
+        return not self.issues
+
+
+def validate_file(path: str, overrides: Sequence[str]) -> FileResult:
+    """Loads one file; every failure, expected or not, becomes issues instead of a traceback."""
+    from noether.config.loader import load_config
+
+    try:
+        load_config(path, overrides)
+    except ConfigError as error:
+        return FileResult(path, error.issues)
+    except RecursionError:
+        return FileResult(path, [ConfigIssue(path, 1, "<root>", "the config nests too deeply")])
+    except (Exception, SystemExit) as error:  # a broken plug-in or schema module, not a crash
+        message = f"unexpected error while validating: {type(error).__name__}: {error}"
+        return FileResult(path, [ConfigIssue(path, 1, "<root>", message)])
+    return FileResult(path, [])
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(results: Sequence[FileResult], skipped: Sequence[str], output: str) -> str:
+    """The report of a validate run in one of FORMATS."""
+    invalid = [result for result in results if not result.valid]
+    summary = (
+        f"{len(results)} file(s) checked: {len(results) - len(invalid)} valid, "
+        f"{len(invalid)} invalid" + (f", {len(skipped)} fragment(s) skipped" if skipped else "")
+    )
+    if output == "json":
+        import json
+
+        document = {
+            "valid": not invalid,
+            "files": [
+                {
+                    "path": result.path,
+                    "valid": result.valid,
+                    "issues": [issue.to_dict() for issue in result.issues],
+                }
+                for result in results
+            ],
+            "skipped": list(skipped),
+        }
+        return json.dumps(document, indent=2)
+    lines: list[str] = []
+    for result in results:
+        if output == "github":
+            for issue in result.issues:
+                where = f"file={_escape_property(issue.file)}"
+                if issue.line is not None:
+                    where += f",line={issue.line}"
+                title = _escape_property(f"noether-config: {result.path}")
+                text = _escape_data(f"{issue.key}: {issue.message}")
+                lines.append(f"::error {where},title={title}::{text}")
+        elif result.valid:
+            lines.append(f"ok: {result.path}")
+        else:
+            lines.append(f"invalid: {result.path}")
+            lines.extend(str(issue) for issue in result.issues)
+    lines.append(summary)
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""Config errors that name the file, line and key path of every problem at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config: where it is (file, line, dotted key path) and what is wrong."""
+
+    file: str
+    """Path of the YAML file that holds the key (as given, relative paths stay relative)."""
+    line: int | None
+    """1-based line of the key (or of its nearest existing parent); None when unknown."""
+    key: str
+    """Dotted key path from the top of the merged config, e.g. `trainer.callbacks.0.kind`."""
+    message: str
+    """What is wrong, in words."""
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        key = self.key or "<root>"
+        return f"{where}: {key}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for JSON output."""
+        return asdict(self)
+
+
+class ConfigError(Exception):
+    """A config could not be loaded or validated; holds every issue found, not just the first."""
+
+    def __init__(self, issues: Iterable[ConfigIssue]) -> None:
+        self.issues: list[ConfigIssue] = list(issues)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(str(issue) for issue in self.issues)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.issues,))

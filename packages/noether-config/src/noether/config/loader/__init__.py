@@ -1,0 +1,111 @@
+"""YAML loader: files with `extends:` / `!include`, `${...}` references, overrides, validation.
+
+Every problem is reported at once in a `ConfigError`, each with file, line and key path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from noether.config.errors import ConfigError, ConfigIssue
+from noether.config.loader.compose import compose
+from noether.config.loader.interpolate import interpolate
+from noether.config.loader.nodes import KeyPath, LDict, Loc, locate, plain
+from noether.config.loader.overrides import apply_overrides
+
+if TYPE_CHECKING:
+    from noether.config.schemas.experiment import ExperimentConfig
+
+
+VARS_KEY = "vars"
+"""Top-level mapping of values for `${vars.x}` references; removed before validation."""
+
+
+@dataclass
+class RawConfig:
+    """The merged, overridden and interpolated tree of a config file, before validation."""
+
+    path: str
+    tree: Any
+    """Located tree (`LDict` / `LList` carry the file and line of each key)."""
+    issues: list[ConfigIssue] = field(default_factory=list)
+    poisoned: list[KeyPath] = field(default_factory=list)
+    """Key paths that could not be read or resolved (validation errors below them are skipped)."""
+
+    @property
+    def data(self) -> Any:
+        """The tree as plain dicts and lists."""
+        return plain(self.tree)
+
+
+def load_raw(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> RawConfig:
+    """Reads, merges, overrides and interpolates a config; issues are collected, not raised."""
+    name = os.fspath(path)
+    composition = compose(name)
+    raw = RawConfig(name, composition.tree, composition.issues, composition.poisoned)
+    fallback = Loc(name, 1)
+    if raw.tree is None and not raw.issues:
+        raw.tree = LDict(loc=fallback)  # an empty file
+    if raw.tree is not None and not isinstance(raw.tree, dict):
+        raw.issues.append(ConfigIssue(name, 1, "<root>", "the top level must be a mapping"))
+        raw.poisoned.append(())
+        return raw
+    if raw.tree is None:
+        return raw
+    raw.issues.extend(apply_overrides(raw.tree, overrides, fallback))
+    issues, poisoned = interpolate(raw.tree, fallback)
+    raw.issues.extend(issues)
+    raw.poisoned.extend(path for path in poisoned if path[:1] != (VARS_KEY,))
+    vars_site = locate(raw.tree, (VARS_KEY,), fallback)
+    vars_value = raw.tree.pop(VARS_KEY, None)
+    if isinstance(raw.tree, LDict):
+        raw.tree.locs.pop(VARS_KEY, None)
+    if vars_value is not None and not isinstance(vars_value, dict):
+        raw.issues.append(
+            ConfigIssue(vars_site.file, vars_site.line, VARS_KEY, "vars must be a mapping")
+        )
+    return raw
+
+
+def add_config_folder_to_path(path: str | os.PathLike[str]) -> None:
+    """Puts the config's folder first on sys.path so project-local schema modules import."""
+    folder = str(Path(path).resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+        importlib.invalidate_caches()
+
+
+def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> ExperimentConfig:
+    """Loads and validates an experiment file.
+
+    Raises:
+        ConfigError: with every problem found (file, line, key path and message of each).
+    """
+    from noether.config.loader.validate import issues_from_validation
+    from noether.config.schemas.experiment import ExperimentConfig
+    from pydantic import ValidationError
+
+    add_config_folder_to_path(path)
+    raw = load_raw(path, overrides)
+    issues = list(raw.issues)
+    if raw.tree is not None and () not in raw.poisoned:
+        try:
+            config = ExperimentConfig.model_validate(raw.data)
+        except ValidationError as error:
+            fallback = Loc(raw.path, 1)
+            issues.extend(issues_from_validation(error, raw.tree, fallback, raw.poisoned))
+        else:
+            if not issues:
+                return config
+    if not issues:  # only reachable when every error was below an unreadable part
+        issues.append(ConfigIssue(raw.path, None, "<root>", "the config could not be read"))
+    raise ConfigError(issues)
+
+
+__all__ = ["ConfigError", "ConfigIssue", "RawConfig", "load_config", "load_raw"]

@@ -1,0 +1,148 @@
+"""Config trees that remember where every key came from (file, line) for error messages."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+PathKey = str | int
+KeyPath = tuple[PathKey, ...]
+
+
+@dataclass(frozen=True)
+class Loc:
+    """Where a key or list item is written: file and 1-based line, plus an optional note."""
+
+    file: str
+    line: int | None
+    note: str | None = None
+    """Extra context appended to messages, e.g. that an override set the value."""
+
+    def with_note(self, note: str) -> Loc:
+        return replace(self, note=note)
+
+
+class LDict(dict[Any, Any]):
+    """A mapping that records the location of each of its keys and of itself."""
+
+    def __init__(self, *args: Any, loc: Loc | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loc: Loc = loc or Loc("<unknown>", None)
+        self.locs: dict[Any, Loc] = {}
+
+
+class LList(list[Any]):
+    """A list that records the location of each of its items and of itself."""
+
+    def __init__(self, *args: Any, loc: Loc | None = None) -> None:
+        super().__init__(*args)
+        self.loc: Loc = loc or Loc("<unknown>", None)
+        self.locs: list[Loc] = []
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-<>]+")
+
+
+def dotted(path: Sequence[PathKey]) -> str:
+    """`('trainer', 'callbacks', 0)` -> `trainer.callbacks.0`; odd keys are JSON-quoted."""
+    return ".".join(_segment(part) for part in path)
+
+
+def _segment(part: Any) -> str:
+    if isinstance(part, int) and not isinstance(part, bool):
+        return str(part)
+    if isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
+        return part
+    return json.dumps(str(part))
+
+
+def join_key(prefix: KeyPath, key: str) -> str:
+    """Dotted path of `key` (already dotted, or `<root>`) below `prefix`."""
+    if not prefix:
+        return key
+    return dotted(prefix) if key == "<root>" else f"{dotted(prefix)}.{key}"
+
+
+def child(node: Any, key: PathKey) -> tuple[bool, Any]:
+    """Looks one step down a tree: (found, value). Digit strings index lists."""
+    if isinstance(node, dict):
+        if key in node:
+            return True, node[key]
+        if isinstance(key, int) and str(key) in node:
+            return True, node[str(key)]
+        return False, None
+    if isinstance(node, list):
+        index = _as_index(key)
+        if index is not None and 0 <= index < len(node):
+            return True, node[index]
+    return False, None
+
+
+def _as_index(key: PathKey) -> int | None:
+    if isinstance(key, int):
+        return key
+    return int(key) if key.isdigit() else None
+
+
+def locate(root: Any, path: Sequence[PathKey], default: Loc) -> Loc:
+    """Location of the key at `path`, or of its nearest existing parent when it is missing."""
+    node = root
+    loc = root.loc if isinstance(root, LDict | LList) else default
+    for key in path:
+        found, value = child(node, key)
+        if not found:
+            break
+        if isinstance(node, LDict):
+            actual = key if key in node else str(key)
+            loc = node.locs.get(actual, loc)
+        elif isinstance(node, LList):
+            index = _as_index(key)
+            if index is not None and index < len(node.locs):
+                loc = node.locs[index]
+        node = value
+    return loc
+
+
+def attach(value: Any, loc: Loc) -> Any:
+    """Turns plain containers (e.g. an override's value) into located ones, all at `loc`."""
+    if isinstance(value, dict):
+        out = LDict(loc=loc)
+        for key, item in value.items():
+            out[key] = attach(item, loc)
+            out.locs[key] = loc
+        return out
+    if isinstance(value, list):
+        seq = LList((attach(item, loc) for item in value), loc=loc)
+        seq.locs = [loc] * len(seq)
+        return seq
+    return value
+
+
+def plain(value: Any) -> Any:
+    """A copy with ordinary dicts and lists, as handed to pydantic."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+def deep_merge(base: Any, over: Any) -> Any:
+    """`over` on top of `base`: mappings merge key by key, anything else is replaced."""
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return over
+    merged = LDict(loc=over.loc if isinstance(over, LDict) else Loc("<unknown>", None))
+    base_locs = base.locs if isinstance(base, LDict) else {}
+    over_locs = over.locs if isinstance(over, LDict) else {}
+    for key, value in base.items():
+        merged[key] = value
+        if key in base_locs:
+            merged.locs[key] = base_locs[key]
+    for key, value in over.items():
+        merged[key] = deep_merge(merged[key], value) if key in merged else value
+        if key in over_locs:
+            merged.locs[key] = over_locs[key]
+    return merged

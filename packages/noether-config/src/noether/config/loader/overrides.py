@@ -1,0 +1,96 @@
+"""Command-line overrides `key.path=value`, applied to the merged tree before interpolation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+from noether.config.errors import ConfigIssue
+from noether.config.loader.nodes import KeyPath, LDict, LList, Loc, attach, dotted, locate
+
+
+class _OverrideError(Exception):
+    def __init__(self, path: KeyPath, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def parse_override(text: str) -> tuple[KeyPath, Any]:
+    """`trainer.callbacks.0.every_n_epochs=2` -> (('trainer', 'callbacks', '0', ...), 2)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep:
+        raise _OverrideError((key,) if key else (), "expected key.path=value")
+    parts = tuple(key.split("."))
+    if not key or any(not part for part in parts):
+        raise _OverrideError((), f"invalid key path {key!r}")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise _OverrideError(parts, f"value is not valid YAML ({first})") from None
+    return parts, value
+
+
+def _set(root: dict[Any, Any], parts: KeyPath, value: Any, loc: Loc) -> None:
+    node: Any = root
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        here = parts[: depth + 1]
+        if isinstance(node, dict):
+            if last:
+                node[part] = attach(value, loc)
+                if isinstance(node, LDict):
+                    node.locs[part] = loc
+                return
+            if part not in node or node[part] is None:
+                if str(parts[depth + 1]).isdigit():
+                    raise _OverrideError(
+                        (*here, parts[depth + 1]), f"there is no list at {dotted(here)} to index"
+                    )
+                node[part] = LDict(loc=loc)
+                if isinstance(node, LDict):
+                    node.locs[part] = loc
+            node = node[part]
+        elif isinstance(node, list):
+            if not str(part).isdigit():
+                raise _OverrideError(here, f"{dotted(parts[:depth])} is a list; use an index")
+            index = int(part)
+            if index >= len(node):
+                raise _OverrideError(
+                    here, f"index {index} is out of range (the list has {len(node)} items)"
+                )
+            if last:
+                node[index] = attach(value, loc)
+                if isinstance(node, LList) and index < len(node.locs):
+                    node.locs[index] = loc
+                return
+            node = node[index]
+        else:
+            parent = dotted(parts[:depth]) or "<root>"
+            raise _OverrideError(
+                here, f"cannot set a key inside {parent}, which is a {type(node).__name__}"
+            )
+
+
+def apply_overrides(root: Any, overrides: Iterable[str], fallback: Loc) -> list[ConfigIssue]:
+    """Applies each override in order; a bad one is reported and leaves the tree unchanged."""
+    issues: list[ConfigIssue] = []
+    for text in overrides:
+        path: KeyPath = ()
+        try:
+            path, value = parse_override(text)
+            if not isinstance(root, dict):
+                raise _OverrideError(path, "the config is not a mapping")
+            site = locate(root, path, fallback)
+            _set(root, path, value, site.with_note(f"set by override {text!r}"))
+        except _OverrideError as error:
+            path = error.path or path
+            site = locate(root, path, fallback)
+            key = dotted(path) or "<root>"
+            issues.append(
+                ConfigIssue(site.file, site.line, key, f"bad override {text!r}: {error.message}")
+            )
+    return issues

@@ -1,0 +1,223 @@
+"""The noether-config CLI: validate (paths, formats, exit codes), schema and kinds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from noether.config.cli import app
+from typer.testing import CliRunner
+
+Project = Callable[..., Path]
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def configs(project: Project, valid_yaml: str) -> Path:
+    """good.yaml, bad.yaml and fragments that must be skipped in folder mode."""
+    return project(
+        **{
+            "good.yaml": valid_yaml,
+            "nested/also_good.yml": "extends: ../_base.yaml\nname: nested\n",
+            "_base.yaml": valid_yaml,
+            "_partials/trainer.yaml": "max_epochs: 3\n",
+            ".hidden/x.yaml": "not: an experiment\n",
+            "bad.yaml": valid_yaml.replace("max_epochs: 2", "max_epochs: two"),
+        }
+    )
+
+
+def test_valid_file_exits_0(configs: Path) -> None:
+    code, output = invoke("validate", str(configs / "good.yaml"))
+    assert code == 0
+    assert f"ok: {configs / 'good.yaml'}" in output
+    assert "1 file(s) checked: 1 valid, 0 invalid" in output
+
+
+def test_invalid_file_exits_1_with_file_line_key(configs: Path) -> None:
+    code, output = invoke("validate", str(configs / "good.yaml"), str(configs / "bad.yaml"))
+    assert code == 1
+    assert f"{configs / 'bad.yaml'}:14: trainer.max_epochs: Input should be a valid integer" in (
+        output
+    )
+    assert "2 file(s) checked: 1 valid, 1 invalid" in output
+
+
+def test_folder_skips_fragments_and_explicit_fragment_is_validated(configs: Path) -> None:
+    code, output = invoke("validate", str(configs))
+    assert code == 1  # bad.yaml
+    assert "ok: " + str(configs / "good.yaml") in output
+    assert "ok: " + str(configs / "nested" / "also_good.yml") in output
+    assert "_partials" not in output and ".hidden" not in output and "_base" not in output
+    assert "3 file(s) checked: 2 valid, 1 invalid, 3 fragment(s) skipped" in output
+    code, output = invoke("validate", str(configs / "_partials" / "trainer.yaml"))
+    assert code == 1
+    assert "name: missing required key" in output
+
+
+def test_glob_expands_and_applies_the_fragment_rule(configs: Path) -> None:
+    code, output = invoke("validate", str(configs / "**" / "*.y*ml"))
+    assert code == 1  # glob never matches dot-folders, so .hidden is not even listed
+    assert "3 file(s) checked: 2 valid, 1 invalid, 2 fragment(s) skipped" in output
+    code, output = invoke("validate", str(configs / "good*.yaml"))
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give at least one file"),
+        (("does/not/exist.yaml",), "no such file or folder: 'does/not/exist.yaml'"),
+        (("nothing_matches_*.yaml",), "no YAML file matches"),
+        (("--format", "xml", "x.yaml"), "'xml' is not one of"),
+    ],
+)
+def test_usage_errors_exit_2(args: tuple[str, ...], message: str) -> None:
+    code, output = invoke("validate", *args)
+    assert code == 2
+    assert message in output
+
+
+def test_folder_without_experiments_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "_only_fragment.yaml").write_text("a: 1\n")
+    code, output = invoke("validate", str(tmp_path))
+    assert code == 2
+    assert "no experiment files found" in output
+
+
+def test_overrides_apply_to_every_file(configs: Path) -> None:
+    good = str(configs / "good.yaml")
+    code, _ = invoke("validate", good, "-o", "trainer.max_epochs=5", "--override", "seed=1")
+    assert code == 0
+    code, output = invoke("validate", good, "-o", "trainer.max_epochs=-1")
+    assert code == 1
+    assert "set by override 'trainer.max_epochs=-1'" in output
+
+
+def test_json_format(configs: Path) -> None:
+    code, output = invoke(
+        "validate", "--format", "json", str(configs / "good.yaml"), str(configs / "bad.yaml")
+    )
+    assert code == 1
+    report = json.loads(output)
+    assert report["valid"] is False
+    good, bad = report["files"]
+    assert good["valid"] and not good["issues"]
+    (issue,) = bad["issues"]
+    assert issue["line"] == 14 and issue["key"] == "trainer.max_epochs"
+    assert issue["file"] == str(configs / "bad.yaml")
+
+
+def test_github_format(configs: Path) -> None:
+    code, output = invoke("validate", "--format", "github", str(configs / "bad.yaml"))
+    assert code == 1
+    line = output.splitlines()[0]
+    assert line.startswith(f"::error file={configs / 'bad.yaml'},line=14,title=")
+    assert line.endswith(
+        "::trainer.max_epochs: Input should be a valid integer, unable to parse string as an "
+        "integer (got 'two')"
+    )
+
+
+def test_unexpected_exceptions_become_messages(configs: Path, project: Project) -> None:
+    folder = project(
+        **{
+            "weird.yaml": "name: w\nmodel: {kind: weird_schema_mod:Cfg}\ntrainer: {kind: x}\n",
+            "weird_schema_mod.py": "import sys\nsys.exit(3)\n",
+        }
+    )
+    code, output = invoke("validate", str(folder / "weird.yaml"))
+    assert code == 1
+    assert "Traceback" not in output
+    assert f"{folder / 'weird.yaml'}:1: <root>: unexpected error" in output
+
+
+def test_schema_command_prints_branches_and_roots(tmp_path: Path) -> None:
+    code, output = invoke("schema")
+    assert code == 0
+    schema = json.loads(output)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert {"extends", "vars"} <= set(schema["properties"])
+    assert schema["$defs"]["WeightedLossTrainerConfig"]["properties"]["kind"]["const"] == (
+        "weighted_loss"
+    )
+    code, output = invoke("schema", "trackers")
+    assert code == 0
+    trackers = json.loads(output)
+    assert trackers["title"] == "TrackerConfig"
+    consts = {
+        trackers["$defs"][ref["$ref"].split("/")[-1]]["properties"]["kind"]["const"]
+        for ref in trackers["oneOf"]
+        if "$ref" in ref
+    }
+    assert consts == {"jsonl", "tensorboard", "wandb", "noop"}
+    code, output = invoke("schema", "CallbackConfig", "-O", str(tmp_path / "cb.json"))
+    assert code == 0 and json.loads((tmp_path / "cb.json").read_text())["title"] == "CallbackConfig"
+    code, output = invoke("schema", "widgets")
+    assert code == 2 and "unknown root 'widgets'" in output
+
+
+def test_kinds_lists_distribution_and_install_state() -> None:
+    code, output = invoke("kinds", "trackers", "--json")
+    assert code == 0
+    rows = {row["kind"]: row for row in json.loads(output)}
+    assert set(rows) >= {"jsonl", "noop", "tensorboard", "wandb"}
+    jsonl = rows["jsonl"]
+    assert jsonl["distribution"] == "noether-config"
+    assert jsonl["target"] == "noether.core.trackers.jsonl:JsonlTracker"
+    assert jsonl["provided_by"] == "noether-core"
+    assert isinstance(jsonl["installed"], bool)
+    code, output = invoke("kinds")
+    assert code == 0
+    assert "noether.trainers:" in output and "weighted_loss" in output
+    assert "noether.losses:" in output
+    code, output = invoke("kinds", "gadgets")
+    assert code == 2
+
+
+def test_kinds_does_not_import_implementations() -> None:
+    code = (
+        "import sys\n"
+        "from noether.config.cli import app\n"
+        "try:\n    app(['kinds'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('torch', 'noether.core', "
+        "'noether.training', 'noether.callbacks'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "noether.config.cli", *args]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_real_process_exit_codes(configs: Path) -> None:
+    assert cli("validate", "good.yaml", cwd=configs).returncode == 0
+    done = cli("validate", "bad.yaml", cwd=configs)
+    assert done.returncode == 1
+    assert "bad.yaml:14: trainer.max_epochs: " in done.stdout
+    done = cli("validate", "missing.yaml", cwd=configs)
+    assert done.returncode == 2
+    assert "no such file or folder: 'missing.yaml'" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_real_process_help_lists_commands() -> None:
+    done = cli("--help")
+    assert done.returncode == 0
+    for command in ("validate", "schema", "kinds"):
+        assert command in done.stdout

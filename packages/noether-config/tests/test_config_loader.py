@@ -1,0 +1,280 @@
+"""load_config: extends, !include, ${...} references, overrides, lines and all errors at once."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from noether.config import ConfigError, ExperimentConfig, load_config
+from noether.config.loader import load_raw
+
+Project = Callable[..., Path]
+
+
+def issues_of(path: Path, overrides: tuple[str, ...] = ()) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, overrides)
+    return [str(issue) for issue in caught.value.issues]
+
+
+def test_valid_file_builds_typed_config(project: Project, valid_yaml: str) -> None:
+    folder = project(**{"exp.yaml": valid_yaml})
+    config = load_config(folder / "exp.yaml")
+    assert isinstance(config, ExperimentConfig)
+    assert config.model.width == 8  # type: ignore[attr-defined]
+    assert config.model.optimizer is not None
+    assert config.model.optimizer.schedule.warmup_percent == 0.1  # type: ignore[union-attr]
+    assert config.trainer.max_epochs == 2
+    assert config.datasets["train"].num_samples == 16  # type: ignore[attr-defined]
+
+
+def test_config_folder_is_put_first_on_sys_path(project: Project, valid_yaml: str) -> None:
+    folder = project(**{"exp.yaml": valid_yaml})
+    assert str(folder) not in sys.path
+    load_config(folder / "exp.yaml")
+    assert sys.path[0] == str(folder)
+
+
+def test_extends_merges_deeply_and_this_file_wins(project: Project, valid_yaml: str) -> None:
+    folder = project(
+        **{
+            "_base.yaml": valid_yaml,
+            "exp.yaml": """\
+                extends: _base.yaml
+                name: child
+                trainer:
+                  max_epochs: 7
+                """,
+        }
+    )
+    config = load_config(folder / "exp.yaml")
+    assert config.name == "child"
+    assert config.trainer.max_epochs == 7
+    assert config.trainer.effective_batch_size == 4  # kept from the base
+    assert config.seed == 3
+
+
+def test_extends_list_applies_bases_in_order(project: Project, valid_yaml: str) -> None:
+    folder = project(
+        **{
+            "base/_all.yaml": valid_yaml,
+            "base/_seed.yaml": "seed: 11\nname: from-seed\n",
+            "exp.yaml": "extends: [base/_all.yaml, base/_seed.yaml]\nname: mine\n",
+        }
+    )
+    config = load_config(folder / "exp.yaml")
+    assert (config.seed, config.name) == (11, "mine")
+
+
+def test_include_is_relative_to_the_including_file(project: Project, valid_yaml: str) -> None:
+    folder = project(
+        **{
+            "_base.yaml": valid_yaml,
+            "parts/_trainer.yaml": "max_epochs: 9\nlog_every_n_epochs: !include _every.yaml\n",
+            "parts/_every.yaml": "3\n",
+            "exp.yaml": "extends: _base.yaml\ntrainer: !include parts/_trainer.yaml\n",
+        }
+    )
+    config = load_config(folder / "exp.yaml")
+    assert config.trainer.max_epochs == 9
+    assert config.trainer.log_every_n_epochs == 3
+    assert config.trainer.field_weights == {"pressure": 1.0}  # type: ignore[attr-defined]
+
+
+def test_include_cycle_names_the_chain_file_and_line(project: Project) -> None:
+    folder = project(
+        **{
+            "a.yaml": "name: a\nmodel: !include b.yaml\n",
+            "b.yaml": "kind: x\nsub: !include a.yaml\n",
+        }
+    )
+    issues = issues_of(folder / "a.yaml")
+    b = str(folder / "b.yaml")
+    assert f"{b}:2: model.sub: include cycle: a.yaml -> b.yaml -> a.yaml" in issues
+
+
+def test_missing_include_and_missing_base_are_reported_at_their_line(project: Project) -> None:
+    folder = project(**{"exp.yaml": "name: a\n\ntrainer: !include nope.yaml\n"})
+    issue, missing_model = issues_of(folder / "exp.yaml")
+    assert missing_model == f"{folder / 'exp.yaml'}:1: model: missing required key"
+    assert issue.startswith(f"{folder / 'exp.yaml'}:3: trainer: cannot read file")
+    assert "nope.yaml" in issue and "No such file" in issue
+    folder = project(**{"child.yaml": "# comment\nextends: gone.yaml\nname: x\n"})
+    (issue,) = issues_of(folder / "child.yaml")
+    assert issue.startswith(f"{folder / 'child.yaml'}:2: <root>: cannot read file")
+
+
+def test_whole_reference_keeps_type_and_text_reference_is_inserted(
+    project: Project, valid_yaml: str
+) -> None:
+    folder = project(
+        **{
+            "_base.yaml": valid_yaml,
+            "exp.yaml": """\
+                extends: _base.yaml
+                vars: {epochs: 5, tag: run}
+                name: ${vars.tag}-${seed}-$${literal}
+                trainer:
+                  max_epochs: ${vars.epochs}
+                  effective_batch_size: ${trainer.max_epochs}
+                  target_properties: ${trainer.forward_properties}
+                  forward_properties: [a, b]
+                """,
+        }
+    )
+    raw = load_raw(folder / "exp.yaml")
+    assert raw.data["name"] == "run-3-${literal}"
+    assert raw.data["trainer"]["effective_batch_size"] == 5
+    assert raw.data["trainer"]["target_properties"] == ["a", "b"]
+    assert "vars" not in raw.data
+
+
+def test_unknown_reference_and_cycle_are_errors_at_their_key(project: Project) -> None:
+    folder = project(
+        **{
+            "exp.yaml": """\
+                name: x
+                vars:
+                  a: ${vars.b}
+                  b: ${vars.a}
+                seed: ${nothing.here}
+                output_path: "runs/${model}"
+                """
+        }
+    )
+    issues = issues_of(folder / "exp.yaml")
+    path = folder / "exp.yaml"
+    assert f"{path}:3: vars.a: reference cycle: vars.a -> vars.b -> vars.a" in issues
+    assert f"{path}:5: seed: unknown reference ${{nothing.here}}: no top-level key 'nothing'" in (
+        issues
+    )
+    assert any(i.startswith(f"{path}:6: output_path: ") and "is a mapping" not in i for i in issues)
+
+
+def test_overrides_parse_yaml_values_and_index_lists(project: Project, valid_yaml: str) -> None:
+    text = valid_yaml + "  callbacks:\n    - {kind: checkpoint, every_n_epochs: 1}\n"
+    text = text.replace("tracker: {kind: jsonl}\n", "") + "tracker: {kind: jsonl}\n"
+    folder = project(**{"exp.yaml": text})
+    config = load_config(
+        folder / "exp.yaml",
+        [
+            "trainer.max_epochs=4",
+            "trainer.callbacks.0.every_n_epochs=2",
+            "trainer.forward_properties=[p, q]",
+            "tracker={kind: noop}",
+            "trainer.initializer.kind=checkpoint",
+            "trainer.initializer.path=w.pt",
+        ],
+    )
+    assert config.trainer.max_epochs == 4
+    assert config.trainer.callbacks[0].every_n_epochs == 2
+    assert config.trainer.forward_properties == ["p", "q"]
+    assert config.tracker.kind == "noop"
+    assert (
+        config.trainer.initializer is not None and config.trainer.initializer.kind == "checkpoint"
+    )
+
+
+def test_overrides_apply_before_interpolation(project: Project, valid_yaml: str) -> None:
+    folder = project(**{"exp.yaml": valid_yaml.replace("seed: 3", "seed: 3\nvars: {e: 1}")})
+    text = (folder / "exp.yaml").read_text().replace("max_epochs: 2", "max_epochs: ${vars.e}")
+    (folder / "exp.yaml").write_text(text)
+    assert load_config(folder / "exp.yaml", ["vars.e=6"]).trainer.max_epochs == 6
+
+
+def test_bad_overrides_name_the_override(project: Project, valid_yaml: str) -> None:
+    folder = project(**{"exp.yaml": valid_yaml})
+    issues = issues_of(
+        folder / "exp.yaml",
+        (
+            "nonsense",
+            "trainer.max_epochs.deeper=1",
+            "trainer.forward_properties.5=z",
+            "trainer.callbacks.0.every_n_epochs=2",
+            "seed=[unclosed",
+            "trainer.max_epochs=many",
+        ),
+    )
+    path = folder / "exp.yaml"
+    assert f"{path}:1: nonsense: bad override 'nonsense': expected key.path=value" in issues
+    assert any("bad override 'trainer.max_epochs.deeper=1'" in i and ":14: " in i for i in issues)
+    assert any("'trainer.forward_properties.5=z': index 5 is out of range" in i for i in issues)
+    assert any("there is no list at trainer.callbacks" in i for i in issues)
+    assert any(i.startswith(f"{path}:2: seed: bad override 'seed=[unclosed'") for i in issues)
+    assert any(
+        i.startswith(f"{path}:14: trainer.max_epochs: Input should be a valid integer")
+        and "set by override 'trainer.max_epochs=many'" in i
+        for i in issues
+    )
+
+
+def test_all_errors_of_all_files_are_reported_at_once(project: Project, valid_yaml: str) -> None:
+    folder = project(
+        **{
+            "_base.yaml": valid_yaml.replace("  width: 8", "  width: wide"),
+            "exp.yaml": """\
+                extends: _base.yaml
+                name: "bad name!"
+                trainer:
+                  max_epochs: -1
+                  bogus: true
+                  callbacks:
+                    - {kind: checkpoint}
+                tracker: {kind: jsonl, filenam: x}
+                """,
+        }
+    )
+    issues = issues_of(folder / "exp.yaml")
+    base, exp = folder / "_base.yaml", folder / "exp.yaml"
+    expected = [
+        f"{base}:7: model.width: Input should be a valid integer",
+        f"{exp}:2: name: String should match pattern",
+        f"{exp}:4: trainer.max_epochs: Input should be greater than or equal to 0",
+        f"{exp}:5: trainer.bogus: unknown key (not allowed here)",
+        f"{exp}:7: trainer.callbacks.0: set exactly one of every_n_epochs",
+        f"{exp}:8: tracker.filenam: unknown key (not allowed here)",
+    ]
+    for start in expected:
+        assert any(issue.startswith(start) for issue in issues), (start, issues)
+    assert len(issues) == len(expected)
+
+
+def test_missing_key_points_at_nearest_parent(project: Project, valid_yaml: str) -> None:
+    folder = project(**{"exp.yaml": valid_yaml.replace("  effective_batch_size: 4\n", "")})
+    (issue,) = issues_of(folder / "exp.yaml")
+    assert issue == f"{folder / 'exp.yaml'}:12: trainer.effective_batch_size: missing required key"
+
+
+def test_broken_yaml_reports_line_and_key_path(project: Project) -> None:
+    folder = project(**{"exp.yaml": "name: x\ntrainer:\n  kind: a\n  forward: [1, 2\n  y: 3\n"})
+    (issue,) = issues_of(folder / "exp.yaml")
+    assert issue.startswith(f"{folder / 'exp.yaml'}:5: trainer.forward.1: invalid YAML: ")
+
+
+def test_duplicate_keys_are_reported(project: Project, valid_yaml: str) -> None:
+    folder = project(**{"exp.yaml": valid_yaml + "seed: 4\n"})
+    (issue,) = issues_of(folder / "exp.yaml")
+    assert issue == (
+        f"{folder / 'exp.yaml'}:20: seed: duplicate key (first written at line 2); "
+        "the last one wins"
+    )
+
+
+def test_unsafe_tags_are_rejected(project: Project) -> None:
+    folder = project(**{"exp.yaml": "name: !!python/object/apply:os.system ['true']\n"})
+    (issue,) = issues_of(folder / "exp.yaml")
+    assert "invalid YAML" in issue and "python/object/apply" in issue
+
+
+def test_top_level_must_be_a_mapping(project: Project) -> None:
+    folder = project(**{"exp.yaml": "- a\n- b\n"})
+    assert issues_of(folder / "exp.yaml") == [
+        f"{folder / 'exp.yaml'}:1: <root>: the top level must be a mapping"
+    ]
+
+
+def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
+    (issue,) = issues_of(tmp_path / "absent.yaml")
+    assert "cannot read config file" in issue and "absent.yaml" in issue

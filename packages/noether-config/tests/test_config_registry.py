@@ -1,0 +1,239 @@
+"""The kind registry: short names, dotted paths, unknown and wrong-root kinds, extra keys."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from noether.config import (
+    CallbackConfig,
+    ExperimentConfig,
+    KindError,
+    ModelConfig,
+    TrackerConfig,
+)
+from noether.config.entry_points import clear_cache
+from noether.config.registry import resolve_kind
+from noether.config.schemas import JsonlTrackerConfig
+from pydantic import ValidationError
+
+Project = Callable[..., Path]
+
+
+def experiment(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": "t",
+        "datasets": {"train": {"kind": "reg_schemas:PointsConfig"}},
+        "model": {"kind": "reg_schemas:NetConfig", "optimizer": {"kind": "sgd", "lr": 0.1}},
+        "trainer": {
+            "kind": "weighted_loss",
+            "max_updates": 3,
+            "effective_batch_size": 2,
+            "field_weights": {"p": 1.0},
+        },
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.fixture(autouse=True)
+def reg_schemas(tmp_path: Path) -> Iterator[None]:
+    (tmp_path / "reg_schemas.py").write_text(
+        "from typing import ClassVar\n"
+        "from noether.config import DatasetConfig, ModelConfig\n"
+        "class PointsConfig(DatasetConfig):\n"
+        "    n: int = 1\n"
+        "class NetConfig(ModelConfig):\n"
+        "    target: ClassVar[str] = 'reg_runtime_not_installed.net:Net'\n"
+        "    width: int = 2\n"
+        "class Holder:\n"
+        "    NestedConfig = NetConfig\n"
+    )
+    (tmp_path / "reg_broken.py").write_text("raise RuntimeError('boom at import')\n")
+    sys.path.insert(0, str(tmp_path))
+    yield
+    for name in ("reg_schemas", "reg_broken"):
+        sys.modules.pop(name, None)
+
+
+def errors_of(data: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ValidationError) as caught:
+        ExperimentConfig.model_validate(data)
+    return {".".join(map(str, e["loc"])): e["msg"] for e in caught.value.errors()}
+
+
+@pytest.mark.parametrize(
+    "kind", ["reg_schemas:NetConfig", "reg_schemas.NetConfig", "reg_schemas:Holder.NestedConfig"]
+)
+def test_dotted_kinds_resolve_to_the_schema_class(kind: str) -> None:
+    data = experiment(model={"kind": kind, "width": 5})
+    config = ExperimentConfig.model_validate(data)
+    assert type(config.model).__name__ == "NetConfig"
+    assert config.model.width == 5  # type: ignore[attr-defined]
+
+
+def test_short_names_come_from_entry_points() -> None:
+    assert resolve_kind(TrackerConfig, "jsonl") is JsonlTrackerConfig
+
+
+def test_unknown_kind_lists_known_kinds_closest_first() -> None:
+    errors = errors_of(experiment(tracker={"kind": "tensorbord"}))
+    message = errors["tracker"]
+    assert message.startswith("unknown TrackerConfig kind 'tensorbord'; known kinds: ")
+    known = message.split("known kinds: ")[1].split(", ")
+    assert known[0] == "tensorboard"
+    assert set(known) >= {"jsonl", "noop", "tensorboard", "wandb"}
+
+
+def test_kind_of_another_root_is_rejected() -> None:
+    errors = errors_of(
+        experiment(
+            model={"kind": "noether.config.schemas.tracker:JsonlTrackerConfig"},
+            tracker={"kind": "adamw"},
+        )
+    )
+    assert errors["model"] == (
+        "kind 'noether.config.schemas.tracker:JsonlTrackerConfig' does not name a ModelConfig "
+        "subclass"
+    )
+    assert errors["tracker"].startswith("unknown TrackerConfig kind 'adamw'")
+
+
+def test_missing_kind_and_non_mapping_are_errors() -> None:
+    errors = errors_of(experiment(tracker={"filename": "x"}, model="adamw"))
+    assert errors["tracker"].startswith("missing `kind` for TrackerConfig; known kinds: jsonl")
+    assert errors["model"] == "expected a mapping with a `kind` key for ModelConfig, got str"
+
+
+def test_unimportable_dotted_kinds_are_errors_not_crashes() -> None:
+    errors = errors_of(
+        experiment(
+            datasets={
+                "train": {"kind": "no_such_module_xyz:Data"},
+                "val": {"kind": "reg_schemas:Missing"},
+                "test": {"kind": "reg_broken:Data"},
+                "other": {"kind": "reg_schemas:"},
+            }
+        )
+    )
+    assert errors["datasets.train"] == (
+        "cannot import 'no_such_module_xyz:Data': No module named 'no_such_module_xyz'"
+    )
+    assert errors["datasets.val"] == "module 'reg_schemas' has no attribute 'Missing'"
+    assert errors["datasets.test"] == (
+        "importing 'reg_broken:Data' failed: RuntimeError: boom at import"
+    )
+    assert "is not a dotted path" in errors["datasets.other"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "location"),
+    [
+        ({"unknown_top": 1}, "unknown_top"),
+        ({"tracker": {"kind": "jsonl", "nope": 1}}, "tracker.nope"),
+        ({"model": {"kind": "reg_schemas:NetConfig", "nope": 1}}, "model.nope"),
+        (
+            {
+                "model": {
+                    "kind": "reg_schemas:NetConfig",
+                    "optimizer": {"kind": "sgd", "lr": 1, "x": 1},
+                }
+            },
+            "model.optimizer.x",
+        ),
+        (
+            {
+                "model": {
+                    "kind": "reg_schemas:NetConfig",
+                    "optimizer": {
+                        "kind": "sgd",
+                        "lr": 1,
+                        "schedule": {"kind": "step", "step_size": 2, "x": 0},
+                    },
+                }
+            },
+            "model.optimizer.schedule.x",
+        ),
+        ({"datasets": {"train": {"kind": "reg_schemas:PointsConfig", "x": 1}}}, "datasets.train.x"),
+    ],
+)
+def test_extra_keys_are_forbidden_at_every_level(changes: dict[str, Any], location: str) -> None:
+    errors = errors_of(experiment(**changes))
+    assert errors == {location: "Extra inputs are not permitted"}
+
+
+@pytest.mark.parametrize(
+    ("trainer_changes", "location"),
+    [
+        ({"nope": 1}, "trainer.nope"),
+        (
+            {"callbacks": [{"kind": "checkpoint", "every_n_epochs": 1, "nope": 1}]},
+            "trainer.callbacks.0.nope",
+        ),
+        ({"initializer": {"kind": "resume", "run": "r", "nope": 1}}, "trainer.initializer.nope"),
+    ],
+)
+def test_extra_keys_are_forbidden_inside_the_trainer(
+    trainer_changes: dict[str, Any], location: str
+) -> None:
+    trainer = {**experiment()["trainer"], **trainer_changes}
+    assert errors_of(experiment(trainer=trainer)) == {location: "Extra inputs are not permitted"}
+
+
+def test_in_process_subclass_registers_its_short_name() -> None:
+    class LocalTrackerConfig(TrackerConfig):
+        kind: str = "local_tracker_for_test"
+        target: ClassVar[str] = "somewhere:Local"
+
+    try:
+        config = ExperimentConfig.model_validate(
+            experiment(tracker={"kind": "local_tracker_for_test"})
+        )
+        assert isinstance(config.tracker, LocalTrackerConfig)
+    finally:
+        TrackerConfig._subclasses_by_kind.pop("local_tracker_for_test")
+
+
+def test_missing_implementation_is_named_without_importing_it() -> None:
+    config = ExperimentConfig.model_validate(experiment())
+    model_cls = type(config.model)
+    assert model_cls.target_installed() is False
+    assert model_cls.target_distribution() == "reg-runtime-not-installed"
+    with pytest.raises(KindError, match="install the package 'reg-runtime-not-installed'"):
+        model_cls.load_target()
+    assert JsonlTrackerConfig.target_distribution() == "noether-core"
+
+
+def test_two_distributions_with_one_short_name_fail_naming_both(tmp_path: Path) -> None:
+    for dist in ("acme_one", "acme_two"):
+        info = tmp_path / "site" / f"{dist}-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist.replace('_', '-')}\nVersion: 1.0\n\n"
+        )
+        (info / "entry_points.txt").write_text(
+            f"[noether.callbacks]\nclash = {dist}.schemas:ClashConfig\n"
+        )
+    sys.path.insert(0, str(tmp_path / "site"))
+    clear_cache()
+    try:
+        with pytest.raises(KindError) as caught:
+            resolve_kind(CallbackConfig, "clash")
+        message = str(caught.value)
+        assert "acme-one (acme_one.schemas:ClashConfig)" in message
+        assert "acme-two (acme_two.schemas:ClashConfig)" in message
+        # other kinds of the group still resolve
+        assert resolve_kind(CallbackConfig, "checkpoint").__name__ == "CheckpointCallbackConfig"
+    finally:
+        sys.path.remove(str(tmp_path / "site"))
+        clear_cache()
+
+
+def test_model_kinds_are_not_confused_with_model_instances() -> None:
+    config = ExperimentConfig.model_validate(experiment())
+    again = ExperimentConfig.model_validate(config.model_dump())
+    assert again == config
+    assert isinstance(again.model, ModelConfig)

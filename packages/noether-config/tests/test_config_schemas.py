@@ -1,0 +1,214 @@
+"""Cross-field validators of the built-in schemas and their JSON Schema / field docs."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+from noether.config import (
+    CallbackConfig,
+    ExperimentConfig,
+    RegistryBase,
+    WeightedLossTrainerConfig,
+)
+from noether.config import schemas as builtin
+from noether.config.schemas import (
+    LinearWarmupCosineDecayScheduleConfig,
+    OptimizerConfig,
+    SGDConfig,
+)
+from pydantic import BaseModel, ValidationError
+
+
+class EveryCallbackConfig(CallbackConfig):
+    """A periodic test callback that reads a dataset."""
+
+    kind: str = "test_every_callback"
+    dataset_key: str | None = None
+    """Dataset to read."""
+
+
+class AtEndCallbackConfig(CallbackConfig):
+    """A non-periodic test callback."""
+
+    kind: str = "test_at_end_callback"
+    periodic: ClassVar[bool] = False
+
+
+def trainer(**changes: Any) -> dict[str, Any]:
+    data = {
+        "kind": "weighted_loss",
+        "max_epochs": 1,
+        "effective_batch_size": 8,
+        "field_weights": {"p": 1.0},
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def trainer_error(**changes: Any) -> str:
+    with pytest.raises(ValidationError) as caught:
+        WeightedLossTrainerConfig.model_validate(trainer(**changes))
+    return "; ".join(e["msg"] for e in caught.value.errors())
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"max_epochs": None}, "set exactly one of max_epochs, max_updates, max_samples"),
+        ({"max_updates": 3}, "(got max_epochs, max_updates)"),
+        ({"max_epochs": None, "max_samples": 5, "start_at_epoch": 1}, "start_at_epoch needs"),
+        ({"max_epochs": 2, "start_at_epoch": 3}, "start_at_epoch (3) is after max_epochs (2)"),
+        ({"log_every_n_epochs": 1, "log_every_n_updates": 2}, "at most one log_every_n_*"),
+        ({"track_every_n_samples": 1, "track_every_n_epochs": 2}, "at most one track_every_n_*"),
+        ({"max_batch_size": 3}, "max_batch_size (3) must divide effective_batch_size (8)"),
+        ({"forward_properties": ["a", "b"], "target_properties": ["b"]}, "both forward and target"),
+        ({"precision": "fp8"}, "Input should be"),
+        ({"field_weights": {}}, "at least 1 item"),
+        ({"field_weights": {"p": -1.0}}, "weights must be >= 0 (negative for p)"),
+        ({"field_weights": {"p": 0.0}}, "at least one field weight must be > 0"),
+    ],
+)
+def test_trainer_rejects(changes: dict[str, Any], message: str) -> None:
+    assert message in trainer_error(**changes)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"max_epochs": 0},  # evaluation only
+        {"max_epochs": None, "max_updates": 0},
+        {"max_batch_size": 4},
+        {"max_batch_size": 3, "disable_gradient_accumulation": True},
+        {"max_batch_size": 16},  # larger than the batch: no accumulation needed
+        {"log_every_n_epochs": 1, "track_every_n_updates": 5, "precision": "bf16"},
+        {"max_epochs": 4, "start_at_epoch": 4},
+        {"loss_fn": "mypkg.losses:custom"},
+    ],
+)
+def test_trainer_accepts(changes: dict[str, Any]) -> None:
+    WeightedLossTrainerConfig.model_validate(trainer(**changes))
+
+
+def test_unknown_loss_lists_known_losses_closest_first() -> None:
+    message = trainer_error(loss_fn="rel_l3")
+    assert message.startswith("Value error, unknown loss 'rel_l3'; known losses: rel_l2, ")
+    assert {"mse", "l1", "huber"} <= set(message.split("known losses: ")[1].split(", "))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "set exactly one of every_n_epochs, every_n_updates, every_n_samples"),
+        ({"every_n_epochs": 1, "every_n_updates": 1}, "(got every_n_epochs, every_n_updates)"),
+        ({"every_n_samples": 64}, "batch_size is required with every_n_samples"),
+        ({"every_n_epochs": 0}, "greater than or equal to 1"),
+    ],
+)
+def test_periodic_callback_rejects(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        EveryCallbackConfig.model_validate({"kind": "test_every_callback", **data})
+
+
+def test_callback_frequencies_and_fixed_point_kinds() -> None:
+    ok = EveryCallbackConfig.model_validate({"every_n_samples": 64, "batch_size": 8})
+    assert ok.every_n_samples == 64
+    AtEndCallbackConfig.model_validate({})
+    with pytest.raises(ValidationError, match="runs at fixed points and takes no every_n_epochs"):
+        AtEndCallbackConfig.model_validate({"every_n_epochs": 1})
+
+
+def experiment(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": "exp",
+        "datasets": {"train": {"kind": "noether.config.schemas.dataset:DatasetConfig"}},
+        "model": {"kind": "noether.config.schemas.model:ModelConfig"},
+        "trainer": trainer(),
+    }
+    data.update(changes)
+    return data
+
+
+def test_experiment_needs_train_dataset_unless_evaluating() -> None:
+    with pytest.raises(ValidationError, match=r"datasets\.train is required to train"):
+        ExperimentConfig.model_validate(experiment(datasets={}))
+    ExperimentConfig.model_validate(experiment(datasets={}, trainer=trainer(max_epochs=0)))
+
+
+def test_callbacks_may_only_name_existing_datasets() -> None:
+    callback = {"kind": "test_every_callback", "every_n_epochs": 1, "dataset_key": "test"}
+    with pytest.raises(ValidationError, match=r"no dataset 'test' \(datasets: train\)"):
+        ExperimentConfig.model_validate(experiment(trainer=trainer(callbacks=[callback])))
+    callback["dataset_key"] = "train"
+    config = ExperimentConfig.model_validate(experiment(trainer=trainer(callbacks=[callback])))
+    assert isinstance(config.trainer.callbacks[0], EveryCallbackConfig)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"), [({"name": "a b"}, "pattern"), ({"device": "gpu"}, "pattern")]
+)
+def test_experiment_name_and_device_are_checked(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ExperimentConfig.model_validate(experiment(**changes))
+
+
+def test_experiment_defaults_to_jsonl_tracker_and_accepts_cuda_index() -> None:
+    config = ExperimentConfig.model_validate(experiment(device="cuda:1"))
+    assert config.tracker.kind == "jsonl"
+
+
+def test_optimizer_validators() -> None:
+    with pytest.raises(ValidationError, match="lr_scale values must be >= 0"):
+        OptimizerConfig.model_validate({"kind": "x", "lr": 1.0, "lr_scale": {"head": -1.0}})
+    with pytest.raises(ValidationError, match="nesterov requires momentum > 0"):
+        SGDConfig.model_validate({"lr": 0.1, "nesterov": True})
+    assert SGDConfig.model_validate({"lr": 0.1, "nesterov": True, "momentum": 0.9}).nesterov
+    with pytest.raises(ValidationError, match="greater than 0"):
+        SGDConfig.model_validate({"lr": 0})
+
+
+def test_warmup_is_in_updates_or_fraction_not_both() -> None:
+    with pytest.raises(ValidationError, match="set warmup_updates or warmup_percent, not both"):
+        LinearWarmupCosineDecayScheduleConfig.model_validate(
+            {"warmup_updates": 10, "warmup_percent": 0.1}
+        )
+    schedule = LinearWarmupCosineDecayScheduleConfig.model_validate({"warmup_percent": 0.1})
+    assert schedule.kind == "linear_warmup_cosine_decay"
+
+
+def builtin_schema_classes() -> list[type[BaseModel]]:
+    return [
+        getattr(builtin, name)
+        for name in builtin.__all__
+        if isinstance(getattr(builtin, name), type)
+        and issubclass(getattr(builtin, name), BaseModel)
+    ]
+
+
+@pytest.mark.parametrize("cls", builtin_schema_classes(), ids=lambda cls: cls.__name__)
+def test_every_field_is_documented(cls: type[BaseModel]) -> None:
+    undocumented = [name for name, field in cls.model_fields.items() if not field.description]
+    assert undocumented == []
+    assert cls.model_config.get("extra") == "forbid"
+
+
+def test_json_schema_has_one_branch_per_kind_with_kind_const() -> None:
+    schema = ExperimentConfig.model_json_schema()
+    tracker_refs = [b.get("$ref") for b in schema["properties"]["tracker"]["oneOf"]]
+    assert {"#/$defs/JsonlTrackerConfig", "#/$defs/WandbTrackerConfig"} <= set(tracker_refs)
+    jsonl = schema["$defs"]["JsonlTrackerConfig"]
+    assert jsonl["properties"]["kind"]["const"] == "jsonl"
+    assert jsonl["required"][0] == "kind"
+    assert jsonl["additionalProperties"] is False
+    assert jsonl["properties"]["filename"]["description"] == "File name inside the run folder."
+    trainer_def = schema["$defs"]["WeightedLossTrainerConfig"]
+    assert trainer_def["properties"]["max_epochs"]["description"].startswith("Train this many")
+    dotted = schema["properties"]["model"]["oneOf"][-1]
+    assert dotted["properties"]["kind"]["pattern"]
+    assert schema["properties"]["seed"]["description"].startswith("Seed of Python")
+
+
+def test_registry_roots_are_registry_bases() -> None:
+    for root in (builtin.TrackerConfig, builtin.CallbackConfig, builtin.ModelConfig):
+        assert issubclass(root, RegistryBase)
+        assert root.registry_root() is root

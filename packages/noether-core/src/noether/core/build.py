@@ -1,0 +1,150 @@
+"""Turns a validated ExperimentConfig into runtime objects: datasets, model, tracker, trainer.
+
+Every component is built from its kind's `target` with its config as first argument; nothing is
+imported before its kind is looked up, so a kind whose package is missing fails here, by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from noether.config import ExperimentConfig, RegistryBase
+from noether.core.data import DataContainer
+from noether.core.distributed import broadcast_object, get_local_rank, get_rank, is_rank0
+from noether.core.models import ModelBase
+from noether.core.runs import PathProvider
+from noether.core.trackers.base import TrackerBase
+
+logger = logging.getLogger(__name__)
+
+
+class BuildError(Exception):
+    """The experiment cannot be built as configured (device, component types)."""
+
+
+@dataclass
+class Experiment:
+    """Everything `noether-train` needs to run one experiment."""
+
+    config: ExperimentConfig
+    device: torch.device
+    path_provider: PathProvider
+    data_container: DataContainer
+    model: ModelBase
+    tracker: TrackerBase
+    trainer: Any
+    """A `noether.core.trainer.BaseTrainer` subclass instance."""
+
+
+def resolve_device(spec: str) -> torch.device:
+    """`auto` | `cpu` | `cuda` | `cuda:N` to a device that exists.
+
+    Under torchrun, `auto` and `cuda` pick the GPU of LOCAL_RANK.
+
+    Raises:
+        BuildError: CUDA is asked for but absent, or `cuda:N` does not exist.
+    """
+    if spec == "cpu":
+        return torch.device("cpu")
+    available = torch.cuda.is_available()
+    if spec == "auto":
+        return torch.device("cuda", get_local_rank()) if available else torch.device("cpu")
+    if not spec.startswith("cuda"):
+        raise BuildError(f"device: unknown device {spec!r} (use auto, cpu, cuda or cuda:N)")
+    if not available:
+        raise BuildError(
+            f"device: {spec!r} was requested but CUDA is not available here "
+            f"(torch {torch.__version__}, built for CUDA {torch.version.cuda or 'none'}); "
+            "use device: auto or device: cpu"
+        )
+    index = int(spec.partition(":")[2] or get_local_rank())
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise BuildError(f"device: {spec!r} does not exist ({count} CUDA device(s) visible)")
+    return torch.device("cuda", index)
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds Python, NumPy and torch (all devices) identically."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def init_distributed_from_env(device: torch.device) -> None:
+    """Joins the process group when started by torchrun (WORLD_SIZE > 1) and not joined yet."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+
+def create_path_provider(config: ExperimentConfig) -> PathProvider:
+    """Rank 0 makes a new run folder; the other ranks receive its id."""
+    if is_rank0():
+        path_provider = PathProvider(config.output_path, config.name)
+        broadcast_object(path_provider.run_id)
+        return path_provider
+    run_id = broadcast_object(None)
+    return PathProvider(config.output_path, config.name, run_id, create=False)
+
+
+def build_component(config: RegistryBase, *args: Any) -> Any:
+    """`config.load_target()(config, *args)`; a missing package raises KindError naming it."""
+    return config.load_target()(config, *args)
+
+
+def build_experiment(
+    config: ExperimentConfig, path_provider: PathProvider | None = None
+) -> Experiment:
+    """Seeds, resolves the device and builds datasets, model, tracker and trainer.
+
+    Args:
+        config: a validated experiment.
+        path_provider: the run folder; a new one is made when None.
+
+    Raises:
+        BuildError: bad device or a model that is not a ModelBase.
+        KindError: a kind whose implementing package is not installed.
+    """
+    device = resolve_device(config.device)
+    init_distributed_from_env(device)
+    seed_everything(config.seed + get_rank())
+    if path_provider is None:
+        path_provider = create_path_provider(config)
+    datasets = {key: build_component(cfg) for key, cfg in config.datasets.items()}
+    data_container = DataContainer(datasets, seed=config.seed)
+    model = build_component(config.model)
+    if not isinstance(model, ModelBase):
+        raise BuildError(
+            f"model: {config.model.target} built a {type(model).__name__}, which is not a "
+            "noether.core.models.ModelBase subclass"
+        )
+    tracker = build_component(config.tracker)
+    trainer = build_component(config.trainer, data_container, device, tracker, path_provider)
+    tracker.start(path_provider, config.model_dump(mode="json"))
+    logger.info(
+        "built %s: model %s, datasets %s, device %s",
+        path_provider.run_dir,
+        type(model).__name__,
+        data_container,
+        device,
+    )
+    return Experiment(
+        config=config,
+        device=device,
+        path_provider=path_provider,
+        data_container=data_container,
+        model=model,
+        tracker=tracker,
+        trainer=trainer,
+    )

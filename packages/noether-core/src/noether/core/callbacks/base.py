@@ -1,0 +1,298 @@
+"""Callback framework: one context object, periodic scheduling, dataset-iterating callbacks."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from noether.core.counters import Frequency
+from noether.core.distributed import all_gather_tensor, get_rank, get_world_size
+
+if TYPE_CHECKING:
+    from noether.config import CallbackConfig
+    from noether.core.counters import UpdateCounter
+
+
+@dataclass
+class CallbackContext:
+    """Everything a callback may use, in one object (the seed passed these one by one)."""
+
+    trainer: Any
+    model: Any
+    data_container: Any
+    log_writer: Any
+    tracker: Any
+    path_provider: Any
+    update_counter: UpdateCounter
+    checkpoint_writer: Any
+    device: torch.device
+    logger: logging.Logger
+
+
+class CallbackBase:
+    """A hook into training; keeps its own state in the checkpoint under `state_key`."""
+
+    def __init__(self, callback_config: CallbackConfig | None, context: CallbackContext) -> None:
+        self.config = callback_config
+        self.context = context
+        self.logger = logging.getLogger(type(self).__name__)
+        kind = getattr(callback_config, "kind", None)
+        self._state_key: str = kind if isinstance(kind, str) and kind else type(self).__name__
+
+    # shortcuts to the context, so subclasses read like the seed's callbacks
+    @property
+    def trainer(self) -> Any:
+        return self.context.trainer
+
+    @property
+    def model(self) -> Any:
+        return self.context.model
+
+    @property
+    def data_container(self) -> Any:
+        return self.context.data_container
+
+    @property
+    def log_writer(self) -> Any:
+        return self.context.log_writer
+
+    @property
+    def tracker(self) -> Any:
+        return self.context.tracker
+
+    @property
+    def path_provider(self) -> Any:
+        return self.context.path_provider
+
+    @property
+    def update_counter(self) -> UpdateCounter:
+        return self.context.update_counter
+
+    @property
+    def checkpoint_writer(self) -> Any:
+        return self.context.checkpoint_writer
+
+    @property
+    def device(self) -> torch.device:
+        return self.context.device
+
+    @property
+    def state_key(self) -> str:
+        """Key of this callback's state in the trainer checkpoint (made unique by the trainer)."""
+        return self._state_key
+
+    @state_key.setter
+    def state_key(self, value: str) -> None:
+        self._state_key = value
+
+    def before_training(self) -> None:
+        """Runs once before the first update (also in evaluation-only runs)."""
+
+    def after_training(self) -> None:
+        """Runs once after the last update, also when a callback stopped training early."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to checkpoint; empty for stateless callbacks."""
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores what `state_dict` returned."""
+        del state_dict
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(state_key={self.state_key!r})"
+
+
+class PeriodicCallback(CallbackBase):
+    """Runs `periodic_callback` every n epochs, updates or samples.
+
+    The interval comes from the config's `every_n_*` or, for default callbacks that have no
+    config, from the keyword arguments. Tracking hooks run at every (accumulation) step; the
+    loop only calls them on callbacks whose class overrides them, so leave them alone when
+    not needed.
+    """
+
+    def __init__(
+        self,
+        callback_config: CallbackConfig | None,
+        context: CallbackContext,
+        *,
+        every_n_epochs: int | None = None,
+        every_n_updates: int | None = None,
+        every_n_samples: int | None = None,
+    ) -> None:
+        super().__init__(callback_config, context)
+        if callback_config is not None and not (
+            every_n_epochs or every_n_updates or every_n_samples
+        ):
+            every_n_epochs = getattr(callback_config, "every_n_epochs", None)
+            every_n_updates = getattr(callback_config, "every_n_updates", None)
+            every_n_samples = getattr(callback_config, "every_n_samples", None)
+        self.frequency = Frequency(every_n_epochs, every_n_updates, every_n_samples)
+
+    @property
+    def every_n_epochs(self) -> int | None:
+        return self.frequency.every_n_epochs
+
+    @property
+    def every_n_updates(self) -> int | None:
+        return self.frequency.every_n_updates
+
+    @property
+    def every_n_samples(self) -> int | None:
+        return self.frequency.every_n_samples
+
+    def should_run(self, end_of_epoch: bool = False) -> bool:
+        """Whether `periodic_callback` is due now (after an update, or after an epoch)."""
+        counter = self.update_counter
+        if end_of_epoch:
+            return self.frequency.due_after_epoch(counter.epoch)
+        return self.frequency.due_after_update(
+            counter.update, counter.sample, counter.effective_batch_size
+        )
+
+    def track_after_accumulation_step(
+        self,
+        losses: dict[str, torch.Tensor],
+        additional_outputs: dict[str, Any],
+        accumulation_step: int,
+        accumulation_steps: int,
+    ) -> None:
+        """After each micro-batch's backward; `losses` are the step's (unscaled) losses."""
+
+    def track_after_update_step(
+        self, losses: dict[str, torch.Tensor], timings: dict[str, float]
+    ) -> None:
+        """After each optimizer update; `losses` are the last micro-batch's, `timings` in
+        seconds (`data_wait`, `forward`, `backward`, `update`) summed over micro-batches."""
+
+    def periodic_callback(self) -> None:
+        """The periodic work (log, evaluate, save, ...)."""
+
+    def after_update(self) -> None:
+        """Called by the loop after every update; runs `periodic_callback` when due."""
+        if self.should_run(end_of_epoch=False):
+            self.periodic_callback()
+
+    def after_epoch(self) -> None:
+        """Called by the loop after every epoch; runs `periodic_callback` when due."""
+        if self.should_run(end_of_epoch=True):
+            self.periodic_callback()
+
+    def __repr__(self) -> str:
+        freq = self.frequency
+        every = (
+            f"every_n_epochs={freq.every_n_epochs}"
+            if freq.every_n_epochs
+            else f"every_n_updates={freq.every_n_updates}"
+            if freq.every_n_updates
+            else f"every_n_samples={freq.every_n_samples}"
+        )
+        return f"{type(self).__name__}({every})"
+
+
+def shard_indices(length: int, rank: int, world_size: int) -> list[int]:
+    """This rank's indices of a dataset, padded (by wrapping) so every rank gets as many.
+
+    Rank r gets r, r + W, r + 2W, ...; `gather_results` undoes the sharding and padding.
+    """
+    per_rank = math.ceil(length / world_size)
+    return [(rank + i * world_size) % length for i in range(per_rank)]
+
+
+class PeriodicDataIteratorCallback(PeriodicCallback):
+    """A periodic callback that reads its own dataset through the trainer's one DataLoader.
+
+    When due, the loop hands it exactly the batches of its dataset's shard (the last one may
+    be smaller); `process_data` runs per batch under `torch.no_grad()` and autocast with the
+    model in eval mode, then `process_results` once with the list of all per-batch results.
+    """
+
+    def __init__(
+        self,
+        callback_config: CallbackConfig | None,
+        context: CallbackContext,
+        *,
+        dataset_key: str | None = None,
+        batch_size: int | None = None,
+        every_n_epochs: int | None = None,
+        every_n_updates: int | None = None,
+        every_n_samples: int | None = None,
+    ) -> None:
+        super().__init__(
+            callback_config,
+            context,
+            every_n_epochs=every_n_epochs,
+            every_n_updates=every_n_updates,
+            every_n_samples=every_n_samples,
+        )
+        self.dataset_key: str = dataset_key or getattr(callback_config, "dataset_key", None) or ""
+        if not self.dataset_key:
+            raise ValueError(f"{type(self).__name__} needs a dataset_key")
+        self.batch_size: int | None = batch_size or getattr(callback_config, "batch_size", None)
+        self._batches: Iterable[dict[str, torch.Tensor]] | None = None
+
+    @property
+    def dataset_length(self) -> int:
+        """Number of items of this callback's dataset."""
+        return len(self.data_container.get_dataset(self.dataset_key))
+
+    def sample_indices(self) -> list[int]:
+        """Indices of the dataset that this rank evaluates (padded to the same count)."""
+        return shard_indices(self.dataset_length, get_rank(), get_world_size())
+
+    def set_batches(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
+        """Called by the loop right before `periodic_callback` with this run's batches."""
+        self._batches = batches
+
+    def process_data(self, batch: dict[str, torch.Tensor], model: torch.nn.Module) -> Any:
+        """Per batch: e.g. predictions or per-sample losses (tensors with samples in dim 0)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement process_data")
+
+    def process_results(self, results: list[Any]) -> None:
+        """Once per run with all batches' results: reduce, log, ..."""
+        raise NotImplementedError(f"{type(self).__name__} must implement process_results")
+
+    def periodic_callback(self) -> None:
+        """Feeds the batches handed in by the loop through `process_data`, then reduces."""
+        batches = self._batches
+        self._batches = None
+        if batches is None:
+            raise RuntimeError(
+                f"{type(self).__name__} ran without batches: it reads data through the trainer"
+            )
+        model = self.model
+        was_training = model.training
+        model.eval()
+        autocast = getattr(self.trainer, "autocast", None)
+        try:
+            results = []
+            with torch.no_grad():
+                for batch in batches:
+                    if autocast is not None:
+                        with autocast():
+                            results.append(self.process_data(batch, model))
+                    else:
+                        results.append(self.process_data(batch, model))
+        finally:
+            model.train(was_training)
+        self.process_results(results)
+
+    def gather_results(self, values: list[torch.Tensor]) -> torch.Tensor:
+        """Per-sample tensors of all batches, from all ranks, in dataset order, padding dropped.
+
+        `values` are this rank's per-batch tensors with samples in dim 0; the result has
+        exactly `dataset_length` rows on every rank.
+        """
+        local = torch.cat(values, dim=0)
+        world_size = get_world_size()
+        if world_size == 1:
+            return local[: self.dataset_length]
+        gathered = all_gather_tensor(local)
+        # rank r holds global positions r, r + W, ...: interleave back, then drop the padding
+        stacked = torch.stack(gathered, dim=1)
+        return stacked.reshape(-1, *local.shape[1:])[: self.dataset_length]

@@ -1,0 +1,224 @@
+"""Running mean of each training loss since the last log, without a host sync per step."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from noether.core.callbacks.base import PeriodicCallback
+from noether.core.counters import Frequency
+from noether.core.distributed import all_reduce_sum, get_world_size
+from torch import Tensor
+
+_FOLD_EVERY = 64
+"""Micro-batches whose losses are kept before they are stacked into one device tensor."""
+
+
+def _stack_losses(values: list[Tensor]) -> Tensor:
+    """One float vector with each step's (mean) loss; no graph is recorded."""
+    with torch.no_grad():
+        try:
+            stacked = torch.stack(values)
+        except RuntimeError:  # per-sample losses of different lengths
+            stacked = torch.stack([value.float().mean() for value in values])
+        stacked = stacked.float()
+        return stacked if stacked.dim() == 1 else stacked.reshape(len(values), -1).mean(dim=1)
+
+
+def _host_values(values: list[Tensor]) -> list[float]:
+    """Each step's (mean) loss as a float, for losses that already live on the host."""
+    return [
+        value.item() if value.numel() == 1 else value.detach().float().mean().item()
+        for value in values
+    ]
+
+
+class _Chunk:
+    """Up to `_FOLD_EVERY` step losses: a device vector, read to the host at most once.
+
+    Losses on the CPU are read at once (reading them costs no device sync); on an
+    accelerator they are stacked into one vector that is copied only when logged.
+    """
+
+    __slots__ = ("_floats", "tensor")
+
+    def __init__(self, values: list[Tensor]) -> None:
+        self._floats: list[float] | None = None
+        self.tensor: Tensor | None = None
+        if values[0].device.type == "cpu":
+            self._floats = _host_values(values)
+        else:
+            self.tensor = _stack_losses(values)
+
+    def floats(self) -> list[float]:
+        if self._floats is None:
+            assert self.tensor is not None
+            self._floats = self.tensor.tolist()
+            self.tensor = None
+        return self._floats
+
+
+class _Window:
+    """Per-loss chunks of step losses since the window was last cleared."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[str, list[_Chunk]] = {}
+        self.carry: dict[str, tuple[float, float]] = {}
+        """(sum, count) per loss restored from a checkpoint."""
+
+    def add(self, name: str, chunk: _Chunk) -> None:
+        self.chunks.setdefault(name, []).append(chunk)
+
+    def totals(self) -> dict[str, tuple[float, float]]:
+        """Local (sum, count) of the finite step losses per name (reads the device once)."""
+        result: dict[str, tuple[float, float]] = {}
+        for name in {**self.chunks, **self.carry}:
+            total, count = self.carry.get(name, (0.0, 0.0))
+            for chunk in self.chunks.get(name, ()):
+                finite = [value for value in chunk.floats() if math.isfinite(value)]
+                total += math.fsum(finite)
+                count += len(finite)
+            result[name] = (total, count)
+        return result
+
+    def clear(self) -> None:
+        self.chunks = {}
+        self.carry = {}
+
+    def state_dict(self) -> dict[str, list[float]]:
+        return {name: [total, count] for name, (total, count) in self.totals().items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.chunks = {}
+        self.carry = {str(name): (float(v[0]), float(v[1])) for name, v in state.items()}
+
+
+def _reduced_means(
+    totals: dict[str, tuple[float, float]], device: torch.device
+) -> dict[str, float]:
+    """Mean per loss over all ranks (one all-reduce when distributed), plus `total` when the
+    losses are named.
+
+    Non-finite step losses (skipped by skip_nan_loss) are left out of the mean; a window of
+    only non-finite losses gives NaN.
+    """
+    if not totals:
+        return {}
+    names = list(totals)
+    sums = [totals[name][0] for name in names]
+    counts = [totals[name][1] for name in names]
+    if get_world_size() > 1:
+        packed = torch.tensor(sums + counts, dtype=torch.float64, device=device)
+        values = all_reduce_sum(packed).tolist()
+        sums, counts = values[: len(names)], values[len(names) :]
+    means = {
+        name: total / count if count else math.nan
+        for name, total, count in zip(names, sums, counts, strict=True)
+    }
+    if "total" not in means:
+        means["total"] = math.fsum(means.values())
+    return means
+
+
+class OnlineLossCallback(PeriodicCallback):
+    """Logs `loss/online/<name>` and `loss/online/total` every track interval.
+
+    Each micro-batch's losses are only referenced (one list append); every 64 of them are
+    stacked on their device, and the host sees them only when something is logged. At the
+    log interval (`log_every`), the mean since the previous log line is printed.
+
+    Args:
+        log_every: every_n_* of the console interval (None: no console line).
+        every_n_epochs / every_n_updates / every_n_samples: the tracker interval.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        log_every: Mapping[str, int | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.log_frequency = Frequency(**log_every) if log_every else None
+        self._pending: list[Mapping[str, Tensor]] = []
+        self._track = _Window()
+        self._log = _Window()
+        self._due_track = False
+        self._due_log = False
+        self.last_logged: dict[str, float] = {}
+        """Values of the last console line (for tests and metric readers)."""
+
+    def track_after_accumulation_step(
+        self,
+        losses: dict[str, Tensor],
+        additional_outputs: Any,
+        accumulation_step: int,
+        accumulation_steps: int,
+    ) -> None:
+        pending = self._pending
+        pending.append(losses)
+        if len(pending) >= _FOLD_EVERY:
+            self._fold()
+
+    def _fold(self) -> None:
+        if not self._pending:
+            return
+        by_name: dict[str, list[Tensor]] = {}
+        for losses in self._pending:
+            for name, value in losses.items():
+                by_name.setdefault(name, []).append(value)
+        self._pending = []
+        for name, values in by_name.items():
+            chunk = _Chunk(values)
+            self._track.add(name, chunk)
+            self._log.add(name, chunk)
+
+    def _device(self) -> torch.device:
+        return torch.device(self.device) if self.device is not None else torch.device("cpu")
+
+    def should_run(self, end_of_epoch: bool = False) -> bool:
+        """Due at the track interval or at the log interval."""
+        self._due_track = super().should_run(end_of_epoch)
+        log = self.log_frequency
+        if log is None:
+            self._due_log = False
+        elif end_of_epoch:
+            self._due_log = log.due_after_epoch(self.update_counter.epoch)
+        else:
+            counter = self.update_counter
+            self._due_log = log.due_after_update(
+                counter.update, counter.sample, counter.effective_batch_size
+            )
+        return self._due_track or self._due_log
+
+    def periodic_callback(self) -> None:
+        due_track, due_log = self._due_track, self._due_log
+        if not (due_track or due_log):  # called without should_run (forced): do both
+            due_track = due_log = True
+        self._due_track = self._due_log = False
+        self._fold()
+        if due_track:
+            means = _reduced_means(self._track.totals(), self._device())
+            self._track.clear()
+            writer = self.log_writer
+            if writer is not None:
+                for name, value in means.items():
+                    writer.add_scalar(f"loss/online/{name}", value)
+        if due_log and self.log_frequency is not None:
+            means = _reduced_means(self._log.totals(), self._device())
+            self._log.clear()
+            if means:
+                self.last_logged = means
+                text = ", ".join(f"{name} {value:.6g}" for name, value in means.items())
+                self.logger.info("online loss: %s", text)
+
+    def state_dict(self) -> dict[str, Any]:
+        self._fold()
+        return {"track": self._track.state_dict(), "log": self._log.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending = []
+        self._track.load_state_dict(state_dict.get("track", {}))
+        self._log.load_state_dict(state_dict.get("log", {}))

@@ -1,0 +1,40 @@
+"""Logs how many parameters the model trains and how many it keeps frozen."""
+
+from __future__ import annotations
+
+from noether.core.callbacks.base import CallbackBase
+from torch import nn
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, frozen) element counts; shared parameters are counted once."""
+    trainable = frozen = 0
+    seen: set[int] = set()
+    for param in model.parameters():
+        if id(param) in seen:
+            continue
+        seen.add(id(param))
+        if param.requires_grad:
+            trainable += param.numel()
+        else:
+            frozen += param.numel()
+    return trainable, frozen
+
+
+class ParamCountCallback(CallbackBase):
+    """Before training (after freezing): `model/params/trainable` and `model/params/frozen`."""
+
+    def before_training(self) -> None:
+        model = self.model
+        if model is None:
+            return
+        trainable, frozen = count_parameters(model)
+        self.logger.info(
+            "%s: %s trainable and %s frozen parameters",
+            type(model).__name__,
+            f"{trainable:,}",
+            f"{frozen:,}",
+        )
+        if self.log_writer is not None:
+            self.log_writer.add_summary("model/params/trainable", trainable)
+            self.log_writer.add_summary("model/params/frozen", frozen)

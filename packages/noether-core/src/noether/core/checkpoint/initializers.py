@@ -1,0 +1,151 @@
+"""Initializers: resume a run exactly, or load weights from a checkpoint to fine-tune.
+
+The trainer calls, in this order and after `model.initialize(...)` built the optimizer and the
+callbacks exist: `init_weights(model)`, `init_optimizer(model)`, `init_trainer(trainer)`
+(or `apply(model, trainer)` for all three). Initializers that do not restore a part do nothing
+for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from noether.config.schemas.initializer import (
+    CheckpointInitializerConfig,
+    InitializerConfig,
+    ResumeInitializerConfig,
+)
+from noether.core.checkpoint.writer import MODEL_FILE, CheckpointWriter, TrainerLike, unwrap_model
+from noether.core.runs import PathProvider, find_run_dir
+
+logger = logging.getLogger(__name__)
+
+
+class InitializerError(Exception):
+    """A checkpoint that cannot initialise this model or run."""
+
+
+class TrainerStateLike(TrainerLike, Protocol):
+    """The part of BaseTrainer that resuming restores."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
+
+
+class InitializerBase:
+    """Common interface of initializers.
+
+    Args:
+        config: the initializer's schema.
+        path_provider: the current run (to look up run ids next to it).
+    """
+
+    def __init__(self, config: InitializerConfig, path_provider: PathProvider | None = None):
+        self.config = config
+        self.path_provider = path_provider
+
+    def init_weights(self, model: nn.Module) -> None:
+        """Loads model weights."""
+
+    def init_optimizer(self, model: nn.Module) -> None:
+        """Loads the optimizer state of an initialised model."""
+
+    def init_trainer(self, trainer: TrainerStateLike) -> None:
+        """Restores counters, scaler, callbacks and RNG states."""
+
+    def apply(self, model: nn.Module, trainer: TrainerStateLike | None = None) -> None:
+        """All of the above, in order."""
+        self.init_weights(model)
+        self.init_optimizer(model)
+        if trainer is not None:
+            self.init_trainer(trainer)
+
+
+class ResumeInitializer(InitializerBase):
+    """Continues a run from one of its checkpoints: weights, optimizer and trainer, exactly.
+
+    The earlier run is found by folder path or by run id under the current run's
+    `<output_path>/<name>`; the checkpoint's files are read once and shared by the three steps.
+    """
+
+    config: ResumeInitializerConfig
+
+    def __init__(self, config: ResumeInitializerConfig, path_provider: PathProvider | None = None):
+        super().__init__(config, path_provider)
+        if path_provider is not None:
+            output_path, name = path_provider.output_path, path_provider.name
+        else:
+            output_path, name = Path("."), ""
+        self.run_dir = find_run_dir(output_path, name, config.run)
+        self.tag = config.checkpoint
+        self._state: dict[str, Any] | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The checkpoint's contents (`model`, `optim`, `trainer`), loaded on first use."""
+        if self._state is None:
+            self._state = CheckpointWriter.load(self.run_dir, self.tag)
+        return self._state
+
+    def _part(self, key: str, what: str) -> Any:
+        if key not in self.state:
+            raise InitializerError(
+                f"checkpoint {self.tag!r} of {self.run_dir} holds no {what}, so the run cannot "
+                "be resumed exactly (save it with the optimizer/trainer state)"
+            )
+        return self.state[key]
+
+    def init_weights(self, model: nn.Module) -> None:
+        unwrap_model(model).load_state_dict(self._part("model", "model weights"))
+        logger.info("resumed weights from %s (checkpoint %s)", self.run_dir, self.tag)
+
+    def init_optimizer(self, model: nn.Module) -> None:
+        model = unwrap_model(model)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            logger.info("model has no optimizer: no optimizer state to resume")
+            return
+        optimizer.load_state_dict(self._part("optim", "optimizer state"))
+
+    def init_trainer(self, trainer: TrainerStateLike) -> None:
+        trainer.load_state_dict(self._part("trainer", "trainer state"))
+
+
+class CheckpointInitializer(InitializerBase):
+    """Loads model weights from a file (or a checkpoint folder holding `model.pt`).
+
+    Training starts afresh: optimizer, counters and callbacks are untouched. With
+    `strict: false`, keys missing from the file or unknown to the model are logged and skipped
+    (e.g. a new head when fine-tuning); a shape mismatch of a shared key is always an error.
+    """
+
+    config: CheckpointInitializerConfig
+
+    def __init__(
+        self, config: CheckpointInitializerConfig, path_provider: PathProvider | None = None
+    ):
+        super().__init__(config, path_provider)
+        path = Path(config.path).expanduser()
+        if path.is_dir():
+            path = path / MODEL_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint initializer: no weights file {path}")
+        self.path = path
+
+    def init_weights(self, model: nn.Module) -> None:
+        state_dict = torch.load(self.path, map_location="cpu", weights_only=True)
+        try:
+            result = unwrap_model(model).load_state_dict(state_dict, strict=self.config.strict)
+        except RuntimeError as error:
+            raise InitializerError(f"cannot load weights from {self.path}: {error}") from None
+        if result.missing_keys:
+            logger.warning(
+                "keys not in %s (left as initialised): %s", self.path, result.missing_keys
+            )
+        if result.unexpected_keys:
+            logger.warning("keys in %s unknown to the model: %s", self.path, result.unexpected_keys)
+        logger.info("loaded weights from %s", self.path)

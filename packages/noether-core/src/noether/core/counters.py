@@ -1,0 +1,123 @@
+"""Where training stands (epoch, update, sample) and when periodic things are due."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+class UpdateCounter:
+    """Counts epochs, optimizer updates and samples, and knows where training ends.
+
+    Exactly one of max_epochs / max_updates / max_samples is expected; the end is expressed in
+    updates (`total_updates`) so that every stop criterion ends at a whole update.
+    """
+
+    def __init__(
+        self,
+        updates_per_epoch: int,
+        effective_batch_size: int,
+        max_epochs: int | None = None,
+        max_updates: int | None = None,
+        max_samples: int | None = None,
+        start_epoch: int = 0,
+    ) -> None:
+        if updates_per_epoch < 1:
+            raise ValueError(f"updates_per_epoch must be >= 1 (got {updates_per_epoch})")
+        given = [v for v in (max_epochs, max_updates, max_samples) if v is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of max_epochs, max_updates, max_samples")
+        self.updates_per_epoch = updates_per_epoch
+        self.effective_batch_size = effective_batch_size
+        self.max_epochs = max_epochs
+        self.max_updates = max_updates
+        self.max_samples = max_samples
+        if max_epochs is not None:
+            self.total_updates = max_epochs * updates_per_epoch
+        elif max_updates is not None:
+            self.total_updates = max_updates
+        else:
+            assert max_samples is not None
+            self.total_updates = math.ceil(max_samples / effective_batch_size)
+        self.epoch = start_epoch
+        self.update = start_epoch * updates_per_epoch
+        self.sample = self.update * effective_batch_size
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether no update is left."""
+        return self.update >= self.total_updates
+
+    @property
+    def is_full_epoch(self) -> bool:
+        """Whether the last update ended an epoch."""
+        return self.update % self.updates_per_epoch == 0
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs touched until the end (the last one may be partial)."""
+        return math.ceil(self.total_updates / self.updates_per_epoch)
+
+    def add_update(self) -> None:
+        """One optimizer update (with all its accumulation steps) is done."""
+        self.update += 1
+        self.sample += self.effective_batch_size
+
+    def add_epoch(self) -> None:
+        """One epoch is done."""
+        self.epoch += 1
+
+    @property
+    def tag(self) -> str:
+        """Checkpoint tag of the current position."""
+        return f"E{self.epoch}_U{self.update}_S{self.sample}"
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position to resume from."""
+        return {"epoch": self.epoch, "update": self.update, "sample": self.sample}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores the position written by `state_dict`."""
+        self.epoch = int(state["epoch"])
+        self.update = int(state["update"])
+        self.sample = int(state["sample"])
+
+
+@dataclass(frozen=True)
+class Frequency:
+    """Every n epochs, updates or samples; one pure rule shared by callbacks and the sampler.
+
+    The interleaving sampler simulates the counters ahead of the loop and must decide exactly
+    as the callbacks do, so both call these methods.
+    """
+
+    every_n_epochs: int | None = None
+    every_n_updates: int | None = None
+    every_n_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("every_n_epochs", "every_n_updates", "every_n_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 (got {value})")
+
+    @property
+    def is_set(self) -> bool:
+        """Whether any interval is given."""
+        return any(
+            v is not None for v in (self.every_n_epochs, self.every_n_updates, self.every_n_samples)
+        )
+
+    def due_after_update(self, update: int, sample: int, effective_batch_size: int) -> bool:
+        """Due after the update that brought the counters to (update, sample)."""
+        if self.every_n_updates is not None and update % self.every_n_updates == 0:
+            return True
+        if self.every_n_samples is not None:
+            n = self.every_n_samples
+            return sample // n > (sample - effective_batch_size) // n
+        return False
+
+    def due_after_epoch(self, epoch: int) -> bool:
+        """Due after epoch number `epoch` (counted from 1) ended."""
+        return self.every_n_epochs is not None and epoch % self.every_n_epochs == 0

@@ -1,0 +1,166 @@
+"""One DataLoader for training and periodic evaluation: batches interleaved in loop order.
+
+The batch sampler runs in the main process and replays the loop's counters ahead of it:
+it yields the micro-batches of each update and, right after an update (or epoch) at which a
+`PeriodicDataIteratorCallback` is due, all batches of that callback's dataset. The loop
+consumes the same stream in the same order, so data workers start once for the whole run.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from noether.core.counters import Frequency
+from noether.core.data.container import ShardedEpochSampler
+from torch.utils.data import Dataset, Sampler
+
+
+class MultiDataset(Dataset[Any]):
+    """Several datasets behind one index space (offsets in the order given)."""
+
+    def __init__(self, datasets: Sequence[Dataset[Any]]) -> None:
+        self.datasets = list(datasets)
+        self.offsets: list[int] = []
+        total = 0
+        for dataset in self.datasets:
+            self.offsets.append(total)
+            total += len(dataset)  # type: ignore[arg-type]
+        self.total = total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def _locate(self, index: int) -> int:
+        # few datasets: a linear scan from the back beats bisect's call overhead
+        for i in range(len(self.offsets) - 1, -1, -1):
+            if index >= self.offsets[i]:
+                return i
+        raise IndexError(index)
+
+    def __getitem__(self, index: int) -> Any:
+        i = self._locate(index)
+        return self.datasets[i][index - self.offsets[i]]
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        """A whole batch (the DataLoader's batched fetch): all indices of a batch come from
+        one dataset, so it is located once; a dataset's own `__getitems__` is used."""
+        i = self._locate(indices[0])
+        dataset, offset = self.datasets[i], self.offsets[i]
+        local = [index - offset for index in indices] if offset else indices
+        getitems = getattr(dataset, "__getitems__", None)
+        if getitems is not None:
+            return list(getitems(local))
+        return [dataset[index] for index in local]
+
+
+@dataclass
+class IteratorSlot:
+    """What the sampler needs to know about one data-iterating callback."""
+
+    frequency: Frequency
+    indices: list[int]
+    """This rank's (padded) indices of the callback's dataset, already offset."""
+    batch_size: int
+
+    def batches(self) -> Iterator[list[int]]:
+        for start in range(0, len(self.indices), self.batch_size):
+            yield self.indices[start : start + self.batch_size]
+
+    @property
+    def num_batches(self) -> int:
+        return -(-len(self.indices) // self.batch_size)
+
+
+class InterleavedBatchSampler(Sampler[list[int]]):
+    """Training micro-batches plus due callbacks' batches, for the whole run, in loop order.
+
+    Args:
+        main_sampler: shards and orders the training set per epoch (None: evaluation only).
+        batch_size: micro-batch size per device.
+        accumulation_steps: micro-batches per update.
+        updates_per_epoch: updates in one epoch.
+        effective_batch_size: samples per update over all ranks (for sample counting).
+        start: (epoch, update, sample) to start from (resume, start_at_epoch).
+        total_updates: the update at which training ends.
+        slots: the data-iterating callbacks, in the order the loop calls them.
+    """
+
+    def __init__(
+        self,
+        main_sampler: ShardedEpochSampler | None,
+        batch_size: int,
+        accumulation_steps: int,
+        updates_per_epoch: int,
+        effective_batch_size: int,
+        start: tuple[int, int, int],
+        total_updates: int,
+        slots: Sequence[IteratorSlot],
+    ) -> None:
+        self.main_sampler = main_sampler
+        self.batch_size = batch_size
+        self.accumulation_steps = accumulation_steps
+        self.updates_per_epoch = updates_per_epoch
+        self.effective_batch_size = effective_batch_size
+        self.start = start
+        self.total_updates = total_updates
+        self.slots = list(slots)
+
+    @property
+    def evaluation(self) -> bool:
+        """No update left: every callback's batches once."""
+        return self.main_sampler is None or self.start[1] >= self.total_updates
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if self.evaluation:
+            for slot in self.slots:
+                yield from slot.batches()
+            return
+        assert self.main_sampler is not None
+        epoch, update, sample = self.start
+        per_update = self.batch_size * self.accumulation_steps
+        ebs = self.effective_batch_size
+        while update < self.total_updates:
+            self.main_sampler.set_epoch(epoch)
+            order = list(self.main_sampler)
+            if len(order) < self.updates_per_epoch * per_update:
+                raise ValueError(
+                    f"the training shard has {len(order)} samples but an epoch needs "
+                    f"{self.updates_per_epoch * per_update}"
+                )
+            position = (update - epoch * self.updates_per_epoch) * per_update
+            while update < self.total_updates:
+                for _ in range(self.accumulation_steps):
+                    yield order[position : position + self.batch_size]
+                    position += self.batch_size
+                update += 1
+                sample += ebs
+                for slot in self.slots:
+                    if slot.frequency.due_after_update(update, sample, ebs):
+                        yield from slot.batches()
+                if update % self.updates_per_epoch == 0:
+                    epoch += 1
+                    for slot in self.slots:
+                        if slot.frequency.due_after_epoch(epoch):
+                            yield from slot.batches()
+                    break
+
+    def __len__(self) -> int:
+        # only used for progress displays; counting would mean replaying the run
+        return max(self.total_updates - self.start[1], 0) * self.accumulation_steps
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seeds Python's and NumPy's RNGs of a data worker from torch's per-worker seed.
+
+    torch seeds each worker from the DataLoader's generator (seeded per rank), so this is
+    reproducible and different per worker and per rank.
+    """
+    del worker_id
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)

@@ -1,0 +1,104 @@
+"""Thin helpers over torch.distributed that are no-ops without a process group.
+
+Everything in the loop goes through these, so the same code runs in one process or many.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    """True when a process group is initialised (even with world size 1)."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def get_rank() -> int:
+    """Global rank of this process (0 without a process group)."""
+    return dist.get_rank() if is_distributed() else 0
+
+
+def get_world_size() -> int:
+    """Number of processes (1 without a process group)."""
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def get_local_rank() -> int:
+    """Rank on this node, from LOCAL_RANK as torchrun sets it (0 otherwise)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def is_rank0() -> bool:
+    """Whether this process writes files and logs."""
+    return get_rank() == 0
+
+
+def barrier() -> None:
+    """Wait for all ranks."""
+    if is_distributed():
+        dist.barrier()
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum over ranks, in place; returns the tensor."""
+    if is_distributed() and get_world_size() > 1:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
+    """Mean over ranks, in place; returns the tensor."""
+    world_size = get_world_size()
+    if world_size > 1:
+        all_reduce_sum(tensor)
+        tensor /= world_size
+    return tensor
+
+
+def all_reduce_min(tensor: torch.Tensor) -> torch.Tensor:
+    """Minimum over ranks, in place (e.g. "all ranks agree this is finite")."""
+    if is_distributed() and get_world_size() > 1:
+        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return tensor
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every rank's object, in rank order."""
+    if not (is_distributed() and get_world_size() > 1):
+        return [obj]
+    gathered: list[Any] = [None] * get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def all_gather_tensor(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """Every rank's tensor (same shape on all ranks), in rank order."""
+    if not (is_distributed() and get_world_size() > 1):
+        return [tensor]
+    gathered = [torch.empty_like(tensor) for _ in range(get_world_size())]
+    dist.all_gather(gathered, tensor.contiguous())
+    return gathered
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank `src`'s object on every rank."""
+    if not (is_distributed() and get_world_size() > 1):
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=src)
+    return holder[0]
+
+
+def all_reduce_gradients_mean(module: torch.nn.Module) -> None:
+    """Average gradients over ranks by hand (when DDP's own reduction was skipped)."""
+    if not (is_distributed() and get_world_size() > 1):
+        return
+    for param in module.parameters():
+        if param.requires_grad:
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+            all_reduce_mean(param.grad)

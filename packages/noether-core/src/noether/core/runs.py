@@ -1,0 +1,129 @@
+"""Run folders: `<output_path>/<name>/<run_id>`, created once and never overwritten."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import secrets
+from pathlib import Path
+
+_MAX_ID_ATTEMPTS = 100
+
+
+def new_run_id() -> str:
+    """A fresh id `YYYYmmdd-HHMMSS-<4 hex>`; the random suffix separates runs started together."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+class PathProvider:
+    """Paths of one run folder.
+
+    The folder is made with an exclusive `mkdir`, so two runs never share a folder: when a
+    generated id is taken (two runs started in the same second with the same suffix) another id
+    is drawn; a given `run_id` that exists is an error unless `reuse_existing` is set.
+
+    Args:
+        output_path: folder holding all experiments' run folders.
+        name: experiment name (a sub-folder of `output_path`).
+        run_id: id of the run; a new one is generated when None.
+        reuse_existing: accept an existing folder for a given `run_id` (resuming in place).
+        create: make the folder now; False for ranks other than 0, which only need the paths.
+    """
+
+    def __init__(
+        self,
+        output_path: str | os.PathLike[str],
+        name: str,
+        run_id: str | None = None,
+        *,
+        reuse_existing: bool = False,
+        create: bool = True,
+    ) -> None:
+        self.output_path = Path(output_path)
+        self.name = name
+        self.experiment_dir = self.output_path / name
+        if run_id is None and not create:
+            raise ValueError("a run_id is required when the run folder is not created here")
+        if run_id is None:
+            self.run_id = self._create_new()
+        else:
+            self.run_id = run_id
+            if create:
+                self._create_given(reuse_existing)
+
+    def _create_new(self) -> str:
+        self.experiment_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(_MAX_ID_ATTEMPTS):
+            run_id = new_run_id()
+            try:
+                (self.experiment_dir / run_id).mkdir()
+            except FileExistsError:
+                continue
+            return run_id
+        raise RuntimeError(f"could not find a free run id in {self.experiment_dir}")
+
+    def _create_given(self, reuse_existing: bool) -> None:
+        self.experiment_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir()
+        except FileExistsError:
+            if not reuse_existing:
+                raise FileExistsError(
+                    f"run folder {self.run_dir} exists; runs are never overwritten "
+                    "(omit the run id to start a new run)"
+                ) from None
+
+    @property
+    def run_dir(self) -> Path:
+        """`<output_path>/<name>/<run_id>`."""
+        return self.experiment_dir / self.run_id
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Checkpoints of this run, one sub-folder per tag."""
+        return self.run_dir / "checkpoints"
+
+    @property
+    def config_path(self) -> Path:
+        """The resolved config of this run."""
+        return self.run_dir / "config.yaml"
+
+    @property
+    def log_path(self) -> Path:
+        """The text log of this run."""
+        return self.run_dir / "train.log"
+
+    def __repr__(self) -> str:
+        return f"PathProvider(run_dir={str(self.run_dir)!r})"
+
+
+def find_run_dir(output_path: str | os.PathLike[str], name: str, run: str) -> Path:
+    """Finds an earlier run folder from a path or a run id.
+
+    Args:
+        output_path: folder holding all experiments' run folders.
+        name: experiment name, used to look up a bare run id.
+        run: a run folder (absolute or relative to the working directory) or a run id under
+            `<output_path>/<name>`.
+
+    Raises:
+        FileNotFoundError: neither reading names an existing folder; lists the runs that exist.
+    """
+    as_path = Path(run).expanduser()
+    if as_path.is_dir():
+        return as_path
+    experiment_dir = Path(output_path) / name
+    by_id = experiment_dir / run
+    if by_id.is_dir():
+        return by_id
+    existing = (
+        sorted(p.name for p in experiment_dir.iterdir() if p.is_dir())
+        if (experiment_dir.is_dir())
+        else []
+    )
+    listing = ", ".join(existing[-10:]) if existing else "none"
+    raise FileNotFoundError(
+        f"no run folder {run!r}: neither {as_path} nor {by_id} exists "
+        f"(runs in {experiment_dir}: {listing})"
+    )

@@ -1,0 +1,61 @@
+"""TrackerBase: a sink for metrics rows; only rank 0 writes anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from noether.config.schemas.tracker import TrackerConfig
+from noether.core.distributed import is_rank0
+from noether.core.runs import PathProvider
+
+
+class TrackerBase:
+    """Receives one row of metrics per logging step and a summary at the end.
+
+    Subclasses implement the `_start` / `_log` / `_summary` / `_close` hooks; the public methods
+    make every tracker a no-op on ranks other than 0 and before `start` or after `close`.
+
+    Args:
+        config: the tracker's schema.
+    """
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.config = config
+        self.path_provider: PathProvider | None = None
+        self.is_active = False
+
+    def start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
+        """Opens the sink in the run folder; `config` is the resolved experiment config."""
+        if self.is_active or not is_rank0():
+            return
+        self.path_provider = path_provider
+        self._start(path_provider, config)
+        self.is_active = True
+
+    def log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
+        """Writes one row of metrics at the given position."""
+        if self.is_active:
+            self._log(metrics, update=update, epoch=epoch, sample=sample)
+
+    def summary(self, metrics: dict[str, float]) -> None:
+        """Records final values (best metric, totals, ...) of the run."""
+        if self.is_active:
+            self._summary(metrics)
+
+    def close(self) -> None:
+        """Flushes and closes the sink; later calls do nothing."""
+        if self.is_active:
+            self.is_active = False
+            self._close()
+
+    def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
+        """Opens the sink (rank 0 only)."""
+
+    def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
+        """Writes one row."""
+
+    def _summary(self, metrics: dict[str, float]) -> None:
+        """Writes summary values."""
+
+    def _close(self) -> None:
+        """Releases files and connections."""

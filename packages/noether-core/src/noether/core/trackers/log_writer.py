@@ -1,0 +1,81 @@
+"""LogWriter: buffers scalars during a logging step and sends them to the tracker as one row."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from noether.core.trackers.base import TrackerBase
+
+
+class CounterLike(Protocol):
+    """What `flush` reads from the update counter."""
+
+    update: int
+    epoch: int
+    sample: int
+
+
+class LogWriter:
+    """Collects metrics between flushes without synchronising the device.
+
+    `add_scalar` keeps 0-d tensors as they are; `flush` moves all of them to the host in one
+    transfer per device, so logging a dozen values costs one synchronisation, not a dozen.
+
+    Args:
+        tracker: where rows go (a no-op on ranks other than 0).
+    """
+
+    def __init__(self, tracker: TrackerBase) -> None:
+        self.tracker = tracker
+        self._buffer: dict[str, float | torch.Tensor] = {}
+        self.last_values: dict[str, float] = {}
+        """The latest flushed value of every key (for metric-based callbacks)."""
+        self.summary_values: dict[str, float] = {}
+
+    def add_scalar(self, key: str, value: float | int | torch.Tensor) -> None:
+        """Buffers one value for the next row; a later value of the same key replaces it."""
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"{key}: expected a scalar, got a tensor of shape {value.shape}")
+            self._buffer[key] = value.detach()
+        else:
+            self._buffer[key] = float(value)
+
+    def flush(self, update_counter: CounterLike) -> dict[str, float]:
+        """Converts the buffered values and sends them as one row; returns the row."""
+        if not self._buffer:
+            return {}
+        row = _to_floats(self._buffer)
+        self._buffer = {}
+        self.last_values.update(row)
+        self.tracker.log(
+            row,
+            update=update_counter.update,
+            epoch=update_counter.epoch,
+            sample=update_counter.sample,
+        )
+        return row
+
+    def add_summary(self, key: str, value: float | int | torch.Tensor) -> None:
+        """Records a final value of the run (sent to the tracker at once)."""
+        number = float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+        self.summary_values[key] = number
+        self.tracker.summary({key: number})
+
+
+def _to_floats(buffer: dict[str, float | torch.Tensor]) -> dict[str, float]:
+    """Floats in buffer order, with one host transfer per device holding tensors."""
+    by_device: dict[torch.device, list[str]] = {}
+    for key, value in buffer.items():
+        if isinstance(value, torch.Tensor):
+            by_device.setdefault(value.device, []).append(key)
+    converted: dict[str, float] = {}
+    for keys in by_device.values():
+        stacked = torch.stack([buffer[key].reshape(()).double() for key in keys])  # type: ignore[union-attr]
+        converted.update(zip(keys, stacked.cpu().tolist(), strict=True))
+    return {
+        key: converted[key] if isinstance(value, torch.Tensor) else value
+        for key, value in buffer.items()
+    }

@@ -1,0 +1,50 @@
+"""The `tensorboard` tracker: real TensorBoard event files in the run folder."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from noether.config.schemas.tracker import TensorboardTrackerConfig
+from noether.core.runs import PathProvider
+from noether.core.trackers.base import TrackerBase
+
+
+class TensorboardTracker(TrackerBase):
+    """Writes every metric as a scalar at step = update into `<run_dir>/<subdir>`.
+
+    Epoch and sample are written as scalars `counters/epoch` and `counters/sample`, so plots
+    can be read against either; the resolved config is stored as text, the summary as scalars
+    under `summary/` at the last logged update.
+    """
+
+    config: TensorboardTrackerConfig
+
+    def __init__(self, config: TensorboardTrackerConfig) -> None:
+        super().__init__(config)
+        self._writer: Any = None
+        self._last_update = 0
+
+    def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
+        # imported here: tensorboard is slow to import and only needed by this kind
+        from torch.utils.tensorboard import SummaryWriter
+
+        log_dir = path_provider.run_dir / self.config.subdir
+        self._writer = SummaryWriter(log_dir=str(log_dir))
+        self._writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```")
+
+    def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
+        self._last_update = update
+        for key, value in metrics.items():
+            self._writer.add_scalar(key, value, global_step=update)
+        self._writer.add_scalar("counters/epoch", epoch, global_step=update)
+        self._writer.add_scalar("counters/sample", sample, global_step=update)
+
+    def _summary(self, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            self._writer.add_scalar(f"summary/{key}", value, global_step=self._last_update)
+        self._writer.flush()
+
+    def _close(self) -> None:
+        self._writer.close()
+        self._writer = None

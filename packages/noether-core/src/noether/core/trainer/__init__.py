@@ -1,0 +1,14 @@
+"""The training loop: `BaseTrainer` and its result types."""
+
+from noether.core.trainer.types import EarlyStopIteration, LossResult, TrainerResult
+
+__all__ = ["BaseTrainer", "EarlyStopIteration", "LossResult", "TrainerResult"]
+
+
+def __getattr__(name: str) -> object:
+    # BaseTrainer pulls in data loading and callbacks; import it only when asked for.
+    if name == "BaseTrainer":
+        from noether.core.trainer.base import BaseTrainer
+
+        return BaseTrainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

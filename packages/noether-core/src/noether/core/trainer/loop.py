@@ -1,0 +1,208 @@
+"""The epoch/update loop and callback dispatch of BaseTrainer (kept apart from setup code)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import torch
+from noether.core.callbacks.base import (
+    CallbackBase,
+    PeriodicCallback,
+    PeriodicDataIteratorCallback,
+)
+from noether.core.data.container import per_rank_batches
+from noether.core.trainer.types import EarlyStopIteration
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from noether.core.counters import UpdateCounter
+    from noether.core.signals import StopRequest
+
+
+def _overrides(callback: CallbackBase, name: str) -> bool:
+    return getattr(type(callback), name) is not getattr(PeriodicCallback, name)
+
+
+class LoopMixin:
+    """Runs updates, feeds callbacks, and handles callback errors and early stops."""
+
+    logger: logging.Logger
+    update_counter: UpdateCounter
+    checkpoint_writer: Any
+    log_writer: Any
+    callbacks: list[CallbackBase]
+    accumulation_steps: int
+    _move_to_device: bool
+    device: torch.device
+
+    update: Callable[..., tuple[dict[str, Tensor], dict[str, Any], dict[str, float]]]
+
+    @staticmethod
+    def drop_metadata(data: dict[str, Any]) -> dict[str, Any]:
+        """The batch without `__meta*` keys (bookkeeping that the model must not see)."""
+        return {k: v for k, v in data.items() if not k.startswith("__meta")}
+
+    # ------------------------------------------------------------------ callback dispatch
+    def _dispatch(
+        self,
+        callbacks: Sequence[CallbackBase],
+        call: Callable[[CallbackBase], None],
+        model: Any,
+    ) -> bool:
+        """Calls every callback; returns True when one asked to stop.
+
+        A callback that raises does not keep the others from running; afterwards an error
+        checkpoint is written and the first error is re-raised.
+        """
+        stop = False
+        first_error: BaseException | None = None
+        for callback in callbacks:
+            try:
+                call(callback)
+            except EarlyStopIteration:
+                self.logger.info("%s stopped training early", callback)
+                stop = True
+            except Exception as error:
+                self.logger.exception("error in callback %s; running the others first", callback)
+                if first_error is None:
+                    first_error = error
+        if first_error is not None:
+            self._write_error_checkpoint(model)
+            raise first_error
+        return stop
+
+    def _write_error_checkpoint(self, model: Any) -> None:
+        writer = self.checkpoint_writer
+        if writer is None:
+            return
+        tag = f"error_{self.update_counter.tag}"
+        try:
+            writer.save(model, self, tag=tag)
+        except Exception:
+            self.logger.exception("could not write the error checkpoint %s", tag)
+
+    def call_before_training(self, callbacks: Sequence[CallbackBase]) -> bool:
+        """`before_training` of every callback; True when one asked to stop."""
+        return self._dispatch(callbacks, lambda cb: cb.before_training(), self._current_model())
+
+    def call_after_training(self, callbacks: Sequence[CallbackBase]) -> None:
+        """`after_training` of every callback (an early stop request is ignored here)."""
+        self._dispatch(callbacks, lambda cb: cb.after_training(), self._current_model())
+
+    def _current_model(self) -> Any:
+        return getattr(self, "_model", None)
+
+    def _callback_batches(
+        self, callback: PeriodicDataIteratorCallback, data_iter: Iterator[dict[str, Any]]
+    ) -> Iterator[dict[str, Any]]:
+        count = per_rank_batches(callback.dataset_length, self._iterator_batch_size(callback))
+        for batch in itertools.islice(data_iter, count):
+            batch = self.drop_metadata(batch)
+            if self._move_to_device:
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            yield batch
+
+    def _iterator_batch_size(self, callback: PeriodicDataIteratorCallback) -> int:
+        return callback.batch_size or self._batch_size
+
+    def _run_periodic(
+        self,
+        callbacks: Sequence[PeriodicCallback],
+        data_iter: Iterator[dict[str, Any]],
+        model: Any,
+        end_of_epoch: bool,
+        force: bool = False,
+    ) -> bool:
+        """after_update / after_epoch of each periodic callback (or each once when forced)."""
+
+        def call(callback: CallbackBase) -> None:
+            assert isinstance(callback, PeriodicCallback)
+            due = force or callback.should_run(end_of_epoch)
+            if not due:
+                return
+            if isinstance(callback, PeriodicDataIteratorCallback):
+                batches = self._callback_batches(callback, data_iter)
+                callback.set_batches(batches)
+                try:
+                    callback.periodic_callback()
+                finally:
+                    for _ in batches:  # keep the shared stream aligned whatever happened
+                        pass
+            else:
+                callback.periodic_callback()
+
+        return self._dispatch(callbacks, call, model)
+
+    # ------------------------------------------------------------------ the loop
+    def _train_loop(
+        self,
+        model: Any,
+        dist_model: torch.nn.Module,
+        data_iter: Iterator[dict[str, Any]],
+        stop_request: StopRequest,
+    ) -> None:
+        """Updates until the counter is finished, a callback stops, or a signal arrives."""
+        counter = self.update_counter
+        periodic = [cb for cb in self.callbacks if isinstance(cb, PeriodicCallback)]
+        track_step = [cb for cb in periodic if _overrides(cb, "track_after_accumulation_step")]
+        track_update = [cb for cb in periodic if _overrides(cb, "track_after_update_step")]
+        accumulation_steps = self.accumulation_steps
+        updates_per_epoch = counter.updates_per_epoch
+        log_writer = self.log_writer
+        drop_metadata = self.drop_metadata
+        update = self.update
+        while not counter.is_finished:
+            data_wait = 0.0
+            timings: dict[str, float] = {}
+            losses: dict[str, Tensor] = {}
+            for step in range(accumulation_steps):
+                start = perf_counter()
+                batch = drop_metadata(next(data_iter))
+                data_wait += perf_counter() - start
+                losses, outputs, step_timings = update(
+                    batch, dist_model, model, accumulation_steps, step
+                )
+                if accumulation_steps == 1:
+                    timings = step_timings
+                else:
+                    for key, value in step_timings.items():
+                        timings[key] = timings.get(key, 0.0) + value
+                for callback in track_step:
+                    callback.track_after_accumulation_step(
+                        losses, outputs, step, accumulation_steps
+                    )
+            counter.add_update()
+            if track_update:
+                timings["data_wait"] = data_wait
+                for callback in track_update:
+                    callback.track_after_update_step(losses, timings)
+            stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=False)
+            if counter.update % updates_per_epoch == 0:
+                counter.add_epoch()
+                stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=True) or stop
+            if log_writer is not None:
+                log_writer.flush(counter)
+            if stop_request.requested:
+                self._save_on_signal(model)
+                return
+            if stop:
+                return
+
+    def _save_on_signal(self, model: Any) -> None:
+        writer = self.checkpoint_writer
+        if writer is not None:
+            writer.save_latest(model, self)
+            self.logger.warning(
+                "saved checkpoint 'latest' at %s; stopping", self.update_counter.tag
+            )
+
+    def _evaluate_once(self, model: Any, data_iter: Iterator[dict[str, Any]]) -> None:
+        """Evaluation only (no update left): every periodic callback runs once."""
+        periodic = [cb for cb in self.callbacks if isinstance(cb, PeriodicCallback)]
+        self._run_periodic(periodic, data_iter, model, end_of_epoch=False, force=True)
+        if self.log_writer is not None:
+            self.log_writer.flush(self.update_counter)

@@ -1,0 +1,123 @@
+"""One micro-batch of an update: forward, loss, scaled backward, and the optimizer step."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import torch
+from noether.core.distributed import all_reduce_gradients_mean, all_reduce_min
+from noether.core.trainer.types import TrainerResult
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from noether.config import BaseTrainerConfig
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many non-finite losses in a row (skip_nan_loss)."""
+
+
+class UpdateStepMixin:
+    """The `update` of BaseTrainer, kept apart so the loop module stays small."""
+
+    config: BaseTrainerConfig[Any]
+    device: torch.device
+    logger: logging.Logger
+    grad_scaler: torch.amp.GradScaler | None
+    autocast: Callable[[], Any]
+    skip_nan_loss_counter: int
+    _ddp_model: torch.nn.parallel.DistributedDataParallel | None
+    _backward_steps: int
+    _move_to_device: bool
+
+    def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
+        raise NotImplementedError
+
+    def update(
+        self,
+        batch: dict[str, Tensor],
+        dist_model: torch.nn.Module,
+        model: Any,
+        accumulation_steps_total: int,
+        accumulation_step: int,
+        retain_graph: bool = False,
+    ) -> tuple[dict[str, Tensor], dict[str, Any], dict[str, float]]:
+        """Forward and backward of one micro-batch; the optimizer steps after the last one.
+
+        The loss is scaled by 1 / accumulation_steps_total, so k micro-batches of m give the
+        gradient of one batch of k * m. Under DDP, gradients are only all-reduced on the last
+        micro-batch (`no_sync` before). With skip_nan_loss, a non-finite loss on any rank skips
+        the backward on all ranks; an update whose micro-batches were all skipped takes no step.
+
+        Returns:
+            (losses_to_log, additional_outputs, timings in seconds: forward, backward, update).
+        """
+        start = perf_counter()
+        if self._move_to_device:
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        is_last = accumulation_step == accumulation_steps_total - 1
+        ddp = self._ddp_model
+        sync = ddp.no_sync() if ddp is not None and not is_last else contextlib.nullcontext()
+        skipped = False
+        with sync:
+            with self.autocast():
+                result = self.train_step(batch, dist_model)
+            forward_end = perf_counter()
+            loss = result.total_loss
+            if self.config.skip_nan_loss:
+                skipped = self._skip_nonfinite(loss)
+            if not skipped and loss.requires_grad:
+                if accumulation_steps_total > 1:
+                    loss = loss / accumulation_steps_total
+                if self.grad_scaler is not None:
+                    loss = self.grad_scaler.scale(loss)
+                loss.backward(retain_graph=retain_graph)
+                self._backward_steps += 1
+        backward_end = perf_counter()
+        if is_last:
+            self._finish_update(model, last_skipped=skipped)
+        end = perf_counter()
+        timings = {
+            "forward": forward_end - start,
+            "backward": backward_end - forward_end,
+            "update": end - backward_end,
+        }
+        return result.losses_to_log, result.additional_outputs, timings
+
+    def _finish_update(self, model: Any, last_skipped: bool) -> None:
+        """Optimizer step (unless nothing was backpropagated), schedule step, zero grads."""
+        if self._backward_steps > 0:
+            if last_skipped and self._ddp_model is not None:
+                # DDP reduces gradients in the last backward, which was skipped on all ranks
+                all_reduce_gradients_mean(model)
+            model.optimizer_step(self.grad_scaler)
+        else:
+            self.logger.warning("all micro-batches of this update were skipped: no optimizer step")
+        model.optimizer_schedule_step()
+        model.optimizer_zero_grad()
+        self._backward_steps = 0
+
+    def _skip_nonfinite(self, loss: Tensor) -> bool:
+        """Whether all ranks skip this micro-batch: one host sync, only with skip_nan_loss."""
+        finite = torch.isfinite(loss.detach()).all().to(torch.float32).reshape(1)
+        all_reduce_min(finite)
+        if bool(finite.item()):
+            self.skip_nan_loss_counter = 0
+            return False
+        self.skip_nan_loss_counter += 1
+        limit = self.config.skip_nan_loss_max_count
+        if self.skip_nan_loss_counter > limit:
+            raise NonFiniteLossError(
+                f"the loss was NaN or infinite {self.skip_nan_loss_counter} times in a row "
+                f"(skip_nan_loss_max_count={limit}); check the data, learning rate and precision"
+            )
+        self.logger.warning(
+            "non-finite loss: skipping this micro-batch (%d in a row, at most %d)",
+            self.skip_nan_loss_counter,
+            limit,
+        )
+        return True

@@ -1,0 +1,47 @@
+"""Learning rate: first group as optim/lr, the others by group name."""
+
+from __future__ import annotations
+
+import pytest
+from noether.config.schemas.schedule import LinearWarmupCosineDecayScheduleConfig
+from noether.core.callbacks.default.lr import LrCallback
+
+
+def test_lr_of_every_group_is_logged_at_the_track_interval(dkit):
+    model = dkit.make_model(lr=0.1, weight_decay=0.1, lr_scale={"second": 0.5})
+    model.initialize(total_updates=10)
+    h = dkit.Harness(model=model)
+    callback = LrCallback(None, h.context, every_n_updates=2)
+    h.step(callback)
+    h.step(callback)
+    row = h.tracker.rows[-1]
+    names = [group["name"] for group in model.optimizer.param_groups]
+    assert row["optim/lr"] == pytest.approx(0.1)
+    assert {k: v for k, v in row.items() if k.startswith("optim/lr/")} == {
+        f"optim/lr/{name}": pytest.approx(group["lr"])
+        for name, group in zip(names[1:], model.optimizer.param_groups[1:], strict=True)
+    }
+    assert pytest.approx(0.05) in [row[f"optim/lr/{name}"] for name in names[1:]]
+
+
+def test_logged_lr_follows_the_schedule(dkit):
+    schedule = LinearWarmupCosineDecayScheduleConfig(warmup_updates=4)
+    model = dkit.make_model(lr=1.0, schedule=schedule)
+    model.initialize(total_updates=8)
+    h = dkit.Harness(model=model, max_updates=8)
+    callback = LrCallback(None, h.context, every_n_updates=1)
+    for _ in range(3):
+        model.optimizer_schedule_step()
+        h.step(callback)
+    logged = h.tracker.rows_with("optim/lr")
+    assert logged == {u: pytest.approx(model.schedule.get_value(u)) for u in (1, 2, 3)}
+    assert logged[1] < logged[2] < logged[3]
+
+
+def test_model_without_optimizer_logs_nothing(dkit):
+    model = dkit.TwoLayerModel(dkit.DefaultsTestModelConfig())
+    model.initialize(total_updates=4)
+    h = dkit.Harness(model=model)
+    callback = LrCallback(None, h.context, every_n_updates=1)
+    h.step(callback)
+    assert h.tracker.rows == []

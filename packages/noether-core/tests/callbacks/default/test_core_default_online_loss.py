@@ -1,0 +1,150 @@
+"""Online loss: running means per track interval, console line per log interval, state."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import weakref
+
+import pytest
+import torch
+from noether.core.callbacks.default.online_loss import (
+    OnlineLossCallback,
+    _host_values,
+    _stack_losses,
+)
+
+
+def _losses(value: float, **named: float) -> dict[str, torch.Tensor]:
+    if named:
+        return {name: torch.tensor(v) for name, v in named.items()}
+    return {"total": torch.tensor(value)}
+
+
+def test_tracker_gets_mean_of_each_track_window(dkit):
+    h = dkit.Harness()
+    callback = OnlineLossCallback(None, h.context, every_n_updates=2)
+    values = [1.0, 3.0, 10.0, 20.0, 5.0, 7.0]
+    for value in values:
+        h.step(callback, [_losses(value)])
+    assert h.tracker.rows_with("loss/online/total") == {2: 2.0, 4: 15.0, 6: 6.0}
+
+
+def test_named_losses_are_logged_each_and_summed_into_total(dkit):
+    h = dkit.Harness()
+    callback = OnlineLossCallback(None, h.context, every_n_updates=2)
+    h.step(callback, [_losses(0, pressure=1.0, velocity=0.5)])
+    h.step(callback, [_losses(0, pressure=3.0, velocity=1.5)])
+    row = h.tracker.rows[-1]
+    assert row["loss/online/pressure"] == pytest.approx(2.0)
+    assert row["loss/online/velocity"] == pytest.approx(1.0)
+    assert row["loss/online/total"] == pytest.approx(3.0)
+
+
+def test_every_accumulation_step_counts_in_the_mean(dkit):
+    h = dkit.Harness()
+    callback = OnlineLossCallback(None, h.context, every_n_updates=1)
+    h.step(callback, [_losses(1.0), _losses(2.0), _losses(6.0)])
+    assert h.tracker.rows_with("loss/online/total") == {1: pytest.approx(3.0)}
+
+
+def test_non_finite_losses_are_left_out_of_the_mean(dkit):
+    h = dkit.Harness()
+    callback = OnlineLossCallback(None, h.context, every_n_updates=3)
+    for value in (2.0, float("nan"), float("inf")):
+        h.step(callback, [_losses(value)])
+    h.step(callback, [_losses(float("nan"))])
+    h.step(callback, [_losses(float("nan"))])
+    h.step(callback, [_losses(float("nan"))])
+    logged = h.tracker.rows_with("loss/online/total")
+    assert logged[3] == 2.0
+    assert math.isnan(logged[6])
+
+
+def test_many_steps_are_folded_without_changing_the_mean(dkit):
+    h = dkit.Harness(max_updates=1000)
+    callback = OnlineLossCallback(None, h.context, every_n_updates=150)
+    values = [float(i % 17) for i in range(150)]
+    for value in values:
+        h.step(callback, [_losses(value)])
+    assert h.tracker.rows_with("loss/online/total")[150] == pytest.approx(sum(values) / 150)
+
+
+def test_losses_with_a_graph_are_released_once_logged(dkit):
+    h = dkit.Harness()
+    callback = OnlineLossCallback(None, h.context, every_n_updates=2)
+    weight = torch.ones(3, requires_grad=True)
+    refs = []
+    for scale in (1.0, 2.0):
+        loss = (weight * scale).sum()
+        loss.backward()
+        refs.append(weakref.ref(loss))
+        h.step(callback, [{"total": loss}])
+        del loss
+    gc.collect()
+    assert h.log_writer.last_values["loss/online/total"] == pytest.approx(4.5)
+    assert [ref() for ref in refs] == [None, None]
+
+
+def test_device_losses_are_stacked_into_one_detached_vector():
+    weight = torch.ones(2, requires_grad=True)
+    scalars = [(weight * k).sum() for k in (1.0, 2.0, 3.0)]
+    stacked = _stack_losses(scalars)
+    assert not stacked.requires_grad
+    assert stacked.tolist() == [2.0, 4.0, 6.0]
+    per_sample = [torch.tensor([1.0, 3.0]), torch.tensor([5.0])]  # uneven last batch
+    assert _stack_losses(per_sample).tolist() == [2.0, 5.0]
+    assert _host_values(per_sample) == [2.0, 5.0]
+
+
+def test_console_line_shows_the_mean_since_the_previous_line(dkit, caplog):
+    h = dkit.Harness()
+    callback = OnlineLossCallback(
+        None, h.context, log_every={"every_n_updates": 4}, every_n_updates=2
+    )
+    caplog.set_level(logging.INFO, logger="OnlineLossCallback")
+    for value in (1.0, 2.0, 3.0, 6.0, 10.0, 10.0, 10.0, 30.0):
+        h.step(callback, [_losses(value)])
+    lines = [r.getMessage() for r in caplog.records if r.name == "OnlineLossCallback"]
+    assert lines == ["online loss: total 3", "online loss: total 15"]
+    assert callback.last_logged == {"total": 15.0}
+    assert h.tracker.rows_with("loss/online/total") == {2: 1.5, 4: 4.5, 6: 10.0, 8: 20.0}
+
+
+def test_log_interval_in_epochs_runs_at_epoch_ends(dkit, caplog):
+    h = dkit.Harness(updates_per_epoch=3)
+    callback = OnlineLossCallback(
+        None, h.context, log_every={"every_n_epochs": 1}, every_n_updates=100
+    )
+    caplog.set_level(logging.INFO, logger="OnlineLossCallback")
+    for value in (1.0, 2.0, 3.0, 7.0):
+        h.step(callback, [_losses(value)])
+    lines = [r.getMessage() for r in caplog.records if r.name == "OnlineLossCallback"]
+    assert lines == ["online loss: total 2"]
+    assert h.tracker.rows_with("loss/online/total") == {}
+
+
+def test_state_survives_a_stop_and_resume_mid_window(dkit):
+    values = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
+
+    h_full = dkit.Harness()
+    full = OnlineLossCallback(None, h_full.context, every_n_updates=6)
+    for value in values:
+        h_full.step(full, [_losses(value)])
+
+    h_first = dkit.Harness()
+    first = OnlineLossCallback(None, h_first.context, every_n_updates=6)
+    for value in values[:4]:
+        h_first.step(first, [_losses(value)])
+    state = first.state_dict()
+    h_second = dkit.Harness()
+    h_second.counter.load_state_dict(h_first.counter.state_dict())
+    second = OnlineLossCallback(None, h_second.context, every_n_updates=6)
+    second.load_state_dict(state)
+    for value in values[4:]:
+        h_second.step(second, [_losses(value)])
+
+    expected = sum(values) / len(values)
+    assert h_full.tracker.rows_with("loss/online/total") == {6: pytest.approx(expected)}
+    assert h_second.tracker.rows_with("loss/online/total") == {6: pytest.approx(expected)}

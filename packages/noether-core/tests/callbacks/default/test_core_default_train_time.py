@@ -1,0 +1,54 @@
+"""Train time: mean seconds per update of each phase since the last log."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from noether.core.callbacks.default.train_time import TrainTimeCallback
+
+
+def _timings(scale: float) -> dict[str, float]:
+    return {
+        "data_wait": 0.001 * scale,
+        "forward": 0.002 * scale,
+        "backward": 0.003 * scale,
+        "update": 0.004 * scale,
+    }
+
+
+def test_each_phase_is_logged_as_mean_seconds_per_update(dkit, caplog):
+    h = dkit.Harness()
+    callback = TrainTimeCallback(None, h.context, every_n_updates=2)
+    caplog.set_level(logging.INFO, logger="TrainTimeCallback")
+    for scale in (1.0, 3.0, 10.0, 10.0):
+        h.step(callback, timings=_timings(scale))
+    assert h.tracker.rows_with("time/forward") == {2: pytest.approx(0.004), 4: pytest.approx(0.02)}
+    assert h.tracker.rows_with("time/data_wait")[2] == pytest.approx(0.002)
+    assert h.tracker.rows_with("time/update")[4] == pytest.approx(0.04)
+    lines = [r.getMessage() for r in caplog.records if r.name == "TrainTimeCallback"]
+    assert lines[0] == (
+        "ms per update over 2 updates: data_wait 2.00, forward 4.00, backward 6.00, update 8.00"
+    )
+
+
+def test_many_updates_fold_into_the_same_means(dkit):
+    h = dkit.Harness(max_updates=1000)
+    callback = TrainTimeCallback(None, h.context, every_n_updates=600)
+    for i in range(600):
+        h.step(callback, timings={"forward": float(i)})
+    assert h.tracker.rows_with("time/forward") == {600: pytest.approx(299.5)}
+
+
+def test_state_survives_a_stop_and_resume_mid_window(dkit):
+    h_first = dkit.Harness()
+    first = TrainTimeCallback(None, h_first.context, every_n_updates=4)
+    for scale in (1.0, 2.0):
+        h_first.step(first, timings=_timings(scale))
+    h_second = dkit.Harness()
+    h_second.counter.load_state_dict(h_first.counter.state_dict())
+    second = TrainTimeCallback(None, h_second.context, every_n_updates=4)
+    second.load_state_dict(first.state_dict())
+    for scale in (3.0, 6.0):
+        h_second.step(second, timings=_timings(scale))
+    assert h_second.tracker.rows_with("time/backward") == {4: pytest.approx(0.009)}

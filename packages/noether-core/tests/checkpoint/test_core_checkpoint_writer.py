@@ -1,0 +1,109 @@
+"""CheckpointWriter: files per tag, atomic replacement, loading back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import torch
+from torch import nn
+
+from noether.config import ModelConfig
+from noether.config.schemas.optimizer import AdamWConfig
+from noether.core.checkpoint.writer import CheckpointWriter, atomic_save
+from noether.core.counters import UpdateCounter
+from noether.core.models import ModelBase
+from noether.core.runs import PathProvider
+
+torch.set_num_threads(1)
+
+
+class WriterModelConfig(ModelConfig):
+    kind: str = "tests.writer_model"
+    target: ClassVar[str] = ""
+
+
+class WriterModel(ModelBase):
+    def __init__(self, model_config: ModelConfig) -> None:
+        super().__init__(model_config)
+        self.layer = nn.Linear(2, 2)
+
+
+def trained_model() -> WriterModel:
+    model = WriterModel(WriterModelConfig(optimizer=AdamWConfig(lr=0.01)))
+    model.initialize(total_updates=10)
+    model.layer(torch.ones(1, 2)).sum().backward()
+    model.optimizer_step(None)
+    return model
+
+
+def test_save_writes_model_optim_and_trainer_files(tmp_path: Path) -> None:
+    writer = CheckpointWriter(PathProvider(tmp_path, "exp"))
+    model = trained_model()
+    counter = UpdateCounter(updates_per_epoch=5, effective_batch_size=4, max_epochs=2)
+    counter.add_update()
+    folder = writer.save(model, counter, counter.tag)
+    assert folder.name == "E0_U1_S4"
+    assert sorted(p.name for p in folder.iterdir()) == ["model.pt", "optim.pt", "trainer.pt"]
+    loaded = CheckpointWriter.load(writer.path_provider.run_dir, "E0_U1_S4")
+    torch.testing.assert_close(loaded["model"]["layer.weight"], model.layer.weight)
+    assert loaded["optim"]["state"][0]["step"].item() == 1
+    assert loaded["trainer"] == {"epoch": 0, "update": 1, "sample": 4}
+
+
+def test_save_latest_overwrites_and_flags_select_files(tmp_path: Path) -> None:
+    writer = CheckpointWriter(PathProvider(tmp_path, "exp"))
+    model = trained_model()
+    writer.save_latest(model, None, save_optim=False)
+    assert sorted(p.name for p in (writer.path_provider.checkpoint_dir / "latest").iterdir()) == [
+        "model.pt"
+    ]
+    with torch.no_grad():
+        model.layer.weight.fill_(7.0)
+    writer.save_latest(model, None, save_optim=False)
+    loaded = CheckpointWriter.load(writer.path_provider.run_dir)
+    assert torch.all(loaded["model"]["layer.weight"] == 7.0)
+
+
+def test_failed_write_leaves_the_previous_file_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "ckpt" / "model.pt"
+    atomic_save({"w": torch.ones(3)}, target)
+    original = target.read_bytes()
+
+    def save_half_then_fail(obj: Any, file: Any, *args: Any, **kwargs: Any) -> None:
+        file.write(b"\x80\x02half a checkpoint")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", save_half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        atomic_save({"w": torch.zeros(3)}, target)
+    monkeypatch.undo()
+    assert target.read_bytes() == original
+    assert torch.equal(torch.load(target, weights_only=True)["w"], torch.ones(3))
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model.pt"]  # no temp left
+
+
+def test_loading_a_missing_tag_names_the_existing_ones(tmp_path: Path) -> None:
+    writer = CheckpointWriter(PathProvider(tmp_path, "exp"))
+    writer.save(trained_model(), None, "E1_U5_S20")
+    with pytest.raises(FileNotFoundError, match="E1_U5_S20"):
+        CheckpointWriter.load(writer.path_provider.run_dir, "E9_U9_S9")
+
+
+def test_wrapped_model_is_saved_without_wrapper_prefixes(tmp_path: Path) -> None:
+    writer = CheckpointWriter(PathProvider(tmp_path, "exp"))
+    model = trained_model()
+
+    class Wrapper(nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self._orig_mod = inner
+
+    folder = writer.save(Wrapper(model), None, "t", save_optim=False)
+    assert set(torch.load(folder / "model.pt", weights_only=True)) == {
+        "layer.weight",
+        "layer.bias",
+    }

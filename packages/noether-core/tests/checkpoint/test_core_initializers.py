@@ -1,0 +1,154 @@
+"""Resume restores weights, optimizer and trainer state; checkpoint loads weights only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import torch
+from torch import nn
+
+from noether.config import ModelConfig
+from noether.config.schemas.initializer import (
+    CheckpointInitializerConfig,
+    ResumeInitializerConfig,
+)
+from noether.config.schemas.optimizer import AdamWConfig
+from noether.core.checkpoint.initializers import (
+    CheckpointInitializer,
+    InitializerError,
+    ResumeInitializer,
+)
+from noether.core.checkpoint.writer import CheckpointWriter
+from noether.core.counters import UpdateCounter
+from noether.core.models import ModelBase
+from noether.core.runs import PathProvider
+
+torch.set_num_threads(1)
+
+
+class InitModelConfig(ModelConfig):
+    kind: str = "tests.init_model"
+    target: ClassVar[str] = ""
+    width: int = 4
+
+
+class InitModel(ModelBase):
+    def __init__(self, model_config: InitModelConfig) -> None:
+        super().__init__(model_config)
+        self.body = nn.Linear(3, model_config.width)
+        self.head = nn.Linear(model_config.width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.body(x)))
+
+
+def new_model(seed: int, **fields: object) -> InitModel:
+    torch.manual_seed(seed)
+    model = InitModel(InitModelConfig(optimizer=AdamWConfig(lr=0.01), **fields))
+    model.initialize(total_updates=20)
+    return model
+
+
+def train_steps(model: InitModel, steps: int) -> None:
+    generator = torch.Generator().manual_seed(123)
+    for _ in range(steps):
+        x = torch.randn(8, 3, generator=generator)
+        model(x).pow(2).mean().backward()
+        model.optimizer_step(None)
+        model.optimizer_zero_grad()
+
+
+def saved_run(tmp_path: Path) -> tuple[PathProvider, InitModel, UpdateCounter]:
+    provider = PathProvider(tmp_path, "exp")
+    model = new_model(seed=0)
+    train_steps(model, 3)
+    counter = UpdateCounter(updates_per_epoch=10, effective_batch_size=8, max_updates=20)
+    for _ in range(3):
+        counter.add_update()
+    CheckpointWriter(provider).save_latest(model, counter)
+    return provider, model, counter
+
+
+def test_resume_restores_weights_optimizer_and_trainer_state(tmp_path: Path) -> None:
+    provider, original, _ = saved_run(tmp_path)
+    resumed = new_model(seed=1)
+    counter = UpdateCounter(updates_per_epoch=10, effective_batch_size=8, max_updates=20)
+    new_provider = PathProvider(tmp_path, "exp")
+    initializer = ResumeInitializer(ResumeInitializerConfig(run=provider.run_id), new_provider)
+    assert initializer.run_dir == provider.run_dir
+    initializer.apply(resumed, counter)
+    for (name, a), (_, b) in zip(
+        original.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        torch.testing.assert_close(a, b, msg=name)
+    assert (counter.update, counter.sample) == (3, 24)
+    # continuing both gives identical weights: the Adam moments were restored too
+    train_steps(original, 2)
+    train_steps(resumed, 2)
+    torch.testing.assert_close(original.head.weight, resumed.head.weight)
+    assert resumed.optimizer is not None
+    assert resumed.optimizer.state_dict()["state"][0]["step"].item() == 5
+
+
+def test_resume_by_folder_path_and_missing_parts_are_clear_errors(tmp_path: Path) -> None:
+    provider = PathProvider(tmp_path, "exp")
+    model = new_model(seed=0)
+    CheckpointWriter(provider).save(model, None, "E0_U1_S8", save_optim=False)
+    config = ResumeInitializerConfig(run=str(provider.run_dir), checkpoint="E0_U1_S8")
+    initializer = ResumeInitializer(config)
+    initializer.init_weights(new_model(seed=5))
+    with pytest.raises(InitializerError, match="optimizer state"):
+        initializer.init_optimizer(new_model(seed=5))
+    with pytest.raises(FileNotFoundError, match="no run folder"):
+        ResumeInitializer(ResumeInitializerConfig(run="nope"), provider)
+
+
+def test_checkpoint_initializer_loads_weights_only(tmp_path: Path) -> None:
+    provider, original, _ = saved_run(tmp_path)
+    target = new_model(seed=7)
+    optimizer_state = target.optimizer.state_dict() if target.optimizer else None
+    weights = provider.checkpoint_dir / "latest" / "model.pt"
+    CheckpointInitializer(CheckpointInitializerConfig(path=str(weights))).init_weights(target)
+    torch.testing.assert_close(target.head.weight, original.head.weight)
+    assert target.optimizer is not None
+    assert target.optimizer.state_dict() == optimizer_state  # untouched (empty) state
+    # a folder holding model.pt works too
+    other = new_model(seed=8)
+    folder = provider.checkpoint_dir / "latest"
+    CheckpointInitializer(CheckpointInitializerConfig(path=str(folder))).init_weights(other)
+    torch.testing.assert_close(other.body.weight, original.body.weight)
+
+
+def test_strict_checkpoint_initializer_rejects_differing_keys(tmp_path: Path) -> None:
+    provider, original, _ = saved_run(tmp_path)
+    weights = provider.checkpoint_dir / "latest" / "model.pt"
+    state = torch.load(weights, weights_only=True)
+    del state["head.bias"]
+    state["extra.weight"] = torch.zeros(1)
+    partial = tmp_path / "partial.pt"
+    torch.save(state, partial)
+    with pytest.raises(InitializerError, match=r"head\.bias"):
+        CheckpointInitializer(CheckpointInitializerConfig(path=str(partial))).init_weights(
+            new_model(seed=3)
+        )
+    lenient = new_model(seed=3)
+    head_bias = lenient.head.bias.detach().clone()
+    config = CheckpointInitializerConfig(path=str(partial), strict=False)
+    CheckpointInitializer(config).init_weights(lenient)
+    torch.testing.assert_close(lenient.body.weight, original.body.weight)
+    torch.testing.assert_close(lenient.head.bias, head_bias)  # missing key left as it was
+
+
+def test_non_strict_still_rejects_shape_mismatches(tmp_path: Path) -> None:
+    provider, _, _ = saved_run(tmp_path)
+    weights = provider.checkpoint_dir / "latest" / "model.pt"
+    config = CheckpointInitializerConfig(path=str(weights), strict=False)
+    with pytest.raises(InitializerError, match="size mismatch"):
+        CheckpointInitializer(config).init_weights(new_model(seed=0, width=6))
+
+
+def test_checkpoint_initializer_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
+        CheckpointInitializer(CheckpointInitializerConfig(path=str(tmp_path / "missing.pt")))

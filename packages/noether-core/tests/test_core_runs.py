@@ -1,0 +1,67 @@
+"""Run folders are created once, never reused, and found again by path or id."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from noether.core import runs
+from noether.core.runs import PathProvider, find_run_dir
+
+
+def test_new_run_folder_layout(tmp_path: Path) -> None:
+    provider = PathProvider(tmp_path / "out", "exp")
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", provider.run_id)
+    assert provider.run_dir == tmp_path / "out" / "exp" / provider.run_id
+    assert provider.run_dir.is_dir()
+    assert provider.checkpoint_dir == provider.run_dir / "checkpoints"
+    assert provider.config_path == provider.run_dir / "config.yaml"
+    assert provider.log_path == provider.run_dir / "train.log"
+
+
+def test_two_runs_get_two_folders(tmp_path: Path) -> None:
+    first = PathProvider(tmp_path, "exp")
+    (first.run_dir / "marker").write_text("first")
+    second = PathProvider(tmp_path, "exp")
+    assert second.run_dir != first.run_dir
+    assert (first.run_dir / "marker").read_text() == "first"
+    assert list(second.run_dir.iterdir()) == []
+
+
+def test_colliding_generated_id_draws_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = iter(["20260101-000000-aaaa", "20260101-000000-aaaa", "20260101-000000-bbbb"])
+    monkeypatch.setattr(runs, "new_run_id", lambda: next(ids))
+    first = PathProvider(tmp_path, "exp")
+    (first.run_dir / "marker").write_text("kept")
+    second = PathProvider(tmp_path, "exp")
+    assert first.run_id == "20260101-000000-aaaa"
+    assert second.run_id == "20260101-000000-bbbb"
+    assert (first.run_dir / "marker").read_text() == "kept"
+
+
+def test_an_existing_run_id_is_never_reused_unless_asked(tmp_path: Path) -> None:
+    first = PathProvider(tmp_path, "exp", run_id="fixed")
+    (first.run_dir / "marker").write_text("kept")
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        PathProvider(tmp_path, "exp", run_id="fixed")
+    again = PathProvider(tmp_path, "exp", run_id="fixed", reuse_existing=True)
+    assert again.run_dir == first.run_dir
+    assert (first.run_dir / "marker").read_text() == "kept"
+
+
+def test_non_creating_provider_only_computes_paths(tmp_path: Path) -> None:
+    provider = PathProvider(tmp_path, "exp", run_id="r1", create=False)
+    assert provider.run_dir == tmp_path / "exp" / "r1"
+    assert not provider.run_dir.exists()
+
+
+def test_find_run_dir_by_path_or_id(tmp_path: Path) -> None:
+    provider = PathProvider(tmp_path, "exp")
+    assert find_run_dir(tmp_path, "exp", str(provider.run_dir)) == provider.run_dir
+    assert find_run_dir(tmp_path, "exp", provider.run_id) == provider.run_dir
+    with pytest.raises(FileNotFoundError, match=provider.run_id):
+        find_run_dir(tmp_path, "exp", "missing-run")

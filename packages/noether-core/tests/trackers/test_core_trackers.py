@@ -1,0 +1,93 @@
+"""Trackers write what they are given: jsonl lines, TensorBoard events, nothing for noop."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from noether.config.schemas.tracker import (
+    JsonlTrackerConfig,
+    NoopTrackerConfig,
+    TensorboardTrackerConfig,
+)
+from noether.core.runs import PathProvider
+from noether.core.trackers.jsonl import JsonlTracker, read_jsonl
+from noether.core.trackers.noop import NoopTracker
+from noether.core.trackers.tensorboard import TensorboardTracker
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> PathProvider:
+    return PathProvider(tmp_path, "exp")
+
+
+def test_jsonl_writes_one_row_per_log_with_counters(provider: PathProvider) -> None:
+    tracker = JsonlTracker(JsonlTrackerConfig())
+    tracker.start(provider, {"name": "exp"})
+    tracker.log({"loss/online/total": 0.5, "optim/lr": 1e-3}, update=10, epoch=1, sample=640)
+    tracker.log({"loss/online/total": 0.25}, update=20, epoch=2, sample=1280)
+    rows = read_jsonl(provider.run_dir / "metrics.jsonl")
+    assert rows == [
+        {"update": 10, "epoch": 1, "sample": 640, "loss/online/total": 0.5, "optim/lr": 1e-3},
+        {"update": 20, "epoch": 2, "sample": 1280, "loss/online/total": 0.25},
+    ]
+    tracker.close()
+
+
+def test_jsonl_lines_stay_valid_json_with_nan_and_summary_is_a_file(
+    provider: PathProvider,
+) -> None:
+    tracker = JsonlTracker(JsonlTrackerConfig(filename="m.jsonl"))
+    tracker.start(provider, {})
+    tracker.log({"a": math.nan, "b": math.inf}, update=1, epoch=0, sample=8)
+    tracker.summary({"best/loss": 0.1})
+    tracker.summary({"time/total": 3.0})
+    tracker.close()
+    line = (provider.run_dir / "m.jsonl").read_text().strip()
+    assert json.loads(line) == {"update": 1, "epoch": 0, "sample": 8, "a": "nan", "b": "inf"}
+    summary = json.loads((provider.run_dir / "summary.json").read_text())
+    assert summary == {"best/loss": 0.1, "time/total": 3.0}
+
+
+def test_tracker_ignores_rows_after_close(provider: PathProvider) -> None:
+    tracker = JsonlTracker(JsonlTrackerConfig())
+    tracker.start(provider, {})
+    tracker.log({"x": 1.0}, update=1, epoch=0, sample=1)
+    tracker.close()
+    tracker.log({"x": 2.0}, update=2, epoch=0, sample=2)
+    tracker.close()
+    assert [row["x"] for row in read_jsonl(provider.run_dir / "metrics.jsonl")] == [1.0]
+
+
+def test_tensorboard_writes_event_files_that_tensorboard_reads_back(
+    provider: PathProvider,
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tracker = TensorboardTracker(TensorboardTrackerConfig())
+    tracker.start(provider, {"name": "exp", "seed": 3})
+    tracker.log({"loss/online/total": 2.0, "optim/lr": 0.1}, update=5, epoch=1, sample=40)
+    tracker.log({"loss/online/total": 1.0}, update=10, epoch=2, sample=80)
+    tracker.summary({"best/loss": 0.5})
+    tracker.close()
+    log_dir = provider.run_dir / "tensorboard"
+    assert list(log_dir.glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    loss = events.Scalars("loss/online/total")
+    assert [(e.step, e.value) for e in loss] == [(5, 2.0), (10, 1.0)]
+    assert [(e.step, e.value) for e in events.Scalars("counters/sample")] == [(5, 40), (10, 80)]
+    assert [(e.step, e.value) for e in events.Scalars("summary/best/loss")] == [(10, 0.5)]
+    assert "config/text_summary" in events.Tags()["tensors"]
+
+
+def test_noop_tracker_writes_nothing(provider: PathProvider) -> None:
+    tracker = NoopTracker(NoopTrackerConfig())
+    tracker.start(provider, {})
+    tracker.log({"x": 1.0}, update=1, epoch=0, sample=1)
+    tracker.summary({"x": 1.0})
+    tracker.close()
+    assert list(provider.run_dir.iterdir()) == []

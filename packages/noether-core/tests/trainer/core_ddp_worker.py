@@ -1,0 +1,109 @@
+"""One process of the 2-process gloo test (started by test_core_trainer_ddp.py).
+
+Usage: python core_ddp_worker.py OUT_DIR MAX_BATCH_SIZE; RANK / WORLD_SIZE / MASTER_* in env.
+Trains a linear model for a few updates and saves its weights and what an evaluation callback
+gathered to OUT_DIR/rank<r>.pt.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
+from noether.config.schemas.optimizer import SGDConfig
+from noether.core.callbacks.base import PeriodicDataIteratorCallback
+from noether.core.data.container import DataContainer
+from noether.core.models.base import ModelBase
+from noether.core.trainer.base import BaseTrainer
+from torch.utils.data import Dataset
+
+
+class DdpModelConfig(ModelConfig):
+    kind: str = "core_ddp_test_linear"
+
+
+class DdpTrainerConfig(BaseTrainerConfig[CallbackConfig]):
+    kind: str = "core_ddp_test_trainer"
+
+
+class Linear(ModelBase):
+    def __init__(self, config: DdpModelConfig) -> None:
+        super().__init__(config)
+        self.linear = torch.nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+class Data(Dataset[dict[str, torch.Tensor]]):
+    def __init__(self, length: int, seed: int) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(length, 4, generator=generator)
+        self.y = self.x.sum(dim=1, keepdim=True) * 2 - 1
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[index], "y": self.y[index], "idx": torch.tensor(index)}
+
+
+class Gather(PeriodicDataIteratorCallback):
+    gathered: list[list[int]] = []
+
+    def process_data(self, batch: dict[str, torch.Tensor], model: Any) -> torch.Tensor:
+        return batch["idx"]
+
+    def process_results(self, results: list[torch.Tensor]) -> None:
+        Gather.gathered.append(self.gather_results(results).tolist())
+
+
+class Trainer(BaseTrainer):
+    def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
+        return torch.nn.functional.mse_loss(forward_output, targets["y"])
+
+    def get_trainer_callbacks(self, callback_default_args: dict[str, Any]) -> list[Any]:
+        return [Gather(**callback_default_args, dataset_key="val", batch_size=2, every_n_updates=3)]
+
+
+def main() -> None:
+    out, max_batch_size = Path(sys.argv[1]), int(sys.argv[2])
+    torch.set_num_threads(1)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1:
+        dist.init_process_group("gloo")
+    torch.manual_seed(0)
+    model = Linear(DdpModelConfig(optimizer=SGDConfig(kind="sgd", lr=0.05, momentum=0.9)))
+    config = DdpTrainerConfig(
+        max_updates=6,
+        effective_batch_size=8,
+        max_batch_size=max_batch_size,
+        forward_properties=["x"],
+        target_properties=["y"],
+        add_default_callbacks=False,
+    )
+    data = DataContainer({"train": Data(64, 0), "val": Data(5, 1)})
+    trainer = Trainer(config, data, "cpu", None, None)
+    trainer.train(model)
+    rank = int(os.environ.get("RANK", "0"))
+    torch.save(
+        {
+            "weights": {k: v.clone() for k, v in model.state_dict().items()},
+            "ddp": trainer._ddp_model is not None,
+            "accumulation_steps": trainer.accumulation_steps,
+            "gathered": Gather.gathered,
+            "update": trainer.update_counter.update,
+        },
+        out / f"rank{rank}.pt",
+    )
+    if world_size > 1:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Callbacks in the loop: scheduling, tracking hooks, errors, early stop and state keys."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from noether.core.callbacks.base import CallbackBase, PeriodicCallback
+from noether.core.trainer.types import EarlyStopIteration
+
+
+class Recorder(PeriodicCallback):
+    def __init__(
+        self, callback_config, context, log=None, name="rec", fail_at=None, stop_at=None, **every
+    ):
+        super().__init__(callback_config, context, **every)
+        self.log = log if log is not None else []
+        self.name = name
+        self.fail_at = fail_at
+        self.stop_at = stop_at
+        self.steps = 0
+        self.updates = 0
+
+    def periodic_callback(self):
+        update = self.update_counter.update
+        self.log.append((self.name, update))
+        if update == self.fail_at:
+            raise RuntimeError(f"{self.name} failed at {update}")
+        if update == self.stop_at:
+            raise EarlyStopIteration
+
+    def track_after_accumulation_step(self, losses, additional_outputs, step, steps):
+        self.steps += 1
+
+    def track_after_update_step(self, losses, timings):
+        assert set(timings) == {"data_wait", "forward", "backward", "update"}
+        self.updates += 1
+
+    def after_training(self):
+        self.log.append((self.name, "after"))
+
+    def state_dict(self):
+        return {"updates": self.updates}
+
+    def load_state_dict(self, state_dict):
+        self.updates = state_dict["updates"]
+
+
+def _trainer_with(kit, make_callbacks, path_provider=None, **config):
+    class CallbackTrainer(kit.MseTrainer):
+        def get_trainer_callbacks(self, callback_default_args):
+            return make_callbacks(callback_default_args)
+
+    return kit.make_trainer(
+        kit.make_config(**config), path_provider=path_provider, trainer_cls=CallbackTrainer
+    )
+
+
+def test_periodic_callbacks_run_at_their_intervals(kit):
+    log: list = []
+    trainer = _trainer_with(
+        kit,
+        lambda args: [
+            Recorder(**args, log=log, name="u3", every_n_updates=3),
+            Recorder(**args, log=log, name="e1", every_n_epochs=1),
+            Recorder(**args, log=log, name="s20", every_n_samples=20),
+        ],
+        max_epochs=2,
+    )
+    trainer.train(kit.make_model())
+    runs = {name: [u for n, u in log if n == name and u != "after"] for name in ("u3", "e1", "s20")}
+    assert runs["u3"] == [3, 6, 9, 12, 15]
+    assert runs["e1"] == [8, 16]
+    assert runs["s20"] == [3, 5, 8, 10, 13, 15]  # samples 24, 40, 64, 80, 104, 120
+
+
+def test_tracking_hooks_run_per_micro_batch_and_per_update(kit):
+    holder = {}
+
+    def make(args):
+        holder["cb"] = Recorder(**args, every_n_epochs=1)
+        return [holder["cb"]]
+
+    trainer = _trainer_with(kit, make, max_updates=5, max_batch_size=4)
+    trainer.train(kit.make_model())
+    assert holder["cb"].steps == 10
+    assert holder["cb"].updates == 5
+
+
+def test_a_failing_callback_lets_others_run_writes_an_error_checkpoint_and_reraises(
+    kit, path_provider
+):
+    log: list = []
+    trainer = _trainer_with(
+        kit,
+        lambda args: [
+            Recorder(**args, log=log, name="first", fail_at=4, every_n_updates=2),
+            Recorder(**args, log=log, name="second", fail_at=4, every_n_updates=2),
+            Recorder(**args, log=log, name="third", every_n_updates=2),
+        ],
+        path_provider=path_provider,
+        max_updates=10,
+    )
+    with pytest.raises(RuntimeError, match="first failed at 4"):
+        trainer.train(kit.make_model())
+    assert [entry for entry in log if entry[1] == 4] == [("first", 4), ("second", 4), ("third", 4)]
+    assert trainer.update_counter.update == 4
+    folder = path_provider.checkpoint_dir / "error_E0_U4_S32"
+    assert sorted(p.name for p in folder.iterdir()) == ["model.pt", "optim.pt", "trainer.pt"]
+    state = torch.load(folder / "trainer.pt", weights_only=False)
+    assert state["update_counter"]["update"] == 4
+
+
+def test_early_stop_ends_training_cleanly_and_after_training_still_runs(kit):
+    log: list = []
+    trainer = _trainer_with(
+        kit,
+        lambda args: [
+            Recorder(**args, log=log, name="stopper", stop_at=6, every_n_updates=3),
+            Recorder(**args, log=log, name="other", every_n_updates=3),
+        ],
+        max_updates=30,
+    )
+    trainer.train(kit.make_model())
+    assert trainer.update_counter.update == 6
+    assert log[-2:] == [("stopper", "after"), ("other", "after")]
+    assert ("other", 6) in log
+
+
+def test_repeated_callbacks_get_unique_state_keys_and_state_round_trips(kit):
+    holder = {}
+
+    def make(args):
+        holder["cbs"] = [Recorder(**args, every_n_epochs=1) for _ in range(3)]
+        return holder["cbs"]
+
+    trainer = _trainer_with(kit, make, max_updates=3)
+    trainer.train(kit.make_model())
+    assert [cb.state_key for cb in holder["cbs"]] == ["Recorder", "Recorder_1", "Recorder_2"]
+    state = trainer.state_dict()
+    assert state["callbacks"] == {
+        key: {"updates": 3} for key in ("Recorder", "Recorder_1", "Recorder_2")
+    }
+    for callback in holder["cbs"]:
+        callback.updates = 0
+    trainer.load_state_dict(state)
+    assert [cb.updates for cb in holder["cbs"]] == [3, 3, 3]
+
+
+def test_before_training_errors_are_collected_too(kit):
+    class Broken(CallbackBase):
+        def before_training(self):
+            raise ValueError("broken before training")
+
+    log: list = []
+
+    class Late(CallbackBase):
+        def before_training(self):
+            log.append("late ran")
+
+    trainer = _trainer_with(kit, lambda args: [Broken(**args), Late(**args)], max_updates=2)
+    with pytest.raises(ValueError, match="broken before training"):
+        trainer.train(kit.make_model())
+    assert log == ["late ran"]
+    assert trainer.update_counter.update == 0

@@ -1,0 +1,65 @@
+"""Two real gloo processes train to the same weights as one process on the full batch."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+WORKER = Path(__file__).with_name("core_ddp_worker.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run(out: Path, world_size: int, max_batch_size: int) -> list[dict]:
+    out.mkdir()
+    port = _free_port()
+    processes = []
+    for rank in range(world_size):
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": str(world_size),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+        }
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, str(WORKER), str(out), str(max_batch_size)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    for process in processes:
+        output, _ = process.communicate(timeout=240)
+        assert process.returncode == 0, output
+    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world_size)]
+
+
+def test_two_gloo_ranks_with_accumulation_match_one_process(tmp_path):
+    single = _run(tmp_path / "single", world_size=1, max_batch_size=8)[0]
+    ranks = _run(tmp_path / "ddp", world_size=2, max_batch_size=2)
+    assert not single["ddp"]
+    assert single["accumulation_steps"] == 1
+    for result in ranks:
+        assert result["ddp"]
+        assert result["accumulation_steps"] == 2  # 4 per rank in micro-batches of 2
+        assert result["update"] == 6
+        # the evaluation callback saw the 5 items once per run (rank 1 padded) at 3 and 6
+        assert result["gathered"] == [[0, 1, 2, 3, 4]] * 2
+        for key, value in single["weights"].items():
+            assert torch.allclose(result["weights"][key], value, atol=1e-6), key
+    for key in single["weights"]:
+        assert torch.equal(ranks[0]["weights"][key], ranks[1]["weights"][key])

@@ -1,0 +1,82 @@
+"""skip_nan_loss: non-finite losses are skipped, at most skip_nan_loss_max_count in a row."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from noether.core.trainer.update import NonFiniteLossError
+
+
+def _nan_trainer(kit, bad_calls, **config):
+    """A trainer whose loss is NaN / inf on the given (0-based) train_step calls."""
+    calls = {"n": 0}
+
+    class FlakyTrainer(kit.MseTrainer):
+        def loss_compute(self, forward_output, targets):
+            loss = super().loss_compute(forward_output, targets)
+            index = calls["n"]
+            calls["n"] += 1
+            if index in bad_calls:
+                return loss * float("nan") if index % 2 else loss * float("inf")
+            return loss
+
+    trainer = kit.make_trainer(kit.make_config(**config), trainer_cls=FlakyTrainer)
+    steps = {"n": 0}
+    return trainer, steps
+
+
+def _count_steps(model, steps):
+    original = model.optimizer_step
+
+    def counting(grad_scaler=None):
+        steps["n"] += 1
+        return original(grad_scaler)
+
+    model.optimizer_step = counting
+
+
+def test_non_finite_updates_are_skipped_and_training_continues(kit):
+    trainer, steps = _nan_trainer(kit, bad_calls={1, 2}, max_updates=6, skip_nan_loss=True)
+    model = kit.make_model()
+    _count_steps(model, steps)
+    trainer.train(model)
+    assert trainer.update_counter.update == 6
+    assert steps["n"] == 4
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert trainer.skip_nan_loss_counter == 0
+
+
+def test_partly_skipped_accumulation_still_steps_but_fully_skipped_does_not(kit):
+    # 2 micro-batches per update: update 0 -> calls 0, 1 (1 bad); update 1 -> calls 2, 3 (both)
+    trainer, steps = _nan_trainer(
+        kit, bad_calls={1, 2, 3}, max_updates=3, max_batch_size=4, skip_nan_loss=True
+    )
+    model = kit.make_model()
+    _count_steps(model, steps)
+    trainer.train(model)
+    assert steps["n"] == 2
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_too_many_non_finite_losses_in_a_row_stop_with_a_clear_error(kit):
+    trainer, _ = _nan_trainer(
+        kit, bad_calls={2, 3, 4}, max_updates=8, skip_nan_loss=True, skip_nan_loss_max_count=2
+    )
+    with pytest.raises(NonFiniteLossError, match=r"3 times in a row \(skip_nan_loss_max_count=2"):
+        trainer.train(kit.make_model())
+    assert trainer.update_counter.update == 4
+
+
+def test_up_to_the_limit_in_a_row_is_fine(kit):
+    trainer, _ = _nan_trainer(
+        kit, bad_calls={2, 3}, max_updates=6, skip_nan_loss=True, skip_nan_loss_max_count=2
+    )
+    trainer.train(kit.make_model())
+    assert trainer.update_counter.update == 6
+
+
+def test_without_skip_nan_loss_the_loss_goes_through(kit):
+    trainer, _ = _nan_trainer(kit, bad_calls={1}, max_updates=3)
+    model = kit.make_model()
+    trainer.train(model)
+    assert not all(torch.isfinite(p).all() for p in model.parameters())

@@ -1,0 +1,74 @@
+"""Which parts of BaseTrainer subclasses may replace."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def test_overriding_train_or_wrap_model_is_a_type_error(kit):
+    with pytest.raises(TypeError, match=r"overrides BaseTrainer.train, which is fixed"):
+
+        class BadTrain(kit.MseTrainer):
+            def train(self, model):
+                pass
+
+    with pytest.raises(TypeError, match=r"overrides BaseTrainer.wrap_model, which is fixed"):
+
+        class BadWrap(kit.MseTrainer):
+            def wrap_model(self, model):
+                return model
+
+
+def test_loss_compute_is_required(kit):
+    class NoLoss(kit.BaseTrainer):
+        pass
+
+    with pytest.raises(TypeError, match="loss_compute"):
+        kit.make_trainer(kit.make_config(), trainer_cls=NoLoss)
+
+
+def test_an_overridden_train_step_is_used_by_the_loop(kit):
+    calls = []
+
+    class CustomStep(kit.MseTrainer):
+        def train_step(self, batch, model):
+            calls.append(sorted(batch))
+            return super().train_step(batch, model)
+
+    trainer = kit.make_trainer(kit.make_config(max_updates=3), trainer_cls=CustomStep)
+    trainer.train(kit.make_model())
+    # __meta keys were dropped before the step saw the batch
+    assert calls == [["x", "y"]] * 3
+
+
+def test_seed_attributes_exist(kit):
+    trainer = kit.make_trainer(kit.make_config(max_epochs=3))
+    for name in [
+        "logger",
+        "config",
+        "data_container",
+        "path_provider",
+        "main_sampler_kwargs",
+        "device",
+        "end_checkpoint",
+        "precision",
+        "updates_per_epoch",
+        "skip_nan_loss_counter",
+        "initializer",
+        "tracker",
+        "metric_property_provider",
+        "update_counter",
+        "log_writer",
+        "checkpoint_writer",
+        "callbacks",
+        "forward_properties",
+        "target_properties",
+        "batch_keys",
+    ]:
+        assert hasattr(trainer, name), name
+    assert trainer.end_checkpoint.epoch == 3
+    assert trainer.updates_per_epoch == 8
+    assert trainer.total_training_updates == 24
+    assert trainer.batch_keys == {"x", "y"}
+    assert trainer.precision is torch.float32

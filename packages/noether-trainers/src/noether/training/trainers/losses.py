@@ -1,0 +1,162 @@
+"""Per-field loss functions and the resolver that turns a `loss_fn` name into a callable.
+
+Every loss has the signature `(input, target) -> Tensor` (a 0-d tensor). A name is resolved
+in this order: a built-in short name, a name published under the `noether.losses` entry-point
+group, or a dotted import path (`my_project.losses:weighted_huber` or
+`my_project.losses.weighted_huber`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from noether.config import KindError
+from noether.config.entry_points import DuplicateKindError, kind_entries
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+"""A loss: prediction and target of the same shape in, a scalar tensor out."""
+
+LOSS_ENTRY_POINT_GROUP = "noether.losses"
+
+REL_L2_EPS = 1e-12
+"""Keeps the relative error finite for an all-zero target."""
+
+
+class UnknownLossError(KindError, ValueError):
+    """A `loss_fn` that names no built-in loss, no published loss and no importable callable.
+
+    A KindError (a loss name is resolved like a kind), so `noether-train` reports it as a
+    message rather than a traceback.
+    """
+
+
+def mse(input: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error over all elements."""
+    return F.mse_loss(input, target)
+
+
+def l1(input: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute error over all elements."""
+    return F.l1_loss(input, target)
+
+
+def smooth_l1(input: Tensor, target: Tensor) -> Tensor:
+    """Smooth L1 (beta 1): quadratic near zero, linear beyond, robust to outliers."""
+    return F.smooth_l1_loss(input, target, beta=1.0)
+
+
+def huber(input: Tensor, target: Tensor) -> Tensor:
+    """Huber loss (delta 1)."""
+    return F.huber_loss(input, target, delta=1.0)
+
+
+def rel_l2(input: Tensor, target: Tensor) -> Tensor:
+    """Relative L2 error ||input - target|| / ||target||, per sample, averaged over the batch.
+
+    The first dimension is the batch; the norms run over all other dimensions, so each sample's
+    field counts as one vector (the usual error measure of field surrogates). A 1-d input is
+    one sample.
+    """
+    if input.ndim <= 1:
+        input, target = input.reshape(1, -1), target.reshape(1, -1)
+    diff = (input - target).flatten(start_dim=1)
+    ref = target.flatten(start_dim=1)
+    error = torch.linalg.vector_norm(diff, dim=1)
+    norm = torch.linalg.vector_norm(ref, dim=1)
+    return (error / norm.clamp_min(REL_L2_EPS)).mean()
+
+
+BUILTIN_LOSSES: dict[str, LossFn] = {
+    "mse": mse,
+    "l1": l1,
+    "smooth_l1": smooth_l1,
+    "huber": huber,
+    "rel_l2": rel_l2,
+}
+"""Short names shipped with noether-trainers (also published as entry points)."""
+
+
+def known_loss_names() -> list[str]:
+    """Built-in names and names published under `noether.losses`."""
+    try:
+        published = set(kind_entries(LOSS_ENTRY_POINT_GROUP))
+    except DuplicateKindError:
+        published = set()
+    return sorted(set(BUILTIN_LOSSES) | published)
+
+
+def resolve_loss(name: str) -> LossFn:
+    """Returns the loss callable that `name` refers to.
+
+    Raises:
+        UnknownLossError: the name is unknown (the message lists the known names, closest
+            first), its entry point is ambiguous or broken, or the dotted path does not import
+            or names something that is not callable.
+    """
+    if name in BUILTIN_LOSSES:
+        return BUILTIN_LOSSES[name]
+    if ":" in name or "." in name:
+        return _import_loss(name)
+    try:
+        entry = kind_entries(LOSS_ENTRY_POINT_GROUP).get(name)
+    except DuplicateKindError as error:
+        raise UnknownLossError(str(error)) from None
+    if entry is None:
+        known = known_loss_names()
+        closest = sorted(
+            known, key=lambda n: (-difflib.SequenceMatcher(None, name, n).ratio(), n)
+        )
+        raise UnknownLossError(
+            f"unknown loss {name!r}; known losses: {', '.join(closest)} "
+            "(or give a dotted import path such as my_project.losses:my_loss)"
+        )
+    try:
+        loss = entry.load()
+    except (ImportError, AttributeError) as error:
+        raise UnknownLossError(
+            f"loss {name!r} is published by {entry.distribution} as {entry.value!r}, "
+            f"which cannot be loaded: {error}"
+        ) from None
+    return _check_callable(name, loss)
+
+
+def _import_loss(path: str) -> LossFn:
+    module_name, sep, attribute = path.partition(":")
+    if not sep:
+        module_name, _, attribute = path.rpartition(".")
+    if not module_name or not attribute:
+        raise UnknownLossError(f"loss path {path!r} must look like package.module:function")
+    try:
+        obj: object = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UnknownLossError(f"cannot import loss {path!r}: {error}") from None
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise UnknownLossError(
+                f"cannot import loss {path!r}: module {module_name!r} has no attribute "
+                f"{attribute!r}"
+            )
+        obj = getattr(obj, part)
+    return _check_callable(path, obj)
+
+
+def _check_callable(name: str, obj: object) -> LossFn:
+    if isinstance(obj, type):
+        # A loss module class (e.g. torch.nn.L1Loss) is built with its default arguments.
+        try:
+            obj = obj()
+        except TypeError as error:
+            raise UnknownLossError(
+                f"loss {name!r} is a class that cannot be built without arguments: {error}"
+            ) from None
+    if not callable(obj):
+        raise UnknownLossError(
+            f"loss {name!r} names a {type(obj).__name__}, not a callable (input, target) -> Tensor"
+        )
+    return obj  # type: ignore[return-value]

@@ -1,0 +1,172 @@
+"""WeightedLossTrainer: the loss is a weighted sum of one loss per output field.
+
+The model's forward returns `dict[str, Tensor]` keyed like `field_weights`; the batch holds
+`<field>_target` for each field. Each field's (unweighted) loss is logged under the field's
+name next to the weighted total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from noether.config import WeightedLossTrainerConfig
+from noether.core.build import BuildError
+from noether.core.trainer.base import BaseTrainer
+from noether.core.trainer.batching import BatchSplitter
+from noether.core.trainer.types import LossResult, TrainerResult
+from noether.training.trainers.losses import LossFn, resolve_loss
+
+TARGET_SUFFIX = "_target"
+TOTAL_KEY = "total"
+"""Name of the weighted total among the logged losses (so no field may be called so)."""
+
+
+class WeightedLossError(BuildError, ValueError):
+    """The model output or the batch does not fit the trainer's `field_weights`.
+
+    A BuildError, so that `noether-train` reports it as a message rather than a traceback.
+    """
+
+
+def target_key(field: str) -> str:
+    """Batch key that holds the ground truth of `field`."""
+    return f"{field}{TARGET_SUFFIX}"
+
+
+class WeightedLossTrainer(BaseTrainer):
+    """Trains a model whose forward returns one tensor per physical field.
+
+    Args:
+        trainer_config: field weights, loss function and the loop settings.
+        *args: passed on to `BaseTrainer` (data_container, device, tracker, path_provider).
+        **kwargs: passed on to `BaseTrainer` (the same by name, main_sampler_kwargs, ...).
+
+    Example:
+        >>> trainer_params = dict(field_weights={"pressure": 1.0}, loss_fn="l1")
+        >>> config = WeightedLossTrainerConfig(**trainer_params, max_epochs=10,
+        ...                                    effective_batch_size=32)
+    """
+
+    config: WeightedLossTrainerConfig
+
+    def __init__(
+        self, trainer_config: WeightedLossTrainerConfig, *args: Any, **kwargs: Any
+    ) -> None:
+        if not isinstance(trainer_config, WeightedLossTrainerConfig):
+            raise TypeError(
+                "WeightedLossTrainer needs a WeightedLossTrainerConfig, got "
+                f"{type(trainer_config).__name__}"
+            )
+        if TOTAL_KEY in trainer_config.field_weights:
+            raise WeightedLossError(
+                f"field_weights may not name a field {TOTAL_KEY!r}: it is the logged name of "
+                "the weighted total"
+            )
+        # Resolve the loss first: an unknown name fails before any data or model is touched.
+        self.loss_fn: LossFn = resolve_loss(trainer_config.loss_fn)
+        self.field_weights: dict[str, float] = dict(trainer_config.field_weights)
+        # (field, weight) pairs in the order of `field_weights`.
+        self.loss_items: list[tuple[str, float]] = list(self.field_weights.items())
+        super().__init__(_with_target_properties(trainer_config), *args, **kwargs)
+        # Splits batches like BaseTrainer.train_step does (no forward_properties: every key
+        # that is not a target goes to the model; unused keys are warned about once).
+        self._field_splitter = BatchSplitter(self.forward_properties, self.target_properties)
+
+    def loss_compute(self, forward_output: Any, targets: dict[str, Tensor]) -> LossResult:
+        """Weighted loss of each field, keyed by field (their sum is the total loss)."""
+        losses = self.field_losses(forward_output, targets)
+        return {field: weight * losses[field] for field, weight in self.loss_items if weight}
+
+    def field_losses(self, forward_output: Any, targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Unweighted loss of every field in `field_weights`.
+
+        Raises:
+            WeightedLossError: the output is not a dict, lacks a field, a target is missing, or
+                the shapes of a field and its target differ.
+        """
+        if not isinstance(forward_output, Mapping):
+            raise WeightedLossError(
+                "WeightedLossTrainer needs the model's forward to return a dict of tensors "
+                f"keyed by field ({_names(self.field_weights)}), got "
+                f"{type(forward_output).__name__}"
+            )
+        losses: dict[str, Tensor] = {}
+        for field, _ in self.loss_items:
+            if field not in forward_output:
+                raise WeightedLossError(
+                    f"the model output has no field {field!r} (weighted in field_weights: "
+                    f"{_names(self.field_weights)}); the model returned: "
+                    f"{_names(forward_output)}"
+                )
+            key = target_key(field)
+            if key not in targets:
+                raise WeightedLossError(
+                    f"the batch has no {key!r}, the target of field {field!r}; "
+                    f"batch keys: {_names(targets)}"
+                )
+            prediction, target = forward_output[field], targets[key]
+            if prediction.shape != target.shape:
+                raise WeightedLossError(
+                    f"field {field!r}: the model output has shape {tuple(prediction.shape)} "
+                    f"but {key!r} has shape {tuple(target.shape)}; they must match"
+                )
+            losses[field] = self.loss_fn(prediction, target)
+        return losses
+
+    def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
+        """Forward pass and weighted loss; logs every field's unweighted loss by name."""
+        try:
+            forward_batch, targets = self._field_splitter.split(batch)
+        except KeyError:
+            self.check_batch(batch)
+            raise
+        losses = self.field_losses(model(**forward_batch), targets)
+        terms = [weight * losses[field] for field, weight in self.loss_items if weight]
+        total_loss = terms[0]
+        for term in terms[1:]:
+            total_loss = total_loss + term
+        losses_to_log = {field: loss.detach() for field, loss in losses.items()}
+        losses_to_log[TOTAL_KEY] = total_loss.detach()
+        return TrainerResult(total_loss, losses_to_log, additional_outputs={})
+
+    def check_batch(self, batch: Mapping[str, Any]) -> None:
+        """Raises a WeightedLossError naming the forward or target keys missing in `batch`."""
+        for field, _ in self.loss_items:
+            key = target_key(field)
+            if key not in batch:
+                raise WeightedLossError(
+                    f"the batch has no {key!r}, the target of field {field!r}; "
+                    f"batch keys: {_names(batch)}"
+                )
+        wanted = (*self.forward_properties, *self.target_properties)
+        missing = [key for key in wanted if key not in batch]
+        if missing:
+            raise WeightedLossError(
+                f"the batch has no {_names(missing)} (forward_properties: "
+                f"{_names(self.forward_properties)}; target_properties: "
+                f"{_names(self.target_properties)}); batch keys: {_names(batch)}"
+            )
+
+
+def _with_target_properties(config: WeightedLossTrainerConfig) -> WeightedLossTrainerConfig:
+    """Defaults target_properties to `<field>_target` for every field; checks given ones."""
+    needed = [target_key(field) for field in config.field_weights]
+    if not config.target_properties:
+        return config.model_copy(update={"target_properties": needed})
+    missing = [key for key in needed if key not in config.target_properties]
+    if missing:
+        raise WeightedLossError(
+            f"target_properties ({_names(config.target_properties)}) lacks {_names(missing)}, "
+            "the target of a weighted field; leave target_properties empty to use "
+            f"{_names(needed)}"
+        )
+    return config
+
+
+def _names(keys: Any) -> str:
+    names = [str(key) for key in keys]
+    return ", ".join(names) if names else "none"

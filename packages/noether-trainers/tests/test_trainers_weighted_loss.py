@@ -1,0 +1,233 @@
+"""WeightedLossTrainer: weighted sum, per-field logging, clear errors and the seed's form."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from noether.config import WeightedLossTrainerConfig
+from noether.core.trackers.jsonl import read_jsonl
+from noether.training.trainers import WeightedLossTrainer, losses
+from noether.training.trainers.losses import UnknownLossError
+from noether.training.trainers.weighted_loss import WeightedLossError
+
+
+def _batch(kit, size: int = 8, drop: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    dataset = kit.FieldsDataset(size, drop=drop)
+    items = [dataset[i] for i in range(size)]
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+def test_total_is_the_weighted_sum_and_fields_are_logged_unweighted(kit):
+    trainer = kit.make_trainer(kit.make_config(field_weights={"pressure": 2.0, "velocity": 0.5}))
+    model, batch = kit.make_model(), _batch(kit)
+    result = trainer.train_step(batch, model)
+    with torch.no_grad():
+        output = model(batch["x"])
+    pressure = F.mse_loss(output["pressure"], batch["pressure_target"])
+    velocity = F.mse_loss(output["velocity"], batch["velocity_target"])
+    assert torch.allclose(result.losses_to_log["pressure"], pressure)
+    assert torch.allclose(result.losses_to_log["velocity"], velocity)
+    assert torch.allclose(result.total_loss, 2.0 * pressure + 0.5 * velocity)
+    assert torch.allclose(result.losses_to_log["total"], result.total_loss)
+    assert result.total_loss.requires_grad
+    # loss_compute gives the weighted terms, which BaseTrainer's generic path would sum
+    terms = trainer.loss_compute(output, {k: batch[k] for k in trainer.target_properties})
+    assert torch.allclose(terms["pressure"], 2.0 * pressure)
+    assert torch.allclose(terms["velocity"], 0.5 * velocity)
+
+
+def test_loss_items_list_fields_and_weights_in_order(kit):
+    trainer = kit.make_trainer(kit.make_config(field_weights={"velocity": 0.25, "pressure": 3.0}))
+    assert trainer.loss_items == [("velocity", 0.25), ("pressure", 3.0)]
+    assert trainer.target_properties == ["velocity_target", "pressure_target"]
+
+
+def test_zero_weight_field_is_logged_but_not_trained(kit):
+    trainer = kit.make_trainer(kit.make_config(field_weights={"pressure": 1.0, "velocity": 0.0}))
+    model, batch = kit.make_model(), _batch(kit)
+    result = trainer.train_step(batch, model)
+    assert result.losses_to_log["velocity"] > 0
+    assert torch.allclose(result.total_loss, result.losses_to_log["pressure"])
+    result.total_loss.backward()
+    assert model.velocity.weight.grad is None
+
+
+def test_each_field_is_logged_under_its_own_name_next_to_the_total(kit, path_provider):
+    config = kit.make_config(
+        max_epochs=3,
+        add_default_callbacks=True,
+        log_every_n_epochs=1,
+        track_every_n_epochs=1,
+        field_weights={"pressure": 2.0, "velocity": 0.5},
+    )
+    trainer = kit.make_trainer(config, kit.FieldsDataset(32), path_provider)
+    trainer.train(kit.make_model())
+    trainer.tracker.close()
+    rows = [r for r in read_jsonl(path_provider.run_dir / "metrics.jsonl") if "loss/online/total" in r]
+    assert len(rows) == 3
+    for row in rows:
+        weighted = 2.0 * row["loss/online/pressure"] + 0.5 * row["loss/online/velocity"]
+        assert row["loss/online/total"] == pytest.approx(weighted, rel=1e-5)
+    assert rows[-1]["loss/online/total"] < rows[0]["loss/online/total"]
+
+
+def test_training_reduces_every_field_loss(kit):
+    dataset = kit.FieldsDataset(32)
+    config = kit.make_config(max_epochs=20, field_weights={"pressure": 1.0, "velocity": 1.0})
+    trainer = kit.make_trainer(config, dataset)
+    model = kit.make_model(lr=0.2)
+    batch = _batch(kit, 32)
+    before = trainer.train_step(batch, model).losses_to_log
+    trainer.train(model)
+    with torch.no_grad():
+        after = trainer.train_step(batch, model).losses_to_log
+    for field in ("pressure", "velocity"):
+        assert after[field] < 0.1 * before[field]
+
+
+def test_seed_python_form_trains_with_l1(kit):
+    trainer_params = dict(field_weights={"pressure": 1.0}, loss_fn="l1")
+    config = WeightedLossTrainerConfig(
+        **trainer_params, max_epochs=2, effective_batch_size=8, forward_properties=["x"]
+    )
+    assert config.kind == "weighted_loss"
+    single_field = ("velocity_target",)
+    trainer = kit.make_trainer(config, kit.FieldsDataset(drop=single_field))
+    assert isinstance(trainer, WeightedLossTrainer)
+    assert trainer.loss_fn is losses.l1
+    assert trainer.loss_items == [("pressure", 1.0)]
+    model, batch = kit.make_model(fields=["pressure"]), _batch(kit, drop=single_field)
+    expected = F.l1_loss(model(batch["x"])["pressure"], batch["pressure_target"])
+    assert torch.allclose(trainer.train_step(batch, model).total_loss, expected)
+    weights = model.pressure.weight.detach().clone()
+    trainer.train(model)
+    assert trainer.update_counter.update == 2 * 4
+    assert not torch.equal(weights, model.pressure.weight)
+
+
+def test_default_loss_is_mse(kit):
+    trainer = kit.make_trainer(kit.make_config())
+    assert trainer.loss_fn is losses.mse
+
+
+def test_without_forward_properties_every_non_target_key_goes_to_the_model(kit):
+    trainer = kit.make_trainer(kit.make_config(forward_properties=[]))
+    result = trainer.train_step(_batch(kit), kit.make_model())
+    assert set(result.losses_to_log) == {"pressure", "velocity", "total"}
+
+
+def test_dotted_path_loss_is_used_for_every_field(kit, tmp_path, monkeypatch):
+    (tmp_path / "trainers_test_custom_loss.py").write_text(
+        "def summed_abs(input, target):\n    return (input - target).abs().sum()\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = kit.make_config(loss_fn="trainers_test_custom_loss:summed_abs")
+    trainer = kit.make_trainer(config)
+    model, batch = kit.make_model(), _batch(kit)
+    result = trainer.train_step(batch, model)
+    expected = (model(batch["x"])["pressure"] - batch["pressure_target"]).abs().sum()
+    assert torch.allclose(result.losses_to_log["pressure"], expected)
+
+
+def test_entry_point_loss_trains(kit, fake_distributions):
+    fake_distributions(
+        "trainers-test-ep-trainer",
+        {"trainers_test_double_mse": "trainers_test_ep_trainer:double_mse"},
+        {
+            "trainers_test_ep_trainer": (
+                "import torch\n"
+                "def double_mse(input, target):\n"
+                "    return 2.0 * torch.nn.functional.mse_loss(input, target)\n"
+            )
+        },
+    )
+    trainer = kit.make_trainer(kit.make_config(loss_fn="trainers_test_double_mse", max_epochs=2))
+    model, batch = kit.make_model(), _batch(kit)
+    result = trainer.train_step(batch, model)
+    expected = 2.0 * F.mse_loss(model(batch["x"])["pressure"], batch["pressure_target"])
+    assert torch.allclose(result.losses_to_log["pressure"], expected)
+    trainer.train(model)
+    assert trainer.update_counter.update == 8
+
+
+# ---------------------------------------------------------------------- clear errors
+def test_unknown_loss_path_fails_when_the_trainer_is_built(kit):
+    with pytest.raises(UnknownLossError, match="cannot import loss 'no_such_project.losses:l9'"):
+        kit.make_trainer(kit.make_config(loss_fn="no_such_project.losses:l9"))
+
+
+def test_unknown_loss_name_fails_when_the_trainer_is_built(kit):
+    # model_construct skips the schema's validator: the trainer still refuses the name
+    config = kit.make_config().model_copy(update={"loss_fn": "msa"})
+    with pytest.raises(UnknownLossError) as info:
+        kit.make_trainer(config)
+    assert "unknown loss 'msa'" in str(info.value)
+    assert "mse" in str(info.value)
+
+
+def test_missing_model_output_field_names_it_and_what_the_model_returned(kit):
+    trainer = kit.make_trainer(kit.make_config())
+    with pytest.raises(WeightedLossError) as info:
+        trainer.train(kit.make_model(fields=["pressure"]))
+    message = str(info.value)
+    assert "no field 'velocity'" in message
+    assert "field_weights: pressure, velocity" in message
+    assert "the model returned: pressure" in message
+    assert trainer.update_counter.update == 0
+
+
+def test_model_output_that_is_not_a_dict_is_refused(kit):
+    class TensorModel(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    trainer = kit.make_trainer(kit.make_config())
+    with pytest.raises(WeightedLossError, match="return a dict of tensors .* got Tensor"):
+        trainer.train_step(_batch(kit), TensorModel())
+
+
+def test_batch_without_a_target_names_the_key_and_the_batch_keys(kit):
+    trainer = kit.make_trainer(kit.make_config(), kit.FieldsDataset(drop=("velocity_target",)))
+    with pytest.raises(WeightedLossError) as info:
+        trainer.train(kit.make_model())
+    message = str(info.value)
+    assert "no 'velocity_target', the target of field 'velocity'" in message
+    assert "batch keys: x, pressure_target" in message
+    assert trainer.update_counter.update == 0
+
+
+def test_batch_without_a_forward_key_names_it(kit):
+    trainer = kit.make_trainer(kit.make_config(forward_properties=["x", "mesh"]))
+    with pytest.raises(WeightedLossError, match="the batch has no mesh .* batch keys: x, "):
+        trainer.train_step(_batch(kit), kit.make_model())
+
+
+def test_mismatched_shapes_name_both_shapes(kit):
+    trainer = kit.make_trainer(kit.make_config(field_weights={"pressure": 1.0}))
+    batch = _batch(kit, drop=("velocity_target",))
+    batch["pressure_target"] = batch["pressure_target"][..., None]
+    with pytest.raises(WeightedLossError) as info:
+        trainer.train_step(batch, kit.make_model())
+    message = str(info.value)
+    assert "field 'pressure'" in message
+    assert "(8, 4)" in message and "'pressure_target' has shape (8, 4, 1)" in message
+
+
+def test_a_field_named_total_is_refused(kit):
+    with pytest.raises(WeightedLossError, match="may not name a field 'total'"):
+        kit.make_trainer(kit.make_config(field_weights={"total": 1.0}))
+
+
+def test_given_target_properties_must_hold_every_field_target(kit):
+    config = kit.make_config(target_properties=["pressure_target"])
+    with pytest.raises(WeightedLossError, match="lacks velocity_target"):
+        kit.make_trainer(config)
+
+
+def test_given_target_properties_with_every_target_are_kept(kit):
+    config = kit.make_config(target_properties=["velocity_target", "pressure_target"])
+    trainer = kit.make_trainer(config)
+    assert trainer.target_properties == ["velocity_target", "pressure_target"]

@@ -1,0 +1,139 @@
+"""Kinds from other distributions: an entry-point trainer kind, a dotted-path kind, duplicates.
+
+The throw-away distributions are real `*.dist-info` folders (METADATA + entry_points.txt) in
+a folder on PYTHONPATH of a `noether-config` subprocess, as an installer would lay them out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+NOETHER_CONFIG = Path(sys.executable).parent / "noether-config"
+
+ACME_SCHEMAS = '''
+from typing import ClassVar
+
+from pydantic import Field
+
+from noether.config import BaseTrainerConfig, CallbackConfig, DatasetConfig, ModelConfig
+
+
+class AcmeTrainerConfig(BaseTrainerConfig[CallbackConfig]):
+    """Acme's trainer: a weighted loss with a smoothness penalty."""
+
+    kind: str = "acme_trainer"
+    target: ClassVar[str] = "acme_kinds.trainer:AcmeTrainer"
+
+    smoothness: float = Field(default=0.1, ge=0)
+    """Weight of the smoothness penalty."""
+
+
+class AcmeDataConfig(DatasetConfig):
+    """Acme's data."""
+
+    size: int = 4
+    """Samples."""
+
+
+class AcmeModelConfig(ModelConfig):
+    """Acme's model."""
+
+    width: int = 8
+    """Width."""
+'''
+
+CONFIG = """\
+name: acme
+datasets:
+  train: {kind: acme_kinds.schemas:AcmeDataConfig}
+model: {kind: acme_kinds.schemas:AcmeModelConfig, optimizer: {kind: sgd, lr: 0.1}}
+trainer:
+  kind: %s
+  max_updates: 10
+  effective_batch_size: 4
+  smoothness: 0.5
+"""
+
+
+def add_distribution(site: Path, name: str, entry_points: str) -> None:
+    info = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n\n")
+    (info / "entry_points.txt").write_text(entry_points)
+
+
+def make_site(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    package = site / "acme_kinds"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "schemas.py").write_text(ACME_SCHEMAS)
+    add_distribution(
+        site,
+        "acme-kinds",
+        "[noether.trainers]\nacme_trainer = acme_kinds.schemas:AcmeTrainerConfig\n",
+    )
+    return site
+
+
+def run(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    return subprocess.run(
+        [str(NOETHER_CONFIG), *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+def test_entry_point_kind_and_dotted_kind_validate(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    (tmp_path / "short.yaml").write_text(CONFIG % "acme_trainer")
+    (tmp_path / "dotted.yaml").write_text(CONFIG % "acme_kinds.schemas:AcmeTrainerConfig")
+    (tmp_path / "dotted2.yaml").write_text(CONFIG % "acme_kinds.schemas.AcmeTrainerConfig")
+    done = run(site, tmp_path, "validate", "short.yaml", "dotted.yaml", "dotted2.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 file(s) checked: 3 valid, 0 invalid" in done.stdout
+    bad = run(site, tmp_path, "validate", "short.yaml", "-o", "trainer.smoothness=-1")
+    assert bad.returncode == 1
+    assert "short.yaml:9: trainer.smoothness: Input should be greater than or equal to 0" in (
+        bad.stdout
+    )
+
+
+def test_kinds_lists_the_plugin_without_importing_its_runtime(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    done = run(site, tmp_path, "kinds", "trainers", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["kind"]: row for row in json.loads(done.stdout)}
+    acme = rows["acme_trainer"]
+    assert acme["distribution"] == "acme-kinds"
+    assert acme["target"] == "acme_kinds.trainer:AcmeTrainer"
+    assert acme["installed"] is False  # acme_kinds/trainer.py does not exist
+    assert rows["weighted_loss"]["distribution"] == "noether-config"
+
+
+def test_same_short_name_from_two_distributions_fails_naming_both(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    add_distribution(
+        site,
+        "acme-clone",
+        "[noether.trainers]\nacme_trainer = acme_clone.schemas:CloneTrainerConfig\n",
+    )
+    (tmp_path / "short.yaml").write_text(CONFIG % "acme_trainer")
+    done = run(site, tmp_path, "validate", "short.yaml")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("short.yaml:5:")]
+    assert "trainer: kind 'acme_trainer'" in line
+    assert "acme-kinds (acme_kinds.schemas:AcmeTrainerConfig)" in line
+    assert "acme-clone (acme_clone.schemas:CloneTrainerConfig)" in line
+    # the clash does not hide the other trainer kinds
+    (tmp_path / "other.yaml").write_text(
+        (CONFIG % "weighted_loss").replace("  smoothness: 0.5\n", "  field_weights: {p: 1}\n")
+    )
+    assert run(site, tmp_path, "validate", "other.yaml").returncode == 0
+    listing = run(site, tmp_path, "kinds", "trainers")
+    assert listing.returncode == 0
+    assert listing.stdout.count("duplicate short name") == 2

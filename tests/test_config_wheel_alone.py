@@ -1,0 +1,113 @@
+"""The noether-config wheel installed alone into a fresh venv: no torch, and validate works.
+
+Needs uv and a package index (or uv's cache) for pydantic / typer / pyyaml; set
+NOETHER_OFFLINE=1 to skip it where neither is reachable. It runs in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+UV = shutil.which("uv")
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("NOETHER_OFFLINE") == "1" or UV is None,
+    reason="needs uv and a reachable package index (NOETHER_OFFLINE=1 skips)",
+)
+
+CONFIG = """\
+name: wheel-alone
+datasets:
+  train: {kind: alone_schemas:GridDatasetConfig}
+model:
+  kind: alone_schemas.GridModelConfig
+  optimizer: {kind: adam, lr: 1.0e-3, schedule: {kind: step, step_size: 100}}
+trainer:
+  kind: weighted_loss
+  max_samples: 1024
+  effective_batch_size: 16
+  field_weights: {velocity: 1.0, pressure: 0.5}
+  loss_fn: huber
+  initializer: {kind: resume, run: previous}
+tracker: {kind: noop}
+"""
+
+SCHEMAS = """\
+from noether.config import DatasetConfig, ModelConfig
+
+
+class GridDatasetConfig(DatasetConfig):
+    \"\"\"A grid.\"\"\"
+
+
+class GridModelConfig(ModelConfig):
+    \"\"\"A model.\"\"\"
+"""
+
+
+def uv(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    assert UV is not None
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    }
+    return subprocess.run(
+        [UV, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_wheel_alone_pulls_no_torch_and_validates(tmp_path: Path) -> None:
+    built = uv(
+        "build", "--package", "noether-config", "--wheel", "--out-dir", str(tmp_path / "dist")
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("noether_config-*.whl")
+    venv = tmp_path / "venv"
+    made = uv("venv", str(venv), "--python", sys.executable, "--quiet")
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    installed = uv("pip", "install", "--python", str(python), str(wheel))
+    assert installed.returncode == 0, installed.stderr
+    listing = uv("pip", "list", "--python", str(python), "--format", "freeze")
+    names = {line.split("==")[0].lower() for line in listing.stdout.splitlines() if line}
+    assert {"noether-config", "pydantic", "typer", "pyyaml"} <= names
+    assert not names & {"torch", "numpy", "noether-core", "noether-trainers", "noether-callbacks"}
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "alone_schemas.py").write_text(SCHEMAS)
+    (project / "experiment.yaml").write_text(CONFIG)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run(
+        [str(venv / "bin" / "noether-config"), "validate", "experiment.yaml"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok: experiment.yaml" in done.stdout
+    bad = subprocess.run(
+        [
+            str(venv / "bin" / "noether-config"),
+            "validate",
+            "experiment.yaml",
+            "-o",
+            "tracker.kind=jsonll",
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1
+    assert (
+        "experiment.yaml:14: tracker: unknown TrackerConfig kind 'jsonll'; known kinds: jsonl"
+        in (bad.stdout)
+    )

@@ -1,0 +1,86 @@
+"""Whole-process latency of `noether-config validate` against importing its dependencies.
+
+Runs `noether-config validate` on the example configs (examples/**/*.yaml, or the fixture
+next to this script when there are none) and `python -c "import pydantic, yaml, typer"`,
+interleaved, and prints the medians and, last, `ratio=<validate / imports>`.
+The interpreter runs directly (not through `uv run`) so that uv's own start-up is not counted.
+
+Usage: python tools/bench/validate_latency.py [--repeats N] [--python PATH] [CONFIG ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = Path(__file__).resolve().parent / "fixture" / "experiment.yaml"
+
+
+def example_configs() -> list[str]:
+    """Experiment files of examples/, skipping fragments (`_*` files and folders)."""
+    found = sorted((ROOT / "examples").glob("**/*.y*ml"))
+    configs = [
+        str(path)
+        for path in found
+        if path.suffix in {".yaml", ".yml"}
+        and not any(part.startswith(("_", ".")) for part in path.relative_to(ROOT).parts)
+    ]
+    return configs or [str(FIXTURE)]
+
+
+def bench_environment(cache: str) -> dict[str, str]:
+    """Bytecode cached in a private folder, as after a normal install (the workspace sets
+    PYTHONDONTWRITEBYTECODE, which would make every run recompile the editable sources)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = cache
+    return env
+
+
+def run_once(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    start = time.perf_counter()
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - start, done.returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--python", default=sys.executable, help="interpreter of the workspace venv"
+    )
+    parser.add_argument("configs", nargs="*")
+    args = parser.parse_args()
+    configs = args.configs or example_configs()
+    script = Path(args.python).parent / "noether-config"
+    validate = [str(script)] if script.exists() else [args.python, "-m", "noether.config.cli"]
+    validate.append("validate")
+    validate += configs
+    baseline = [args.python, "-c", "import pydantic, yaml, typer"]
+    with tempfile.TemporaryDirectory(prefix="noether-bench-pycache-") as cache:
+        env = bench_environment(cache)
+        status = subprocess.run(validate, capture_output=True, text=True, env=env)
+        print(f"configs: {len(configs)} ({'valid' if status.returncode == 0 else 'INVALID'})")
+        if status.returncode != 0:
+            print(status.stdout + status.stderr, file=sys.stderr)
+        run_once(validate, env), run_once(baseline, env)  # warm caches
+        times: dict[str, list[float]] = {"validate": [], "imports": []}
+        for _ in range(args.repeats):
+            times["validate"].append(run_once(validate, env)[0])
+            times["imports"].append(run_once(baseline, env)[0])
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, value in medians.items():
+        print(f"{name}: median {value * 1000:.1f} ms over {args.repeats} runs")
+    print(f"ratio={medians['validate'] / medians['imports']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
