@@ -16,8 +16,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from noether.config.cli import app
 from typer.testing import CliRunner
+
+from noether.config.cli import app
 
 BASE: dict[str, Any] = {
     "name": "fuzz",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -113,17 +114,41 @@ def test_validate_builtin_kinds_and_project_schemas_without_torch(tmp_path: Path
     assert "broken.yaml:14: trainer.max_epochs: Input should be a valid integer" in done.stdout
 
 
-def test_quickstart_configs_validate_without_torch(tmp_path: Path) -> None:
-    # examples/downstream needs its own package installed (its kinds are entry points), so
-    # only the self-contained quickstart is checked here.
-    examples = ROOT / "examples" / "quickstart"
-    if not any(examples.glob("*.yaml")):
-        pytest.skip("no quickstart configs in this checkout")
+def install_examples_as_metadata(site: Path) -> list[str]:
+    """Lays out each example project (examples/*/pyproject.toml) as an installer would:
+    a dist-info with its entry points, and its source folder on the path. Returns the paths."""
+    paths = [str(site)]
+    for pyproject in sorted((ROOT / "examples").glob("*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        name = project["name"]
+        info = site / f"{name.replace('-', '_')}-{project['version']}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {project['version']}\n\n"
+        )
+        sections = [
+            f"[{group}]\n" + "".join(f"{key} = {value}\n" for key, value in entries.items())
+            for group, entries in project.get("entry-points", {}).items()
+        ]
+        (info / "entry_points.txt").write_text("\n".join(sections))
+        source = pyproject.parent / "src"
+        paths.append(str(source if source.is_dir() else pyproject.parent))
+    return paths
+
+
+def test_every_example_config_validates_without_torch(tmp_path: Path) -> None:
+    examples = ROOT / "examples"
+    if not any(examples.glob("**/*.yaml")):
+        pytest.skip("no example configs in this checkout")
+    env = blocked_env(tmp_path)
+    extra = install_examples_as_metadata(tmp_path / "site")
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *extra])
     done = subprocess.run(
         [str(NOETHER_CONFIG), "validate", str(examples)],
-        env=blocked_env(tmp_path),
+        env=env,
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+    assert " 0 invalid" in done.stdout

@@ -1,4 +1,4 @@
-"""examples/downstream: installed as a real package, found by entry points, trained by noether-train.
+"""examples/downstream: installed as a real package, found by entry points, and trained.
 
 The project is installed with `uv pip install --target` into a temporary folder that is put on
 PYTHONPATH, so the workspace environment stays untouched and the test can run again.
@@ -32,8 +32,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     assert uv is not None, "this test installs the example with uv; put uv on PATH"
     site = tmp_path_factory.mktemp("downstream_site")
     done = subprocess.run(
-        [uv, "pip", "install", "--python", sys.executable, "--no-deps", "--target", str(site),
-         str(DOWNSTREAM)],
+        [
+            uv,
+            "pip",
+            "install",
+            "--python",
+            sys.executable,
+            "--no-deps",
+            "--target",
+            str(site),
+            str(DOWNSTREAM),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
 from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
 from noether.config.schemas.optimizer import AdamWConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
@@ -41,8 +44,6 @@ from noether.core.trackers.base import TrackerBase
 from noether.core.trackers.jsonl import JsonlTracker
 from noether.core.trackers.noop import NoopTracker
 from noether.core.trainer.base import BaseTrainer
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
 LR = 1e-3
 
@@ -125,10 +126,17 @@ class MseTrainer(BaseTrainer):
         return nn.functional.mse_loss(forward_output, targets["y"])
 
 
+def make_model(workload: Workload) -> BenchModel:
+    """The same model (class, weights) for both sides."""
+    torch.manual_seed(0)
+    return BenchModel(
+        BenchModelConfig(dims=workload.dims, optimizer=AdamWConfig(lr=LR, weight_decay=0.0))
+    )
+
+
 def run_plain(workload: Workload, dataset: DictDataset) -> float:
     """Seconds of the hand-written loop (data loader, optimizer and all updates)."""
-    torch.manual_seed(0)
-    model = build_mlp(workload.dims)
+    model = make_model(workload)
     start = clock()
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
     loader = DataLoader(dataset, batch_size=workload.batch_size, shuffle=True, drop_last=True)
@@ -160,10 +168,7 @@ def run_trainer(
     default_callbacks: bool = True,
 ) -> tuple[float, BaseTrainer]:
     """Seconds of BaseTrainer (construction and train), default callbacks on unless told."""
-    torch.manual_seed(0)
-    model = BenchModel(
-        BenchModelConfig(dims=workload.dims, optimizer=AdamWConfig(lr=LR, weight_decay=0.0))
-    )
+    model = make_model(workload)
     config = BenchTrainerConfig(
         max_updates=workload.updates,
         effective_batch_size=workload.batch_size,
@@ -194,7 +199,13 @@ class Result:
 
     @property
     def ratio(self) -> float:
+        """Median trainer time over median plain time."""
         return self.median("trainer") / self.median("plain")
+
+    def paired_ratio(self, side: str) -> float:
+        """Median over rounds of side / plain within the same round (drift cancels)."""
+        pairs = zip(self.runs[side], self.runs["plain"], strict=True)
+        return statistics.median(a / b for a, b in pairs)
 
     def describe(self) -> str:
         per_update = 1e6 / self.workload.updates
@@ -209,7 +220,7 @@ class Result:
             if side != "plain":
                 text += (
                     f", overhead {(median - plain) * per_update:+.1f} us/update, "
-                    f"ratio {median / plain:.3f}"
+                    f"ratio {median / plain:.3f} (paired {self.paired_ratio(side):.3f})"
                 )
             parts.append(text)
         return "\n".join(parts)

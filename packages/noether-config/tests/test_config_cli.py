@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from noether.config.cli import app
 from typer.testing import CliRunner
+
+from noether.config.cli import app
 
 Project = Callable[..., Path]
 runner = CliRunner()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from noether.config import ConfigError, ExperimentConfig, load_config
 from noether.config.loader import load_raw
 
@@ -278,3 +279,11 @@ def test_top_level_must_be_a_mapping(project: Project) -> None:
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
     (issue,) = issues_of(tmp_path / "absent.yaml")
     assert "cannot read config file" in issue and "absent.yaml" in issue
+
+
+def test_odd_keys_are_quoted_and_located(project: Project, valid_yaml: str) -> None:
+    folder = project(**{"exp.yaml": valid_yaml + '"weird key": 1\n1.5: 2\n'})
+    issues = issues_of(folder / "exp.yaml")
+    path = folder / "exp.yaml"
+    assert f'{path}:20: "weird key": unknown key (not allowed here)' in issues
+    assert f'{path}:21: "1.5": Keys should be strings (got 1.5)' in issues

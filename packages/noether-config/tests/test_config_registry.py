@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import ValidationError
+
 from noether.config import (
     CallbackConfig,
     ExperimentConfig,
@@ -18,7 +20,6 @@ from noether.config import (
 from noether.config.entry_points import clear_cache
 from noether.config.registry import resolve_kind
 from noether.config.schemas import JsonlTrackerConfig
-from pydantic import ValidationError
 
 Project = Callable[..., Path]
 

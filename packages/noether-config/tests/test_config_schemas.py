@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import BaseModel, ValidationError
+
 from noether.config import (
     CallbackConfig,
     ExperimentConfig,
@@ -17,7 +19,6 @@ from noether.config.schemas import (
     OptimizerConfig,
     SGDConfig,
 )
-from pydantic import BaseModel, ValidationError
 
 
 class EveryCallbackConfig(CallbackConfig):

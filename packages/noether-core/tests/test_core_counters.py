@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from noether.core.counters import Frequency, UpdateCounter
 
 

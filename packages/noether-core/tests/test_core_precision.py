@@ -7,6 +7,7 @@ import logging
 
 import pytest
 import torch
+
 from noether.core.precision import (
     autocast_factory,
     create_grad_scaler,

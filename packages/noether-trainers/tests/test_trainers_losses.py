@@ -52,15 +52,18 @@ def test_rel_l2_is_the_mean_of_per_sample_relative_errors():
 def test_rel_l2_takes_the_norm_over_all_non_batch_dimensions():
     prediction, target = torch.randn(3, 4, 5), torch.randn(3, 4, 5)
     expected = torch.stack(
-        [torch.linalg.norm(prediction[i] - target[i]) / torch.linalg.norm(target[i]) for i in range(3)]
+        [
+            torch.linalg.norm(prediction[i] - target[i]) / torch.linalg.norm(target[i])
+            for i in range(3)
+        ]
     ).mean()
     assert torch.allclose(losses.rel_l2(prediction, target), expected)
 
 
 def test_rel_l2_of_a_single_vector_and_of_a_zero_target_is_finite():
-    assert losses.rel_l2(torch.tensor([1.0, 1.0]), torch.tensor([2.0, 2.0])).item() == pytest.approx(
-        0.5
-    )
+    assert losses.rel_l2(
+        torch.tensor([1.0, 1.0]), torch.tensor([2.0, 2.0])
+    ).item() == pytest.approx(0.5)
     assert math.isfinite(losses.rel_l2(torch.ones(2, 3), torch.zeros(2, 3)).item())
 
 
@@ -103,8 +106,7 @@ def test_entry_point_loss_of_another_distribution_resolves_by_name(fake_distribu
         {"cubed_error": "trainers_test_ep_losses:cubed_error"},
         {
             "trainers_test_ep_losses": (
-                "def cubed_error(input, target):\n"
-                "    return ((input - target).abs() ** 3).mean()\n"
+                "def cubed_error(input, target):\n    return ((input - target).abs() ** 3).mean()\n"
             )
         },
     )
@@ -158,12 +160,12 @@ def test_dotted_path_to_a_loss_module_class_builds_it():
 
 
 def test_dotted_path_to_a_missing_module_names_the_path():
-    with pytest.raises(UnknownLossError, match="cannot import loss 'no_such_pkg.losses:foo'"):
+    with pytest.raises(UnknownLossError, match=r"cannot import loss 'no_such_pkg\.losses:foo'"):
         resolve_loss("no_such_pkg.losses:foo")
 
 
 def test_dotted_path_to_a_missing_attribute_names_the_module():
-    with pytest.raises(UnknownLossError, match="module 'torch.nn.functional' has no attribute"):
+    with pytest.raises(UnknownLossError, match=r"module 'torch\.nn\.functional' has no attribute"):
         resolve_loss("torch.nn.functional:no_such_loss")
 
 

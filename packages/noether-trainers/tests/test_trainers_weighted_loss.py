@@ -65,7 +65,9 @@ def test_each_field_is_logged_under_its_own_name_next_to_the_total(kit, path_pro
     trainer = kit.make_trainer(config, kit.FieldsDataset(32), path_provider)
     trainer.train(kit.make_model())
     trainer.tracker.close()
-    rows = [r for r in read_jsonl(path_provider.run_dir / "metrics.jsonl") if "loss/online/total" in r]
+    rows = [
+        r for r in read_jsonl(path_provider.run_dir / "metrics.jsonl") if "loss/online/total" in r
+    ]
     assert len(rows) == 3
     for row in rows:
         weighted = 2.0 * row["loss/online/pressure"] + 0.5 * row["loss/online/velocity"]
@@ -155,7 +157,7 @@ def test_entry_point_loss_trains(kit, fake_distributions):
 
 # ---------------------------------------------------------------------- clear errors
 def test_unknown_loss_path_fails_when_the_trainer_is_built(kit):
-    with pytest.raises(UnknownLossError, match="cannot import loss 'no_such_project.losses:l9'"):
+    with pytest.raises(UnknownLossError, match=r"cannot import loss 'no_such_project\.losses:l9'"):
         kit.make_trainer(kit.make_config(loss_fn="no_such_project.losses:l9"))
 
 
@@ -185,7 +187,7 @@ def test_model_output_that_is_not_a_dict_is_refused(kit):
             return x
 
     trainer = kit.make_trainer(kit.make_config())
-    with pytest.raises(WeightedLossError, match="return a dict of tensors .* got Tensor"):
+    with pytest.raises(WeightedLossError, match=r"return a dict of tensors .* got Tensor"):
         trainer.train_step(_batch(kit), TensorModel())
 
 
@@ -201,7 +203,7 @@ def test_batch_without_a_target_names_the_key_and_the_batch_keys(kit):
 
 def test_batch_without_a_forward_key_names_it(kit):
     trainer = kit.make_trainer(kit.make_config(forward_properties=["x", "mesh"]))
-    with pytest.raises(WeightedLossError, match="the batch has no mesh .* batch keys: x, "):
+    with pytest.raises(WeightedLossError, match=r"the batch has no mesh .* batch keys: x, "):
         trainer.train_step(_batch(kit), kit.make_model())
 
 

@@ -13,4 +13,3 @@ def log_cosh(input: Tensor, target: Tensor) -> Tensor:
     diff = input - target
     # log(cosh(d)) = |d| + softplus(-2|d|) - log(2), stable for large |d|
     return (diff.abs() + F.softplus(-2.0 * diff.abs()) - math.log(2.0)).mean()
-

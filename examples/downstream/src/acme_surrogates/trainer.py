@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
+from acme_surrogates.configs import AcmeTrainerConfig
 from noether.training.trainers import BaseTrainer
 from noether.training.trainers.losses import resolve_loss
 from noether.training.trainers.types import LossResult
@@ -13,6 +14,8 @@ from noether.training.trainers.types import LossResult
 
 class AcmeTrainer(BaseTrainer):
     """Regresses the batch's `signal` with the configured loss (a name from noether.losses)."""
+
+    config: AcmeTrainerConfig
 
     def loss_compute(self, forward_output: Any, targets: dict[str, Tensor]) -> LossResult:
         loss = resolve_loss(self.config.loss_fn)

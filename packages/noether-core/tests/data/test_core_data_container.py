@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from noether.core.data.container import DataContainer, ShardedEpochSampler
 from torch.utils.data import TensorDataset
+
+from noether.core.data.container import DataContainer, ShardedEpochSampler
 
 
 def test_missing_dataset_names_the_existing_ones():

@@ -6,13 +6,14 @@ from typing import Any
 
 import pytest
 import torch
+from torch.utils.data import Dataset
+
 from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
 from noether.config.schemas.optimizer import SGDConfig
 from noether.core.data.container import DataContainer
 from noether.core.models.base import ModelBase
 from noether.core.runs import PathProvider
 from noether.core.trainer.base import BaseTrainer
-from torch.utils.data import Dataset
 
 torch.set_num_threads(1)
 

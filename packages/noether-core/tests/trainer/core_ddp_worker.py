@@ -1,6 +1,7 @@
 """One process of the 2-process gloo test (started by test_core_trainer_ddp.py).
 
-Usage: python core_ddp_worker.py OUT_DIR MAX_BATCH_SIZE; RANK / WORLD_SIZE / MASTER_* in env.
+Usage: python core_ddp_worker.py OUT_DIR MAX_BATCH_SIZE [signal]; RANK / WORLD_SIZE / MASTER_*
+in env. With `signal`, rank 1 sends itself SIGINT after update 3 (save_on_sigint is on).
 Trains a linear model for a few updates and saves its weights and what an evaluation callback
 gathered to OUT_DIR/rank<r>.pt.
 """
@@ -8,19 +9,21 @@ gathered to OUT_DIR/rank<r>.pt.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.utils.data import Dataset
+
 from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
 from noether.config.schemas.optimizer import SGDConfig
-from noether.core.callbacks.base import PeriodicDataIteratorCallback
+from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCallback
 from noether.core.data.container import DataContainer
 from noether.core.models.base import ModelBase
 from noether.core.trainer.base import BaseTrainer
-from torch.utils.data import Dataset
 
 
 class DdpModelConfig(ModelConfig):
@@ -63,12 +66,23 @@ class Gather(PeriodicDataIteratorCallback):
         Gather.gathered.append(self.gather_results(results).tolist())
 
 
+class SignalRank1(PeriodicCallback):
+    def periodic_callback(self) -> None:
+        if int(os.environ.get("RANK", "0")) == 1 and self.update_counter.update == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
 class Trainer(BaseTrainer):
     def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
         return torch.nn.functional.mse_loss(forward_output, targets["y"])
 
     def get_trainer_callbacks(self, callback_default_args: dict[str, Any]) -> list[Any]:
-        return [Gather(**callback_default_args, dataset_key="val", batch_size=2, every_n_updates=3)]
+        callbacks: list[Any] = [
+            Gather(**callback_default_args, dataset_key="val", batch_size=2, every_n_updates=3)
+        ]
+        if "signal" in sys.argv:
+            callbacks.append(SignalRank1(**callback_default_args, every_n_updates=1))
+        return callbacks
 
 
 def main() -> None:
@@ -86,6 +100,7 @@ def main() -> None:
         forward_properties=["x"],
         target_properties=["y"],
         add_default_callbacks=False,
+        save_on_sigint="signal" in sys.argv,
     )
     data = DataContainer({"train": Data(64, 0), "val": Data(5, 1)})
     trainer = Trainer(config, data, "cpu", None, None)

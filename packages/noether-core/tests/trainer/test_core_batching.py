@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+
 from noether.core.trainer.batching import BatchSplitter, batch_size_and_accumulation
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from noether.core.callbacks.base import CallbackBase, PeriodicCallback
 from noether.core.trainer.types import EarlyStopIteration
 
@@ -162,3 +163,67 @@ def test_before_training_errors_are_collected_too(kit):
         trainer.train(kit.make_model())
     assert log == ["late ran"]
     assert trainer.update_counter.update == 0
+
+
+def test_user_callbacks_are_built_from_their_config_kinds(kit):
+    from typing import ClassVar
+
+    from noether.config import CallbackConfig
+
+    class CountingConfig(CallbackConfig):
+        kind: str = "core_loop_test_periodic"
+        target: ClassVar[str] = "noether.core.callbacks.base:PeriodicCallback"
+
+    config = kit.make_config(
+        max_updates=4,
+        callbacks=[CountingConfig(every_n_updates=2), CountingConfig(every_n_epochs=1)],
+    )
+    trainer = kit.make_trainer(config)
+    trainer.train(kit.make_model())
+    assert [type(cb).__name__ for cb in trainer.callbacks] == ["PeriodicCallback"] * 2
+    assert [cb.state_key for cb in trainer.callbacks] == [
+        "core_loop_test_periodic",
+        "core_loop_test_periodic_1",
+    ]
+    assert trainer.callbacks[0].every_n_updates == 2
+    assert trainer.callbacks[1].every_n_epochs == 1
+
+
+def test_errors_and_early_stops_in_tracking_hooks_are_handled_like_periodic_ones(kit):
+    calls: list = []
+
+    class Tracker(PeriodicCallback):
+        def __init__(self, callback_config, context, name, action=None, **every):
+            super().__init__(callback_config, context, **every)
+            self.name, self.action = name, action
+
+        def track_after_update_step(self, losses, timings):
+            calls.append((self.name, self.update_counter.update))
+            if self.action == "stop" and self.update_counter.update == 2:
+                raise EarlyStopIteration
+            if self.action == "fail" and self.update_counter.update == 3:
+                raise RuntimeError("tracking failed")
+
+    stopping = _trainer_with(
+        kit,
+        lambda args: [
+            Tracker(**args, name="a", action="stop", every_n_epochs=1),
+            Tracker(**args, name="b", every_n_epochs=1),
+        ],
+        max_updates=10,
+    )
+    stopping.train(kit.make_model())
+    assert stopping.update_counter.update == 2
+    assert calls[-2:] == [("a", 2), ("b", 2)]
+    calls.clear()
+    failing = _trainer_with(
+        kit,
+        lambda args: [
+            Tracker(**args, name="a", action="fail", every_n_epochs=1),
+            Tracker(**args, name="b", every_n_epochs=1),
+        ],
+        max_updates=10,
+    )
+    with pytest.raises(RuntimeError, match="tracking failed"):
+        failing.train(kit.make_model())
+    assert calls[-2:] == [("a", 3), ("b", 3)]

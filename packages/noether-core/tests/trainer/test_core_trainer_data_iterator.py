@@ -6,8 +6,9 @@ import os
 
 import pytest
 import torch
-from noether.core.callbacks.base import PeriodicDataIteratorCallback
 from torch.utils.data import Dataset
+
+from noether.core.callbacks.base import PeriodicDataIteratorCallback
 
 
 class IndexedDataset(Dataset):

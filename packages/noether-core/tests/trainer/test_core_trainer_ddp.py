@@ -19,7 +19,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _run(out: Path, world_size: int, max_batch_size: int) -> list[dict]:
+def _run(out: Path, world_size: int, max_batch_size: int, *extra: str) -> list[dict]:
     out.mkdir()
     port = _free_port()
     processes = []
@@ -35,7 +35,7 @@ def _run(out: Path, world_size: int, max_batch_size: int) -> list[dict]:
         }
         processes.append(
             subprocess.Popen(
-                [sys.executable, str(WORKER), str(out), str(max_batch_size)],
+                [sys.executable, str(WORKER), str(out), str(max_batch_size), *extra],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -62,4 +62,11 @@ def test_two_gloo_ranks_with_accumulation_match_one_process(tmp_path):
         for key, value in single["weights"].items():
             assert torch.allclose(result["weights"][key], value, atol=1e-6), key
     for key in single["weights"]:
+        assert torch.equal(ranks[0]["weights"][key], ranks[1]["weights"][key])
+
+
+def test_a_signal_on_one_rank_stops_all_ranks_at_the_same_update(tmp_path):
+    ranks = _run(tmp_path / "signal", 2, 8, "signal")
+    assert [result["update"] for result in ranks] == [3, 3]
+    for key in ranks[0]["weights"]:
         assert torch.equal(ranks[0]["weights"][key], ranks[1]["weights"][key])

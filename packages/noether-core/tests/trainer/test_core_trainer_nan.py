@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from noether.core.trainer.update import NonFiniteLossError
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from noether.core.trainer.setup import to_trainer_result
 from noether.core.trainer.types import TrainerResult
 

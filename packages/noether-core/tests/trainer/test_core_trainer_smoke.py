@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import torch
+
+from noether.core.trainer.base import BaseTrainer
+
+
+def _docstring_example() -> str:
+    doc = BaseTrainer.__doc__ or ""
+    block = doc.split(".. code-block:: python", 1)[1].split("\n    Args:", 1)[0]
+    return textwrap.dedent(block)
+
+
+def test_the_docstring_example_runs_and_the_loss_falls(kit, path_provider, tracker):
+    data = kit.RegressionDataset(64)
+    model = kit.make_model(lr=0.05)
+    with torch.no_grad():
+        before = torch.nn.functional.mse_loss(model(data.x), data.y).item()
+    namespace = {"dataset": data, "tracker": tracker, "path_provider": path_provider}
+    namespace["model"] = model
+    exec(compile(_docstring_example(), "BaseTrainer docstring", "exec"), namespace)
+    trainer = namespace["trainer"]
+    with torch.no_grad():
+        after = torch.nn.functional.mse_loss(model(data.x), data.y).item()
+    assert trainer.update_counter.update == 10 * 4
+    assert after < before * 0.05
+    assert type(trainer).__name__ == "MyTrainer"
 
 
 def test_subclass_with_only_loss_compute_trains_until_loss_falls(kit, path_provider, tracker):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from noether.config.schemas.schedule import LinearScheduleConfig
 from noether.core.callbacks.base import PeriodicCallback
 from noether.core.data.container import ShardedEpochSampler

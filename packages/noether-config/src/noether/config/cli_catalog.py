@@ -47,9 +47,10 @@ def json_schema(root: str | None) -> dict[str, Any]:
     """JSON Schema of the experiment file, or of one root's kinds (a `oneOf` by `kind`)."""
     from typing import Annotated
 
+    from pydantic import TypeAdapter
+
     from noether.config.registry import Discriminated
     from noether.config.schemas import ExperimentConfig
-    from pydantic import TypeAdapter
 
     if root is None or root.strip().lower() in ("experiment", "experimentconfig"):
         schema = ExperimentConfig.model_json_schema()

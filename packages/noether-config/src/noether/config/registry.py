@@ -15,6 +15,9 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic_core import PydanticCustomError, core_schema
+
 from noether.config.docs import add_field_docs, describe_fields
 from noether.config.entry_points import (
     DuplicateKindError,
@@ -22,8 +25,6 @@ from noether.config.entry_points import (
     find_kind,
     import_dotted,
 )
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
-from pydantic_core import PydanticCustomError, core_schema
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue

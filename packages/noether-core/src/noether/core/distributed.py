@@ -66,6 +66,13 @@ def all_reduce_min(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
+    """Maximum over ranks, in place (e.g. "any rank wants to stop")."""
+    if is_distributed() and get_world_size() > 1:
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor
+
+
 def all_gather_object(obj: Any) -> list[Any]:
     """Every rank's object, in rank order."""
     if not (is_distributed() and get_world_size() > 1):

@@ -15,7 +15,9 @@ _logger = logging.getLogger(__name__)
 class StopRequest:
     """Set by a signal handler; the loop checks `requested` between updates (no syscalls)."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = False) -> None:
+        self.enabled = enabled
+        """Whether signals are caught at all (save_on_sigint)."""
         self.requested = False
         self.signal_name: str | None = None
 
@@ -33,7 +35,7 @@ def catch_stop_signals(enabled: bool) -> Iterator[StopRequest]:
     Only in the main thread (signal handlers cannot be set elsewhere) and only when enabled.
     A second signal while stopping is left to the previous handler's behaviour.
     """
-    request = StopRequest()
+    request = StopRequest(enabled)
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield request
         return

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import torch
+from torch.utils.data import Dataset
+
 from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
 from noether.config.schemas.optimizer import SGDConfig
 from noether.core.callbacks.base import CallbackContext
@@ -17,7 +19,6 @@ from noether.core.models.base import ModelBase
 from noether.core.trackers.base import TrackerBase
 from noether.core.trackers.log_writer import LogWriter
 from noether.core.trainer.base import BaseTrainer
-from torch.utils.data import Dataset
 
 torch.set_num_threads(1)
 

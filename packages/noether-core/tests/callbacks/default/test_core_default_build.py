@@ -6,6 +6,7 @@ import io
 import sys
 
 import pytest
+
 from noether.core.callbacks.default import (
     DefaultCallbackIntervals,
     OnlineLossCallback,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from noether.config.schemas.schedule import LinearWarmupCosineDecayScheduleConfig
 from noether.core.callbacks.default.lr import LrCallback
 

@@ -9,6 +9,7 @@ import weakref
 
 import pytest
 import torch
+
 from noether.core.callbacks.default.online_loss import (
     OnlineLossCallback,
     _host_values,

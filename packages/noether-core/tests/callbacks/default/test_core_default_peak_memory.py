@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+
 from noether.core.callbacks.default.peak_memory import PeakMemoryCallback, peak_memory_mb
 
 

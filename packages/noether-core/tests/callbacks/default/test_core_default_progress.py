@@ -6,6 +6,7 @@ import io
 import logging
 
 import pytest
+
 from noether.core.callbacks.default.progress import (
     ProgressCallback,
     TerminalProgressCallback,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+
 from noether.core.callbacks.default.train_time import TrainTimeCallback
 
 

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+
 from noether.core.callbacks.default.training_stability import TrainingStabilityCallback
 
 

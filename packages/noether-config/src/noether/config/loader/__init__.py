@@ -87,9 +87,10 @@ def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
     Raises:
         ConfigError: with every problem found (file, line, key path and message of each).
     """
+    from pydantic import ValidationError
+
     from noether.config.loader.validate import issues_from_validation
     from noether.config.schemas.experiment import ExperimentConfig
-    from pydantic import ValidationError
 
     add_config_folder_to_path(path)
     raw = load_raw(path, overrides)
@@ -104,7 +105,7 @@ def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
             if not issues:
                 return config
     if not issues:  # only reachable when every error was below an unreadable part
-        issues.append(ConfigIssue(raw.path, None, "<root>", "the config could not be read"))
+        issues.append(ConfigIssue(raw.path, 1, "<root>", "the config could not be read"))
     raise ConfigError(issues)
 
 

@@ -73,6 +73,9 @@ def child(node: Any, key: PathKey) -> tuple[bool, Any]:
             return True, node[key]
         if isinstance(key, int) and str(key) in node:
             return True, node[str(key)]
+        for actual, value in node.items():  # non-string YAML keys (1.5, true) appear as text
+            if not isinstance(actual, str) and str(actual) == str(key):
+                return True, value
         return False, None
     if isinstance(node, list):
         index = _as_index(key)
@@ -96,7 +99,7 @@ def locate(root: Any, path: Sequence[PathKey], default: Loc) -> Loc:
         if not found:
             break
         if isinstance(node, LDict):
-            actual = key if key in node else str(key)
+            actual = next((k for k in node if k == key or str(k) == str(key)), key)
             loc = node.locs.get(actual, loc)
         elif isinstance(node, LList):
             index = _as_index(key)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import yaml
+
 from noether.config.errors import ConfigIssue
 from noether.config.loader.nodes import KeyPath, LDict, LList, Loc, attach, dotted, locate
 

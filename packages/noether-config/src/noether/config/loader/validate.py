@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from noether.config.errors import ConfigIssue
 from noether.config.loader.nodes import KeyPath, Loc, child, dotted, locate
-from pydantic import ValidationError
 
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 _SHOW_INPUT = {"missing", "extra_forbidden", "unknown_kind", "missing_kind", "value_error"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
 from noether.config.errors import ConfigIssue
 from noether.config.loader.nodes import KeyPath, LDict, LList, Loc, dotted
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from noether.config.schemas.callback import CallbackConfig
 from pydantic import Field, field_validator, model_validator
+
+from noether.config.schemas.callback import CallbackConfig
 
 Mode = Literal["min", "max"]
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+
 from noether.config.docs import add_field_docs, describe_fields
 from noether.config.registry import Discriminated
 from noether.config.schemas.dataset import DatasetConfig
 from noether.config.schemas.model import ModelConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.config.schemas.trainer import BaseTrainerConfig
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
+from pydantic import Field, model_validator
+
 from noether.config.registry import Discriminated, RegistryBase
 from noether.config.schemas.schedule import ScheduleConfig
-from pydantic import Field, model_validator
 
 
 class OptimizerConfig(RegistryBase):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from noether.config.registry import RegistryBase
 from pydantic import Field, model_validator
+
+from noether.config.registry import RegistryBase
 
 
 class ScheduleConfig(RegistryBase):

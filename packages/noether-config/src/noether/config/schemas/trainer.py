@@ -5,11 +5,12 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, ClassVar, Generic, Literal, TypeVar
 
+from pydantic import Field, field_validator, model_validator
+
 from noether.config.entry_points import DuplicateKindError, kind_entries
 from noether.config.registry import Discriminated, RegistryBase
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.initializer import InitializerConfig
-from pydantic import Field, field_validator, model_validator
 
 TCallbackConfig = TypeVar("TCallbackConfig", bound=CallbackConfig)
 

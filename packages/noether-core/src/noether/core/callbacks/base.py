@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+
 from noether.core.counters import Frequency
 from noether.core.distributed import all_gather_tensor, get_rank, get_world_size
 

@@ -7,8 +7,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
-from noether.core.distributed import get_rank, get_world_size
 from torch.utils.data import Dataset, Sampler
+
+from noether.core.distributed import get_rank, get_world_size
 
 
 class ShardedEpochSampler(Sampler[int]):

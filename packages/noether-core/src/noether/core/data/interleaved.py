@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset, Sampler
+
 from noether.core.counters import Frequency
 from noether.core.data.container import ShardedEpochSampler
-from torch.utils.data import Dataset, Sampler
 
 
 class MultiDataset(Dataset[Any]):

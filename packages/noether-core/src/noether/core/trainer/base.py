@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
 from noether.core.callbacks.base import (
     CallbackBase,
     CallbackContext,
@@ -25,25 +28,30 @@ from noether.core.trainer.batching import BatchSplitter, batch_size_and_accumula
 from noether.core.trainer.loop import LoopMixin
 from noether.core.trainer.types import LossResult, TrainerResult
 from noether.core.trainer.update import UpdateStepMixin
-from torch import Tensor
-from torch.utils.data import DataLoader
 
 
 class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
     """Base class of trainers: subclasses say how to compute the loss, the loop does the rest.
 
     Implement `loss_compute`; override `train_step` for custom forward logic. `train` and
-    `wrap_model` may not be overridden. For example (`model` is a `ModelBase` whose forward
-    takes `x`; the batches hold `x` and `y`):
+    `wrap_model` may not be overridden. For example, with `model` a `ModelBase` whose forward
+    takes `x`, and a dataset whose items hold `x` and `y`:
 
     .. code-block:: python
+
+        import torch
+
+        from noether.config import BaseTrainerConfig
+        from noether.core import BaseTrainer, DataContainer
 
         class MyTrainer(BaseTrainer):
             def loss_compute(self, forward_output, targets):
                 return torch.nn.functional.mse_loss(forward_output, targets["y"])
 
-        config = BaseTrainerConfig(kind="my", max_epochs=10, effective_batch_size=16,
-                                   forward_properties=["x"], target_properties=["y"])
+        config = BaseTrainerConfig(
+            kind="my_trainer", max_epochs=10, effective_batch_size=16,
+            forward_properties=["x"], target_properties=["y"],
+        )
         trainer = MyTrainer(config, DataContainer({"train": dataset}), "cpu", tracker,
                             path_provider)
         trainer.train(model)
@@ -89,6 +97,7 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         self.precision = resolve_precision(config.precision, self.device)
         self.grad_scaler = create_grad_scaler(self.precision, self.device)
         self.autocast = autocast_factory(self.precision, self.device)
+        self._autocast_enabled = self.precision != torch.float32
         self.updates_per_epoch = setup.updates_per_epoch(config, data_container)
         self.skip_nan_loss_counter = 0
         self.initializer = setup.build_initializer(config.initializer, path_provider)

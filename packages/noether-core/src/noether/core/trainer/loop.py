@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -9,14 +10,16 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import Tensor
+
 from noether.core.callbacks.base import (
     CallbackBase,
     PeriodicCallback,
     PeriodicDataIteratorCallback,
 )
 from noether.core.data.container import per_rank_batches
+from noether.core.distributed import all_reduce_max, get_world_size
 from noether.core.trainer.types import EarlyStopIteration
-from torch import Tensor
 
 if TYPE_CHECKING:
     from noether.core.counters import UpdateCounter
@@ -36,6 +39,7 @@ class LoopMixin:
     log_writer: Any
     callbacks: list[CallbackBase]
     accumulation_steps: int
+    _batch_size: int
     _move_to_device: bool
     device: torch.device
 
@@ -52,14 +56,15 @@ class LoopMixin:
         callbacks: Sequence[CallbackBase],
         call: Callable[[CallbackBase], None],
         model: Any,
+        first_error: BaseException | None = None,
     ) -> bool:
         """Calls every callback; returns True when one asked to stop.
 
         A callback that raises does not keep the others from running; afterwards an error
-        checkpoint is written and the first error is re-raised.
+        checkpoint is written and the first error (possibly one raised before, passed in) is
+        re-raised.
         """
         stop = False
-        first_error: BaseException | None = None
         for callback in callbacks:
             try:
                 call(callback)
@@ -74,6 +79,30 @@ class LoopMixin:
             self._write_error_checkpoint(model)
             raise first_error
         return stop
+
+    def _track(self, callbacks: Sequence[CallbackBase], name: str, args: tuple[Any, ...]) -> bool:
+        """A tracking hook of every callback, with a plain loop on the hot path; a callback
+        that raises gets the same treatment as in `_dispatch`. True when one asked to stop."""
+        done = 0
+        first_error: BaseException | None = None
+        try:
+            for callback in callbacks:
+                getattr(callback, name)(*args)
+                done += 1
+            return False
+        except EarlyStopIteration:
+            self.logger.info("%s stopped training early", callbacks[done])
+            stop = True
+        except Exception as error:
+            self.logger.exception("error in callback %s; running the others first", callbacks[done])
+            first_error, stop = error, False
+        rest = callbacks[done + 1 :]
+        return (
+            self._dispatch(
+                rest, lambda cb: getattr(cb, name)(*args), self._current_model(), first_error
+            )
+            or stop
+        )
 
     def _write_error_checkpoint(self, model: Any) -> None:
         writer = self.checkpoint_writer
@@ -109,6 +138,28 @@ class LoopMixin:
     def _iterator_batch_size(self, callback: PeriodicDataIteratorCallback) -> int:
         return callback.batch_size or self._batch_size
 
+    def _periodic_call(
+        self,
+        callback: CallbackBase,
+        data_iter: Iterator[dict[str, Any]],
+        end_of_epoch: bool,
+        force: bool = False,
+    ) -> None:
+        """after_update / after_epoch of one periodic callback (its work alone when forced)."""
+        assert isinstance(callback, PeriodicCallback)
+        if not (force or callback.should_run(end_of_epoch)):
+            return
+        if isinstance(callback, PeriodicDataIteratorCallback):
+            batches = self._callback_batches(callback, data_iter)
+            callback.set_batches(batches)
+            try:
+                callback.periodic_callback()
+            finally:
+                for _ in batches:  # keep the shared stream aligned whatever happened
+                    pass
+        else:
+            callback.periodic_callback()
+
     def _run_periodic(
         self,
         callbacks: Sequence[PeriodicCallback],
@@ -117,25 +168,16 @@ class LoopMixin:
         end_of_epoch: bool,
         force: bool = False,
     ) -> bool:
-        """after_update / after_epoch of each periodic callback (or each once when forced)."""
-
-        def call(callback: CallbackBase) -> None:
-            assert isinstance(callback, PeriodicCallback)
-            due = force or callback.should_run(end_of_epoch)
-            if not due:
-                return
-            if isinstance(callback, PeriodicDataIteratorCallback):
-                batches = self._callback_batches(callback, data_iter)
-                callback.set_batches(batches)
-                try:
-                    callback.periodic_callback()
-                finally:
-                    for _ in batches:  # keep the shared stream aligned whatever happened
-                        pass
-            else:
-                callback.periodic_callback()
-
-        return self._dispatch(callbacks, call, model)
+        """Every periodic callback that is due (each once when forced); True to stop."""
+        if not callbacks:
+            return False
+        return self._dispatch(
+            callbacks,
+            functools.partial(
+                self._periodic_call, data_iter=data_iter, end_of_epoch=end_of_epoch, force=force
+            ),
+            model,
+        )
 
     # ------------------------------------------------------------------ the loop
     def _train_loop(
@@ -155,7 +197,10 @@ class LoopMixin:
         log_writer = self.log_writer
         drop_metadata = self.drop_metadata
         update = self.update
+        # a signal may reach one rank only: ranks agree on it (one all-reduce per update)
+        signal_agreed = stop_request.enabled and get_world_size() > 1
         while not counter.is_finished:
+            stop = False
             data_wait = 0.0
             timings: dict[str, float] = {}
             losses: dict[str, Tensor] = {}
@@ -171,26 +216,40 @@ class LoopMixin:
                 else:
                     for key, value in step_timings.items():
                         timings[key] = timings.get(key, 0.0) + value
-                for callback in track_step:
-                    callback.track_after_accumulation_step(
-                        losses, outputs, step, accumulation_steps
+                if track_step:
+                    stop = (
+                        self._track(
+                            track_step,
+                            "track_after_accumulation_step",
+                            (losses, outputs, step, accumulation_steps),
+                        )
+                        or stop
                     )
             counter.add_update()
             if track_update:
                 timings["data_wait"] = data_wait
-                for callback in track_update:
-                    callback.track_after_update_step(losses, timings)
-            stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=False)
+                stop = (
+                    self._track(track_update, "track_after_update_step", (losses, timings)) or stop
+                )
+            stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=False) or stop
             if counter.update % updates_per_epoch == 0:
                 counter.add_epoch()
                 stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=True) or stop
             if log_writer is not None:
                 log_writer.flush(counter)
-            if stop_request.requested:
+            if signal_agreed:  # every rank joins the all-reduce, signalled or not
+                signalled = self._any_rank_signalled(stop_request)
+            else:
+                signalled = stop_request.requested
+            if signalled:
                 self._save_on_signal(model)
                 return
             if stop:
                 return
+
+    def _any_rank_signalled(self, stop_request: StopRequest) -> bool:
+        flag = torch.tensor([float(stop_request.requested)], device=self.device)
+        return bool(all_reduce_max(flag).item())
 
     def _save_on_signal(self, model: Any) -> None:
         writer = self.checkpoint_writer

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
 from noether.core.data.container import DataContainer
 from noether.core.data.interleaved import (
     InterleavedBatchSampler,
@@ -16,8 +19,6 @@ from noether.core.data.interleaved import (
 )
 from noether.core.distributed import get_rank, get_world_size, is_distributed
 from noether.core.trainer.types import LossResult, TrainerResult
-from torch import Tensor
-from torch.utils.data import DataLoader
 
 if TYPE_CHECKING:
     from noether.core.callbacks.base import CallbackBase, PeriodicDataIteratorCallback
@@ -184,7 +185,7 @@ def build_data_loader(
         train = container.get_dataset("train")
         datasets.append(train)
         main_sampler = container.get_main_sampler(train, **trainer.main_sampler_kwargs)
-    offset = sum(len(d) for d in datasets)  # type: ignore[arg-type]
+    offset = sum(len(d) for d in datasets)  # type: ignore[arg-type,misc]
     slots = []
     for callback in iterator_callbacks:
         dataset = container.get_dataset(callback.dataset_key)

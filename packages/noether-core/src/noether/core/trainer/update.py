@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import Tensor
+
 from noether.core.distributed import all_reduce_gradients_mean, all_reduce_min
 from noether.core.trainer.types import TrainerResult
-from torch import Tensor
 
 if TYPE_CHECKING:
     from noether.config import BaseTrainerConfig
@@ -33,6 +33,7 @@ class UpdateStepMixin:
     _ddp_model: torch.nn.parallel.DistributedDataParallel | None
     _backward_steps: int
     _move_to_device: bool
+    _autocast_enabled: bool
 
     def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
         raise NotImplementedError
@@ -61,22 +62,15 @@ class UpdateStepMixin:
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         is_last = accumulation_step == accumulation_steps_total - 1
         ddp = self._ddp_model
-        sync = ddp.no_sync() if ddp is not None and not is_last else contextlib.nullcontext()
-        skipped = False
-        with sync:
-            with self.autocast():
-                result = self.train_step(batch, dist_model)
-            forward_end = perf_counter()
-            loss = result.total_loss
-            if self.config.skip_nan_loss:
-                skipped = self._skip_nonfinite(loss)
-            if not skipped and loss.requires_grad:
-                if accumulation_steps_total > 1:
-                    loss = loss / accumulation_steps_total
-                if self.grad_scaler is not None:
-                    loss = self.grad_scaler.scale(loss)
-                loss.backward(retain_graph=retain_graph)
-                self._backward_steps += 1
+        if ddp is not None and not is_last:
+            with ddp.no_sync():  # gradients are all-reduced in the last micro-batch only
+                result, forward_end, skipped = self._forward_backward(
+                    batch, dist_model, accumulation_steps_total, retain_graph
+                )
+        else:
+            result, forward_end, skipped = self._forward_backward(
+                batch, dist_model, accumulation_steps_total, retain_graph
+            )
         backward_end = perf_counter()
         if is_last:
             self._finish_update(model, last_skipped=skipped)
@@ -87,6 +81,30 @@ class UpdateStepMixin:
             "update": end - backward_end,
         }
         return result.losses_to_log, result.additional_outputs, timings
+
+    def _forward_backward(
+        self,
+        batch: dict[str, Tensor],
+        dist_model: torch.nn.Module,
+        accumulation_steps_total: int,
+        retain_graph: bool,
+    ) -> tuple[TrainerResult, float, bool]:
+        if self._autocast_enabled:
+            with self.autocast():
+                result = self.train_step(batch, dist_model)
+        else:
+            result = self.train_step(batch, dist_model)
+        forward_end = perf_counter()
+        loss = result.total_loss
+        skipped = self.config.skip_nan_loss and self._skip_nonfinite(loss)
+        if not skipped and loss.requires_grad:
+            if accumulation_steps_total > 1:
+                loss = loss / accumulation_steps_total
+            if self.grad_scaler is not None:
+                loss = self.grad_scaler.scale(loss)
+            loss.backward(retain_graph=retain_graph)
+            self._backward_steps += 1
+        return result, forward_end, skipped
 
     def _finish_update(self, model: Any, last_skipped: bool) -> None:
         """Optimizer step (unless nothing was backpropagated), schedule step, zero grads."""

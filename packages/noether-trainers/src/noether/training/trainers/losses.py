@@ -109,9 +109,7 @@ def resolve_loss(name: str) -> LossFn:
         raise UnknownLossError(str(error)) from None
     if entry is None:
         known = known_loss_names()
-        closest = sorted(
-            known, key=lambda n: (-difflib.SequenceMatcher(None, name, n).ratio(), n)
-        )
+        closest = sorted(known, key=lambda n: (-difflib.SequenceMatcher(None, name, n).ratio(), n))
         raise UnknownLossError(
             f"unknown loss {name!r}; known losses: {', '.join(closest)} "
             "(or give a dotted import path such as my_project.losses:my_loss)"

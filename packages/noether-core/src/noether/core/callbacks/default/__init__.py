@@ -100,8 +100,18 @@ def build_default_callbacks(
             raise ValueError(f"default callbacks need a {prefix} interval (got none)")
     log, track = every.every("log"), every.every("track")
     if is_rank0():
-        progress_cls = TerminalProgressCallback if sys.stdout.isatty() else ProgressCallback
-        callbacks.append(progress_cls(None, context, **log))
+        if sys.stdout.isatty():
+            callbacks.append(
+                TerminalProgressCallback(
+                    None,
+                    context,
+                    every_n_epochs=log["every_n_epochs"],
+                    every_n_updates=log["every_n_updates"],
+                    every_n_samples=log["every_n_samples"],
+                )
+            )
+        else:
+            callbacks.append(ProgressCallback(None, context, **log))
     callbacks += [
         OnlineLossCallback(None, context, log_every=log, **track),
         TrainTimeCallback(None, context, **log),

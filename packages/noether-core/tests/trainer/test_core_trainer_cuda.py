@@ -1,0 +1,31 @@
+"""CUDA paths of the loop (run where a GPU exists): float16 with a gradient scaler, pinned
+memory and device transfer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_float16_on_cuda_trains_with_a_grad_scaler(kit):
+    data = kit.RegressionDataset(64)
+    model = kit.make_model(lr=0.05)
+    trainer = kit.MseTrainer(
+        kit.make_config(max_epochs=10, precision="float16"),
+        kit.DataContainer({"train": data}),
+        "cuda",
+        kit.RecordingTracker(),
+        None,
+    )
+    assert trainer.precision is torch.float16
+    assert trainer.grad_scaler is not None
+    loader = trainer.get_data_loader([], 8)
+    assert loader.pin_memory
+    trainer.train(model)
+    assert next(model.parameters()).is_cuda
+    with torch.no_grad():
+        loss = torch.nn.functional.mse_loss(model(data.x.cuda()), data.y.cuda()).item()
+    assert loss < 1.0
+    assert "grad_scaler" in trainer.state_dict()
