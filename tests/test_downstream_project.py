@@ -119,6 +119,22 @@ def test_weighted_loss_config_may_name_the_installed_loss(installed, tmp_path):
     assert "unknown loss 'acme_log_cosh'" in done.stdout + done.stderr
 
 
+def test_downstream_config_validates_without_torch(installed, tmp_path):
+    blocker = tmp_path / "blocker" / "torch"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('torch is blocked in this test')\n")
+    env = {
+        **installed,
+        "PYTHONPATH": os.pathsep.join([str(blocker.parent), installed["PYTHONPATH"]]),
+    }
+    done = run(
+        [str(BIN / "noether-config"), "validate", str(DOWNSTREAM / "config.yaml")], env, tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run([sys.executable, "-c", "import torch"], env, tmp_path)
+    assert "torch is blocked in this test" in done.stderr
+
+
 def test_without_the_project_its_kinds_are_unknown(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     done = run(

@@ -147,3 +147,31 @@ def test_loss_curve_tool_names_missing_keys(short_run, tmp_path):
     assert done.returncode == 1
     assert "no loss/test/pressure" in done.stderr and "loss/val/pressure" in done.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "trainer.field_weights={velocity: 1.0}",
+            "the batch has no 'velocity_target', the target of field 'velocity'; batch keys: "
+            "points, flow_direction, pressure_target",
+        ),
+        (
+            "trainer.loss_fn=sphere_flow.losses:relative_h1",
+            "cannot import loss 'sphere_flow.losses:relative_h1'",
+        ),
+    ],
+)
+def test_trainer_errors_are_messages_not_tracebacks(tmp_path, override, expected):
+    done = subprocess.run(
+        [str(NOETHER_TRAIN), str(CONFIG), *SHORT, override, f"output_path={tmp_path}"],
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr

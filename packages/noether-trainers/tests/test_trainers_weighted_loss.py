@@ -218,6 +218,20 @@ def test_mismatched_shapes_name_both_shapes(kit):
     assert "(8, 4)" in message and "'pressure_target' has shape (8, 4, 1)" in message
 
 
+def test_a_loss_that_does_not_reduce_to_a_scalar_is_named(kit, tmp_path, monkeypatch):
+    (tmp_path / "trainers_test_elementwise.py").write_text(
+        "def squared(input, target):\n    return (input - target) ** 2\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = kit.make_config(loss_fn="trainers_test_elementwise:squared")
+    trainer = kit.make_trainer(config)
+    with pytest.raises(WeightedLossError) as info:
+        trainer.train_step(_batch(kit), kit.make_model())
+    message = str(info.value)
+    assert "'trainers_test_elementwise:squared' returned (8, 4) for field 'pressure'" in message
+    assert "scalar" in message
+
+
 def test_a_field_named_total_is_refused(kit):
     with pytest.raises(WeightedLossError, match="may not name a field 'total'"):
         kit.make_trainer(kit.make_config(field_weights={"total": 1.0}))

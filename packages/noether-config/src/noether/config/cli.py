@@ -1,130 +1,86 @@
 """The `noether-config` command: validate experiment files, print their JSON Schema, list kinds.
 
-Start-up matters (it runs in pre-commit hooks and CI on every file), so each command imports
-only what it needs, inside the command.
+Start-up matters (it runs in pre-commit hooks and CI on every file): a plain `validate` call
+(paths, `-o/--override VALUE`, `--format VALUE`) is parsed here and run without importing typer,
+whose import and parameter set-up cost more than validating a file. Everything else (help,
+other commands, anything unusual or wrong on the command line) goes to the typer app in
+`noether.config.cli_app`, which owns the help texts and usage errors; both run the same code.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    from noether.config.cli_app import OutputFormat, app, kinds, schema, validate
 
-app = typer.Typer(
-    name="noether-config",
-    help="Validate noether experiment files without torch; print their schema; list kinds.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+__all__ = ["OutputFormat", "app", "kinds", "main", "schema", "validate"]
+
+_APP_NAMES = frozenset({"OutputFormat", "app", "kinds", "schema", "validate"})
+_FORMATS = ("text", "json", "github")
 
 
-class OutputFormat(StrEnum):
-    """Report formats of `validate`."""
+def __getattr__(name: str) -> Any:
+    """The typer app and its commands, imported on first use."""
+    if name not in _APP_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from noether.config import cli_app
 
-    text = "text"
-    json = "json"
-    github = "github"
-
-
-def _usage_error(message: str) -> typer.Exit:
-    typer.echo(f"noether-config: error: {message}", err=True)
-    return typer.Exit(2)
+    value = getattr(cli_app, name)
+    globals()[name] = value
+    return value
 
 
-@app.command()
-def validate(
-    paths: Annotated[
-        list[str] | None,
-        typer.Argument(help="Experiment files, folders (searched for *.yaml, *.yml) or globs."),
-    ] = None,
-    override: Annotated[
-        list[str] | None,
-        typer.Option("--override", "-o", help="Set key.path=value (YAML value); repeatable."),
-    ] = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="Report as text, json or github annotations.")
-    ] = OutputFormat.text,
-) -> None:
-    """Validate experiment files; exit 0 when all are valid, 1 when any is not, 2 on misuse.
+def _plain_validate_call(args: list[str]) -> tuple[list[str], list[str], str] | None:
+    """(paths, overrides, format) of `validate ...` when typer would parse it the same way.
 
-    In folders and globs, files and folders named `_*` or `.*` are fragments for extends /
-    !include and are skipped; files named explicitly are always validated.
+    Only the unambiguous spellings are accepted; None sends the call to typer (help, `--`,
+    `-oVALUE`, unknown options, values that look like options, a bad format, no path, ...).
     """
-    from noether.config.cli_paths import PathUsageError, select_files
-    from noether.config.cli_validate import render, validate_file
+    if not args or args[0] != "validate" or "_NOETHER_CONFIG_COMPLETE" in os.environ:
+        return None
+    paths: list[str] = []
+    overrides: list[str] = []
+    output = "text"
+    rest = iter(args[1:])
+    for token in rest:
+        if not token.startswith("-"):
+            paths.append(token)
+            continue
+        option, equals, value = token.partition("=")
+        if option in ("-o", "--override", "--format") and not equals:
+            value = next(rest, "-")
+        elif option not in ("--override", "--format"):
+            return None  # -oVALUE, --help, --, -, unknown options: typer decides
+        if value.startswith("-"):
+            return None
+        if option == "--format":
+            if value not in _FORMATS:
+                return None
+            output = value
+        else:
+            overrides.append(value)
+    return (paths, overrides, output) if paths else None
 
-    if not paths:
-        raise _usage_error("give at least one file, folder or glob to validate")
-    try:
-        selection = select_files(paths)
-    except PathUsageError as error:
-        raise _usage_error(str(error)) from None
-    if not selection.files:
-        raise _usage_error(
-            "no experiment files found in "
-            + ", ".join(repr(p) for p in paths)
-            + f" ({len(selection.skipped)} fragment(s) skipped)"
-        )
-    results = [validate_file(path, override or ()) for path in selection.files]
-    typer.echo(render(results, selection.skipped, output.value))
-    raise typer.Exit(0 if all(result.valid for result in results) else 1)
 
-
-@app.command()
-def schema(
-    root: Annotated[
-        str | None,
-        typer.Argument(help="experiment (default) or one root: trainers, callbacks, models, ..."),
-    ] = None,
-    out: Annotated[
-        str | None, typer.Option("--output", "-O", help="Write to this file instead of stdout.")
-    ] = None,
-) -> None:
-    """Print the JSON Schema of experiment files (or of one root) for YAML editors."""
-    import json
-
-    from noether.config.cli_catalog import CatalogUsageError, json_schema
+def _run_plain_validate(paths: list[str], overrides: list[str], output: str) -> int:
+    """Runs `validate` as the typer command would: same report, messages and exit codes."""
+    from noether.config.cli_validate import ValidateUsageError, run_validate
 
     try:
-        document = json_schema(root)
-    except CatalogUsageError as error:
-        raise _usage_error(str(error)) from None
-    text = json.dumps(document, indent=2)
-    if out is None:
-        typer.echo(text)
-        return
-    try:
-        with open(out, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-    except OSError as error:
-        raise _usage_error(f"cannot write {out!r}: {error.strerror or error}") from None
+        code, report = run_validate(paths, overrides, output)
+    except ValidateUsageError as error:
+        _write(sys.stderr, f"noether-config: error: {error}")
+        return 2
+    _write(sys.stdout, report)
+    return code
 
 
-@app.command()
-def kinds(
-    group: Annotated[
-        str | None,
-        typer.Argument(help="One group: trainers, callbacks, optimizers, schedules, ..."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
-) -> None:
-    """List registered kinds, their distribution and whether their implementation is installed.
-
-    Only metadata and torch-free schema modules are read; no implementation is imported.
-    """
-    from noether.config.cli_catalog import CatalogUsageError, render_kinds
-    from noether.config.cli_catalog import kinds as list_kinds
-
-    try:
-        rows = list_kinds(group)
-    except CatalogUsageError as error:
-        raise _usage_error(str(error)) from None
-    typer.echo(render_kinds(rows, "json" if as_json else "text"))
+def _write(stream: Any, text: str) -> None:
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def main() -> None:
@@ -133,13 +89,18 @@ def main() -> None:
     # the first model is built; a validating CLI has no use for them and a quick start-up has.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
     try:
+        plain = _plain_validate_call(sys.argv[1:])
+        if plain is not None:
+            sys.exit(_run_plain_validate(*plain))
+        from noether.config.cli_app import app
+
         app()
     except SystemExit:
         raise
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # never a traceback for the user
-        typer.echo(f"noether-config: internal error: {type(error).__name__}: {error}", err=True)
+        _write(sys.stderr, f"noether-config: internal error: {type(error).__name__}: {error}")
         sys.exit(1)
 
 

@@ -10,6 +10,10 @@ from noether.config.errors import ConfigError, ConfigIssue
 FORMATS = ("text", "json", "github")
 
 
+class ValidateUsageError(Exception):
+    """Misuse of `validate` (nothing to check, a missing path); the CLI exits 2."""
+
+
 @dataclass
 class FileResult:
     """The outcome of validating one experiment file."""
@@ -36,6 +40,33 @@ def validate_file(path: str, overrides: Sequence[str]) -> FileResult:
         message = f"unexpected error while validating: {type(error).__name__}: {error}"
         return FileResult(path, [ConfigIssue(path, 1, "<root>", message)])
     return FileResult(path, [])
+
+
+def run_validate(
+    paths: Sequence[str], overrides: Sequence[str], output: str
+) -> tuple[int, str]:
+    """Validates the files that `paths` select: (exit code, report in the `output` format).
+
+    Raises:
+        ValidateUsageError: no path given, a path that does not exist, or no file found.
+    """
+    from noether.config.cli_paths import PathUsageError, select_files
+
+    if not paths:
+        raise ValidateUsageError("give at least one file, folder or glob to validate")
+    try:
+        selection = select_files(list(paths))
+    except PathUsageError as error:
+        raise ValidateUsageError(str(error)) from None
+    if not selection.files:
+        raise ValidateUsageError(
+            "no experiment files found in "
+            + ", ".join(repr(p) for p in paths)
+            + f" ({len(selection.skipped)} fragment(s) skipped)"
+        )
+    results = [validate_file(path, overrides) for path in selection.files]
+    code = 0 if all(result.valid for result in results) else 1
+    return code, render(results, selection.skipped, output)
 
 
 def _escape_data(text: str) -> str:

@@ -52,7 +52,7 @@ class RegistryBase(BaseModel):
 
     # Field docstrings become descriptions through `describe_fields` (faster than pydantic's
     # `use_attribute_docstrings`, which re-parses the module for every class).
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     kind: str
     """Which implementation to build: a registered short name or a dotted path to a schema."""

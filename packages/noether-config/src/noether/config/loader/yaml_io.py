@@ -1,7 +1,9 @@
 """Safe YAML parsing that records the line of every key and list item.
 
 Only `yaml.SafeLoader` constructors run (no arbitrary objects); the one extra tag is
-`!include <path>`, which becomes an `Include` marker resolved by the composer.
+`!include <path>`, which becomes an `Include` marker resolved by the composer. Text is parsed
+by libyaml when PyYAML has it (several times faster); a document that libyaml rejects is parsed
+again by the pure-Python parser, whose error messages say more (e.g. which character).
 """
 
 from __future__ import annotations
@@ -79,6 +81,16 @@ LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 LineLoader.add_constructor(INCLUDE_TAG, _construct_include)
 
+_CSafeLoader: Any = getattr(yaml, "CSafeLoader", None)
+_FastLineLoader: Any = None
+"""LineLoader on libyaml's parser (same constructors, so the same results); None without it."""
+if _CSafeLoader is not None:
+    _FastLineLoader = type(
+        "_FastLineLoader",
+        (_CSafeLoader,),
+        {"file": "<string>", "yaml_constructors": dict(LineLoader.yaml_constructors)},
+    )
+
 
 class YamlSyntaxError(Exception):
     """The text is not valid YAML; carries the issue to report."""
@@ -94,24 +106,39 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[ConfigIssue]]:
     Raises:
         YamlSyntaxError: the text is not one valid YAML document.
     """
-    loader = LineLoader(text)
-    loader.file = file
-    loader.issues = []
-    loader.pending = []
-    try:
-        data = loader.get_single_data()
-    except yaml.MarkedYAMLError as error:
-        raise YamlSyntaxError(_syntax_issue(error, text, file)) from None
-    except yaml.YAMLError as error:
-        raise YamlSyntaxError(ConfigIssue(file, None, "<root>", f"invalid YAML: {error}")) from None
-    finally:
-        loader.dispose()
+    loaded = None
+    if _FastLineLoader is not None:
+        try:
+            loaded = _load(_FastLineLoader, text, file)
+        except yaml.YAMLError:
+            pass  # parsed again below, for the pure-Python parser's message
+    if loaded is None:
+        try:
+            loaded = _load(LineLoader, text, file)
+        except yaml.MarkedYAMLError as error:
+            raise YamlSyntaxError(_syntax_issue(error, text, file)) from None
+        except yaml.YAMLError as error:
+            issue = ConfigIssue(file, None, "<root>", f"invalid YAML: {error}")
+            raise YamlSyntaxError(issue) from None
+    data, loader = loaded
     if loader.pending:
         paths = _container_paths(data)
         for container, key, line, message in loader.pending:
             path = (*paths.get(id(container), ()), key)
             loader.issues.append(ConfigIssue(file, line, dotted(path), message))
     return data, loader.issues
+
+
+def _load(loader_class: Any, text: str, file: str) -> tuple[Any, Any]:
+    """(document, loader) of one parse; the loader holds the issues it found."""
+    loader = loader_class(text)
+    loader.file = file
+    loader.issues = []
+    loader.pending = []
+    try:
+        return loader.get_single_data(), loader
+    finally:
+        loader.dispose()
 
 
 def _container_paths(root: Any) -> dict[int, KeyPath]:

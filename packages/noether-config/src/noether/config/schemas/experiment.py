@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class ExperimentConfig(BaseModel):
     """One experiment: data, model, trainer and tracker, and where its run folder goes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     """Experiment name; runs go to <output_path>/<name>/<run_id>."""

@@ -109,12 +109,23 @@ class WeightedLossTrainer(BaseTrainer):
                     f"batch keys: {_names(targets)}"
                 )
             prediction, target = forward_output[field], targets[key]
+            if not isinstance(prediction, Tensor):
+                raise WeightedLossError(
+                    f"the model output {field!r} is a {type(prediction).__name__}, not a tensor"
+                )
             if prediction.shape != target.shape:
                 raise WeightedLossError(
                     f"field {field!r}: the model output has shape {tuple(prediction.shape)} "
                     f"but {key!r} has shape {tuple(target.shape)}; they must match"
                 )
-            losses[field] = self.loss_fn(prediction, target)
+            loss = self.loss_fn(prediction, target)
+            if not isinstance(loss, Tensor) or loss.ndim != 0:
+                got = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+                raise WeightedLossError(
+                    f"loss_fn {self.config.loss_fn!r} returned {got} for field {field!r}; "
+                    "a loss must reduce to a scalar tensor"
+                )
+            losses[field] = loss
         return losses
 
     def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:

@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from torch import Tensor
+
 from noether.core.callbacks.base import PeriodicCallback
 from noether.core.counters import Frequency
 from noether.core.distributed import all_reduce_sum, get_world_size
-from torch import Tensor
 
 _FOLD_EVERY = 64
 """Micro-batches whose losses are kept before they are stacked into one device tensor."""
@@ -95,9 +96,7 @@ class _Window:
         self.carry = {str(name): (float(v[0]), float(v[1])) for name, v in state.items()}
 
 
-def _reduced_means(
-    totals: dict[str, tuple[float, float]], device: torch.device
-) -> dict[str, float]:
+def _reduced_means(totals: dict[str, tuple[float, float]], device: Any) -> dict[str, float]:
     """Mean per loss over all ranks (one all-reduce when distributed), plus `total` when the
     losses are named.
 
@@ -110,7 +109,7 @@ def _reduced_means(
     sums = [totals[name][0] for name in names]
     counts = [totals[name][1] for name in names]
     if get_world_size() > 1:
-        packed = torch.tensor(sums + counts, dtype=torch.float64, device=device)
+        packed = torch.tensor(sums + counts, dtype=torch.float64, device=torch.device(device))
         values = all_reduce_sum(packed).tolist()
         sums, counts = values[: len(names)], values[len(names) :]
     means = {
@@ -125,9 +124,15 @@ def _reduced_means(
 class OnlineLossCallback(PeriodicCallback):
     """Logs `loss/online/<name>` and `loss/online/total` every track interval.
 
-    Each micro-batch's losses are only referenced (one list append); every 64 of them are
-    stacked on their device, and the host sees them only when something is logged. At the
-    log interval (`log_every`), the mean since the previous log line is printed.
+    Each micro-batch's losses are only referenced (one list append); every 64 of them, and
+    at each log, they are stacked on their device, and an accelerator's values reach the host
+    only when something is logged (one copy per loss name). CPU losses are read directly.
+    Under DDP the sums and counts are all-reduced when logged, so every rank logs the mean
+    over all ranks' steps. At the log interval (`log_every`), the mean since the previous
+    log line is printed.
+
+    The loop passes `losses_to_log`, which may still hold their graphs; they are kept at
+    most 64 micro-batches (already backpropagated, so their buffers are freed).
 
     Args:
         log_every: every_n_* of the console interval (None: no console line).
@@ -175,9 +180,6 @@ class OnlineLossCallback(PeriodicCallback):
             self._track.add(name, chunk)
             self._log.add(name, chunk)
 
-    def _device(self) -> torch.device:
-        return torch.device(self.device) if self.device is not None else torch.device("cpu")
-
     def should_run(self, end_of_epoch: bool = False) -> bool:
         """Due at the track interval or at the log interval."""
         self._due_track = super().should_run(end_of_epoch)
@@ -200,14 +202,14 @@ class OnlineLossCallback(PeriodicCallback):
         self._due_track = self._due_log = False
         self._fold()
         if due_track:
-            means = _reduced_means(self._track.totals(), self._device())
+            means = _reduced_means(self._track.totals(), self.device or "cpu")
             self._track.clear()
             writer = self.log_writer
             if writer is not None:
                 for name, value in means.items():
                     writer.add_scalar(f"loss/online/{name}", value)
         if due_log and self.log_frequency is not None:
-            means = _reduced_means(self._log.totals(), self._device())
+            means = _reduced_means(self._log.totals(), self.device or "cpu")
             self._log.clear()
             if means:
                 self.last_logged = means

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from noether.core.callbacks.base import CallbackBase
 from torch import nn
+
+from noether.core.callbacks.base import CallbackBase
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 import torch
+
 from noether.core.callbacks.base import PeriodicCallback
 
 _MB = 1024 * 1024

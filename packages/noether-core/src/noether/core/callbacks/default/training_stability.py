@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-from noether.core.callbacks.base import PeriodicCallback
 from torch import Tensor
+
+from noether.core.callbacks.base import PeriodicCallback
 
 
 def global_norm(tensors: Iterable[Tensor]) -> Tensor | None:

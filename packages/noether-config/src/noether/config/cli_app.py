@@ -1,0 +1,116 @@
+"""The typer application behind `noether-config`: commands, options and help.
+
+`noether.config.cli.main` runs plain `validate` invocations without building this app (typer's
+import and parameter set-up cost more than validating a file); everything else comes here.
+Each command imports only what it needs, inside the command.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="noether-config",
+    help="Validate noether experiment files without torch; print their schema; list kinds.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class OutputFormat(StrEnum):
+    """Report formats of `validate`."""
+
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+def _usage_error(message: str) -> typer.Exit:
+    typer.echo(f"noether-config: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Experiment files, folders (searched for *.yaml, *.yml) or globs."),
+    ] = None,
+    override: Annotated[
+        list[str] | None,
+        typer.Option("--override", "-o", help="Set key.path=value (YAML value); repeatable."),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="Report as text, json or github annotations.")
+    ] = OutputFormat.text,
+) -> None:
+    """Validate experiment files; exit 0 when all are valid, 1 when any is not, 2 on misuse.
+
+    In folders and globs, files and folders named `_*` or `.*` are fragments for extends /
+    !include and are skipped; files named explicitly are always validated.
+    """
+    from noether.config.cli_validate import ValidateUsageError, run_validate
+
+    try:
+        code, report = run_validate(paths or [], override or (), output.value)
+    except ValidateUsageError as error:
+        raise _usage_error(str(error)) from None
+    typer.echo(report)
+    raise typer.Exit(code)
+
+
+@app.command()
+def schema(
+    root: Annotated[
+        str | None,
+        typer.Argument(help="experiment (default) or one root: trainers, callbacks, models, ..."),
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--output", "-O", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of experiment files (or of one root) for YAML editors."""
+    import json
+
+    from noether.config.cli_catalog import CatalogUsageError, json_schema
+
+    try:
+        document = json_schema(root)
+    except CatalogUsageError as error:
+        raise _usage_error(str(error)) from None
+    text = json.dumps(document, indent=2)
+    if out is None:
+        typer.echo(text)
+        return
+    try:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    except OSError as error:
+        raise _usage_error(f"cannot write {out!r}: {error.strerror or error}") from None
+
+
+@app.command()
+def kinds(
+    group: Annotated[
+        str | None,
+        typer.Argument(help="One group: trainers, callbacks, optimizers, schedules, ..."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """List registered kinds, their distribution and whether their implementation is installed.
+
+    Only metadata and torch-free schema modules are read; no implementation is imported.
+    """
+    from noether.config.cli_catalog import CatalogUsageError, render_kinds
+    from noether.config.cli_catalog import kinds as list_kinds
+
+    try:
+        rows = list_kinds(group)
+    except CatalogUsageError as error:
+        raise _usage_error(str(error)) from None
+    typer.echo(render_kinds(rows, "json" if as_json else "text"))
