@@ -21,7 +21,7 @@ class SphereFlowDatasetConfig(DatasetConfig):
 
     num_samples: int = Field(ge=1)
     """Number of spheres in this split."""
-    num_points: int = Field(default=256, ge=1)
+    num_points: int = Field(default=128, ge=1)
     """Surface points per sphere (the same for all, so batches stack)."""
     seed: int = Field(default=0, ge=0)
     """Seed of this split; use a different one for every split."""

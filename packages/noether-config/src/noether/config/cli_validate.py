@@ -42,9 +42,7 @@ def validate_file(path: str, overrides: Sequence[str]) -> FileResult:
     return FileResult(path, [])
 
 
-def run_validate(
-    paths: Sequence[str], overrides: Sequence[str], output: str
-) -> tuple[int, str]:
+def run_validate(paths: Sequence[str], overrides: Sequence[str], output: str) -> tuple[int, str]:
     """Validates the files that `paths` select: (exit code, report in the `output` format).
 
     Raises:

@@ -4,11 +4,12 @@ A root (e.g. `CallbackConfig`) names its entry-point group. A `kind` is a short 
 under that group, the short name of an in-process subclass, or a dotted path to a schema class
 (`pkg.mod:Class` or `pkg.mod.Class`). Resolution happens at validation time, so kinds added by
 packages installed later validate too.
+
+Start-up: this module and the schema modules evaluate annotations eagerly (no
+`from __future__ import annotations`), since pydantic would compile and evaluate each string
+annotation again for every subclass; schemas that must name themselves quote that annotation.
 """
 
-from __future__ import annotations
-
-import difflib
 import importlib
 import importlib.machinery
 import sys
@@ -51,7 +52,8 @@ class RegistryBase(BaseModel):
     """
 
     # Field docstrings become descriptions through `describe_fields` (faster than pydantic's
-    # `use_attribute_docstrings`, which re-parses the module for every class).
+    # `use_attribute_docstrings`, which re-parses the module for every class). defer_build:
+    # a schema's validator is built when first used, so a run builds only the kinds it uses.
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     kind: str
@@ -63,7 +65,7 @@ class RegistryBase(BaseModel):
     entry_point_group: ClassVar[str] = ""
     """Set on roots only: the entry-point group that publishes this root's short names."""
 
-    _subclasses_by_kind: ClassVar[dict[str, type[RegistryBase]]]
+    _subclasses_by_kind: ClassVar[dict[str, type["RegistryBase"]]]
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -80,7 +82,7 @@ class RegistryBase(BaseModel):
             root._subclasses_by_kind[default_kind] = cls
 
     @classmethod
-    def registry_root(cls) -> type[RegistryBase]:
+    def registry_root(cls) -> "type[RegistryBase]":
         """The root whose registry this class belongs to."""
         for klass in cls.__mro__:
             if "entry_point_group" in klass.__dict__:
@@ -122,7 +124,7 @@ class RegistryBase(BaseModel):
     @classmethod
     def __get_pydantic_json_schema__(
         cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
+    ) -> "JsonSchemaValue":
         json_schema = handler(schema)
         resolved = handler.resolve_ref_schema(json_schema)
         add_field_docs(cls, resolved)
@@ -162,6 +164,8 @@ def known_kinds(root: type[RegistryBase]) -> list[str]:
 
 
 def _closest_first(kind: str, names: list[str]) -> list[str]:
+    import difflib  # only error messages need it; start-up matters
+
     return sorted(names, key=lambda n: (-difflib.SequenceMatcher(None, kind, n).ratio(), n))
 
 
@@ -265,7 +269,7 @@ class Discriminated:
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
+    ) -> "JsonSchemaValue":
         # `handler(...)` would inline each branch without its own schema hooks (no `kind`
         # const); the generator's `generate_inner` emits a `$ref` into `$defs` and runs them.
         generator = getattr(handler, "generate_json_schema", None)

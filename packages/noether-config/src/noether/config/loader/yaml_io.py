@@ -8,6 +8,7 @@ again by the pure-Python parser, whose error messages say more (e.g. which chara
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -108,10 +109,8 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[ConfigIssue]]:
     """
     loaded = None
     if _FastLineLoader is not None:
-        try:
+        with contextlib.suppress(yaml.YAMLError):  # parsed again below, for a clearer message
             loaded = _load(_FastLineLoader, text, file)
-        except yaml.YAMLError:
-            pass  # parsed again below, for the pure-Python parser's message
     if loaded is None:
         try:
             loaded = _load(LineLoader, text, file)

@@ -1,4 +1,8 @@
-"""Torch-free schemas of every registry root and the built-in kinds."""
+"""Torch-free schemas of every registry root and the built-in kinds.
+
+These modules evaluate annotations eagerly (no `from __future__ import annotations`; see
+`noether.config.registry`): string annotations cost start-up in every subclass.
+"""
 
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.dataset import DatasetConfig

@@ -1,7 +1,5 @@
 """Root schema of callbacks; concrete kinds live beside it in `callbacks.py`."""
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 from pydantic import Field, model_validator
@@ -26,7 +24,7 @@ class CallbackConfig(RegistryBase):
     """Batch size for callbacks that iterate a dataset; required with every_n_samples."""
 
     @model_validator(mode="after")
-    def validate_frequency(self) -> CallbackConfig:
+    def validate_frequency(self) -> "CallbackConfig":
         """Exactly one frequency for periodic kinds; batch_size when counting samples."""
         given = [
             name

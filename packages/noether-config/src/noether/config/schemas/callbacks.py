@@ -9,8 +9,6 @@ that logs it (e.g. `offline_loss`) and run at the same frequency; `offline_loss`
 `ema_factor` must come after the `ema` callback.
 """
 
-from __future__ import annotations
-
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -46,7 +44,7 @@ class CheckpointCallbackConfig(CallbackConfig):
     """Keep only the newest k tagged checkpoints of this callback; older ones are deleted."""
 
     @model_validator(mode="after")
-    def validate_something_saved(self) -> CheckpointCallbackConfig:
+    def validate_something_saved(self) -> "CheckpointCallbackConfig":
         """A checkpoint callback that saves nothing is a mistake."""
         if not any(
             (self.save_weights, self.save_optim, self.save_latest_weights, self.save_latest_optim)
@@ -120,7 +118,7 @@ class EmaCallbackConfig(CallbackConfig):
         return _unique(factors, "target_factors")
 
     @model_validator(mode="after")
-    def validate_something_saved(self) -> EmaCallbackConfig:
+    def validate_something_saved(self) -> "EmaCallbackConfig":
         """The frequency decides when EMA weights are written, so something must be written."""
         if not (self.save_weights or self.save_latest_weights):
             raise ValueError("set save_weights or save_latest_weights")
@@ -145,7 +143,7 @@ class FixedEarlyStopperConfig(CallbackConfig):
     """Write a final checkpoint (weights, optimizer, trainer state) before stopping."""
 
     @model_validator(mode="after")
-    def validate_one_criterion(self) -> FixedEarlyStopperConfig:
+    def validate_one_criterion(self) -> "FixedEarlyStopperConfig":
         """Exactly one stop criterion."""
         given = [
             name

@@ -1,7 +1,5 @@
 """Root schema of datasets; users subclass it with their dataset's fields."""
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 from noether.config.registry import RegistryBase

@@ -1,7 +1,5 @@
 """The top level of an experiment file."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
@@ -52,14 +50,14 @@ class ExperimentConfig(BaseModel):
 
     @classmethod
     def __get_pydantic_json_schema__(
-        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
+        cls, schema: "CoreSchema", handler: GetJsonSchemaHandler
+    ) -> "JsonSchemaValue":
         json_schema = handler(schema)
         add_field_docs(cls, handler.resolve_ref_schema(json_schema))
         return json_schema
 
     @model_validator(mode="after")
-    def validate_datasets_exist(self) -> ExperimentConfig:
+    def validate_datasets_exist(self) -> "ExperimentConfig":
         """A training run needs `train`; callbacks may only name datasets that exist."""
         trainer = self.trainer
         stops = (trainer.max_epochs, trainer.max_updates, trainer.max_samples)

@@ -1,7 +1,5 @@
 """Initializers: resume a run exactly, or load weights from a checkpoint file."""
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 from pydantic import Field

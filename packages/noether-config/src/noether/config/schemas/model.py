@@ -1,7 +1,5 @@
 """Root schema of models; users subclass it with their architecture's fields."""
 
-from __future__ import annotations
-
 from typing import Annotated, ClassVar
 
 from noether.config.registry import Discriminated, RegistryBase

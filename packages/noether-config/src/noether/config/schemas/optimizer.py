@@ -1,7 +1,5 @@
 """Optimizer schemas: sgd, adam, adamw, with param-group modifiers and an optional schedule."""
 
-from __future__ import annotations
-
 from typing import Annotated, ClassVar
 
 from pydantic import Field, model_validator
@@ -32,7 +30,7 @@ class OptimizerConfig(RegistryBase):
     """Learning-rate schedule over the training updates; constant when absent."""
 
     @model_validator(mode="after")
-    def validate_lr_scale(self) -> OptimizerConfig:
+    def validate_lr_scale(self) -> "OptimizerConfig":
         """Scales must be non-negative."""
         bad = [key for key, value in self.lr_scale.items() if value < 0]
         if bad:
@@ -52,7 +50,7 @@ class SGDConfig(OptimizerConfig):
     """Use Nesterov momentum (needs momentum > 0)."""
 
     @model_validator(mode="after")
-    def validate_nesterov(self) -> SGDConfig:
+    def validate_nesterov(self) -> "SGDConfig":
         """Nesterov momentum is undefined without momentum."""
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov requires momentum > 0")

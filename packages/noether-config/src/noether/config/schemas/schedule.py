@@ -1,7 +1,5 @@
 """Learning-rate schedules: multipliers of the optimizer's lr as a function of the update."""
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 from pydantic import Field, model_validator
@@ -75,7 +73,7 @@ class LinearWarmupCosineDecayScheduleConfig(ScheduleConfig):
     """Multiplier at the last update."""
 
     @model_validator(mode="after")
-    def validate_warmup(self) -> LinearWarmupCosineDecayScheduleConfig:
+    def validate_warmup(self) -> "LinearWarmupCosineDecayScheduleConfig":
         """Warm-up is given in updates or as a fraction, not both."""
         if self.warmup_updates is not None and self.warmup_percent is not None:
             raise ValueError("set warmup_updates or warmup_percent, not both")

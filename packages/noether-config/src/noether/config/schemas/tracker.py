@@ -1,7 +1,5 @@
 """Trackers: where metrics go."""
 
-from __future__ import annotations
-
 from typing import ClassVar, Literal
 
 from noether.config.registry import RegistryBase

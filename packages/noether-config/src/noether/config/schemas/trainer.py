@@ -1,8 +1,5 @@
 """Trainer schemas: the seed's BaseTrainerConfig and the weighted-loss trainer."""
 
-from __future__ import annotations
-
-import difflib
 from typing import Annotated, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
@@ -87,7 +84,7 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     """Updates between two stability measurements."""
 
     @model_validator(mode="after")
-    def validate_max_training_criteria(self) -> BaseTrainerConfig[TCallbackConfig]:
+    def validate_max_training_criteria(self) -> "BaseTrainerConfig[TCallbackConfig]":
         """Exactly one stop criterion; 0 means an evaluation-only run."""
         given = [
             name
@@ -110,7 +107,7 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
         return self
 
     @model_validator(mode="after")
-    def validate_callback_frequency(self) -> BaseTrainerConfig[TCallbackConfig]:
+    def validate_callback_frequency(self) -> "BaseTrainerConfig[TCallbackConfig]":
         """At most one log_every_n_* and at most one track_every_n_*."""
         for prefix in ("log", "track"):
             given = [
@@ -123,7 +120,7 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
         return self
 
     @model_validator(mode="after")
-    def validate_batch_sizes(self) -> BaseTrainerConfig[TCallbackConfig]:
+    def validate_batch_sizes(self) -> "BaseTrainerConfig[TCallbackConfig]":
         """Accumulation needs micro-batches that divide the effective batch size."""
         mbs = self.max_batch_size
         if (
@@ -181,6 +178,8 @@ class WeightedLossTrainerConfig(BaseTrainerConfig[CallbackConfig]):
             return name
         known = known_losses()
         if name not in known:
+            import difflib  # only error messages need it; start-up matters
+
             closest = sorted(
                 known, key=lambda n: (-difflib.SequenceMatcher(None, name, n).ratio(), n)
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -30,28 +31,27 @@ def _stack_losses(values: list[Tensor]) -> Tensor:
 
 def _host_values(values: list[Tensor]) -> list[float]:
     """Each step's (mean) loss as a float, for losses that already live on the host."""
-    return [
-        value.item() if value.numel() == 1 else value.detach().float().mean().item()
-        for value in values
-    ]
+    try:
+        return [value.item() for value in values]
+    except RuntimeError:  # a loss with more than one element: its mean
+        return [value.detach().float().mean().item() for value in values]
+
+
+def _finite_sum(values: list[float]) -> tuple[float, int]:
+    """Sum and count of the finite values (steps with NaN / inf losses are left out)."""
+    isfinite = math.isfinite
+    finite = [value for value in values if isfinite(value)]
+    return sum(finite), len(finite)
 
 
 class _Chunk:
-    """Up to `_FOLD_EVERY` step losses: a device vector, read to the host at most once.
-
-    Losses on the CPU are read at once (reading them costs no device sync); on an
-    accelerator they are stacked into one vector that is copied only when logged.
-    """
+    """Step losses stacked on an accelerator; copied to the host once, when first logged."""
 
     __slots__ = ("_floats", "tensor")
 
-    def __init__(self, values: list[Tensor]) -> None:
+    def __init__(self, tensor: Tensor) -> None:
+        self.tensor: Tensor | None = tensor
         self._floats: list[float] | None = None
-        self.tensor: Tensor | None = None
-        if values[0].device.type == "cpu":
-            self._floats = _host_values(values)
-        else:
-            self.tensor = _stack_losses(values)
 
     def floats(self) -> list[float]:
         if self._floats is None:
@@ -62,38 +62,43 @@ class _Chunk:
 
 
 class _Window:
-    """Per-loss chunks of step losses since the window was last cleared."""
+    """Sum and count of the finite step losses per name since the window was cleared.
+
+    Host losses are added as numbers; accelerator losses wait as chunks until `totals`.
+    """
+
+    __slots__ = ("chunks", "counts", "sums")
 
     def __init__(self) -> None:
-        self.chunks: dict[str, list[_Chunk]] = {}
-        self.carry: dict[str, tuple[float, float]] = {}
-        """(sum, count) per loss restored from a checkpoint."""
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, float] = {}
+        self.chunks: list[tuple[str, _Chunk]] = []
 
-    def add(self, name: str, chunk: _Chunk) -> None:
-        self.chunks.setdefault(name, []).append(chunk)
+    def add(self, name: str, total: float, count: float) -> None:
+        sums, counts = self.sums, self.counts
+        sums[name] = sums.get(name, 0.0) + total
+        counts[name] = counts.get(name, 0.0) + count
 
     def totals(self) -> dict[str, tuple[float, float]]:
-        """Local (sum, count) of the finite step losses per name (reads the device once)."""
-        result: dict[str, tuple[float, float]] = {}
-        for name in {**self.chunks, **self.carry}:
-            total, count = self.carry.get(name, (0.0, 0.0))
-            for chunk in self.chunks.get(name, ()):
-                finite = [value for value in chunk.floats() if math.isfinite(value)]
-                total += math.fsum(finite)
-                count += len(finite)
-            result[name] = (total, count)
-        return result
+        """(sum, count) per name, reading pending accelerator chunks (the host sync)."""
+        for name, chunk in self.chunks:
+            self.add(name, *_finite_sum(chunk.floats()))
+        self.chunks = []
+        counts = self.counts
+        return {name: (total, counts[name]) for name, total in self.sums.items()}
 
     def clear(self) -> None:
-        self.chunks = {}
-        self.carry = {}
+        self.sums = {}
+        self.counts = {}
+        self.chunks = []
 
     def state_dict(self) -> dict[str, list[float]]:
         return {name: [total, count] for name, (total, count) in self.totals().items()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.chunks = {}
-        self.carry = {str(name): (float(v[0]), float(v[1])) for name, v in state.items()}
+        self.clear()
+        for name, (total, count) in state.items():
+            self.add(str(name), float(total), float(count))
 
 
 def _reduced_means(totals: dict[str, tuple[float, float]], device: Any) -> dict[str, float]:
@@ -103,21 +108,15 @@ def _reduced_means(totals: dict[str, tuple[float, float]], device: Any) -> dict[
     Non-finite step losses (skipped by skip_nan_loss) are left out of the mean; a window of
     only non-finite losses gives NaN.
     """
-    if not totals:
-        return {}
-    names = list(totals)
-    sums = [totals[name][0] for name in names]
-    counts = [totals[name][1] for name in names]
-    if get_world_size() > 1:
-        packed = torch.tensor(sums + counts, dtype=torch.float64, device=torch.device(device))
+    if get_world_size() > 1 and totals:
+        names = list(totals)
+        flat = [totals[name][0] for name in names] + [totals[name][1] for name in names]
+        packed = torch.tensor(flat, dtype=torch.float64, device=torch.device(device))
         values = all_reduce_sum(packed).tolist()
-        sums, counts = values[: len(names)], values[len(names) :]
-    means = {
-        name: total / count if count else math.nan
-        for name, total, count in zip(names, sums, counts, strict=True)
-    }
-    if "total" not in means:
-        means["total"] = math.fsum(means.values())
+        totals = {name: (values[i], values[len(names) + i]) for i, name in enumerate(names)}
+    means = {name: total / count if count else math.nan for name, (total, count) in totals.items()}
+    if means and "total" not in means:
+        means["total"] = sum(means.values())
     return means
 
 
@@ -152,6 +151,7 @@ class OnlineLossCallback(PeriodicCallback):
         self._log = _Window()
         self._due_track = False
         self._due_log = False
+        self._keys: dict[str, str] = {}
         self.last_logged: dict[str, float] = {}
         """Values of the last console line (for tests and metric readers)."""
 
@@ -168,17 +168,24 @@ class OnlineLossCallback(PeriodicCallback):
             self._fold()
 
     def _fold(self) -> None:
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return
+        self._pending = []
         by_name: dict[str, list[Tensor]] = {}
-        for losses in self._pending:
+        for losses in pending:
             for name, value in losses.items():
                 by_name.setdefault(name, []).append(value)
-        self._pending = []
+        track, log = self._track, self._log
         for name, values in by_name.items():
-            chunk = _Chunk(values)
-            self._track.add(name, chunk)
-            self._log.add(name, chunk)
+            if values[0].device.type == "cpu":  # reading CPU tensors costs no device sync
+                total, count = _finite_sum(_host_values(values))
+                track.add(name, total, count)
+                log.add(name, total, count)
+            else:
+                chunk = _Chunk(_stack_losses(values))
+                track.chunks.append((name, chunk))
+                log.chunks.append((name, chunk))
 
     def should_run(self, end_of_epoch: bool = False) -> bool:
         """Due at the track interval or at the log interval."""
@@ -206,15 +213,20 @@ class OnlineLossCallback(PeriodicCallback):
             self._track.clear()
             writer = self.log_writer
             if writer is not None:
+                keys = self._keys
                 for name, value in means.items():
-                    writer.add_scalar(f"loss/online/{name}", value)
+                    key = keys.get(name)
+                    if key is None:
+                        key = keys[name] = f"loss/online/{name}"
+                    writer.add_scalar(key, value)
         if due_log and self.log_frequency is not None:
             means = _reduced_means(self._log.totals(), self.device or "cpu")
             self._log.clear()
             if means:
                 self.last_logged = means
-                text = ", ".join(f"{name} {value:.6g}" for name, value in means.items())
-                self.logger.info("online loss: %s", text)
+                if self.logger.isEnabledFor(logging.INFO):
+                    text = ", ".join(f"{name} {value:.6g}" for name, value in means.items())
+                    self.logger.info("online loss: %s", text)
 
     def state_dict(self) -> dict[str, Any]:
         self._fold()

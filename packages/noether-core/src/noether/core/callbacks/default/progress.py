@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from time import perf_counter
 from typing import Any, TextIO
@@ -55,7 +56,8 @@ class ProgressCallback(PeriodicCallback):
         )
 
     def periodic_callback(self) -> None:
-        self.logger.info(self.progress_line())
+        if self.logger.isEnabledFor(logging.INFO):
+            self.logger.info(self.progress_line())
 
 
 class TerminalProgressCallback(ProgressCallback):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from noether.core.callbacks.base import PeriodicCallback
 
 TIMING_KEYS = ("data_wait", "forward", "backward", "update")
 """Timings the loop measures per update (`time/<key>` metrics, seconds per update)."""
+
+_METRIC = {key: f"time/{key}" for key in TIMING_KEYS}
 
 _FOLD_EVERY = 256
 
@@ -56,11 +59,12 @@ class TrainTimeCallback(PeriodicCallback):
         writer = self.log_writer
         if writer is not None:
             for key, value in means.items():
-                writer.add_scalar(f"time/{key}", value)
-        order = [key for key in TIMING_KEYS if key in means]
-        order += [key for key in means if key not in TIMING_KEYS]
-        parts = [f"{key} {means[key] * 1e3:.2f}" for key in order]
-        self.logger.info("ms per update over %d updates: %s", self._count, ", ".join(parts))
+                writer.add_scalar(_METRIC.get(key) or f"time/{key}", value)
+        if self.logger.isEnabledFor(logging.INFO):
+            order = [key for key in TIMING_KEYS if key in means]
+            order += [key for key in means if key not in TIMING_KEYS]
+            parts = [f"{key} {means[key] * 1e3:.2f}" for key in order]
+            self.logger.info("ms per update over %d updates: %s", self._count, ", ".join(parts))
         self._sums = {}
         self._count = 0
 
