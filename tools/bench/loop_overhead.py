@@ -3,10 +3,13 @@
 Both sides train the same MLP on the same dataset (items are dicts of tensors, batched by a
 `DataLoader` without workers) with the same optimizer for the same number of updates. The
 trainer runs with its default callbacks on and a real tracker (`jsonl` in a temporary folder,
-or `noop`). Runs alternate between the two sides in one process, and medians are compared.
+or `noop`). Runs alternate between the sides in one process (the order rotates every round),
+and medians are compared; `paired` is the median of the per-round ratios. Times are process
+CPU time by default, which a busy shared machine disturbs less than wall time.
 
     uv run python tools/bench/loop_overhead.py                 # both workloads
-    uv run python tools/bench/loop_overhead.py --workload A --repeats 9
+    uv run python tools/bench/loop_overhead.py --workload A --repeats 9 --bare
+    uv run python tools/bench/loop_overhead.py --tracker noop --clock wall
     uv run python tools/bench/loop_overhead.py --profile       # cProfile of the trainer on A
 
 Workload A: MLP 32-64-64-1, 65,536 samples, batch 64, 1,024 updates (one epoch), one thread.

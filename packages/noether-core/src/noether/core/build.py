@@ -119,10 +119,12 @@ def build_experiment(
     device = resolve_device(config.device)
     init_distributed_from_env(device)
     seed_everything(config.seed + get_rank())
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
     if path_provider is None:
         path_provider = create_path_provider(config)
     datasets = {key: build_component(cfg) for key, cfg in config.datasets.items()}
-    data_container = DataContainer(datasets, seed=config.seed)
+    data_container = DataContainer(datasets, num_workers=config.num_workers, seed=config.seed)
     model = build_component(config.model)
     if not isinstance(model, ModelBase):
         raise BuildError(

@@ -29,6 +29,11 @@ class ExperimentConfig(BaseModel):
     """Seed of Python, NumPy and torch RNGs (offset per rank and data worker)."""
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
     """auto (CUDA when available), cpu, cuda or cuda:N."""
+    num_workers: int = Field(default=0, ge=0)
+    """Data-loader worker processes per rank (0: load batches in the training process)."""
+    num_threads: int | None = Field(default=None, ge=1)
+    """torch intra-op CPU threads per process; torch's default when absent. One thread avoids
+    oversubscription when several processes share few cores."""
     datasets: dict[str, Annotated[DatasetConfig, Discriminated(DatasetConfig)]] = Field(
         default_factory=dict
     )
