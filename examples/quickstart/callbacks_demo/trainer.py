@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from torch import Tensor
+
 from noether.training.trainers import TrainerResult, WeightedLossTrainer
 from noether.training.trainers.weighted_loss import target_key
-from torch import Tensor
 
 
 class ErrorReportingTrainer(WeightedLossTrainer):

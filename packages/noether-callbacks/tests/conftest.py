@@ -15,6 +15,9 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
+from torch import nn
+from torch.utils.data import Dataset
+
 from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig
 from noether.core.callbacks.base import CallbackBase, CallbackContext, PeriodicCallback
@@ -23,8 +26,6 @@ from noether.core.models.base import ModelBase
 from noether.core.runs import PathProvider
 from noether.core.trackers.jsonl import JsonlTracker, read_jsonl
 from noether.core.trainer.base import BaseTrainer
-from torch import nn
-from torch.utils.data import Dataset
 
 torch.set_num_threads(1)
 

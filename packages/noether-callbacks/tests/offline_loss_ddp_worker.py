@@ -11,6 +11,9 @@ from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.utils.data import Dataset
+
 from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
 from noether.config.schemas.tracker import NoopTrackerConfig
 from noether.core.data.container import DataContainer
@@ -18,8 +21,6 @@ from noether.core.models.base import ModelBase
 from noether.core.runs import PathProvider
 from noether.core.trackers.noop import NoopTracker
 from noether.core.trainer.base import BaseTrainer
-from torch import nn
-from torch.utils.data import Dataset
 
 torch.set_num_threads(1)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
+
 from noether.config import CallbackConfig, Discriminated, KindError
 from noether.config.schemas import callbacks as schemas
-from pydantic import TypeAdapter, ValidationError
 
 ADAPTER: TypeAdapter[Any] = TypeAdapter(Annotated[CallbackConfig, Discriminated(CallbackConfig)])
 

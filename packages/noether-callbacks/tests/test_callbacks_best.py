@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
 from noether.callbacks.best_checkpoint import BestCheckpointCallback
 from noether.callbacks.best_metric import BestMetricCallback
 from noether.core.checkpoint.writer import CheckpointWriter

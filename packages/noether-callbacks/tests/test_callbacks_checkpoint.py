@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
 from noether.callbacks.checkpoint import CheckpointCallback
 from noether.core.checkpoint.writer import CheckpointWriter
 

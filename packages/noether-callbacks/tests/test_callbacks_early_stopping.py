@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from noether.callbacks._metrics import MissingMetricError
 from noether.callbacks.metric_early_stopper import MetricEarlyStopper
 from noether.core.checkpoint.writer import CheckpointWriter

@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 import torch
+
 from noether.callbacks.ema import EmaCallback
 
 EMA = {"kind": "ema", "every_n_updates": 5, "target_factors": [0.5, 0.9]}

@@ -58,3 +58,28 @@ def test_frequency_updates_and_epochs():
     assert [e for e in range(1, 6) if by_epoch.due_after_epoch(e)] == [2, 4]
     with pytest.raises(ValueError, match="every_n_updates"):
         Frequency(every_n_updates=0)
+
+
+@pytest.mark.parametrize(
+    ("every", "batch", "start"),
+    [
+        ({"every_n_updates": 3}, 8, (0, 0)),
+        ({"every_n_samples": 20}, 8, (0, 0)),
+        ({"every_n_samples": 20}, 8, (3, 27)),  # resumed with samples off the grid
+        ({"every_n_samples": 5}, 8, (2, 16)),  # an update crosses more than one multiple
+        ({"every_n_updates": 7, "every_n_samples": 30}, 4, (5, 20)),
+    ],
+)
+def test_next_update_due_is_the_first_update_due_after_update(every, batch, start) -> None:
+    frequency = Frequency(**every)
+    update, sample = start
+    expected = next(
+        u
+        for u in range(update + 1, update + 1000)
+        if frequency.due_after_update(u, sample + (u - update) * batch, batch)
+    )
+    assert frequency.next_update_due(update, sample, batch) == expected
+
+
+def test_next_update_due_is_none_for_epoch_only_frequencies() -> None:
+    assert Frequency(every_n_epochs=2).next_update_due(4, 32, 8) is None

@@ -56,6 +56,19 @@ def test_initialize_builds_optimizer_and_schedule_and_sets_first_lr() -> None:
     assert model.optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
 
 
+def test_schedule_step_without_a_schedule_counts_updates_and_keeps_the_base_lr() -> None:
+    model = make()
+    model.initialize(total_updates=5)
+    assert model.optimizer is not None and model.schedule is None
+    for _ in range(3):
+        model.optimizer_schedule_step()
+    assert model.current_update == 3
+    assert "_update" not in model._modules and "_update" not in model._parameters
+    assert model.optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
+    model.set_update(4)
+    assert model.current_update == 4 and model.optimizer.param_groups[0]["lr"] == 0.1
+
+
 def test_frozen_model_has_no_optimizer_and_lists_nograd_params() -> None:
     config = TinyModelConfig(optimizer=SGDConfig(lr=0.1), is_frozen=True)
     model = TinyModel(config)

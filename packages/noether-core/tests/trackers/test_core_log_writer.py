@@ -71,3 +71,20 @@ def test_add_summary_reaches_the_tracker(tmp_path: Path) -> None:
     tracker.close()
     assert (provider.run_dir / "summary.json").read_text().count("0.5") == 1
     assert writer.summary_values == {"best/loss/val/total": 0.5}
+
+
+def test_latest_values_overlay_the_current_row_on_flushed_values() -> None:
+    from noether.config.schemas.tracker import NoopTrackerConfig
+    from noether.core.trackers.noop import NoopTracker
+
+    writer = LogWriter(NoopTracker(NoopTrackerConfig()))
+    assert writer.latest_values() == {} and writer.get("loss") is None
+    writer.add_scalar("loss", torch.tensor(4.0))
+    writer.add_scalar("lr", 0.1)
+    writer.flush(Counter(1, 0, 8))
+    writer.add_scalar("loss", torch.tensor(2.0) * 1.5)  # buffered for the row of update 2
+    assert writer.latest_values() == {"loss": 3.0, "lr": 0.1}
+    assert writer.get("loss") == 3.0 and writer.get("lr") == 0.1
+    assert writer.get("missing") is None
+    assert writer.flush(Counter(2, 0, 16)) == {"loss": 3.0}  # reading did not drop the buffer
+    assert writer.latest_values() == {"loss": 3.0, "lr": 0.1}

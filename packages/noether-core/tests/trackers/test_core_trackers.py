@@ -14,6 +14,7 @@ from noether.config.schemas.tracker import (
     TensorboardTrackerConfig,
 )
 from noether.core.runs import PathProvider
+from noether.core.trackers import jsonl
 from noether.core.trackers.jsonl import JsonlTracker, read_jsonl
 from noether.core.trackers.noop import NoopTracker
 from noether.core.trackers.tensorboard import TensorboardTracker
@@ -29,6 +30,7 @@ def test_jsonl_writes_one_row_per_log_with_counters(provider: PathProvider) -> N
     tracker.start(provider, {"name": "exp"})
     tracker.log({"loss/online/total": 0.5, "optim/lr": 1e-3}, update=10, epoch=1, sample=640)
     tracker.log({"loss/online/total": 0.25}, update=20, epoch=2, sample=1280)
+    tracker.flush()
     rows = read_jsonl(provider.run_dir / "metrics.jsonl")
     assert rows == [
         {"update": 10, "epoch": 1, "sample": 640, "loss/online/total": 0.5, "optim/lr": 1e-3},
@@ -50,6 +52,29 @@ def test_jsonl_lines_stay_valid_json_with_nan_and_summary_is_a_file(
     assert json.loads(line) == {"update": 1, "epoch": 0, "sample": 8, "a": "nan", "b": "inf"}
     summary = json.loads((provider.run_dir / "summary.json").read_text())
     assert summary == {"best/loss": 0.1, "time/total": 3.0}
+
+
+def test_jsonl_buffers_rows_until_the_flush_interval_a_summary_or_close(
+    provider: PathProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = provider.run_dir / "metrics.jsonl"
+    monkeypatch.setattr(jsonl, "FLUSH_SECONDS", 3600.0)
+    tracker = JsonlTracker(JsonlTrackerConfig())
+    tracker.start(provider, {})
+    tracker.log({"x": 1.0}, update=1, epoch=0, sample=1)
+    tracker.log({"x": 2.0}, update=2, epoch=0, sample=2)
+    assert path.read_text() == ""  # buffered, no write per row
+    tracker.summary({"best/x": 1.0})  # a summary flushes the rows logged before it
+    assert [row["x"] for row in read_jsonl(path)] == [1.0, 2.0]
+    tracker.log({"x": 3.0}, update=3, epoch=0, sample=3)
+    assert len(read_jsonl(path)) == 2
+    monkeypatch.setattr(jsonl, "FLUSH_SECONDS", 0.0)
+    tracker.log({"x": 4.0}, update=4, epoch=0, sample=4)  # the interval has passed: flushed
+    assert [row["x"] for row in read_jsonl(path)] == [1.0, 2.0, 3.0, 4.0]
+    monkeypatch.setattr(jsonl, "FLUSH_SECONDS", 3600.0)
+    tracker.log({"x": 5.0}, update=5, epoch=0, sample=5)
+    tracker.close()
+    assert [row["x"] for row in read_jsonl(path)] == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 def test_tracker_ignores_rows_after_close(provider: PathProvider) -> None:

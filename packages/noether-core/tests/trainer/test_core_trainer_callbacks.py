@@ -227,3 +227,64 @@ def test_errors_and_early_stops_in_tracking_hooks_are_handled_like_periodic_ones
     with pytest.raises(RuntimeError, match="tracking failed"):
         failing.train(kit.make_model())
     assert calls[-2:] == [("a", 3), ("b", 3)]
+
+
+class AskCounter(Recorder):
+    """Counts how often the loop asks `should_run` after an update."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked: list[int] = []
+
+    def should_run(self, end_of_epoch=False):
+        if not end_of_epoch:
+            self.asked.append(self.update_counter.update)
+        return super().should_run(end_of_epoch)
+
+    def next_update_due(self):  # the default schedule, as if should_run were not overridden
+        counter = self.update_counter
+        return self.frequency.next_update_due(
+            counter.update, counter.sample, counter.effective_batch_size
+        )
+
+
+class EveryOther(Recorder):
+    """Overrides should_run only: the loop must ask it after every update."""
+
+    def should_run(self, end_of_epoch=False):
+        return not end_of_epoch and self.update_counter.update % 2 == 1
+
+
+def test_callbacks_are_asked_only_at_their_next_due_update_and_keep_their_order(kit):
+    log: list = []
+    holder = {}
+
+    def make(args):
+        holder["u3"] = AskCounter(**args, log=log, name="u3", every_n_updates=3)
+        holder["s20"] = AskCounter(**args, log=log, name="s20", every_n_samples=20)
+        holder["e1"] = AskCounter(**args, log=log, name="e1", every_n_epochs=1)
+        return [holder["u3"], EveryOther(**args, log=log, name="odd"), holder["s20"], holder["e1"]]
+
+    trainer = _trainer_with(kit, make, max_epochs=2)  # 8 updates of 8 samples per epoch
+    trainer.train(kit.make_model())
+    assert holder["u3"].asked == [3, 6, 9, 12, 15]
+    assert holder["s20"].asked == [3, 5, 8, 10, 13, 15]  # samples 24, 40, 64, 80, 104, 120
+    assert holder["e1"].asked == []  # epoch-only: never asked after an update
+    runs = [entry for entry in log if entry[1] != "after"]
+    assert [u for n, u in runs if n == "odd"] == [1, 3, 5, 7, 9, 11, 13, 15]
+    assert [u for n, u in runs if n == "e1"] == [8, 16]
+    # at update 15 all three ran in list order (u3, odd, s20); e1 ran after update 8's others
+    assert runs[-4:] == [("u3", 15), ("odd", 15), ("s20", 15), ("e1", 16)]
+
+
+def test_samples_schedule_survives_a_resumed_counter_that_is_not_a_multiple(kit):
+    log: list = []
+    trainer = _trainer_with(
+        kit,
+        lambda args: [Recorder(**args, log=log, name="s20", every_n_samples=20)],
+        max_updates=10,
+    )
+    trainer.update_counter.load_state_dict({"epoch": 0, "update": 3, "sample": 27})
+    trainer.train(kit.make_model())
+    # samples after each update: 35, 43, 51, 59, 67, 75, 83 -> crossings of 40, 60, 80
+    assert [u for n, u in log if n == "s20" and u != "after"] == [5, 8, 10]

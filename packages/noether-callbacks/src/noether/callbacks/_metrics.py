@@ -12,12 +12,10 @@ class MissingMetricError(RuntimeError):
     """A metric-based callback ran before its metric was logged."""
 
 
-def current_values(log_writer: Any) -> dict[str, Any]:
+def current_values(log_writer: Any) -> dict[str, float]:
     """The latest value of every key: flushed values, overlaid with those buffered for the row
     being written now (so a metric logged earlier in the same update is seen at once)."""
-    values: dict[str, Any] = dict(log_writer.last_values)
-    values.update(getattr(log_writer, "_buffer", None) or {})
-    return values
+    return dict(log_writer.latest_values())
 
 
 def read_metric(log_writer: Any, key: str, reader: str) -> float:
@@ -27,16 +25,15 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
         MissingMetricError: the key was never logged; names the logged keys and the ordering
             rule, because the usual cause is a callback listed before the one that logs it.
     """
-    values = current_values(log_writer)
-    if key not in values:
-        known = ", ".join(sorted(values)) or "none yet"
+    value = log_writer.get(key)
+    if value is None:
+        known = ", ".join(sorted(current_values(log_writer))) or "none yet"
         raise MissingMetricError(
             f"{reader}: metric {key!r} has not been logged (logged keys: {known}). Callbacks run "
             f"in the order of trainer.callbacks: list {reader} after the callback that logs "
             f"{key!r} (e.g. offline_loss) and give both the same frequency"
         )
-    value = values[key]
-    return float(value.item() if hasattr(value, "item") else value)
+    return float(value)
 
 
 def is_improvement(value: float, best: float | None, mode: Mode, min_delta: float = 0.0) -> bool:

@@ -6,10 +6,11 @@ import copy
 from typing import Any
 
 import torch
+from torch import nn
+
 from noether.config.schemas.callbacks import EmaCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicCallback
 from noether.core.checkpoint.writer import LATEST_TAG, unwrap_model
-from torch import nn
 
 
 def averaged_copy(model: nn.Module) -> nn.Module:

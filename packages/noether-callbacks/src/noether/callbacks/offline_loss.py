@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
+
 from noether.callbacks.ema import EmaCallback
 from noether.config.schemas.callbacks import OfflineLossCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicDataIteratorCallback
 from noether.core.distributed import all_reduce_sum, get_rank, get_world_size
-from torch import nn
 
 
 def batch_length(batch: dict[str, Any]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
 from noether.config.schemas.callbacks import TrackOutputsCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicCallback
 from noether.core.distributed import all_reduce_sum

@@ -118,6 +118,22 @@ class Frequency:
             return sample // n > (sample - effective_batch_size) // n
         return False
 
+    def next_update_due(self, update: int, sample: int, effective_batch_size: int) -> int | None:
+        """The first update after `update` whose `due_after_update` is true, or None if none is.
+
+        Lets the loop skip a callback with one integer compare until it may be due; samples
+        are assumed to grow by `effective_batch_size` per update (as `UpdateCounter` counts).
+        """
+        candidates: list[int] = []
+        if self.every_n_updates is not None:
+            n = self.every_n_updates
+            candidates.append((update // n + 1) * n)
+        if self.every_n_samples is not None and effective_batch_size > 0:
+            n = self.every_n_samples
+            next_multiple = (sample // n + 1) * n
+            candidates.append(update + -(-(next_multiple - sample) // effective_batch_size))
+        return min(candidates) if candidates else None
+
     def due_after_epoch(self, epoch: int) -> bool:
         """Due after epoch number `epoch` (counted from 1) ended."""
         return self.every_n_epochs is not None and epoch % self.every_n_epochs == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -56,6 +55,8 @@ def _segment(part: Any) -> str:
         return str(part)
     if isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
         return part
+    import json  # only odd keys need it; start-up matters
+
     return json.dumps(str(part))
 
 

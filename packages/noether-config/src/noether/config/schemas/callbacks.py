@@ -74,7 +74,7 @@ class BestCheckpointCallbackConfig(CallbackConfig):
     """Metric to compare, as logged (e.g. `loss/val/total`); list this callback after its source."""
     mode: Mode = "min"
     """`min` when smaller is better (losses), `max` when larger is better (accuracy)."""
-    tolerances: list[float] = Field(default_factory=list)
+    tolerances: list[float] = []
     """Percentages (> 0): also keep the earliest best-so-far checkpoint within t% of the best."""
     save_optim: bool = False
     """Also write the optimizer state next to the best weights."""

@@ -34,9 +34,7 @@ class ExperimentConfig(BaseModel):
     num_threads: int | None = Field(default=None, ge=1)
     """torch intra-op CPU threads per process; torch's default when absent. One thread avoids
     oversubscription when several processes share few cores."""
-    datasets: dict[str, Annotated[DatasetConfig, Discriminated(DatasetConfig)]] = Field(
-        default_factory=dict
-    )
+    datasets: dict[str, Annotated[DatasetConfig, Discriminated(DatasetConfig)]] = {}
     """Named datasets; `train` is required to train, the others are used by callbacks."""
     model: Annotated[ModelConfig, Discriminated(ModelConfig)]
     """The model to train."""

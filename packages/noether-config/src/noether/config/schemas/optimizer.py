@@ -23,7 +23,7 @@ class OptimizerConfig(RegistryBase):
     """Clip every gradient element to [-value, value] before each step."""
     exclude_bias_and_norm_from_wd: bool = True
     """Apply no weight decay to biases and normalisation parameters (1-d tensors)."""
-    lr_scale: dict[str, float] = Field(default_factory=dict)
+    lr_scale: dict[str, float] = {}
     """Learning-rate multipliers by parameter name: a parameter whose name contains the key gets
     lr * value (the longest matching key wins)."""
     schedule: Annotated[ScheduleConfig, Discriminated(ScheduleConfig)] | None = None

@@ -1,6 +1,6 @@
 """Trainer schemas: the seed's BaseTrainerConfig and the weighted-loss trainer."""
 
-from typing import Annotated, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -38,9 +38,7 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     """Samples per optimizer update, summed over devices and accumulation steps."""
     precision: Precision = "float32"
     """Autocast precision of forward passes; float16 uses a gradient scaler on CUDA."""
-    callbacks: list[Annotated[TCallbackConfig, Discriminated(CallbackConfig)]] = Field(
-        default_factory=list
-    )
+    callbacks: list[Annotated[TCallbackConfig, Discriminated(CallbackConfig)]] = []
     """User callbacks (checkpointing, evaluation, early stopping, ...)."""
     initializer: Annotated[InitializerConfig, Discriminated(InitializerConfig)] | None = None
     """Resume a run or load weights before training."""
@@ -72,9 +70,9 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     """DDP: look for parameters that get no gradient."""
     static_graph: bool = False
     """DDP: the graph is the same at every step."""
-    forward_properties: list[str] = Field(default_factory=list)
+    forward_properties: list[str] = []
     """Batch keys passed to the model's forward."""
-    target_properties: list[str] = Field(default_factory=list)
+    target_properties: list[str] = []
     """Batch keys passed to loss_compute as targets."""
     dataloader_prefetch_factor: int | None = Field(default=2, ge=1)
     """Batches each data worker loads in advance."""
@@ -148,7 +146,19 @@ def known_losses() -> list[str]:
     return sorted(set(BUILTIN_LOSSES) | published)
 
 
-class WeightedLossTrainerConfig(BaseTrainerConfig[CallbackConfig]):
+if TYPE_CHECKING:
+
+    class _WeightedLossBase(BaseTrainerConfig[CallbackConfig]):
+        """What type checkers see: callbacks are CallbackConfig instances."""
+
+else:
+    # At run time the unparametrised class: its type variable is bound to CallbackConfig, so the
+    # fields validate the same, while `BaseTrainerConfig[CallbackConfig]` would build the schema
+    # of BaseTrainerConfig and create one more model class at import.
+    _WeightedLossBase = BaseTrainerConfig
+
+
+class WeightedLossTrainerConfig(_WeightedLossBase):
     """A trainer whose loss is a weighted sum of one loss per output field."""
 
     kind: str = "weighted_loss"

@@ -156,6 +156,20 @@ class PeriodicCallback(CallbackBase):
             counter.update, counter.sample, counter.effective_batch_size
         )
 
+    def next_update_due(self) -> int | None:
+        """The first update after the current one at which `should_run` may be true.
+
+        The loop asks `should_run` only from that update on, so a callback that is not due
+        costs one integer compare. None: never due after an update (epochs only). A subclass
+        that overrides `should_run` is asked at every update unless it overrides this too.
+        """
+        counter = self.update_counter
+        if type(self).should_run is not PeriodicCallback.should_run:
+            return counter.update + 1
+        return self.frequency.next_update_due(
+            counter.update, counter.sample, counter.effective_batch_size
+        )
+
     def track_after_accumulation_step(
         self,
         losses: dict[str, torch.Tensor],

@@ -80,23 +80,24 @@ class ModelBase(nn.Module):
         Returns:
             The gradient norm before clipping when clip_grad_norm is set, else None.
         """
-        if self.optimizer is None:
+        optimizer = self.optimizer
+        if optimizer is None:
             return None
         config = self.model_config.optimizer
         assert config is not None
         clipping = config.clip_grad_norm is not None or config.clip_grad_value is not None
         if grad_scaler is not None and clipping:
-            grad_scaler.unscale_(self.optimizer)
+            grad_scaler.unscale_(optimizer)
         grad_norm = None
         if clipping:
             grad_norm = clip_gradients(
                 self.parameters(), config.clip_grad_norm, config.clip_grad_value
             )
         if grad_scaler is not None:
-            grad_scaler.step(self.optimizer)
+            grad_scaler.step(optimizer)
             grad_scaler.update()
         else:
-            self.optimizer.step()
+            optimizer.step()
         return grad_norm
 
     def optimizer_zero_grad(self) -> None:
@@ -107,16 +108,28 @@ class ModelBase(nn.Module):
             self.zero_grad(set_to_none=True)
 
     def optimizer_schedule_step(self) -> None:
-        """Moves to the next update and sets its learning rate."""
-        self.set_update(self._update + 1)
+        """Moves to the next update and sets its learning rate.
+
+        Runs after every update, so it stays cheap: the counter is written straight into the
+        instance dict (nn.Module.__setattr__ checks parameters, buffers and modules first),
+        and without a schedule the learning rate, set once by `set_update`, is left alone.
+        """
+        update = self._update + 1
+        self.__dict__["_update"] = update
+        if self.schedule is not None:
+            self._apply_lr(update)
 
     def set_update(self, update: int) -> None:
         """Sets the learning rate of every group for `update` (0-based), e.g. after resuming."""
-        self._update = update
-        if self.optimizer is None:
+        self.__dict__["_update"] = update
+        self._apply_lr(update)
+
+    def _apply_lr(self, update: int) -> None:
+        optimizer = self.optimizer
+        if optimizer is None:
             return
         multiplier = 1.0 if self.schedule is None else self.schedule.get_value(update)
-        for group in self.optimizer.param_groups:
+        for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * multiplier
 
     @property

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+import weakref
 from pathlib import Path
 from typing import IO, Any
 
@@ -12,16 +14,30 @@ from noether.core.runs import PathProvider
 from noether.core.trackers.base import TrackerBase
 
 
+_dumps = json.JSONEncoder().encode
+"""`json.dumps` with default settings, without its per-call argument checks."""
+
+
 def _json_number(value: float) -> float | str:
     """JSON has no NaN or infinity; write them as strings so every line stays valid JSON."""
     return value if math.isfinite(value) else str(value)
 
 
+FLUSH_SECONDS = 1.0
+"""A row logged this long after the last flush flushes every buffered line (summary, `flush`
+and `close` flush at once)."""
+
+
 class JsonlTracker(TrackerBase):
     """Appends `{"update", "epoch", "sample", <metrics>...}` lines to `<run_dir>/<filename>`.
 
-    Each line is flushed when written, so a crashed run keeps every row logged before the crash.
-    The summary goes to `<run_dir>/summary.json`, rewritten whole on every call.
+    A row can come every update, and encoding and writing each one in between two updates
+    costs more than the update of a small model; rows are therefore kept and written in one
+    batch at most every `FLUSH_SECONDS`, on every summary, on `flush()` and on `close()`
+    (which the CLI calls in `finally`, so a failed run keeps every row logged before the
+    failure; rows still pending when the tracker is garbage collected or the interpreter
+    exits are written then). The summary goes to `<run_dir>/summary.json`, rewritten whole
+    on every call.
     """
 
     config: JsonlTrackerConfig
@@ -32,21 +48,33 @@ class JsonlTracker(TrackerBase):
         self.summary_path: Path | None = None
         self._file: IO[str] | None = None
         self._summary_values: dict[str, Any] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._last_flush = 0.0
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
         self.path = path_provider.run_dir / self.config.filename
         self.summary_path = path_provider.run_dir / "summary.json"
         self._file = self.path.open("a", encoding="utf-8")
+        self._rows = []
+        self._last_flush = time.monotonic()
+        self._finalizer = weakref.finalize(self, _write_rows, self._rows, self._file, True)
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
-        assert self._file is not None
-        row: dict[str, Any] = {"update": update, "epoch": epoch, "sample": sample}
-        row.update({key: _json_number(value) for key, value in metrics.items()})
-        self._file.write(json.dumps(row) + "\n")
-        self._file.flush()
+        rows = self._rows
+        rows.append({"update": update, "epoch": epoch, "sample": sample, **metrics})
+        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Writes every pending row to the file now (e.g. before reading it mid-run)."""
+        if self._file is not None:
+            _write_rows(self._rows, self._file)
+            self._last_flush = time.monotonic()
 
     def _summary(self, metrics: dict[str, float]) -> None:
         assert self.summary_path is not None
+        self.flush()
         self._summary_values.update({k: _json_number(v) for k, v in metrics.items()})
         tmp = self.summary_path.with_name(self.summary_path.name + ".tmp")
         tmp.write_text(json.dumps(self._summary_values, indent=2) + "\n", encoding="utf-8")
@@ -54,8 +82,34 @@ class JsonlTracker(TrackerBase):
 
     def _close(self) -> None:
         if self._file is not None:
+            self.flush()
+            if self._finalizer is not None:
+                self._finalizer.detach()
+                self._finalizer = None
             self._file.close()
             self._file = None
+
+
+def _write_rows(rows: list[dict[str, Any]], file: IO[str], close: bool = False) -> None:
+    """Encodes and writes the pending rows (emptying the list) and flushes the file."""
+    if not file.closed:
+        if rows:
+            lines = [_dumps(_finite_or_str(row)) for row in rows]
+            rows.clear()
+            lines.append("")
+            file.write("\n".join(lines))
+        file.flush()
+        if close:
+            file.close()
+
+
+def _finite_or_str(row: dict[str, Any]) -> dict[str, Any]:
+    """The row itself, or a copy with NaN / infinity as strings (JSON has neither)."""
+    isfinite = math.isfinite
+    for value in row.values():
+        if isinstance(value, float) and not isfinite(value):
+            return {key: _json_number(v) if isinstance(v, float) else v for key, v in row.items()}
+    return row
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

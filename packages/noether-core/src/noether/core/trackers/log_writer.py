@@ -30,6 +30,7 @@ class LogWriter:
     def __init__(self, tracker: TrackerBase) -> None:
         self.tracker = tracker
         self._buffer: dict[str, float | torch.Tensor] = {}
+        self._buffered_tensors = False
         self.last_values: dict[str, float] = {}
         """The latest flushed value of every key (for metric-based callbacks)."""
         self.summary_values: dict[str, float] = {}
@@ -40,14 +41,24 @@ class LogWriter:
             if value.numel() != 1:
                 raise ValueError(f"{key}: expected a scalar, got a tensor of shape {value.shape}")
             self._buffer[key] = value.detach()
+            self._buffered_tensors = True
         else:
             self._buffer[key] = float(value)
 
     def flush(self, update_counter: CounterLike) -> dict[str, float]:
-        """Converts the buffered values and sends them as one row; returns the row."""
-        if not self._buffer:
+        """Converts the buffered values and sends them as one row; returns the row.
+
+        Called after every update: with nothing buffered it returns at once (no row).
+        """
+        buffer = self._buffer
+        if not buffer:
             return {}
-        row = _to_floats(self._buffer)
+        row: dict[str, float]
+        if self._buffered_tensors:
+            row = _to_floats(buffer)
+            self._buffered_tensors = False
+        else:
+            row = buffer  # type: ignore[assignment]  # floats only
         self._buffer = {}
         self.last_values.update(row)
         self.tracker.log(
@@ -57,6 +68,24 @@ class LogWriter:
             sample=update_counter.sample,
         )
         return row
+
+    def latest_values(self) -> dict[str, float]:
+        """The latest value of every key: flushed values, overlaid with those buffered for the
+        row being written now, so a callback reads a metric logged earlier in the same update.
+
+        Buffered tensors are converted (one host transfer per device) but stay buffered.
+        """
+        values = dict(self.last_values)
+        if self._buffer:
+            values.update(_to_floats(self._buffer) if self._buffered_tensors else self._buffer)
+        return values
+
+    def get(self, key: str) -> float | None:
+        """The latest value of `key` (buffered before flushed), or None when never logged."""
+        value = self._buffer.get(key)
+        if value is None:
+            return self.last_values.get(key)
+        return float(value.item()) if isinstance(value, torch.Tensor) else value
 
     def add_summary(self, key: str, value: float | int | torch.Tensor) -> None:
         """Records a final value of the run (sent to the tracker at once)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,10 @@ from noether.core.trainer.types import EarlyStopIteration
 if TYPE_CHECKING:
     from noether.core.counters import UpdateCounter
     from noether.core.signals import StopRequest
+
+
+NEVER = sys.maxsize
+"""Next due update of a callback that only runs at epoch ends."""
 
 
 def _overrides(callback: CallbackBase, name: str) -> bool:
@@ -179,6 +184,50 @@ class LoopMixin:
             model,
         )
 
+    def _next_due(self, callback: PeriodicCallback) -> int:
+        """The update from which the loop asks `callback.should_run` again (NEVER: epochs only)."""
+        due = callback.next_update_due()
+        if due is None:
+            return NEVER
+        return max(due, self.update_counter.update + 1)
+
+    def _run_due(
+        self,
+        periodic: Sequence[PeriodicCallback],
+        next_due: list[int],
+        data_iter: Iterator[dict[str, Any]],
+        model: Any,
+    ) -> bool:
+        """After an update: the callbacks whose next due update has come are asked
+        `should_run` (in list order) and run when due; their next due update is then
+        recomputed. A plain loop on the hot path; a callback that raises or stops gets the
+        same treatment as in `_dispatch`. True when one asked to stop."""
+        update = self.update_counter.update
+        due = [periodic[i] for i, at in enumerate(next_due) if at <= update]
+        done = 0
+        try:
+            for callback in due:
+                if callback.should_run(False):
+                    if isinstance(callback, PeriodicDataIteratorCallback):
+                        self._periodic_call(callback, data_iter, end_of_epoch=False, force=True)
+                    else:
+                        callback.periodic_callback()
+                done += 1
+            return False
+        except EarlyStopIteration:
+            self.logger.info("%s stopped training early", due[done])
+            stop, first_error = True, None
+        except Exception as error:
+            self.logger.exception("error in callback %s; running the others first", due[done])
+            stop, first_error = False, error
+        finally:
+            for i, at in enumerate(next_due):
+                if at <= update:
+                    next_due[i] = self._next_due(periodic[i])
+        rest = due[done + 1 :]
+        call = functools.partial(self._periodic_call, data_iter=data_iter, end_of_epoch=False)
+        return self._dispatch(rest, call, model, first_error) or stop
+
     # ------------------------------------------------------------------ the loop
     def _train_loop(
         self,
@@ -199,6 +248,10 @@ class LoopMixin:
         update = self.update
         # a signal may reach one rank only: ranks agree on it (one all-reduce per update)
         signal_agreed = stop_request.enabled and get_world_size() > 1
+        # a callback that is not due costs nothing: only callbacks whose next due update has
+        # come are asked (one integer compare per update when none is)
+        next_due = [self._next_due(cb) for cb in periodic]
+        next_any = min(next_due, default=NEVER)
         while not counter.is_finished:
             stop = False
             data_wait = 0.0
@@ -231,7 +284,9 @@ class LoopMixin:
                 stop = (
                     self._track(track_update, "track_after_update_step", (losses, timings)) or stop
                 )
-            stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=False) or stop
+            if counter.update >= next_any:
+                stop = self._run_due(periodic, next_due, data_iter, model) or stop
+                next_any = min(next_due)
             if counter.update % updates_per_epoch == 0:
                 counter.add_epoch()
                 stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=True) or stop

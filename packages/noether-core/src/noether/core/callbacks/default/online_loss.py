@@ -202,6 +202,19 @@ class OnlineLossCallback(PeriodicCallback):
             )
         return self._due_track or self._due_log
 
+    def next_update_due(self) -> int | None:
+        """The earlier of the next track and the next log update."""
+        counter = self.update_counter
+        position = (counter.update, counter.sample, counter.effective_batch_size)
+        dues = [
+            due
+            for frequency in (self.frequency, self.log_frequency)
+            if frequency is not None
+            for due in (frequency.next_update_due(*position),)
+            if due is not None
+        ]
+        return min(dues) if dues else None
+
     def periodic_callback(self) -> None:
         due_track, due_log = self._due_track, self._due_log
         if not (due_track or due_log):  # called without should_run (forced): do both
