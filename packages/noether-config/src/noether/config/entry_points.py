@@ -42,6 +42,20 @@ class KindEntry:
         return import_dotted(module_name, attribute)
 
 
+def split_dotted_path(path: str) -> tuple[str, str]:
+    """Splits `pkg.mod:attr` or `pkg.mod.attr` into module and attribute.
+
+    Raises:
+        ValueError: the path names no module or no attribute.
+    """
+    module_name, sep, attribute = path.partition(":")
+    if not sep:
+        module_name, _, attribute = path.rpartition(".")
+    if not module_name or not attribute:
+        raise ValueError(f"{path!r} is not a dotted path (package.module:name)")
+    return module_name, attribute
+
+
 def import_dotted(module_name: str, attribute: str) -> object:
     import importlib
 

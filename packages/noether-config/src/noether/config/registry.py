@@ -25,6 +25,7 @@ from noether.config.entry_points import (
     all_entries,
     find_kind,
     import_dotted,
+    split_dotted_path,
 )
 
 if TYPE_CHECKING:
@@ -205,11 +206,10 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
 
 
 def _import_schema(path: str) -> Any:
-    module_name, sep, attribute = path.partition(":")
-    if not sep:
-        module_name, _, attribute = path.rpartition(".")
-    if not module_name or not attribute:
-        raise KindError(f"{path!r} is not a dotted path to a class (pkg.mod:Class)")
+    try:
+        module_name, attribute = split_dotted_path(path)
+    except ValueError:
+        raise KindError(f"{path!r} is not a dotted path to a class (pkg.mod:Class)") from None
     try:
         return import_dotted(module_name, attribute)
     except ImportError as error:

@@ -9,7 +9,6 @@ group, or a dotted import path (`my_project.losses:weighted_huber` or
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable
 
 import torch
@@ -17,7 +16,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from noether.config import KindError
-from noether.config.entry_points import DuplicateKindError, kind_entries
+from noether.config.entry_points import (
+    DuplicateKindError,
+    import_dotted,
+    kind_entries,
+    split_dotted_path,
+)
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """A loss: prediction and target of the same shape in, a scalar tensor out."""
@@ -125,22 +129,20 @@ def resolve_loss(name: str) -> LossFn:
 
 
 def _import_loss(path: str) -> LossFn:
-    module_name, sep, attribute = path.partition(":")
-    if not sep:
-        module_name, _, attribute = path.rpartition(".")
-    if not module_name or not attribute:
-        raise UnknownLossError(f"loss path {path!r} must look like package.module:function")
     try:
-        obj: object = importlib.import_module(module_name)
+        module_name, attribute = split_dotted_path(path)
+    except ValueError:
+        raise UnknownLossError(
+            f"loss path {path!r} must look like package.module:function"
+        ) from None
+    try:
+        obj = import_dotted(module_name, attribute)
     except ImportError as error:
         raise UnknownLossError(f"cannot import loss {path!r}: {error}") from None
-    for part in attribute.split("."):
-        if not hasattr(obj, part):
-            raise UnknownLossError(
-                f"cannot import loss {path!r}: module {module_name!r} has no attribute "
-                f"{attribute!r}"
-            )
-        obj = getattr(obj, part)
+    except AttributeError:
+        raise UnknownLossError(
+            f"cannot import loss {path!r}: module {module_name!r} has no attribute {attribute!r}"
+        ) from None
     return _check_callable(path, obj)
 
 
