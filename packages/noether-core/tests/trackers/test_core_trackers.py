@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from pathlib import Path
@@ -75,6 +76,20 @@ def test_jsonl_buffers_rows_until_the_flush_interval_a_summary_or_close(
     tracker.log({"x": 5.0}, update=5, epoch=0, sample=5)
     tracker.close()
     assert [row["x"] for row in read_jsonl(path)] == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_jsonl_rows_of_a_tracker_never_closed_are_written_when_it_is_collected(
+    provider: PathProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jsonl, "FLUSH_SECONDS", 3600.0)
+    tracker = JsonlTracker(JsonlTrackerConfig())
+    tracker.start(provider, {})
+    tracker.log({"x": 1.0}, update=1, epoch=0, sample=1)
+    del tracker
+    gc.collect()
+    assert read_jsonl(provider.run_dir / "metrics.jsonl") == [
+        {"update": 1, "epoch": 0, "sample": 1, "x": 1.0}
+    ]
 
 
 def test_tracker_ignores_rows_after_close(provider: PathProvider) -> None:

@@ -124,15 +124,17 @@ class Frequency:
         Lets the loop skip a callback with one integer compare until it may be due; samples
         are assumed to grow by `effective_batch_size` per update (as `UpdateCounter` counts).
         """
-        candidates: list[int] = []
+        due: int | None = None
         if self.every_n_updates is not None:
             n = self.every_n_updates
-            candidates.append((update // n + 1) * n)
+            due = (update // n + 1) * n
         if self.every_n_samples is not None and effective_batch_size > 0:
             n = self.every_n_samples
-            next_multiple = (sample // n + 1) * n
-            candidates.append(update + -(-(next_multiple - sample) // effective_batch_size))
-        return min(candidates) if candidates else None
+            # the first update whose sample count reaches the next multiple of n
+            by_samples = update - ((sample - (sample // n + 1) * n) // effective_batch_size)
+            if due is None or by_samples < due:
+                due = by_samples
+        return due
 
     def due_after_epoch(self, epoch: int) -> bool:
         """Due after epoch number `epoch` (counted from 1) ended."""

@@ -13,7 +13,6 @@ from noether.config.schemas.tracker import JsonlTrackerConfig
 from noether.core.runs import PathProvider
 from noether.core.trackers.base import TrackerBase
 
-
 _dumps = json.JSONEncoder().encode
 """`json.dumps` with default settings, without its per-call argument checks."""
 

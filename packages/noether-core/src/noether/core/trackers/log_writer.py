@@ -77,7 +77,7 @@ class LogWriter:
         """
         values = dict(self.last_values)
         if self._buffer:
-            values.update(_to_floats(self._buffer) if self._buffered_tensors else self._buffer)
+            values.update(_to_floats(self._buffer))
         return values
 
     def get(self, key: str) -> float | None:

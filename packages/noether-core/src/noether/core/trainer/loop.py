@@ -203,7 +203,8 @@ class LoopMixin:
         recomputed. A plain loop on the hot path; a callback that raises or stops gets the
         same treatment as in `_dispatch`. True when one asked to stop."""
         update = self.update_counter.update
-        due = [periodic[i] for i, at in enumerate(next_due) if at <= update]
+        indices = [i for i, at in enumerate(next_due) if at <= update]
+        due = [periodic[i] for i in indices]
         done = 0
         try:
             for callback in due:
@@ -221,9 +222,9 @@ class LoopMixin:
             self.logger.exception("error in callback %s; running the others first", due[done])
             stop, first_error = False, error
         finally:
-            for i, at in enumerate(next_due):
-                if at <= update:
-                    next_due[i] = self._next_due(periodic[i])
+            for i in indices:
+                due_at = periodic[i].next_update_due()
+                next_due[i] = NEVER if due_at is None else max(due_at, update + 1)
         rest = due[done + 1 :]
         call = functools.partial(self._periodic_call, data_iter=data_iter, end_of_epoch=False)
         return self._dispatch(rest, call, model, first_error) or stop

@@ -205,15 +205,13 @@ class OnlineLossCallback(PeriodicCallback):
     def next_update_due(self) -> int | None:
         """The earlier of the next track and the next log update."""
         counter = self.update_counter
-        position = (counter.update, counter.sample, counter.effective_batch_size)
-        dues = [
-            due
-            for frequency in (self.frequency, self.log_frequency)
-            if frequency is not None
-            for due in (frequency.next_update_due(*position),)
-            if due is not None
-        ]
-        return min(dues) if dues else None
+        update, sample, batch = counter.update, counter.sample, counter.effective_batch_size
+        due = self.frequency.next_update_due(update, sample, batch)
+        if self.log_frequency is not None:
+            log_due = self.log_frequency.next_update_due(update, sample, batch)
+            if due is None or (log_due is not None and log_due < due):
+                due = log_due
+        return due
 
     def periodic_callback(self) -> None:
         due_track, due_log = self._due_track, self._due_log
