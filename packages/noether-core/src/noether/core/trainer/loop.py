@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 NEVER = sys.maxsize
 """Next due update of a callback that only runs at epoch ends."""
 
+STEP_HOOK = "track_after_accumulation_step"
+UPDATE_HOOK = "track_after_update_step"
+
 
 def _overrides(callback: CallbackBase, name: str) -> bool:
     return getattr(type(callback), name) is not getattr(PeriodicCallback, name)
@@ -85,21 +88,27 @@ class LoopMixin:
             raise first_error
         return stop
 
-    def _track(self, callbacks: Sequence[CallbackBase], name: str, args: tuple[Any, ...]) -> bool:
-        """A tracking hook of every callback, with a plain loop on the hot path; a callback
-        that raises gets the same treatment as in `_dispatch`. True when one asked to stop."""
-        done = 0
+    def _track_failed(
+        self,
+        callbacks: Sequence[CallbackBase],
+        name: str,
+        args: tuple[Any, ...],
+        done: int,
+        error: Exception,
+    ) -> bool:
+        """After the tracking hook of `callbacks[done]` raised `error`: an early stop is
+        noted, any other error is logged; the remaining callbacks still run (`_dispatch`).
+        True when one asked to stop."""
         first_error: BaseException | None = None
-        try:
-            for callback in callbacks:
-                getattr(callback, name)(*args)
-                done += 1
-            return False
-        except EarlyStopIteration:
+        if isinstance(error, EarlyStopIteration):
             self.logger.info("%s stopped training early", callbacks[done])
             stop = True
-        except Exception as error:
-            self.logger.exception("error in callback %s; running the others first", callbacks[done])
+        else:
+            self.logger.error(
+                "error in callback %s; running the others first",
+                callbacks[done],
+                exc_info=error,
+            )
             first_error, stop = error, False
         rest = callbacks[done + 1 :]
         return (
@@ -240,8 +249,11 @@ class LoopMixin:
         """Updates until the counter is finished, a callback stops, or a signal arrives."""
         counter = self.update_counter
         periodic = [cb for cb in self.callbacks if isinstance(cb, PeriodicCallback)]
-        track_step = [cb for cb in periodic if _overrides(cb, "track_after_accumulation_step")]
-        track_update = [cb for cb in periodic if _overrides(cb, "track_after_update_step")]
+        track_step = [cb for cb in periodic if _overrides(cb, STEP_HOOK)]
+        track_update = [cb for cb in periodic if _overrides(cb, UPDATE_HOOK)]
+        step_hooks = [cb.track_after_accumulation_step for cb in track_step]
+        update_hooks = [cb.track_after_update_step for cb in track_update]
+        track_failed = self._track_failed
         accumulation_steps = self.accumulation_steps
         updates_per_epoch = counter.updates_per_epoch
         log_writer = self.log_writer
@@ -270,21 +282,28 @@ class LoopMixin:
                 else:
                     for key, value in step_timings.items():
                         timings[key] = timings.get(key, 0.0) + value
-                if track_step:
+                if step_hooks:  # one call per callback on the hot path; failures: _track_failed
+                    done = 0
+                    try:
+                        for hook in step_hooks:
+                            hook(losses, outputs, step, accumulation_steps)
+                            done += 1
+                    except Exception as error:
+                        args = (losses, outputs, step, accumulation_steps)
+                        stop = track_failed(track_step, STEP_HOOK, args, done, error) or stop
+            counter.add_update()
+            if update_hooks:
+                timings["data_wait"] = data_wait
+                done = 0
+                try:
+                    for update_hook in update_hooks:
+                        update_hook(losses, timings)
+                        done += 1
+                except Exception as error:
                     stop = (
-                        self._track(
-                            track_step,
-                            "track_after_accumulation_step",
-                            (losses, outputs, step, accumulation_steps),
-                        )
+                        track_failed(track_update, UPDATE_HOOK, (losses, timings), done, error)
                         or stop
                     )
-            counter.add_update()
-            if track_update:
-                timings["data_wait"] = data_wait
-                stop = (
-                    self._track(track_update, "track_after_update_step", (losses, timings)) or stop
-                )
             if counter.update >= next_any:
                 stop = self._run_due(periodic, next_due, data_iter, model) or stop
                 next_any = min(next_due)

@@ -29,6 +29,14 @@ def _stack_losses(values: list[Tensor]) -> Tensor:
         return stacked if stacked.dim() == 1 else stacked.reshape(len(values), -1).mean(dim=1)
 
 
+def _host_sum(values: list[Tensor]) -> tuple[float, int]:
+    """Sum and count of the finite (mean) step losses that already live on the host (steps
+    with NaN / inf losses are left out)."""
+    isfinite = math.isfinite
+    finite = [value for value in _host_values(values) if isfinite(value)]
+    return sum(finite), len(finite)
+
+
 def _host_values(values: list[Tensor]) -> list[float]:
     """Each step's (mean) loss as a float, for losses that already live on the host."""
     try:
@@ -175,11 +183,15 @@ class OnlineLossCallback(PeriodicCallback):
         by_name: dict[str, list[Tensor]] = {}
         for losses in pending:
             for name, value in losses.items():
-                by_name.setdefault(name, []).append(value)
+                values = by_name.get(name)
+                if values is None:
+                    by_name[name] = [value]
+                else:
+                    values.append(value)
         track, log = self._track, self._log
         for name, values in by_name.items():
-            if values[0].device.type == "cpu":  # reading CPU tensors costs no device sync
-                total, count = _finite_sum(_host_values(values))
+            if values[0].is_cpu:  # reading CPU tensors costs no device sync
+                total, count = _host_sum(values)
                 track.add(name, total, count)
                 log.add(name, total, count)
             else:

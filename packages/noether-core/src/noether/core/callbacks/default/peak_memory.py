@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -29,9 +30,18 @@ class PeakMemoryCallback(PeriodicCallback):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.last_peak_mb: float | None = None
+        self._device: tuple[Any, torch.device] | None = None
+
+    def _torch_device(self) -> torch.device:
+        """The context's device as a torch.device, converted once per distinct value."""
+        device = self.device
+        cached = self._device
+        if cached is None or cached[0] is not device:
+            cached = self._device = (device, torch.device(device))
+        return cached[1]
 
     def periodic_callback(self) -> None:
-        device = torch.device(self.device)
+        device = self._torch_device()
         try:
             peak = peak_memory_mb(device)
         except (ImportError, OSError) as error:  # e.g. no `resource` module on Windows
@@ -40,4 +50,6 @@ class PeakMemoryCallback(PeriodicCallback):
         self.last_peak_mb = peak
         if self.log_writer is not None:
             self.log_writer.add_scalar("memory/peak_mb", peak)
-        self.logger.info("peak memory %.1f MiB (%s)", peak, device.type)
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("peak memory %.1f MiB (%s)", peak, device.type)
