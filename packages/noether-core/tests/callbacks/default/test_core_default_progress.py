@@ -105,3 +105,28 @@ def test_terminal_redraw_is_throttled(dkit):
     for _ in range(50):
         h.step(callback)
     assert stream.getvalue() == ""
+
+
+def test_log_record_clears_the_live_line_before_it_is_written(dkit):
+    h = dkit.Harness(updates_per_epoch=100, max_updates=10)
+    stream = io.StringIO()
+    log_stream = io.StringIO()
+    handler = logging.StreamHandler(log_stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        callback = TerminalProgressCallback(
+            None, h.context, every_n_updates=10, stream=stream, refresh_seconds=0.0
+        )
+        callback.before_training()
+        h.step(callback)
+        assert stream.getvalue().endswith("\x1b[K")  # the live line is on screen
+        logging.getLogger("noether.test").warning("checkpoint saved")
+        assert stream.getvalue().endswith("\x1b[K\r\x1b[K")  # wiped before the record
+        assert "checkpoint saved" in log_stream.getvalue()
+        h.step(callback)  # the next update redraws it
+        assert stream.getvalue().rsplit("\r", 1)[-1].startswith("epoch")
+        callback.after_training()
+        assert callback._clear_live_line not in handler.filters
+    finally:
+        root.removeHandler(handler)

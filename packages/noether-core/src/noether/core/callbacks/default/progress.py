@@ -64,7 +64,9 @@ class TerminalProgressCallback(ProgressCallback):
     """A live progress line on a terminal, redrawn at most every `refresh_seconds`.
 
     Each log interval leaves its line in place (a newline), so the scrollback still shows
-    the history; between them only a clock is read per update.
+    the history; between them only a clock is read per update. A log record emitted while the
+    live line is on screen first clears it (a filter on the root logger's handlers), so log
+    lines never end up glued to the progress line; the next redraw brings it back.
     """
 
     def __init__(
@@ -79,6 +81,15 @@ class TerminalProgressCallback(ProgressCallback):
         self.refresh_seconds = refresh_seconds
         self._next_draw = 0.0
         self._drawn = False
+        self._handlers: list[logging.Handler] = []
+
+    def _clear_live_line(self, record: logging.LogRecord) -> bool:
+        """Handler filter: wipes the live line before a log record is written; keeps all."""
+        if self._drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._drawn = False
+        return True
 
     def _draw(self, now: float, end: str = "") -> None:
         self.stream.write("\r" + self.progress_line(now) + "\x1b[K" + end)
@@ -89,6 +100,9 @@ class TerminalProgressCallback(ProgressCallback):
     def before_training(self) -> None:
         super().before_training()
         self._next_draw = self._start_time + self.refresh_seconds
+        self._handlers = list(logging.getLogger().handlers)
+        for handler in self._handlers:
+            handler.addFilter(self._clear_live_line)
 
     def track_after_update_step(self, losses: Any, timings: Any) -> None:
         now = perf_counter()
@@ -99,6 +113,9 @@ class TerminalProgressCallback(ProgressCallback):
         self._draw(perf_counter(), end="\n")
 
     def after_training(self) -> None:
+        for handler in self._handlers:
+            handler.removeFilter(self._clear_live_line)
+        self._handlers = []
         if self._drawn:
             self.stream.write("\n")
             self.stream.flush()
