@@ -229,6 +229,49 @@ def test_errors_and_early_stops_in_tracking_hooks_are_handled_like_periodic_ones
     assert calls[-2:] == [("a", 3), ("b", 3)]
 
 
+def test_errors_and_early_stops_in_micro_batch_hooks_are_handled_like_periodic_ones(kit):
+    calls: list = []
+
+    class StepTracker(PeriodicCallback):
+        def __init__(self, callback_config, context, name, action=None, **every):
+            super().__init__(callback_config, context, **every)
+            self.name, self.action, self.seen = name, action, 0
+
+        def track_after_accumulation_step(
+            self, losses, additional_outputs, accumulation_step, accumulation_steps
+        ):
+            self.seen += 1
+            calls.append((self.name, self.seen))
+            if self.action == "stop" and self.seen == 2:
+                raise EarlyStopIteration
+            if self.action == "fail" and self.seen == 3:
+                raise RuntimeError("micro-batch tracking failed")
+
+    stopping = _trainer_with(
+        kit,
+        lambda args: [
+            StepTracker(**args, name="a", action="stop", every_n_epochs=1),
+            StepTracker(**args, name="b", every_n_epochs=1),
+        ],
+        max_updates=10,
+    )
+    stopping.train(kit.make_model())
+    assert stopping.update_counter.update == 2
+    assert calls[-2:] == [("a", 2), ("b", 2)]
+    calls.clear()
+    failing = _trainer_with(
+        kit,
+        lambda args: [
+            StepTracker(**args, name="a", action="fail", every_n_epochs=1),
+            StepTracker(**args, name="b", every_n_epochs=1),
+        ],
+        max_updates=10,
+    )
+    with pytest.raises(RuntimeError, match="micro-batch tracking failed"):
+        failing.train(kit.make_model())
+    assert calls[-2:] == [("a", 3), ("b", 3)]
+
+
 class AskCounter(Recorder):
     """Counts how often the loop asks `should_run` after an update."""
 
