@@ -8,11 +8,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+import torch.distributed as _dist
 from torch import Tensor
 
 from noether.core.callbacks.base import PeriodicCallback
 from noether.core.counters import Frequency
 from noether.core.distributed import all_reduce_sum, get_world_size
+
+_isfinite = math.isfinite
+_DIST_AVAILABLE = _dist.is_available()
 
 _FOLD_EVERY = 64
 """Micro-batches whose losses are kept before they are stacked into one device tensor."""
@@ -27,14 +31,6 @@ def _stack_losses(values: list[Tensor]) -> Tensor:
             stacked = torch.stack([value.float().mean() for value in values])
         stacked = stacked.float()
         return stacked if stacked.dim() == 1 else stacked.reshape(len(values), -1).mean(dim=1)
-
-
-def _host_sum(values: list[Tensor]) -> tuple[float, int]:
-    """Sum and count of the finite (mean) step losses that already live on the host (steps
-    with NaN / inf losses are left out)."""
-    isfinite = math.isfinite
-    finite = [value for value in _host_values(values) if isfinite(value)]
-    return sum(finite), len(finite)
 
 
 def _host_values(values: list[Tensor]) -> list[float]:
@@ -94,6 +90,29 @@ class _Window:
         self.chunks = []
         counts = self.counts
         return {name: (total, counts[name]) for name, total in self.sums.items()}
+
+    def take_means(self, owner: Any) -> dict[str, float]:
+        """Mean per loss over all ranks (see `_reduced_means`) since the last take; clears.
+
+        `owner` is the callback: its device is read only when a process group reduces.
+        """
+        if self.chunks:
+            self.totals()
+        sums, counts = self.sums, self.counts
+        self.sums = {}
+        self.counts = {}
+        if not sums:
+            return {}
+        if _DIST_AVAILABLE and _dist.is_initialized() and get_world_size() > 1:
+            totals = {name: (total, counts[name]) for name, total in sums.items()}
+            return _reduced_means(totals, owner.device or "cpu")
+        means: dict[str, float] = {}
+        for name, total in sums.items():
+            count = counts[name]
+            means[name] = total / count if count else math.nan
+        if "total" not in means:
+            means["total"] = sum(means.values())
+        return means
 
     def clear(self) -> None:
         self.sums = {}
@@ -176,43 +195,60 @@ class OnlineLossCallback(PeriodicCallback):
             self._fold()
 
     def _fold(self) -> None:
+        """Adds the pending host losses to both windows as numbers (no device sync) and stacks
+        the accelerator ones per name into one chunk."""
         pending = self._pending
         if not pending:
             return
         self._pending = []
-        by_name: dict[str, list[Tensor]] = {}
+        track, log = self._track, self._log
+        track_sums, track_counts = track.sums, track.counts
+        log_sums, log_counts = log.sums, log.counts
+        device: dict[str, list[Tensor]] | None = None
         for losses in pending:
             for name, value in losses.items():
-                values = by_name.get(name)
-                if values is None:
-                    by_name[name] = [value]
-                else:
-                    values.append(value)
-        track, log = self._track, self._log
-        for name, values in by_name.items():
-            if values[0].is_cpu:  # reading CPU tensors costs no device sync
-                total, count = _host_sum(values)
-                track.add(name, total, count)
-                log.add(name, total, count)
-            else:
+                if not value.is_cpu:
+                    if device is None:
+                        device = {}
+                    values = device.get(name)
+                    if values is None:
+                        device[name] = [value]
+                    else:
+                        values.append(value)
+                    continue
+                try:
+                    number = value.item()
+                except RuntimeError:  # a loss with more than one element: its mean
+                    number = value.detach().float().mean().item()
+                if _isfinite(number):
+                    count = 1.0
+                else:  # steps with NaN / inf losses are left out (the name still shows)
+                    number = count = 0.0
+                track_sums[name] = track_sums.get(name, 0.0) + number
+                track_counts[name] = track_counts.get(name, 0.0) + count
+                log_sums[name] = log_sums.get(name, 0.0) + number
+                log_counts[name] = log_counts.get(name, 0.0) + count
+        if device is not None:
+            for name, values in device.items():
                 chunk = _Chunk(_stack_losses(values))
                 track.chunks.append((name, chunk))
                 log.chunks.append((name, chunk))
 
     def should_run(self, end_of_epoch: bool = False) -> bool:
         """Due at the track interval or at the log interval."""
-        self._due_track = super().should_run(end_of_epoch)
+        counter = self.update_counter
         log = self.log_frequency
-        if log is None:
-            self._due_log = False
-        elif end_of_epoch:
-            self._due_log = log.due_after_epoch(self.update_counter.epoch)
+        if end_of_epoch:
+            epoch = counter.epoch
+            due_track = self.frequency.due_after_epoch(epoch)
+            due_log = log is not None and log.due_after_epoch(epoch)
         else:
-            counter = self.update_counter
-            self._due_log = log.due_after_update(
-                counter.update, counter.sample, counter.effective_batch_size
-            )
-        return self._due_track or self._due_log
+            update, sample, batch = counter.update, counter.sample, counter.effective_batch_size
+            due_track = self.frequency.due_after_update(update, sample, batch)
+            due_log = log is not None and log.due_after_update(update, sample, batch)
+        self._due_track = due_track
+        self._due_log = due_log
+        return due_track or due_log
 
     def next_update_due(self) -> int | None:
         """The earlier of the next track and the next log update."""
@@ -230,10 +266,10 @@ class OnlineLossCallback(PeriodicCallback):
         if not (due_track or due_log):  # called without should_run (forced): do both
             due_track = due_log = True
         self._due_track = self._due_log = False
-        self._fold()
+        if self._pending:
+            self._fold()
         if due_track:
-            means = _reduced_means(self._track.totals(), self.device or "cpu")
-            self._track.clear()
+            means = self._track.take_means(self)
             writer = self.log_writer
             if writer is not None:
                 keys = self._keys
@@ -243,13 +279,13 @@ class OnlineLossCallback(PeriodicCallback):
                         key = keys[name] = f"loss/online/{name}"
                     writer.add_scalar(key, value)
         if due_log and self.log_frequency is not None:
-            means = _reduced_means(self._log.totals(), self.device or "cpu")
-            self._log.clear()
+            means = self._log.take_means(self)
             if means:
                 self.last_logged = means
-                if self.logger.isEnabledFor(logging.INFO):
+                logger = self.logger
+                if logger.isEnabledFor(logging.INFO):
                     text = ", ".join(f"{name} {value:.6g}" for name, value in means.items())
-                    self.logger.info("online loss: %s", text)
+                    logger.info("online loss: %s", text)
 
     def state_dict(self) -> dict[str, Any]:
         self._fold()

@@ -10,18 +10,36 @@ import torch
 
 from noether.core.callbacks.base import PeriodicCallback
 
+try:  # POSIX only; without it the CPU peak is unavailable (e.g. on Windows)
+    import resource as _resource
+except ImportError:  # pragma: no cover - not on POSIX
+    _resource = None  # type: ignore[assignment]
+
 _MB = 1024 * 1024
+_RSS_PER_MB = _MB if sys.platform == "darwin" else 1024
+"""ru_maxrss is in KiB on Linux, in bytes on macOS."""
+
+
+def _rusage_who() -> int:
+    """RUSAGE_THREAD on Linux, where ru_maxrss is the process's peak for it too and asking is
+    cheaper than for RUSAGE_SELF (no walk over the process's threads); else RUSAGE_SELF."""
+    if _resource is None:
+        return 0
+    if sys.platform == "linux":
+        return int(getattr(_resource, "RUSAGE_THREAD", _resource.RUSAGE_SELF))
+    return _resource.RUSAGE_SELF
+
+
+_RUSAGE_WHO = _rusage_who()
 
 
 def peak_memory_mb(device: torch.device) -> float:
     """Highest memory use so far in MiB (CUDA: tensors allocated; else: resident set size)."""
     if device.type == "cuda" and torch.cuda.is_available():
         return torch.cuda.max_memory_allocated(device) / _MB
-    import resource  # POSIX only; imported here so that importing this module works anywhere
-
-    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes
-    return max_rss / _MB if sys.platform == "darwin" else max_rss / 1024
+    if _resource is None:
+        raise ImportError("the resource module (POSIX) is needed for the CPU peak memory")
+    return _resource.getrusage(_RUSAGE_WHO).ru_maxrss / _RSS_PER_MB
 
 
 class PeakMemoryCallback(PeriodicCallback):
@@ -48,8 +66,9 @@ class PeakMemoryCallback(PeriodicCallback):
             self.logger.debug("peak memory unavailable: %s", error)
             return
         self.last_peak_mb = peak
-        if self.log_writer is not None:
-            self.log_writer.add_scalar("memory/peak_mb", peak)
+        writer = self.log_writer
+        if writer is not None:
+            writer.add_scalar("memory/peak_mb", peak)
         logger = self.logger
         if logger.isEnabledFor(logging.INFO):
             logger.info("peak memory %.1f MiB (%s)", peak, device.type)
