@@ -189,86 +189,55 @@ def test_user_callbacks_are_built_from_their_config_kinds(kit):
     assert trainer.callbacks[1].every_n_epochs == 1
 
 
-def test_errors_and_early_stops_in_tracking_hooks_are_handled_like_periodic_ones(kit):
+class HookTracker(PeriodicCallback):
+    """Counts calls of one tracking hook; stops early at the 2nd or fails at the 3rd call."""
+
+    def __init__(self, callback_config, context, name, calls, action=None, **every):
+        super().__init__(callback_config, context, **every)
+        self.name, self.calls, self.action, self.seen = name, calls, action, 0
+
+    def _hook(self) -> None:
+        self.seen += 1
+        self.calls.append((self.name, self.seen))
+        if self.action == "stop" and self.seen == 2:
+            raise EarlyStopIteration
+        if self.action == "fail" and self.seen == 3:
+            raise RuntimeError("tracking failed")
+
+
+class UpdateHookTracker(HookTracker):
+    def track_after_update_step(self, losses, timings):
+        self._hook()
+
+
+class MicroBatchHookTracker(HookTracker):
+    def track_after_accumulation_step(
+        self, losses, additional_outputs, accumulation_step, accumulation_steps
+    ):
+        self._hook()
+
+
+@pytest.mark.parametrize("tracker", [UpdateHookTracker, MicroBatchHookTracker])
+def test_errors_and_early_stops_in_tracking_hooks_are_handled_like_periodic_ones(kit, tracker):
     calls: list = []
 
-    class Tracker(PeriodicCallback):
-        def __init__(self, callback_config, context, name, action=None, **every):
-            super().__init__(callback_config, context, **every)
-            self.name, self.action = name, action
+    def trainer(action):
+        return _trainer_with(
+            kit,
+            lambda args: [
+                tracker(**args, name="a", calls=calls, action=action, every_n_epochs=1),
+                tracker(**args, name="b", calls=calls, every_n_epochs=1),
+            ],
+            max_updates=10,
+        )
 
-        def track_after_update_step(self, losses, timings):
-            calls.append((self.name, self.update_counter.update))
-            if self.action == "stop" and self.update_counter.update == 2:
-                raise EarlyStopIteration
-            if self.action == "fail" and self.update_counter.update == 3:
-                raise RuntimeError("tracking failed")
-
-    stopping = _trainer_with(
-        kit,
-        lambda args: [
-            Tracker(**args, name="a", action="stop", every_n_epochs=1),
-            Tracker(**args, name="b", every_n_epochs=1),
-        ],
-        max_updates=10,
-    )
+    stopping = trainer("stop")
     stopping.train(kit.make_model())
     assert stopping.update_counter.update == 2
     assert calls[-2:] == [("a", 2), ("b", 2)]
     calls.clear()
-    failing = _trainer_with(
-        kit,
-        lambda args: [
-            Tracker(**args, name="a", action="fail", every_n_epochs=1),
-            Tracker(**args, name="b", every_n_epochs=1),
-        ],
-        max_updates=10,
-    )
     with pytest.raises(RuntimeError, match="tracking failed"):
-        failing.train(kit.make_model())
-    assert calls[-2:] == [("a", 3), ("b", 3)]
-
-
-def test_errors_and_early_stops_in_micro_batch_hooks_are_handled_like_periodic_ones(kit):
-    calls: list = []
-
-    class StepTracker(PeriodicCallback):
-        def __init__(self, callback_config, context, name, action=None, **every):
-            super().__init__(callback_config, context, **every)
-            self.name, self.action, self.seen = name, action, 0
-
-        def track_after_accumulation_step(
-            self, losses, additional_outputs, accumulation_step, accumulation_steps
-        ):
-            self.seen += 1
-            calls.append((self.name, self.seen))
-            if self.action == "stop" and self.seen == 2:
-                raise EarlyStopIteration
-            if self.action == "fail" and self.seen == 3:
-                raise RuntimeError("micro-batch tracking failed")
-
-    stopping = _trainer_with(
-        kit,
-        lambda args: [
-            StepTracker(**args, name="a", action="stop", every_n_epochs=1),
-            StepTracker(**args, name="b", every_n_epochs=1),
-        ],
-        max_updates=10,
-    )
-    stopping.train(kit.make_model())
-    assert stopping.update_counter.update == 2
-    assert calls[-2:] == [("a", 2), ("b", 2)]
-    calls.clear()
-    failing = _trainer_with(
-        kit,
-        lambda args: [
-            StepTracker(**args, name="a", action="fail", every_n_epochs=1),
-            StepTracker(**args, name="b", every_n_epochs=1),
-        ],
-        max_updates=10,
-    )
-    with pytest.raises(RuntimeError, match="micro-batch tracking failed"):
-        failing.train(kit.make_model())
+        trainer("fail").train(kit.make_model())
     assert calls[-2:] == [("a", 3), ("b", 3)]
 
 
