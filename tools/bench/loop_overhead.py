@@ -3,9 +3,27 @@
 Both sides train the same MLP on the same dataset (items are dicts of tensors, batched by a
 `DataLoader` without workers) with the same optimizer for the same number of updates. The
 trainer runs with its default callbacks on and a real tracker (`jsonl` in a temporary folder,
-or `noop`). Runs alternate between the sides in one process (the order rotates every round),
-and medians are compared; `paired` is the median of the per-round ratios. Times are process
-CPU time by default, which a busy shared machine disturbs less than wall time.
+or `noop`); `--bare` adds the trainer without default callbacks, and `--control` a second
+plain loop: its ratio to the first shows how finely this run can tell sides apart.
+
+Measuring a few percent on a shared virtual machine: whole runs of the same loop vary by
+10-25 % here from one second to the next, more than the difference being measured. So:
+
+- The sides of a round run at the same time, taking turns: each side is a thread that
+  trains for a block of updates (1/32 of the run), hands over to the next side and waits
+  (one side runs at a time). Slow phases of the host hit every side alike.
+- A side's time is the sum of its turns (set-up and tear-down included) on the thread's CPU
+  clock (`--clock wall` for wall time). Turns are counted at the model's forward.
+- The process is pinned to one CPU (`--cpu`, default the last one it may use): identical
+  sides that the scheduler kept on different virtual CPUs differed by up to 20 % within a
+  round; pinned, they agree within 1-2 %.
+- A full garbage collection runs before each round, so no side pays for walking the garbage
+  of earlier rounds (~180 ms with torch imported: a fifth of a run of A).
+- The ring's direction alternates between rounds, so every side follows every other equally.
+
+Per side, the medians over rounds of each turn, summed, give its time (a turn disturbed in
+a few rounds drops out); `ratio_vs_plain` is trainer over plain from these sums, and
+`paired` is the median over rounds of the per-round ratios.
 
     uv run python tools/bench/loop_overhead.py                 # both workloads
     uv run python tools/bench/loop_overhead.py --workload A --repeats 9 --bare
@@ -48,12 +66,12 @@ from noether.core.trackers.jsonl import JsonlTracker
 from noether.core.trackers.noop import NoopTracker
 from noether.core.trainer.base import BaseTrainer
 
-LR = 1e-3
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from turn_taking import Side, pin_to_one_cpu, run_round, sum_of_turn_medians
 
-CLOCKS: dict[str, Callable[[], float]] = {"process": time.process_time, "wall": time.perf_counter}
-clock: Callable[[], float] = time.process_time
-"""Process CPU time by default: on a shared machine it ignores time spent descheduled; with
-one thread and no data workers it equals wall time on an idle machine (`--clock wall`)."""
+LR = 1e-3
+TURNS_PER_RUN = 32
+CLOCKS: dict[str, Callable[[], float]] = {"thread": time.thread_time, "wall": time.perf_counter}
 
 
 @dataclass(frozen=True)
@@ -106,13 +124,17 @@ class BenchModelConfig(ModelConfig):
 
 
 class BenchModel(ModelBase):
-    """`build_mlp(dims)` as a ModelBase."""
+    """`build_mlp(dims)` as a ModelBase; each forward call ticks `on_forward` when set."""
 
     def __init__(self, model_config: BenchModelConfig) -> None:
         super().__init__(model_config)
         self.net = build_mlp(model_config.dims)
+        self.on_forward: Callable[[], None] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        on_forward = self.on_forward
+        if on_forward is not None:
+            on_forward()
         return self.net(x)
 
 
@@ -130,17 +152,15 @@ class MseTrainer(BaseTrainer):
 
 
 def make_model(workload: Workload) -> BenchModel:
-    """The same model (class, weights) for both sides."""
+    """The same model (class, weights) for every side."""
     torch.manual_seed(0)
     return BenchModel(
         BenchModelConfig(dims=workload.dims, optimizer=AdamWConfig(lr=LR, weight_decay=0.0))
     )
 
 
-def run_plain(workload: Workload, dataset: DictDataset) -> float:
-    """Seconds of the hand-written loop (data loader, optimizer and all updates)."""
-    model = make_model(workload)
-    start = clock()
+def plain_loop(workload: Workload, dataset: DictDataset, model: BenchModel) -> None:
+    """What a user writes by hand: data loader, optimizer and all updates."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
     loader = DataLoader(dataset, batch_size=workload.batch_size, shuffle=True, drop_last=True)
     model.train()
@@ -154,7 +174,6 @@ def run_plain(workload: Workload, dataset: DictDataset) -> float:
             done += 1
             if done == workload.updates:
                 break
-    return clock() - start
 
 
 def make_tracker(kind: str) -> TrackerBase:
@@ -163,14 +182,20 @@ def make_tracker(kind: str) -> TrackerBase:
     return NoopTracker(TrackerConfig(kind="noop"))
 
 
-def run_trainer(
+def plain_side(workload: Workload, dataset: DictDataset) -> Side:
+    model = make_model(workload)
+    return Side(model, lambda: plain_loop(workload, dataset, model))
+
+
+def trainer_side(
     workload: Workload,
     dataset: DictDataset,
     tracker_kind: str,
     output: Path,
     default_callbacks: bool = True,
-) -> tuple[float, BaseTrainer]:
-    """Seconds of BaseTrainer (construction and train), default callbacks on unless told."""
+) -> Side:
+    """BaseTrainer built and trained in the timed body (default callbacks on unless told);
+    the tracker is started before and closed after, outside the timing."""
     model = make_model(workload)
     config = BenchTrainerConfig(
         max_updates=workload.updates,
@@ -182,83 +207,105 @@ def run_trainer(
     path_provider = PathProvider(output, f"bench_{workload.name}")
     tracker = make_tracker(tracker_kind)
     tracker.start(path_provider, {"benchmark": workload.name})
-    start = clock()
-    trainer = MseTrainer(config, DataContainer({"train": dataset}), "cpu", tracker, path_provider)
-    trainer.train(model)
-    seconds = clock() - start
-    tracker.close()
-    return seconds, trainer
+    data = DataContainer({"train": dataset})
+
+    def body() -> None:
+        MseTrainer(config, data, "cpu", tracker, path_provider).train(model)
+
+    return Side(model, body, tracker.close)
 
 
 @dataclass
 class Result:
-    """Seconds of each run per side: `plain`, `trainer` (defaults on), optionally `bare`."""
+    """The turn times of each side per round: `plain`, `trainer`, optionally `bare`."""
 
     workload: Workload
-    runs: dict[str, list[float]]
+    rounds: dict[str, list[list[float]]]
 
-    def median(self, side: str) -> float:
-        return statistics.median(self.runs[side])
+    def total(self, side: str) -> float:
+        """Seconds of one run of `side` (sum of the per-turn medians)."""
+        return sum_of_turn_medians(self.rounds[side])
 
     @property
     def ratio(self) -> float:
-        """Median trainer time over median plain time."""
-        return self.median("trainer") / self.median("plain")
+        """Trainer over plain."""
+        return self.total("trainer") / self.total("plain")
 
     def paired_ratio(self, side: str) -> float:
-        """Median over rounds of side / plain within the same round (drift cancels)."""
-        pairs = zip(self.runs[side], self.runs["plain"], strict=True)
-        return statistics.median(a / b for a, b in pairs)
+        """Median over rounds of side / plain within the same round."""
+        pairs = zip(self.rounds[side], self.rounds["plain"], strict=True)
+        return statistics.median(sum(a) / sum(b) for a, b in pairs)
 
     def describe(self) -> str:
         per_update = 1e6 / self.workload.updates
-        plain = self.median("plain")
-        parts = [f"workload {self.workload.name} (medians of {len(self.runs['plain'])}):"]
-        for side, values in self.runs.items():
-            median = statistics.median(values)
+        plain = self.total("plain")
+        parts = [f"workload {self.workload.name} ({len(self.rounds['plain'])} rounds):"]
+        for side in self.rounds:
+            total = self.total(side)
+            runs = [sum(turns) for turns in self.rounds[side]]
             text = (
-                f"  {side:8s} {median * 1e3:8.1f} ms = {median * per_update:7.1f} us/update "
-                f"(min {min(values) * 1e3:.1f} ms)"
+                f"  {side:8s} {total * 1e3:8.1f} ms = {total * per_update:7.1f} us/update "
+                f"(runs: min {min(runs) * 1e3:.1f}, max {max(runs) * 1e3:.1f} ms)"
             )
             if side != "plain":
                 text += (
-                    f", overhead {(median - plain) * per_update:+.1f} us/update, "
-                    f"ratio {median / plain:.3f} (paired {self.paired_ratio(side):.3f})"
+                    f", overhead {(total - plain) * per_update:+.1f} us/update, "
+                    f"ratio {total / plain:.3f} (paired {self.paired_ratio(side):.3f})"
                 )
             parts.append(text)
         return "\n".join(parts)
 
 
-def bench(workload: Workload, repeats: int, tracker_kind: str, output: Path, bare: bool) -> Result:
-    """Warm-up once, then `repeats` interleaved rounds (the order rotates every round)."""
+@dataclass(frozen=True)
+class Options:
+    """What a benchmark run times and how (the command line's flags)."""
+
+    repeats: int = 9
+    tracker: str = "jsonl"
+    bare: bool = False
+    control: bool = False
+    clock: str = "thread"
+    turns: int = TURNS_PER_RUN
+
+
+def bench(workload: Workload, options: Options, output: Path) -> Result:
+    """A warm-up round, then `options.repeats` rounds; the ring's direction alternates every
+    round and the side that starts rotates every two."""
     dataset = DictDataset(workload.samples, workload.dims[0], workload.dims[-1])
-    sides: dict[str, Callable[[], float]] = {
-        "plain": lambda: run_plain(workload, dataset),
-        "trainer": lambda: run_trainer(workload, dataset, tracker_kind, output)[0],
+    makers: dict[str, Callable[[], Side]] = {
+        "plain": lambda: plain_side(workload, dataset),
+        "trainer": lambda: trainer_side(workload, dataset, options.tracker, output),
     }
-    if bare:
-        sides["bare"] = lambda: run_trainer(
-            workload, dataset, tracker_kind, output, default_callbacks=False
-        )[0]
-    for run in sides.values():
-        run()
-    result = Result(workload, {side: [] for side in sides})
-    names = list(sides)
-    for repeat in range(repeats):
-        shift = repeat % len(names)
-        for side in names[shift:] + names[:shift]:
-            result.runs[side].append(sides[side]())
+    if options.bare:
+        makers["bare"] = lambda: trainer_side(
+            workload, dataset, options.tracker, output, default_callbacks=False
+        )
+    if options.control:
+        makers["control"] = lambda: plain_side(workload, dataset)
+    names = list(makers)
+    per_turn = max(1, workload.updates // options.turns)
+    result = Result(workload, {name: [] for name in names})
+    for repeat in range(-1, options.repeats):
+        ring = names if repeat % 2 == 0 else [names[0], *reversed(names[1:])]
+        shift = max(repeat, 0) // 2 % len(ring)
+        order = ring[shift:] + ring[:shift]
+        turns = run_round([makers[name]() for name in order], per_turn, CLOCKS[options.clock])
+        if repeat >= 0:
+            for name, seconds in zip(order, turns, strict=True):
+                result.rounds[name].append(seconds)
     return result
 
 
 def profile_trainer(workload: Workload, tracker_kind: str, output: Path, top: int) -> None:
     """cProfile of one trainer run, by own time and by cumulative time."""
     dataset = DictDataset(workload.samples, workload.dims[0], workload.dims[-1])
-    run_trainer(workload, dataset, tracker_kind, output)
+    trainer_side(workload, dataset, tracker_kind, output).body()
+    side = trainer_side(workload, dataset, tracker_kind, output)
     profiler = cProfile.Profile()
     profiler.enable()
-    run_trainer(workload, dataset, tracker_kind, output)
+    side.body()
     profiler.disable()
+    side.close()
     for sort in ("tottime", "cumulative"):
         stream = io.StringIO()
         pstats.Stats(profiler, stream=stream).sort_stats(sort).print_stats(top)
@@ -268,37 +315,43 @@ def profile_trainer(workload: Workload, tracker_kind: str, output: Path, top: in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=["A", "B", "both"], default="both")
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved pairs per workload")
+    parser.add_argument("--repeats", type=int, default=9, help="rounds per workload")
     parser.add_argument("--tracker", choices=["jsonl", "noop"], default="jsonl")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="process")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="thread")
     parser.add_argument(
         "--bare", action="store_true", help="also time the trainer without default callbacks"
     )
+    parser.add_argument(
+        "--control", action="store_true", help="also time a second plain loop (noise floor)"
+    )
+    parser.add_argument(
+        "--turns", type=int, default=TURNS_PER_RUN, help="turns each side takes per run"
+    )
+    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin the process to")
     parser.add_argument("--profile", action="store_true", help="cProfile the trainer on A")
     parser.add_argument("--top", type=int, default=40, help="rows of the profile")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
-    global clock
-    clock = CLOCKS[args.clock]
     torch.set_num_threads(1)
+    cpu = pin_to_one_cpu(args.cpu)
     with tempfile.TemporaryDirectory(prefix="noether-bench-") as tmp:
         output = Path(tmp)
         if args.profile:
             profile_trainer(WORKLOADS["A"], args.tracker, output, args.top)
             return 0
         names = ["B", "A"] if args.workload == "both" else [args.workload]
-        results = [
-            bench(WORKLOADS[name], args.repeats, args.tracker, output, args.bare) for name in names
-        ]
+        options = Options(
+            args.repeats, args.tracker, args.bare, args.control, args.clock, args.turns
+        )
+        results = [bench(WORKLOADS[name], options, output) for name in names]
     print(
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-        f"tracker {args.tracker}, clock {args.clock}"
+        f"tracker {args.tracker}, clock {args.clock}, cpu {cpu}"
     )
     for result in results:
         print(result.describe())
-    last = results[-1]
-    print(f"ratio_vs_plain={last.ratio:.3f}")
+    print(f"ratio_vs_plain={results[-1].ratio:.3f}")
     return 0
 
 
