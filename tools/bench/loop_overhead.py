@@ -19,7 +19,8 @@ Measuring a few percent on a shared virtual machine: whole runs of the same loop
   round; pinned, they agree within 1-2 %.
 - A full garbage collection runs before each round, so no side pays for walking the garbage
   of earlier rounds (~180 ms with torch imported: a fifth of a run of A).
-- The ring's direction alternates between rounds, so every side follows every other equally.
+- Each round runs the sides in another order (all permutations, shuffled once): with a
+  fixed ring, a side that always followed the same other side was off by 2-3 %.
 
 Per side, the medians over rounds of each turn, summed, give its time (a turn disturbed in
 a few rounds drops out); `ratio_vs_plain` is trainer over plain from these sums, and
@@ -42,6 +43,7 @@ import cProfile
 import io
 import itertools
 import pstats
+import random
 import statistics
 import sys
 import tempfile
@@ -269,8 +271,8 @@ class Options:
 
 
 def bench(workload: Workload, options: Options, output: Path) -> Result:
-    """A warm-up round, then `options.repeats` rounds; the ring's direction alternates every
-    round and the side that starts rotates every two."""
+    """A warm-up round, then `options.repeats` rounds, each in another order of the sides
+    (every permutation in turn, shuffled once), so who starts and who follows whom varies."""
     dataset = DictDataset(workload.samples, workload.dims[0], workload.dims[-1])
     makers: dict[str, Callable[[], Side]] = {
         "plain": lambda: plain_side(workload, dataset),
@@ -285,10 +287,10 @@ def bench(workload: Workload, options: Options, output: Path) -> Result:
     names = list(makers)
     per_turn = max(1, workload.updates // options.turns)
     result = Result(workload, {name: [] for name in names})
+    orders = list(itertools.permutations(names))
+    random.Random(0).shuffle(orders)
     for repeat in range(-1, options.repeats):
-        ring = names if repeat % 2 == 0 else [names[0], *reversed(names[1:])]
-        shift = max(repeat, 0) // 2 % len(ring)
-        order = ring[shift:] + ring[:shift]
+        order = list(orders[max(repeat, 0) % len(orders)])
         turns = run_round([makers[name]() for name in order], per_turn, CLOCKS[options.clock])
         if repeat >= 0:
             for name, seconds in zip(order, turns, strict=True):

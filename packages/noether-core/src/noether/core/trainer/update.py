@@ -11,7 +11,9 @@ import torch
 from torch import Tensor
 
 from noether.core.distributed import all_reduce_gradients_mean, all_reduce_min
-from noether.core.trainer.types import TrainerResult
+from noether.core.trainer.batching import BatchSplitter
+from noether.core.trainer.setup import to_trainer_result
+from noether.core.trainer.types import LossResult, TrainerResult
 
 if TYPE_CHECKING:
     from noether.config import BaseTrainerConfig
@@ -34,8 +36,13 @@ class UpdateStepMixin:
     _backward_steps: int
     _move_to_device: bool
     _autocast_enabled: bool
+    _own_train_step: bool
+    _splitter: BatchSplitter
 
     def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
+        raise NotImplementedError
+
+    def loss_compute(self, forward_output: Any, targets: dict[str, Tensor]) -> LossResult:
         raise NotImplementedError
 
     def update(
@@ -64,23 +71,34 @@ class UpdateStepMixin:
         ddp = self._ddp_model
         if ddp is not None and not is_last:
             with ddp.no_sync():  # gradients are all-reduced in the last micro-batch only
-                result, forward_end, skipped = self._forward_backward(
+                losses, additional, forward_end, skipped = self._forward_backward(
                     batch, dist_model, accumulation_steps_total, retain_graph
                 )
         else:
-            result, forward_end, skipped = self._forward_backward(
+            losses, additional, forward_end, skipped = self._forward_backward(
                 batch, dist_model, accumulation_steps_total, retain_graph
             )
         backward_end = perf_counter()
-        if is_last:
-            self._finish_update(model, last_skipped=skipped)
+        if is_last:  # optimizer step (unless nothing was backpropagated), schedule, zero grads
+            if self._backward_steps > 0:
+                if skipped and ddp is not None:
+                    # DDP reduces gradients in the last backward, which all ranks skipped
+                    all_reduce_gradients_mean(model)
+                model.optimizer_step(self.grad_scaler)
+            else:
+                self.logger.warning(
+                    "all micro-batches of this update were skipped: no optimizer step"
+                )
+            model.optimizer_schedule_step()
+            model.optimizer_zero_grad()
+            self._backward_steps = 0
         end = perf_counter()
         timings = {
             "forward": forward_end - start,
             "backward": backward_end - forward_end,
             "update": end - backward_end,
         }
-        return result.losses_to_log, result.additional_outputs, timings
+        return losses, additional, timings
 
     def _forward_backward(
         self,
@@ -88,14 +106,14 @@ class UpdateStepMixin:
         dist_model: torch.nn.Module,
         accumulation_steps_total: int,
         retain_graph: bool,
-    ) -> tuple[TrainerResult, float, bool]:
+    ) -> tuple[dict[str, Tensor], dict[str, Any], float, bool]:
+        """(losses_to_log, additional_outputs, end of the forward pass, skipped)."""
         if self._autocast_enabled:
             with self.autocast():
-                result = self.train_step(batch, dist_model)
+                loss, losses, additional = self._run_train_step(batch, dist_model)
         else:
-            result = self.train_step(batch, dist_model)
+            loss, losses, additional = self._run_train_step(batch, dist_model)
         forward_end = perf_counter()
-        loss = result.total_loss
         skipped = self.config.skip_nan_loss and self._skip_nonfinite(loss)
         if not skipped and loss.requires_grad:
             if accumulation_steps_total > 1:
@@ -104,20 +122,26 @@ class UpdateStepMixin:
                 loss = self.grad_scaler.scale(loss)
             loss.backward(retain_graph=retain_graph)
             self._backward_steps += 1
-        return result, forward_end, skipped
+        return losses, additional, forward_end, skipped
 
-    def _finish_update(self, model: Any, last_skipped: bool) -> None:
-        """Optimizer step (unless nothing was backpropagated), schedule step, zero grads."""
-        if self._backward_steps > 0:
-            if last_skipped and self._ddp_model is not None:
-                # DDP reduces gradients in the last backward, which was skipped on all ranks
-                all_reduce_gradients_mean(model)
-            model.optimizer_step(self.grad_scaler)
+    def _run_train_step(
+        self, batch: dict[str, Tensor], dist_model: torch.nn.Module
+    ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
+        """`train_step`'s (total_loss, losses_to_log, additional_outputs).
+
+        When `train_step` is BaseTrainer's own, its work is done here without the
+        TrainerResult: this runs every micro-batch, and each Python call on this path costs
+        a few microseconds once the forward and backward passes have evicted the caches.
+        """
+        if self._own_train_step:
+            forward, targets = self._splitter.split(batch)
+            output = self.loss_compute(dist_model(**forward), targets)
+            if type(output) is Tensor:  # the common case: one loss
+                return output, {"total": output}, {}
+            result = to_trainer_result(output)
         else:
-            self.logger.warning("all micro-batches of this update were skipped: no optimizer step")
-        model.optimizer_schedule_step()
-        model.optimizer_zero_grad()
-        self._backward_steps = 0
+            result = self.train_step(batch, dist_model)
+        return result.total_loss, result.losses_to_log, result.additional_outputs
 
     def _skip_nonfinite(self, loss: Tensor) -> bool:
         """Whether all ranks skip this micro-batch: one host sync, only with skip_nan_loss."""
