@@ -16,7 +16,7 @@ Measuring a few percent on a shared virtual machine: whole runs of the same loop
   clock (`--clock wall` for wall time). Turns are counted at the model's forward.
 - The process is pinned to one CPU (`--cpu`, default the last one it may use): identical
   sides that the scheduler kept on different virtual CPUs differed by up to 20 % within a
-  round; pinned, they agree within 1-2 %.
+  round; pinned (and with the orders below), `--control` lands within 1 % of plain.
 - A full garbage collection runs before each round, so no side pays for walking the garbage
   of earlier rounds (~180 ms with torch imported: a fifth of a run of A).
 - Each round runs the sides in another order (all permutations, shuffled once): with a
@@ -27,7 +27,7 @@ a few rounds drops out); `ratio_vs_plain` is trainer over plain from these sums,
 `paired` is the median over rounds of the per-round ratios.
 
     uv run python tools/bench/loop_overhead.py                 # both workloads
-    uv run python tools/bench/loop_overhead.py --workload A --repeats 9 --bare
+    uv run python tools/bench/loop_overhead.py --workload A --bare --control
     uv run python tools/bench/loop_overhead.py --tracker noop --clock wall
     uv run python tools/bench/loop_overhead.py --profile       # cProfile of the trainer on A
 
@@ -262,7 +262,7 @@ class Result:
 class Options:
     """What a benchmark run times and how (the command line's flags)."""
 
-    repeats: int = 9
+    repeats: int = 15
     tracker: str = "jsonl"
     bare: bool = False
     control: bool = False
@@ -317,7 +317,7 @@ def profile_trainer(workload: Workload, tracker_kind: str, output: Path, top: in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=["A", "B", "both"], default="both")
-    parser.add_argument("--repeats", type=int, default=9, help="rounds per workload")
+    parser.add_argument("--repeats", type=int, default=15, help="rounds per workload")
     parser.add_argument("--tracker", choices=["jsonl", "noop"], default="jsonl")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="thread")
     parser.add_argument(
