@@ -300,3 +300,15 @@ def test_samples_schedule_survives_a_resumed_counter_that_is_not_a_multiple(kit)
     trainer.train(kit.make_model())
     # samples after each update: 35, 43, 51, 59, 67, 75, 83 -> crossings of 40, 60, 80
     assert [u for n, u in log if n == "s20" and u != "after"] == [5, 8, 10]
+
+
+def test_updates_schedule_survives_a_resumed_counter_that_is_not_a_multiple(kit):
+    log: list = []
+    trainer = _trainer_with(
+        kit,
+        lambda args: [Recorder(**args, log=log, name="u3", every_n_updates=3)],
+        max_updates=10,
+    )
+    trainer.update_counter.load_state_dict({"epoch": 0, "update": 4, "sample": 32})
+    trainer.train(kit.make_model())
+    assert [u for n, u in log if n == "u3" and u != "after"] == [6, 9]

@@ -42,6 +42,39 @@ def test_an_overridden_train_step_is_used_by_the_loop(kit):
     assert calls == [["x", "y"]] * 3
 
 
+def test_a_train_step_set_on_the_instance_is_used_by_the_loop(kit):
+    trainer = kit.make_trainer(kit.make_config(max_updates=2))
+    own_step = trainer.train_step
+    calls = []
+
+    def train_step(batch, model):
+        calls.append(sorted(batch))
+        return own_step(batch, model)
+
+    trainer.train_step = train_step
+    trainer.train(kit.make_model())
+    assert calls == [["x", "y"]] * 2
+
+
+def test_the_inline_step_and_train_step_give_the_same_weights(kit):
+    """update() skips building a TrainerResult when train_step is BaseTrainer's own; a
+    subclass that only forwards to it must train to the same weights."""
+
+    class Forwarding(kit.MseTrainer):
+        def train_step(self, batch, model):
+            return super().train_step(batch, model)
+
+    weights = []
+    for trainer_cls in (kit.MseTrainer, Forwarding):
+        model = kit.make_model()
+        kit.make_trainer(kit.make_config(max_updates=4), trainer_cls=trainer_cls).train(model)
+        weights.append([p.detach().clone() for p in model.parameters()])
+    initial = [p.detach().clone() for p in kit.make_model().parameters()]
+    assert not all(torch.equal(a, b) for a, b in zip(initial, weights[0], strict=True))
+    for inline, forwarded in zip(*weights, strict=True):
+        assert torch.equal(inline, forwarded)
+
+
 def test_seed_attributes_exist(kit):
     trainer = kit.make_trainer(kit.make_config(max_epochs=3))
     for name in [
