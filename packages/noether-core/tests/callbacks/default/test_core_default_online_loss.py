@@ -149,3 +149,34 @@ def test_state_survives_a_stop_and_resume_mid_window(dkit):
     expected = sum(values) / len(values)
     assert h_full.tracker.rows_with("loss/online/total") == {6: pytest.approx(expected)}
     assert h_second.tracker.rows_with("loss/online/total") == {6: pytest.approx(expected)}
+
+
+@pytest.mark.parametrize(
+    ("track", "log"),
+    [
+        ({"every_n_updates": 2}, {"every_n_updates": 5}),
+        ({"every_n_updates": 3}, None),
+        ({"every_n_updates": 4}, {"every_n_epochs": 1}),
+        ({"every_n_updates": 2}, {"every_n_samples": 24}),
+        ({"every_n_samples": 20}, {"every_n_updates": 3}),
+    ],
+)
+def test_schedule_follows_the_frequencies_at_every_update(dkit, track, log):
+    """The callback's update-only shortcut decides as the general Frequency rule does."""
+    from noether.core.counters import Frequency
+
+    h = dkit.Harness()
+    callback = OnlineLossCallback(None, h.context, log_every=log, **track)
+    track_rule, log_rule = Frequency(**track), Frequency(**log) if log else None
+    counter = h.counter
+    for _ in range(40):
+        counter.add_update()
+        u, s, b = counter.update, counter.sample, counter.effective_batch_size
+        due_track = track_rule.due_after_update(u, s, b)
+        due_log = log_rule is not None and log_rule.due_after_update(u, s, b)
+        assert callback.should_run(False) == (due_track or due_log)
+        assert (callback._due_track, callback._due_log) == (due_track, due_log)
+        nexts = [track_rule.next_update_due(u, s, b)]
+        if log_rule is not None:
+            nexts.append(log_rule.next_update_due(u, s, b))
+        assert callback.next_update_due() == min(n for n in nexts if n is not None)

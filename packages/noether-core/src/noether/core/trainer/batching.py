@@ -80,12 +80,20 @@ class BatchSplitter:
         """(forward inputs, targets) of one batch."""
         if not self._checked:
             self._check(batch)
+        # plain loops rather than comprehensions: this runs every micro-batch, and each
+        # comprehension is one more Python call
+        targets: dict[str, Any] = {}
+        forward: dict[str, Any] = {}
         try:
-            targets = {key: batch[key] for key in self.target_properties}
+            for key in self.target_properties:
+                targets[key] = batch[key]
             if self.forward_properties:
-                forward = {key: batch[key] for key in self.forward_properties}
+                for key in self.forward_properties:
+                    forward[key] = batch[key]
             else:
-                forward = {k: v for k, v in batch.items() if k not in targets}
+                for key, value in batch.items():
+                    if key not in targets:
+                        forward[key] = value
         except KeyError:
             self._check(batch)
             raise

@@ -73,8 +73,12 @@ class LoopMixin:
 
     @staticmethod
     def drop_metadata(data: dict[str, Any]) -> dict[str, Any]:
-        """The batch without `__meta*` keys (bookkeeping that the model must not see)."""
-        return {k: v for k, v in data.items() if not k.startswith("__meta")}
+        """The batch without `__meta*` keys (bookkeeping that the model must not see); the
+        batch itself when it has none (no copy on the hot path)."""
+        for key in data:
+            if key.startswith("__meta"):
+                return {k: v for k, v in data.items() if not k.startswith("__meta")}
+        return data
 
     # ------------------------------------------------------------------ callback dispatch
     def _dispatch(

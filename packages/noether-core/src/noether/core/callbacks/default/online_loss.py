@@ -147,6 +147,18 @@ def _reduced_means(totals: dict[str, tuple[float, float]], device: Any) -> dict[
     return means
 
 
+def _update_intervals(track: Frequency, log: Frequency | None) -> tuple[int, int] | None:
+    """(track every n updates, log every n updates or 0) when neither interval counts
+    samples and the track interval is in updates; None otherwise (the general rule)."""
+    if track.every_n_updates is None or track.every_n_samples is not None:
+        return None
+    if log is None or not log.is_set:
+        return track.every_n_updates, 0
+    if log.every_n_samples is not None:
+        return None
+    return track.every_n_updates, log.every_n_updates or 0
+
+
 class OnlineLossCallback(PeriodicCallback):
     """Logs `loss/online/<name>` and `loss/online/total` every track interval.
 
@@ -173,6 +185,8 @@ class OnlineLossCallback(PeriodicCallback):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.log_frequency = Frequency(**log_every) if log_every else None
+        self._every = _update_intervals(self.frequency, self.log_frequency)
+        """(track every n, log every n or 0) when both are in updates only, else None."""
         self._pending: list[Mapping[str, Tensor]] = []
         self._track = _Window()
         self._log = _Window()
@@ -242,6 +256,11 @@ class OnlineLossCallback(PeriodicCallback):
             epoch = counter.epoch
             due_track = self.frequency.due_after_epoch(epoch)
             due_log = log is not None and log.due_after_epoch(epoch)
+        elif self._every is not None:  # both intervals in updates only: two modulos
+            update = counter.update
+            track_every, log_every = self._every
+            due_track = update % track_every == 0
+            due_log = log_every > 0 and update % log_every == 0
         else:
             update, sample, batch = counter.update, counter.sample, counter.effective_batch_size
             due_track = self.frequency.due_after_update(update, sample, batch)
@@ -253,7 +272,14 @@ class OnlineLossCallback(PeriodicCallback):
     def next_update_due(self) -> int | None:
         """The earlier of the next track and the next log update."""
         counter = self.update_counter
-        update, sample, batch = counter.update, counter.sample, counter.effective_batch_size
+        update = counter.update
+        if self._every is not None:
+            track_every, log_every = self._every
+            next_track = (update // track_every + 1) * track_every
+            if log_every > 0:
+                return min(next_track, (update // log_every + 1) * log_every)
+            return next_track
+        sample, batch = counter.sample, counter.effective_batch_size
         due = self.frequency.next_update_due(update, sample, batch)
         if self.log_frequency is not None:
             log_due = self.log_frequency.next_update_due(update, sample, batch)
