@@ -30,7 +30,7 @@ def test_flush_sends_one_row_with_tensors_and_floats(tmp_path: Path) -> None:
     writer.add_scalar("loss/online/total", loss)
     writer.add_scalar("optim/lr", 1e-3)
     writer.add_scalar("count", 3)
-    assert isinstance(writer._buffer["loss/online/total"], torch.Tensor)  # not converted yet
+    assert isinstance(writer.pending["loss/online/total"], torch.Tensor)  # not converted yet
     row = writer.flush(Counter(update=4, epoch=1, sample=32))
     assert row == {"loss/online/total": 0.5, "optim/lr": 1e-3, "count": 3.0}
     assert writer.flush(Counter(update=5, epoch=1, sample=40)) == {}  # empty: no row

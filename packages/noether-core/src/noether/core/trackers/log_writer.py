@@ -29,7 +29,8 @@ class LogWriter:
 
     def __init__(self, tracker: TrackerBase) -> None:
         self.tracker = tracker
-        self._buffer: dict[str, float | torch.Tensor] = {}
+        self.pending: dict[str, float | torch.Tensor] = {}
+        """Values buffered for the next row (empty: `flush` has nothing to send)."""
         self._buffered_tensors = False
         self.last_values: dict[str, float] = {}
         """The latest flushed value of every key (for metric-based callbacks)."""
@@ -40,17 +41,17 @@ class LogWriter:
         if isinstance(value, torch.Tensor):
             if value.numel() != 1:
                 raise ValueError(f"{key}: expected a scalar, got a tensor of shape {value.shape}")
-            self._buffer[key] = value.detach()
+            self.pending[key] = value.detach()
             self._buffered_tensors = True
         else:
-            self._buffer[key] = float(value)
+            self.pending[key] = float(value)
 
     def flush(self, update_counter: CounterLike) -> dict[str, float]:
         """Converts the buffered values and sends them as one row; returns the row.
 
         Called after every update: with nothing buffered it returns at once (no row).
         """
-        buffer = self._buffer
+        buffer = self.pending
         if not buffer:
             return {}
         row: dict[str, float]
@@ -59,7 +60,7 @@ class LogWriter:
             self._buffered_tensors = False
         else:
             row = buffer  # type: ignore[assignment]  # floats only
-        self._buffer = {}
+        self.pending = {}
         self.last_values.update(row)
         self.tracker.log(
             row,
@@ -76,13 +77,13 @@ class LogWriter:
         Buffered tensors are converted (one host transfer per device) but stay buffered.
         """
         values = dict(self.last_values)
-        if self._buffer:
-            values.update(_to_floats(self._buffer))
+        if self.pending:
+            values.update(_to_floats(self.pending))
         return values
 
     def get(self, key: str) -> float | None:
         """The latest value of `key` (buffered before flushed), or None when never logged."""
-        value = self._buffer.get(key)
+        value = self.pending.get(key)
         if value is None:
             return self.last_values.get(key)
         return float(value.item()) if isinstance(value, torch.Tensor) else value

@@ -299,7 +299,8 @@ class LoopMixin:
         next_due = [self._next_due(cb) for cb in periodic]
         every = [_fixed_update_interval(cb) for cb in periodic]
         next_any = min(next_due, default=NEVER)
-        while not counter.is_finished:
+        total_updates = counter.total_updates
+        while counter.update < total_updates:  # counter.is_finished, without a call
             stop = False
             data_wait = 0.0
             timings: dict[str, float] = {}
@@ -344,7 +345,7 @@ class LoopMixin:
             if counter.update % updates_per_epoch == 0:
                 counter.add_epoch()
                 stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=True) or stop
-            if log_writer is not None:
+            if log_writer is not None and log_writer.pending:  # a row was logged
                 log_writer.flush(counter)
             if signal_agreed:  # every rank joins the all-reduce, signalled or not
                 signalled = self._any_rank_signalled(stop_request)
