@@ -37,10 +37,10 @@ class Turns:
     count: int
     updates_per_turn: int
     clock: Callable[[], float]
-    gates: list[threading.Semaphore] = field(default_factory=list)
-    finished: list[bool] = field(default_factory=list)
-    turn_seconds: list[list[float]] = field(default_factory=list)
-    errors: list[BaseException] = field(default_factory=list)
+    gates: list[threading.Semaphore] = field(init=False)
+    finished: list[bool] = field(init=False)
+    turn_seconds: list[list[float]] = field(init=False)
+    errors: list[BaseException] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.gates = [threading.Semaphore(0) for _ in range(self.count)]

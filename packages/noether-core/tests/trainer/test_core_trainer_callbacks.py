@@ -289,26 +289,19 @@ def test_callbacks_are_asked_only_at_their_next_due_update_and_keep_their_order(
     assert runs[-4:] == [("u3", 15), ("odd", 15), ("s20", 15), ("e1", 16)]
 
 
-def test_samples_schedule_survives_a_resumed_counter_that_is_not_a_multiple(kit):
+@pytest.mark.parametrize(
+    ("every", "start", "expected"),
+    [
+        # samples after each update: 35, 43, 51, 59, 67, 75, 83 -> crossings of 40, 60, 80
+        ({"every_n_samples": 20}, {"epoch": 0, "update": 3, "sample": 27}, [5, 8, 10]),
+        ({"every_n_updates": 3}, {"epoch": 0, "update": 4, "sample": 32}, [6, 9]),
+    ],
+)
+def test_schedule_survives_a_resumed_counter_that_is_not_a_multiple(kit, every, start, expected):
     log: list = []
     trainer = _trainer_with(
-        kit,
-        lambda args: [Recorder(**args, log=log, name="s20", every_n_samples=20)],
-        max_updates=10,
+        kit, lambda args: [Recorder(**args, log=log, name="cb", **every)], max_updates=10
     )
-    trainer.update_counter.load_state_dict({"epoch": 0, "update": 3, "sample": 27})
+    trainer.update_counter.load_state_dict(start)
     trainer.train(kit.make_model())
-    # samples after each update: 35, 43, 51, 59, 67, 75, 83 -> crossings of 40, 60, 80
-    assert [u for n, u in log if n == "s20" and u != "after"] == [5, 8, 10]
-
-
-def test_updates_schedule_survives_a_resumed_counter_that_is_not_a_multiple(kit):
-    log: list = []
-    trainer = _trainer_with(
-        kit,
-        lambda args: [Recorder(**args, log=log, name="u3", every_n_updates=3)],
-        max_updates=10,
-    )
-    trainer.update_counter.load_state_dict({"epoch": 0, "update": 4, "sample": 32})
-    trainer.train(kit.make_model())
-    assert [u for n, u in log if n == "u3" and u != "after"] == [6, 9]
+    assert [u for n, u in log if n == "cb" and u != "after"] == expected

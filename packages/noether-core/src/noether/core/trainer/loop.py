@@ -40,20 +40,14 @@ def _overrides(callback: CallbackBase, name: str) -> bool:
 
 def _fixed_update_interval(callback: PeriodicCallback) -> int:
     """n when `callback` runs exactly every n updates (PeriodicCallback's own should_run and
-    next_update_due, every_n_updates without every_n_samples), else 0.
+    next_update_due, and `Frequency.update_interval` n), else 0.
 
     Such a callback is due at every multiple of n, which is where the loop's next-due
     bookkeeping stops, so the loop neither asks it nor recomputes its next due update.
     """
-    frequency = callback.frequency
-    if (
-        _overrides(callback, "should_run")
-        or _overrides(callback, "next_update_due")
-        or frequency.every_n_samples is not None
-        or frequency.every_n_updates is None
-    ):
+    if _overrides(callback, "should_run") or _overrides(callback, "next_update_due"):
         return 0
-    return frequency.every_n_updates
+    return callback.frequency.update_interval or 0
 
 
 class LoopMixin:

@@ -148,15 +148,16 @@ def _reduced_means(totals: dict[str, tuple[float, float]], device: Any) -> dict[
 
 
 def _update_intervals(track: Frequency, log: Frequency | None) -> tuple[int, int] | None:
-    """(track every n updates, log every n updates or 0) when neither interval counts
-    samples and the track interval is in updates; None otherwise (the general rule)."""
-    if track.every_n_updates is None or track.every_n_samples is not None:
+    """(track every n updates, log every n updates or 0) when both intervals are in updates
+    only (`Frequency.update_interval`); None otherwise (the general rule)."""
+    track_every = track.update_interval
+    if track_every is None:
         return None
-    if log is None or not log.is_set:
-        return track.every_n_updates, 0
+    if log is None:
+        return track_every, 0
     if log.every_n_samples is not None:
         return None
-    return track.every_n_updates, log.every_n_updates or 0
+    return track_every, log.every_n_updates or 0
 
 
 class OnlineLossCallback(PeriodicCallback):
