@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -81,3 +83,17 @@ def test_without_skip_nan_loss_the_loss_goes_through(kit):
     model = kit.make_model()
     trainer.train(model)
     assert not all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_loss_without_gradient_takes_no_step(kit, caplog):
+    class Detached(kit.MseTrainer):
+        def loss_compute(self, forward_output, targets):
+            return (forward_output.detach() - targets["y"]).pow(2).mean()
+
+    model = kit.make_model()
+    before = [p.detach().clone() for p in model.parameters()]
+    caplog.set_level(logging.WARNING)
+    kit.make_trainer(kit.make_config(max_updates=2), trainer_cls=Detached).train(model)
+    for a, b in zip(before, model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert sum("no optimizer step" in r.getMessage() for r in caplog.records) == 2

@@ -151,21 +151,27 @@ class Harness:
 
     def step(
         self,
-        callback: Any,
+        callbacks: Any,
         losses: list[dict[str, torch.Tensor]] | None = None,
         timings: dict[str, float] | None = None,
     ) -> None:
+        """One update for one callback or a list of them (each hook in list order)."""
+        group = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
         steps = losses or [{"total": torch.tensor(0.0)}]
         for index, step_losses in enumerate(steps):
-            callback.track_after_accumulation_step(step_losses, {}, index, len(steps))
+            for callback in group:
+                callback.track_after_accumulation_step(step_losses, {}, index, len(steps))
         self.counter.add_update()
-        callback.track_after_update_step(steps[-1], timings or {})
-        if callback.should_run(end_of_epoch=False):
-            callback.periodic_callback()
+        for callback in group:
+            callback.track_after_update_step(steps[-1], timings or {})
+        for callback in group:
+            if callback.should_run(end_of_epoch=False):
+                callback.periodic_callback()
         if self.counter.update % self.counter.updates_per_epoch == 0:
             self.counter.add_epoch()
-            if callback.should_run(end_of_epoch=True):
-                callback.periodic_callback()
+            for callback in group:
+                if callback.should_run(end_of_epoch=True):
+                    callback.periodic_callback()
         self.log_writer.flush(self.counter)
 
 

@@ -39,9 +39,8 @@ def test_intervals_come_from_the_trainers_dict_or_the_dataclass(dkit):
         by_name = {type(cb).__name__: cb for cb in callbacks}
         assert by_name["TrainTimeCallback"].every_n_updates == 10
         assert by_name["LrCallback"].every_n_samples == 8
-        online = by_name["OnlineLossCallback"]
-        assert online.every_n_samples == 8
-        assert online.log_frequency.every_n_updates == 10
+        assert by_name["OnlineLossCallback"].every_n_samples == 8
+        assert by_name["OnlineLossConsoleCallback"].every_n_updates == 10
 
 
 def test_all_defaults_are_built_and_stability_only_when_asked(dkit):
@@ -53,6 +52,7 @@ def test_all_defaults_are_built_and_stability_only_when_asked(dkit):
         "ParamCountCallback",
         "ProgressCallback",
         "OnlineLossCallback",
+        "OnlineLossConsoleCallback",
         "TrainTimeCallback",
         "PeakMemoryCallback",
         "LrCallback",

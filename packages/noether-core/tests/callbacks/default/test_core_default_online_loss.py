@@ -12,7 +12,7 @@ import torch
 
 from noether.core.callbacks.default.online_loss import (
     OnlineLossCallback,
-    _host_values,
+    OnlineLossConsoleCallback,
     _stack_losses,
 )
 
@@ -96,34 +96,51 @@ def test_device_losses_are_stacked_into_one_detached_vector():
     assert stacked.tolist() == [2.0, 4.0, 6.0]
     per_sample = [torch.tensor([1.0, 3.0]), torch.tensor([5.0])]  # uneven last batch
     assert _stack_losses(per_sample).tolist() == [2.0, 5.0]
-    assert _host_values(per_sample) == [2.0, 5.0]
+
+
+def _with_console(h, log: dict[str, int], **track: int):
+    online = OnlineLossCallback(None, h.context, **track)
+    return online, OnlineLossConsoleCallback(None, h.context, source=online, **log)
 
 
 def test_console_line_shows_the_mean_since_the_previous_line(dkit, caplog):
     h = dkit.Harness()
-    callback = OnlineLossCallback(
-        None, h.context, log_every={"every_n_updates": 4}, every_n_updates=2
-    )
-    caplog.set_level(logging.INFO, logger="OnlineLossCallback")
+    online, console = _with_console(h, {"every_n_updates": 4}, every_n_updates=2)
+    caplog.set_level(logging.INFO, logger="OnlineLossConsoleCallback")
     for value in (1.0, 2.0, 3.0, 6.0, 10.0, 10.0, 10.0, 30.0):
-        h.step(callback, [_losses(value)])
-    lines = [r.getMessage() for r in caplog.records if r.name == "OnlineLossCallback"]
+        h.step([online, console], [_losses(value)])
+    lines = [r.getMessage() for r in caplog.records if r.name == "OnlineLossConsoleCallback"]
     assert lines == ["online loss: total 3", "online loss: total 15"]
-    assert callback.last_logged == {"total": 15.0}
+    assert console.last_logged == {"total": 15.0}
     assert h.tracker.rows_with("loss/online/total") == {2: 1.5, 4: 4.5, 6: 10.0, 8: 20.0}
 
 
 def test_log_interval_in_epochs_runs_at_epoch_ends(dkit, caplog):
     h = dkit.Harness(updates_per_epoch=3)
-    callback = OnlineLossCallback(
-        None, h.context, log_every={"every_n_epochs": 1}, every_n_updates=100
-    )
-    caplog.set_level(logging.INFO, logger="OnlineLossCallback")
+    online, console = _with_console(h, {"every_n_epochs": 1}, every_n_updates=100)
+    caplog.set_level(logging.INFO, logger="OnlineLossConsoleCallback")
     for value in (1.0, 2.0, 3.0, 7.0):
-        h.step(callback, [_losses(value)])
-    lines = [r.getMessage() for r in caplog.records if r.name == "OnlineLossCallback"]
+        h.step([online, console], [_losses(value)])
+    lines = [r.getMessage() for r in caplog.records if r.name == "OnlineLossConsoleCallback"]
     assert lines == ["online loss: total 2"]
     assert h.tracker.rows_with("loss/online/total") == {}
+
+
+def test_console_window_survives_a_stop_and_resume(dkit, caplog):
+    """The console line after a resume averages the steps before and after the stop."""
+    values = [1.0, 2.0, 4.0, 8.0]
+    first = dkit.Harness()
+    online, console = _with_console(first, {"every_n_updates": 4}, every_n_updates=100)
+    for value in values[:3]:
+        first.step([online, console], [_losses(value)])
+    states = (online.state_dict(), console.state_dict())
+    second = dkit.Harness()
+    second.counter.load_state_dict(first.counter.state_dict())
+    online, console = _with_console(second, {"every_n_updates": 4}, every_n_updates=100)
+    online.load_state_dict(states[0])
+    console.load_state_dict(states[1])
+    second.step([online, console], [_losses(values[3])])
+    assert console.last_logged == {"total": pytest.approx(sum(values) / 4)}
 
 
 def test_state_survives_a_stop_and_resume_mid_window(dkit):
@@ -149,34 +166,3 @@ def test_state_survives_a_stop_and_resume_mid_window(dkit):
     expected = sum(values) / len(values)
     assert h_full.tracker.rows_with("loss/online/total") == {6: pytest.approx(expected)}
     assert h_second.tracker.rows_with("loss/online/total") == {6: pytest.approx(expected)}
-
-
-@pytest.mark.parametrize(
-    ("track", "log"),
-    [
-        ({"every_n_updates": 2}, {"every_n_updates": 5}),
-        ({"every_n_updates": 3}, None),
-        ({"every_n_updates": 4}, {"every_n_epochs": 1}),
-        ({"every_n_updates": 2}, {"every_n_samples": 24}),
-        ({"every_n_samples": 20}, {"every_n_updates": 3}),
-    ],
-)
-def test_schedule_follows_the_frequencies_at_every_update(dkit, track, log):
-    """The callback's update-only shortcut decides as the general Frequency rule does."""
-    from noether.core.counters import Frequency
-
-    h = dkit.Harness()
-    callback = OnlineLossCallback(None, h.context, log_every=log, **track)
-    track_rule, log_rule = Frequency(**track), Frequency(**log) if log else None
-    counter = h.counter
-    for _ in range(40):
-        counter.add_update()
-        u, s, b = counter.update, counter.sample, counter.effective_batch_size
-        due_track = track_rule.due_after_update(u, s, b)
-        due_log = log_rule is not None and log_rule.due_after_update(u, s, b)
-        assert callback.should_run(False) == (due_track or due_log)
-        assert (callback._due_track, callback._due_log) == (due_track, due_log)
-        nexts = [track_rule.next_update_due(u, s, b)]
-        if log_rule is not None:
-            nexts.append(log_rule.next_update_due(u, s, b))
-        assert callback.next_update_due() == min(n for n in nexts if n is not None)

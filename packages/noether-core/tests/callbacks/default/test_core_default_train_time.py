@@ -41,6 +41,28 @@ def test_many_updates_fold_into_the_same_means(dkit):
     assert h.tracker.rows_with("time/forward") == {600: pytest.approx(299.5)}
 
 
+@pytest.mark.parametrize(
+    "updates",
+    [
+        [{"forward": 1.0, "backward": 2.0}, {"backward": 4.0, "forward": 8.0}],
+        [{"forward": 1.0, "backward": 2.0}, {"forward": 4.0, "extra": 8.0}],
+        [{"forward": 1.0, "backward": 2.0}, {"forward": 4.0}, {"update": 2.0, "forward": 3.0}],
+    ],
+    ids=["same keys, other order", "same size, other keys", "other sizes"],
+)
+def test_each_key_is_summed_over_the_updates_that_timed_it(dkit, updates):
+    """An overridden `update` may time other phases than the loop's."""
+    h = dkit.Harness()
+    callback = TrainTimeCallback(None, h.context, every_n_updates=len(updates))
+    expected: dict[str, float] = {}
+    for timings in updates:
+        h.step(callback, timings=timings)
+        for key, value in timings.items():
+            expected[f"time/{key}"] = expected.get(f"time/{key}", 0.0) + value / len(updates)
+    row = h.tracker.rows[-1]
+    assert {key: row[key] for key in expected} == pytest.approx(expected)
+
+
 def test_state_survives_a_stop_and_resume_mid_window(dkit):
     h_first = dkit.Harness()
     first = TrainTimeCallback(None, h_first.context, every_n_updates=4)

@@ -13,8 +13,8 @@ from noether.config.schemas.tracker import JsonlTrackerConfig
 from noether.core.runs import PathProvider
 from noether.core.trackers.base import TrackerBase
 
-_dumps = json.JSONEncoder().encode
-"""`json.dumps` with default settings, without its per-call argument checks."""
+_dumps_finite = json.JSONEncoder(allow_nan=False).encode
+"""`json.dumps` that raises on NaN / infinity, without its per-call argument checks."""
 
 
 def _json_number(value: float) -> float | str:
@@ -93,7 +93,7 @@ def _write_rows(rows: list[dict[str, Any]], file: IO[str], close: bool = False) 
     """Encodes and writes the pending rows (emptying the list) and flushes the file."""
     if not file.closed:
         if rows:
-            lines = [_dumps(_finite_or_str(row)) for row in rows]
+            lines = [_encode(row) for row in rows]
             rows.clear()
             lines.append("")
             file.write("\n".join(lines))
@@ -102,13 +102,15 @@ def _write_rows(rows: list[dict[str, Any]], file: IO[str], close: bool = False) 
             file.close()
 
 
-def _finite_or_str(row: dict[str, Any]) -> dict[str, Any]:
-    """The row itself, or a copy with NaN / infinity as strings (JSON has neither)."""
-    isfinite = math.isfinite
-    for value in row.values():
-        if isinstance(value, float) and not isfinite(value):
-            return {key: _json_number(v) if isinstance(v, float) else v for key, v in row.items()}
-    return row
+def _encode(row: dict[str, Any]) -> str:
+    """One JSON line; NaN / infinity (which JSON lacks) become strings. The encoder finds
+    them, so finite rows (nearly all) are not scanned in Python first."""
+    try:
+        return _dumps_finite(row)
+    except ValueError:
+        return _dumps_finite(
+            {key: _json_number(v) if isinstance(v, float) else v for key, v in row.items()}
+        )
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

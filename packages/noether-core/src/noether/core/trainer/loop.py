@@ -7,6 +7,7 @@ import itertools
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from operator import methodcaller
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +26,13 @@ from noether.core.trainer.types import EarlyStopIteration
 if TYPE_CHECKING:
     from noether.core.counters import UpdateCounter
     from noether.core.signals import StopRequest
+    from noether.core.trainer.update import UpdateResult
 
 
 NEVER = sys.maxsize
 """Next due update of a callback that only runs at epoch ends."""
+
+_is_meta = methodcaller("startswith", "__meta")
 
 STEP_HOOK = "track_after_accumulation_step"
 UPDATE_HOOK = "track_after_update_step"
@@ -63,15 +67,14 @@ class LoopMixin:
     _move_to_device: bool
     device: torch.device
 
-    update: Callable[..., tuple[dict[str, Tensor], dict[str, Any], dict[str, float]]]
+    update: Callable[..., UpdateResult]
 
     @staticmethod
     def drop_metadata(data: dict[str, Any]) -> dict[str, Any]:
         """The batch without `__meta*` keys (bookkeeping that the model must not see); the
         batch itself when it has none (no copy on the hot path)."""
-        for key in data:
-            if key.startswith("__meta"):
-                return {k: v for k, v in data.items() if not k.startswith("__meta")}
+        if any(map(_is_meta, data)):  # the scan in C: this runs every micro-batch
+            return {k: v for k, v in data.items() if not k.startswith("__meta")}
         return data
 
     # ------------------------------------------------------------------ callback dispatch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,14 @@ from noether.core.trainer.types import LossResult, TrainerResult
 
 if TYPE_CHECKING:
     from noether.config import BaseTrainerConfig
+
+
+_NO_CONTEXT = nullcontext()
+"""Stands in for DDP's no_sync where gradients are all-reduced (stateless, so shared)."""
+
+
+UpdateResult = tuple[dict[str, Tensor], dict[str, Any], dict[str, float]]
+"""(losses_to_log, additional_outputs, timings in seconds) of one micro-batch."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -53,7 +62,7 @@ class UpdateStepMixin:
         accumulation_steps_total: int,
         accumulation_step: int,
         retain_graph: bool = False,
-    ) -> tuple[dict[str, Tensor], dict[str, Any], dict[str, float]]:
+    ) -> UpdateResult:
         """Forward and backward of one micro-batch; the optimizer steps after the last one.
 
         The loss is scaled by 1 / accumulation_steps_total, so k micro-batches of m give the
@@ -69,15 +78,22 @@ class UpdateStepMixin:
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         is_last = accumulation_step == accumulation_steps_total - 1
         ddp = self._ddp_model
-        if ddp is not None and not is_last:
-            with ddp.no_sync():  # gradients are all-reduced in the last micro-batch only
-                losses, additional, forward_end, skipped = self._forward_backward(
-                    batch, dist_model, accumulation_steps_total, retain_graph
-                )
-        else:
-            losses, additional, forward_end, skipped = self._forward_backward(
-                batch, dist_model, accumulation_steps_total, retain_graph
-            )
+        # under DDP, gradients are all-reduced in the last micro-batch only
+        with _NO_CONTEXT if is_last or ddp is None else ddp.no_sync():
+            if self._autocast_enabled:
+                with self.autocast():
+                    loss, losses, additional = self._run_train_step(batch, dist_model)
+            else:
+                loss, losses, additional = self._run_train_step(batch, dist_model)
+            forward_end = perf_counter()
+            skipped = self.config.skip_nan_loss and self._skip_nonfinite(loss)
+            if not skipped and loss.requires_grad:
+                if accumulation_steps_total > 1:
+                    loss = loss / accumulation_steps_total
+                if self.grad_scaler is not None:
+                    loss = self.grad_scaler.scale(loss)
+                loss.backward(retain_graph=retain_graph)
+                self._backward_steps += 1
         backward_end = perf_counter()
         if is_last:  # optimizer step (unless nothing was backpropagated), schedule, zero grads
             if self._backward_steps > 0:
@@ -100,38 +116,13 @@ class UpdateStepMixin:
         }
         return losses, additional, timings
 
-    def _forward_backward(
-        self,
-        batch: dict[str, Tensor],
-        dist_model: torch.nn.Module,
-        accumulation_steps_total: int,
-        retain_graph: bool,
-    ) -> tuple[dict[str, Tensor], dict[str, Any], float, bool]:
-        """(losses_to_log, additional_outputs, end of the forward pass, skipped)."""
-        if self._autocast_enabled:
-            with self.autocast():
-                loss, losses, additional = self._run_train_step(batch, dist_model)
-        else:
-            loss, losses, additional = self._run_train_step(batch, dist_model)
-        forward_end = perf_counter()
-        skipped = self.config.skip_nan_loss and self._skip_nonfinite(loss)
-        if not skipped and loss.requires_grad:
-            if accumulation_steps_total > 1:
-                loss = loss / accumulation_steps_total
-            if self.grad_scaler is not None:
-                loss = self.grad_scaler.scale(loss)
-            loss.backward(retain_graph=retain_graph)
-            self._backward_steps += 1
-        return losses, additional, forward_end, skipped
-
     def _run_train_step(
         self, batch: dict[str, Tensor], dist_model: torch.nn.Module
     ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
         """`train_step`'s (total_loss, losses_to_log, additional_outputs).
 
         When `train_step` is BaseTrainer's own, its work is done here without the
-        TrainerResult: this runs every micro-batch, and each Python call on this path costs
-        a few microseconds once the forward and backward passes have evicted the caches.
+        TrainerResult: this runs every micro-batch.
         """
         if self._own_train_step:
             forward, targets = self._splitter.split(batch)

@@ -16,7 +16,10 @@ from typing import Any
 from noether.core.callbacks.base import CallbackBase, CallbackContext
 from noether.core.callbacks.default.dataset_stats import DatasetStatsCallback
 from noether.core.callbacks.default.lr import LrCallback
-from noether.core.callbacks.default.online_loss import OnlineLossCallback
+from noether.core.callbacks.default.online_loss import (
+    OnlineLossCallback,
+    OnlineLossConsoleCallback,
+)
 from noether.core.callbacks.default.param_count import ParamCountCallback
 from noether.core.callbacks.default.peak_memory import PeakMemoryCallback
 from noether.core.callbacks.default.progress import ProgressCallback, TerminalProgressCallback
@@ -112,8 +115,10 @@ def build_default_callbacks(
             )
         else:
             callbacks.append(ProgressCallback(None, context, **log))
+    online_loss = OnlineLossCallback(None, context, **track)
     callbacks += [
-        OnlineLossCallback(None, context, log_every=log, **track),
+        online_loss,
+        OnlineLossConsoleCallback(None, context, source=online_loss, **log),
         TrainTimeCallback(None, context, **log),
         PeakMemoryCallback(None, context, **log),
         LrCallback(None, context, **track),
@@ -132,6 +137,7 @@ __all__ = [
     "DefaultCallbackIntervals",
     "LrCallback",
     "OnlineLossCallback",
+    "OnlineLossConsoleCallback",
     "ParamCountCallback",
     "PeakMemoryCallback",
     "ProgressCallback",

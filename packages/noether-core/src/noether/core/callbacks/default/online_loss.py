@@ -8,15 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.distributed as _dist
 from torch import Tensor
 
 from noether.core.callbacks.base import PeriodicCallback
-from noether.core.counters import Frequency
 from noether.core.distributed import all_reduce_sum, get_world_size
 
 _isfinite = math.isfinite
-_DIST_AVAILABLE = _dist.is_available()
 
 _FOLD_EVERY = 64
 """Micro-batches whose losses are kept before they are stacked into one device tensor."""
@@ -31,14 +28,6 @@ def _stack_losses(values: list[Tensor]) -> Tensor:
             stacked = torch.stack([value.float().mean() for value in values])
         stacked = stacked.float()
         return stacked if stacked.dim() == 1 else stacked.reshape(len(values), -1).mean(dim=1)
-
-
-def _host_values(values: list[Tensor]) -> list[float]:
-    """Each step's (mean) loss as a float, for losses that already live on the host."""
-    try:
-        return [value.item() for value in values]
-    except RuntimeError:  # a loss with more than one element: its mean
-        return [value.detach().float().mean().item() for value in values]
 
 
 def _finite_sum(values: list[float]) -> tuple[float, int]:
@@ -83,6 +72,18 @@ class _Window:
         sums[name] = sums.get(name, 0.0) + total
         counts[name] = counts.get(name, 0.0) + count
 
+    def merge(self, other: _Window) -> None:
+        """Adds `other`'s sums, counts and chunks (chunks are shared, not copied)."""
+        if not self.sums:  # just taken (the tracker's window, usually): a copy in C
+            self.sums = dict(other.sums)
+            self.counts = dict(other.counts)
+        else:
+            counts = other.counts
+            for name, total in other.sums.items():
+                self.add(name, total, counts[name])
+        if other.chunks:
+            self.chunks.extend(other.chunks)
+
     def totals(self) -> dict[str, tuple[float, float]]:
         """(sum, count) per name, reading pending accelerator chunks (the host sync)."""
         for name, chunk in self.chunks:
@@ -91,21 +92,20 @@ class _Window:
         counts = self.counts
         return {name: (total, counts[name]) for name, total in self.sums.items()}
 
-    def take_means(self, owner: Any) -> dict[str, float]:
+    def take_means(self, world_size: int, device: Any) -> dict[str, float]:
         """Mean per loss over all ranks (see `_reduced_means`) since the last take; clears.
 
-        `owner` is the callback: its device is read only when a process group reduces.
+        `device` holds the all-reduce's tensor (only with more than one rank).
         """
         if self.chunks:
             self.totals()
         sums, counts = self.sums, self.counts
-        self.sums = {}
-        self.counts = {}
+        self.clear()
         if not sums:
             return {}
-        if _DIST_AVAILABLE and _dist.is_initialized() and get_world_size() > 1:
+        if world_size > 1:
             totals = {name: (total, counts[name]) for name, total in sums.items()}
-            return _reduced_means(totals, owner.device or "cpu")
+            return _reduced_means(totals, device or "cpu")
         means: dict[str, float] = {}
         for name, total in sums.items():
             count = counts[name]
@@ -147,55 +147,39 @@ def _reduced_means(totals: dict[str, tuple[float, float]], device: Any) -> dict[
     return means
 
 
-def _update_intervals(track: Frequency, log: Frequency | None) -> tuple[int, int] | None:
-    """(track every n updates, log every n updates or 0) when both intervals are in updates
-    only (`Frequency.update_interval`); None otherwise (the general rule)."""
-    track_every = track.update_interval
-    if track_every is None:
-        return None
-    if log is None:
-        return track_every, 0
-    if log.every_n_samples is not None:
-        return None
-    return track_every, log.every_n_updates or 0
-
-
 class OnlineLossCallback(PeriodicCallback):
     """Logs `loss/online/<name>` and `loss/online/total` every track interval.
 
-    Each micro-batch's losses are only referenced (one list append); every 64 of them, and
-    at each log, they are stacked on their device, and an accelerator's values reach the host
-    only when something is logged (one copy per loss name). CPU losses are read directly.
-    Under DDP the sums and counts are all-reduced when logged, so every rank logs the mean
-    over all ranks' steps. At the log interval (`log_every`), the mean since the previous
-    log line is printed.
+    Each micro-batch's losses are only referenced (one list append). Every 64 of them, and
+    whenever a mean is taken, they are folded into one open segment: CPU losses as numbers,
+    accelerator losses stacked per name on their device (they reach the host only when
+    something is logged, one copy per loss name). Taking a mean first adds the open segment
+    to every window: the tracker's, and that of each `OnlineLossConsoleCallback` fed by this
+    one (`add_window`), so a step costs the same however many windows there are. Under DDP
+    the sums and counts are all-reduced when logged, so every rank logs the mean over all
+    ranks' steps.
 
     The loop passes `losses_to_log`, which may still hold their graphs; they are kept at
     most 64 micro-batches (already backpropagated, so their buffers are freed).
-
-    Args:
-        log_every: every_n_* of the console interval (None: no console line).
-        every_n_epochs / every_n_updates / every_n_samples: the tracker interval.
     """
 
-    def __init__(
-        self,
-        *args: Any,
-        log_every: Mapping[str, int | None] | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.log_frequency = Frequency(**log_every) if log_every else None
-        self._every = _update_intervals(self.frequency, self.log_frequency)
-        """(track every n, log every n or 0) when both are in updates only, else None."""
         self._pending: list[Mapping[str, Tensor]] = []
+        self._open = _Window()
         self._track = _Window()
-        self._log = _Window()
-        self._due_track = False
-        self._due_log = False
+        self._windows = [self._track]
         self._keys: dict[str, str] = {}
-        self.last_logged: dict[str, float] = {}
-        """Values of the last console line (for tests and metric readers)."""
+        self._world_size = get_world_size()
+
+    def add_window(self) -> _Window:
+        """A further window that every step's losses go into (see `take_means`)."""
+        window = _Window()
+        self._windows.append(window)
+        return window
+
+    def before_training(self) -> None:
+        self._world_size = get_world_size()
 
     def track_after_accumulation_step(
         self,
@@ -207,18 +191,17 @@ class OnlineLossCallback(PeriodicCallback):
         pending = self._pending
         pending.append(losses)
         if len(pending) >= _FOLD_EVERY:
-            self._fold()
+            self._fold_pending()
 
-    def _fold(self) -> None:
-        """Adds the pending host losses to both windows as numbers (no device sync) and stacks
-        the accelerator ones per name into one chunk."""
+    def _fold_pending(self) -> None:
+        """Adds the pending host losses to the open segment as numbers (no device sync) and
+        stacks the accelerator ones per name into one chunk."""
         pending = self._pending
         if not pending:
             return
         self._pending = []
-        track, log = self._track, self._log
-        track_sums, track_counts = track.sums, track.counts
-        log_sums, log_counts = log.sums, log.counts
+        segment = self._open
+        sums, counts = segment.sums, segment.counts
         device: dict[str, list[Tensor]] | None = None
         for losses in pending:
             for name, value in losses.items():
@@ -239,86 +222,79 @@ class OnlineLossCallback(PeriodicCallback):
                     count = 1.0
                 else:  # steps with NaN / inf losses are left out (the name still shows)
                     number = count = 0.0
-                track_sums[name] = track_sums.get(name, 0.0) + number
-                track_counts[name] = track_counts.get(name, 0.0) + count
-                log_sums[name] = log_sums.get(name, 0.0) + number
-                log_counts[name] = log_counts.get(name, 0.0) + count
+                sums[name] = sums.get(name, 0.0) + number
+                counts[name] = counts.get(name, 0.0) + count
         if device is not None:
             for name, values in device.items():
-                chunk = _Chunk(_stack_losses(values))
-                track.chunks.append((name, chunk))
-                log.chunks.append((name, chunk))
+                segment.chunks.append((name, _Chunk(_stack_losses(values))))
 
-    def should_run(self, end_of_epoch: bool = False) -> bool:
-        """Due at the track interval or at the log interval."""
-        counter = self.update_counter
-        log = self.log_frequency
-        if end_of_epoch:
-            epoch = counter.epoch
-            due_track = self.frequency.due_after_epoch(epoch)
-            due_log = log is not None and log.due_after_epoch(epoch)
-        elif self._every is not None:  # both intervals in updates only: two modulos
-            update = counter.update
-            track_every, log_every = self._every
-            due_track = update % track_every == 0
-            due_log = log_every > 0 and update % log_every == 0
-        else:
-            update, sample, batch = counter.update, counter.sample, counter.effective_batch_size
-            due_track = self.frequency.due_after_update(update, sample, batch)
-            due_log = log is not None and log.due_after_update(update, sample, batch)
-        self._due_track = due_track
-        self._due_log = due_log
-        return due_track or due_log
+    def collect(self) -> None:
+        """Folds the pending steps and adds the open segment to every window."""
+        if self._pending:
+            self._fold_pending()
+        segment = self._open
+        if segment.sums or segment.chunks:
+            for window in self._windows:
+                window.merge(segment)
+            segment.clear()
 
-    def next_update_due(self) -> int | None:
-        """The earlier of the next track and the next log update."""
-        counter = self.update_counter
-        update = counter.update
-        if self._every is not None:
-            track_every, log_every = self._every
-            next_track = (update // track_every + 1) * track_every
-            if log_every > 0:
-                return min(next_track, (update // log_every + 1) * log_every)
-            return next_track
-        sample, batch = counter.sample, counter.effective_batch_size
-        due = self.frequency.next_update_due(update, sample, batch)
-        if self.log_frequency is not None:
-            log_due = self.log_frequency.next_update_due(update, sample, batch)
-            if due is None or (log_due is not None and log_due < due):
-                due = log_due
-        return due
+    def take_means(self, window: _Window) -> dict[str, float]:
+        """The mean of each loss (over all ranks) since `window` was last taken; clears it."""
+        self.collect()
+        return window.take_means(self._world_size, self.device)
 
     def periodic_callback(self) -> None:
-        due_track, due_log = self._due_track, self._due_log
-        if not (due_track or due_log):  # called without should_run (forced): do both
-            due_track = due_log = True
-        self._due_track = self._due_log = False
-        if self._pending:
-            self._fold()
-        if due_track:
-            means = self._track.take_means(self)
-            writer = self.log_writer
-            if writer is not None:
-                keys = self._keys
-                for name, value in means.items():
-                    key = keys.get(name)
-                    if key is None:
-                        key = keys[name] = f"loss/online/{name}"
-                    writer.add_scalar(key, value)
-        if due_log and self.log_frequency is not None:
-            means = self._log.take_means(self)
-            if means:
-                self.last_logged = means
-                logger = self.logger
-                if logger.isEnabledFor(logging.INFO):
-                    text = ", ".join(f"{name} {value:.6g}" for name, value in means.items())
-                    logger.info("online loss: %s", text)
+        means = self.take_means(self._track)
+        writer = self.log_writer
+        if writer is not None:
+            keys = self._keys
+            for name, value in means.items():
+                key = keys.get(name)
+                if key is None:
+                    key = keys[name] = f"loss/online/{name}"
+                writer.add_scalar(key, value)
 
     def state_dict(self) -> dict[str, Any]:
-        self._fold()
-        return {"track": self._track.state_dict(), "log": self._log.state_dict()}
+        self.collect()
+        return {"track": self._track.state_dict()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending = []
+        self._open = _Window()
         self._track.load_state_dict(state_dict.get("track", {}))
-        self._log.load_state_dict(state_dict.get("log", {}))
+
+
+class OnlineLossConsoleCallback(PeriodicCallback):
+    """Prints the mean of each training loss since its previous line (`online loss: total
+    0.0123`), at its own interval (the log interval of the defaults).
+
+    The losses come from `source`, which keeps a window for this callback; apart from
+    `source`'s, this costs nothing per step.
+
+    Args:
+        source: the OnlineLossCallback that collects the step losses.
+    """
+
+    def __init__(self, *args: Any, source: OnlineLossCallback, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.source = source
+        self._window = source.add_window()
+        self.last_logged: dict[str, float] = {}
+        """Values of the last line (for tests and metric readers)."""
+
+    def periodic_callback(self) -> None:
+        means = self.source.take_means(self._window)
+        if not means:
+            return
+        self.last_logged = means
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):
+            text = ", ".join(f"{name} {value:.6g}" for name, value in means.items())
+            logger.info("online loss: %s", text)
+
+    def state_dict(self) -> dict[str, Any]:
+        self.source.collect()
+        return {"window": self._window.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._window.load_state_dict(state_dict.get("window", {}))
