@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
 from noether.config.schemas.tracker import NoopTrackerConfig
 from noether.core.data.container import DataContainer
+from noether.core.distributed import leave_process_group
 from noether.core.models.base import ModelBase
 from noether.core.runs import PathProvider
 from noether.core.trackers.noop import NoopTracker
@@ -104,7 +105,7 @@ def main(out: Path, run_dir: Path) -> None:
     dist.all_gather_object(gathered, logged)
     if rank == 0:
         out.write_text(json.dumps({"logged": gathered, "direct": direct}))
-    dist.destroy_process_group()
+    leave_process_group()
 
 
 if __name__ == "__main__":

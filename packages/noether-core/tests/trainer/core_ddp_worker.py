@@ -16,12 +16,14 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
 from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
 from noether.config.schemas.optimizer import SGDConfig
 from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCallback
 from noether.core.data.container import DataContainer
+from noether.core.distributed import leave_process_group
 from noether.core.models.base import ModelBase
 from noether.core.trainer.base import BaseTrainer
 
@@ -73,6 +75,13 @@ class SignalRank1(PeriodicCallback):
 
 
 class Trainer(BaseTrainer):
+    used_ddp = False
+
+    def wrap_ddp(self, model: Any) -> torch.nn.Module:
+        wrapped = super().wrap_ddp(model)
+        self.used_ddp = isinstance(wrapped, DistributedDataParallel)
+        return wrapped
+
     def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
         return torch.nn.functional.mse_loss(forward_output, targets["y"])
 
@@ -109,15 +118,15 @@ def main() -> None:
     torch.save(
         {
             "weights": {k: v.clone() for k, v in model.state_dict().items()},
-            "ddp": trainer._ddp_model is not None,
+            "ddp": trainer.used_ddp,
+            "ddp_released": trainer._ddp_model is None,
             "accumulation_steps": trainer.accumulation_steps,
             "gathered": Gather.gathered,
             "update": trainer.update_counter.update,
         },
         out / f"rank{rank}.pt",
     )
-    if world_size > 1:
-        dist.destroy_process_group()
+    leave_process_group()
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def test_two_gloo_ranks_with_accumulation_match_one_process(tmp_path):
     assert single["accumulation_steps"] == 1
     for result in ranks:
         assert result["ddp"]
+        assert result["ddp_released"]  # before the process group is left
         assert result["accumulation_steps"] == 2  # 4 per rank in micro-batches of 2
         assert result["update"] == 6
         # the evaluation callback saw the 5 items once per run (rank 1 padded) at 3 and 6

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch.distributed
 import yaml
 
 from noether.config import ConfigError, ExperimentConfig, KindError, load_config
@@ -26,7 +25,7 @@ from noether.core.build import (
     resolve_device,
 )
 from noether.core.checkpoint.initializers import InitializerError
-from noether.core.distributed import is_distributed, is_rank0
+from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.runs import PathProvider
 
 logger = logging.getLogger("noether.train")
@@ -146,8 +145,7 @@ def train(config: ExperimentConfig, config_file: Path) -> int:
     if is_rank0():
         for key, value in final_losses(experiment.trainer).items():
             print(f"final {key} = {value:.6g}")
-    if is_distributed():
-        torch.distributed.destroy_process_group()
+    leave_process_group()
     return 0
 
 

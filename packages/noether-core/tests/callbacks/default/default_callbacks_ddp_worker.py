@@ -19,6 +19,7 @@ import torch.distributed as dist
 from noether.core.callbacks.base import CallbackContext
 from noether.core.callbacks.default.online_loss import OnlineLossCallback
 from noether.core.counters import UpdateCounter
+from noether.core.distributed import leave_process_group
 from noether.core.trackers.log_writer import LogWriter
 
 
@@ -62,7 +63,7 @@ def main(out: Path) -> None:
             callback.periodic_callback()
         writer.flush(counter)
     (out / f"rank{rank}.json").write_text(json.dumps(rows.rows))
-    dist.destroy_process_group()
+    leave_process_group()
 
 
 if __name__ == "__main__":

@@ -319,18 +319,23 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         evaluation = self.update_counter.is_finished
         loader = self.get_data_loader(iterator_callbacks, self._batch_size, evaluation)
         model.optimizer_zero_grad()
-        with catch_stop_signals(self.config.save_on_sigint) as stop_request:
-            data_iter = iter(loader)
-            dist_model.eval()
-            stop = self.call_before_training(self.callbacks)
-            dist_model.train()
-            if evaluation:
-                self._evaluate_once(model, data_iter)
-            elif not stop:
-                self._train_loop(model, dist_model, data_iter, stop_request)
-            dist_model.eval()
-            del data_iter
-            self.call_after_training(self.callbacks)
+        try:
+            with catch_stop_signals(self.config.save_on_sigint) as stop_request:
+                data_iter = iter(loader)
+                dist_model.eval()
+                stop = self.call_before_training(self.callbacks)
+                dist_model.train()
+                if evaluation:
+                    self._evaluate_once(model, data_iter)
+                elif not stop:
+                    self._train_loop(model, dist_model, data_iter, stop_request)
+                dist_model.eval()
+                del data_iter
+                self.call_after_training(self.callbacks)
+        finally:
+            # DDP's reducer holds the process group: let it go with the training, so that
+            # `leave_process_group` destroys the group last (see there)
+            self._ddp_model = None
         if self.log_writer is not None:
             self.log_writer.flush(self.update_counter)
 
