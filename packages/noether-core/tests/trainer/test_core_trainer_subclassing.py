@@ -56,9 +56,8 @@ def test_a_train_step_set_on_the_instance_is_used_by_the_loop(kit):
     assert calls == [["x", "y"]] * 2
 
 
-def test_the_inline_step_and_train_step_give_the_same_weights(kit):
-    """update() skips building a TrainerResult when train_step is BaseTrainer's own; a
-    subclass that only forwards to it must train to the same weights."""
+def test_a_subclass_forwarding_train_step_gives_the_same_weights(kit):
+    """A subclass that only forwards to BaseTrainer.train_step trains to the same weights."""
 
     class Forwarding(kit.MseTrainer):
         def train_step(self, batch, model):
@@ -71,8 +70,8 @@ def test_the_inline_step_and_train_step_give_the_same_weights(kit):
         weights.append([p.detach().clone() for p in model.parameters()])
     initial = [p.detach().clone() for p in kit.make_model().parameters()]
     assert not all(torch.equal(a, b) for a, b in zip(initial, weights[0], strict=True))
-    for inline, forwarded in zip(*weights, strict=True):
-        assert torch.equal(inline, forwarded)
+    for own, forwarded in zip(*weights, strict=True):
+        assert torch.equal(own, forwarded)
 
 
 def test_seed_attributes_exist(kit):

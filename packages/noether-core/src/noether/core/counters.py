@@ -109,15 +109,6 @@ class Frequency:
             v is not None for v in (self.every_n_epochs, self.every_n_updates, self.every_n_samples)
         )
 
-    @property
-    def update_interval(self) -> int | None:
-        """n when, after an update, this is due exactly at every multiple of n updates
-        (every_n_updates without every_n_samples); None when samples count or no update
-        interval is set. Lets hot paths decide with a modulo instead of these methods."""
-        if self.every_n_samples is not None:
-            return None
-        return self.every_n_updates
-
     def due_after_update(self, update: int, sample: int, effective_batch_size: int) -> bool:
         """Due after the update that brought the counters to (update, sample)."""
         if self.every_n_updates is not None and update % self.every_n_updates == 0:

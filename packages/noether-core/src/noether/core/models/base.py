@@ -34,7 +34,6 @@ class ModelBase(nn.Module):
         self.is_initialized: bool = False
         self.nograd_paramnames: list[str] = []
         self._update = 0
-        self._clips = False
 
     @property
     def device(self) -> torch.device:
@@ -60,10 +59,6 @@ class ModelBase(nn.Module):
             name for name, param in self.named_parameters() if not param.requires_grad
         ]
         optimizer_config = self.model_config.optimizer
-        self._clips = optimizer_config is not None and (
-            optimizer_config.clip_grad_norm is not None
-            or optimizer_config.clip_grad_value is not None
-        )
         trainable = any(param.requires_grad for param in self.parameters())
         if optimizer_config is not None and trainable:
             self.optimizer = build_optimizer(optimizer_config, self)
@@ -88,10 +83,10 @@ class ModelBase(nn.Module):
         optimizer = self.optimizer
         if optimizer is None:
             return None
+        config = self.model_config.optimizer
+        assert config is not None
         grad_norm = None
-        if self._clips:  # read once in `initialize`: this runs every update
-            config = self.model_config.optimizer
-            assert config is not None
+        if config.clip_grad_norm is not None or config.clip_grad_value is not None:
             if grad_scaler is not None:
                 grad_scaler.unscale_(optimizer)
             grad_norm = clip_gradients(

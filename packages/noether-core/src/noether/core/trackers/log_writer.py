@@ -38,9 +38,7 @@ class LogWriter:
 
     def add_scalar(self, key: str, value: float | int | torch.Tensor) -> None:
         """Buffers one value for the next row; a later value of the same key replaces it."""
-        if type(value) is float:  # the common case first: one check
-            self.pending[key] = value
-        elif isinstance(value, torch.Tensor):
+        if isinstance(value, torch.Tensor):
             if value.numel() != 1:
                 raise ValueError(f"{key}: expected a scalar, got a tensor of shape {value.shape}")
             self.pending[key] = value.detach()

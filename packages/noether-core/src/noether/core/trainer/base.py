@@ -120,7 +120,6 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         self.target_properties: list[str] = list(config.target_properties)
         self.batch_keys = set(self.forward_properties) | set(self.target_properties)
         self._splitter = BatchSplitter(self.forward_properties, self.target_properties)
-        self._own_train_step = self._uses_own_train_step()
         self._move_to_device = self.device.type != "cpu"
         self._ddp_model: torch.nn.parallel.DistributedDataParallel | None = None
         self._backward_steps = 0
@@ -263,11 +262,6 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         forward, targets = self._splitter.split(batch)
         return setup.to_trainer_result(self.loss_compute(model(**forward), targets))
 
-    def _uses_own_train_step(self) -> bool:
-        """Whether `train_step` is this class's (neither a subclass nor the instance replaced
-        it): `update` then does its work inline (see `_run_train_step`)."""
-        return type(self).train_step is BaseTrainer.train_step and "train_step" not in vars(self)
-
     # ------------------------------------------------------------------ wrapping
     def wrap_model(self, model: Any) -> torch.nn.Module:
         """DDP first, then torch.compile."""
@@ -309,7 +303,6 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
     def train(self, model: Any) -> None:
         """Trains `model` until the stop criterion (or a callback's early stop)."""
         self._model = model
-        self._own_train_step = self._uses_own_train_step()
         self.callbacks = self.get_all_callbacks(model)
         model = self._prepare_model(model)
         dist_model = self.wrap_model(model)

@@ -80,20 +80,12 @@ class BatchSplitter:
         """(forward inputs, targets) of one batch."""
         if not self._checked:
             self._check(batch)
-        # plain loops rather than comprehensions: this runs every micro-batch, and each
-        # comprehension is one more Python call
-        targets: dict[str, Any] = {}
-        forward: dict[str, Any] = {}
         try:
-            for key in self.target_properties:
-                targets[key] = batch[key]
+            targets = {key: batch[key] for key in self.target_properties}
             if self.forward_properties:
-                for key in self.forward_properties:
-                    forward[key] = batch[key]
+                forward = {key: batch[key] for key in self.forward_properties}
             else:
-                for key, value in batch.items():
-                    if key not in targets:
-                        forward[key] = value
+                forward = {k: v for k, v in batch.items() if k not in targets}
         except KeyError:
             self._check(batch)
             raise

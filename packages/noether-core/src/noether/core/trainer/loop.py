@@ -42,18 +42,6 @@ def _overrides(callback: CallbackBase, name: str) -> bool:
     return getattr(type(callback), name) is not getattr(PeriodicCallback, name)
 
 
-def _fixed_update_interval(callback: PeriodicCallback) -> int:
-    """n when `callback` runs exactly every n updates (PeriodicCallback's own should_run and
-    next_update_due, and `Frequency.update_interval` n), else 0.
-
-    Such a callback is due at every multiple of n, which is where the loop's next-due
-    bookkeeping stops, so the loop neither asks it nor recomputes its next due update.
-    """
-    if _overrides(callback, "should_run") or _overrides(callback, "next_update_due"):
-        return 0
-    return callback.frequency.update_interval or 0
-
-
 class LoopMixin:
     """Runs updates, feeds callbacks, and handles callback errors and early stops."""
 
@@ -223,26 +211,20 @@ class LoopMixin:
         self,
         periodic: Sequence[PeriodicCallback],
         next_due: list[int],
-        every: Sequence[int],
         data_iter: Iterator[dict[str, Any]],
         model: Any,
     ) -> bool:
         """After an update: the callbacks whose next due update has come are asked
         `should_run` (in list order) and run when due; their next due update is then
-        recomputed. A callback with `every[i]` > 0 (see `_fixed_update_interval`) is due by
-        construction and its next due update is `every[i]` later, without asking it. A plain
-        loop on the hot path; a callback that raises or stops gets the same treatment as in
+        recomputed. A callback that raises or stops gets the same treatment as in
         `_dispatch`. True when one asked to stop."""
         update = self.update_counter.update
-        due: list[int] = []
-        for i, at in enumerate(next_due):
-            if at <= update:
-                due.append(i)
+        due = [i for i, at in enumerate(next_due) if at <= update]
         done = 0
         try:
             for i in due:
                 callback = periodic[i]
-                if every[i] or callback.should_run(False):
+                if callback.should_run(False):
                     if isinstance(callback, PeriodicDataIteratorCallback):
                         self._periodic_call(callback, data_iter, end_of_epoch=False, force=True)
                     else:
@@ -259,11 +241,7 @@ class LoopMixin:
             stop, first_error = False, error
         finally:
             for i in due:
-                if every[i]:
-                    next_due[i] = update + every[i]
-                else:
-                    due_at = periodic[i].next_update_due()
-                    next_due[i] = NEVER if due_at is None else max(due_at, update + 1)
+                next_due[i] = self._next_due(periodic[i])
         rest = [periodic[i] for i in due[done + 1 :]]
         call = functools.partial(self._periodic_call, data_iter=data_iter, end_of_epoch=False)
         return self._dispatch(rest, call, model, first_error) or stop
@@ -294,10 +272,8 @@ class LoopMixin:
         # a callback that is not due costs nothing: only callbacks whose next due update has
         # come are asked (one integer compare per update when none is)
         next_due = [self._next_due(cb) for cb in periodic]
-        every = [_fixed_update_interval(cb) for cb in periodic]
         next_any = min(next_due, default=NEVER)
-        total_updates = counter.total_updates
-        while counter.update < total_updates:  # counter.is_finished, without a call
+        while not counter.is_finished:
             stop = False
             data_wait = 0.0
             timings: dict[str, float] = {}
@@ -337,12 +313,12 @@ class LoopMixin:
                         or stop
                     )
             if counter.update >= next_any:
-                stop = self._run_due(periodic, next_due, every, data_iter, model) or stop
+                stop = self._run_due(periodic, next_due, data_iter, model) or stop
                 next_any = min(next_due)
             if counter.update % updates_per_epoch == 0:
                 counter.add_epoch()
                 stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=True) or stop
-            if log_writer is not None and log_writer.pending:  # a row was logged
+            if log_writer is not None:
                 log_writer.flush(counter)
             if signal_agreed:  # every rank joins the all-reduce, signalled or not
                 signalled = self._any_rank_signalled(stop_request)

@@ -12,9 +12,7 @@ import torch
 from torch import Tensor
 
 from noether.core.distributed import all_reduce_gradients_mean, all_reduce_min
-from noether.core.trainer.batching import BatchSplitter
-from noether.core.trainer.setup import to_trainer_result
-from noether.core.trainer.types import LossResult, TrainerResult
+from noether.core.trainer.types import TrainerResult
 
 if TYPE_CHECKING:
     from noether.config import BaseTrainerConfig
@@ -45,13 +43,8 @@ class UpdateStepMixin:
     _backward_steps: int
     _move_to_device: bool
     _autocast_enabled: bool
-    _own_train_step: bool
-    _splitter: BatchSplitter
 
     def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
-        raise NotImplementedError
-
-    def loss_compute(self, forward_output: Any, targets: dict[str, Tensor]) -> LossResult:
         raise NotImplementedError
 
     def update(
@@ -82,10 +75,11 @@ class UpdateStepMixin:
         with _NO_CONTEXT if is_last or ddp is None else ddp.no_sync():
             if self._autocast_enabled:
                 with self.autocast():
-                    loss, losses, additional = self._run_train_step(batch, dist_model)
+                    result = self.train_step(batch, dist_model)
             else:
-                loss, losses, additional = self._run_train_step(batch, dist_model)
+                result = self.train_step(batch, dist_model)
             forward_end = perf_counter()
+            loss = result.total_loss
             skipped = self.config.skip_nan_loss and self._skip_nonfinite(loss)
             if not skipped and loss.requires_grad:
                 if accumulation_steps_total > 1:
@@ -114,25 +108,7 @@ class UpdateStepMixin:
             "backward": backward_end - forward_end,
             "update": end - backward_end,
         }
-        return losses, additional, timings
-
-    def _run_train_step(
-        self, batch: dict[str, Tensor], dist_model: torch.nn.Module
-    ) -> tuple[Tensor, dict[str, Tensor], dict[str, Any]]:
-        """`train_step`'s (total_loss, losses_to_log, additional_outputs).
-
-        When `train_step` is BaseTrainer's own, its work is done here without the
-        TrainerResult: this runs every micro-batch.
-        """
-        if self._own_train_step:
-            forward, targets = self._splitter.split(batch)
-            output = self.loss_compute(dist_model(**forward), targets)
-            if type(output) is Tensor:  # the common case: one loss
-                return output, {"total": output}, {}
-            result = to_trainer_result(output)
-        else:
-            result = self.train_step(batch, dist_model)
-        return result.total_loss, result.losses_to_log, result.additional_outputs
+        return result.losses_to_log, result.additional_outputs, timings
 
     def _skip_nonfinite(self, loss: Tensor) -> bool:
         """Whether all ranks skip this micro-batch: one host sync, only with skip_nan_loss."""

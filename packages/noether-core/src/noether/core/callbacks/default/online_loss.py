@@ -74,15 +74,10 @@ class _Window:
 
     def merge(self, other: _Window) -> None:
         """Adds `other`'s sums, counts and chunks (chunks are shared, not copied)."""
-        if not self.sums:  # just taken (the tracker's window, usually): a copy in C
-            self.sums = dict(other.sums)
-            self.counts = dict(other.counts)
-        else:
-            counts = other.counts
-            for name, total in other.sums.items():
-                self.add(name, total, counts[name])
-        if other.chunks:
-            self.chunks.extend(other.chunks)
+        counts = other.counts
+        for name, total in other.sums.items():
+            self.add(name, total, counts[name])
+        self.chunks.extend(other.chunks)
 
     def totals(self) -> dict[str, tuple[float, float]]:
         """(sum, count) per name, reading pending accelerator chunks (the host sync)."""
@@ -170,16 +165,12 @@ class OnlineLossCallback(PeriodicCallback):
         self._track = _Window()
         self._windows = [self._track]
         self._keys: dict[str, str] = {}
-        self._world_size = get_world_size()
 
     def add_window(self) -> _Window:
         """A further window that every step's losses go into (see `take_means`)."""
         window = _Window()
         self._windows.append(window)
         return window
-
-    def before_training(self) -> None:
-        self._world_size = get_world_size()
 
     def track_after_accumulation_step(
         self,
@@ -241,7 +232,7 @@ class OnlineLossCallback(PeriodicCallback):
     def take_means(self, window: _Window) -> dict[str, float]:
         """The mean of each loss (over all ranks) since `window` was last taken; clears it."""
         self.collect()
-        return window.take_means(self._world_size, self.device)
+        return window.take_means(get_world_size(), self.device)
 
     def periodic_callback(self) -> None:
         means = self.take_means(self._track)
