@@ -17,6 +17,7 @@ from noether.core.data.interleaved import (
     MultiDataset,
     seed_worker,
 )
+from noether.core.data.loader import RunDataLoader
 from noether.core.distributed import get_rank, get_world_size, is_distributed
 from noether.core.trainer.types import LossResult, TrainerResult
 
@@ -214,7 +215,7 @@ def build_data_loader(
         extra["persistent_workers"] = True
         extra["prefetch_factor"] = trainer.config.dataloader_prefetch_factor
         extra["worker_init_fn"] = seed_worker
-    return DataLoader(
+    return RunDataLoader(
         MultiDataset(datasets),
         batch_sampler=sampler,
         num_workers=num_workers,
