@@ -1,13 +1,14 @@
-"""RunDataLoader yields exactly what torch's DataLoader yields, with or without workers."""
+"""RunDataLoader yields exactly what torch's DataLoader yields, with or without workers; its
+collate of tensor dicts equals default_collate."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
-from noether.core.data.loader import RunDataLoader
+from noether.core.data.loader import RunDataLoader, collate_tensor_dicts
 
 BATCHES = [[3, 1], [0, 5, 2], [4]]
 
@@ -68,3 +69,63 @@ def test_workers_use_torchs_iterator_with_the_same_batches():
     loader = RunDataLoader(BatchedItems(), batch_sampler=BATCHES, num_workers=1)
     assert isinstance(iter(loader), _MultiProcessingDataLoaderIter)
     assert _as_lists(loader) == _as_lists(DataLoader(Items(), batch_sampler=BATCHES))
+
+
+def _dense_items():
+    generator = torch.Generator().manual_seed(0)
+    return [{"x": torch.randn(3, 2, generator=generator), "n": torch.tensor(i)} for i in range(4)]
+
+
+def test_collate_tensor_dicts_equals_default_collate():
+    items = _dense_items()
+    got, expected = collate_tensor_dicts(items), default_collate(items)
+    assert list(got) == list(expected) == ["x", "n"]
+    for key in expected:
+        assert got[key].dtype == expected[key].dtype
+        assert torch.equal(got[key], expected[key])
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [{"x": torch.ones(2), "label": 1}, {"x": torch.zeros(2), "label": 0}],  # a non-tensor
+        [torch.ones(2), torch.zeros(2)],  # not dicts
+        [{"x": torch.ones(2)}, {"x": 3}],  # a non-tensor after the first item
+    ],
+)
+def test_other_batches_are_collated_by_default_collate(items):
+    try:
+        expected = default_collate(items)
+    except Exception as error:
+        with pytest.raises(type(error)):
+            collate_tensor_dicts(items)
+        return
+    got = collate_tensor_dicts(items)
+    if isinstance(expected, dict):
+        assert all(torch.equal(got[key], expected[key]) for key in expected)
+    else:
+        assert torch.equal(got, expected)
+
+
+def test_shape_mismatch_raises_default_collates_error():
+    items = [{"x": torch.ones(2)}, {"x": torch.ones(3)}]
+    with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
+        collate_tensor_dicts(items)
+
+
+def test_sparse_tensors_get_default_collates_message():
+    items = [{"x": torch.eye(2).to_sparse()}, {"x": torch.eye(2).to_sparse()}]
+    with pytest.raises(RuntimeError, match="sparse"):
+        collate_tensor_dicts(items)
+
+
+def test_in_process_iteration_collates_with_collate_tensor_dicts(monkeypatch):
+    seen = []
+
+    def recording(items):
+        seen.append(len(items))
+        return default_collate(items)
+
+    monkeypatch.setattr("noether.core.data.loader.collate_tensor_dicts", recording)
+    assert len(list(RunDataLoader(Items(), batch_sampler=BATCHES))) == 3
+    assert seen == [2, 3, 1]
