@@ -38,21 +38,12 @@ class TrainTimeCallback(PeriodicCallback):
             self._fold()
 
     def _fold(self) -> None:
-        pending = self._pending
-        if not pending:
-            return
-        self._pending = []
-        self._count += len(pending)
         sums = self._sums
-        if len(set(map(tuple, pending))) == 1:  # the same keys in the same order: sums in C
-            for key, column in zip(
-                pending[0], zip(*map(dict.values, pending), strict=True), strict=True
-            ):
-                sums[key] = sums.get(key, 0.0) + sum(column)
-            return
-        for timings in pending:
+        for timings in self._pending:
             for key, value in timings.items():
                 sums[key] = sums.get(key, 0.0) + value
+        self._count += len(self._pending)
+        self._pending = []
 
     def mean_timings(self) -> dict[str, float]:
         """Mean seconds per update of every phase since the last log (empty if none)."""
