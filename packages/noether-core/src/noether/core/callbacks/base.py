@@ -159,11 +159,9 @@ class PeriodicCallback(CallbackBase):
     def next_update_due(self) -> int | None:
         """The first update after the current one at which `should_run` may be true.
 
-        The loop looks at the callback only from that update on, so a callback that is not
-        due costs one integer compare. None: never due after an update (epochs only). Where
-        neither this nor `should_run` is overridden, the loop runs the callback at that update
-        without asking `should_run` (true there by construction). A subclass that overrides
-        `should_run` is asked at every update unless it overrides this too.
+        The loop asks `should_run` only from that update on, so a callback that is not due
+        costs one integer compare. None: never due after an update (epochs only). A subclass
+        that overrides `should_run` is asked at every update unless it overrides this too.
         """
         counter = self.update_counter
         if type(self).should_run is not PeriodicCallback.should_run:

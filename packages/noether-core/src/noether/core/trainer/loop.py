@@ -200,34 +200,22 @@ class LoopMixin:
             model,
         )
 
-    def _next_due(self, callback: PeriodicCallback, asks: bool) -> int:
-        """The update from which `callback` may be due again (NEVER: epochs only).
-
-        A callback that keeps PeriodicCallback's `should_run` and `next_update_due` (`asks`
-        False) is due exactly then, as its frequency says; the others are asked
-        `should_run` from their `next_update_due` on.
-        """
-        counter = self.update_counter
-        if asks:
-            due = callback.next_update_due()
-        else:
-            due = callback.frequency.next_update_due(
-                counter.update, counter.sample, counter.effective_batch_size
-            )
+    def _next_due(self, callback: PeriodicCallback) -> int:
+        """The update from which the loop asks `callback.should_run` again (NEVER: epochs only)."""
+        due = callback.next_update_due()
         if due is None:
             return NEVER
-        return max(due, counter.update + 1)
+        return max(due, self.update_counter.update + 1)
 
     def _run_due(
         self,
         periodic: Sequence[PeriodicCallback],
         next_due: list[int],
-        asks: Sequence[bool],
         data_iter: Iterator[dict[str, Any]],
         model: Any,
     ) -> bool:
-        """After an update: the callbacks whose next due update has come run (in list order;
-        those that `asks` are asked `should_run` first); their next due update is then
+        """After an update: the callbacks whose next due update has come are asked
+        `should_run` (in list order) and run when due; their next due update is then
         recomputed. A callback that raises or stops gets the same treatment as in
         `_dispatch`. True when one asked to stop."""
         update = self.update_counter.update
@@ -236,7 +224,7 @@ class LoopMixin:
         try:
             for i in due:
                 callback = periodic[i]
-                if not asks[i] or callback.should_run(False):
+                if callback.should_run(False):
                     if isinstance(callback, PeriodicDataIteratorCallback):
                         self._periodic_call(callback, data_iter, end_of_epoch=False, force=True)
                     else:
@@ -253,7 +241,7 @@ class LoopMixin:
             stop, first_error = False, error
         finally:
             for i in due:
-                next_due[i] = self._next_due(periodic[i], asks[i])
+                next_due[i] = self._next_due(periodic[i])
         rest = [periodic[i] for i in due[done + 1 :]]
         call = functools.partial(self._periodic_call, data_iter=data_iter, end_of_epoch=False)
         return self._dispatch(rest, call, model, first_error) or stop
@@ -282,11 +270,8 @@ class LoopMixin:
         # a signal may reach one rank only: ranks agree on it (one all-reduce per update)
         signal_agreed = stop_request.enabled and get_world_size() > 1
         # a callback that is not due costs nothing: only callbacks whose next due update has
-        # come are looked at (one integer compare per update when none is); see `_next_due`
-        asks = [
-            _overrides(cb, "should_run") or _overrides(cb, "next_update_due") for cb in periodic
-        ]
-        next_due = [self._next_due(cb, ask) for cb, ask in zip(periodic, asks, strict=True)]
+        # come are asked (one integer compare per update when none is)
+        next_due = [self._next_due(cb) for cb in periodic]
         next_any = min(next_due, default=NEVER)
         while not counter.is_finished:
             stop = False
@@ -328,7 +313,7 @@ class LoopMixin:
                         or stop
                     )
             if counter.update >= next_any:
-                stop = self._run_due(periodic, next_due, asks, data_iter, model) or stop
+                stop = self._run_due(periodic, next_due, data_iter, model) or stop
                 next_any = min(next_due)
             if counter.update % updates_per_epoch == 0:
                 counter.add_epoch()

@@ -167,8 +167,6 @@ class OnlineLossCallback(PeriodicCallback):
         self._track = _Window()
         self._windows = [self._track]
         self._keys: dict[str, str] = {}
-        # callbacks are built when training starts, after the process group: ranks are fixed
-        self._world_size = get_world_size()
 
     def add_window(self) -> _Window:
         """A further window that every step's losses go into (see `take_means`)."""
@@ -236,8 +234,7 @@ class OnlineLossCallback(PeriodicCallback):
     def take_means(self, window: _Window) -> dict[str, float]:
         """The mean of each loss (over all ranks) since `window` was last taken; clears it."""
         self.collect()
-        world_size = self._world_size
-        return window.take_means(world_size, self.device if world_size > 1 else None)
+        return window.take_means(get_world_size(), self.device)
 
     def periodic_callback(self) -> None:
         means = self.take_means(self._track)
