@@ -23,6 +23,8 @@ def test_float16_on_cuda_trains_with_a_grad_scaler(kit):
     assert trainer.grad_scaler is not None
     loader = trainer.get_data_loader([], 8)
     assert loader.pin_memory
+    batch = next(iter(loader))  # in this process (no workers): RunDataLoader pins it
+    assert all(value.is_pinned() for value in batch.values())
     trainer.train(model)
     assert next(model.parameters()).is_cuda
     with torch.no_grad():
