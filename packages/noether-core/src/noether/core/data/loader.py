@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, default_collate
+from torch.utils.data._utils.fetch import _MapDatasetFetcher
 from torch.utils.data._utils.pin_memory import pin_memory
 
 
@@ -16,10 +17,11 @@ class RunDataLoader(DataLoader[Any]):
 
     Without workers, torch's iterator still wraps each batch in a profiler record and counts
     it: about 13 µs per batch on these machines, 1.5 % of an update of a small MLP
-    (`tools/bench/loop_overhead.py`). Here each batch is fetched as torch fetches it (the
-    dataset's `__getitems__` where it has one), collated, and pinned when `pin_memory` is set
-    and CUDA is present; torch's `default_collate` becomes `collate_tensor_dicts`. With
-    workers, or without a batch sampler, torch's own iterator runs.
+    (`tools/bench/loop_overhead.py`). Here each batch goes straight through torch's own
+    fetcher (the dataset's `__getitems__` where it has one, then the collate) and is pinned
+    when `pin_memory` is set and CUDA is present; torch's `default_collate` becomes
+    `collate_tensor_dicts`. With workers, or without a batch sampler, torch's own iterator
+    runs.
     """
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
@@ -32,18 +34,11 @@ class RunDataLoader(DataLoader[Any]):
         collate = self.collate_fn
         if collate is default_collate:
             collate = collate_tensor_dicts
-        batches = map(collate, map(_batch_fetcher(self.dataset), self.batch_sampler))
+        fetcher = _MapDatasetFetcher(self.dataset, True, collate, self.drop_last)
+        batches = map(fetcher.fetch, self.batch_sampler)
         if self.pin_memory and torch.cuda.is_available():
             return map(pin_memory, batches)
         return batches
-
-
-def _batch_fetcher(dataset: Any) -> Callable[[list[int]], list[Any]]:
-    """The items of one batch of indices, as torch's map-style fetcher gets them."""
-    getitems = getattr(dataset, "__getitems__", None)
-    if getitems is not None:
-        return getitems  # type: ignore[no-any-return]
-    return lambda indices: [dataset[index] for index in indices]
 
 
 def collate_tensor_dicts(items: list[Any]) -> Any:

@@ -74,12 +74,10 @@ class _Window:
 
     def merge(self, other: _Window) -> None:
         """Adds `other`'s sums, counts and chunks (chunks are shared, not copied)."""
-        sums, counts, other_counts = self.sums, self.counts, other.counts
+        counts = other.counts
         for name, total in other.sums.items():
-            sums[name] = sums.get(name, 0.0) + total
-            counts[name] = counts.get(name, 0.0) + other_counts[name]
-        if other.chunks:
-            self.chunks.extend(other.chunks)
+            self.add(name, total, counts[name])
+        self.chunks.extend(other.chunks)
 
     def totals(self) -> dict[str, tuple[float, float]]:
         """(sum, count) per name, reading pending accelerator chunks (the host sync)."""
@@ -97,9 +95,9 @@ class _Window:
         if self.chunks:
             self.totals()
         sums, counts = self.sums, self.counts
+        self.clear()
         if not sums:
             return {}
-        self.sums, self.counts = {}, {}
         if world_size > 1:
             totals = {name: (total, counts[name]) for name, total in sums.items()}
             return _reduced_means(totals, device or "cpu")
