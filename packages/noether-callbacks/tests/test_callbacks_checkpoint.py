@@ -28,12 +28,16 @@ def test_checkpoints_are_written_when_due_and_only_the_last_k_are_kept(make_run:
     assert folders == ["E0_U4_S16", "E0_U6_S24", "latest"]
     for tag in ("E0_U4_S16", "E0_U6_S24"):
         assert sorted(p.name for p in (checkpoints / tag).iterdir()) == [
+            "checkpoint.json",
             "model.pt",
             "optim.pt",
             "trainer.pt",
         ]
     # latest holds weights only, from the last due update (6), not the final one (7)
-    assert sorted(p.name for p in (checkpoints / "latest").iterdir()) == ["model.pt"]
+    assert sorted(p.name for p in (checkpoints / "latest").iterdir()) == [
+        "checkpoint.json",
+        "model.pt",
+    ]
     latest = CheckpointWriter.load(run.path.run_dir, "latest")["model"]
     tagged = CheckpointWriter.load(run.path.run_dir, "E0_U6_S24")
     for key, value in tagged["model"].items():

@@ -60,4 +60,7 @@ def test_two_ranks_share_the_run_folder_and_only_rank0_writes(tmp_path: Path) ->
     assert run_dir.name in run_ids
     rows = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(row)["loss/online/total"] for row in rows] == [0.0]  # rank 0's row only
-    assert sorted(p.name for p in (run_dir / "checkpoints" / "E0_U1_S8").iterdir()) == ["model.pt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints" / "E0_U1_S8").iterdir()) == [
+        "checkpoint.json",
+        "model.pt",
+    ]

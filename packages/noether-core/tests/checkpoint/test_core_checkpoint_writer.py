@@ -45,7 +45,12 @@ def test_save_writes_model_optim_and_trainer_files(tmp_path: Path) -> None:
     counter.add_update()
     folder = writer.save(model, counter, counter.tag)
     assert folder.name == "E0_U1_S4"
-    assert sorted(p.name for p in folder.iterdir()) == ["model.pt", "optim.pt", "trainer.pt"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "checkpoint.json",
+        "model.pt",
+        "optim.pt",
+        "trainer.pt",
+    ]
     loaded = CheckpointWriter.load(writer.path_provider.run_dir, "E0_U1_S4")
     torch.testing.assert_close(loaded["model"]["layer.weight"], model.layer.weight)
     assert loaded["optim"]["state"][0]["step"].item() == 1
@@ -57,7 +62,8 @@ def test_save_latest_overwrites_and_flags_select_files(tmp_path: Path) -> None:
     model = trained_model()
     writer.save_latest(model, None, save_optim=False)
     assert sorted(p.name for p in (writer.path_provider.checkpoint_dir / "latest").iterdir()) == [
-        "model.pt"
+        "checkpoint.json",
+        "model.pt",
     ]
     with torch.no_grad():
         model.layer.weight.fill_(7.0)

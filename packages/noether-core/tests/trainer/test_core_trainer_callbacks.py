@@ -106,7 +106,12 @@ def test_a_failing_callback_lets_others_run_writes_an_error_checkpoint_and_rerai
     assert [entry for entry in log if entry[1] == 4] == [("first", 4), ("second", 4), ("third", 4)]
     assert trainer.update_counter.update == 4
     folder = path_provider.checkpoint_dir / "error_E0_U4_S32"
-    assert sorted(p.name for p in folder.iterdir()) == ["model.pt", "optim.pt", "trainer.pt"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "checkpoint.json",
+        "model.pt",
+        "optim.pt",
+        "trainer.pt",
+    ]
     state = torch.load(folder / "trainer.pt", weights_only=False)
     assert state["update_counter"]["update"] == 4
 

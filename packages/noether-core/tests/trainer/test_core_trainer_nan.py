@@ -78,11 +78,18 @@ def test_up_to_the_limit_in_a_row_is_fine(kit):
     assert trainer.update_counter.update == 6
 
 
-def test_without_skip_nan_loss_the_loss_goes_through(kit):
-    trainer, _ = _nan_trainer(kit, bad_calls={1}, max_updates=3)
+def test_with_stop_on_nan_loss_off_the_loss_goes_through(kit):
+    trainer, _ = _nan_trainer(kit, bad_calls={1}, max_updates=3, stop_on_nan_loss=False)
     model = kit.make_model()
     trainer.train(model)
     assert not all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_by_default_a_non_finite_loss_stops_the_run_at_the_next_read(kit):
+    trainer, _ = _nan_trainer(kit, bad_calls={1}, max_updates=30, track_every_n_updates=5)
+    with pytest.raises(NonFiniteLossError, match="between updates 1 and 5"):
+        trainer.train(kit.make_model())
+    assert trainer.update_counter.update == 5
 
 
 def test_a_loss_without_gradient_takes_no_step(kit, caplog):

@@ -6,10 +6,6 @@ from typing import Any
 
 from noether.config.schemas.callbacks import CheckpointCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicCallback
-from noether.core.distributed import is_rank0
-
-# Files that CheckpointWriter.save writes into a tag folder; keep_last deletes only these.
-_CHECKPOINT_FILES = ("model.pt", "optim.pt", "trainer.pt")
 
 
 class CheckpointCallback(PeriodicCallback):
@@ -61,15 +57,8 @@ class CheckpointCallback(PeriodicCallback):
         return stale
 
     def _delete(self, stale: list[str]) -> None:
-        if not is_rank0():
-            return
         for tag in stale:
-            folder = self.path_provider.checkpoint_dir / tag
-            for name in _CHECKPOINT_FILES:
-                (folder / name).unlink(missing_ok=True)
-            # Other callbacks (e.g. ema) may have written into the same tag folder: keep theirs.
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+            self.checkpoint_writer.remove(tag)
 
     def state_dict(self) -> dict[str, Any]:
         """The tags written so far (needed to prune correctly after a resume)."""

@@ -1,49 +1,136 @@
-"""SIGINT / SIGTERM handling: finish the current update, save, then stop."""
+"""SIGTERM / SIGINT: finish the update, write a checkpoint, exit with a code that says so.
+
+SIGTERM (what SLURM, Kubernetes and torchrun send before killing a job) is always caught;
+SIGINT (Ctrl-C) only with `save_on_sigint`, else it interrupts at once. The first signal asks
+the loop to stop after the current update and write a checkpoint named for the signal; a
+second one, while that happens, makes the run end as soon as the checkpoint is written
+(after-training callbacks are skipped); a third ends the process at once, as the signal
+would have without a handler. Under several ranks, all agree on the update at which they
+stop (`StopAgreement`), so one checkpoint is written.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from noether.core.distributed import get_world_size
 
 _logger = logging.getLogger(__name__)
 
+EXIT_PREEMPTED = 75
+"""Exit code of a run stopped by a signal after writing its checkpoint (sysexits' EX_TEMPFAIL:
+try again): a requeue script resumes it, while 0 means the run finished."""
+EXIT_INTERRUPTED = 130
+"""Exit code of a run interrupted by Ctrl-C without a checkpoint (128 + SIGINT)."""
+
 
 class StopRequest:
-    """Set by a signal handler; the loop checks `requested` between updates (no syscalls)."""
+    """Set by the signal handler; the loop reads it between updates (no system call)."""
 
-    def __init__(self, enabled: bool = False) -> None:
-        self.enabled = enabled
-        """Whether signals are caught at all (save_on_sigint)."""
-        self.requested = False
-        self.signal_name: str | None = None
+    def __init__(self) -> None:
+        self.count = 0
+        """Signals received so far."""
+        self.signal_number = 0
+        """The first signal received (0: none)."""
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
+    @property
+    def requested(self) -> bool:
+        """Whether training should stop after the current update."""
+        return self.count > 0
+
+    @property
+    def hurry(self) -> bool:
+        """Whether a second signal asked to end right after the checkpoint."""
+        return self.count > 1
+
+    @property
+    def signal_name(self) -> str | None:
+        """`SIGTERM` or `SIGINT`, once one was received."""
+        return signal.Signals(self.signal_number).name if self.signal_number else None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """The signal handler."""
         del frame
-        self.requested = True
-        self.signal_name = signal.Signals(signum).name
-        _logger.warning("received %s: stopping after the current update", self.signal_name)
+        self.count += 1
+        name = signal.Signals(signum).name
+        if self.count == 1:
+            self.signal_number = signum
+            _logger.warning("received %s: stopping after this update, with a checkpoint", name)
+        elif self.count == 2:
+            _logger.warning("received %s again: exiting once the checkpoint is written", name)
+        else:
+            _logger.error("received %s a third time: exiting now", name)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
 
 
 @contextmanager
-def catch_stop_signals(enabled: bool) -> Iterator[StopRequest]:
-    """Within the block, SIGINT / SIGTERM set a flag instead of killing the process.
+def catch_stop_signals(save_on_sigint: bool) -> Iterator[StopRequest]:
+    """Within the block, SIGTERM (and SIGINT when `save_on_sigint`) ask the loop to stop.
 
-    Only in the main thread (signal handlers cannot be set elsewhere) and only when enabled.
-    A second signal while stopping is left to the previous handler's behaviour.
+    Handlers can only be set in the main thread; elsewhere the signals keep their handlers.
     """
-    request = StopRequest(enabled)
-    if not enabled or threading.current_thread() is not threading.main_thread():
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
         yield request
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, request._handle)
+    caught = [signal.SIGTERM, *([signal.SIGINT] if save_on_sigint else [])]
+    previous = {sig: signal.getsignal(sig) for sig in caught}
+    for sig in caught:
+        signal.signal(sig, request.handle)
     try:
         yield request
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class StopAgreement:
+    """All ranks stop at the same update, without waiting on each other every update.
+
+    Each update, the ranks' signal numbers are all-reduced (maximum) asynchronously on a CPU
+    (gloo) group, and the result is read one update later: every rank reads the same result
+    after the same update, so they stop together, one update after the signal reached any.
+    In one process the request is read directly.
+    """
+
+    def __init__(self, request: StopRequest) -> None:
+        self.request = request
+        self._group: Any = None
+        self._flag = torch.zeros(1, dtype=torch.int32)
+        self._work: Any = None
+        self._distributed = get_world_size() > 1
+        if self._distributed:
+            self._group = dist.new_group(backend="gloo")
+
+    def stop_signal(self) -> str | None:
+        """After an update: the name of the signal all ranks agreed to stop on, or None."""
+        if not self._distributed:
+            return self.request.signal_name
+        if self._work is not None:
+            self._work.wait()
+            self._work = None
+            agreed = int(self._flag.item())
+            if agreed:
+                return signal.Signals(agreed).name
+        self._flag.fill_(self.request.signal_number)
+        self._work = dist.all_reduce(
+            self._flag, op=dist.ReduceOp.MAX, group=self._group, async_op=True
+        )
+        return None
+
+    def close(self) -> None:
+        """Waits for the all-reduce in flight (every rank has one when training ends)."""
+        if self._work is not None:
+            self._work.wait()
+            self._work = None

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def main(out: Path) -> None:
     writer = LogWriter(rows)  # type: ignore[arg-type]
     counter = UpdateCounter(updates_per_epoch=100, effective_batch_size=4, max_updates=100)
     context = CallbackContext(
-        trainer=None,
+        trainer=SimpleNamespace(config=SimpleNamespace(skip_nan_loss=True)),
         model=None,
         data_container=None,
         log_writer=writer,

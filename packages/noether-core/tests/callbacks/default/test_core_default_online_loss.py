@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+from types import SimpleNamespace
 import weakref
 
 import pytest
@@ -50,8 +51,8 @@ def test_every_accumulation_step_counts_in_the_mean(dkit):
     assert h.tracker.rows_with("loss/online/total") == {1: pytest.approx(3.0)}
 
 
-def test_non_finite_losses_are_left_out_of_the_mean(dkit):
-    h = dkit.Harness()
+def test_with_skip_nan_loss_skipped_non_finite_losses_are_left_out_of_the_mean(dkit):
+    h = dkit.Harness(trainer=SimpleNamespace(config=dkit.make_trainer_config(skip_nan_loss=True)))
     callback = OnlineLossCallback(None, h.context, every_n_updates=3)
     for value in (2.0, float("nan"), float("inf")):
         h.step(callback, [_losses(value)])
@@ -61,6 +62,16 @@ def test_non_finite_losses_are_left_out_of_the_mean(dkit):
     logged = h.tracker.rows_with("loss/online/total")
     assert logged[3] == 2.0
     assert math.isnan(logged[6])
+
+
+def test_without_skip_nan_loss_a_non_finite_step_makes_the_mean_nan(dkit):
+    h = dkit.Harness(trainer=SimpleNamespace(config=dkit.make_trainer_config()))
+    callback = OnlineLossCallback(None, h.context, every_n_updates=3)
+    for value in (2.0, float("nan"), 4.0, 1.0, 2.0, 3.0):
+        h.step(callback, [_losses(value)])
+    logged = h.tracker.rows_with("loss/online/total")
+    assert math.isnan(logged[3])
+    assert logged[6] == 2.0
 
 
 def test_many_steps_are_folded_without_changing_the_mean(dkit):

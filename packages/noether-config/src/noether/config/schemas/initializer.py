@@ -23,6 +23,9 @@ class ResumeInitializerConfig(InitializerConfig):
     """Run folder (a path) or run id (a folder under <output_path>/<name>)."""
     checkpoint: str = "latest"
     """Checkpoint tag to resume from, e.g. `latest` or `E3_U120_S7680`."""
+    force: bool = False
+    """Resume even when the config or the data changed in ways that break an exact resume
+    (batch sizes, seed, datasets, model, optimizer kind, precision); each is warned about."""
 
 
 class CheckpointInitializerConfig(InitializerConfig):

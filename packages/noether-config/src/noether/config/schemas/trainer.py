@@ -63,7 +63,11 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     disable_gradient_accumulation: bool = False
     """Never accumulate: the per-device batch is used whole whatever max_batch_size says."""
     save_on_sigint: bool = False
-    """Write a checkpoint when interrupted (SIGINT / SIGTERM) before exiting."""
+    """Ctrl-C (SIGINT) finishes the update and writes a checkpoint before exiting (exit code
+    75), as SIGTERM always does; without it Ctrl-C stops at once (exit code 130)."""
+    stop_on_nan_loss: bool = True
+    """Stop with an error when the loss turns NaN or infinite (noticed at the track interval
+    and before each checkpoint, so checkpoints keep finite weights); off: train on."""
     use_torch_compile: bool = False
     """Wrap the model with torch.compile (after DDP)."""
     find_unused_params: bool = False

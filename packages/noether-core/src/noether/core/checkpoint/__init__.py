@@ -1,5 +1,6 @@
-"""Checkpoints: atomic writing, reading, and initializers (resume, load weights)."""
+"""Checkpoints: whole-or-nothing writing, safe reading, and initializers (resume, load weights)."""
 
+from noether.core.checkpoint.folders import CheckpointError, CheckpointInfo, newest_resumable
 from noether.core.checkpoint.initializers import (
     CheckpointInitializer,
     InitializerBase,
@@ -9,11 +10,14 @@ from noether.core.checkpoint.initializers import (
 from noether.core.checkpoint.writer import CheckpointWriter, atomic_save, unwrap_model
 
 __all__ = [
+    "CheckpointError",
+    "CheckpointInfo",
     "CheckpointInitializer",
     "CheckpointWriter",
     "InitializerBase",
     "InitializerError",
     "ResumeInitializer",
     "atomic_save",
+    "newest_resumable",
     "unwrap_model",
 ]

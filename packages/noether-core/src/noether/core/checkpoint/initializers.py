@@ -100,7 +100,13 @@ class ResumeInitializer(InitializerBase):
         return self.state[key]
 
     def init_weights(self, model: nn.Module) -> None:
-        unwrap_model(model).load_state_dict(self._part("model", "model weights"))
+        try:
+            unwrap_model(model).load_state_dict(self._part("model", "model weights"))
+        except RuntimeError as error:
+            raise InitializerError(
+                f"checkpoint {self.tag!r} of {self.run_dir} does not fit this model (was the "
+                f"model changed?): {str(error).splitlines()[0]}"
+            ) from None
         logger.info("resumed weights from %s (checkpoint %s)", self.run_dir, self.tag)
 
     def init_optimizer(self, model: nn.Module) -> None:
@@ -111,8 +117,43 @@ class ResumeInitializer(InitializerBase):
             return
         optimizer.load_state_dict(self._part("optim", "optimizer state"))
 
+    def apply(self, model: nn.Module, trainer: TrainerStateLike | None = None) -> None:
+        """Checks that the checkpoint continues this run's data, then restores everything."""
+        if trainer is not None:
+            self._check_data_layout(self._part("trainer", "trainer state").get("data", {}), trainer)
+        super().apply(model, trainer)
+
     def init_trainer(self, trainer: TrainerStateLike) -> None:
-        trainer.load_state_dict(self._part("trainer", "trainer state"))
+        state = self._part("trainer", "trainer state")
+        trainer.load_state_dict(state)
+        counter = getattr(trainer, "update_counter", None)
+        if counter is None:
+            return
+        if counter.update // counter.updates_per_epoch != counter.epoch:
+            # a position over other data (forced): the update count stays, epochs are recounted
+            counter.epoch = counter.update // counter.updates_per_epoch
+        logger.info("resumed run %s from checkpoint %s at %s", self.run_dir, self.tag, counter.tag)
+
+    def _check_data_layout(self, stored: dict[str, int], trainer: TrainerStateLike) -> None:
+        """A position means the same only over the same data: refused (or, forced, warned)."""
+        layout = getattr(trainer, "data_layout", None)
+        if layout is None:
+            return
+        now = layout()
+        changed = [
+            f"{key}: {stored[key]} -> {now[key]}"
+            for key in ("train_length", "updates_per_epoch", "effective_batch_size")
+            if key in stored and stored[key] != now[key]
+        ]
+        if not changed:
+            return
+        message = (
+            f"checkpoint {self.tag!r} of {self.run_dir} was written with other data or batch "
+            f"sizes ({'; '.join(changed)}), so its position does not continue the same epochs"
+        )
+        if not self.config.force:
+            raise InitializerError(message + "; resume with force to accept this")
+        logger.warning("%s; resuming anyway (force)", message)
 
 
 class CheckpointInitializer(InitializerBase):

@@ -1,29 +1,37 @@
-"""CheckpointWriter: model, optimizer and trainer state in `checkpoint_dir/<tag>/`, atomically.
+"""CheckpointWriter: whole checkpoints in `checkpoint_dir/<tag>/`, published atomically.
 
-Each file is written to a temporary file in the same folder, synced, and moved over the old
-one with `os.replace`, so a crash or a full disk mid-write leaves the previous file intact.
+A checkpoint (weights, optimizer, trainer state, manifest) is written as one unit (see
+`folders`): a loader sees all of it or none of it. During an update, the loop holds the
+writes that callbacks ask for and makes them once every callback of the update ran and its
+metrics row was written (`hold` / `release`), so each checkpoint is the state between two
+updates, whichever callback asked for it and in whichever order the callbacks run.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
 import os
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-import torch
 from torch import nn
 
-from noether.core.distributed import is_rank0
+from noether.core.checkpoint import folders
+from noether.core.checkpoint.folders import (
+    MODEL_FILE,
+    OPTIM_FILE,
+    TRAINER_FILE,
+    CheckpointError,
+    CheckpointNotFoundError,
+)
+from noether.core.checkpoint.safe_files import check_storable, load_file, save_file
+from noether.core.distributed import barrier, is_rank0
 from noether.core.runs import PathProvider
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.pt"
-OPTIM_FILE = "optim.pt"
-TRAINER_FILE = "trainer.pt"
 LATEST_TAG = "latest"
 
 
@@ -46,31 +54,67 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """`torch.save` to `path` through a temporary file and `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    """`torch.save` to `path` through a synced temporary file and `os.replace`."""
+    save_file(obj, path)
+
+
+def _position(counter: Any, trainer_state: dict[str, Any] | None) -> dict[str, int]:
+    """(epoch, update, sample) of a checkpoint, for its manifest."""
+    if trainer_state is not None and isinstance(trainer_state.get("update_counter"), dict):
+        state = trainer_state["update_counter"]
+    else:
+        state = counter.state_dict() if counter is not None else {}
+    return {key: int(state.get(key, 0)) for key in ("epoch", "update", "sample")}
 
 
 class CheckpointWriter:
-    """Writes and reads checkpoints of one run (files on rank 0 only).
+    """Writes and reads the checkpoints of one run (files on rank 0 only).
 
     Args:
         path_provider: the run whose `checkpoint_dir` receives the checkpoints.
+        update_counter: where training stands (for the manifest of checkpoints saved
+            without trainer state).
     """
 
-    def __init__(self, path_provider: PathProvider) -> None:
+    def __init__(self, path_provider: PathProvider, update_counter: Any = None) -> None:
         self.path_provider = path_provider
+        self.update_counter = update_counter
+        self._held: list[Callable[[], None]] | None = None
+        self._recovered = False
 
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path_provider.checkpoint_dir
+
+    # ------------------------------------------------------------------ holding
+    def hold(self) -> None:
+        """From now on, writes wait until `release` (the loop holds them during an update)."""
+        self._held = []
+
+    @property
+    def has_held_writes(self) -> bool:
+        """Whether writes wait for `release` (the same on every rank: all ranks ask for all)."""
+        return bool(self._held)
+
+    def release(self) -> None:
+        """Makes the held writes, in the order they were asked for."""
+        held, self._held = self._held, None
+        for write in held or ():
+            write()
+
+    def discard(self) -> None:
+        """Drops the held writes (after an error: the state between updates was not reached)."""
+        if self._held:
+            logger.warning("%d checkpoint write(s) of this update dropped", len(self._held))
+        self._held = None
+
+    def _do(self, write: Callable[[], None]) -> None:
+        if self._held is not None:
+            self._held.append(write)
+        else:
+            write()
+
+    # ------------------------------------------------------------------ writing
     def save(
         self,
         model: nn.Module,
@@ -80,28 +124,20 @@ class CheckpointWriter:
         save_optim: bool = True,
         save_trainer: bool = True,
     ) -> Path:
-        """Writes `checkpoint_dir/<tag>/{model.pt, optim.pt, trainer.pt}` as asked.
+        """Writes the checkpoint `checkpoint_dir/<tag>/` with the files asked for.
 
-        The trainer's state is gathered on every rank (it may hold per-rank RNG states and
-        call collectives); only rank 0 writes.
+        Every rank must call it (the trainer state gathers every rank's RNG state); rank 0
+        writes, and all ranks wait until it has.
 
         Returns:
-            The checkpoint folder.
+            The checkpoint folder (written by now, or at the end of the update when held).
         """
-        folder = self.path_provider.checkpoint_dir / tag
-        model = unwrap_model(model)
-        trainer_state = trainer.state_dict() if save_trainer and trainer is not None else None
-        if not is_rank0():
-            return folder
-        if save_weights:
-            atomic_save(model.state_dict(), folder / MODEL_FILE)
-        optimizer = getattr(model, "optimizer", None)
-        if save_optim and optimizer is not None:
-            atomic_save(optimizer.state_dict(), folder / OPTIM_FILE)
-        if trainer_state is not None:
-            atomic_save(trainer_state, folder / TRAINER_FILE)
-        logger.info("saved checkpoint %s", folder)
-        return folder
+        self._do(
+            functools.partial(
+                self._write, model, trainer, tag, save_weights, save_optim, save_trainer
+            )
+        )
+        return self.checkpoint_dir / tag
 
     def save_latest(
         self,
@@ -111,40 +147,112 @@ class CheckpointWriter:
         save_optim: bool = True,
         save_trainer: bool = True,
     ) -> Path:
-        """`save` under the tag `latest`, overwritten (atomically) each time."""
+        """`save` under the tag `latest`, replaced (atomically) each time."""
         return self.save(model, trainer, LATEST_TAG, save_weights, save_optim, save_trainer)
 
     def save_object(self, obj: Any, tag: str, filename: str) -> Path:
-        """Atomically writes any object into a checkpoint folder (e.g. EMA weights)."""
-        path = self.path_provider.checkpoint_dir / tag / filename
-        if is_rank0():
-            atomic_save(obj, path)
+        """Writes one more file into a checkpoint folder (e.g. EMA weights), atomically."""
+        path = self.checkpoint_dir / tag / filename
+        self._do(functools.partial(self._write_object, obj, path))
         return path
 
+    def alias(self, source: Path, tag: str) -> Path:
+        """Publishes the complete checkpoint `source` also as `tag`, by hard links."""
+        self._do(functools.partial(self._write_alias, source, tag))
+        return self.checkpoint_dir / tag
+
+    def remove(self, tag: str) -> None:
+        """Deletes checkpoint `tag` (files on rank 0); files other callbacks put there stay."""
+        self._do(functools.partial(self._remove, tag))
+
+    def _prepare(self) -> None:
+        if not self._recovered:
+            folders.recover(self.checkpoint_dir)
+            self._recovered = True
+
+    def _write(
+        self,
+        model: nn.Module,
+        trainer: TrainerLike | None,
+        tag: str,
+        save_weights: bool,
+        save_optim: bool,
+        save_trainer: bool,
+    ) -> None:
+        model = unwrap_model(model)
+        trainer_state = trainer.state_dict() if save_trainer and trainer is not None else None
+        if is_rank0():
+            self._prepare()
+            optimizer = getattr(model, "optimizer", None)
+            parts: list[tuple[str, Any]] = []
+            if save_weights:
+                parts.append((MODEL_FILE, model.state_dict()))
+            if save_optim and optimizer is not None:
+                parts.append((OPTIM_FILE, optimizer.state_dict()))
+            if trainer_state is not None:
+                check_storable(trainer_state, "trainer state")
+                parts.append((TRAINER_FILE, trainer_state))
+            staging = folders.new_staging_folder(self.checkpoint_dir, tag)
+            for name, state in parts:
+                save_file(state, staging / name)
+            position = _position(self.update_counter, trainer_state)
+            folders.write_manifest(staging, tag, position, self._config_text())
+            folders.publish(staging, self.checkpoint_dir / tag)
+            logger.info("saved checkpoint %s", self.checkpoint_dir / tag)
+        barrier()
+
+    def _remove(self, tag: str) -> None:
+        if is_rank0():
+            folders.remove(self.checkpoint_dir, tag)
+
+    def _write_object(self, obj: Any, path: Path) -> None:
+        if is_rank0():
+            self._prepare()
+            save_file(obj, path)
+
+    def _write_alias(self, source: Path, tag: str) -> None:
+        if is_rank0():
+            self._prepare()
+            staging = folders.new_staging_folder(self.checkpoint_dir, tag)
+            for file in source.iterdir():
+                os.link(file, staging / file.name)
+            folders.fsync_folder(staging)
+            folders.publish(staging, self.checkpoint_dir / tag)
+        barrier()
+
+    def _config_text(self) -> str | None:
+        try:
+            return self.path_provider.config_path.read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    # ------------------------------------------------------------------ reading
     @staticmethod
     def load(run_dir: str | os.PathLike[str], tag: str = LATEST_TAG) -> dict[str, Any]:
-        """Reads the files of `run_dir/checkpoints/<tag>` onto the CPU.
+        """Reads checkpoint `tag` of a run onto the CPU; no code in its files runs.
 
         Returns:
-            `{"model": ..., "optim": ..., "trainer": ...}` with the keys whose files exist.
+            `{"model": ..., "optim": ..., "trainer": ...}` with the parts it holds.
 
         Raises:
-            FileNotFoundError: no such checkpoint; names the tags that exist.
+            CheckpointError: no such complete checkpoint (names those that exist), or a file
+                that is refused.
         """
-        folder = Path(run_dir) / "checkpoints" / tag
-        if not folder.is_dir():
-            root = folder.parent
-            tags = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-            raise FileNotFoundError(
-                f"no checkpoint {tag!r} in {root} (tags: {', '.join(tags) or 'none'})"
+        checkpoint_dir = Path(run_dir) / "checkpoints"
+        folder = folders.resolve(checkpoint_dir, tag)
+        info = folders.read_manifest(folder) if folder is not None else None
+        if info is None:
+            tags = [c.tag for c in folders.list_checkpoints(checkpoint_dir)]
+            state = "is incomplete" if (checkpoint_dir / tag).exists() else "does not exist"
+            raise CheckpointNotFoundError(
+                f"checkpoint {tag!r} in {checkpoint_dir} {state} "
+                f"(complete checkpoints: {', '.join(tags) or 'none'})"
             )
         result: dict[str, Any] = {}
-        for key, name in (("model", MODEL_FILE), ("optim", OPTIM_FILE)):
-            if (folder / name).is_file():
-                result[key] = torch.load(folder / name, map_location="cpu", weights_only=True)
-        if (folder / TRAINER_FILE).is_file():
-            # trainer state holds Python / NumPy RNG states, which weights_only refuses
-            result["trainer"] = torch.load(
-                folder / TRAINER_FILE, map_location="cpu", weights_only=False
-            )
+        for key, name in (("model", MODEL_FILE), ("optim", OPTIM_FILE), ("trainer", TRAINER_FILE)):
+            if name in info.files:
+                result[key] = load_file(info.path / name)
         return result
+
+
+__all__ = ["LATEST_TAG", "CheckpointError", "CheckpointWriter", "atomic_save", "unwrap_model"]

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import abc
 import logging
-import random
 from collections import Counter
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
@@ -18,14 +16,16 @@ from noether.core.callbacks.base import (
     CallbackContext,
     PeriodicDataIteratorCallback,
 )
-from noether.core.counters import UpdateCounter
+from noether.core.counters import Frequency, UpdateCounter
 from noether.core.data.container import DataContainer
-from noether.core.distributed import get_world_size
+from noether.core.distributed import all_gather_object, get_rank, get_world_size
 from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
+from noether.core.rng import derive_seed, get_rng_states, seed_all, set_rng_states
 from noether.core.signals import catch_stop_signals
 from noether.core.trainer import setup
 from noether.core.trainer.batching import BatchSplitter, batch_size_and_accumulation
 from noether.core.trainer.loop import LoopMixin
+from noether.core.trainer.nonfinite import NonFiniteLossGuard
 from noether.core.trainer.types import LossResult, TrainerResult
 from noether.core.trainer.update import UpdateStepMixin
 
@@ -114,7 +114,7 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
             start_epoch=config.start_at_epoch or 0,
         )
         self.log_writer = setup.build_log_writer(tracker)
-        self.checkpoint_writer = setup.build_checkpoint_writer(path_provider)
+        self.checkpoint_writer = setup.build_checkpoint_writer(path_provider, self.update_counter)
         self.callbacks: list[CallbackBase] = []
         self.forward_properties: list[str] = list(config.forward_properties)
         self.target_properties: list[str] = list(config.target_properties)
@@ -130,6 +130,9 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
             config.disable_gradient_accumulation,
         )
         self._model: Any = None
+        self._nonfinite_guard: NonFiniteLossGuard | None = None
+        self.stopped_by_signal: str | None = None
+        """SIGTERM / SIGINT when a signal stopped training (after writing its checkpoint)."""
         self.logger.info("precision %s (asked for %s)", self.precision, config.precision)
 
     # ------------------------------------------------------------------ callbacks
@@ -196,24 +199,32 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """Counters, gradient scaler, callbacks (by state_key) and RNG states."""
+        """Counters, gradient scaler, callbacks (by state_key), every rank's RNG states, and
+        the data layout the position refers to. Every rank must call it (RNG gather)."""
         state: dict[str, Any] = {
             "update_counter": self.update_counter.state_dict(),
             "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
             "skip_nan_loss_counter": self.skip_nan_loss_counter,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
+            "rng": all_gather_object(get_rng_states()),
+            "data": self.data_layout(),
         }
         if self.grad_scaler is not None:
             state["grad_scaler"] = self.grad_scaler.state_dict()
         return state
 
+    def data_layout(self) -> dict[str, int]:
+        """What a stored position means: train set size, updates per epoch, ranks."""
+        train = self.data_container.datasets.get("train")
+        return {
+            "train_length": len(train) if train is not None else 0,  # type: ignore[arg-type]
+            "updates_per_epoch": self.updates_per_epoch,
+            "effective_batch_size": self.config.effective_batch_size,
+            "world_size": get_world_size(),
+        }
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restores what `state_dict` returned (callbacks matched by state_key)."""
+        """Restores what `state_dict` returned (callbacks matched by state_key; this rank's
+        RNG states, or fresh ones derived from the position when the world size changed)."""
         self.update_counter.load_state_dict(state_dict["update_counter"])
         self.skip_nan_loss_counter = int(state_dict.get("skip_nan_loss_counter", 0))
         states = dict(state_dict.get("callbacks", {}))
@@ -227,13 +238,19 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         scaler_state = state_dict.get("grad_scaler")
         if self.grad_scaler is not None and scaler_state is not None:
             self.grad_scaler.load_state_dict(scaler_state)
-        rng = state_dict.get("rng")
-        if rng is not None:
-            torch.set_rng_state(rng["torch"])
-            if rng.get("cuda") is not None and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(rng["cuda"])
-            np.random.set_state(rng["numpy"])
-            random.setstate(rng["python"])
+        rng = state_dict.get("rng") or []
+        if len(rng) == get_world_size():
+            set_rng_states(rng[get_rank()])
+        else:
+            seed = derive_seed(self.data_container.seed, get_rank(), self.update_counter.update)
+            self.logger.warning(
+                "the checkpoint holds the RNG states of %d rank(s), this run has %d: random "
+                "numbers are drawn afresh from the position, so the run is not the one it "
+                "would have been uninterrupted",
+                len(rng),
+                get_world_size(),
+            )
+            seed_all(seed)
 
     def apply_resume_initializer(self, model: Any) -> None:
         """Restores weights, optimizer and trainer state from the initializer, if any."""
@@ -312,6 +329,9 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         evaluation = self.update_counter.is_finished
         loader = self.get_data_loader(iterator_callbacks, self._batch_size, evaluation)
         model.optimizer_zero_grad()
+        if self.config.stop_on_nan_loss and not self.config.skip_nan_loss:
+            track = self.get_default_callback_intervals()["track"]
+            self._nonfinite_guard = NonFiniteLossGuard(Frequency(**track), self.device)
         try:
             with catch_stop_signals(self.config.save_on_sigint) as stop_request:
                 data_iter = iter(loader)
@@ -324,7 +344,8 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
                     self._train_loop(model, dist_model, data_iter, stop_request)
                 dist_model.eval()
                 del data_iter
-                self.call_after_training(self.callbacks)
+                if not stop_request.hurry:
+                    self.call_after_training(self.callbacks)
         finally:
             # DDP's reducer holds the process group: let it go with the training, so that
             # `leave_process_group` destroys the group last (see there)

@@ -19,13 +19,15 @@ from noether.core.callbacks.base import (
     PeriodicCallback,
     PeriodicDataIteratorCallback,
 )
+from noether.core.checkpoint.writer import LATEST_TAG
 from noether.core.data.container import per_rank_batches
-from noether.core.distributed import all_reduce_max, get_world_size
+from noether.core.signals import StopAgreement
 from noether.core.trainer.types import EarlyStopIteration
 
 if TYPE_CHECKING:
     from noether.core.counters import UpdateCounter
     from noether.core.signals import StopRequest
+    from noether.core.trainer.nonfinite import NonFiniteLossGuard
     from noether.core.trainer.update import UpdateResult
 
 
@@ -54,6 +56,8 @@ class LoopMixin:
     _batch_size: int
     _move_to_device: bool
     device: torch.device
+    stopped_by_signal: str | None
+    _nonfinite_guard: NonFiniteLossGuard | None
 
     update: Callable[..., UpdateResult]
 
@@ -129,6 +133,7 @@ class LoopMixin:
         writer = self.checkpoint_writer
         if writer is None:
             return
+        writer.discard()  # the update's own writes: the state between updates was not reached
         tag = f"error_{self.update_counter.tag}"
         try:
             writer.save(model, self, tag=tag)
@@ -254,7 +259,13 @@ class LoopMixin:
         data_iter: Iterator[dict[str, Any]],
         stop_request: StopRequest,
     ) -> None:
-        """Updates until the counter is finished, a callback stops, or a signal arrives."""
+        """Updates until the counter is finished, a callback stops, or a signal arrives.
+
+        After each update, in this order: the epoch advances (if it ended), the callbacks run
+        (update hooks, due callbacks, epoch callbacks), the metrics row is written, the loss
+        is checked when due, and the checkpoints that callbacks asked for are written. So a
+        checkpoint is the state between two updates, where a resumed run starts.
+        """
         counter = self.update_counter
         periodic = [cb for cb in self.callbacks if isinstance(cb, PeriodicCallback)]
         track_step = [cb for cb in periodic if _overrides(cb, STEP_HOOK)]
@@ -265,10 +276,11 @@ class LoopMixin:
         accumulation_steps = self.accumulation_steps
         updates_per_epoch = counter.updates_per_epoch
         log_writer = self.log_writer
+        writer = self.checkpoint_writer
+        guard = self._nonfinite_guard
         drop_metadata = self.drop_metadata
         update = self.update
-        # a signal may reach one rank only: ranks agree on it (one all-reduce per update)
-        signal_agreed = stop_request.enabled and get_world_size() > 1
+        agreement = StopAgreement(stop_request)
         # a callback that is not due costs nothing: only callbacks whose next due update has
         # come are asked (one integer compare per update when none is)
         next_due = [self._next_due(cb) for cb in periodic]
@@ -300,47 +312,70 @@ class LoopMixin:
                         args = (losses, outputs, step, accumulation_steps)
                         stop = track_failed(track_step, STEP_HOOK, args, done, error) or stop
             counter.add_update()
-            if update_hooks:
-                timings["data_wait"] = data_wait
-                done = 0
-                try:
-                    for update_hook in update_hooks:
-                        update_hook(losses, timings)
-                        done += 1
-                except Exception as error:
-                    stop = (
-                        track_failed(track_update, UPDATE_HOOK, (losses, timings), done, error)
-                        or stop
-                    )
-            if counter.update >= next_any:
-                stop = self._run_due(periodic, next_due, data_iter, model) or stop
-                next_any = min(next_due)
-            if counter.update % updates_per_epoch == 0:
+            end_of_epoch = counter.update % updates_per_epoch == 0
+            if end_of_epoch:  # first: whatever a callback saves is the position after it
                 counter.add_epoch()
-                stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=True) or stop
-            if log_writer is not None:
-                log_writer.flush(counter)
-            if signal_agreed:  # every rank joins the all-reduce, signalled or not
-                signalled = self._any_rank_signalled(stop_request)
-            else:
-                signalled = stop_request.requested
-            if signalled:
-                self._save_on_signal(model)
+            if writer is not None:
+                writer.hold()
+            try:
+                if update_hooks:
+                    timings["data_wait"] = data_wait
+                    done = 0
+                    try:
+                        for update_hook in update_hooks:
+                            update_hook(losses, timings)
+                            done += 1
+                    except Exception as error:
+                        args = (losses, timings)
+                        stop = track_failed(track_update, UPDATE_HOOK, args, done, error) or stop
+                if counter.update >= next_any:
+                    stop = self._run_due(periodic, next_due, data_iter, model) or stop
+                    next_any = min(next_due)
+                if end_of_epoch:
+                    stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=True) or stop
+                if log_writer is not None:
+                    log_writer.flush(counter)
+                if writer is not None:
+                    if guard is not None and (
+                        writer.has_held_writes or guard.is_due(counter, end_of_epoch)
+                    ):
+                        guard.check(counter, self._logged_values())
+                    writer.release()
+                elif guard is not None and guard.is_due(counter, end_of_epoch):
+                    guard.check(counter, self._logged_values())
+            finally:
+                if writer is not None:
+                    writer.discard()
+            signal_name = agreement.stop_signal()
+            if signal_name is not None:
+                self._stop_on_signal(model, signal_name)
                 return
             if stop:
+                agreement.close()
                 return
+        agreement.close()
+        if guard is not None:
+            guard.check(counter, self._logged_values())
 
-    def _any_rank_signalled(self, stop_request: StopRequest) -> bool:
-        flag = torch.tensor([float(stop_request.requested)], device=self.device)
-        return bool(all_reduce_max(flag).item())
+    def _logged_values(self) -> dict[str, float]:
+        return dict(self.log_writer.last_values) if self.log_writer is not None else {}
 
-    def _save_on_signal(self, model: Any) -> None:
+    def _stop_on_signal(self, model: Any, signal_name: str) -> None:
+        """Writes the checkpoint `<signal>_<position>` (also as `latest`) and notes the stop."""
+        self.stopped_by_signal = signal_name
         writer = self.checkpoint_writer
-        if writer is not None:
-            writer.save_latest(model, self)
+        if writer is None:
             self.logger.warning(
-                "saved checkpoint 'latest' at %s; stopping", self.update_counter.tag
+                "%s: stopping at %s (no run folder, no checkpoint)",
+                signal_name,
+                self.update_counter.tag,
             )
+            return
+        folder = writer.save(model, self, tag=f"{signal_name.lower()}_{self.update_counter.tag}")
+        writer.alias(folder, LATEST_TAG)
+        self.logger.warning(
+            "%s: saved checkpoint %s (also as %s); stopping", signal_name, folder.name, LATEST_TAG
+        )
 
     def _evaluate_once(self, model: Any, data_iter: Iterator[dict[str, Any]]) -> None:
         """Evaluation only (no update left): every periodic callback runs once."""

@@ -72,13 +72,13 @@ def build_log_writer(tracker: Any) -> Any:
     return LogWriter(tracker)
 
 
-def build_checkpoint_writer(path_provider: Any) -> Any:
+def build_checkpoint_writer(path_provider: Any, update_counter: Any) -> Any:
     """A CheckpointWriter into the run folder (None without one)."""
     if path_provider is None:
         return None
     from noether.core.checkpoint.writer import CheckpointWriter
 
-    return CheckpointWriter(path_provider)
+    return CheckpointWriter(path_provider, update_counter)
 
 
 def _every(config: Any, prefix: str) -> dict[str, int | None]:

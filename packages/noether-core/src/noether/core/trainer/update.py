@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from noether.core.distributed import all_reduce_gradients_mean, all_reduce_min
+from noether.core.trainer.nonfinite import NonFiniteLossError, NonFiniteLossGuard
 from noether.core.trainer.types import TrainerResult
 
 if TYPE_CHECKING:
@@ -26,8 +27,7 @@ UpdateResult = tuple[dict[str, Tensor], dict[str, Any], dict[str, float]]
 """(losses_to_log, additional_outputs, timings in seconds) of one micro-batch."""
 
 
-class NonFiniteLossError(RuntimeError):
-    """Too many non-finite losses in a row (skip_nan_loss)."""
+__all__ = ["NonFiniteLossError", "UpdateResult", "UpdateStepMixin"]
 
 
 class UpdateStepMixin:
@@ -43,6 +43,7 @@ class UpdateStepMixin:
     _backward_steps: int
     _move_to_device: bool
     _autocast_enabled: bool
+    _nonfinite_guard: NonFiniteLossGuard | None
 
     def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
         raise NotImplementedError
@@ -88,6 +89,8 @@ class UpdateStepMixin:
                     loss = self.grad_scaler.scale(loss)
                 loss.backward(retain_graph=retain_graph)
                 self._backward_steps += 1
+                if self._nonfinite_guard is not None:
+                    self._nonfinite_guard.add(result.total_loss)
         backward_end = perf_counter()
         if is_last:  # optimizer step (unless nothing was backpropagated), schedule, zero grads
             if self._backward_steps > 0:

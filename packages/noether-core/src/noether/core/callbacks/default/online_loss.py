@@ -30,11 +30,12 @@ def _stack_losses(values: list[Tensor]) -> Tensor:
         return stacked if stacked.dim() == 1 else stacked.reshape(len(values), -1).mean(dim=1)
 
 
-def _finite_sum(values: list[float]) -> tuple[float, int]:
-    """Sum and count of the finite values (steps with NaN / inf losses are left out)."""
-    isfinite = math.isfinite
-    finite = [value for value in values if isfinite(value)]
-    return sum(finite), len(finite)
+def _step_sum(values: list[float], drop_nonfinite: bool) -> tuple[float, int]:
+    """Sum and count of the step losses; with `drop_nonfinite` (skip_nan_loss: those steps
+    were skipped) NaN / inf losses are left out, else they make the mean NaN / inf."""
+    if drop_nonfinite:
+        values = [value for value in values if math.isfinite(value)]
+    return sum(values), len(values)
 
 
 class _Chunk:
@@ -60,9 +61,10 @@ class _Window:
     Host losses are added as numbers; accelerator losses wait as chunks until `totals`.
     """
 
-    __slots__ = ("chunks", "counts", "sums")
+    __slots__ = ("chunks", "counts", "drop_nonfinite", "sums")
 
-    def __init__(self) -> None:
+    def __init__(self, drop_nonfinite: bool) -> None:
+        self.drop_nonfinite = drop_nonfinite
         self.sums: dict[str, float] = {}
         self.counts: dict[str, float] = {}
         self.chunks: list[tuple[str, _Chunk]] = []
@@ -82,7 +84,7 @@ class _Window:
     def totals(self) -> dict[str, tuple[float, float]]:
         """(sum, count) per name, reading pending accelerator chunks (the host sync)."""
         for name, chunk in self.chunks:
-            self.add(name, *_finite_sum(chunk.floats()))
+            self.add(name, *_step_sum(chunk.floats(), self.drop_nonfinite))
         self.chunks = []
         counts = self.counts
         return {name: (total, counts[name]) for name, total in self.sums.items()}
@@ -160,15 +162,18 @@ class OnlineLossCallback(PeriodicCallback):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # skipped steps (skip_nan_loss) stay out of the mean; otherwise a NaN step shows
+        config = getattr(self.trainer, "config", None)
+        self.drop_nonfinite = bool(getattr(config, "skip_nan_loss", False))
         self._pending: list[Mapping[str, Tensor]] = []
-        self._open = _Window()
-        self._track = _Window()
+        self._open = _Window(self.drop_nonfinite)
+        self._track = _Window(self.drop_nonfinite)
         self._windows = [self._track]
         self._keys: dict[str, str] = {}
 
     def add_window(self) -> _Window:
         """A further window that every step's losses go into (see `take_means`)."""
-        window = _Window()
+        window = _Window(self.drop_nonfinite)
         self._windows.append(window)
         return window
 
@@ -209,10 +214,10 @@ class OnlineLossCallback(PeriodicCallback):
                     number = value.item()
                 except RuntimeError:  # a loss with more than one element: its mean
                     number = value.detach().float().mean().item()
-                if _isfinite(number):
+                if self.drop_nonfinite and not _isfinite(number):
+                    number = count = 0.0  # a skipped step is left out (the name still shows)
+                else:
                     count = 1.0
-                else:  # steps with NaN / inf losses are left out (the name still shows)
-                    number = count = 0.0
                 sums[name] = sums.get(name, 0.0) + number
                 counts[name] = counts.get(name, 0.0) + count
         if device is not None:
@@ -251,7 +256,7 @@ class OnlineLossCallback(PeriodicCallback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending = []
-        self._open = _Window()
+        self._open = _Window(self.drop_nonfinite)
         self._track.load_state_dict(state_dict.get("track", {}))
 
 

@@ -1,0 +1,217 @@
+"""Checkpoint folders as units: written aside, published by one rename, read only when complete.
+
+A checkpoint is written into a staging folder next to the others (`.staging-<tag>-<id>`); its
+files are synced, then `checkpoint.json` (the manifest) is written last, and the folder is
+renamed to `<tag>`. A folder named `<tag>` therefore always holds one whole checkpoint. When
+`<tag>` exists already (`latest`, `best_*`), it is first renamed aside (`.retired-<tag>-<id>`),
+the new folder takes its name, and the old one is deleted. A crash between those two renames
+leaves no `<tag>` but two complete folders; `resolve` then reads the newer one, and `recover`
+(run by the writer before it writes) puts it in place. Any other leftover is deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MANIFEST_FILE = "checkpoint.json"
+MODEL_FILE = "model.pt"
+OPTIM_FILE = "optim.pt"
+TRAINER_FILE = "trainer.pt"
+UNIT_FILES = (MODEL_FILE, OPTIM_FILE, TRAINER_FILE, MANIFEST_FILE)
+"""Files that make up a checkpoint; other callbacks may add their own (e.g. EMA weights)."""
+FORMAT_VERSION = 1
+_STAGING = ".staging-"
+_RETIRED = ".retired-"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that is missing, incomplete, or refused when loaded."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No complete checkpoint of that tag."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint's manifest says about it."""
+
+    tag: str
+    path: Path
+    epoch: int
+    update: int
+    sample: int
+    files: tuple[str, ...]
+    config_yaml: str | None
+    """The run's resolved config when the checkpoint was written (for resume checks)."""
+
+    @property
+    def resumable(self) -> bool:
+        """Whether it holds what an exact resume needs (weights, optimizer, trainer)."""
+        return {MODEL_FILE, OPTIM_FILE, TRAINER_FILE} <= set(self.files)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Makes a folder's entries (new names, renames) durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_manifest(
+    folder: Path, tag: str, position: dict[str, int], config_yaml: str | None
+) -> None:
+    """Writes the manifest last: from then on the folder counts as a complete checkpoint."""
+    files = sorted(p.name for p in folder.iterdir() if p.name in UNIT_FILES)
+    manifest = {
+        "format": FORMAT_VERSION,
+        "tag": tag,
+        "epoch": position["epoch"],
+        "update": position["update"],
+        "sample": position["sample"],
+        "files": files,
+        "config": config_yaml,
+    }
+    path = folder / MANIFEST_FILE
+    with path.open("w", encoding="utf-8") as file:
+        json.dump(manifest, file, indent=1)
+        file.flush()
+        os.fsync(file.fileno())
+    fsync_folder(folder)
+
+
+def read_manifest(folder: Path) -> CheckpointInfo | None:
+    """The checkpoint in `folder`, or None when the folder is not a complete checkpoint."""
+    try:
+        manifest: dict[str, Any] = json.loads((folder / MANIFEST_FILE).read_text("utf-8"))
+        return CheckpointInfo(
+            tag=str(manifest["tag"]),
+            path=folder,
+            epoch=int(manifest["epoch"]),
+            update=int(manifest["update"]),
+            sample=int(manifest["sample"]),
+            files=tuple(str(name) for name in manifest["files"]),
+            config_yaml=manifest.get("config"),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def new_staging_folder(checkpoint_dir: Path, tag: str) -> Path:
+    """An empty folder in which the checkpoint `tag` is written before it is published."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    folder = checkpoint_dir / f"{_STAGING}{tag}-{secrets.token_hex(4)}"
+    folder.mkdir()
+    return folder
+
+
+def publish(staging: Path, target: Path) -> None:
+    """Gives the complete folder `staging` the name `target`, replacing what was there.
+
+    Files of the replaced folder that the new one lacks (written by other callbacks, e.g.
+    EMA weights) are carried over by hard link, so they stay next to the checkpoint.
+    """
+    parent = target.parent
+    if not target.exists():
+        os.rename(staging, target)
+        fsync_folder(parent)
+        return
+    for old in target.iterdir():
+        if old.name not in UNIT_FILES and not (staging / old.name).exists():
+            with contextlib.suppress(OSError):
+                os.link(old, staging / old.name)
+    retired = parent / f"{_RETIRED}{target.name}-{secrets.token_hex(4)}"
+    os.rename(target, retired)
+    os.rename(staging, target)
+    fsync_folder(parent)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _leftovers(checkpoint_dir: Path, prefix: str, tag: str | None = None) -> list[Path]:
+    if not checkpoint_dir.is_dir():
+        return []
+    found = [p for p in checkpoint_dir.iterdir() if p.name.startswith(prefix) and p.is_dir()]
+    if tag is not None:
+        found = [p for p in found if p.name[len(prefix) :].rpartition("-")[0] == tag]
+    return sorted(found)
+
+
+def _swap_candidate(checkpoint_dir: Path, tag: str) -> Path | None:
+    """During an interrupted replacement of `tag`: the newest complete folder of it."""
+    retired = [p for p in _leftovers(checkpoint_dir, _RETIRED, tag) if read_manifest(p)]
+    if not retired:
+        return None
+    staged = [p for p in _leftovers(checkpoint_dir, _STAGING, tag) if read_manifest(p)]
+    # the staged folder is the newer one: its manifest was written after the old was published
+    return max(staged or retired, key=lambda p: (p / MANIFEST_FILE).stat().st_mtime_ns)
+
+
+def resolve(checkpoint_dir: Path, tag: str) -> Path | None:
+    """The complete folder of checkpoint `tag` (read-only: nothing is moved), or None."""
+    folder = checkpoint_dir / tag
+    if read_manifest(folder) is not None:
+        return folder
+    if folder.exists():
+        return None
+    return _swap_candidate(checkpoint_dir, tag)
+
+
+def recover(checkpoint_dir: Path) -> None:
+    """Finishes interrupted replacements and deletes the leftovers of interrupted writes."""
+    for retired in _leftovers(checkpoint_dir, _RETIRED):
+        tag = retired.name[len(_RETIRED) :].rpartition("-")[0]
+        target = checkpoint_dir / tag
+        if not target.exists():
+            candidate = _swap_candidate(checkpoint_dir, tag)
+            if candidate is not None:
+                os.rename(candidate, target)
+                fsync_folder(checkpoint_dir)
+        shutil.rmtree(retired, ignore_errors=True)
+    for staging in _leftovers(checkpoint_dir, _STAGING):
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def list_checkpoints(checkpoint_dir: Path) -> list[CheckpointInfo]:
+    """Every complete checkpoint of a run (including one caught mid-replacement)."""
+    if not checkpoint_dir.is_dir():
+        return []
+    tags = {p.name for p in checkpoint_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    tags |= {
+        p.name[len(_RETIRED) :].rpartition("-")[0] for p in _leftovers(checkpoint_dir, _RETIRED)
+    }
+    found = []
+    for tag in sorted(tags):
+        folder = resolve(checkpoint_dir, tag)
+        info = read_manifest(folder) if folder is not None else None
+        if info is not None:
+            found.append(info)
+    return found
+
+
+def newest_resumable(checkpoint_dir: Path) -> CheckpointInfo | None:
+    """The resumable checkpoint furthest into training (error checkpoints are left out)."""
+    candidates = [
+        info
+        for info in list_checkpoints(checkpoint_dir)
+        if info.resumable and not info.tag.startswith("error_")
+    ]
+    return max(candidates, key=lambda info: info.update, default=None)
+
+
+def remove(checkpoint_dir: Path, tag: str) -> None:
+    """Deletes checkpoint `tag`: the manifest first (the folder stops being a checkpoint at
+    once), then its files; files that other callbacks put there stay."""
+    folder = checkpoint_dir / tag
+    for name in (MANIFEST_FILE, *UNIT_FILES):
+        (folder / name).unlink(missing_ok=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()

@@ -1,0 +1,89 @@
+"""Checkpoint files that load without running code: checked when written, refused when not.
+
+Every file is read with `torch.load(weights_only=True)`, whose unpickler builds only tensors,
+numbers, strings, containers and a few torch types, so a file that holds anything else (a
+pickled object whose loading would run code) is refused, and nothing of it runs. States are
+checked for such objects when written, so a callback that keeps, say, a NumPy scalar in its
+state fails at the first save with the key named, not at the resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from noether.core.checkpoint.folders import CheckpointError
+
+_ATOMS = (type(None), bool, int, float, str, torch.dtype, torch.device, torch.Size)
+
+
+def check_storable(value: Any, where: str) -> None:
+    """Raises CheckpointError when `value` holds something `weights_only` loading refuses.
+
+    Args:
+        value: a state about to be saved.
+        where: its name in messages (e.g. `trainer.callbacks.best_metric`).
+    """
+    kind = type(value)
+    if kind in _ATOMS or isinstance(value, torch.Tensor):
+        return
+    if kind in (dict, OrderedDict):
+        for key, item in value.items():
+            if type(key) not in _ATOMS:
+                raise CheckpointError(
+                    f"{where}: key {key!r} of type {type(key).__name__} cannot be stored"
+                )
+            check_storable(item, f"{where}.{key}")
+        return
+    if kind in (list, tuple):
+        for index, item in enumerate(value):
+            check_storable(item, f"{where}.{index}")
+        return
+    raise CheckpointError(
+        f"{where} holds a {kind.__module__}.{kind.__qualname__}; a checkpoint stores only "
+        "tensors, numbers, strings, None and lists / tuples / dicts of them (it is loaded "
+        "with torch.load(weights_only=True)); convert it, e.g. float(x) or x.tolist()"
+    )
+
+
+def save_file(obj: Any, path: Path) -> None:
+    """`torch.save` to `path` through a synced temporary file and `os.replace` (a crash
+    leaves the previous file, or none, never half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def load_file(path: Path) -> Any:
+    """Reads a checkpoint file onto the CPU without running code from it.
+
+    Raises:
+        CheckpointError: the file holds objects that need code to load, or is damaged;
+            the message names the file.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error)
+        raise CheckpointError(
+            f"{path}: refused: it holds objects that only code could rebuild, so it was not "
+            f"loaded and nothing in it ran ({reason})"
+        ) from None
+    except (EOFError, RuntimeError, ValueError) as error:
+        raise CheckpointError(f"{path}: cannot be read as a checkpoint file: {error}") from None

@@ -1,0 +1,72 @@
+"""Stops a run whose loss turned NaN or infinite, without a host-device sync per update."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from noether.core.counters import Frequency, UpdateCounter
+from noether.core.distributed import all_reduce_sum
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss was NaN or infinite (too often in a row with skip_nan_loss, or at all without)."""
+
+
+class NonFiniteLossGuard:
+    """Adds every backpropagated loss into one device scalar and reads it only when the host
+    reads values anyway: at the track interval, before a checkpoint is written, and at the end.
+
+    NaN and infinity survive any sum, so one read tells whether a non-finite loss went into
+    the weights since the last read. The run then stops before the next checkpoint is
+    written, so the checkpoints on disk hold weights from before the loss went bad.
+
+    Args:
+        frequency: when to read (the track interval of the default callbacks).
+        device: where the losses live.
+    """
+
+    def __init__(self, frequency: Frequency, device: torch.device) -> None:
+        self.frequency = frequency
+        # float64 sums no finite loss into infinity; mps has no float64
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self._sum = torch.zeros((), dtype=dtype, device=device)
+        self._checked_update = 0
+
+    def add(self, loss: Tensor) -> None:
+        """Called for every backpropagated (scalar) loss: a device op, no sync."""
+        self._sum.add_(loss.detach())
+
+    def is_due(self, counter: UpdateCounter, end_of_epoch: bool) -> bool:
+        """Whether the track interval asks for a read after this update."""
+        due = self.frequency.due_after_update(
+            counter.update, counter.sample, counter.effective_batch_size
+        )
+        return due or (end_of_epoch and self.frequency.due_after_epoch(counter.epoch))
+
+    def check(self, counter: UpdateCounter, logged: Mapping[str, float]) -> None:
+        """Reads the sum (one host sync; all ranks agree); raises when it is not finite.
+
+        Args:
+            counter: where training stands.
+            logged: the latest logged metrics, to name the losses that went bad.
+        """
+        total = all_reduce_sum(self._sum.clone()).item()
+        self._sum.zero_()
+        first, self._checked_update = self._checked_update + 1, counter.update
+        if math.isfinite(total):
+            return
+        names = sorted(
+            key
+            for key, value in logged.items()
+            if key.startswith("loss/") and not math.isfinite(value)
+        )
+        raise NonFiniteLossError(
+            f"the loss became NaN or infinite between updates {first} and {counter.update} "
+            f"({', '.join(names) if names else 'total loss'}), so training stopped; checkpoints "
+            "written before hold finite weights. Lower the learning rate, check the data, or "
+            "set trainer.skip_nan_loss (skip such batches) or trainer.stop_on_nan_loss: false"
+        )
