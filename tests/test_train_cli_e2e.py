@@ -80,7 +80,7 @@ def test_run_folder_holds_config_log_metrics_and_checkpoints(first_run) -> None:
     assert tags == sorted(expected)
     for tag in expected:
         names = sorted(p.name for p in (run_dir / "checkpoints" / tag).iterdir())
-        assert names == ["model.pt", "optim.pt", "trainer.pt"]
+        assert names == ["checkpoint.json", "model.pt", "optim.pt", "trainer.pt"]
 
 
 def test_final_losses_are_printed(first_run) -> None:

@@ -7,19 +7,18 @@ imported before its kind is looked up, so a kind whose package is missing fails 
 from __future__ import annotations
 
 import logging
-import os
-import random
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
 from noether.config import ExperimentConfig, RegistryBase
 from noether.core.data import DataContainer
 from noether.core.distributed import broadcast_object, get_local_rank, get_rank, is_rank0
+from noether.core.launch import detect, export
 from noether.core.models import ModelBase
+from noether.core.rng import seed_all
 from noether.core.runs import PathProvider
 from noether.core.trackers.base import TrackerBase
 
@@ -56,7 +55,9 @@ def resolve_device(spec: str) -> torch.device:
         return torch.device("cpu")
     available = torch.cuda.is_available()
     if spec == "auto":
-        return torch.device("cuda", get_local_rank()) if available else torch.device("cpu")
+        if not available:
+            return torch.device("cpu")
+        return torch.device("cuda", get_local_rank() % torch.cuda.device_count())
     if not spec.startswith("cuda"):
         raise BuildError(f"device: unknown device {spec!r} (use auto, cpu, cuda or cuda:N)")
     if not available:
@@ -65,8 +66,9 @@ def resolve_device(spec: str) -> torch.device:
             f"(torch {torch.__version__}, built for CUDA {torch.version.cuda or 'none'}); "
             "use device: auto or device: cpu"
         )
-    index = int(spec.partition(":")[2] or get_local_rank())
     count = torch.cuda.device_count()
+    # one device per local rank; a task that sees only its own GPU(s) counts from 0
+    index = int(spec.partition(":")[2] or get_local_rank() % max(count, 1))
     if index >= count:
         raise BuildError(f"device: {spec!r} does not exist ({count} CUDA device(s) visible)")
     return torch.device("cuda", index)
@@ -74,18 +76,32 @@ def resolve_device(spec: str) -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seeds Python, NumPy and torch (all devices) identically."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    seed_all(seed)
 
 
 def init_distributed_from_env(device: torch.device) -> None:
-    """Joins the process group when started by torchrun (WORLD_SIZE > 1) and not joined yet."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+    """Joins the process group when started by torchrun or srun with more than one process
+    (and not joined yet); see `noether.core.launch`."""
+    launch = detect()
+    if launch.world_size <= 1 or dist.is_initialized():
         return
+    export(launch)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    logger.info(
+        "%s: rank %d of %d (local rank %d), rendezvous at %s:%s",
+        launch.launcher,
+        launch.rank,
+        launch.world_size,
+        launch.local_rank,
+        launch.master_addr,
+        launch.master_port,
+    )
+    dist.init_process_group(
+        backend="nccl" if device.type == "cuda" else "gloo",
+        rank=launch.rank,
+        world_size=launch.world_size,
+    )
 
 
 def create_path_provider(config: ExperimentConfig) -> PathProvider:
@@ -104,13 +120,17 @@ def build_component(config: RegistryBase, *args: Any) -> Any:
 
 
 def build_experiment(
-    config: ExperimentConfig, path_provider: PathProvider | None = None
+    config: ExperimentConfig,
+    path_provider: PathProvider | None = None,
+    resumed_at: int | None = None,
 ) -> Experiment:
     """Seeds, resolves the device and builds datasets, model, tracker and trainer.
 
     Args:
         config: a validated experiment.
         path_provider: the run folder; a new one is made when None.
+        resumed_at: the update a run continued in its own folder resumes from (trackers
+            drop or supersede what the interrupted run logged after it).
 
     Raises:
         BuildError: bad device or a model that is not a ModelBase.
@@ -133,7 +153,7 @@ def build_experiment(
         )
     tracker = build_component(config.tracker)
     trainer = build_component(config.trainer, data_container, device, tracker, path_provider)
-    tracker.start(path_provider, config.model_dump(mode="json"))
+    tracker.start(path_provider, config.model_dump(mode="json"), resumed_at=resumed_at)
     logger.info(
         "built %s: model %s, datasets %s, device %s",
         path_provider.run_dir,

@@ -6,7 +6,6 @@ Everything in the loop goes through these, so the same code runs in one process 
 from __future__ import annotations
 
 import gc
-import os
 from typing import Any
 
 import torch
@@ -29,8 +28,10 @@ def get_world_size() -> int:
 
 
 def get_local_rank() -> int:
-    """Rank on this node, from LOCAL_RANK as torchrun sets it (0 otherwise)."""
-    return int(os.environ.get("LOCAL_RANK", "0"))
+    """Rank on this node, as torchrun (LOCAL_RANK) or srun (SLURM_LOCALID) sets it; else 0."""
+    from noether.core.launch import detect
+
+    return detect().local_rank
 
 
 def is_rank0() -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 import math
-from types import SimpleNamespace
 import weakref
+from types import SimpleNamespace
 
 import pytest
 import torch

@@ -23,12 +23,25 @@ class TrackerBase:
         self.config = config
         self.path_provider: PathProvider | None = None
         self.is_active = False
+        self.resumed_at: int | None = None
+        """The update a resumed run continues from (rows logged after it by the interrupted
+        run are dropped or superseded); None for a new run."""
 
-    def start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
-        """Opens the sink in the run folder; `config` is the resolved experiment config."""
+    def start(
+        self, path_provider: PathProvider, config: dict[str, Any], resumed_at: int | None = None
+    ) -> None:
+        """Opens the sink in the run folder; `config` is the resolved experiment config.
+
+        Args:
+            path_provider: the run folder.
+            config: the resolved experiment config.
+            resumed_at: when the run continues in its own folder, the update of the
+                checkpoint it resumed from (rows after it are the interrupted run's).
+        """
         if self.is_active or not is_rank0():
             return
         self.path_provider = path_provider
+        self.resumed_at = resumed_at
         self._start(path_provider, config)
         self.is_active = True
 
@@ -41,6 +54,9 @@ class TrackerBase:
         """Records final values (best metric, totals, ...) of the run."""
         if self.is_active:
             self._summary(metrics)
+
+    def flush(self) -> None:
+        """Makes every row logged so far durable (before a checkpoint is written)."""
 
     def close(self) -> None:
         """Flushes and closes the sink; later calls do nothing."""

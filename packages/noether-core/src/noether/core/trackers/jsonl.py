@@ -54,6 +54,10 @@ class JsonlTracker(TrackerBase):
     def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
         self.path = path_provider.run_dir / self.config.filename
         self.summary_path = path_provider.run_dir / "summary.json"
+        if self.resumed_at is not None:
+            _keep_rows_up_to(self.path, self.resumed_at)
+            if self.summary_path.is_file():
+                self._summary_values = json.loads(self.summary_path.read_text("utf-8"))
         self._file = self.path.open("a", encoding="utf-8")
         self._rows = []
         self._last_flush = time.monotonic()
@@ -87,6 +91,24 @@ class JsonlTracker(TrackerBase):
                 self._finalizer = None
             self._file.close()
             self._file = None
+
+
+def _keep_rows_up_to(path: Path, update: int) -> None:
+    """Drops the rows after `update` (and a line cut short by a crash), atomically: a resumed
+    run appends its own rows from there, so none is duplicated or lost."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and int(row.get("update", 0)) <= update:
+            kept.append(line + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    tmp.replace(path)
 
 
 def _write_rows(rows: list[dict[str, Any]], file: IO[str], close: bool = False) -> None:

@@ -30,7 +30,9 @@ class TensorboardTracker(TrackerBase):
         from torch.utils.tensorboard import SummaryWriter
 
         log_dir = path_provider.run_dir / self.config.subdir
-        self._writer = SummaryWriter(log_dir=str(log_dir))
+        # resumed: TensorBoard's readers drop the earlier events from the purge step on
+        purge_step = None if self.resumed_at is None else self.resumed_at + 1
+        self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
         self._writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```")
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
@@ -39,6 +41,10 @@ class TensorboardTracker(TrackerBase):
             self._writer.add_scalar(key, value, global_step=update)
         self._writer.add_scalar("counters/epoch", epoch, global_step=update)
         self._writer.add_scalar("counters/sample", sample, global_step=update)
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
 
     def _summary(self, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():

@@ -69,6 +69,8 @@ class WandbTracker(TrackerBase):
             mode=resolve_mode(self.config),
             dir=str(path_provider.run_dir),
             name=f"{path_provider.name}/{path_provider.run_id}",
+            id=path_provider.run_id,  # a resumed run (same folder) continues the same W&B run
+            resume="allow",
             config=config,
         )
 

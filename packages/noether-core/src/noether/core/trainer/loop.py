@@ -57,6 +57,7 @@ class LoopMixin:
     _move_to_device: bool
     device: torch.device
     stopped_by_signal: str | None
+    tracker: Any
     _nonfinite_guard: NonFiniteLossGuard | None
 
     update: Callable[..., UpdateResult]
@@ -326,8 +327,11 @@ class LoopMixin:
                             update_hook(losses, timings)
                             done += 1
                     except Exception as error:
-                        args = (losses, timings)
-                        stop = track_failed(track_update, UPDATE_HOOK, args, done, error) or stop
+                        update_args = (losses, timings)
+                        stop = (
+                            track_failed(track_update, UPDATE_HOOK, update_args, done, error)
+                            or stop
+                        )
                 if counter.update >= next_any:
                     stop = self._run_due(periodic, next_due, data_iter, model) or stop
                     next_any = min(next_due)
@@ -335,11 +339,10 @@ class LoopMixin:
                     stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=True) or stop
                 if log_writer is not None:
                     log_writer.flush(counter)
-                if writer is not None:
-                    if guard is not None and (
-                        writer.has_held_writes or guard.is_due(counter, end_of_epoch)
-                    ):
+                if writer is not None and writer.has_held_writes:
+                    if guard is not None:  # no checkpoint of weights that a NaN went into
                         guard.check(counter, self._logged_values())
+                    self._flush_tracker()  # rows up to this update are on disk before it
                     writer.release()
                 elif guard is not None and guard.is_due(counter, end_of_epoch):
                     guard.check(counter, self._logged_values())
@@ -357,6 +360,11 @@ class LoopMixin:
         if guard is not None:
             guard.check(counter, self._logged_values())
 
+    def _flush_tracker(self) -> None:
+        flush = getattr(self.tracker, "flush", None)
+        if flush is not None:
+            flush()
+
     def _logged_values(self) -> dict[str, float]:
         return dict(self.log_writer.last_values) if self.log_writer is not None else {}
 
@@ -371,6 +379,9 @@ class LoopMixin:
                 self.update_counter.tag,
             )
             return
+        if self._nonfinite_guard is not None:
+            self._nonfinite_guard.check(self.update_counter, self._logged_values())
+        self._flush_tracker()
         folder = writer.save(model, self, tag=f"{signal_name.lower()}_{self.update_counter.tag}")
         writer.alias(folder, LATEST_TAG)
         self.logger.warning(

@@ -1,0 +1,90 @@
+"""Which config changes a resumed run can take without leaving the uninterrupted run's path.
+
+The config stored with a checkpoint is compared key by key with the config a run resumes
+with. Changes to what decides the weights (batch sizes, seed, datasets, the model and its
+optimizer kind, precision) break exactness and are refused unless forced; the others (a
+raised stop criterion, log or track intervals, added callbacks, the tracker, ...) pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_BREAKING_KEYS = (
+    "seed",
+    "trainer.effective_batch_size",
+    "trainer.max_batch_size",
+    "trainer.precision",
+    "model.optimizer.kind",
+)
+_IGNORED = ("name", "output_path", "trainer.initializer")
+"""Where the run lives and how it is resumed: not part of what is trained."""
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """One key whose value differs between the stored and the new config."""
+
+    key: str
+    old: Any
+    new: Any
+
+    def __str__(self) -> str:
+        return f"{self.key}: {_show(self.old)} -> {_show(self.new)}"
+
+
+_MISSING = object()
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is _MISSING else repr(value)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, Mapping) or not tree:
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def _is_ignored(key: str) -> bool:
+    return any(key == root or key.startswith(root + ".") for root in _IGNORED)
+
+
+def _breaks_exactness(change: ConfigChange) -> bool:
+    key = change.key
+    if key in _BREAKING_KEYS:
+        return True
+    if key.startswith("datasets."):
+        return change.old is not _MISSING  # a dataset added for a new callback is harmless
+    return key.startswith("model.") and not key.startswith("model.optimizer.")
+
+
+def compare_configs(
+    stored: Mapping[str, Any], new: Mapping[str, Any]
+) -> tuple[list[ConfigChange], list[ConfigChange]]:
+    """(changes that break an exact resume, other changes) from the stored to the new config.
+
+    Args:
+        stored: the config the checkpoint was written with (as in the run's config.yaml).
+        new: the config of the resumed run, in the same (JSON) form.
+    """
+    old_flat, new_flat = _flatten(dict(stored)), _flatten(dict(new))
+    breaking: list[ConfigChange] = []
+    other: list[ConfigChange] = []
+    for key in sorted(old_flat.keys() | new_flat.keys()):
+        if _is_ignored(key):
+            continue
+        old, value = old_flat.get(key, _MISSING), new_flat.get(key, _MISSING)
+        if old == value:
+            continue
+        change = ConfigChange(key, old, value)
+        (breaking if _breaks_exactness(change) else other).append(change)
+    return breaking, other
+
+
+__all__ = ["ConfigChange", "compare_configs"]

@@ -1,0 +1,161 @@
+"""Continuing a run: which checkpoint, whether the config still fits it, what the folder keeps.
+
+`noether-train --resume RUN_DIR` and configs with `trainer.initializer: {kind: resume}` both
+come here before anything is built, so a refused change costs no GPU time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from noether.core.checkpoint import folders
+from noether.core.checkpoint.compat import ConfigChange, compare_configs
+from noether.core.checkpoint.folders import CheckpointInfo, CheckpointNotFoundError
+from noether.core.checkpoint.initializers import InitializerError
+from noether.core.runs import PathProvider
+
+logger = logging.getLogger(__name__)
+
+RUN_INFO_FILE = "run.json"
+"""Where a run's config came from, so `--resume` finds the user's modules next to it."""
+
+
+class ResumeRefusedError(InitializerError):
+    """The config changed in ways that break an exact resume (and force was not given)."""
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """A checkpoint to continue from, checked against the config to continue with."""
+
+    run_dir: Path
+    checkpoint: CheckpointInfo
+    changes: list[ConfigChange] = field(default_factory=list)
+    """Changes that keep the resume exact (logged)."""
+    forced: list[ConfigChange] = field(default_factory=list)
+    """Changes that break exactness, accepted with force (warned about)."""
+
+
+def write_run_info(path_provider: PathProvider, config_file: Path) -> None:
+    """Records the config file of a run (its folder holds the user's schema modules)."""
+    info = {
+        "config_file": str(config_file.resolve()),
+        "config_dir": str(config_file.parent.resolve()),
+    }
+    path = path_provider.run_dir / RUN_INFO_FILE
+    path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+
+
+def add_config_dir_to_path(run_dir: Path) -> None:
+    """Puts the folder of the run's original config on sys.path (as loading it did)."""
+    try:
+        info: dict[str, Any] = json.loads((run_dir / RUN_INFO_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return
+    folder = info.get("config_dir")
+    if isinstance(folder, str) and Path(folder).is_dir() and folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
+def find_checkpoint(run_dir: Path, tag: str | None) -> CheckpointInfo:
+    """Checkpoint `tag` of a run, or (None) its newest resumable one.
+
+    Raises:
+        CheckpointNotFoundError: no such complete checkpoint; names those that exist.
+    """
+    checkpoint_dir = run_dir / "checkpoints"
+    if tag is None:
+        info = folders.newest_resumable(checkpoint_dir)
+        if info is None:
+            raise CheckpointNotFoundError(
+                f"{run_dir} has no complete checkpoint with optimizer and trainer state to "
+                "resume from (save them with a checkpoint callback, save_optim: true)"
+            )
+        return info
+    folder = folders.resolve(checkpoint_dir, tag)
+    info = folders.read_manifest(folder) if folder is not None else None
+    if info is None:
+        tags = [c.tag for c in folders.list_checkpoints(checkpoint_dir)]
+        raise CheckpointNotFoundError(
+            f"{run_dir} has no complete checkpoint {tag!r} (complete: {', '.join(tags) or 'none'})"
+        )
+    return info
+
+
+def stored_config(run_dir: Path, checkpoint: CheckpointInfo) -> dict[str, Any]:
+    """The config the checkpoint was written with (else the run's config.yaml)."""
+    text = checkpoint.config_yaml
+    if text is None:
+        text = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    loaded = yaml.safe_load(text)
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def plan_resume(run_dir: Path, tag: str | None, config: dict[str, Any], force: bool) -> ResumePlan:
+    """Finds the checkpoint and compares its config with `config` (the resolved new one).
+
+    Raises:
+        CheckpointNotFoundError: no such checkpoint.
+        ResumeRefusedError: a change that breaks exactness, without force; lists each key
+            with its old and new value.
+    """
+    checkpoint = find_checkpoint(run_dir, tag)
+    breaking, other = compare_configs(stored_config(run_dir, checkpoint), config)
+    if breaking and not force:
+        listing = "\n".join(f"  {change}" for change in breaking)
+        raise ResumeRefusedError(
+            f"cannot resume {run_dir} from checkpoint {checkpoint.tag!r}: these changes would "
+            f"make the run differ from the uninterrupted one:\n{listing}\n"
+            "undo them, or resume with --force (trainer.initializer.force) to accept them"
+        )
+    return ResumePlan(run_dir, checkpoint, changes=other, forced=breaking)
+
+
+def log_plan(plan: ResumePlan) -> None:
+    """Says what the run continues from and what changed."""
+    checkpoint = plan.checkpoint
+    logger.info(
+        "resuming %s from checkpoint %s (epoch %d, update %d, sample %d)",
+        plan.run_dir,
+        checkpoint.tag,
+        checkpoint.epoch,
+        checkpoint.update,
+        checkpoint.sample,
+    )
+    for change in plan.changes:
+        logger.info("changed since the checkpoint: %s", change)
+    for change in plan.forced:
+        logger.warning("changed since the checkpoint (forced, not exact): %s", change)
+
+
+def retire_later_checkpoints(plan: ResumePlan) -> None:
+    """Deletes the resumable checkpoints past the resumed position: they belong to the
+    abandoned continuation, and `--resume` would otherwise pick one of them next time."""
+    checkpoint_dir = plan.run_dir / "checkpoints"
+    later = [
+        info
+        for info in folders.list_checkpoints(checkpoint_dir)
+        if info.resumable and info.update > plan.checkpoint.update
+    ]
+    for info in later:
+        logger.warning(
+            "deleting checkpoint %s (update %d): it is past the resumed position",
+            info.tag,
+            info.update,
+        )
+        folders.remove(checkpoint_dir, info.tag)
+
+
+def write_config_text(path: Path, text: str) -> None:
+    """Replaces a file atomically (checkpoints copy config.yaml while a run writes it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
