@@ -19,6 +19,10 @@ from torch.utils.data import Dataset, Sampler
 
 from noether.core.counters import Frequency
 from noether.core.data.container import ShardedEpochSampler
+from noether.core.rng import derive_seed, seed_all
+
+# what a seeded batch is for (part of its seed)
+_TRAIN, _AFTER_UPDATE, _AFTER_EPOCH, _EVALUATION = range(4)
 
 
 class MultiDataset(Dataset[Any]):
@@ -49,7 +53,12 @@ class MultiDataset(Dataset[Any]):
 
     def __getitems__(self, indices: list[int]) -> list[Any]:
         """A whole batch (the DataLoader's batched fetch): all indices of a batch come from
-        one dataset, so it is located once; a dataset's own `__getitems__` is used."""
+        one dataset, so it is located once; a dataset's own `__getitems__` is used.
+
+        A `SeededBatch` first seeds the process's RNGs (in data workers: see there)."""
+        seed = getattr(indices, "seed", None)
+        if seed is not None:
+            seed_all(seed)
         i = self._locate(indices[0])
         dataset, offset = self.datasets[i], self.offsets[i]
         local = [index - offset for index in indices] if offset else indices
@@ -57,6 +66,23 @@ class MultiDataset(Dataset[Any]):
         if getitems is not None:
             return list(getitems(local))
         return [dataset[index] for index in local]
+
+
+class SeededBatch(list[int]):
+    """A batch's indices and the seed its items are drawn with.
+
+    Data workers restart when a run resumes, so whatever their RNGs had drawn is lost;
+    seeding them per batch from the batch's place in the run (seed, rank, epoch, position)
+    makes a dataset that draws random numbers (augmentation, point sampling) give the same
+    items in a resumed run as in the uninterrupted one. Without workers, items are drawn
+    from the training process's RNGs, which checkpoints hold.
+    """
+
+    seed: int
+
+    def __init__(self, indices: list[int], seed: int) -> None:
+        super().__init__(indices)
+        self.seed = seed
 
 
 @dataclass
@@ -89,6 +115,9 @@ class InterleavedBatchSampler(Sampler[list[int]]):
         start: (epoch, update, sample) to start from (resume, start_at_epoch).
         total_updates: the update at which training ends.
         slots: the data-iterating callbacks, in the order the loop calls them.
+        seed: when given, batches are `SeededBatch`es seeded from (seed, rank, place in
+            the run), for data workers.
+        rank: this process's rank (part of the seeds).
     """
 
     def __init__(
@@ -101,7 +130,11 @@ class InterleavedBatchSampler(Sampler[list[int]]):
         start: tuple[int, int, int],
         total_updates: int,
         slots: Sequence[IteratorSlot],
+        seed: int | None = None,
+        rank: int = 0,
     ) -> None:
+        self.seed = seed
+        self.rank = rank
         self.main_sampler = main_sampler
         self.batch_size = batch_size
         self.accumulation_steps = accumulation_steps
@@ -116,10 +149,19 @@ class InterleavedBatchSampler(Sampler[list[int]]):
         """No update left: every callback's batches once."""
         return self.main_sampler is None or self.start[1] >= self.total_updates
 
+    def _seeded(self, batch: list[int], *place: int) -> list[int]:
+        if self.seed is None:
+            return batch
+        return SeededBatch(batch, derive_seed(self.seed, self.rank, *place))
+
+    def _slot_batches(self, index: int, slot: IteratorSlot, *place: int) -> Iterator[list[int]]:
+        for number, batch in enumerate(slot.batches()):
+            yield self._seeded(batch, *place, index, number)
+
     def __iter__(self) -> Iterator[list[int]]:
         if self.evaluation:
-            for slot in self.slots:
-                yield from slot.batches()
+            for index, slot in enumerate(self.slots):
+                yield from self._slot_batches(index, slot, _EVALUATION)
             return
         assert self.main_sampler is not None
         epoch, update, sample = self.start
@@ -136,18 +178,19 @@ class InterleavedBatchSampler(Sampler[list[int]]):
             position = (update - epoch * self.updates_per_epoch) * per_update
             while update < self.total_updates:
                 for _ in range(self.accumulation_steps):
-                    yield order[position : position + self.batch_size]
+                    batch = order[position : position + self.batch_size]
+                    yield self._seeded(batch, _TRAIN, epoch, position)
                     position += self.batch_size
                 update += 1
                 sample += ebs
-                for slot in self.slots:
+                for index, slot in enumerate(self.slots):
                     if slot.frequency.due_after_update(update, sample, ebs):
-                        yield from slot.batches()
+                        yield from self._slot_batches(index, slot, _AFTER_UPDATE, update)
                 if update % self.updates_per_epoch == 0:
                     epoch += 1
-                    for slot in self.slots:
+                    for index, slot in enumerate(self.slots):
                         if slot.frequency.due_after_epoch(epoch):
-                            yield from slot.batches()
+                            yield from self._slot_batches(index, slot, _AFTER_EPOCH, epoch)
                     break
 
     def __len__(self) -> int:

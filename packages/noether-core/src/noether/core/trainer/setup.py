@@ -203,6 +203,9 @@ def build_data_loader(
         start=(counter.epoch, counter.update, counter.sample),
         total_updates=counter.total_updates,
         slots=slots,
+        # workers restart on resume: their items are seeded per batch (see SeededBatch)
+        seed=container.seed if container.num_workers > 0 else None,
+        rank=get_rank(),
     )
     num_workers = container.num_workers
     pin_memory = container.pin_memory
