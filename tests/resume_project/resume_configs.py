@@ -1,0 +1,40 @@
+"""Torch-free schemas of the resume tests' project (a regression with random draws)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from noether.config import BaseTrainerConfig, CallbackConfig, DatasetConfig, ModelConfig
+
+
+class NoisyRegressionDatasetConfig(DatasetConfig):
+    """y = x . w + 0.5 on fixed inputs; each item drawn with fresh noise when `noise` > 0."""
+
+    kind: str = "resume_noisy_regression"
+    target: ClassVar[str] = "resume_runtime:NoisyRegressionDataset"
+
+    size: int = Field(default=96, ge=1)
+    """Number of samples."""
+    noise: float = Field(default=0.0, ge=0.0)
+    """Scale of the noise added to x per item, from torch's, NumPy's and Python's RNGs."""
+
+
+class MlpModelConfig(ModelConfig):
+    """Linear - tanh - dropout - linear."""
+
+    kind: str = "resume_mlp"
+    target: ClassVar[str] = "resume_runtime:Mlp"
+
+    hidden: int = Field(default=16, ge=1)
+    """Width of the hidden layer."""
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Dropout after the hidden layer (draws from torch's RNG every step)."""
+
+
+class MseTrainerConfig(BaseTrainerConfig[CallbackConfig]):
+    """Mean squared error between the output and `y`."""
+
+    kind: str = "resume_mse_trainer"
+    target: ClassVar[str] = "resume_runtime:MseTrainer"

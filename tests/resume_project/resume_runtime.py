@@ -1,0 +1,60 @@
+"""Runtime classes of the resume tests' project."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from resume_configs import MlpModelConfig, NoisyRegressionDatasetConfig
+from torch.utils.data import Dataset
+
+from noether.core.models import ModelBase
+from noether.core.trainer.base import BaseTrainer
+
+FEATURES = 4
+
+
+class NoisyRegressionDataset(Dataset[dict[str, torch.Tensor]]):
+    """Fixed inputs and a linear target; with noise, every item draws random numbers the way
+    augmentation or point sampling does (torch, NumPy and Python's RNGs)."""
+
+    def __init__(self, config: NoisyRegressionDatasetConfig) -> None:
+        generator = torch.Generator().manual_seed(1234)
+        self.x = torch.randn(config.size, FEATURES, generator=generator)
+        self.y = (self.x @ torch.linspace(-1.0, 1.0, FEATURES) + 0.5).unsqueeze(-1)
+        self.noise = config.noise
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        x = self.x[index]
+        if self.noise:
+            jitter = torch.randn(FEATURES) + float(np.random.normal()) + random.random()
+            x = x + self.noise * jitter
+        return {"x": x, "y": self.y[index]}
+
+
+class Mlp(ModelBase):
+    """A small MLP; dropout makes the forward pass draw random numbers."""
+
+    def __init__(self, model_config: MlpModelConfig) -> None:
+        super().__init__(model_config)
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(FEATURES, model_config.hidden),
+            torch.nn.Tanh(),
+            torch.nn.Dropout(model_config.dropout),
+            torch.nn.Linear(model_config.hidden, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class MseTrainer(BaseTrainer):
+    """Only `loss_compute`, as in the seed's docstring."""
+
+    def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
+        return {"mse": torch.nn.functional.mse_loss(forward_output, targets["y"])}

@@ -1,0 +1,92 @@
+"""Helpers of the resume tests: run `noether-train` on the resume project, read run folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PROJECT = Path(__file__).parent
+CONFIG = PROJECT / "experiment.yaml"
+BIN = Path(sys.executable).parent
+NOETHER_TRAIN = BIN / "noether-train"
+TORCHRUN = BIN / "torchrun"
+UPDATES_PER_EPOCH = 12  # 96 samples, effective batch 8
+TOTAL_UPDATES = 48
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """The test's environment with one thread per process and unbuffered output."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **extra}
+
+
+def train_command(*args: str | Path) -> list[str]:
+    return [str(NOETHER_TRAIN), *map(str, args)]
+
+
+def noether_train(cwd: Path, *args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Runs `noether-train ARGS` to its end."""
+    return subprocess.run(
+        train_command(*args), cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_dirs(cwd: Path, name: str = "resume") -> list[Path]:
+    root = cwd / "runs" / name
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def metrics(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / "checkpoint.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def complete_checkpoints(run_dir: Path) -> dict[str, Path]:
+    """Tag -> folder of every published checkpoint (a folder with a manifest)."""
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return {}
+    return {
+        p.name: p
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and manifest(p) is not None
+    }
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return torch.load(folder / "model.pt", weights_only=True)
+
+
+def assert_same_tensors(actual: Any, expected: Any, where: str = "") -> None:
+    """Bitwise equality of nested state dicts."""
+    if isinstance(expected, torch.Tensor):
+        assert torch.equal(actual, expected), where
+    elif isinstance(expected, dict):
+        assert actual.keys() == expected.keys(), where
+        for key in expected:
+            assert_same_tensors(actual[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, (list, tuple)):
+        assert len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_same_tensors(a, e, f"{where}.{i}")
+    else:
+        assert actual == expected, where
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
