@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
-from resume_testing import (  # noqa: E402
+from resume_testing import (
     CONFIG,
     assert_same_tensors,
     complete_checkpoints,
@@ -28,7 +28,7 @@ from resume_testing import (  # noqa: E402
     train_command,
 )
 
-from noether.core.checkpoint import CheckpointWriter, newest_resumable  # noqa: E402
+from noether.core.checkpoint import CheckpointWriter, newest_resumable
 
 KILLS = 20
 EPOCHS = "trainer.max_epochs=8"  # 96 updates

@@ -19,6 +19,8 @@ class NoisyRegressionDatasetConfig(DatasetConfig):
     """Number of samples."""
     noise: float = Field(default=0.0, ge=0.0)
     """Scale of the noise added to x per item, from torch's, NumPy's and Python's RNGs."""
+    poison_index: int | None = None
+    """An item whose input is NaN (a corrupt sample)."""
 
 
 class MlpModelConfig(ModelConfig):

@@ -25,6 +25,8 @@ class NoisyRegressionDataset(Dataset[dict[str, torch.Tensor]]):
         self.x = torch.randn(config.size, FEATURES, generator=generator)
         self.y = (self.x @ torch.linspace(-1.0, 1.0, FEATURES) + 0.5).unsqueeze(-1)
         self.noise = config.noise
+        if config.poison_index is not None:
+            self.x[config.poison_index] = float("nan")
 
     def __len__(self) -> int:
         return len(self.x)

@@ -30,10 +30,17 @@ def train_command(*args: str | Path) -> list[str]:
     return [str(NOETHER_TRAIN), *map(str, args)]
 
 
-def noether_train(cwd: Path, *args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def noether_train(
+    cwd: Path, *args: str | Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Runs `noether-train ARGS` to its end."""
     return subprocess.run(
-        train_command(*args), cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout
+        train_command(*args),
+        cwd=cwd,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

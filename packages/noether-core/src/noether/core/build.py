@@ -16,7 +16,7 @@ import torch.distributed as dist
 from noether.config import ExperimentConfig, RegistryBase
 from noether.core.data import DataContainer
 from noether.core.distributed import broadcast_object, get_local_rank, get_rank, is_rank0
-from noether.core.launch import detect, export
+from noether.core.launch import LaunchEnvironment, detect, export
 from noether.core.models import ModelBase
 from noether.core.rng import seed_all
 from noether.core.runs import PathProvider
@@ -79,29 +79,25 @@ def seed_everything(seed: int) -> None:
     seed_all(seed)
 
 
-def init_distributed_from_env(device: torch.device) -> None:
+def init_distributed_from_env(device: torch.device) -> LaunchEnvironment:
     """Joins the process group when started by torchrun or srun with more than one process
-    (and not joined yet); see `noether.core.launch`."""
+    (and not joined yet); see `noether.core.launch`.
+
+    Returns:
+        Who launched this process, and its rank.
+    """
     launch = detect()
     if launch.world_size <= 1 or dist.is_initialized():
-        return
+        return launch
     export(launch)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    logger.info(
-        "%s: rank %d of %d (local rank %d), rendezvous at %s:%s",
-        launch.launcher,
-        launch.rank,
-        launch.world_size,
-        launch.local_rank,
-        launch.master_addr,
-        launch.master_port,
-    )
     dist.init_process_group(
         backend="nccl" if device.type == "cuda" else "gloo",
         rank=launch.rank,
         world_size=launch.world_size,
     )
+    return launch
 
 
 def create_path_provider(config: ExperimentConfig) -> PathProvider:

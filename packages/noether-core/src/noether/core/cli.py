@@ -45,6 +45,7 @@ from noether.core.resume import (
 )
 from noether.core.runs import PathProvider, find_run_dir
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED
+from noether.core.trainer.nonfinite import NonFiniteLossError
 
 logger = logging.getLogger("noether.train")
 # Tracebacks of reported errors: written to train.log only, the console gets the message.
@@ -58,6 +59,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     BuildError,
     InitializerError,
     CheckpointError,
+    NonFiniteLossError,
     FileNotFoundError,
     FileExistsError,
 )
@@ -198,7 +200,7 @@ def train(config: ExperimentConfig, config_file: Path, resume: ResumePlan | None
     try:
         initializer_plan = check_resume_initializer(config) if resume is None else None
         device = resolve_device(config.device)
-        init_distributed_from_env(device)
+        launch = init_distributed_from_env(device)
         path_provider = open_run_folder(config, resume)
     except USER_ERRORS as exc:
         error(str(exc))
@@ -208,6 +210,14 @@ def train(config: ExperimentConfig, config_file: Path, resume: ResumePlan | None
         write_run_info(path_provider, config_file)  # not when resumed from its stored copy
     with run_logging(path_provider):
         logger.info("config %s -> run folder %s", config_file, path_provider.run_dir)
+        if launch.world_size > 1:
+            logger.info(
+                "launched by %s: %d ranks, rendezvous at %s:%s",
+                launch.launcher,
+                launch.world_size,
+                launch.master_addr,
+                launch.master_port,
+            )
         for plan in (resume, initializer_plan):
             if plan is not None:
                 log_plan(plan)

@@ -80,10 +80,18 @@ def load_file(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error)
         raise CheckpointError(
             f"{path}: refused: it holds objects that only code could rebuild, so it was not "
-            f"loaded and nothing in it ran ({reason})"
+            f"loaded and nothing in it ran ({_unpickler_reason(error)})"
         ) from None
     except (EOFError, RuntimeError, ValueError) as error:
         raise CheckpointError(f"{path}: cannot be read as a checkpoint file: {error}") from None
+
+
+def _unpickler_reason(error: pickle.UnpicklingError) -> str:
+    """The line of torch's message that names what was refused (e.g. the global)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("WeightsUnpickler error:"):
+            return line.removeprefix("WeightsUnpickler error:").strip().split(". ")[0]
+    return lines[0] if lines else type(error).__name__

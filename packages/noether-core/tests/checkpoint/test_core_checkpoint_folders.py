@@ -1,0 +1,98 @@
+"""Checkpoint folders as units: publishing, replacing, and what an interrupted write leaves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from noether.core.checkpoint.folders import (
+    list_checkpoints,
+    new_staging_folder,
+    newest_resumable,
+    publish,
+    read_manifest,
+    recover,
+    remove,
+    resolve,
+    write_manifest,
+)
+
+
+def _staged(root: Path, tag: str, update: int, files: tuple[str, ...] = ("model.pt",)) -> Path:
+    folder = new_staging_folder(root, tag)
+    for name in files:
+        (folder / name).write_text(f"{tag}@{update}")
+    write_manifest(folder, tag, {"epoch": 0, "update": update, "sample": update * 4}, None)
+    return folder
+
+
+def test_a_published_folder_replaces_the_old_one_and_keeps_files_of_other_callbacks(
+    tmp_path: Path,
+) -> None:
+    publish(_staged(tmp_path, "latest", 1), tmp_path / "latest")
+    (tmp_path / "latest" / "model_ema=0.9.pt").write_text("ema")
+    publish(_staged(tmp_path, "latest", 2), tmp_path / "latest")
+    assert (tmp_path / "latest" / "model.pt").read_text() == "latest@2"
+    assert (tmp_path / "latest" / "model_ema=0.9.pt").read_text() == "ema"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]  # nothing left aside
+
+
+def test_a_crash_between_the_two_renames_resolves_to_the_newer_checkpoint(tmp_path: Path) -> None:
+    publish(_staged(tmp_path, "latest", 1), tmp_path / "latest")
+    staged = _staged(tmp_path, "latest", 2)
+    os.rename(tmp_path / "latest", tmp_path / ".retired-latest-0000")  # then the crash
+    found = resolve(tmp_path, "latest")
+    assert found == staged
+    assert [info.update for info in list_checkpoints(tmp_path)] == [2]
+    recover(tmp_path)
+    assert read_manifest(tmp_path / "latest").update == 2  # type: ignore[union-attr]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]
+
+
+def test_a_crash_before_the_new_folder_was_complete_keeps_the_old_one(tmp_path: Path) -> None:
+    publish(_staged(tmp_path, "latest", 1), tmp_path / "latest")
+    half = new_staging_folder(tmp_path, "latest")
+    (half / "model.pt").write_text("half written")  # no manifest yet: the crash
+    os.rename(tmp_path / "latest", tmp_path / ".retired-latest-0000")
+    assert read_manifest(resolve(tmp_path, "latest")).update == 1  # type: ignore[arg-type,union-attr]
+    recover(tmp_path)
+    assert read_manifest(tmp_path / "latest").update == 1  # type: ignore[union-attr]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]
+
+
+def test_a_folder_without_manifest_is_not_a_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "E0_U3_S12").mkdir()
+    (tmp_path / "E0_U3_S12" / "model.pt").write_text("?")
+    assert resolve(tmp_path, "E0_U3_S12") is None
+    assert list_checkpoints(tmp_path) == []
+
+
+def test_newest_resumable_skips_weights_only_and_error_checkpoints(tmp_path: Path) -> None:
+    unit = ("model.pt", "optim.pt", "trainer.pt")
+    publish(_staged(tmp_path, "E0_U2_S8", 2, unit), tmp_path / "E0_U2_S8")
+    publish(_staged(tmp_path, "best_loss", 5), tmp_path / "best_loss")
+    publish(_staged(tmp_path, "error_E0_U6_S24", 6, unit), tmp_path / "error_E0_U6_S24")
+    newest = newest_resumable(tmp_path)
+    assert newest is not None and newest.tag == "E0_U2_S8"
+
+
+def test_remove_drops_the_manifest_and_unit_files_but_not_others(tmp_path: Path) -> None:
+    publish(_staged(tmp_path, "E0_U2_S8", 2, ("model.pt", "optim.pt")), tmp_path / "E0_U2_S8")
+    (tmp_path / "E0_U2_S8" / "model_ema=0.9.pt").write_text("ema")
+    remove(tmp_path, "E0_U2_S8")
+    assert sorted(p.name for p in (tmp_path / "E0_U2_S8").iterdir()) == ["model_ema=0.9.pt"]
+    remove(tmp_path, "E0_U2_S8")  # again: nothing to do
+    (tmp_path / "E0_U2_S8" / "model_ema=0.9.pt").unlink()
+    publish(_staged(tmp_path, "E0_U3_S12", 3), tmp_path / "E0_U3_S12")
+    remove(tmp_path, "E0_U3_S12")
+    assert not (tmp_path / "E0_U3_S12").exists()
+
+
+@pytest.mark.parametrize("leftover", [".staging-latest-1234", ".staging-E1_U2_S3-abcd"])
+def test_recover_deletes_leftovers_of_interrupted_writes(tmp_path: Path, leftover: str) -> None:
+    (tmp_path / leftover).mkdir()
+    (tmp_path / leftover / "model.pt").write_text("partial")
+    recover(tmp_path)
+    assert list(tmp_path.iterdir()) == []

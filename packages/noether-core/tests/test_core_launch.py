@@ -1,0 +1,67 @@
+"""Who launched the process: torchrun, srun, or nobody."""
+
+from __future__ import annotations
+
+import pytest
+
+from noether.core.launch import DEFAULT_PORT, detect, first_host
+
+
+@pytest.mark.parametrize(
+    ("nodelist", "host"),
+    [
+        ("node7", "node7"),
+        ("gpu[03-05,9],cpu1", "gpu03"),
+        ("rack[2-3]-n[10-11]", "rack2-n10"),
+        ("a1,b[1-2]", "a1"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_first_host_of_a_slurm_node_list(nodelist: str, host: str) -> None:
+    assert first_host(nodelist) == host
+
+
+def test_torchrun_variables_win_over_slurm() -> None:
+    env = {
+        "RANK": "1",
+        "WORLD_SIZE": "4",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "h",
+        "MASTER_PORT": "9",
+        "SLURM_PROCID": "0",
+        "SLURM_NTASKS": "2",
+    }
+    launch = detect(env)
+    assert (launch.launcher, launch.rank, launch.world_size, launch.local_rank) == (
+        "torchrun",
+        1,
+        4,
+        1,
+    )
+
+
+def test_srun_tasks_form_a_job_from_slurm_variables() -> None:
+    env = {
+        "SLURM_PROCID": "3",
+        "SLURM_NTASKS": "4",
+        "SLURM_LOCALID": "1",
+        "SLURM_JOB_NODELIST": "gpu[07-08]",
+        "SLURM_JOB_ID": "123456",
+    }
+    launch = detect(env)
+    assert launch.launcher == "slurm"
+    assert (launch.rank, launch.world_size, launch.local_rank) == (3, 4, 1)
+    assert launch.master_addr == "gpu07"
+    assert launch.master_port == 15000 + 123456 % 20000
+    assert (
+        detect({**env, "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "4000"}).master_addr == "10.0.0.1"
+    )
+    assert detect({**env, "SLURM_STEP_NUM_TASKS": "2"}).world_size == 2
+    assert detect({k: v for k, v in env.items() if k != "SLURM_JOB_ID"}).master_port == DEFAULT_PORT
+
+
+def test_one_task_or_an_interactive_shell_is_a_single_process() -> None:
+    assert detect({"SLURM_PROCID": "0", "SLURM_NTASKS": "1"}).launcher == "single"
+    shell = {"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_JOB_NAME": "bash"}
+    assert detect(shell).launcher == "single"
+    assert detect({}).world_size == 1

@@ -1,0 +1,217 @@
+"""`noether-train` stopped by signals and continued with `--resume`, as a user runs it.
+
+SIGTERM always writes a checkpoint and exits 75; `--resume` continues in the same folder and
+its metrics (jsonl, TensorBoard) read back with each update once; a checkpoint written at the
+end of an epoch resumes exactly whichever callback wrote it; config changes that would make
+the run differ are refused by name unless forced; and a checkpoint file holding a pickle
+payload is refused without running it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
+from resume_testing import (
+    CONFIG,
+    TOTAL_UPDATES,
+    assert_same_tensors,
+    complete_checkpoints,
+    environment,
+    metrics,
+    noether_train,
+    run_dirs,
+    train_command,
+)
+
+from noether.core.checkpoint import CheckpointError, CheckpointWriter
+
+FINAL_CHECKPOINT = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 4, save_optim: true}]"
+EPOCH_CHECKPOINTS = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1, save_optim: true}]"
+FINAL_TAG = "E4_U48_S384"
+
+
+def _start_and_signal(cwd: Path, sig: signal.Signals, *args: str) -> tuple[int, str, Path]:
+    """Starts a run, sends `sig` once it trains, returns (exit code, stderr, run folder)."""
+    cwd.mkdir(exist_ok=True)
+    process = subprocess.Popen(
+        train_command(CONFIG, *args),
+        cwd=cwd,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        logs = list((cwd / "runs").glob("*/*/train.log"))
+        if logs and "ProgressCallback" in logs[0].read_text():
+            break
+        time.sleep(0.01)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=120)
+    (run_dir,) = run_dirs(cwd)
+    return process.returncode, stderr, run_dir
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted run, with checkpoints at every epoch end."""
+    cwd = tmp_path_factory.mktemp("reference")
+    result = noether_train(cwd, CONFIG, EPOCH_CHECKPOINTS)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(cwd)
+    return run_dir
+
+
+def test_sigterm_saves_exits_75_and_resume_appends_to_the_same_tensorboard_run(
+    tmp_path: Path, reference: Path
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tracker = "tracker={kind: tensorboard}"
+    code, stderr, run_dir = _start_and_signal(tmp_path, signal.SIGTERM, FINAL_CHECKPOINT, tracker)
+    assert code == 75, stderr
+    assert "Traceback" not in stderr
+    assert f"noether-train --resume {run_dir.relative_to(tmp_path)}" in stderr
+    latest, signalled = sorted(complete_checkpoints(run_dir))
+    assert latest == "latest" and signalled.startswith("sigterm_E"), signalled
+    stopped_at = CheckpointWriter.load(run_dir, signalled)["trainer"]["update_counter"]["update"]
+    assert 0 < stopped_at < TOTAL_UPDATES
+
+    resumed = noether_train(tmp_path, "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"from checkpoint {signalled}" in resumed.stderr
+    assert run_dirs(tmp_path) == [run_dir]  # the same folder, no second run
+    final = CheckpointWriter.load(run_dir, FINAL_TAG)
+    expected = CheckpointWriter.load(reference, FINAL_TAG)
+    assert_same_tensors(final["model"], expected["model"])
+
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    scalars = events.Scalars("loss/online/mse")
+    assert [s.step for s in scalars] == list(range(1, TOTAL_UPDATES + 1))
+    reference_losses = [row["loss/online/mse"] for row in metrics(reference)]
+    assert [s.value for s in scalars] == pytest.approx(reference_losses, rel=1e-6)
+
+
+def test_sigint_stops_at_once_unless_save_on_sigint(tmp_path: Path) -> None:
+    code, stderr, run_dir = _start_and_signal(tmp_path / "plain", signal.SIGINT)
+    assert code == 130, stderr
+    assert not any(tag.startswith("sigint_") for tag in complete_checkpoints(run_dir))
+    code, stderr, run_dir = _start_and_signal(
+        tmp_path / "saving", signal.SIGINT, "trainer.save_on_sigint=true"
+    )
+    assert code == 75, stderr
+    assert any(tag.startswith("sigint_E") for tag in complete_checkpoints(run_dir))
+
+
+@pytest.mark.parametrize(
+    "every", ["every_n_updates: 12", "every_n_samples: 96, batch_size: 8", "every_n_epochs: 1"]
+)
+def test_a_checkpoint_at_the_end_of_an_epoch_resumes_exactly(
+    tmp_path: Path, reference: Path, every: str
+) -> None:
+    callbacks = f"trainer.callbacks=[{{kind: checkpoint, {every}, save_optim: true}}]"
+    first = noether_train(tmp_path, CONFIG, callbacks)
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    # written at the last update of epoch 1: the position is the start of epoch 2
+    assert "E1_U12_S96" in complete_checkpoints(run_dir)
+    resumed = noether_train(tmp_path, "--resume", run_dir, "--checkpoint", "E1_U12_S96")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "deleting checkpoint E4_U48_S384" in resumed.stderr  # the abandoned continuation
+    assert_same_tensors(
+        CheckpointWriter.load(run_dir, FINAL_TAG)["model"],
+        CheckpointWriter.load(reference, FINAL_TAG)["model"],
+    )
+
+
+def test_changes_that_break_exactness_are_refused_by_name_and_accepted_with_force(
+    tmp_path: Path, reference: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    changes = [
+        "seed=4",
+        "trainer.effective_batch_size=16",
+        "model.hidden=32",
+        "trainer.precision=bf16",
+    ]
+    before = sorted(str(p) for p in run_dir.rglob("*"))
+    refused = noether_train(tmp_path, "--resume", run_dir, "--checkpoint", "E2_U24_S192", *changes)
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    for line in (
+        "seed: 3 -> 4",
+        "trainer.effective_batch_size: 8 -> 16",
+        "model.hidden: 16 -> 32",
+        "trainer.precision: 'float32' -> 'bf16'",
+    ):
+        assert line in refused.stderr
+    assert "--force" in refused.stderr
+    assert sorted(str(p) for p in run_dir.rglob("*")) == before  # nothing written
+
+    harmless = ["trainer.max_epochs=5", "trainer.log_every_n_updates=6", "tracker={kind: noop}"]
+    passed = noether_train(tmp_path, "--resume", run_dir, *harmless)
+    assert passed.returncode == 0, passed.stderr
+    assert "changed since the checkpoint: trainer.max_epochs: 4 -> 5" in passed.stderr
+    assert "E5_U60_S480" in complete_checkpoints(run_dir)
+
+    forced = noether_train(
+        tmp_path, "--resume", run_dir, "--checkpoint", "E2_U24_S192", "--force", "seed=4"
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert "forced, not exact): seed: 3 -> 4" in forced.stderr
+
+
+class _Payload:
+    """Unpickling this creates the marker file (what a malicious checkpoint would do)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("filename", ["model.pt", "optim.pt", "trainer.pt"])
+def test_a_pickle_payload_in_a_checkpoint_file_is_refused_and_never_runs(
+    tmp_path: Path, reference: Path, filename: str
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    marker = tmp_path / "payload-ran"
+    target = run_dir / "checkpoints" / "E2_U24_S192" / filename
+    torch.save({"state": _Payload(marker)}, target)
+
+    with pytest.raises(CheckpointError, match=filename):
+        CheckpointWriter.load(run_dir, "E2_U24_S192")
+    result = noether_train(tmp_path, "--resume", run_dir, "--checkpoint", "E2_U24_S192")
+    assert result.returncode == 1
+    assert f"{target}: refused" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    result = noether_train(tmp_path, CONFIG, "datasets.train.poison_index=5")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "the loss became NaN or infinite between updates" in result.stderr
+    assert "loss/online/mse" in result.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    rows = metrics(run_dir)
+    assert rows[-1]["loss/online/mse"] == "nan"  # the window that went bad is logged
+    latest = CheckpointWriter.load(run_dir, "latest")
+    assert latest["trainer"]["update_counter"]["update"] == rows[-1]["update"] - 1
+    assert all(torch.isfinite(value).all() for value in latest["model"].values())
