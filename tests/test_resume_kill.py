@@ -116,15 +116,12 @@ def test_sigkill_at_random_moments_never_leaves_a_mixed_checkpoint_and_resumes_e
         process.kill()
         process.communicate(timeout=60)
         kills += 1
-        if _latest_update(run_dir) >= 0:
-            assert run_dir is not None
-            _check_every_checkpoint(run_dir, reference, f"{context}, after kill {kills}")
+        if run_dir is None and run_dirs(cwd):
+            (run_dir,) = run_dirs(cwd)
+        if run_dir is not None:  # without a checkpoint yet, --resume starts it again
+            if _latest_update(run_dir) >= 0:
+                _check_every_checkpoint(run_dir, reference, f"{context}, after kill {kills}")
             args = ["--resume", run_dir]
-        else:  # killed before its first checkpoint: start again
-            args = [CONFIG, EPOCHS, EVERY_UPDATE_ROLLING]
-            run_dir = None
-            for folder in run_dirs(cwd):
-                folder.rename(cwd / f"abandoned-{folder.name}")
 
     assert kills == KILLS, context
     assert run_dir is not None

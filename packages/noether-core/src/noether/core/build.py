@@ -100,14 +100,25 @@ def init_distributed_from_env(device: torch.device) -> LaunchEnvironment:
     return launch
 
 
-def create_path_provider(config: ExperimentConfig) -> PathProvider:
-    """Rank 0 makes a new run folder; the other ranks receive its id."""
+def create_path_provider(config: ExperimentConfig, run_id: str | None = None) -> PathProvider:
+    """Rank 0 makes a new run folder (named `run_id` when given); the other ranks receive its
+    id, or the error that kept rank 0 from making it.
+
+    Raises:
+        FileExistsError: the folder `run_id` exists (runs are never overwritten).
+    """
     if is_rank0():
-        path_provider = PathProvider(config.output_path, config.name)
-        broadcast_object(path_provider.run_id)
+        try:
+            path_provider = PathProvider(config.output_path, config.name, run_id)
+        except FileExistsError as error:
+            broadcast_object(("error", str(error)))
+            raise
+        broadcast_object(("run_id", path_provider.run_id))
         return path_provider
-    run_id = broadcast_object(None)
-    return PathProvider(config.output_path, config.name, run_id, create=False)
+    kind, value = broadcast_object(None)
+    if kind == "error":
+        raise FileExistsError(value)
+    return PathProvider(config.output_path, config.name, value, create=False)
 
 
 def build_component(config: RegistryBase, *args: Any) -> Any:

@@ -86,6 +86,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="continue this run folder from its newest complete checkpoint",
     )
     parser.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="name of the new run folder <output_path>/<name>/ID (default: a fresh "
+        "timestamped id); an existing folder is refused: continue it with --resume",
+    )
+    parser.add_argument(
         "--checkpoint", metavar="TAG", help="with --resume: the checkpoint to continue from"
     )
     parser.add_argument(
@@ -102,6 +108,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("a config file is required (or --resume RUN_DIR)")
     if args.resume is None and (args.checkpoint or args.force):
         parser.error("--checkpoint and --force go with --resume")
+    if args.resume is not None and args.run_id is not None:
+        parser.error("--run-id names a new run; --resume continues an existing one")
     return args
 
 
@@ -175,10 +183,12 @@ def check_resume_initializer(config: ExperimentConfig) -> ResumePlan | None:
     )
 
 
-def open_run_folder(config: ExperimentConfig, resume: ResumePlan | None) -> PathProvider:
+def open_run_folder(
+    config: ExperimentConfig, resume: ResumePlan | None, run_id: str | None
+) -> PathProvider:
     """A new run folder, or the resumed run's own folder (`--resume`)."""
     if resume is None:
-        return create_path_provider(config)
+        return create_path_provider(config, run_id)
     run_dir = resume.run_dir.resolve()
     return PathProvider(
         run_dir.parent.parent,
@@ -189,25 +199,31 @@ def open_run_folder(config: ExperimentConfig, resume: ResumePlan | None) -> Path
     )
 
 
-def train(config: ExperimentConfig, config_file: Path, resume: ResumePlan | None = None) -> int:
+def train(
+    config: ExperimentConfig,
+    config_file: Path,
+    resume: ResumePlan | None = None,
+    run_id: str | None = None,
+) -> int:
     """Makes (or reopens) the run folder, builds and trains; returns the exit code.
 
     Args:
         config: the validated experiment.
         config_file: where it came from.
         resume: `--resume`: the run (and checkpoint) to continue in its own folder.
+        run_id: the new run folder's name (default: a fresh id).
     """
     try:
         initializer_plan = check_resume_initializer(config) if resume is None else None
         device = resolve_device(config.device)
         launch = init_distributed_from_env(device)
-        path_provider = open_run_folder(config, resume)
+        path_provider = open_run_folder(config, resume, run_id)
     except USER_ERRORS as exc:
         error(str(exc))
         return 1
-    write_resolved_config(config, path_provider)
     if is_rank0() and config_file.resolve() != path_provider.config_path.resolve():
         write_run_info(path_provider, config_file)  # not when resumed from its stored copy
+    write_resolved_config(config, path_provider)
     with run_logging(path_provider):
         logger.info("config %s -> run folder %s", config_file, path_provider.run_dir)
         if launch.world_size > 1:
@@ -223,7 +239,9 @@ def train(config: ExperimentConfig, config_file: Path, resume: ResumePlan | None
                 log_plan(plan)
         if resume is not None and is_rank0():
             retire_later_checkpoints(resume)
-        resumed_at = resume.checkpoint.update if resume is not None else None
+        resumed_at = None
+        if resume is not None:
+            resumed_at = resume.checkpoint.update if resume.checkpoint is not None else 0
         try:
             experiment = build_experiment(config, path_provider, resumed_at=resumed_at)
         except BUILD_ERRORS as exc:
@@ -290,9 +308,10 @@ def resume_run(args: argparse.Namespace) -> int:
     except (CheckpointError, InitializerError) as exc:
         error(str(exc))
         return 1
-    config.trainer.initializer = ResumeInitializerConfig(
-        run=str(run_dir.resolve()), checkpoint=plan.checkpoint.tag, force=args.force
-    )
+    if plan.checkpoint is not None:
+        config.trainer.initializer = ResumeInitializerConfig(
+            run=str(run_dir.resolve()), checkpoint=plan.checkpoint.tag, force=args.force
+        )
     return train(config, config_file, resume=plan)
 
 
@@ -308,7 +327,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     config = load(config_file, args.overrides)
     if config is None:
         return 1
-    return train(config, config_file)
+    return train(config, config_file, run_id=args.run_id)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -37,7 +37,8 @@ class ResumePlan:
     """A checkpoint to continue from, checked against the config to continue with."""
 
     run_dir: Path
-    checkpoint: CheckpointInfo
+    checkpoint: CheckpointInfo | None
+    """None: the run wrote no checkpoint before it stopped, so it starts again in its folder."""
     changes: list[ConfigChange] = field(default_factory=list)
     """Changes that keep the resume exact (logged)."""
     forced: list[ConfigChange] = field(default_factory=list)
@@ -102,11 +103,16 @@ def stored_config(run_dir: Path, checkpoint: CheckpointInfo) -> dict[str, Any]:
 def plan_resume(run_dir: Path, tag: str | None, config: dict[str, Any], force: bool) -> ResumePlan:
     """Finds the checkpoint and compares its config with `config` (the resolved new one).
 
+    Without `tag`, a run that wrote no resumable checkpoint gets a plan without one (it
+    starts again in its folder).
+
     Raises:
         CheckpointNotFoundError: no such checkpoint.
         ResumeRefusedError: a change that breaks exactness, without force; lists each key
             with its old and new value.
     """
+    if tag is None and folders.newest_resumable(run_dir / "checkpoints") is None:
+        return ResumePlan(run_dir, None)  # stopped before its first checkpoint
     checkpoint = find_checkpoint(run_dir, tag)
     breaking, other = compare_configs(stored_config(run_dir, checkpoint), config)
     if breaking and not force:
@@ -122,6 +128,12 @@ def plan_resume(run_dir: Path, tag: str | None, config: dict[str, Any], force: b
 def log_plan(plan: ResumePlan) -> None:
     """Says what the run continues from and what changed."""
     checkpoint = plan.checkpoint
+    if checkpoint is None:
+        logger.warning(
+            "%s has no checkpoint to resume from: the run starts again from the beginning",
+            plan.run_dir,
+        )
+        return
     logger.info(
         "resuming %s from checkpoint %s (epoch %d, update %d, sample %d)",
         plan.run_dir,
@@ -140,10 +152,11 @@ def retire_later_checkpoints(plan: ResumePlan) -> None:
     """Deletes the resumable checkpoints past the resumed position: they belong to the
     abandoned continuation, and `--resume` would otherwise pick one of them next time."""
     checkpoint_dir = plan.run_dir / "checkpoints"
+    position = plan.checkpoint.update if plan.checkpoint is not None else 0
     later = [
         info
         for info in folders.list_checkpoints(checkpoint_dir)
-        if info.resumable and info.update > plan.checkpoint.update
+        if info.resumable and info.update > position
     ]
     for info in later:
         logger.warning(
