@@ -66,7 +66,7 @@ def test_alias_bomb_ends_in_an_error_naming_the_alias(tmp_path: Path, validate) 
     path.write_text(alias_bomb())
     output = validate(str(path))
     assert (
-        f"{path}:6: e.1: alias *d: the config expands to more than 100,000 nodes (limit max_nodes)"
+        f"{path}:6: e.0: alias *d: the config expands to more than 50,000 nodes (limit max_nodes)"
     ) in output
 
 

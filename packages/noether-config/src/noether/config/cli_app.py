@@ -62,7 +62,7 @@ def validate(
             "--max-nodes",
             min=1,
             help="Most nodes a config may expand to (aliases, merges, includes, references); "
-            "default 100000.",
+            "default 50000.",
         ),
     ] = None,
 ) -> None:

@@ -16,7 +16,7 @@ class LoaderLimits:
     """What one config (with all its bases and includes) may expand to; defaults fit any honest
     config many times over and keep validation of any file well under a second."""
 
-    max_nodes: int = 100_000
+    max_nodes: int = 50_000
     """Mappings, lists and scalars of the whole config, counted as aliases, `<<` merges,
     includes and whole-value `${...}` copies expand (2,000 callbacks are about 10,000)."""
     max_depth: int = 64
