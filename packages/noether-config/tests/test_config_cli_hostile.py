@@ -5,7 +5,9 @@ bounded memory, and without reading or echoing files outside the config's root."
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,10 @@ MEMORY_ABOVE_INTERPRETER_MB = 100
 CPU_ABOVE_HONEST_S = 1.0
 """CPU time a hostile file may cost above an honest one (steadier than wall time on a loaded
 machine; the speed target itself is tools/bench/validate_latency.py's)."""
+
+RunBounded = Callable[..., Any]
+"""The `run_bounded` fixture of conftest.py."""
+Validate = Callable[..., str]
 
 HONEST = "name: honest\nseed: 0\ntrainer: {kind: weighted_loss, max_epochs: 1}\n"
 
@@ -37,7 +43,7 @@ def interpolation_bomb() -> str:
 
 @pytest.fixture(scope="module")
 def honest_cpu_s(
-    tmp_path_factory: pytest.TempPathFactory, run_bounded, noether_config: list[str]
+    tmp_path_factory: pytest.TempPathFactory, run_bounded: RunBounded, noether_config: list[str]
 ) -> float:
     path = tmp_path_factory.mktemp("honest") / "honest.yaml"
     path.write_text(HONEST)
@@ -46,8 +52,11 @@ def honest_cpu_s(
 
 @pytest.fixture
 def validate(
-    run_bounded, noether_config: list[str], interpreter_peak_mb: float, honest_cpu_s: float
-):
+    run_bounded: RunBounded,
+    noether_config: list[str],
+    interpreter_peak_mb: float,
+    honest_cpu_s: float,
+) -> Validate:
     """Validates files in a bounded subprocess; checks the bounds; returns the report."""
 
     def run(*args: str) -> str:
@@ -61,7 +70,7 @@ def validate(
     return run
 
 
-def test_alias_bomb_ends_in_an_error_naming_the_alias(tmp_path: Path, validate) -> None:
+def test_alias_bomb_ends_in_an_error_naming_the_alias(tmp_path: Path, validate: Validate) -> None:
     path = tmp_path / "alias_bomb.yaml"
     path.write_text(alias_bomb())
     output = validate(str(path))
@@ -71,7 +80,7 @@ def test_alias_bomb_ends_in_an_error_naming_the_alias(tmp_path: Path, validate) 
 
 
 def test_interpolation_bomb_ends_in_an_error_at_the_first_oversized_string(
-    tmp_path: Path, validate
+    tmp_path: Path, validate: Validate
 ) -> None:
     path = tmp_path / "interpolation_bomb.yaml"
     path.write_text(interpolation_bomb())
@@ -81,7 +90,7 @@ def test_interpolation_bomb_ends_in_an_error_at_the_first_oversized_string(
     assert "0123456789" * 7 not in output  # values are quoted as short excerpts at most
 
 
-def test_includes_of_system_files_are_refused_unread(tmp_path: Path, validate) -> None:
+def test_includes_of_system_files_are_refused_unread(tmp_path: Path, validate: Validate) -> None:
     up = "../" * (len(Path(os.path.realpath(tmp_path)).parts) + 1)  # reaches / from tmp_path
     path = tmp_path / "includes.yaml"
     path.write_text(
@@ -104,7 +113,9 @@ def test_includes_of_system_files_are_refused_unread(tmp_path: Path, validate) -
             assert not first or first[0] not in output
 
 
-def test_symlink_out_of_the_root_is_refused_and_not_opened(tmp_path: Path, validate) -> None:
+def test_symlink_out_of_the_root_is_refused_and_not_opened(
+    tmp_path: Path, validate: Validate
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.yaml").write_text("token: NOETHER-TEST-SECRET-51c0\n")

@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -87,6 +89,9 @@ ENV_REFERENCES = [
     "$NOETHER_FUZZ_ENV",
     "${vars.NOETHER_FUZZ_ENV}",
 ]
+
+RunBounded = Callable[..., Any]
+"""The `run_bounded` fixture of conftest.py."""
 
 keys = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
 
@@ -227,7 +232,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def honest_cpu_s(project: tuple[Path, Path], run_bounded) -> float:
+def honest_cpu_s(project: tuple[Path, Path], run_bounded: RunBounded) -> float:
     folder, _ = project
     (folder / "honest.yaml").write_text("name: honest\ntrainer: {kind: weighted_loss}\n")
     return run_bounded(
@@ -244,7 +249,7 @@ def honest_cpu_s(project: tuple[Path, Path], run_bounded) -> float:
 def test_hostile_configs_end_in_bounded_reports(
     data: st.DataObject,
     project: tuple[Path, Path],
-    run_bounded,
+    run_bounded: RunBounded,
     interpreter_peak_mb: float,
     honest_cpu_s: float,
 ) -> None:
