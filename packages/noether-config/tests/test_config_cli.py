@@ -106,6 +106,38 @@ def test_overrides_apply_to_every_file(configs: Path) -> None:
     assert "set by override 'trainer.max_epochs=-1'" in output
 
 
+def test_includes_stay_inside_the_named_folder_or_the_root_option(tmp_path: Path) -> None:
+    (tmp_path / "exps" / "deeper").mkdir(parents=True)
+    (tmp_path / "_base.yaml").write_text("seed: 3\n")
+    a = tmp_path / "exps" / "a.yaml"
+    a.write_text("extends: ../_base.yaml\nname: a\n")
+    b = tmp_path / "exps" / "deeper" / "b.yaml"
+    b.write_text("extends: ../../_base.yaml\nname: b\n")
+    outside = "is outside the config root"
+    code, output = invoke("validate", str(a))
+    assert code == 1
+    assert f"{a}:1: <root>: extends '../_base.yaml' {outside} {tmp_path / 'exps'}" in output
+    code, output = invoke("validate", str(tmp_path / "exps"))  # the folder named is the root
+    assert output.count(outside) == 2
+    code, output = invoke("validate", str(tmp_path / "exps" / "**" / "*.yaml"))
+    assert output.count(outside) == 2
+    code, output = invoke("validate", str(tmp_path))  # _base.yaml is inside now
+    assert outside not in output and "model: missing required key" in output
+    code, output = invoke("validate", "--root", str(tmp_path), str(b))
+    assert outside not in output and "model: missing required key" in output
+    code, output = invoke("validate", "--root", str(tmp_path / "nope"), str(a))
+    assert code == 2 and "is not a folder" in output
+
+
+def test_max_nodes_option_sets_the_node_limit(configs: Path) -> None:
+    good = str(configs / "good.yaml")
+    code, output = invoke("validate", "--max-nodes", "20", good)
+    assert code == 1
+    assert "the config expands to more than 20 nodes (limit max_nodes)" in output
+    code, output = invoke("validate", "--max-nodes", "0", good)
+    assert code == 2
+
+
 def test_json_format(configs: Path) -> None:
     code, output = invoke(
         "validate", "--format", "json", str(configs / "good.yaml"), str(configs / "bad.yaml")

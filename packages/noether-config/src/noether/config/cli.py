@@ -1,10 +1,11 @@
 """The `noether-config` command: validate experiment files, print their JSON Schema, list kinds.
 
 Start-up matters (it runs in pre-commit hooks and CI on every file): a plain `validate` call
-(paths, `-o/--override VALUE`, `--format VALUE`) is parsed here and run without importing typer,
-whose import and parameter set-up cost more than validating a file. Everything else (help,
-other commands, anything unusual or wrong on the command line) goes to the typer app in
-`noether.config.cli_app`, which owns the help texts and usage errors; both run the same code.
+(paths, `-o/--override VALUE`, `--format VALUE`, `--root DIR`, `--max-nodes N`) is parsed here
+and run without importing typer, whose import and parameter set-up cost more than validating a
+file. Everything else (help, other commands, anything unusual or wrong on the command line)
+goes to the typer app in `noether.config.cli_app`, which owns the help texts and usage errors;
+both run the same code.
 """
 
 from __future__ import annotations
@@ -34,44 +35,52 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def _plain_validate_call(args: list[str]) -> tuple[list[str], list[str], str] | None:
-    """(paths, overrides, format) of `validate ...` when typer would parse it the same way.
+_OPTIONS = ("-o", "--override", "--format", "--root", "--max-nodes")
+
+
+def _plain_validate_call(args: list[str]) -> dict[str, Any] | None:
+    """Arguments of `run_validate` for `validate ...` when typer would parse it the same way.
 
     Only the unambiguous spellings are accepted; None sends the call to typer (help, `--`,
-    `-oVALUE`, unknown options, values that look like options, a bad format, no path, ...).
+    `-oVALUE`, unknown options, values that look like options, a bad format or number, no
+    path, ...).
     """
     if not args or args[0] != "validate" or "_NOETHER_CONFIG_COMPLETE" in os.environ:
         return None
-    paths: list[str] = []
-    overrides: list[str] = []
-    output = "text"
+    call: dict[str, Any] = {"paths": [], "overrides": [], "output": "text"}
     rest = iter(args[1:])
     for token in rest:
         if not token.startswith("-"):
-            paths.append(token)
+            call["paths"].append(token)
             continue
         option, equals, value = token.partition("=")
-        if option in ("-o", "--override", "--format") and not equals:
+        if option in _OPTIONS and not equals:
             value = next(rest, "-")
-        elif option not in ("--override", "--format"):
+        elif option not in _OPTIONS or option == "-o":
             return None  # -oVALUE, --help, --, -, unknown options: typer decides
         if value.startswith("-"):
             return None
         if option == "--format":
             if value not in _FORMATS:
                 return None
-            output = value
+            call["output"] = value
+        elif option == "--root":
+            call["root"] = value
+        elif option == "--max-nodes":
+            if not (value.isascii() and value.isdigit() and int(value) >= 1):
+                return None
+            call["max_nodes"] = int(value)
         else:
-            overrides.append(value)
-    return (paths, overrides, output) if paths else None
+            call["overrides"].append(value)
+    return call if call["paths"] else None
 
 
-def _run_plain_validate(paths: list[str], overrides: list[str], output: str) -> int:
+def _run_plain_validate(call: dict[str, Any]) -> int:
     """Runs `validate` as the typer command would: same report, messages and exit codes."""
     from noether.config.cli_validate import ValidateUsageError, run_validate
 
     try:
-        code, report = run_validate(paths, overrides, output)
+        code, report = run_validate(**call)
     except ValidateUsageError as error:
         _write(sys.stderr, f"noether-config: error: {error}")
         return 2
@@ -159,7 +168,7 @@ def _main() -> None:
     try:
         plain = _plain_validate_call(sys.argv[1:])
         if plain is not None:
-            sys.exit(_run_plain_validate(*plain))
+            sys.exit(_run_plain_validate(plain))
         from noether.config.cli_app import app
 
         app()

@@ -48,16 +48,36 @@ def validate(
     output: Annotated[
         OutputFormat, typer.Option("--format", help="Report as text, json or github annotations.")
     ] = OutputFormat.text,
+    root: Annotated[
+        str | None,
+        typer.Option(
+            "--root",
+            help="Folder that !include and extends may read from (default: the git checkout "
+            "holding the file, else the folder or file's folder named).",
+        ),
+    ] = None,
+    max_nodes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-nodes",
+            min=1,
+            help="Most nodes a config may expand to (aliases, merges, includes, references); "
+            "default 50000.",
+        ),
+    ] = None,
 ) -> None:
     """Validate experiment files; exit 0 when all are valid, 1 when any is not, 2 on misuse.
 
     In folders and globs, files and folders named `_*` or `.*` are fragments for extends /
-    !include and are skipped; files named explicitly are always validated.
+    !include and are skipped; files named explicitly are always validated. Included and
+    extended files must be YAML files inside the root (see --root).
     """
     from noether.config.cli_validate import ValidateUsageError, run_validate
 
     try:
-        code, report = run_validate(paths or [], override or (), output.value)
+        code, report = run_validate(
+            paths or [], override or (), output.value, root=root, max_nodes=max_nodes
+        )
     except ValidateUsageError as error:
         raise _usage_error(str(error)) from None
     typer.echo(report)

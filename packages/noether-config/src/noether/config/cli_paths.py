@@ -28,11 +28,16 @@ class Selection:
 
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    scopes: dict[str, str] = field(default_factory=dict)
+    """The folder the user named for each file to validate (the file's own folder when the
+    file was named): where its includes may be read from outside a git checkout."""
 
-    def add(self, path: str, skip: bool) -> None:
+    def add(self, path: str, skip: bool, scope: str) -> None:
         target = self.skipped if skip else self.files
         if path not in self.files and path not in self.skipped:
             target.append(path)
+            if not skip:
+                self.scopes[path] = scope
 
 
 def is_fragment_name(parts: list[str]) -> bool:
@@ -40,13 +45,13 @@ def is_fragment_name(parts: list[str]) -> bool:
     return any(part.startswith(("_", ".")) for part in parts if part not in (".", ".."))
 
 
-def _walk_folder(folder: str, selection: Selection) -> None:
+def _walk_folder(folder: str, selection: Selection, scope: str) -> None:
     found: list[str] = []
     for current, _, names in os.walk(folder):
         found.extend(os.path.join(current, n) for n in names if n.endswith(YAML_SUFFIXES))
     for path in sorted(found):
         parts = os.path.relpath(path, folder).split(os.sep)
-        selection.add(path, is_fragment_name(parts))
+        selection.add(path, is_fragment_name(parts), scope)
 
 
 def _expand_glob(pattern: str, selection: Selection) -> None:
@@ -55,13 +60,15 @@ def _expand_glob(pattern: str, selection: Selection) -> None:
     matches = sorted(glob.glob(pattern, recursive=True))
     parts = pattern.replace(os.sep, "/").split("/")
     fixed = next((i for i, part in enumerate(parts) if _has_magic(part)), len(parts))
+    scope = "/".join(parts[:fixed]) or ("/" if pattern.startswith(("/", os.sep)) else ".")
     added = 0
     for match in matches:
         if os.path.isdir(match):
-            _walk_folder(match, selection)
+            _walk_folder(match, selection, scope)
             added += 1
         elif match.endswith(YAML_SUFFIXES):
-            selection.add(match, is_fragment_name(match.replace(os.sep, "/").split("/")[fixed:]))
+            fragment = is_fragment_name(match.replace(os.sep, "/").split("/")[fixed:])
+            selection.add(match, fragment, scope)
             added += 1
     if not added:
         raise PathUsageError(f"no YAML file matches {pattern!r}")
@@ -76,9 +83,9 @@ def select_files(paths: list[str]) -> Selection:
     selection = Selection()
     for path in paths:
         if os.path.isfile(path):
-            selection.add(path, skip=False)
+            selection.add(path, skip=False, scope=os.path.dirname(path) or ".")
         elif os.path.isdir(path):
-            _walk_folder(path, selection)
+            _walk_folder(path, selection, path)
         elif _has_magic(path):
             _expand_glob(path, selection)
         else:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from noether.config.errors import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:
+    from noether.config.loader.limits import LoaderLimits
 
 FORMATS = ("text", "json", "github")
 
@@ -26,12 +31,15 @@ class FileResult:
         return not self.issues
 
 
-def validate_file(path: str, overrides: Sequence[str]) -> FileResult:
-    """Loads one file; every failure, expected or not, becomes issues instead of a traceback."""
+def validate_file(
+    path: str, overrides: Sequence[str], root: str, limits: LoaderLimits | None = None
+) -> FileResult:
+    """Loads one file (includes only from inside `root`); every failure, expected or not,
+    becomes issues instead of a traceback."""
     from noether.config.loader import load_config
 
     try:
-        load_config(path, overrides)
+        load_config(path, overrides, root=root, limits=limits)
     except ConfigError as error:
         return FileResult(path, error.issues)
     except RecursionError:
@@ -42,16 +50,31 @@ def validate_file(path: str, overrides: Sequence[str]) -> FileResult:
     return FileResult(path, [])
 
 
-def run_validate(paths: Sequence[str], overrides: Sequence[str], output: str) -> tuple[int, str]:
+def run_validate(
+    paths: Sequence[str],
+    overrides: Sequence[str],
+    output: str,
+    root: str | None = None,
+    max_nodes: int | None = None,
+) -> tuple[int, str]:
     """Validates the files that `paths` select: (exit code, report in the `output` format).
 
+    `root` is the folder that includes may be read from (default: per file, its git
+    checkout's root, else the folder named for it); `max_nodes` overrides that limit.
+
     Raises:
-        ValidateUsageError: no path given, a path that does not exist, or no file found.
+        ValidateUsageError: no path given, a path that does not exist, no file found, or a
+            `root` that is not a folder.
     """
     from noether.config.cli_paths import PathUsageError, select_files
+    from noether.config.loader.confine import default_root
+    from noether.config.loader.limits import LoaderLimits
 
     if not paths:
         raise ValidateUsageError("give at least one file, folder or glob to validate")
+    if root is not None and not os.path.isdir(root):
+        raise ValidateUsageError(f"--root {root!r} is not a folder")
+    limits = LoaderLimits() if max_nodes is None else LoaderLimits(max_nodes=max_nodes)
     try:
         selection = select_files(list(paths))
     except PathUsageError as error:
@@ -62,7 +85,13 @@ def run_validate(paths: Sequence[str], overrides: Sequence[str], output: str) ->
             + ", ".join(repr(p) for p in paths)
             + f" ({len(selection.skipped)} fragment(s) skipped)"
         )
-    results = [validate_file(path, overrides) for path in selection.files]
+    given_root = os.path.realpath(root) if root is not None else None
+    results = [
+        validate_file(
+            path, overrides, given_root or default_root(path, selection.scopes[path]), limits
+        )
+        for path in selection.files
+    ]
     code = 0 if all(result.valid for result in results) else 1
     return code, render(results, selection.skipped, output)
 

@@ -10,6 +10,7 @@ Start-up: this module and the schema modules evaluate annotations eagerly (no
 annotation again for every subclass; schemas that must name themselves quote that annotation.
 """
 
+import functools
 import importlib
 import importlib.machinery
 import sys
@@ -164,10 +165,13 @@ def known_kinds(root: type[RegistryBase]) -> list[str]:
     return sorted(names)
 
 
-def _closest_first(kind: str, names: list[str]) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def _closest_first(kind: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Cached: a config may repeat one unknown kind thousands of times (YAML aliases)."""
     import difflib  # only error messages need it; start-up matters
 
-    return sorted(names, key=lambda n: (-difflib.SequenceMatcher(None, kind, n).ratio(), n))
+    ranked = sorted(names, key=lambda n: (-difflib.SequenceMatcher(None, kind, n).ratio(), n))
+    return tuple(ranked)
 
 
 def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
@@ -195,7 +199,7 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
         elif kind in root._subclasses_by_kind:
             cls = root._subclasses_by_kind[kind]
         else:
-            known = _closest_first(kind, known_kinds(root))
+            known = _closest_first(kind, tuple(known_kinds(root)))
             raise KindError(
                 f"unknown {root.__name__} kind {kind!r}; known kinds: "
                 + (", ".join(known) if known else "none registered")

@@ -1,6 +1,8 @@
 """YAML loader: files with `extends:` / `!include`, `${...}` references, overrides, validation.
 
 Every problem is reported at once in a `ConfigError`, each with file, line and key path.
+Whatever a file holds, loading it stays bounded (`LoaderLimits`) and reads no file outside its
+root (`confine`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from noether.config.errors import ConfigError, ConfigIssue
 from noether.config.loader.compose import compose
+from noether.config.loader.confine import default_root
 from noether.config.loader.interpolate import interpolate
+from noether.config.loader.limits import Budget, LoaderLimits
 from noether.config.loader.nodes import KeyPath, LDict, Loc, locate, plain
 from noether.config.loader.overrides import apply_overrides
 
@@ -44,10 +48,22 @@ class RawConfig:
         return plain(self.tree)
 
 
-def load_raw(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> RawConfig:
-    """Reads, merges, overrides and interpolates a config; issues are collected, not raised."""
+def load_raw(
+    path: str | os.PathLike[str],
+    overrides: Iterable[str] = (),
+    *,
+    root: str | os.PathLike[str] | None = None,
+    limits: LoaderLimits | None = None,
+) -> RawConfig:
+    """Reads, merges, overrides and interpolates a config; issues are collected, not raised.
+
+    Included and extended files must lie inside `root`; by default the git checkout that holds
+    the config, else the config's folder. `limits` bound what the config may expand to.
+    """
     name = os.fspath(path)
-    composition = compose(name)
+    budget = Budget(limits or LoaderLimits())
+    real_root = os.path.realpath(root) if root is not None else default_root(name)
+    composition = compose(name, real_root, budget)
     raw = RawConfig(name, composition.tree, composition.issues, composition.poisoned)
     fallback = Loc(name, 1)
     if raw.tree is None and not raw.issues:
@@ -59,7 +75,7 @@ def load_raw(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Raw
     if raw.tree is None:
         return raw
     raw.issues.extend(apply_overrides(raw.tree, overrides, fallback))
-    issues, poisoned = interpolate(raw.tree, fallback)
+    issues, poisoned = interpolate(raw.tree, fallback, budget)
     raw.issues.extend(issues)
     raw.poisoned.extend(path for path in poisoned if path[:1] != (VARS_KEY,))
     vars_site = locate(raw.tree, (VARS_KEY,), fallback)
@@ -81,8 +97,14 @@ def add_config_folder_to_path(path: str | os.PathLike[str]) -> None:
         importlib.invalidate_caches()
 
 
-def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> ExperimentConfig:
-    """Loads and validates an experiment file.
+def load_config(
+    path: str | os.PathLike[str],
+    overrides: Iterable[str] = (),
+    *,
+    root: str | os.PathLike[str] | None = None,
+    limits: LoaderLimits | None = None,
+) -> ExperimentConfig:
+    """Loads and validates an experiment file (`root` and `limits` as in `load_raw`).
 
     Raises:
         ConfigError: with every problem found (file, line, key path and message of each).
@@ -93,7 +115,7 @@ def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
     from noether.config.schemas.experiment import ExperimentConfig
 
     add_config_folder_to_path(path)
-    raw = load_raw(path, overrides)
+    raw = load_raw(path, overrides, root=root, limits=limits)
     issues = list(raw.issues)
     if raw.tree is not None and () not in raw.poisoned:
         try:
@@ -109,4 +131,12 @@ def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
     raise ConfigError(issues)
 
 
-__all__ = ["ConfigError", "ConfigIssue", "RawConfig", "load_config", "load_raw"]
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "LoaderLimits",
+    "RawConfig",
+    "default_root",
+    "load_config",
+    "load_raw",
+]

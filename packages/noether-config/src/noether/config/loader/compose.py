@@ -1,14 +1,29 @@
-"""Reads a config file with its `extends:` bases and `!include` values into one located tree."""
+"""Reads a config file with its `extends:` bases and `!include` values into one located tree.
+
+Included and extended files must lie inside the root (`confine`); every file read and every
+node parsed is charged to the config's budget (`limits`).
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
 from noether.config.errors import ConfigIssue
-from noether.config.loader.nodes import KeyPath, LDict, Loc, deep_merge, dotted, join_key
-from noether.config.loader.yaml_io import Include, YamlSyntaxError, parse_yaml
+from noether.config.loader.confine import IncludeRefused, confine
+from noether.config.loader.limits import Budget, LimitExceeded
+from noether.config.loader.nodes import (
+    KeyPath,
+    LDict,
+    Loc,
+    deep_merge,
+    dotted,
+    excerpt,
+    join_key,
+)
+from noether.config.loader.yaml_io import Include, YamlLoadError, parse_yaml
 
 EXTENDS_KEY = "extends"
 
@@ -24,32 +39,35 @@ class Composition:
 
 
 class _Composer:
-    def __init__(self) -> None:
+    def __init__(self, root: str, budget: Budget) -> None:
+        self.root = root
+        self.budget = budget
         self.result = Composition(tree=None)
 
     def fail(self, loc: Loc, at: KeyPath, message: str) -> None:
         self.result.issues.append(ConfigIssue(loc.file, loc.line, dotted(at) or "<root>", message))
         self.result.poisoned.append(at)
 
-    def load(self, path: str, chain: tuple[str, ...], site: Loc | None, at: KeyPath) -> Any:
-        """Reads `path` into a tree; `site` is where it was named (None for the top file)."""
-        real = os.path.realpath(path)
+    def load(
+        self, path: str, real: str, chain: tuple[str, ...], site: Loc | None, at: KeyPath
+    ) -> Any:
+        """Reads `path` (real path `real`) into a tree; `site` is where it was named (None for
+        the top file)."""
         where = site or Loc(path, None)
         if real in chain:
             names = [os.path.basename(p) for p in (*chain[chain.index(real) :], real)]
             self.fail(where, at, "include cycle: " + " -> ".join(names))
             return None
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as error:
-            what = "config file" if site is None else "file"
-            reason = getattr(error, "strerror", None) or str(error)
-            self.fail(where, at, f"cannot read {what} {path!r}: {reason}")
+        if len(chain) > self.budget.limits.max_depth:
+            limit = self.budget.limits.max_depth
+            self.fail(where, at, f"includes and extends nest more than {limit} files deep")
+            return None
+        text = self.read(path, real, where, at, "config file" if site is None else "file")
+        if text is None:
             return None
         try:
-            tree, issues = parse_yaml(text, path)
-        except YamlSyntaxError as error:
+            tree, issues = parse_yaml(text, path, self.budget, len(at))
+        except YamlLoadError as error:
             issue = error.issue
             key = join_key(at, issue.key)
             self.result.issues.append(ConfigIssue(issue.file, issue.line, key, issue.message))
@@ -64,9 +82,38 @@ class _Composer:
             tree = self.apply_extends(tree, path, chain, at)
         return tree
 
+    def read(self, path: str, real: str, where: Loc, at: KeyPath, what: str) -> str | None:
+        """The text of a file, charged to the budget before it is opened; None on failure."""
+        cannot = f"cannot read {what} {excerpt(path, 200)}"
+        try:
+            status = os.stat(real)
+            if not stat.S_ISREG(status.st_mode):
+                self.fail(where, at, f"{cannot}: not a regular file")
+                return None
+            self.budget.add_file(status.st_size)
+            with open(real, "rb") as handle:
+                return handle.read(status.st_size).decode("utf-8")
+        except LimitExceeded as error:
+            self.fail(where, at, f"{cannot}: {error}")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            self.fail(where, at, f"{cannot}: {reason}")
+        return None
+
+    def load_named(
+        self, name: str, including: str, chain: tuple[str, ...], site: Loc, at: KeyPath, what: str
+    ) -> Any:
+        """Loads the file that `what` (`!include` / `extends`) `name` names, if it is allowed."""
+        try:
+            real = confine(name, including, self.root, what)
+        except IncludeRefused as error:
+            self.fail(site, at, str(error))
+            return None
+        return self.load(_relative_to(including, name), real, chain, site, at)
+
     def resolve_includes(self, node: Any, path: str, chain: tuple[str, ...], at: KeyPath) -> Any:
         if isinstance(node, Include):
-            return self.load(_relative_to(path, node.path), chain, node.loc, at)
+            return self.load_named(node.path, path, chain, node.loc, at, "!include")
         if isinstance(node, dict):
             for key in list(node):
                 node[key] = self.resolve_includes(node[key], path, chain, (*at, key))
@@ -84,11 +131,11 @@ class _Composer:
             return tree
         merged: Any = LDict(loc=tree.loc)
         for name in names:
-            base = self.load(_relative_to(path, name), chain, site, at)
+            base = self.load_named(name, path, chain, site, at, "extends")
             if base is None:
                 continue
             if not isinstance(base, dict):
-                self.fail(site, at, f"extended file {name!r} is not a mapping")
+                self.fail(site, at, f"extended file {excerpt(name)} is not a mapping")
                 continue
             merged = deep_merge(merged, base)
         return deep_merge(merged, tree)
@@ -100,8 +147,9 @@ def _relative_to(including_file: str, name: str) -> str:
     return os.path.normpath(os.path.join(os.path.dirname(including_file), name))
 
 
-def compose(path: str) -> Composition:
-    """Reads the file at `path`, resolving `extends:` and `!include` relative to each file."""
-    composer = _Composer()
-    composer.result.tree = composer.load(path, (), None, ())
+def compose(path: str, root: str, budget: Budget) -> Composition:
+    """Reads the file at `path`, resolving `extends:` and `!include` relative to each file and
+    only inside `root` (a real path)."""
+    composer = _Composer(root, budget)
+    composer.result.tree = composer.load(path, os.path.realpath(path), (), None, ())
     return composer.result

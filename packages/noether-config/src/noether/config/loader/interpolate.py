@@ -2,23 +2,40 @@
 
 A string that is exactly one reference takes the referred value with its type (numbers stay
 numbers, mappings are copied); a reference inside a longer string is inserted as text.
-`$${...}` is a literal `${...}`.
+`$${...}` is a literal `${...}`. Only keys of the config are looked up (no environment
+variables, nothing outside the tree). What references build is charged to the config's budget:
+copied mappings and lists as nodes, inserted text as characters; chains of references are
+bounded like nesting.
 """
 
 from __future__ import annotations
 
-import copy
 import re
+from collections.abc import Callable
 from typing import Any
 
 from noether.config.errors import ConfigIssue
-from noether.config.loader.nodes import KeyPath, Loc, dotted, locate
+from noether.config.loader.limits import Budget, LimitExceeded
+from noether.config.loader.nodes import (
+    KeyPath,
+    Loc,
+    as_index,
+    copy_tree,
+    dotted,
+    excerpt,
+    locate,
+)
 
 _REFERENCE = re.compile(r"(\$?)\$\{([^{}]*)\}")
 
 
 class _RefError(Exception):
     pass
+
+
+def _shown(ref: str) -> str:
+    """`${ref}` for a message, cut short (a reference may be written with any length)."""
+    return "${" + (ref if len(ref) <= 60 else ref[:60] + "...") + "}"
 
 
 def _as_text(value: Any, ref: str) -> str:
@@ -28,37 +45,68 @@ def _as_text(value: Any, ref: str) -> str:
         return "null"
     if isinstance(value, dict | list):
         kind = "mapping" if isinstance(value, dict) else "list"
-        raise _RefError(f"${{{ref}}} is a {kind} and cannot be inserted into a string")
+        raise _RefError(f"{_shown(ref)} is a {kind} and cannot be inserted into a string")
     return str(value)
 
 
+def _measure(node: Any) -> tuple[int, int]:
+    """(nodes, nesting) of a tree: mappings, lists and scalars (keys not counted), and how many
+    containers deep it goes."""
+    count = depth = 0
+    todo = [(node, 1)]
+    while todo:
+        item, level = todo.pop()
+        count += 1
+        if isinstance(item, dict | list):
+            depth = max(depth, level)
+            children = item.values() if isinstance(item, dict) else item
+            todo.extend((child, level + 1) for child in children)
+    return count, depth
+
+
 class _Interpolator:
-    def __init__(self, root: Any, fallback: Loc) -> None:
+    def __init__(self, root: Any, fallback: Loc, budget: Budget) -> None:
         self.root = root
         self.fallback = fallback
+        self.budget = budget
         self.active: list[KeyPath] = []
         self.issues: list[ConfigIssue] = []
         self.poisoned: list[KeyPath] = []
+        self.resolved: dict[int, Any] = {}
+        """Containers without unresolved strings, by id (held, so that ids stay unique): a
+        reference to one copies it without walking it again."""
+        self.measured: dict[int, tuple[Any, int, int]] = {}
+        """(container, nodes, nesting) of each resolved container copied so far, by id."""
 
     def run(self) -> None:
         self._walk(self.root, (), report=True)
 
-    def _walk(self, node: Any, path: KeyPath, report: bool) -> None:
-        """Resolves every string below `node` in place."""
+    def _walk(self, node: Any, path: KeyPath, report: bool) -> bool:
+        """Resolves every string below `node` in place; True when all of them could be."""
+        if id(node) in self.resolved:
+            return True
+        clean = True
         keys = list(node) if isinstance(node, dict) else range(len(node))
         for key in keys:
             here = (*path, key)
             try:
                 value = self._resolve_at(node, key, here)
-            except _RefError as error:
+            except (_RefError, RecursionError) as error:
                 if not report:
                     raise
+                message = (
+                    str(error) if isinstance(error, _RefError) else "references nest too deeply"
+                )
                 site = locate(self.root, here, self.fallback)
-                self.issues.append(ConfigIssue(site.file, site.line, dotted(here), str(error)))
+                self.issues.append(ConfigIssue(site.file, site.line, dotted(here), message))
                 self.poisoned.append(here)
+                clean = False
                 continue
             if isinstance(value, dict | list):
-                self._walk(value, here, report)
+                clean = self._walk(value, here, report) and clean
+        if clean:
+            self.resolved[id(node)] = node
+        return clean
 
     def _resolve_at(self, container: Any, key: Any, path: KeyPath) -> Any:
         value = container[key]
@@ -67,6 +115,9 @@ class _Interpolator:
         if path in self.active:
             cycle = [*self.active[self.active.index(path) :], path]
             raise _RefError("reference cycle: " + " -> ".join(dotted(p) for p in cycle))
+        if len(self.active) >= self.budget.limits.max_depth:
+            limit = self.budget.limits.max_depth
+            raise _RefError(f"references chain more than {limit} deep (limit max_depth)")
         self.active.append(path)
         try:
             resolved = self._substitute(value)
@@ -80,29 +131,56 @@ class _Interpolator:
         if whole and not whole.group(1):
             return self._lookup(whole.group(2).strip())
 
-        def replace(match: re.Match[str]) -> str:
-            if match.group(1):
-                return match.group(0)[1:]
-            ref = match.group(2).strip()
-            return _as_text(self._lookup(ref), ref)
+        length = len(text)
+        limit = self.budget.limits.max_string_chars
 
-        return _REFERENCE.sub(replace, text)
+        def replace(match: re.Match[str]) -> str:
+            nonlocal length
+            if match.group(1):
+                piece = match.group(0)[1:]
+            else:
+                ref = match.group(2).strip()
+                piece = _as_text(self._lookup(ref), ref)
+            length += len(piece) - len(match.group(0))
+            if length > limit:  # stop before building it
+                raise _RefError(
+                    f"the interpolated string is longer than {limit:,} characters "
+                    "(limit max_string_chars)"
+                )
+            return piece
+
+        built = _REFERENCE.sub(replace, text)
+        self._charge(self.budget.add_string, len(built))
+        return built
+
+    def _charge(self, add: Callable[[int], None], amount: int) -> None:
+        try:
+            add(amount)
+        except LimitExceeded as error:
+            raise _RefError(str(error)) from None
 
     def _lookup(self, ref: str) -> Any:
         if not ref or any(not part for part in ref.split(".")):
-            raise _RefError(f"invalid reference ${{{ref}}}")
+            raise _RefError(f"invalid reference {_shown(ref)}")
         node = self.root
         path: KeyPath = ()
         for part in ref.split("."):
             if isinstance(node, dict) and part in node:
                 key: Any = part
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                key = int(part)
+            elif (
+                isinstance(node, list)
+                and (index := as_index(part)) is not None
+                and index < len(node)
+            ):
+                key = index
             else:
+                key_shown = excerpt(part)
                 where = (
-                    f"no key {part!r} in {dotted(path)}" if path else f"no top-level key {part!r}"
+                    f"no key {key_shown} in {dotted(path)}"
+                    if path
+                    else f"no top-level key {key_shown}"
                 )
-                raise _RefError(f"unknown reference ${{{ref}}}: {where}")
+                raise _RefError(f"unknown reference {_shown(ref)}: {where}")
             path = (*path, key)
             node = self._resolve_at(node, key, path)
         if isinstance(node, dict | list):
@@ -111,14 +189,30 @@ class _Interpolator:
                 self._walk(node, path, report=False)
             finally:
                 self.active.pop()
-            return copy.deepcopy(node)
+            return self._copy(node, ref)
         return node
 
+    def _copy(self, node: Any, ref: str) -> Any:
+        """A copy of a resolved container for the string being resolved, charged to the budget."""
+        if id(node) not in self.measured:
+            self.measured[id(node)] = (node, *_measure(node))
+        _, count, depth = self.measured[id(node)]
+        limit = self.budget.limits.max_depth
+        if len(self.active[-1]) + depth - 1 > limit:
+            raise _RefError(
+                f"{_shown(ref)} would nest the config more than {limit} levels deep "
+                "(limit max_depth)"
+            )
+        self._charge(self.budget.add_nodes, count)
+        return copy_tree(node)
 
-def interpolate(root: Any, fallback: Loc) -> tuple[list[ConfigIssue], list[KeyPath]]:
+
+def interpolate(
+    root: Any, fallback: Loc, budget: Budget
+) -> tuple[list[ConfigIssue], list[KeyPath]]:
     """Resolves all references in place; returns issues and the key paths that failed."""
     if not isinstance(root, dict | list):
         return [], []
-    interpolator = _Interpolator(root, fallback)
+    interpolator = _Interpolator(root, fallback, budget)
     interpolator.run()
     return interpolator.issues, interpolator.poisoned

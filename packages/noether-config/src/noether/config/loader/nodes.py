@@ -46,18 +46,26 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-<>]+")
 
 
 def dotted(path: Sequence[PathKey]) -> str:
-    """`('trainer', 'callbacks', 0)` -> `trainer.callbacks.0`; odd keys are JSON-quoted."""
+    """`('trainer', 'callbacks', 0)` -> `trainer.callbacks.0`; odd keys are JSON-quoted, and
+    keys longer than 60 characters are cut short (quoted, ending in `...`)."""
     return ".".join(_segment(part) for part in path)
 
 
 def _segment(part: Any) -> str:
     if isinstance(part, int) and not isinstance(part, bool):
         return str(part)
-    if isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
-        return part
+    text = str(part)
+    if isinstance(part, str) and len(text) <= 60 and _PLAIN_KEY.fullmatch(text):
+        return text
     import json  # only odd keys need it; start-up matters
 
-    return json.dumps(str(part))
+    return json.dumps(text if len(text) <= 60 else text[:60] + "...")
+
+
+def excerpt(value: Any, limit: int = 60) -> str:
+    """`repr` of a value from a config, cut to a short single line for an error message."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 def join_key(prefix: KeyPath, key: str) -> str:
@@ -79,16 +87,17 @@ def child(node: Any, key: PathKey) -> tuple[bool, Any]:
                 return True, value
         return False, None
     if isinstance(node, list):
-        index = _as_index(key)
+        index = as_index(key)
         if index is not None and 0 <= index < len(node):
             return True, node[index]
     return False, None
 
 
-def _as_index(key: PathKey) -> int | None:
+def as_index(key: PathKey) -> int | None:
+    """A list index given as an int or as ASCII digits (at most 18 of them); else None."""
     if isinstance(key, int):
         return key
-    return int(key) if key.isdigit() else None
+    return int(key) if key.isascii() and key.isdigit() and len(key) <= 18 else None
 
 
 def locate(root: Any, path: Sequence[PathKey], default: Loc) -> Loc:
@@ -100,10 +109,13 @@ def locate(root: Any, path: Sequence[PathKey], default: Loc) -> Loc:
         if not found:
             break
         if isinstance(node, LDict):
-            actual = next((k for k in node if k == key or str(k) == str(key)), key)
-            loc = node.locs.get(actual, loc)
+            if key in node.locs:
+                loc = node.locs[key]
+            else:  # a non-string YAML key (1.5, true) named as text
+                actual = next((k for k in node if k == key or str(k) == str(key)), key)
+                loc = node.locs.get(actual, loc)
         elif isinstance(node, LList):
-            index = _as_index(key)
+            index = as_index(key)
             if index is not None and index < len(node.locs):
                 loc = node.locs[index]
         node = value
@@ -122,6 +134,24 @@ def attach(value: Any, loc: Loc) -> Any:
         seq = LList((attach(item, loc) for item in value), loc=loc)
         seq.locs = [loc] * len(seq)
         return seq
+    return value
+
+
+def copy_tree(value: Any) -> Any:
+    """A copy of a tree with new mappings and lists (located ones keep their locations);
+    scalars are shared."""
+    if isinstance(value, LDict):
+        mapping = LDict(((key, copy_tree(item)) for key, item in value.items()), loc=value.loc)
+        mapping.locs = dict(value.locs)
+        return mapping
+    if isinstance(value, LList):
+        items = LList((copy_tree(item) for item in value), loc=value.loc)
+        items.locs = list(value.locs)
+        return items
+    if isinstance(value, dict):
+        return {key: copy_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_tree(item) for item in value]
     return value
 
 

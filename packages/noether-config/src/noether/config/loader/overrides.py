@@ -8,7 +8,16 @@ from typing import Any
 import yaml
 
 from noether.config.errors import ConfigIssue
-from noether.config.loader.nodes import KeyPath, LDict, LList, Loc, attach, dotted, locate
+from noether.config.loader.nodes import (
+    KeyPath,
+    LDict,
+    LList,
+    Loc,
+    as_index,
+    attach,
+    dotted,
+    locate,
+)
 
 
 class _OverrideError(Exception):
@@ -47,7 +56,7 @@ def _set(root: dict[Any, Any], parts: KeyPath, value: Any, loc: Loc) -> None:
                     node.locs[part] = loc
                 return
             if part not in node or node[part] is None:
-                if str(parts[depth + 1]).isdigit():
+                if as_index(str(parts[depth + 1])) is not None:
                     raise _OverrideError(
                         (*here, parts[depth + 1]), f"there is no list at {dotted(here)} to index"
                     )
@@ -56,9 +65,9 @@ def _set(root: dict[Any, Any], parts: KeyPath, value: Any, loc: Loc) -> None:
                     node.locs[part] = loc
             node = node[part]
         elif isinstance(node, list):
-            if not str(part).isdigit():
+            index = as_index(str(part))
+            if index is None:
                 raise _OverrideError(here, f"{dotted(parts[:depth])} is a list; use an index")
-            index = int(part)
             if index >= len(node):
                 raise _OverrideError(
                     here, f"index {index} is out of range (the list has {len(node)} items)"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from noether.config.errors import ConfigIssue
-from noether.config.loader.nodes import KeyPath, Loc, child, dotted, locate
+from noether.config.loader.nodes import KeyPath, Loc, child, dotted, excerpt, locate
 
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 _SHOW_INPUT = {"missing", "extra_forbidden", "unknown_kind", "missing_kind", "value_error"}
+_LONG_QUOTE = re.compile(r"'(?:[^'\\\n]|\\.){60,}'" + r'|"(?:[^"\\\n]|\\.){60,}"')
+"""A quoted value in a message (e.g. an unknown kind) longer than 60 characters."""
 
 
 def _data_path(root: Any, loc: Sequence[Any]) -> KeyPath:
@@ -39,21 +42,18 @@ def _message(error: Any) -> str:
     for prefix in _PREFIXES:
         if message.startswith(prefix):
             message = message[len(prefix) :]
+    message = _LONG_QUOTE.sub(lambda quoted: quoted.group(0)[:60] + "...", message)
+    message = " ".join(message.splitlines())  # e.g. from the import of a user's schema module
     value = error.get("input")
     scalar = value is None or isinstance(value, str | int | float | bool)
     if kind not in _SHOW_INPUT and scalar:
-        shown = repr(value)
-        message += f" (got {shown[:60] + '...' if len(shown) > 60 else shown})"
+        message += f" (got {excerpt(value)})"
     return message
 
 
-def _under(path: KeyPath, prefixes: Sequence[KeyPath]) -> bool:
+def _under(path: KeyPath, prefixes: set[tuple[str, ...]]) -> bool:
     as_text = tuple(str(part) for part in path)
-    for prefix in prefixes:
-        wanted = tuple(str(part) for part in prefix)
-        if as_text[: len(wanted)] == wanted:
-            return True
-    return False
+    return any(as_text[:length] in prefixes for length in range(len(as_text) + 1))
 
 
 def issues_from_validation(
@@ -61,9 +61,10 @@ def issues_from_validation(
 ) -> list[ConfigIssue]:
     """One issue per pydantic error, at the line of its key (or nearest parent key)."""
     issues: list[ConfigIssue] = []
+    skipped = {tuple(str(part) for part in prefix) for prefix in skip}
     for item in error.errors():
         path = _data_path(tree, item.get("loc", ()))
-        if _under(path, skip):
+        if _under(path, skipped):
             continue
         site = locate(tree, path, fallback)
         message = _message(item)

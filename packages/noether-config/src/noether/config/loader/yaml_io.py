@@ -1,14 +1,15 @@
 """Safe YAML parsing that records the line of every key and list item.
 
 Only `yaml.SafeLoader` constructors run (no arbitrary objects); the one extra tag is
-`!include <path>`, which becomes an `Include` marker resolved by the composer. Text is parsed
-by libyaml when PyYAML has it (several times faster); a document that libyaml rejects is parsed
-again by the pure-Python parser, whose error messages say more (e.g. which character).
+`!include <path>`, which becomes an `Include` marker resolved by the composer. Nodes are
+counted as they are composed (`yaml_guard`), so aliases cannot expand a document past its
+budget. Text is parsed by libyaml when PyYAML has it (several times faster); a short document
+that libyaml rejects is parsed again by the pure-Python parser, whose error messages say more
+(e.g. which character); a long one keeps libyaml's message, so that no file costs seconds.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +17,13 @@ from typing import Any
 import yaml
 
 from noether.config.errors import ConfigIssue
+from noether.config.loader.limits import Budget
 from noether.config.loader.nodes import KeyPath, LDict, LList, Loc, dotted
+from noether.config.loader.yaml_guard import ExpansionGuard, YamlLimitError, construct_bounded_int
 
 INCLUDE_TAG = "!include"
+REPARSE_MAX_CHARS = 64 * 1024
+"""Longest text that the pure-Python parser reads again for a clearer syntax error message."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class Include:
     loc: Loc
 
 
-class LineLoader(yaml.SafeLoader):
+class LineLoader(ExpansionGuard, yaml.SafeLoader):
     """SafeLoader that builds `LDict` / `LList` with the line of every key and item."""
 
     file: str = "<string>"
@@ -81,45 +86,63 @@ def _construct_include(loader: LineLoader, node: yaml.Node) -> Include | None:
 LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 LineLoader.add_constructor(INCLUDE_TAG, _construct_include)
+LineLoader.add_constructor("tag:yaml.org,2002:int", construct_bounded_int)
 
-_CSafeLoader: Any = getattr(yaml, "CSafeLoader", None)
+_CParser: Any
+try:
+    from yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
+except ImportError:  # PyYAML built without libyaml
+    _CParser = None
 _FastLineLoader: Any = None
-"""LineLoader on libyaml's parser (same constructors, so the same results); None without it."""
-if _CSafeLoader is not None:
+"""LineLoader on libyaml's events (same composer and constructors, so the same results); None
+without libyaml."""
+if _CParser is not None:
+
+    def _fast_init(self: Any, stream: str) -> None:
+        _CParser.__init__(self, stream)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        ExpansionGuard.__init__(self)
+
     _FastLineLoader = type(
         "_FastLineLoader",
-        (_CSafeLoader,),
-        {"file": "<string>", "yaml_constructors": dict(LineLoader.yaml_constructors)},
+        (ExpansionGuard, _CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver),
+        {
+            "__init__": _fast_init,
+            "file": "<string>",
+            "yaml_constructors": dict(LineLoader.yaml_constructors),
+        },
     )
 
 
-class YamlSyntaxError(Exception):
-    """The text is not valid YAML; carries the issue to report."""
+class YamlLoadError(Exception):
+    """The text is not valid YAML or is beyond a limit; carries the issue to report."""
 
     def __init__(self, issue: ConfigIssue) -> None:
         super().__init__(str(issue))
         self.issue = issue
 
 
-def parse_yaml(text: str, file: str) -> tuple[Any, list[ConfigIssue]]:
+def parse_yaml(
+    text: str, file: str, budget: Budget, depth: int = 0
+) -> tuple[Any, list[ConfigIssue]]:
     """Parses one YAML document into a located tree; returns it with non-fatal issues.
 
+    Its nodes are charged to `budget`; `depth` is how deep in the config it starts (an include).
+
     Raises:
-        YamlSyntaxError: the text is not one valid YAML document.
+        YamlLoadError: the text is not one valid YAML document, or passes a limit.
     """
-    loaded = None
-    if _FastLineLoader is not None:
-        with contextlib.suppress(yaml.YAMLError):  # parsed again below, for a clearer message
-            loaded = _load(_FastLineLoader, text, file)
-    if loaded is None:
-        try:
-            loaded = _load(LineLoader, text, file)
-        except yaml.MarkedYAMLError as error:
-            raise YamlSyntaxError(_syntax_issue(error, text, file)) from None
-        except yaml.YAMLError as error:
-            issue = ConfigIssue(file, None, "<root>", f"invalid YAML: {error}")
-            raise YamlSyntaxError(issue) from None
-    data, loader = loaded
+    try:
+        data, loader = _load_either(text, file, budget, depth)
+    except YamlLimitError as error:
+        issue = ConfigIssue(file, error.line, dotted(error.path) or "<root>", error.message)
+        raise YamlLoadError(issue) from None
+    except yaml.MarkedYAMLError as error:
+        raise YamlLoadError(_syntax_issue(error, text, file)) from None
+    except yaml.YAMLError as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise YamlLoadError(ConfigIssue(file, None, "<root>", f"invalid YAML: {first}")) from None
     if loader.pending:
         paths = _container_paths(data)
         for container, key, line, message in loader.pending:
@@ -128,12 +151,27 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[ConfigIssue]]:
     return data, loader.issues
 
 
-def _load(loader_class: Any, text: str, file: str) -> tuple[Any, Any]:
+def _load_either(text: str, file: str, budget: Budget, depth: int) -> tuple[Any, Any]:
+    """libyaml's parse, or on a syntax error in a short text the pure-Python one (see top)."""
+    if _FastLineLoader is None:
+        return _load(LineLoader, text, file, budget, depth)
+    used = budget.nodes
+    try:
+        return _load(_FastLineLoader, text, file, budget, depth)
+    except yaml.YAMLError:
+        if len(text) > REPARSE_MAX_CHARS:
+            raise
+    budget.nodes = used  # the failed parse's nodes are charged again by the second one
+    return _load(LineLoader, text, file, budget, depth)
+
+
+def _load(loader_class: Any, text: str, file: str, budget: Budget, depth: int) -> tuple[Any, Any]:
     """(document, loader) of one parse; the loader holds the issues it found."""
     loader = loader_class(text)
     loader.file = file
     loader.issues = []
     loader.pending = []
+    loader.guard(budget, depth)
     try:
         return loader.get_single_data(), loader
     finally:
@@ -158,15 +196,22 @@ def _container_paths(root: Any) -> dict[int, KeyPath]:
 def _syntax_issue(error: yaml.MarkedYAMLError, text: str, file: str) -> ConfigIssue:
     mark = error.problem_mark or error.context_mark
     line = int(mark.line) + 1 if mark is not None else None
-    parts = [part for part in (error.context, error.problem) if part]
+    parts = [_shorter(part) for part in (error.context, error.problem) if part]
     message = "invalid YAML: " + ("; ".join(parts) if parts else str(error).splitlines()[0])
     path = _path_before_error(text)
     return ConfigIssue(file, line, dotted(path) or "<root>", message)
 
 
+def _shorter(text: str, limit: int = 200) -> str:
+    """A parser's message part, cut short: it may quote a tag or text of any length."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _path_before_error(text: str) -> KeyPath:
     """Key path the parser was inside when it failed, found by replaying the YAML events."""
     frames: list[list[Any]] = []  # ["map", key, expecting_key] or ["seq", index]
+    short = len(text) <= REPARSE_MAX_CHARS or _CParser is None
+    events_of: Any = yaml.SafeLoader if short else yaml.CSafeLoader  # as in _load_either
 
     def node_started(is_scalar_key: Any = None) -> None:
         if not frames:
@@ -180,7 +225,7 @@ def _path_before_error(text: str) -> KeyPath:
             top[2] = True
 
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=events_of):
             if isinstance(event, yaml.ScalarEvent):
                 node_started(event.value)
             elif isinstance(event, yaml.AliasEvent):
