@@ -152,10 +152,13 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         return {"callback_config": None, "context": self._callback_context(model)}
 
     def get_user_callbacks(self, model: Any, evaluation: bool = False) -> list[CallbackBase]:
-        """The callbacks of `config.callbacks`, built from their kinds' targets."""
+        """The callbacks of `config.callbacks`, built from their kinds' targets as
+        `Callback(callback_config, context=context)`."""
+        from noether.core.build import build_component
+
         del evaluation  # every user callback also runs in evaluation-only runs
         context = self._callback_context(model)
-        return [cfg.load_target()(cfg, context) for cfg in self.config.callbacks]
+        return [build_component(cfg, context=context) for cfg in self.config.callbacks]
 
     def get_trainer_callbacks(self, callback_default_args: dict[str, Any]) -> list[CallbackBase]:
         """Callbacks a trainer class contributes (none here); `callback_default_args` holds

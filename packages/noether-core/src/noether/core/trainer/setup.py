@@ -60,7 +60,9 @@ def build_initializer(config: Any, path_provider: Any) -> Any:
     """The initializer of `config` (its kind's target), or None."""
     if config is None:
         return None
-    return config.load_target()(config, path_provider)
+    from noether.core.build import build_component
+
+    return build_component(config, path_provider=path_provider)
 
 
 def build_log_writer(tracker: Any) -> Any:
