@@ -27,6 +27,7 @@ from noether.core.build import (
 from noether.core.checkpoint.initializers import InitializerError
 from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.runs import PathProvider
+from noether.core.trainer.types import TrainStepError
 
 logger = logging.getLogger("noether.train")
 # Tracebacks of reported errors: written to train.log only, the console gets the message.
@@ -41,6 +42,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     InitializerError,
     FileNotFoundError,
     FileExistsError,
+    TrainStepError,
 )
 # While building, a ValueError (e.g. a dataset smaller than one batch) is bad input, too.
 BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)

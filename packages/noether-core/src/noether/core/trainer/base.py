@@ -24,7 +24,7 @@ from noether.core.distributed import get_world_size
 from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
 from noether.core.signals import catch_stop_signals
 from noether.core.trainer import setup
-from noether.core.trainer.batching import BatchSplitter, batch_size_and_accumulation
+from noether.core.trainer.batching import BatchSplitter, micro_batch_plan
 from noether.core.trainer.loop import LoopMixin
 from noether.core.trainer.types import LossResult, TrainerResult
 from noether.core.trainer.update import UpdateStepMixin
@@ -123,12 +123,15 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         self._move_to_device = self.device.type != "cpu"
         self._ddp_model: torch.nn.parallel.DistributedDataParallel | None = None
         self._backward_steps = 0
-        self._batch_size, self.accumulation_steps = batch_size_and_accumulation(
+        self.micro_batch_plan = micro_batch_plan(
             config.effective_batch_size,
             config.max_batch_size,
             get_world_size(),
             config.disable_gradient_accumulation,
         )
+        self._batch_size = self.micro_batch_plan.sizes[0]
+        self.accumulation_steps = self.micro_batch_plan.accumulation_steps
+        self._micro_batch_weights = self.micro_batch_plan.weights
         self._model: Any = None
         self.logger.info("precision %s (asked for %s)", self.precision, config.precision)
 
