@@ -93,7 +93,10 @@ class WeightedLossTrainer(BaseTrainer):
 
     def loss_compute(self, forward_output: Any, targets: dict[str, Tensor]) -> LossResult:
         """Weighted loss of each field, keyed by field (their sum is the total loss)."""
-        losses = self.field_losses(forward_output, targets)
+        return self.weighted_losses(self.field_losses(forward_output, targets))
+
+    def weighted_losses(self, losses: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """weight x loss of every field whose weight is not 0, in the order of field_weights."""
         return {field: weight * losses[field] for field, weight in self.loss_items if weight}
 
     def field_losses(self, forward_output: Any, targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -156,7 +159,7 @@ class WeightedLossTrainer(BaseTrainer):
             self.check_batch(batch)
             raise
         losses = self.field_losses(model(**forward_batch), targets)
-        weighted = {field: weight * losses[field] for field, weight in self.loss_items if weight}
+        weighted = self.weighted_losses(losses)
         terms = iter(weighted.values())
         total_loss = next(terms)
         for term in terms:
