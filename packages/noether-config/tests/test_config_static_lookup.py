@@ -32,6 +32,8 @@ def package(tmp_path, monkeypatch):
                 SCALE: float = 2.0
             for _i in range(2):
                 pass
+            if (walrus := 3) > 2:
+                pass
             class Weighted:
                 pass
             def log_cosh(a, b):
@@ -58,6 +60,8 @@ def package(tmp_path, monkeypatch):
         "lookup_pkg.losses:m",
         "lookup_pkg.losses:joined",
         "lookup_pkg.losses:made_later",
+        "lookup_pkg.losses:walrus",
+        "lookup_pkg.losses:_i",
         "lookup_pkg:sub",  # a submodule: left to the import
         "lookup_pkg.star:anything",  # a star import: cannot be told
         "lookup_pkg.dynamic:anything",  # a module __getattr__: cannot be told

@@ -65,16 +65,12 @@ def _statement_names(statement: ast.stmt) -> list[str] | None:
             return None
         return [alias.asname or alias.name for alias in statement.names]
     names: list[str] = []
-    if isinstance(statement, ast.For | ast.AsyncFor | ast.With | ast.AsyncWith):
-        if isinstance(statement, ast.For | ast.AsyncFor):
-            names += _targets(statement.target)
-        else:
-            names += [
-                n
-                for item in statement.items
-                if item.optional_vars is not None
-                for n in _targets(item.optional_vars)
-            ]
+    if isinstance(statement, ast.For | ast.AsyncFor):
+        names += _targets(statement.target)
+    elif isinstance(statement, ast.With | ast.AsyncWith):
+        for item in statement.items:
+            if item.optional_vars is not None:
+                names += _targets(item.optional_vars)
     # compound statements: the names of every branch
     for field in ("body", "orelse", "finalbody", "handlers", "cases"):
         for child in getattr(statement, field, ()):
@@ -112,7 +108,13 @@ def top_level_names(source: str) -> set[str] | None:
     names = _block_names(tree.body)
     if names is None or "__getattr__" in names:
         return None
-    names += [n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names]
+    # names bound elsewhere that may land at top level (`global x` in a function, `(x := 1)`):
+    # counted wherever they are, so a doubtful name passes and is judged at run time
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            names += node.names
+        elif isinstance(node, ast.NamedExpr):
+            names += _targets(node.target)
     return set(names)
 
 
