@@ -159,7 +159,7 @@ def test_loss_curve_tool_names_missing_keys(short_run, tmp_path):
         ),
         (
             "trainer.loss_fn=sphere_flow.losses:relative_h1",
-            "cannot import loss 'sphere_flow.losses:relative_h1'",
+            "trainer.loss_fn: cannot find module 'sphere_flow.losses'",
         ),
     ],
 )

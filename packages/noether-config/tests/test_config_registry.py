@@ -1,16 +1,18 @@
-"""The kind registry: short names, dotted paths, unknown and wrong-root kinds, extra keys."""
+"""The kind registry: short names, dotted paths, unknown and wrong-root kinds, extra keys, and
+fields narrowed to some kinds (`BaseTrainerConfig[MyCallbackConfig]`)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pytest
 from pydantic import ValidationError
 
 from noether.config import (
+    BaseTrainerConfig,
     CallbackConfig,
     ExperimentConfig,
     KindError,
@@ -18,8 +20,9 @@ from noether.config import (
     TrackerConfig,
 )
 from noether.config.entry_points import clear_cache
-from noether.config.registry import resolve_kind
+from noether.config.registry import narrowed_classes, resolve_kind
 from noether.config.schemas import JsonlTrackerConfig
+from noether.config.schemas.callbacks import CheckpointCallbackConfig
 
 Project = Callable[..., Path]
 
@@ -238,3 +241,72 @@ def test_model_kinds_are_not_confused_with_model_instances() -> None:
     again = ExperimentConfig.model_validate(config.model_dump())
     assert again == config
     assert isinstance(again.model, ModelConfig)
+
+
+class NarrowPlotConfig(CallbackConfig):
+    """A user callback."""
+
+    kind: str = "registry_narrow_plot"
+    target: ClassVar[str] = "somewhere:Plot"
+
+
+class NarrowAuditConfig(CallbackConfig):
+    """Another user callback."""
+
+    kind: str = "registry_narrow_audit"
+    target: ClassVar[str] = "somewhere:Audit"
+
+
+class NarrowTrainerConfig(BaseTrainerConfig[NarrowPlotConfig | NarrowAuditConfig]):
+    """A trainer config parametrised with the user's callback configs."""
+
+    kind: str = "registry_narrow_trainer"
+
+
+def _trainer_with(*callbacks: Any, config: type[BaseTrainerConfig] = NarrowTrainerConfig) -> Any:
+    return config.model_validate(
+        {"kind": "t", "max_epochs": 1, "effective_batch_size": 1, "callbacks": list(callbacks)}
+    )
+
+
+def test_a_parametrised_trainer_config_takes_its_callback_kinds() -> None:
+    audit = NarrowAuditConfig(every_n_epochs=1)
+    config = _trainer_with({"kind": "registry_narrow_plot", "every_n_epochs": 1}, audit)
+    assert [type(cb) for cb in config.callbacks] == [NarrowPlotConfig, NarrowAuditConfig]
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        {"kind": "checkpoint", "every_n_epochs": 1},
+        CheckpointCallbackConfig(every_n_epochs=1),
+    ],
+)
+def test_a_parametrised_trainer_config_refuses_a_foreign_callback_kind(foreign: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _trainer_with(foreign)
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("callbacks", 0)
+    assert error["msg"] == (
+        "CallbackConfig kind 'checkpoint' (CheckpointCallbackConfig) is not accepted here; "
+        f"allowed: registry_narrow_plot ({__name__}:NarrowPlotConfig), registry_narrow_audit "
+        f"({__name__}:NarrowAuditConfig)"
+    )
+
+
+def test_the_unparametrised_trainer_config_takes_every_registered_kind() -> None:
+    config = _trainer_with(
+        {"kind": "checkpoint", "every_n_epochs": 1},
+        {"kind": "registry_narrow_plot", "every_n_epochs": 1},
+        config=BaseTrainerConfig,
+    )
+    assert [type(cb) for cb in config.callbacks] == [CheckpointCallbackConfig, NarrowPlotConfig]
+
+
+def test_narrowed_classes_of_annotations() -> None:
+    assert narrowed_classes(NarrowPlotConfig, CallbackConfig) == (NarrowPlotConfig,)
+    union = Annotated[NarrowPlotConfig | NarrowAuditConfig, "doc"]
+    assert narrowed_classes(union, CallbackConfig) == (NarrowPlotConfig, NarrowAuditConfig)
+    assert narrowed_classes(CallbackConfig, CallbackConfig) is None
+    assert narrowed_classes(NarrowPlotConfig | CallbackConfig, CallbackConfig) is None
+    assert narrowed_classes(Any, CallbackConfig) is None

@@ -153,6 +153,53 @@ def test_missing_package_of_a_kind_is_named() -> None:
         build_component(MissingPackageModelConfig())
 
 
+class KeywordTrainer(BuildTrainer):
+    """The seed's docstring form: the config positional, the rest by keyword."""
+
+    def __init__(self, trainer_config: Any, **kwargs: Any) -> None:
+        super().__init__(trainer_config, **kwargs)
+
+
+class PositionalOnlyTrainer(BuildTrainer):
+    def __init__(self, trainer_config: Any, data_container: Any, /, **kwargs: Any) -> None:
+        super().__init__(trainer_config, data_container, **kwargs)
+
+
+class KeywordTrainerConfig(BaseTrainerConfig[CallbackConfig]):
+    kind: str = "core_build_test_keyword_trainer"
+    target: ClassVar[str] = f"{HERE}:KeywordTrainer"
+
+
+class PositionalOnlyTrainerConfig(BaseTrainerConfig[CallbackConfig]):
+    kind: str = "core_build_test_positional_trainer"
+    target: ClassVar[str] = f"{HERE}:PositionalOnlyTrainer"
+
+
+def test_a_trainer_taking_keywords_after_its_config_is_built(tmp_path: Path) -> None:
+    trainer = {
+        **experiment(tmp_path).trainer.model_dump(),
+        "kind": "core_build_test_keyword_trainer",
+    }
+    built = build_experiment(experiment(tmp_path, trainer=trainer))
+    built.tracker.close()
+    assert isinstance(built.trainer, KeywordTrainer)
+    assert built.trainer.path_provider is built.path_provider
+
+
+def test_a_constructor_that_does_not_fit_names_the_class_and_signature(tmp_path: Path) -> None:
+    trainer = {
+        **experiment(tmp_path).trainer.model_dump(),
+        "kind": "core_build_test_positional_trainer",
+    }
+    with pytest.raises(BuildError) as caught:
+        build_experiment(experiment(tmp_path, trainer=trainer))
+    message = str(caught.value)
+    assert message.startswith(f"cannot build {HERE}:PositionalOnlyTrainer (kind ")
+    assert "PositionalOnlyTrainer(trainer_config: 'Any', data_container: 'Any', /" in message
+    assert "PositionalOnlyTrainer(config, data_container=..., device=..., tracker=..." in message
+    assert isinstance(caught.value.__cause__, TypeError)
+
+
 def test_seed_everything_seeds_python_numpy_and_torch() -> None:
     seed_everything(11)
     first = (random.random(), np.random.rand(), torch.rand(1).item())

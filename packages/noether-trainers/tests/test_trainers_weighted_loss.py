@@ -1,4 +1,5 @@
-"""WeightedLossTrainer: weighted sum, per-field logging, clear errors and the seed's form."""
+"""WeightedLossTrainer: weighted sum, per-field logging (weighted under the field's name,
+unweighted as `<field>_unweighted`), clear errors and the seed's form."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _batch(kit, size: int = 8, drop: tuple[str, ...] = ()) -> dict[str, torch.Te
     return {key: torch.stack([item[key] for item in items]) for key in items[0]}
 
 
-def test_total_is_the_weighted_sum_and_fields_are_logged_unweighted(kit):
+def test_total_is_the_weighted_sum_and_fields_are_logged_weighted_and_unweighted(kit):
     trainer = kit.make_trainer(kit.make_config(field_weights={"pressure": 2.0, "velocity": 0.5}))
     model, batch = kit.make_model(), _batch(kit)
     result = trainer.train_step(batch, model)
@@ -27,8 +28,10 @@ def test_total_is_the_weighted_sum_and_fields_are_logged_unweighted(kit):
         output = model(batch["x"])
     pressure = F.mse_loss(output["pressure"], batch["pressure_target"])
     velocity = F.mse_loss(output["velocity"], batch["velocity_target"])
-    assert torch.allclose(result.losses_to_log["pressure"], pressure)
-    assert torch.allclose(result.losses_to_log["velocity"], velocity)
+    assert torch.allclose(result.losses_to_log["pressure"], 2.0 * pressure)
+    assert torch.allclose(result.losses_to_log["velocity"], 0.5 * velocity)
+    assert torch.allclose(result.losses_to_log["pressure_unweighted"], pressure)
+    assert torch.allclose(result.losses_to_log["velocity_unweighted"], velocity)
     assert torch.allclose(result.total_loss, 2.0 * pressure + 0.5 * velocity)
     assert torch.allclose(result.losses_to_log["total"], result.total_loss)
     assert result.total_loss.requires_grad
@@ -48,13 +51,14 @@ def test_zero_weight_field_is_logged_but_not_trained(kit):
     trainer = kit.make_trainer(kit.make_config(field_weights={"pressure": 1.0, "velocity": 0.0}))
     model, batch = kit.make_model(), _batch(kit)
     result = trainer.train_step(batch, model)
-    assert result.losses_to_log["velocity"] > 0
+    assert "velocity" not in result.losses_to_log  # weighted: nothing
+    assert result.losses_to_log["velocity_unweighted"] > 0
     assert torch.allclose(result.total_loss, result.losses_to_log["pressure"])
     result.total_loss.backward()
     assert model.velocity.weight.grad is None
 
 
-def test_each_field_is_logged_under_its_own_name_next_to_the_total(kit, path_provider):
+def test_weighted_field_losses_sum_to_the_logged_total(kit, path_provider):
     config = kit.make_config(
         max_epochs=3,
         add_default_callbacks=True,
@@ -70,8 +74,13 @@ def test_each_field_is_logged_under_its_own_name_next_to_the_total(kit, path_pro
     ]
     assert len(rows) == 3
     for row in rows:
-        weighted = 2.0 * row["loss/online/pressure"] + 0.5 * row["loss/online/velocity"]
+        weighted = row["loss/online/pressure"] + row["loss/online/velocity"]
         assert row["loss/online/total"] == pytest.approx(weighted, rel=1e-5)
+        unweighted = (
+            2.0 * row["loss/online/pressure_unweighted"]
+            + 0.5 * row["loss/online/velocity_unweighted"]
+        )
+        assert row["loss/online/total"] == pytest.approx(unweighted, rel=1e-5)
     assert rows[-1]["loss/online/total"] < rows[0]["loss/online/total"]
 
 
@@ -117,7 +126,13 @@ def test_default_loss_is_mse(kit):
 def test_without_forward_properties_every_non_target_key_goes_to_the_model(kit):
     trainer = kit.make_trainer(kit.make_config(forward_properties=[]))
     result = trainer.train_step(_batch(kit), kit.make_model())
-    assert set(result.losses_to_log) == {"pressure", "velocity", "total"}
+    assert set(result.losses_to_log) == {
+        "pressure",
+        "velocity",
+        "pressure_unweighted",
+        "velocity_unweighted",
+        "total",
+    }
 
 
 def test_dotted_path_loss_is_used_for_every_field(kit, tmp_path, monkeypatch):
@@ -157,8 +172,16 @@ def test_entry_point_loss_trains(kit, fake_distributions):
 
 # ---------------------------------------------------------------------- clear errors
 def test_unknown_loss_path_fails_when_the_trainer_is_built(kit):
+    # model_copy skips the schema's check of the path: the trainer still refuses it
+    config = kit.make_config().model_copy(update={"loss_fn": "no_such_project.losses:l9"})
     with pytest.raises(UnknownLossError, match=r"cannot import loss 'no_such_project\.losses:l9'"):
-        kit.make_trainer(kit.make_config(loss_fn="no_such_project.losses:l9"))
+        kit.make_trainer(config)
+
+
+def test_a_field_clashing_with_an_unweighted_name_is_refused(kit):
+    config = kit.make_config(field_weights={"pressure": 1.0, "pressure_unweighted": 1.0})
+    with pytest.raises(WeightedLossError, match="'pressure_unweighted', the logged name"):
+        kit.make_trainer(config)
 
 
 def test_unknown_loss_name_fails_when_the_trainer_is_built(kit):

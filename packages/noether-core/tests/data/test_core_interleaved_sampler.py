@@ -49,6 +49,23 @@ def test_accumulation_and_start_in_the_middle_of_an_epoch():
     assert batches == [[4, 5], [6, 7], [0, 1], [2, 3]]
 
 
+def test_uneven_micro_batches_cover_each_update_in_order():
+    # 8 samples, updates of 7 in micro-batches of 4 + 3 (one update per epoch, 1 left over)
+    main = ShardedEpochSampler(8, shuffle=False, rank=0, world_size=1)
+    sampler = InterleavedBatchSampler(
+        main_sampler=main,
+        batch_size=4,
+        accumulation_steps=2,
+        updates_per_epoch=1,
+        effective_batch_size=7,
+        start=(0, 0, 0),
+        total_updates=2,
+        slots=[],
+        micro_batch_sizes=(4, 3),
+    )
+    assert list(sampler) == [[0, 1, 2, 3], [4, 5, 6], [0, 1, 2, 3], [4, 5, 6]]
+
+
 def test_evaluation_yields_each_callbacks_batches_once():
     slot = IteratorSlot(Frequency(every_n_epochs=5), indices=[8, 9, 10], batch_size=2)
     sampler = _sampler(start=(0, 0, 0), total=0, slots=[slot])

@@ -7,27 +7,35 @@ import warnings
 import pytest
 import torch
 
-from noether.core.trainer.batching import BatchSplitter, batch_size_and_accumulation
+from noether.core.trainer.batching import BatchSplitter, micro_batch_plan
 
 
 @pytest.mark.parametrize(
-    ("args", "expected"),
+    ("args", "sizes"),
     [
-        ((64, None, 1, False), (64, 1)),
-        ((64, 16, 1, False), (16, 4)),
-        ((64, 16, 2, False), (16, 2)),
-        ((64, 64, 2, False), (32, 1)),
-        ((64, 16, 1, True), (64, 1)),
-        ((12, 4, 2, False), (3, 2)),  # 6 per device does not split into 4s: 2 steps of 3
+        ((64, None, 1, False), (64,)),
+        ((64, 16, 1, False), (16, 16, 16, 16)),
+        ((64, 16, 2, False), (16, 16)),
+        ((64, 64, 2, False), (32,)),
+        ((64, 16, 1, True), (64,)),
+        ((12, 4, 2, False), (3, 3)),  # 6 per device with max 4: the fewest, as even as can be
+        ((12, 8, 1, False), (6, 6)),
+        ((7, 4, 1, False), (4, 3)),
+        ((48, 32, 1, False), (24, 24)),
+        ((10, 3, 1, False), (3, 3, 2, 2)),
     ],
 )
-def test_batch_size_and_accumulation(args, expected):
-    assert batch_size_and_accumulation(*args) == expected
+def test_micro_batch_plan(args, sizes):
+    plan = micro_batch_plan(*args)
+    assert plan.sizes == sizes
+    assert plan.accumulation_steps == len(sizes)
+    assert plan.batch_size == args[0] // args[2]
+    assert sum(plan.weights) == pytest.approx(1.0)
 
 
 def test_effective_batch_size_must_divide_over_processes():
     with pytest.raises(ValueError, match=r"effective_batch_size \(10\).*processes \(4\)"):
-        batch_size_and_accumulation(10, None, 4)
+        micro_batch_plan(10, None, 4)
 
 
 def test_missing_target_key_names_it_and_the_batch_keys():

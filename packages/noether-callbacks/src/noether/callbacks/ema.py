@@ -69,9 +69,7 @@ class EmaCallback(PeriodicCallback):
         return self.ema_models[factor]
 
     @torch.no_grad()
-    def track_after_update_step(
-        self, losses: dict[str, torch.Tensor], timings: dict[str, float]
-    ) -> None:
+    def track_after_update_step(self, losses: dict[str, torch.Tensor], timings: Any) -> None:
         """One averaging step per optimizer update."""
         self._ensure_models()
         source = unwrap_model(self.model)

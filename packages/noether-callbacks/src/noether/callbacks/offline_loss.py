@@ -89,7 +89,8 @@ class OfflineLossCallback(PeriodicDataIteratorCallback):
         # A batch of padding only (tiny dataset, many ranks) is evaluated with weight 0, so
         # that every rank contributes the same loss names to the reduction.
         result = self.trainer.train_step(slice_batch(batch, count) if count else batch, eval_model)
-        losses = {name: value.detach().float() for name, value in result.losses_to_log.items()}
+        logged = result.losses_to_log or {}  # None: TrainerResult(loss), only the total
+        losses = {name: value.detach().float() for name, value in logged.items()}
         losses["total"] = result.total_loss.detach().float()
         return {name: value * count for name, value in losses.items()}, count
 

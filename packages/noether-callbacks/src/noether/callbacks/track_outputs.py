@@ -28,12 +28,14 @@ class TrackOutputsCallback(PeriodicCallback):
 
     def track_after_accumulation_step(
         self,
-        losses: dict[str, torch.Tensor],
-        additional_outputs: dict[str, Any],
+        losses: dict[str, torch.Tensor] | None,
+        additional_outputs: dict[str, Any] | None,
         accumulation_step: int,
         accumulation_steps: int,
     ) -> None:
         """Adds this micro-batch's values to the interval sums."""
+        if additional_outputs is None:  # TrainerResult(loss): no outputs at all
+            additional_outputs = {}
         missing = [key for key in self.keys if key not in additional_outputs]
         if missing:
             available = ", ".join(sorted(additional_outputs)) or "none"

@@ -14,8 +14,10 @@ import functools
 import importlib
 import importlib.machinery
 import sys
+import types
+import typing
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
@@ -224,10 +226,40 @@ def _import_schema(path: str) -> Any:
         raise KindError(f"importing {path!r} failed: {type(error).__name__}: {error}") from None
 
 
+def narrowed_classes(
+    annotation: Any, root: type[RegistryBase]
+) -> tuple[type[RegistryBase], ...] | None:
+    """The schema classes an annotation allows under `root` (a subclass or a union of them);
+    None when it allows every kind of the root (the root itself, a type variable, Any)."""
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = typing.get_args(annotation)
+    else:
+        members = (annotation,)
+    classes: list[type[RegistryBase]] = []
+    for member in members:
+        if typing.get_origin(member) is Annotated:
+            member = typing.get_args(member)[0]
+        if not (isinstance(member, type) and issubclass(member, root)) or member is root:
+            return None
+        classes.append(member)
+    return tuple(classes)
+
+
+def _describe(cls: type[RegistryBase]) -> str:
+    kind = cls.default_kind()
+    where = f"{cls.__module__}:{cls.__qualname__}"
+    return f"{kind} ({where})" if kind else where
+
+
 class Discriminated:
     """Field marker that resolves `kind` at validation time.
 
-    Use as `Annotated[CallbackConfig, Discriminated(CallbackConfig)]`.
+    Use as `Annotated[CallbackConfig, Discriminated(CallbackConfig)]`. The annotated type narrows
+    the kinds a field accepts: `Annotated[MyCallbackConfig | OtherConfig, Discriminated(
+    CallbackConfig)]` (what `BaseTrainerConfig[MyCallbackConfig | OtherConfig]` makes of its
+    `callbacks`) refuses any other kind with a message naming the allowed ones.
     """
 
     def __init__(self, root: type[RegistryBase]) -> None:
@@ -236,7 +268,25 @@ class Discriminated:
     def __repr__(self) -> str:
         return f"Discriminated({self.root.__name__})"
 
-    def validate(self, value: Any) -> RegistryBase:
+    def validate(
+        self, value: Any, allowed: tuple[type[RegistryBase], ...] | None = None
+    ) -> RegistryBase:
+        """The schema instance for `value`: resolved by its `kind`, one of `allowed` if given."""
+        result = self._resolve(value)
+        if allowed is not None and not isinstance(result, allowed):
+            raise PydanticCustomError(
+                "kind_not_allowed",
+                "{root} kind '{kind}' ({cls}) is not accepted here; allowed: {allowed}",
+                {
+                    "root": self.root.__name__,
+                    "kind": result.kind,
+                    "cls": type(result).__qualname__,
+                    "allowed": ", ".join(_describe(cls) for cls in allowed),
+                },
+            )
+        return result
+
+    def _resolve(self, value: Any) -> RegistryBase:
         if isinstance(value, self.root):
             return value
         if not isinstance(value, Mapping):
@@ -264,8 +314,9 @@ class Discriminated:
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
+        allowed = narrowed_classes(source, self.root)
         return core_schema.no_info_plain_validator_function(
-            self.validate,
+            self.validate if allowed is None else functools.partial(self.validate, allowed=allowed),
             serialization=core_schema.plain_serializer_function_ser_schema(
                 _dump_model, when_used="always"
             ),

@@ -14,6 +14,9 @@ _EXPORTS = {
     "TrainerResult": "noether.core.trainer.types",
     "LossResult": "noether.core.trainer.types",
     "EarlyStopIteration": "noether.core.trainer.types",
+    "NonFiniteLossError": "noether.core.trainer.types",
+    "TrainStepError": "noether.core.trainer.types",
+    "Stopwatch": "noether.core.stopwatch",
     "ModelBase": "noether.core.models.base",
     "DataContainer": "noether.core.data.container",
     "CallbackBase": "noether.core.callbacks.base",
@@ -30,8 +33,11 @@ __all__ = [
     "EarlyStopIteration",
     "LossResult",
     "ModelBase",
+    "NonFiniteLossError",
     "PeriodicCallback",
     "PeriodicDataIteratorCallback",
+    "Stopwatch",
+    "TrainStepError",
     "TrainerResult",
 ]
 
@@ -44,8 +50,15 @@ if TYPE_CHECKING:
     )
     from noether.core.data.container import DataContainer
     from noether.core.models.base import ModelBase
+    from noether.core.stopwatch import Stopwatch
     from noether.core.trainer.base import BaseTrainer
-    from noether.core.trainer.types import EarlyStopIteration, LossResult, TrainerResult
+    from noether.core.trainer.types import (
+        EarlyStopIteration,
+        LossResult,
+        NonFiniteLossError,
+        TrainerResult,
+        TrainStepError,
+    )
 
 
 def __getattr__(name: str) -> Any:

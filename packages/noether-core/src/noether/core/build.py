@@ -1,11 +1,13 @@
 """Turns a validated ExperimentConfig into runtime objects: datasets, model, tracker, trainer.
 
-Every component is built from its kind's `target` with its config as first argument; nothing is
-imported before its kind is looked up, so a kind whose package is missing fails here, by name.
+Every component is built from its kind's `target` with its config as first argument and anything
+else by keyword; nothing is imported before its kind is looked up, so a kind whose package is
+missing fails here, by name.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -121,9 +123,35 @@ def create_path_provider(config: ExperimentConfig, run_id: str | None = None) ->
     return PathProvider(config.output_path, config.name, value, create=False)
 
 
-def build_component(config: RegistryBase, *args: Any) -> Any:
-    """`config.load_target()(config, *args)`; a missing package raises KindError naming it."""
-    return config.load_target()(config, *args)
+def build_component(config: RegistryBase, **kwargs: Any) -> Any:
+    """`config.load_target()(config, **kwargs)`: the config positional, the rest by keyword.
+
+    Raises:
+        KindError: the target's package is not installed (named in the message).
+        BuildError: the target's constructor raised a TypeError (it does not take these
+            arguments); the message names the class, how it is called and its signature.
+    """
+    target = config.load_target()
+    try:
+        return target(config, **kwargs)
+    except TypeError as error:
+        raise BuildError(_constructor_mismatch(config, target, kwargs, error)) from error
+
+
+def _constructor_mismatch(
+    config: RegistryBase, target: Any, kwargs: dict[str, Any], error: TypeError
+) -> str:
+    name = getattr(target, "__qualname__", repr(target))
+    try:
+        signature = f"{name}{inspect.signature(target)}"
+    except (TypeError, ValueError):
+        signature = name
+    call = ", ".join(["config", *(f"{key}=..." for key in kwargs)])
+    return (
+        f"cannot build {config.target} (kind {config.kind!r}): {error}. noether builds it as "
+        f"{name}({call}); its signature is {signature}. Take the config first and the rest by "
+        f"keyword, e.g. def __init__(self, config, **kwargs): super().__init__(config, **kwargs)"
+    )
 
 
 def build_experiment(
@@ -159,7 +187,13 @@ def build_experiment(
             "noether.core.models.ModelBase subclass"
         )
     tracker = build_component(config.tracker)
-    trainer = build_component(config.trainer, data_container, device, tracker, path_provider)
+    trainer = build_component(
+        config.trainer,
+        data_container=data_container,
+        device=device,
+        tracker=tracker,
+        path_provider=path_provider,
+    )
     tracker.start(path_provider, config.model_dump(mode="json"), resumed_at=resumed_at)
     logger.info(
         "built %s: model %s, datasets %s, device %s",

@@ -46,6 +46,7 @@ from noether.core.resume import (
 from noether.core.runs import PathProvider, find_run_dir
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED
 from noether.core.trainer.nonfinite import NonFiniteLossError
+from noether.core.trainer.types import TrainStepError
 
 logger = logging.getLogger("noether.train")
 # Tracebacks of reported errors: written to train.log only, the console gets the message.
@@ -62,6 +63,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     NonFiniteLossError,
     FileNotFoundError,
     FileExistsError,
+    TrainStepError,
 )
 # While building, a ValueError (e.g. a dataset smaller than one batch) is bad input, too.
 BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)

@@ -7,14 +7,16 @@ import logging
 import pytest
 
 from noether.core.callbacks.default.train_time import TrainTimeCallback
+from noether.core.stopwatch import Stopwatch
 
 
-def _timings(scale: float) -> dict[str, float]:
+def _timings(scale: float) -> dict[str, Stopwatch]:
+    """What the loop hands over: one Stopwatch per phase."""
     return {
-        "data_wait": 0.001 * scale,
-        "forward": 0.002 * scale,
-        "backward": 0.003 * scale,
-        "update": 0.004 * scale,
+        "data_wait": Stopwatch(0.001 * scale),
+        "forward": Stopwatch(0.002 * scale),
+        "backward": Stopwatch(0.003 * scale),
+        "update": Stopwatch(0.004 * scale),
     }
 
 

@@ -13,8 +13,11 @@ from noether.config.loader.nodes import KeyPath, Loc, child, dotted, excerpt, lo
 
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 _SHOW_INPUT = {"missing", "extra_forbidden", "unknown_kind", "missing_kind", "value_error"}
-_LONG_QUOTE = re.compile(r"'(?:[^'\\\n]|\\.){60,}'" + r'|"(?:[^"\\\n]|\\.){60,}"')
-"""A quoted value in a message (e.g. an unknown kind) longer than 60 characters."""
+_LONG_QUOTE = re.compile(
+    r"(?<![\w'\"])(?:'(?:[^'\\\n]|\\.){60,}'|\"(?:[^\"\\\n]|\\.){60,}\")(?!\w)"
+)
+"""A quoted value in a message (e.g. an unknown kind) longer than 60 characters; a quote right
+after a word character closes a value, so the text between two quoted values never matches."""
 
 
 def _data_path(root: Any, loc: Sequence[Any]) -> KeyPath:

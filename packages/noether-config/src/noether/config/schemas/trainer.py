@@ -1,9 +1,10 @@
 """Trainer schemas: the seed's BaseTrainerConfig and the weighted-loss trainer."""
 
-from typing import TYPE_CHECKING, Annotated, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
+from noether.config.batching import split_batch
 from noether.config.entry_points import DuplicateKindError, kind_entries
 from noether.config.registry import Discriminated, RegistryBase
 from noether.config.schemas.callback import CallbackConfig
@@ -15,6 +16,28 @@ Precision = Literal["float32", "fp32", "float16", "fp16", "bfloat16", "bf16"]
 
 BUILTIN_LOSSES = ("mse", "l1", "smooth_l1", "huber", "rel_l2")
 """Loss short names that noether-trainers ships."""
+
+NONE_MEANS_DEFAULT = frozenset(
+    {
+        "add_default_callbacks",
+        "add_trainer_callbacks",
+        "precision",
+        "callbacks",
+        "skip_nan_loss",
+        "skip_nan_loss_max_count",
+        "disable_gradient_accumulation",
+        "save_on_sigint",
+        "use_torch_compile",
+        "find_unused_params",
+        "static_graph",
+        "forward_properties",
+        "target_properties",
+        "monitor_training_stability",
+        "monitor_interval",
+    }
+)
+"""Fields of BaseTrainerConfig that are optional in the seed (`| None`): None (YAML `callbacks:`
+with nothing after it) means the field's default."""
 
 
 class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
@@ -55,7 +78,9 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     track_every_n_samples: int | None = Field(default=None, ge=1)
     """Interval of the default tracking callbacks in samples."""
     max_batch_size: int | None = Field(default=None, ge=1)
-    """Largest micro-batch per device; bigger batches are split by gradient accumulation."""
+    """Largest micro-batch per device; a bigger batch is split by gradient accumulation into the
+    fewest micro-batches that fit, uneven if need be (12 with max 8: 6 + 6; 7 with max 4:
+    4 + 3), each loss weighted by its share of the samples."""
     skip_nan_loss: bool = False
     """Skip updates whose loss is NaN or infinite (agreed by all ranks)."""
     skip_nan_loss_max_count: int = Field(default=100, ge=1)
@@ -84,6 +109,20 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     """Log gradient norm, parameter norm and the scaler's scale."""
     monitor_interval: int = Field(default=100, ge=1)
     """Updates between two stability measurements."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def none_means_default(cls, data: Any) -> Any:
+        """A seed-optional field given as None takes its default (see NONE_MEANS_DEFAULT)."""
+        if isinstance(data, dict) and any(
+            data.get(name, False) is None for name in NONE_MEANS_DEFAULT
+        ):
+            return {
+                key: value
+                for key, value in data.items()
+                if value is not None or key not in NONE_MEANS_DEFAULT
+            }
+        return data
 
     @model_validator(mode="after")
     def validate_max_training_criteria(self) -> "BaseTrainerConfig[TCallbackConfig]":
@@ -123,18 +162,13 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
 
     @model_validator(mode="after")
     def validate_batch_sizes(self) -> "BaseTrainerConfig[TCallbackConfig]":
-        """Accumulation needs micro-batches that divide the effective batch size."""
-        mbs = self.max_batch_size
-        if (
-            mbs is not None
-            and not self.disable_gradient_accumulation
-            and self.effective_batch_size > mbs
-            and self.effective_batch_size % mbs != 0
-        ):
-            raise ValueError(
-                f"max_batch_size ({mbs}) must divide effective_batch_size "
-                f"({self.effective_batch_size}) when gradient accumulation is on"
-            )
+        """The batch splits into micro-batches by the rule the runtime uses (`split_batch`:
+        the fewest of at most max_batch_size, uneven if need be); no two roles for one key."""
+        split_batch(
+            self.effective_batch_size,
+            self.max_batch_size,
+            disable_gradient_accumulation=self.disable_gradient_accumulation,
+        )
         overlap = sorted(set(self.forward_properties) & set(self.target_properties))
         if overlap:
             raise ValueError(f"keys both forward and target properties: {', '.join(overlap)}")
@@ -171,7 +205,8 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
     field_weights: dict[str, float] = Field(min_length=1)
     """Output field -> weight (>= 0); the batch holds `<field>_target` for each field."""
     loss_fn: str = "mse"
-    """Loss per field: a built-in name, a name from `noether.losses`, or a dotted import path."""
+    """Loss per field: a built-in name, a name from `noether.losses`, or a dotted import path
+    (`my_project.losses:my_loss`; its module must be findable when the config is validated)."""
 
     @field_validator("field_weights")
     @classmethod
@@ -187,8 +222,14 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
     @field_validator("loss_fn")
     @classmethod
     def validate_loss_fn(cls, name: str) -> str:
-        """A known short name, or something that looks like an import path."""
+        """A known short name, or an import path to a name that exists (read without importing
+        the module, see `noether.config.static_lookup`)."""
         if "." in name or ":" in name:
+            from noether.config.static_lookup import missing_name
+
+            problem = missing_name(name)
+            if problem is not None:
+                raise ValueError(problem)
             return name
         known = known_losses()
         if name not in known:

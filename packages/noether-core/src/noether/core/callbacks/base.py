@@ -10,12 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from noether.config import CallbackConfig
 from noether.core.counters import Frequency
 from noether.core.distributed import all_gather_tensor, get_rank, get_world_size
 
 if TYPE_CHECKING:
-    from noether.config import CallbackConfig
     from noether.core.counters import UpdateCounter
+    from noether.core.stopwatch import Stopwatch
+
+CallBackBaseConfig = CallbackConfig
+"""The seed's name of the callback schema root (`noether.config.CallbackConfig`)."""
 
 
 @dataclass
@@ -177,13 +181,16 @@ class PeriodicCallback(CallbackBase):
         accumulation_step: int,
         accumulation_steps: int,
     ) -> None:
-        """After each micro-batch's backward; `losses` are the step's (unscaled) losses."""
+        """After each micro-batch's backward; `losses` are the step's (unscaled) losses
+        (`{"total": total_loss}` when train_step logged none), `additional_outputs` `{}` when
+        train_step gave None."""
 
     def track_after_update_step(
-        self, losses: dict[str, torch.Tensor], timings: dict[str, float]
+        self, losses: dict[str, torch.Tensor], timings: dict[str, Stopwatch]
     ) -> None:
-        """After each optimizer update; `losses` are the last micro-batch's, `timings` in
-        seconds (`data_wait`, `forward`, `backward`, `update`) summed over micro-batches."""
+        """After each optimizer update; `losses` are the last micro-batch's, `timings` one
+        `Stopwatch` per phase (`data_wait`, `forward`, `backward`, `update`; its
+        `elapsed_seconds` summed over the micro-batches)."""
 
     def periodic_callback(self) -> None:
         """The periodic work (log, evaluate, save, ...)."""

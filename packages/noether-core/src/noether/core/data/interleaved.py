@@ -108,13 +108,15 @@ class InterleavedBatchSampler(Sampler[list[int]]):
 
     Args:
         main_sampler: shards and orders the training set per epoch (None: evaluation only).
-        batch_size: micro-batch size per device.
+        batch_size: (largest) micro-batch size per device.
         accumulation_steps: micro-batches per update.
         updates_per_epoch: updates in one epoch.
         effective_batch_size: samples per update over all ranks (for sample counting).
         start: (epoch, update, sample) to start from (resume, start_at_epoch).
         total_updates: the update at which training ends.
         slots: the data-iterating callbacks, in the order the loop calls them.
+        micro_batch_sizes: sizes of an update's micro-batches when they differ (see
+            `noether.config.batching.split_batch`); default: accumulation_steps x batch_size.
         seed: when given, batches are `SeededBatch`es seeded from (seed, rank, place in
             the run), for data workers.
         rank: this process's rank (part of the seeds).
@@ -130,6 +132,7 @@ class InterleavedBatchSampler(Sampler[list[int]]):
         start: tuple[int, int, int],
         total_updates: int,
         slots: Sequence[IteratorSlot],
+        micro_batch_sizes: Sequence[int] | None = None,
         seed: int | None = None,
         rank: int = 0,
     ) -> None:
@@ -143,6 +146,12 @@ class InterleavedBatchSampler(Sampler[list[int]]):
         self.start = start
         self.total_updates = total_updates
         self.slots = list(slots)
+        self.micro_batch_sizes = tuple(micro_batch_sizes or (batch_size,) * accumulation_steps)
+        if len(self.micro_batch_sizes) != accumulation_steps:
+            raise ValueError(
+                f"{len(self.micro_batch_sizes)} micro-batch sizes for {accumulation_steps} "
+                "accumulation steps"
+            )
 
     @property
     def evaluation(self) -> bool:
@@ -165,7 +174,8 @@ class InterleavedBatchSampler(Sampler[list[int]]):
             return
         assert self.main_sampler is not None
         epoch, update, sample = self.start
-        per_update = self.batch_size * self.accumulation_steps
+        sizes = self.micro_batch_sizes
+        per_update = sum(sizes)
         ebs = self.effective_batch_size
         while update < self.total_updates:
             self.main_sampler.set_epoch(epoch)
@@ -177,10 +187,10 @@ class InterleavedBatchSampler(Sampler[list[int]]):
                 )
             position = (update - epoch * self.updates_per_epoch) * per_update
             while update < self.total_updates:
-                for _ in range(self.accumulation_steps):
-                    batch = order[position : position + self.batch_size]
+                for size in sizes:
+                    batch = order[position : position + size]
                     yield self._seeded(batch, _TRAIN, epoch, position)
-                    position += self.batch_size
+                    position += size
                 update += 1
                 sample += ebs
                 for index, slot in enumerate(self.slots):

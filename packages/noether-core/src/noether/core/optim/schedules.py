@@ -121,7 +121,7 @@ class LinearWarmupCosineDecaySchedule(ScheduleBase):
 def build_schedule(config: ScheduleConfig, total_updates: int) -> ScheduleBase:
     """Builds the runtime schedule named by the schema's `target`."""
     schedule_class: Any = config.load_target()
-    schedule = schedule_class(config, total_updates)
+    schedule = schedule_class(config, total_updates=total_updates)
     if not isinstance(schedule, ScheduleBase):
         raise TypeError(f"{config.target} is not a ScheduleBase subclass")
     return schedule

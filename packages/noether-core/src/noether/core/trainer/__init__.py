@@ -1,8 +1,21 @@
 """The training loop: `BaseTrainer` and its result types."""
 
-from noether.core.trainer.types import EarlyStopIteration, LossResult, TrainerResult
+from noether.core.trainer.types import (
+    EarlyStopIteration,
+    LossResult,
+    NonFiniteLossError,
+    TrainerResult,
+    TrainStepError,
+)
 
-__all__ = ["BaseTrainer", "EarlyStopIteration", "LossResult", "TrainerResult"]
+__all__ = [
+    "BaseTrainer",
+    "EarlyStopIteration",
+    "LossResult",
+    "NonFiniteLossError",
+    "TrainStepError",
+    "TrainerResult",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -23,7 +23,7 @@ from noether.core.precision import autocast_factory, create_grad_scaler, resolve
 from noether.core.rng import derive_seed, get_rng_states, seed_all, set_rng_states
 from noether.core.signals import catch_stop_signals
 from noether.core.trainer import setup
-from noether.core.trainer.batching import BatchSplitter, batch_size_and_accumulation
+from noether.core.trainer.batching import BatchSplitter, micro_batch_plan
 from noether.core.trainer.loop import LoopMixin
 from noether.core.trainer.nonfinite import NonFiniteLossGuard
 from noether.core.trainer.types import LossResult, TrainerResult
@@ -123,12 +123,15 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         self._move_to_device = self.device.type != "cpu"
         self._ddp_model: torch.nn.parallel.DistributedDataParallel | None = None
         self._backward_steps = 0
-        self._batch_size, self.accumulation_steps = batch_size_and_accumulation(
+        self.micro_batch_plan = micro_batch_plan(
             config.effective_batch_size,
             config.max_batch_size,
             get_world_size(),
             config.disable_gradient_accumulation,
         )
+        self._batch_size = self.micro_batch_plan.sizes[0]
+        self.accumulation_steps = self.micro_batch_plan.accumulation_steps
+        self._micro_batch_weights = self.micro_batch_plan.weights
         self._model: Any = None
         self._nonfinite_guard: NonFiniteLossGuard | None = None
         self.stopped_by_signal: str | None = None
@@ -155,10 +158,13 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         return {"callback_config": None, "context": self._callback_context(model)}
 
     def get_user_callbacks(self, model: Any, evaluation: bool = False) -> list[CallbackBase]:
-        """The callbacks of `config.callbacks`, built from their kinds' targets."""
+        """The callbacks of `config.callbacks`, built from their kinds' targets as
+        `Callback(callback_config, context=context)`."""
+        from noether.core.build import build_component
+
         del evaluation  # every user callback also runs in evaluation-only runs
         context = self._callback_context(model)
-        return [cfg.load_target()(cfg, context) for cfg in self.config.callbacks]
+        return [build_component(cfg, context=context) for cfg in self.config.callbacks]
 
     def get_trainer_callbacks(self, callback_default_args: dict[str, Any]) -> list[CallbackBase]:
         """Callbacks a trainer class contributes (none here); `callback_default_args` holds

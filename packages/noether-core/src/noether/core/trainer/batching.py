@@ -1,4 +1,4 @@
-"""Batch size per device, accumulation steps, and splitting a batch into inputs and targets."""
+"""Micro-batches per device and update, and splitting a batch into inputs and targets."""
 
 from __future__ import annotations
 
@@ -7,39 +7,36 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from noether.config.batching import MicroBatchPlan, split_batch
+
 _logger = logging.getLogger(__name__)
 
 
-def batch_size_and_accumulation(
+def micro_batch_plan(
     effective_batch_size: int,
     max_batch_size: int | None,
     world_size: int,
     disable_gradient_accumulation: bool = False,
-) -> tuple[int, int]:
-    """(micro-batch size per device, accumulation steps) for one optimizer update.
+) -> MicroBatchPlan:
+    """The micro-batches of one update on this device (`noether.config.batching.split_batch`,
+    the rule config validation applies too): the effective batch spread over `world_size`
+    devices, split into the fewest micro-batches of at most `max_batch_size`, uneven if need be.
 
-    The effective batch is spread over `world_size` devices; a device batch larger than
-    `max_batch_size` (per device) is split into the fewest equal micro-batches that fit.
+    Raises:
+        ValueError: effective_batch_size is not a multiple of world_size.
     """
-    if effective_batch_size % world_size != 0:
-        raise ValueError(
-            f"effective_batch_size ({effective_batch_size}) must be a multiple of the number "
-            f"of processes ({world_size})"
-        )
-    per_device = effective_batch_size // world_size
-    if disable_gradient_accumulation or max_batch_size is None or per_device <= max_batch_size:
-        return per_device, 1
-    steps = -(-per_device // max_batch_size)
-    while per_device % steps != 0:
-        steps += 1
-    _logger.info(
-        "batch of %d per device > max_batch_size %d: %d accumulation steps of %d",
-        per_device,
-        max_batch_size,
-        steps,
-        per_device // steps,
+    plan = split_batch(
+        effective_batch_size, max_batch_size, world_size, disable_gradient_accumulation
     )
-    return per_device // steps, steps
+    if plan.accumulation_steps > 1:
+        _logger.info(
+            "batch of %d per device > max_batch_size %s: %d accumulation steps of %s samples",
+            plan.batch_size,
+            max_batch_size,
+            plan.accumulation_steps,
+            "+".join(map(str, plan.sizes)),
+        )
+    return plan
 
 
 class BatchSplitter:

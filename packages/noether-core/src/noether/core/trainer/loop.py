@@ -22,6 +22,7 @@ from noether.core.callbacks.base import (
 from noether.core.checkpoint.writer import LATEST_TAG
 from noether.core.data.container import per_rank_batches
 from noether.core.signals import StopAgreement
+from noether.core.stopwatch import Stopwatch
 from noether.core.trainer.types import EarlyStopIteration
 
 if TYPE_CHECKING:
@@ -289,7 +290,7 @@ class LoopMixin:
         while not counter.is_finished:
             stop = False
             data_wait = 0.0
-            timings: dict[str, float] = {}
+            timings: dict[str, Stopwatch] = {}
             losses: dict[str, Tensor] = {}
             for step in range(accumulation_steps):
                 start = perf_counter()
@@ -300,9 +301,13 @@ class LoopMixin:
                 )
                 if accumulation_steps == 1:
                     timings = step_timings
-                else:
-                    for key, value in step_timings.items():
-                        timings[key] = timings.get(key, 0.0) + value
+                else:  # one Stopwatch per phase, summed over the micro-batches
+                    for key, watch in step_timings.items():
+                        total = timings.get(key)
+                        if total is None:
+                            timings[key] = watch
+                        else:
+                            total.elapsed_seconds += watch.elapsed_seconds
                 if step_hooks:  # one call per callback on the hot path; failures: _track_failed
                     done = 0
                     try:
@@ -320,7 +325,7 @@ class LoopMixin:
                 writer.hold()
             try:
                 if update_hooks:
-                    timings["data_wait"] = data_wait
+                    timings["data_wait"] = Stopwatch(data_wait)
                     done = 0
                     try:
                         for update_hook in update_hooks:

@@ -10,10 +10,7 @@ from torch import Tensor
 
 from noether.core.counters import Frequency, UpdateCounter
 from noether.core.distributed import all_reduce_sum
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss was NaN or infinite (too often in a row with skip_nan_loss, or at all without)."""
+from noether.core.trainer.types import NonFiniteLossError
 
 
 class NonFiniteLossGuard:

@@ -19,7 +19,12 @@ from noether.core.data.interleaved import (
 )
 from noether.core.data.loader import RunDataLoader
 from noether.core.distributed import get_rank, get_world_size, is_distributed
-from noether.core.trainer.types import LossResult, TrainerResult
+from noether.core.trainer.types import (
+    LossResult,
+    TrainerResult,
+    TrainStepError,
+    describe_non_scalar,
+)
 
 if TYPE_CHECKING:
     from noether.core.callbacks.base import CallbackBase, PeriodicDataIteratorCallback
@@ -60,7 +65,9 @@ def build_initializer(config: Any, path_provider: Any) -> Any:
     """The initializer of `config` (its kind's target), or None."""
     if config is None:
         return None
-    return config.load_target()(config, path_provider)
+    from noether.core.build import build_component
+
+    return build_component(config, path_provider=path_provider)
 
 
 def build_log_writer(tracker: Any) -> Any:
@@ -114,34 +121,52 @@ def build_default_callbacks(
 
 
 def to_trainer_result(result: LossResult) -> TrainerResult:
-    """Sums what `loss_compute` returned into a TrainerResult."""
+    """Sums what `loss_compute` returned into a TrainerResult.
+
+    Raises:
+        TrainStepError: the result has none of the accepted forms, holds no loss, or a loss
+            that is not a scalar tensor (named by its key).
+    """
     additional: dict[str, Any] = {}
     if isinstance(result, tuple):
         if len(result) != 2 or not isinstance(result[1], dict):
-            raise TypeError(
+            raise TrainStepError(
                 "loss_compute returned a tuple; it must be (losses, additional_outputs: dict)"
             )
         result, additional = result
     if isinstance(result, Tensor):
+        _check_scalar("the loss", result)
         return TrainerResult(result, {"total": result}, additional)
     if isinstance(result, list):
         losses = {f"loss_{i}": loss for i, loss in enumerate(result)}
     elif isinstance(result, dict):
         losses = result
     else:
-        raise TypeError(
+        raise TrainStepError(
             f"loss_compute returned {type(result).__name__}; expected a tensor, a dict or a "
             "list of tensors, or (losses, additional_outputs)"
         )
     if not losses:
-        raise ValueError(
+        raise TrainStepError(
             "loss_compute returned no losses (an empty dict or list): nothing to backpropagate"
         )
+    for name, value in losses.items():
+        _check_scalar(f"loss {name!r}", value)
     values = iter(losses.values())
     total = next(values)
     for value in values:
         total = total + value
     return TrainerResult(total, losses, additional)
+
+
+def _check_scalar(what: str, value: Any) -> None:
+    """A loss must be a tensor with one element (what backward and the loggers need)."""
+    if isinstance(value, Tensor) and (value.dim() == 0 or value.numel() == 1):
+        return
+    raise TrainStepError(
+        f"loss_compute returned {what} as {describe_non_scalar(value)}; each loss must be a "
+        "scalar tensor (reduce it, e.g. with .mean())"
+    )
 
 
 def wrap_ddp(trainer: Any, model: torch.nn.Module) -> torch.nn.Module:
@@ -198,6 +223,7 @@ def build_data_loader(
         main_sampler=main_sampler,
         batch_size=batch_size,
         accumulation_steps=trainer.accumulation_steps,
+        micro_batch_sizes=trainer.micro_batch_plan.sizes,
         updates_per_epoch=counter.updates_per_epoch,
         effective_batch_size=counter.effective_batch_size,
         start=(counter.epoch, counter.update, counter.sample),

@@ -12,8 +12,14 @@ import torch
 from torch import Tensor
 
 from noether.core.distributed import all_reduce_gradients_mean, all_reduce_min
-from noether.core.trainer.nonfinite import NonFiniteLossError, NonFiniteLossGuard
-from noether.core.trainer.types import TrainerResult
+from noether.core.stopwatch import Stopwatch
+from noether.core.trainer.nonfinite import NonFiniteLossGuard
+from noether.core.trainer.types import (
+    NonFiniteLossError,
+    TrainerResult,
+    TrainStepError,
+    describe_non_scalar,
+)
 
 if TYPE_CHECKING:
     from noether.config import BaseTrainerConfig
@@ -23,8 +29,8 @@ _NO_CONTEXT = nullcontext()
 """Stands in for DDP's no_sync where gradients are all-reduced (stateless, so shared)."""
 
 
-UpdateResult = tuple[dict[str, Tensor], dict[str, Any], dict[str, float]]
-"""(losses_to_log, additional_outputs, timings in seconds) of one micro-batch."""
+UpdateResult = tuple[dict[str, Tensor], dict[str, Any], dict[str, Stopwatch]]
+"""(losses_to_log, additional_outputs, timings) of one micro-batch."""
 
 
 __all__ = ["NonFiniteLossError", "UpdateResult", "UpdateStepMixin"]
@@ -44,6 +50,8 @@ class UpdateStepMixin:
     _move_to_device: bool
     _autocast_enabled: bool
     _nonfinite_guard: NonFiniteLossGuard | None
+    _micro_batch_weights: tuple[float, ...] = ()
+    """Loss weight of each micro-batch of an update: its share of the samples (`split_batch`)."""
 
     def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
         raise NotImplementedError
@@ -59,13 +67,20 @@ class UpdateStepMixin:
     ) -> UpdateResult:
         """Forward and backward of one micro-batch; the optimizer steps after the last one.
 
-        The loss is scaled by 1 / accumulation_steps_total, so k micro-batches of m give the
-        gradient of one batch of k * m. Under DDP, gradients are only all-reduced on the last
-        micro-batch (`no_sync` before). With skip_nan_loss, a non-finite loss on any rank skips
-        the backward on all ranks; an update whose micro-batches were all skipped takes no step.
+        The loss is weighted by the micro-batch's share of the update's samples (1 / k for k
+        equal micro-batches), so micro-batches of 4 and 3 give the gradient of one batch of 7.
+        Under DDP, gradients are only all-reduced on the last micro-batch (`no_sync` before).
+        With skip_nan_loss, a non-finite loss on any rank skips the backward on all ranks; an
+        update whose micro-batches were all skipped takes no step.
 
         Returns:
-            (losses_to_log, additional_outputs, timings in seconds: forward, backward, update).
+            (losses_to_log, additional_outputs, timings): `losses_to_log` is `{"total": loss}`
+            when train_step gave None, `additional_outputs` `{}`; timings are `Stopwatch`es of
+            the forward, backward and update (optimizer step) phases.
+
+        Raises:
+            TrainStepError: train_step returned no TrainerResult, or a total_loss that is not
+                a scalar tensor.
         """
         start = perf_counter()
         if self._move_to_device:
@@ -80,11 +95,27 @@ class UpdateStepMixin:
             else:
                 result = self.train_step(batch, dist_model)
             forward_end = perf_counter()
+            if not isinstance(result, TrainerResult):
+                raise TrainStepError(
+                    f"{type(self).__name__}.train_step returned a {type(result).__name__}; it "
+                    "must return TrainerResult(total_loss, losses_to_log=None, "
+                    "additional_outputs=None)"
+                )
             loss = result.total_loss
+            if not isinstance(loss, Tensor) or (loss.dim() != 0 and loss.numel() != 1):
+                raise TrainStepError(
+                    f"{type(self).__name__}.train_step returned a TrainerResult whose "
+                    f"total_loss is {describe_non_scalar(loss)}; it must be a scalar tensor "
+                    "(reduce it, e.g. with .mean())"
+                )
             skipped = self.config.skip_nan_loss and self._skip_nonfinite(loss)
             if not skipped and loss.requires_grad:
                 if accumulation_steps_total > 1:
-                    loss = loss / accumulation_steps_total
+                    weights = self._micro_batch_weights
+                    if len(weights) == accumulation_steps_total:
+                        loss = loss * weights[accumulation_step]
+                    else:  # called outside the trainer's plan
+                        loss = loss / accumulation_steps_total
                 if self.grad_scaler is not None:
                     loss = self.grad_scaler.scale(loss)
                 loss.backward(retain_graph=retain_graph)
@@ -107,11 +138,15 @@ class UpdateStepMixin:
             self._backward_steps = 0
         end = perf_counter()
         timings = {
-            "forward": forward_end - start,
-            "backward": backward_end - forward_end,
-            "update": end - backward_end,
+            "forward": Stopwatch(forward_end - start),
+            "backward": Stopwatch(backward_end - forward_end),
+            "update": Stopwatch(end - backward_end),
         }
-        return result.losses_to_log, result.additional_outputs, timings
+        losses = result.losses_to_log
+        if losses is None:
+            losses = {"total": result.total_loss.detach()}
+        outputs = result.additional_outputs
+        return losses, {} if outputs is None else outputs, timings
 
     def _skip_nonfinite(self, loss: Tensor) -> bool:
         """Whether all ranks skip this micro-batch: one host sync, only with skip_nan_loss."""

@@ -2,6 +2,7 @@
 
 from noether.config import BaseTrainerConfig
 from noether.core.trainer.base import BaseTrainer
+from noether.core.trainer.types import NonFiniteLossError, TrainStepError
 from noether.training.trainers.types import LossResult, TrainerResult
 from noether.training.trainers.weighted_loss import WeightedLossTrainer
 
@@ -9,6 +10,8 @@ __all__ = [
     "BaseTrainer",
     "BaseTrainerConfig",
     "LossResult",
+    "NonFiniteLossError",
+    "TrainStepError",
     "TrainerResult",
     "WeightedLossTrainer",
 ]

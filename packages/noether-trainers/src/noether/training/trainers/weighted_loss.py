@@ -1,8 +1,9 @@
 """WeightedLossTrainer: the loss is a weighted sum of one loss per output field.
 
 The model's forward returns `dict[str, Tensor]` keyed like `field_weights`; the batch holds
-`<field>_target` for each field. Each field's (unweighted) loss is logged under the field's
-name next to the weighted total.
+`<field>_target` for each field. Logged losses (`loss/online/<name>`, `loss/<dataset>/<name>`):
+each field's weighted loss under the field's name (they sum to `total`), its unweighted loss
+under `<field>_unweighted`, and the weighted sum as `total`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from noether.training.trainers.losses import LossFn, resolve_loss
 TARGET_SUFFIX = "_target"
 TOTAL_KEY = "total"
 """Name of the weighted total among the logged losses (so no field may be called so)."""
+UNWEIGHTED_SUFFIX = "_unweighted"
+"""A field's unweighted loss is logged as `<field>_unweighted` (its name holds the weighted)."""
 
 
 class WeightedLossError(BuildError, ValueError):
@@ -35,6 +38,11 @@ class WeightedLossError(BuildError, ValueError):
 def target_key(field: str) -> str:
     """Batch key that holds the ground truth of `field`."""
     return f"{field}{TARGET_SUFFIX}"
+
+
+def unweighted_key(field: str) -> str:
+    """Logged name of the unweighted loss of `field`."""
+    return f"{field}{UNWEIGHTED_SUFFIX}"
 
 
 class WeightedLossTrainer(BaseTrainer):
@@ -61,10 +69,17 @@ class WeightedLossTrainer(BaseTrainer):
                 "WeightedLossTrainer needs a WeightedLossTrainerConfig, got "
                 f"{type(trainer_config).__name__}"
             )
-        if TOTAL_KEY in trainer_config.field_weights:
+        fields = trainer_config.field_weights
+        if TOTAL_KEY in fields:
             raise WeightedLossError(
                 f"field_weights may not name a field {TOTAL_KEY!r}: it is the logged name of "
                 "the weighted total"
+            )
+        clashes = [field for field in fields if unweighted_key(field) in fields]
+        if clashes:
+            raise WeightedLossError(
+                f"field_weights names both {clashes[0]!r} and {unweighted_key(clashes[0])!r}, "
+                "the logged name of the unweighted loss of the first; rename one"
             )
         # Resolve the loss first: an unknown name fails before any data or model is touched.
         self.loss_fn: LossFn = resolve_loss(trainer_config.loss_fn)
@@ -78,7 +93,10 @@ class WeightedLossTrainer(BaseTrainer):
 
     def loss_compute(self, forward_output: Any, targets: dict[str, Tensor]) -> LossResult:
         """Weighted loss of each field, keyed by field (their sum is the total loss)."""
-        losses = self.field_losses(forward_output, targets)
+        return self.weighted_losses(self.field_losses(forward_output, targets))
+
+    def weighted_losses(self, losses: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """weight x loss of every field whose weight is not 0, in the order of field_weights."""
         return {field: weight * losses[field] for field, weight in self.loss_items if weight}
 
     def field_losses(self, forward_output: Any, targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -129,18 +147,26 @@ class WeightedLossTrainer(BaseTrainer):
         return losses
 
     def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
-        """Forward pass and weighted loss; logs every field's unweighted loss by name."""
+        """Forward pass and weighted loss.
+
+        Logs each weighted field loss under the field's name (fields of weight 0 have none;
+        the weighted ones sum to `total`), every field's unweighted loss as
+        `<field>_unweighted`, and the weighted sum as `total`.
+        """
         try:
             forward_batch, targets = self._field_splitter.split(batch)
         except KeyError:
             self.check_batch(batch)
             raise
         losses = self.field_losses(model(**forward_batch), targets)
-        terms = [weight * losses[field] for field, weight in self.loss_items if weight]
-        total_loss = terms[0]
-        for term in terms[1:]:
+        weighted = self.weighted_losses(losses)
+        terms = iter(weighted.values())
+        total_loss = next(terms)
+        for term in terms:
             total_loss = total_loss + term
-        losses_to_log = {field: loss.detach() for field, loss in losses.items()}
+        losses_to_log = {field: loss.detach() for field, loss in weighted.items()}
+        for field, loss in losses.items():
+            losses_to_log[unweighted_key(field)] = loss.detach()
         losses_to_log[TOTAL_KEY] = total_loss.detach()
         return TrainerResult(total_loss, losses_to_log, additional_outputs={})
 

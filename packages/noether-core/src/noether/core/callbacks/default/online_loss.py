@@ -179,11 +179,13 @@ class OnlineLossCallback(PeriodicCallback):
 
     def track_after_accumulation_step(
         self,
-        losses: dict[str, Tensor],
+        losses: dict[str, Tensor] | None,
         additional_outputs: Any,
         accumulation_step: int,
         accumulation_steps: int,
     ) -> None:
+        if not losses:  # None or {}: nothing to average
+            return
         pending = self._pending
         pending.append(losses)
         if len(pending) >= _FOLD_EVERY:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from noether.core.callbacks.base import PeriodicCallback
+from noether.core.stopwatch import Stopwatch
 
 TIMING_KEYS = ("data_wait", "forward", "backward", "update")
 """Timings the loop measures per update (`time/<key>` metrics, seconds per update)."""
@@ -18,8 +19,9 @@ _FOLD_EVERY = 256
 class TrainTimeCallback(PeriodicCallback):
     """Logs the mean seconds per update of each phase since the last log.
 
-    Per update only the loop's timing dict is kept (a list append); it is summed every few
-    hundred updates and at logging time, so the hot path stays a few hundred nanoseconds.
+    Per update only the loop's timing dict (of `Stopwatch`es) is kept (a list append); it is
+    summed every few hundred updates and at logging time, so the hot path stays a few hundred
+    nanoseconds.
     On CUDA the phases are host-side times: kernels run asynchronously, so time spent
     waiting for the device shows up where the host first waits (usually `update` or
     `data_wait`).
@@ -27,11 +29,11 @@ class TrainTimeCallback(PeriodicCallback):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pending: list[dict[str, float]] = []
+        self._pending: list[dict[str, Stopwatch]] = []
         self._sums: dict[str, float] = {}
         self._count = 0
 
-    def track_after_update_step(self, losses: Any, timings: dict[str, float]) -> None:
+    def track_after_update_step(self, losses: Any, timings: dict[str, Stopwatch]) -> None:
         pending = self._pending
         pending.append(timings)
         if len(pending) >= _FOLD_EVERY:
@@ -40,8 +42,8 @@ class TrainTimeCallback(PeriodicCallback):
     def _fold(self) -> None:
         sums = self._sums
         for timings in self._pending:
-            for key, value in timings.items():
-                sums[key] = sums.get(key, 0.0) + value
+            for key, watch in timings.items():
+                sums[key] = sums.get(key, 0.0) + float(watch)  # a Stopwatch or seconds
         self._count += len(self._pending)
         self._pending = []
 

@@ -1,0 +1,1 @@
+"""The seed's `noether.core.utils.common` paths (see `noether.core.utils`)."""
