@@ -278,14 +278,17 @@ def train(
     return EXIT_PREEMPTED if stopped_by is not None else 0
 
 
-def load(config_file: Path, overrides: Sequence[str]) -> ExperimentConfig | None:
-    """The validated config, or None after printing the loader's messages."""
+def load(config_file: Path, overrides: Sequence[str]) -> ExperimentConfig | int:
+    """The validated config, or the exit code after saying why there is none."""
+    if not config_file.is_file():
+        error(f"config file not found: {config_file}")
+        return 2
     try:
         return load_config(config_file, overrides)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         error(f"{config_file} is not a valid experiment config")
-        return None
+        return 1
 
 
 def resume_run(args: argparse.Namespace) -> int:
@@ -296,15 +299,10 @@ def resume_run(args: argparse.Namespace) -> int:
         return 2
     if args.config is None:
         add_config_dir_to_path(run_dir)  # the user's modules next to the original config
-        config_file = run_dir / "config.yaml"
-    else:
-        config_file = Path(args.config)
-        if not config_file.is_file():
-            error(f"config file not found: {config_file}")
-            return 2
+    config_file = Path(args.config) if args.config is not None else run_dir / "config.yaml"
     config = load(config_file, args.overrides)
-    if config is None:
-        return 1
+    if isinstance(config, int):
+        return config
     try:
         plan = plan_resume(run_dir, args.checkpoint, config.model_dump(mode="json"), args.force)
     except (CheckpointError, InitializerError) as exc:
@@ -323,12 +321,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.resume is not None:
         return resume_run(args)
     config_file = Path(args.config)
-    if not config_file.is_file():
-        error(f"config file not found: {config_file}")
-        return 2
     config = load(config_file, args.overrides)
-    if config is None:
-        return 1
+    if isinstance(config, int):
+        return config
     return train(config, config_file, run_id=args.run_id)
 
 
