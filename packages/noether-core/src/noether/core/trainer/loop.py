@@ -6,7 +6,7 @@ import functools
 import itertools
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import methodcaller
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -346,11 +346,11 @@ class LoopMixin:
                     log_writer.flush(counter)
                 if writer is not None and writer.has_held_writes:
                     if guard is not None:  # no checkpoint of weights that a NaN went into
-                        guard.check(counter, self._logged_values())
+                        guard.check(counter, self._logged_values)
                     self._flush_tracker()  # rows up to this update are on disk before it
                     writer.release()
                 elif guard is not None and guard.is_due(counter, end_of_epoch):
-                    guard.check(counter, self._logged_values())
+                    guard.check(counter, self._logged_values)
             finally:
                 if writer is not None:
                     writer.discard()
@@ -363,15 +363,16 @@ class LoopMixin:
                 return
         agreement.close()
         if guard is not None:
-            guard.check(counter, self._logged_values())
+            guard.check(counter, self._logged_values)
 
     def _flush_tracker(self) -> None:
         flush = getattr(self.tracker, "flush", None)
         if flush is not None:
             flush()
 
-    def _logged_values(self) -> dict[str, float]:
-        return dict(self.log_writer.last_values) if self.log_writer is not None else {}
+    @property
+    def _logged_values(self) -> Mapping[str, float]:
+        return self.log_writer.last_values if self.log_writer is not None else {}
 
     def _stop_on_signal(self, model: Any, signal_name: str) -> None:
         """Writes the checkpoint `<signal>_<position>` (also as `latest`) and notes the stop."""
@@ -385,7 +386,7 @@ class LoopMixin:
             )
             return
         if self._nonfinite_guard is not None:
-            self._nonfinite_guard.check(self.update_counter, self._logged_values())
+            self._nonfinite_guard.check(self.update_counter, self._logged_values)
         self._flush_tracker()
         folder = writer.save(model, self, tag=f"{signal_name.lower()}_{self.update_counter.tag}")
         writer.alias(folder, LATEST_TAG)

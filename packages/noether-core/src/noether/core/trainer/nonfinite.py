@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from noether.core.counters import Frequency, UpdateCounter
-from noether.core.distributed import all_reduce_sum
+from noether.core.distributed import all_reduce_sum, get_world_size
 from noether.core.trainer.types import NonFiniteLossError
 
 
@@ -64,7 +64,7 @@ class NonFiniteLossGuard:
             logged: the latest logged metrics, to name the losses that went bad.
         """
         self._fold()
-        total = all_reduce_sum(self._sum.clone()).item()
+        total = (all_reduce_sum(self._sum) if get_world_size() > 1 else self._sum).item()
         self._sum.zero_()
         first, self._checked_update = self._checked_update + 1, counter.update
         if math.isfinite(total):
