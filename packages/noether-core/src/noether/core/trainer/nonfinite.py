@@ -12,7 +12,6 @@ from noether.core.counters import Frequency, UpdateCounter
 from noether.core.distributed import all_reduce_sum, get_world_size
 from noether.core.trainer.types import NonFiniteLossError
 
-
 _FOLD_EVERY = 64
 
 
