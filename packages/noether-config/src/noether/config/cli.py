@@ -2,11 +2,10 @@
 
 Start-up matters (it runs in pre-commit hooks and CI on every file): a plain `validate` call
 (paths, `-o/--override VALUE`, `--format VALUE`, `--root DIR`, `--max-nodes N`,
-`--experiments-only`) is parsed here
-and run without importing typer, whose import and parameter set-up cost more than validating a
-file. Everything else (help, other commands, anything unusual or wrong on the command line)
-goes to the typer app in `noether.config.cli_app`, which owns the help texts and usage errors;
-both run the same code.
+`--experiments-only`) is parsed here and run without importing typer, whose import and
+parameter set-up cost more than validating a file. Everything else (help, other commands,
+anything unusual or wrong on the command line) goes to the typer app in
+`noether.config.cli_app`, which owns the help texts and usage errors; both run the same code.
 """
 
 from __future__ import annotations
