@@ -39,6 +39,7 @@ def folder(project: Project, valid_yaml: str) -> Path:
             "broken.yaml": "name: x\ntrainer:\n  forward: [1, 2\n  y: 3\n",
             "tab.yaml": "name: x\n\tseed: 1\n",
             "_fragment.yaml": "seed: 1\n",
+            "compose.yml": "services:\n  web: {image: nginx}\n",
         }
     )
 
@@ -65,6 +66,10 @@ def folder(project: Project, valid_yaml: str) -> Path:
         ["validate", "--bogus", "good.yaml"],
         ["validate", "-o"],
         ["validate", "--help"],
+        ["validate", "--experiments-only", "."],
+        ["validate", "good.yaml", "compose.yml", "--experiments-only", "--format", "json"],
+        ["validate", "--experiments-only", "compose.yml"],
+        ["validate", "--experiments-only=yes", "good.yaml"],
     ],
 )
 def test_entry_point_matches_typer_app(folder: Path, args: list[str]) -> None:

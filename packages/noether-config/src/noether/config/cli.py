@@ -1,11 +1,11 @@
 """The `noether-config` command: validate experiment files, print their JSON Schema, list kinds.
 
 Start-up matters (it runs in pre-commit hooks and CI on every file): a plain `validate` call
-(paths, `-o/--override VALUE`, `--format VALUE`, `--root DIR`, `--max-nodes N`) is parsed here
-and run without importing typer, whose import and parameter set-up cost more than validating a
-file. Everything else (help, other commands, anything unusual or wrong on the command line)
-goes to the typer app in `noether.config.cli_app`, which owns the help texts and usage errors;
-both run the same code.
+(paths, `-o/--override VALUE`, `--format VALUE`, `--root DIR`, `--max-nodes N`,
+`--experiments-only`) is parsed here and run without importing typer, whose import and
+parameter set-up cost more than validating a file. Everything else (help, other commands,
+anything unusual or wrong on the command line) goes to the typer app in
+`noether.config.cli_app`, which owns the help texts and usage errors; both run the same code.
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ def _plain_validate_call(args: list[str]) -> dict[str, Any] | None:
     for token in rest:
         if not token.startswith("-"):
             call["paths"].append(token)
+            continue
+        if token == "--experiments-only":
+            call["experiments_only"] = True
             continue
         option, equals, value = token.partition("=")
         if option in _OPTIONS and not equals:

@@ -65,18 +65,32 @@ def validate(
             "default 50000.",
         ),
     ] = None,
+    experiments_only: Annotated[
+        bool,
+        typer.Option(
+            "--experiments-only",
+            help="Check only experiment files (top-level trainer: or extends: key), named ones "
+            "too; skip other YAML files such as CI workflows. For pre-commit hooks.",
+        ),
+    ] = False,
 ) -> None:
     """Validate experiment files; exit 0 when all are valid, 1 when any is not, 2 on misuse.
 
     In folders and globs, files and folders named `_*` or `.*` are fragments for extends /
-    !include and are skipped; files named explicitly are always validated. Included and
+    !include and are skipped; files named explicitly are always validated (unless
+    --experiments-only finds no top-level trainer: or extends: key in them). Included and
     extended files must be YAML files inside the root (see --root).
     """
     from noether.config.cli_validate import ValidateUsageError, run_validate
 
     try:
         code, report = run_validate(
-            paths or [], override or (), output.value, root=root, max_nodes=max_nodes
+            paths or [],
+            override or (),
+            output.value,
+            root=root,
+            max_nodes=max_nodes,
+            experiments_only=experiments_only,
         )
     except ValidateUsageError as error:
         raise _usage_error(str(error)) from None

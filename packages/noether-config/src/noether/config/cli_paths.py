@@ -4,14 +4,22 @@ Rule: a file named explicitly is always validated. Inside a folder (searched rec
 `*.yaml` / `*.yml`) or a glob, files and folders whose name starts with `_` or `.` are skipped:
 they hold fragments for `extends:` / `!include` (e.g. `_base.yaml`, `_partials/optim.yaml`),
 not experiments.
+
+With `experiments_only` (the pre-commit hook's setting), files that are not experiments are
+skipped as well, named ones included: an experiment's top level has a `trainer:` or `extends:`
+key; CI workflows, compose files and other tools' YAML do not.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 YAML_SUFFIXES = (".yaml", ".yml")
+
+# A top-level key starts a line (block style, the way experiment files are written).
+_EXPERIMENT_KEY = re.compile(r"""(["']?)(?:trainer|extends)\1[ \t]*:(?:\s|$)""")
 
 
 def _has_magic(text: str) -> bool:
@@ -28,6 +36,8 @@ class Selection:
 
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)
+    """YAML files skipped as not experiments (only with `experiments_only`)."""
     scopes: dict[str, str] = field(default_factory=dict)
     """The folder the user named for each file to validate (the file's own folder when the
     file was named): where its includes may be read from outside a git checkout."""
@@ -43,6 +53,20 @@ class Selection:
 def is_fragment_name(parts: list[str]) -> bool:
     """True when any of the path's parts (below the given folder) starts with `_` or `.`."""
     return any(part.startswith(("_", ".")) for part in parts if part not in (".", ".."))
+
+
+def is_experiment_file(path: str) -> bool:
+    """Whether the file's top level has a `trainer:` or `extends:` key.
+
+    Lines are scanned, not YAML parsed: fast on any file, and a broken experiment is still
+    recognised (and then reported by validation). A file that cannot be read counts as an
+    experiment, so that validation reports why.
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return any(_EXPERIMENT_KEY.match(line.removeprefix("\ufeff")) for line in handle)
+    except OSError:
+        return True
 
 
 def _walk_folder(folder: str, selection: Selection, scope: str) -> None:
@@ -74,8 +98,8 @@ def _expand_glob(pattern: str, selection: Selection) -> None:
         raise PathUsageError(f"no YAML file matches {pattern!r}")
 
 
-def select_files(paths: list[str]) -> Selection:
-    """Expands files, folders and globs.
+def select_files(paths: list[str], experiments_only: bool = False) -> Selection:
+    """Expands files, folders and globs; with `experiments_only`, keeps only experiment files.
 
     Raises:
         PathUsageError: a path does not exist or a glob matches no YAML file.
@@ -90,4 +114,8 @@ def select_files(paths: list[str]) -> Selection:
             _expand_glob(path, selection)
         else:
             raise PathUsageError(f"no such file or folder: {path!r}")
+    if experiments_only:
+        selection.others = [path for path in selection.files if not is_experiment_file(path)]
+        others = set(selection.others)
+        selection.files = [path for path in selection.files if path not in others]
     return selection

@@ -56,11 +56,14 @@ def run_validate(
     output: str,
     root: str | None = None,
     max_nodes: int | None = None,
+    experiments_only: bool = False,
 ) -> tuple[int, str]:
     """Validates the files that `paths` select: (exit code, report in the `output` format).
 
     `root` is the folder that includes may be read from (default: per file, its git
     checkout's root, else the folder named for it); `max_nodes` overrides that limit.
+    `experiments_only` skips YAML files whose top level has neither `trainer:` nor `extends:`
+    (the pre-commit hook gets every changed YAML file); finding no experiment is then no error.
 
     Raises:
         ValidateUsageError: no path given, a path that does not exist, no file found, or a
@@ -76,10 +79,10 @@ def run_validate(
         raise ValidateUsageError(f"--root {root!r} is not a folder")
     limits = LoaderLimits() if max_nodes is None else LoaderLimits(max_nodes=max_nodes)
     try:
-        selection = select_files(list(paths))
+        selection = select_files(list(paths), experiments_only)
     except PathUsageError as error:
         raise ValidateUsageError(str(error)) from None
-    if not selection.files:
+    if not selection.files and not experiments_only:
         raise ValidateUsageError(
             "no experiment files found in "
             + ", ".join(repr(p) for p in paths)
@@ -93,7 +96,7 @@ def run_validate(
         for path in selection.files
     ]
     code = 0 if all(result.valid for result in results) else 1
-    return code, render(results, selection.skipped, output)
+    return code, render(results, selection.skipped, output, selection.others)
 
 
 def _escape_data(text: str) -> str:
@@ -104,12 +107,19 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render(results: Sequence[FileResult], skipped: Sequence[str], output: str) -> str:
-    """The report of a validate run in one of FORMATS."""
+def render(
+    results: Sequence[FileResult],
+    skipped: Sequence[str],
+    output: str,
+    others: Sequence[str] = (),
+) -> str:
+    """The report of a validate run in one of FORMATS; `others` were skipped as not experiments."""
     invalid = [result for result in results if not result.valid]
     summary = (
         f"{len(results)} file(s) checked: {len(results) - len(invalid)} valid, "
-        f"{len(invalid)} invalid" + (f", {len(skipped)} fragment(s) skipped" if skipped else "")
+        f"{len(invalid)} invalid"
+        + (f", {len(skipped)} fragment(s) skipped" if skipped else "")
+        + (f", {len(others)} other YAML file(s) skipped (not experiments)" if others else "")
     )
     if output == "json":
         import json
@@ -125,6 +135,7 @@ def render(results: Sequence[FileResult], skipped: Sequence[str], output: str) -
                 for result in results
             ],
             "skipped": list(skipped),
+            "not_experiments": list(others),
         }
         return json.dumps(document, indent=2)
     lines: list[str] = []

@@ -22,7 +22,7 @@ class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    """Experiment name; runs go to <output_path>/<name>/<run_id>."""
+    """Experiment name; runs go to `<output_path>/<name>/<run_id>`."""
     output_path: str = "runs"
     """Folder that holds all experiments' run folders (relative to the working directory)."""
     seed: int = 0

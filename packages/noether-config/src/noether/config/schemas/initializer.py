@@ -20,7 +20,7 @@ class ResumeInitializerConfig(InitializerConfig):
     target: ClassVar[str] = "noether.core.checkpoint.initializers:ResumeInitializer"
 
     run: str = Field(min_length=1)
-    """Run folder (a path) or run id (a folder under <output_path>/<name>)."""
+    """Run folder (a path) or run id (a folder under `<output_path>/<name>`)."""
     checkpoint: str = "latest"
     """Checkpoint tag to resume from, e.g. `latest` or `E3_U120_S7680`."""
     force: bool = False
