@@ -59,10 +59,19 @@ def trainer_error(**changes: Any) -> str:
     [
         ({"max_epochs": None}, "set exactly one of max_epochs, max_updates, max_samples"),
         ({"max_updates": 3}, "(got max_epochs, max_updates)"),
-        ({"max_epochs": None, "max_samples": 5, "start_at_epoch": 1}, "start_at_epoch needs"),
+        (
+            {"max_epochs": None, "max_samples": 5, "start_at_epoch": 1},
+            "max_epochs is required with start_at_epoch",
+        ),
         ({"max_epochs": 2, "start_at_epoch": 3}, "start_at_epoch (3) is after max_epochs (2)"),
-        ({"log_every_n_epochs": 1, "log_every_n_updates": 2}, "at most one log_every_n_*"),
-        ({"track_every_n_samples": 1, "track_every_n_epochs": 2}, "at most one track_every_n_*"),
+        (
+            {"log_every_n_epochs": 1, "log_every_n_updates": 2},
+            "at most one of log_every_n_epochs, log_every_n_updates",
+        ),
+        (
+            {"track_every_n_samples": 1, "track_every_n_epochs": 2},
+            "at most one of track_every_n_epochs, track_every_n_updates",
+        ),
         ({"forward_properties": ["a", "b"], "target_properties": ["b"]}, "both forward and target"),
         ({"precision": "fp8"}, "Input should be"),
         ({"field_weights": {}}, "at least 1 item"),

@@ -19,7 +19,13 @@ import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError, core_schema
 
 from noether.config.docs import add_field_docs, describe_fields
@@ -33,6 +39,8 @@ from noether.config.entry_points import (
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
+
+    from noether.config.field_rules import FieldRule
 
 # Distribution to install for a runtime module of the workspace's own packages.
 _NOETHER_DISTRIBUTIONS = {
@@ -52,7 +60,8 @@ class RegistryBase(BaseModel):
 
     Provides auto-registration via `__init_subclass__` (pydantic's post-build variant): every
     subclass of a root is recorded under its dotted path and, when its `kind` has a default,
-    under that short name.
+    under that short name. Rules between fields (`field_rules`) are checked here and written
+    into the JSON Schema.
     """
 
     # Field docstrings become descriptions through `describe_fields` (faster than pydantic's
@@ -75,6 +84,10 @@ class RegistryBase(BaseModel):
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         describe_fields(cls)
+        for rule in cls.field_rules():
+            unknown = [name for name in rule.fields if name not in cls.model_fields]
+            if unknown:
+                raise TypeError(f"{cls.__qualname__}: a field rule names no field {unknown[0]!r}")
         if "entry_point_group" in cls.__dict__:
             cls._subclasses_by_kind = {}
             return
@@ -84,6 +97,22 @@ class RegistryBase(BaseModel):
         default_kind = cls.model_fields["kind"].default
         if isinstance(default_kind, str) and default_kind:
             root._subclasses_by_kind[default_kind] = cls
+
+    @classmethod
+    def field_rules(cls) -> "tuple[FieldRule, ...]":
+        """Rules between fields (`noether.config.field_rules`: exactly one of, at most one of,
+        ...), checked on validation and written into the JSON Schema; a subclass that adds rules
+        returns its base's rules and its own."""
+        return ()
+
+    @model_validator(mode="after")
+    def check_field_rules(self) -> "RegistryBase":
+        """The first broken rule of `field_rules`, as a validation error."""
+        for rule in type(self).field_rules():
+            problem = rule.problem(self)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
 
     @classmethod
     def registry_root(cls) -> "type[RegistryBase]":
@@ -142,6 +171,9 @@ class RegistryBase(BaseModel):
             resolved.setdefault("required", [])
             if "kind" not in resolved["required"]:
                 resolved["required"].insert(0, "kind")
+        rules = cls.field_rules()
+        if rules:
+            resolved["allOf"] = [rule.json_schema() for rule in rules]
         return json_schema
 
 
