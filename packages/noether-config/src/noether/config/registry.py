@@ -26,7 +26,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     model_validator,
 )
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
 from noether.config.docs import add_field_docs, describe_fields
 from noether.config.entry_points import (
@@ -306,7 +306,7 @@ class Discriminated:
         """The schema instance for `value`: resolved by its `kind`, one of `allowed` if given."""
         result = self._resolve(value)
         if allowed is not None and not isinstance(result, allowed):
-            raise PydanticCustomError(
+            raise self._kind_error(
                 "kind_not_allowed",
                 "{root} kind '{kind}' ({cls}) is not accepted here; allowed: {allowed}",
                 {
@@ -315,8 +315,24 @@ class Discriminated:
                     "cls": type(result).__qualname__,
                     "allowed": ", ".join(_describe(cls) for cls in allowed),
                 },
+                result.kind,
             )
         return result
+
+    def _kind_error(
+        self, error_type: str, template: str, context: dict[str, Any], given: Any
+    ) -> ValidationError:
+        """An error located at the `kind` key (a file's `kind:` line), not at its mapping."""
+        return ValidationError.from_exception_data(
+            self.root.__name__,
+            [
+                {
+                    "type": PydanticCustomError(error_type, template, context),
+                    "loc": ("kind",),
+                    "input": given,
+                }
+            ],
+        )
 
     def _resolve(self, value: Any) -> RegistryBase:
         if isinstance(value, self.root):
@@ -330,16 +346,17 @@ class Discriminated:
         kind = value.get("kind")
         if not isinstance(kind, str) or not kind:
             known = ", ".join(known_kinds(self.root)) or "none registered"
-            raise PydanticCustomError(
+            raise self._kind_error(
                 "missing_kind",
                 "missing `kind` for {root}; known kinds: {known}",
                 {"root": self.root.__name__, "known": known},
+                value if kind is None else kind,
             )
         try:
             cls = resolve_kind(self.root, kind)
         except KindError as error:
-            raise PydanticCustomError(
-                "unknown_kind", "{message}", {"message": str(error)}
+            raise self._kind_error(
+                "unknown_kind", "{message}", {"message": str(error)}, kind
             ) from None
         return cls.model_validate(value)
 
