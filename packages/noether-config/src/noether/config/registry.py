@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
-from noether.config.docs import add_field_docs, describe_fields
+from noether.config.docs import describe_fields
 from noether.config.entry_points import (
     DuplicateKindError,
     all_entries,
@@ -158,22 +158,10 @@ class RegistryBase(BaseModel):
     def __get_pydantic_json_schema__(
         cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> "JsonSchemaValue":
+        from noether.config.kind_json_schema import describe_class
+
         json_schema = handler(schema)
-        resolved = handler.resolve_ref_schema(json_schema)
-        add_field_docs(cls, resolved)
-        kind = cls.default_kind()
-        if kind is not None and "kind" in resolved.get("properties", {}):
-            resolved["properties"]["kind"] = {
-                "const": kind,
-                "title": "Kind",
-                "description": "Which implementation to build.",
-            }
-            resolved.setdefault("required", [])
-            if "kind" not in resolved["required"]:
-                resolved["required"].insert(0, "kind")
-        rules = cls.field_rules()
-        if rules:
-            resolved["allOf"] = [rule.json_schema() for rule in rules]
+        describe_class(cls, handler.resolve_ref_schema(json_schema))
         return json_schema
 
 
@@ -374,28 +362,13 @@ class Discriminated:
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> "JsonSchemaValue":
-        # `handler(...)` would inline each branch without its own schema hooks (no `kind`
-        # const); the generator's `generate_inner` emits a `$ref` into `$defs` and runs them.
+        from noether.config.kind_json_schema import kind_dispatch
+
+        # `handler(...)` would inline each schema without its own hooks (no `kind` const); the
+        # generator's `generate_inner` emits a `$ref` into `$defs` and runs them.
         generator = getattr(handler, "generate_json_schema", None)
         generate = generator.generate_inner if generator is not None else handler
-        branches = []
-        for name in known_kinds(self.root):
-            try:
-                cls = resolve_kind(self.root, name)
-            except Exception:  # a broken plug-in must not break the schema of the rest
-                continue
-            branches.append(generate(cls.__pydantic_core_schema__))
-        branches.append(
-            {
-                "type": "object",
-                "description": (
-                    f"Your own {self.root.__name__} subclass by dotted path (pkg.mod:Class)."
-                ),
-                "properties": {"kind": {"type": "string", "pattern": r"^[\w.]+[.:]\w+$"}},
-                "required": ["kind"],
-            }
-        )
-        return {"oneOf": branches}
+        return kind_dispatch(self.root, lambda cls: generate(cls.__pydantic_core_schema__))
 
 
 def _dump_model(model: BaseModel) -> Any:
