@@ -125,8 +125,8 @@ def test_same_short_name_from_two_distributions_fails_naming_both(tmp_path: Path
     done = run(site, tmp_path, "validate", "short.yaml")
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
-    (line,) = [line for line in done.stdout.splitlines() if line.startswith("short.yaml:5:")]
-    assert "trainer: kind 'acme_trainer'" in line
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("short.yaml:6:")]
+    assert "trainer.kind: kind 'acme_trainer'" in line
     assert "acme-kinds (acme_kinds.schemas:AcmeTrainerConfig)" in line
     assert "acme-clone (acme_clone.schemas:CloneTrainerConfig)" in line
     # the clash does not hide the other trainer kinds

@@ -108,6 +108,6 @@ def test_wheel_alone_pulls_no_torch_and_validates(tmp_path: Path) -> None:
     )
     assert bad.returncode == 1
     assert (
-        "experiment.yaml:14: tracker: unknown TrackerConfig kind 'jsonll'; known kinds: jsonl"
+        "experiment.yaml:14: tracker.kind: unknown TrackerConfig kind 'jsonll'; known kinds: jsonl"
         in (bad.stdout)
     )

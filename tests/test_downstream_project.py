@@ -1,14 +1,13 @@
 """examples/downstream: installed as a real package, found by entry points, and trained.
 
-The project is installed with `uv pip install --target` into a temporary folder that is put on
-PYTHONPATH, so the workspace environment stays untouched and the test can run again.
+The project is installed into a temporary folder put on PYTHONPATH (`downstream_site` in
+conftest.py), so the workspace environment stays untouched and the test can run again.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,32 +25,13 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def installed(downstream_site: Path) -> dict[str, str]:
     """Environment variables under which the installed project is visible."""
-    uv = shutil.which("uv")
-    assert uv is not None, "this test installs the example with uv; put uv on PATH"
-    site = tmp_path_factory.mktemp("downstream_site")
-    done = subprocess.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--python",
-            sys.executable,
-            "--no-deps",
-            "--target",
-            str(site),
-            str(DOWNSTREAM),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert (site / "acme_surrogates" / "trainer.py").is_file()
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(downstream_site), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
         "OMP_NUM_THREADS": "1",
     }
 

@@ -181,7 +181,7 @@ def test_a_parametrised_trainer_config_refuses_a_foreign_callback_kind(tmp_path)
     assert done.returncode == 1
     lines = [line for line in done.stdout.splitlines() if "trainer.callbacks" in line]
     assert lines == [
-        "narrow.yaml:12: trainer.callbacks.2: CallbackConfig kind 'checkpoint' "
+        "narrow.yaml:12: trainer.callbacks.2.kind: CallbackConfig kind 'checkpoint' "
         "(CheckpointCallbackConfig) is not accepted here; allowed: seed_validate_plot "
         "(seed_validate_schemas:PlotCallbackConfig), seed_validate_audit "
         "(seed_validate_schemas:AuditCallbackConfig)"

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
 from typer.testing import CliRunner
 
@@ -176,25 +177,35 @@ def test_unexpected_exceptions_become_messages(configs: Path, project: Project) 
     assert f"{folder / 'weird.yaml'}:1: <root>: unexpected error" in output
 
 
-def test_schema_command_prints_branches_and_roots(tmp_path: Path) -> None:
+def test_schema_command_prints_kinds_and_roots(tmp_path: Path) -> None:
     code, output = invoke("schema")
     assert code == 0
     schema = json.loads(output)
     assert schema["$schema"].startswith("https://json-schema.org/")
-    assert {"extends", "vars"} <= set(schema["properties"])
-    assert schema["$defs"]["WeightedLossTrainerConfig"]["properties"]["kind"]["const"] == (
+    definitions = schema["$defs"]
+    # a file with `extends` is an overlay on its bases; one without is checked in full
+    assert schema["if"] == {"required": ["extends"]}
+    strict = definitions[schema["else"]["$ref"].split("/")[-1]]
+    overlay = definitions[schema["then"]["$ref"].split("/")[-1]]
+    assert {"extends", "vars"} <= set(strict["properties"]) & set(overlay["properties"])
+    assert "trainer" in strict["required"] and "required" not in overlay
+    assert definitions["WeightedLossTrainerConfig"]["properties"]["kind"]["const"] == (
         "weighted_loss"
     )
     code, output = invoke("schema", "trackers")
     assert code == 0
     trackers = json.loads(output)
     assert trackers["title"] == "TrackerConfig"
-    consts = {
-        trackers["$defs"][ref["$ref"].split("/")[-1]]["properties"]["kind"]["const"]
-        for ref in trackers["oneOf"]
-        if "$ref" in ref
+    kinds = trackers["$defs"][trackers["$ref"].split("/")[-1]]
+    assert set(kinds["properties"]["kind"]["anyOf"][0]["enum"]) == {
+        "jsonl",
+        "tensorboard",
+        "wandb",
+        "noop",
     }
-    assert consts == {"jsonl", "tensorboard", "wandb", "noop"}
+    validator = jsonschema.Draft202012Validator(trackers)
+    assert validator.is_valid({"kind": "tensorboard", "subdir": "tb"})
+    assert not validator.is_valid({"kind": "jsonll"})
     code, output = invoke("schema", "CallbackConfig", "-O", str(tmp_path / "cb.json"))
     assert code == 0 and json.loads((tmp_path / "cb.json").read_text())["title"] == "CallbackConfig"
     code, output = invoke("schema", "widgets")

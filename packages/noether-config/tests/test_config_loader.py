@@ -287,3 +287,36 @@ def test_odd_keys_are_quoted_and_located(project: Project, valid_yaml: str) -> N
     path = folder / "exp.yaml"
     assert f'{path}:20: "weird key": unknown key (not allowed here)' in issues
     assert f'{path}:21: "1.5": Keys should be strings (got 1.5)' in issues
+
+
+def test_unknown_kinds_point_at_the_kind_line(project: Project) -> None:
+    text = """\
+name: demo
+datasets:
+  train: {kind: "{module}:PointsDatasetConfig"}
+model:
+  kind: {module}.TinyModelConfig
+  optimizer:
+    lr: 1.0e-3
+    kind: adamww
+trainer:
+  kind: weighted_loss
+  max_epochs: 2
+  effective_batch_size: 4
+  field_weights: {pressure: 1.0}
+  callbacks:
+    - every_n_epochs: 1
+      kind: checkpont
+tracker:
+  filename: m.jsonl
+"""
+    folder = project(**{"exp.yaml": text})
+    exp = folder / "exp.yaml"
+    # the line of the `kind:` key itself, not of the mapping that holds it; a missing kind is
+    # reported where the mapping is, as other missing keys are
+    issues = [issue.split(";")[0] for issue in issues_of(exp)]
+    assert issues == [
+        f"{exp}:8: model.optimizer.kind: unknown OptimizerConfig kind 'adamww'",
+        f"{exp}:16: trainer.callbacks.0.kind: unknown CallbackConfig kind 'checkpont'",
+        f"{exp}:17: tracker.kind: missing `kind` for TrackerConfig",
+    ]

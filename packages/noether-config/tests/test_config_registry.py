@@ -85,7 +85,7 @@ def test_short_names_come_from_entry_points() -> None:
 
 def test_unknown_kind_lists_known_kinds_closest_first() -> None:
     errors = errors_of(experiment(tracker={"kind": "tensorbord"}))
-    message = errors["tracker"]
+    message = errors["tracker.kind"]
     assert message.startswith("unknown TrackerConfig kind 'tensorbord'; known kinds: ")
     known = message.split("known kinds: ")[1].split(", ")
     assert known[0] == "tensorboard"
@@ -99,16 +99,16 @@ def test_kind_of_another_root_is_rejected() -> None:
             tracker={"kind": "adamw"},
         )
     )
-    assert errors["model"] == (
+    assert errors["model.kind"] == (
         "kind 'noether.config.schemas.tracker:JsonlTrackerConfig' does not name a ModelConfig "
         "subclass"
     )
-    assert errors["tracker"].startswith("unknown TrackerConfig kind 'adamw'")
+    assert errors["tracker.kind"].startswith("unknown TrackerConfig kind 'adamw'")
 
 
 def test_missing_kind_and_non_mapping_are_errors() -> None:
     errors = errors_of(experiment(tracker={"filename": "x"}, model="adamw"))
-    assert errors["tracker"].startswith("missing `kind` for TrackerConfig; known kinds: jsonl")
+    assert errors["tracker.kind"].startswith("missing `kind` for TrackerConfig; known kinds: jsonl")
     assert errors["model"] == "expected a mapping with a `kind` key for ModelConfig, got str"
 
 
@@ -123,14 +123,14 @@ def test_unimportable_dotted_kinds_are_errors_not_crashes() -> None:
             }
         )
     )
-    assert errors["datasets.train"] == (
+    assert errors["datasets.train.kind"] == (
         "cannot import 'no_such_module_xyz:Data': No module named 'no_such_module_xyz'"
     )
-    assert errors["datasets.val"] == "module 'reg_schemas' has no attribute 'Missing'"
-    assert errors["datasets.test"] == (
+    assert errors["datasets.val.kind"] == "module 'reg_schemas' has no attribute 'Missing'"
+    assert errors["datasets.test.kind"] == (
         "importing 'reg_broken:Data' failed: RuntimeError: boom at import"
     )
-    assert "is not a dotted path" in errors["datasets.other"]
+    assert "is not a dotted path" in errors["datasets.other.kind"]
 
 
 @pytest.mark.parametrize(
@@ -286,7 +286,7 @@ def test_a_parametrised_trainer_config_refuses_a_foreign_callback_kind(foreign: 
     with pytest.raises(ValidationError) as caught:
         _trainer_with(foreign)
     (error,) = caught.value.errors()
-    assert error["loc"] == ("callbacks", 0)
+    assert error["loc"] == ("callbacks", 0, "kind")
     assert error["msg"] == (
         "CallbackConfig kind 'checkpoint' (CheckpointCallbackConfig) is not accepted here; "
         f"allowed: registry_narrow_plot ({__name__}:NarrowPlotConfig), registry_narrow_audit "

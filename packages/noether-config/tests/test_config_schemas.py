@@ -14,6 +14,7 @@ from noether.config import (
     WeightedLossTrainerConfig,
 )
 from noether.config import schemas as builtin
+from noether.config.kind_json_schema import DOTTED_KIND_PATTERN
 from noether.config.schemas import (
     LinearWarmupCosineDecayScheduleConfig,
     OptimizerConfig,
@@ -59,10 +60,19 @@ def trainer_error(**changes: Any) -> str:
     [
         ({"max_epochs": None}, "set exactly one of max_epochs, max_updates, max_samples"),
         ({"max_updates": 3}, "(got max_epochs, max_updates)"),
-        ({"max_epochs": None, "max_samples": 5, "start_at_epoch": 1}, "start_at_epoch needs"),
+        (
+            {"max_epochs": None, "max_samples": 5, "start_at_epoch": 1},
+            "max_epochs is required with start_at_epoch",
+        ),
         ({"max_epochs": 2, "start_at_epoch": 3}, "start_at_epoch (3) is after max_epochs (2)"),
-        ({"log_every_n_epochs": 1, "log_every_n_updates": 2}, "at most one log_every_n_*"),
-        ({"track_every_n_samples": 1, "track_every_n_epochs": 2}, "at most one track_every_n_*"),
+        (
+            {"log_every_n_epochs": 1, "log_every_n_updates": 2},
+            "at most one of log_every_n_epochs, log_every_n_updates",
+        ),
+        (
+            {"track_every_n_samples": 1, "track_every_n_epochs": 2},
+            "at most one of track_every_n_epochs, track_every_n_updates",
+        ),
         ({"forward_properties": ["a", "b"], "target_properties": ["b"]}, "both forward and target"),
         ({"precision": "fp8"}, "Input should be"),
         ({"field_weights": {}}, "at least 1 item"),
@@ -193,10 +203,24 @@ def test_every_field_is_documented(cls: type[BaseModel]) -> None:
     assert cls.model_config.get("extra") == "forbid"
 
 
-def test_json_schema_has_one_branch_per_kind_with_kind_const() -> None:
+def test_json_schema_dispatches_on_kind_to_each_class() -> None:
     schema = ExperimentConfig.model_json_schema()
-    tracker_refs = [b.get("$ref") for b in schema["properties"]["tracker"]["oneOf"]]
-    assert {"#/$defs/JsonlTrackerConfig", "#/$defs/WandbTrackerConfig"} <= set(tracker_refs)
+    tracker = schema["properties"]["tracker"]
+    names, dotted = tracker["properties"]["kind"]["anyOf"]
+    assert dotted["pattern"] == DOTTED_KIND_PATTERN
+    assert {"jsonl", "noop", "tensorboard", "wandb"} <= set(names["enum"])
+    assert len(names["enumDescriptions"]) == len(names["enum"])
+    branches = {
+        branch["if"]["properties"]["kind"].get("const", "dotted"): branch["then"]["$ref"]
+        for branch in tracker["allOf"]
+        if "properties" in branch["if"]
+    }
+    assert branches["jsonl"] == "#/$defs/JsonlTrackerConfig"
+    assert branches["dotted"] == "#/$defs/TrackerConfig"
+    # without a kind (being typed, or kept from a base file), the fields every kind has
+    assert {"if": {"not": {"required": ["kind"]}}, "then": {"$ref": "#/$defs/TrackerConfig"}} in (
+        tracker["allOf"]
+    )
     jsonl = schema["$defs"]["JsonlTrackerConfig"]
     assert jsonl["properties"]["kind"]["const"] == "jsonl"
     assert jsonl["required"][0] == "kind"
@@ -204,9 +228,20 @@ def test_json_schema_has_one_branch_per_kind_with_kind_const() -> None:
     assert jsonl["properties"]["filename"]["description"] == "File name inside the run folder."
     trainer_def = schema["$defs"]["WeightedLossTrainerConfig"]
     assert trainer_def["properties"]["max_epochs"]["description"].startswith("Train this many")
-    dotted = schema["properties"]["model"]["oneOf"][-1]
-    assert dotted["properties"]["kind"]["pattern"]
     assert schema["properties"]["seed"]["description"].startswith("Seed of Python")
+
+
+def test_a_root_schema_is_open_to_subclass_fields_and_keeps_its_own() -> None:
+    model = ExperimentConfig.model_json_schema()["$defs"]["ModelConfig"]
+    assert "additionalProperties" not in model
+    assert model["properties"]["kind"]["pattern"] == DOTTED_KIND_PATTERN
+    optimizer = model["properties"]["optimizer"]["anyOf"][0]
+    kinds = {
+        branch["if"]["properties"]["kind"].get("const")
+        for branch in optimizer["allOf"]
+        if "properties" in branch["if"]
+    }
+    assert kinds >= {"adam", "adamw", "sgd"}
 
 
 def test_registry_roots_are_registry_bases() -> None:

@@ -44,33 +44,26 @@ def _group_name(name: str) -> str:
 
 
 def json_schema(root: str | None) -> dict[str, Any]:
-    """JSON Schema of the experiment file, or of one root's kinds (a `oneOf` by `kind`)."""
+    """JSON Schema of the experiment file, or of one root's kinds (dispatched on `kind`), for
+    editors and check-jsonschema (see `noether.config.editor_schema`)."""
     from typing import Annotated
 
     from pydantic import TypeAdapter
 
+    from noether.config.editor_schema import editor_schema
     from noether.config.registry import Discriminated
     from noether.config.schemas import ExperimentConfig
 
     if root is None or root.strip().lower() in ("experiment", "experimentconfig"):
-        schema = ExperimentConfig.model_json_schema()
-        schema["properties"]["extends"] = {
-            "description": "Base file(s) merged under this one (paths relative to this file).",
-            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-        }
-        schema["properties"]["vars"] = {
-            "description": "Values for `${vars.name}` references; removed before validation.",
-            "type": "object",
-        }
-    else:
-        group = _group_name(root)
-        if group == "losses":
-            raise CatalogUsageError("losses are callables, not schemas; see `noether-config kinds`")
-        cls = _roots()[group]
-        adapter: TypeAdapter[Any] = TypeAdapter(Annotated[cls, Discriminated(cls)])  # type: ignore[arg-type]
-        schema = adapter.json_schema()
-        schema["title"] = cls.__name__
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+        return editor_schema(ExperimentConfig.model_json_schema(), experiment=True)
+    group = _group_name(root)
+    if group == "losses":
+        raise CatalogUsageError("losses are callables, not schemas; see `noether-config kinds`")
+    cls = _roots()[group]
+    adapter: TypeAdapter[Any] = TypeAdapter(Annotated[cls, Discriminated(cls)])  # type: ignore[arg-type]
+    schema = adapter.json_schema()
+    schema["title"] = cls.__name__
+    return editor_schema(schema, experiment=False)
 
 
 def _describe(entry: KindEntry) -> dict[str, Any]:

@@ -19,10 +19,16 @@ import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
-from noether.config.docs import add_field_docs, describe_fields
+from noether.config.docs import describe_fields
 from noether.config.entry_points import (
     DuplicateKindError,
     all_entries,
@@ -33,6 +39,8 @@ from noether.config.entry_points import (
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
+
+    from noether.config.field_rules import FieldRule
 
 # Distribution to install for a runtime module of the workspace's own packages.
 _NOETHER_DISTRIBUTIONS = {
@@ -52,7 +60,8 @@ class RegistryBase(BaseModel):
 
     Provides auto-registration via `__init_subclass__` (pydantic's post-build variant): every
     subclass of a root is recorded under its dotted path and, when its `kind` has a default,
-    under that short name.
+    under that short name. Rules between fields (`field_rules`) are checked here and written
+    into the JSON Schema.
     """
 
     # Field docstrings become descriptions through `describe_fields` (faster than pydantic's
@@ -75,6 +84,10 @@ class RegistryBase(BaseModel):
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         describe_fields(cls)
+        for rule in cls.field_rules():
+            unknown = [name for name in rule.fields if name not in cls.model_fields]
+            if unknown:
+                raise TypeError(f"{cls.__qualname__}: a field rule names no field {unknown[0]!r}")
         if "entry_point_group" in cls.__dict__:
             cls._subclasses_by_kind = {}
             return
@@ -84,6 +97,22 @@ class RegistryBase(BaseModel):
         default_kind = cls.model_fields["kind"].default
         if isinstance(default_kind, str) and default_kind:
             root._subclasses_by_kind[default_kind] = cls
+
+    @classmethod
+    def field_rules(cls) -> "tuple[FieldRule, ...]":
+        """Rules between fields (`noether.config.field_rules`: exactly one of, at most one of,
+        ...), checked on validation and written into the JSON Schema; a subclass that adds rules
+        returns its base's rules and its own."""
+        return ()
+
+    @model_validator(mode="after")
+    def check_field_rules(self) -> "RegistryBase":
+        """The first broken rule of `field_rules`, as a validation error."""
+        for rule in type(self).field_rules():
+            problem = rule.problem(self)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
 
     @classmethod
     def registry_root(cls) -> "type[RegistryBase]":
@@ -129,19 +158,10 @@ class RegistryBase(BaseModel):
     def __get_pydantic_json_schema__(
         cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> "JsonSchemaValue":
+        from noether.config.kind_json_schema import describe_class
+
         json_schema = handler(schema)
-        resolved = handler.resolve_ref_schema(json_schema)
-        add_field_docs(cls, resolved)
-        kind = cls.default_kind()
-        if kind is not None and "kind" in resolved.get("properties", {}):
-            resolved["properties"]["kind"] = {
-                "const": kind,
-                "title": "Kind",
-                "description": "Which implementation to build.",
-            }
-            resolved.setdefault("required", [])
-            if "kind" not in resolved["required"]:
-                resolved["required"].insert(0, "kind")
+        describe_class(cls, handler.resolve_ref_schema(json_schema))
         return json_schema
 
 
@@ -274,7 +294,7 @@ class Discriminated:
         """The schema instance for `value`: resolved by its `kind`, one of `allowed` if given."""
         result = self._resolve(value)
         if allowed is not None and not isinstance(result, allowed):
-            raise PydanticCustomError(
+            raise self._kind_error(
                 "kind_not_allowed",
                 "{root} kind '{kind}' ({cls}) is not accepted here; allowed: {allowed}",
                 {
@@ -283,8 +303,24 @@ class Discriminated:
                     "cls": type(result).__qualname__,
                     "allowed": ", ".join(_describe(cls) for cls in allowed),
                 },
+                result.kind,
             )
         return result
+
+    def _kind_error(
+        self, error_type: str, template: str, context: dict[str, Any], given: Any
+    ) -> ValidationError:
+        """An error located at the `kind` key (a file's `kind:` line), not at its mapping."""
+        return ValidationError.from_exception_data(
+            self.root.__name__,
+            [
+                {
+                    "type": PydanticCustomError(error_type, template, context),
+                    "loc": ("kind",),
+                    "input": given,
+                }
+            ],
+        )
 
     def _resolve(self, value: Any) -> RegistryBase:
         if isinstance(value, self.root):
@@ -298,16 +334,17 @@ class Discriminated:
         kind = value.get("kind")
         if not isinstance(kind, str) or not kind:
             known = ", ".join(known_kinds(self.root)) or "none registered"
-            raise PydanticCustomError(
+            raise self._kind_error(
                 "missing_kind",
                 "missing `kind` for {root}; known kinds: {known}",
                 {"root": self.root.__name__, "known": known},
+                value if kind is None else kind,
             )
         try:
             cls = resolve_kind(self.root, kind)
         except KindError as error:
-            raise PydanticCustomError(
-                "unknown_kind", "{message}", {"message": str(error)}
+            raise self._kind_error(
+                "unknown_kind", "{message}", {"message": str(error)}, kind
             ) from None
         return cls.model_validate(value)
 
@@ -325,28 +362,13 @@ class Discriminated:
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> "JsonSchemaValue":
-        # `handler(...)` would inline each branch without its own schema hooks (no `kind`
-        # const); the generator's `generate_inner` emits a `$ref` into `$defs` and runs them.
+        from noether.config.kind_json_schema import kind_dispatch
+
+        # `handler(...)` would inline each schema without its own hooks (no `kind` const); the
+        # generator's `generate_inner` emits a `$ref` into `$defs` and runs them.
         generator = getattr(handler, "generate_json_schema", None)
         generate = generator.generate_inner if generator is not None else handler
-        branches = []
-        for name in known_kinds(self.root):
-            try:
-                cls = resolve_kind(self.root, name)
-            except Exception:  # a broken plug-in must not break the schema of the rest
-                continue
-            branches.append(generate(cls.__pydantic_core_schema__))
-        branches.append(
-            {
-                "type": "object",
-                "description": (
-                    f"Your own {self.root.__name__} subclass by dotted path (pkg.mod:Class)."
-                ),
-                "properties": {"kind": {"type": "string", "pattern": r"^[\w.]+[.:]\w+$"}},
-                "required": ["kind"],
-            }
-        )
-        return {"oneOf": branches}
+        return kind_dispatch(self.root, lambda cls: generate(cls.__pydantic_core_schema__))
 
 
 def _dump_model(model: BaseModel) -> Any:

@@ -12,7 +12,14 @@ from noether.config.errors import ConfigIssue
 from noether.config.loader.nodes import KeyPath, Loc, child, dotted, excerpt, locate
 
 _PREFIXES = ("Value error, ", "Assertion failed, ")
-_SHOW_INPUT = {"missing", "extra_forbidden", "unknown_kind", "missing_kind", "value_error"}
+_SHOW_INPUT = {
+    "missing",
+    "extra_forbidden",
+    "unknown_kind",
+    "missing_kind",
+    "kind_not_allowed",
+    "value_error",
+}
 _LONG_QUOTE = re.compile(
     r"(?<![\w'\"])(?:'(?:[^'\\\n]|\\.){60,}'|\"(?:[^\"\\\n]|\\.){60,}\")(?!\w)"
 )

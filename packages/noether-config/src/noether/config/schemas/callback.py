@@ -2,9 +2,13 @@
 
 from typing import ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from noether.config.field_rules import ExactlyOne, FieldRule, Forbidden, Requires
 from noether.config.registry import RegistryBase
+
+FREQUENCY_FIELDS = ("every_n_epochs", "every_n_updates", "every_n_samples")
+"""How often a periodic callback runs: exactly one is given."""
 
 
 class CallbackConfig(RegistryBase):
@@ -23,21 +27,13 @@ class CallbackConfig(RegistryBase):
     batch_size: int | None = Field(default=None, ge=1)
     """Batch size for callbacks that iterate a dataset; required with every_n_samples."""
 
-    @model_validator(mode="after")
-    def validate_frequency(self) -> "CallbackConfig":
-        """Exactly one frequency for periodic kinds; batch_size when counting samples."""
-        given = [
-            name
-            for name in ("every_n_epochs", "every_n_updates", "every_n_samples")
-            if getattr(self, name) is not None
-        ]
-        if self.periodic and len(given) != 1:
-            raise ValueError(
-                "set exactly one of every_n_epochs, every_n_updates, every_n_samples"
-                + (f" (got {', '.join(given)})" if given else "")
-            )
-        if not self.periodic and given:
-            raise ValueError(f"kind {self.kind!r} runs at fixed points and takes no {given[0]}")
-        if self.every_n_samples is not None and self.batch_size is None:
-            raise ValueError("batch_size is required with every_n_samples")
-        return self
+    @classmethod
+    def field_rules(cls) -> tuple[FieldRule, ...]:
+        """Exactly one frequency for periodic kinds, none for the others; batch_size when
+        counting samples."""
+        return (
+            ExactlyOne(*FREQUENCY_FIELDS)
+            if cls.periodic
+            else Forbidden(*FREQUENCY_FIELDS, why="runs at fixed points"),
+            Requires("every_n_samples", "batch_size"),
+        )

@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from noether.config.field_rules import ExactlyOne, FieldRule
 from noether.config.schemas.callback import CallbackConfig
 
 Mode = Literal["min", "max"]
@@ -142,20 +143,13 @@ class FixedEarlyStopperConfig(CallbackConfig):
     save_checkpoint: bool = True
     """Write a final checkpoint (weights, optimizer, trainer state) before stopping."""
 
-    @model_validator(mode="after")
-    def validate_one_criterion(self) -> "FixedEarlyStopperConfig":
-        """Exactly one stop criterion."""
-        given = [
-            name
-            for name in ("stop_at_epoch", "stop_at_update", "stop_at_sample")
-            if getattr(self, name) is not None
-        ]
-        if len(given) != 1:
-            raise ValueError(
-                "set exactly one of stop_at_epoch, stop_at_update, stop_at_sample"
-                + (f" (got {', '.join(given)})" if given else "")
-            )
-        return self
+    @classmethod
+    def field_rules(cls) -> tuple[FieldRule, ...]:
+        """Exactly one stop criterion, besides the rules of callbacks."""
+        return (
+            *super().field_rules(),
+            ExactlyOne("stop_at_epoch", "stop_at_update", "stop_at_sample"),
+        )
 
 
 class MetricEarlyStopperConfig(CallbackConfig):

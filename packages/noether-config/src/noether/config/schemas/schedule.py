@@ -2,8 +2,9 @@
 
 from typing import ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from noether.config.field_rules import AtMostOne, FieldRule
 from noether.config.registry import RegistryBase
 
 
@@ -72,9 +73,7 @@ class LinearWarmupCosineDecayScheduleConfig(ScheduleConfig):
     end_value: float = Field(default=0.0, ge=0)
     """Multiplier at the last update."""
 
-    @model_validator(mode="after")
-    def validate_warmup(self) -> "LinearWarmupCosineDecayScheduleConfig":
+    @classmethod
+    def field_rules(cls) -> tuple[FieldRule, ...]:
         """Warm-up is given in updates or as a fraction, not both."""
-        if self.warmup_updates is not None and self.warmup_percent is not None:
-            raise ValueError("set warmup_updates or warmup_percent, not both")
-        return self
+        return (AtMostOne("warmup_updates", "warmup_percent"),)

@@ -6,6 +6,7 @@ from pydantic import Field, field_validator, model_validator
 
 from noether.config.batching import split_batch
 from noether.config.entry_points import DuplicateKindError, kind_entries
+from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
 from noether.config.registry import Discriminated, RegistryBase
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.initializer import InitializerConfig
@@ -124,40 +125,28 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
             }
         return data
 
-    @model_validator(mode="after")
-    def validate_max_training_criteria(self) -> "BaseTrainerConfig[TCallbackConfig]":
-        """Exactly one stop criterion; 0 means an evaluation-only run."""
-        given = [
-            name
-            for name in ("max_epochs", "max_updates", "max_samples")
-            if getattr(self, name) is not None
-        ]
-        if len(given) != 1:
-            raise ValueError(
-                "set exactly one of max_epochs, max_updates, max_samples"
-                + (f" (got {', '.join(given)})" if given else "")
-            )
-        if self.start_at_epoch is not None:
-            if self.max_epochs is None:
-                raise ValueError("start_at_epoch needs max_epochs")
-            if self.start_at_epoch > self.max_epochs:
-                raise ValueError(
-                    f"start_at_epoch ({self.start_at_epoch}) is after max_epochs "
-                    f"({self.max_epochs})"
-                )
-        return self
+    @classmethod
+    def field_rules(cls) -> tuple[FieldRule, ...]:
+        """Exactly one stop criterion (0 means an evaluation-only run); start_at_epoch counts
+        in epochs; at most one log_every_n_* and at most one track_every_n_*."""
+        return (
+            ExactlyOne("max_epochs", "max_updates", "max_samples"),
+            Requires("start_at_epoch", "max_epochs"),
+            AtMostOne("log_every_n_epochs", "log_every_n_updates", "log_every_n_samples"),
+            AtMostOne("track_every_n_epochs", "track_every_n_updates", "track_every_n_samples"),
+        )
 
     @model_validator(mode="after")
-    def validate_callback_frequency(self) -> "BaseTrainerConfig[TCallbackConfig]":
-        """At most one log_every_n_* and at most one track_every_n_*."""
-        for prefix in ("log", "track"):
-            given = [
-                f"{prefix}_every_n_{unit}"
-                for unit in ("epochs", "updates", "samples")
-                if getattr(self, f"{prefix}_every_n_{unit}") is not None
-            ]
-            if len(given) > 1:
-                raise ValueError(f"set at most one {prefix}_every_n_* (got {', '.join(given)})")
+    def validate_start_at_epoch(self) -> "BaseTrainerConfig[TCallbackConfig]":
+        """Training cannot start after its last epoch."""
+        if (
+            self.start_at_epoch is not None
+            and self.max_epochs is not None
+            and self.start_at_epoch > self.max_epochs
+        ):
+            raise ValueError(
+                f"start_at_epoch ({self.start_at_epoch}) is after max_epochs ({self.max_epochs})"
+            )
         return self
 
     @model_validator(mode="after")
