@@ -32,7 +32,7 @@ class TensorboardTrackerConfig(TrackerConfig):
 
 
 class WandbTrackerConfig(TrackerConfig):
-    """Weights & Biases; offline when no API key is configured."""
+    """Weights & Biases, with wandb's own mode and credentials (`WANDB_MODE`, `wandb login`)."""
 
     kind: str = "wandb"
     target: ClassVar[str] = "noether.core.trackers.wandb:WandbTracker"
@@ -42,7 +42,7 @@ class WandbTrackerConfig(TrackerConfig):
     entity: str | None = None
     """W&B entity (user or team)."""
     mode: Literal["online", "offline", "disabled"] | None = None
-    """Forced mode; by default online with an API key, offline without."""
+    """Forced mode; by default wandb decides (`WANDB_MODE`, `wandb offline`, else online)."""
 
 
 class NoopTrackerConfig(TrackerConfig):
