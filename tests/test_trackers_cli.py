@@ -1,4 +1,4 @@
-"""The wandb tracker in real `noether-train` runs, read back by wandb's own tools.
+"""The wandb and mlflow trackers in real `noether-train` runs, read back by their own tools.
 
 W&B: `WANDB_MODE=offline` with a key set logs offline and opens no connection; the
 credentials that `wandb login` stores send the run online, to wandb's own host; without
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 PROJECT = Path(__file__).parent / "train_cli_project"
 CONFIG = PROJECT / "experiment.yaml"
@@ -203,3 +204,34 @@ def test_wandb_without_credentials_or_mode_stops_with_a_message(
     assert "Traceback" not in result.stderr
     assert "wandb login" in result.stderr and "WANDB_MODE=offline" in result.stderr
     assert proxy.requests == []
+
+
+def test_mlflow_run_reads_back_through_mlflows_client_and_resume_continues_it(
+    tmp_path: Path,
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    first = run(tmp_path, CONFIG, SAVE_EVERY_EPOCH, "tracker={kind: mlflow}")
+    assert first.returncode == 0, first.stderr
+    run_dir = the_run_dir(tmp_path).resolve()
+    run_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
+    resumed = run(tmp_path, "--resume", run_dir, *RESUME_FROM_EPOCH_1)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "params keep their first value" in resumed.stderr  # trainer.max_epochs
+    assert "Traceback" not in first.stderr + resumed.stderr
+
+    client = MlflowClient(f"sqlite:///{run_dir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    (mlflow_run,) = client.search_runs([experiment.experiment_id])
+    assert mlflow_run.info.run_id == run_id  # the resumed run went on in the same MLflow run
+    assert mlflow_run.info.status == "FINISHED"
+    assert mlflow_run.info.run_name == f"{EXPERIMENT}/{run_dir.name}"
+    steps = [m.step for m in client.get_metric_history(run_id, "loss/online/total")]
+    assert sorted(steps) == list(range(1, 17))  # every update once, the resumed ones appended
+    params = mlflow_run.data.params
+    assert params["model.optimizer.kind"] == "sgd" and params["trainer.max_epochs"] == "3"
+    assert params["trainer.callbacks.0.kind"] == "checkpoint"
+    assert mlflow_run.data.metrics["summary/dataset/train/size"] == 64
+    assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
+    artifact = client.download_artifacts(run_id, "config.yaml", str(tmp_path))
+    assert yaml.safe_load(Path(artifact).read_text())["trainer"]["max_epochs"] == 4

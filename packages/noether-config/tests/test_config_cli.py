@@ -194,7 +194,7 @@ def test_schema_command_prints_branches_and_roots(tmp_path: Path) -> None:
         for ref in trackers["oneOf"]
         if "$ref" in ref
     }
-    assert consts == {"jsonl", "tensorboard", "wandb", "noop"}
+    assert consts == {"jsonl", "tensorboard", "wandb", "mlflow", "noop"}
     code, output = invoke("schema", "CallbackConfig", "-O", str(tmp_path / "cb.json"))
     assert code == 0 and json.loads((tmp_path / "cb.json").read_text())["title"] == "CallbackConfig"
     code, output = invoke("schema", "widgets")
@@ -205,7 +205,7 @@ def test_kinds_lists_distribution_and_install_state() -> None:
     code, output = invoke("kinds", "trackers", "--json")
     assert code == 0
     rows = {row["kind"]: row for row in json.loads(output)}
-    assert set(rows) >= {"jsonl", "noop", "tensorboard", "wandb"}
+    assert set(rows) >= {"jsonl", "mlflow", "noop", "tensorboard", "wandb"}
     jsonl = rows["jsonl"]
     assert jsonl["distribution"] == "noether-config"
     assert jsonl["target"] == "noether.core.trackers.jsonl:JsonlTracker"

@@ -45,6 +45,19 @@ class WandbTrackerConfig(TrackerConfig):
     """Forced mode; by default wandb decides (`WANDB_MODE`, `wandb offline`, else online)."""
 
 
+class MlflowTrackerConfig(TrackerConfig):
+    """MLflow: one MLflow run per run folder, continued when the run is resumed."""
+
+    kind: str = "mlflow"
+    target: ClassVar[str] = "noether.core.trackers.mlflow:MlflowTracker"
+
+    tracking_uri: str | None = None
+    """Where runs are stored (`http://host:5000`, `sqlite:///path.db`, ...); by default
+    `MLFLOW_TRACKING_URI`, else a SQLite store `mlflow.db` inside the run folder."""
+    experiment_name: str | None = None
+    """MLflow experiment the run belongs to; by default the experiment's `name`."""
+
+
 class NoopTrackerConfig(TrackerConfig):
     """Discard all metrics."""
 
