@@ -96,6 +96,19 @@ def test_final_losses_are_printed(first_run) -> None:
     assert float(printed["loss/online/total"]) == pytest.approx(last["loss/online/total"], rel=1e-5)
 
 
+def test_summary_json_holds_the_final_metrics_and_the_summary_values(first_run) -> None:
+    cwd, _ = first_run
+    (run_dir,) = run_dirs(cwd)
+    final: dict[str, float] = {}
+    for row in metrics(run_dir):
+        final.update({k: v for k, v in row.items() if k not in ("update", "epoch", "sample")})
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert {k: summary[k] for k in final} == final  # the last value of every logged metric
+    assert "loss/online/total" in final and "optim/lr" in final
+    assert summary["dataset/train/size"] == 64  # added by the default callbacks
+    assert summary["model/params/trainable"] == 5
+
+
 def test_resume_continues_from_the_saved_counters_into_a_new_folder(first_run) -> None:
     cwd, _ = first_run
     (original,) = run_dirs(cwd)

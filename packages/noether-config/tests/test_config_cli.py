@@ -201,6 +201,7 @@ def test_schema_command_prints_kinds_and_roots(tmp_path: Path) -> None:
         "jsonl",
         "tensorboard",
         "wandb",
+        "mlflow",
         "noop",
     }
     validator = jsonschema.Draft202012Validator(trackers)
@@ -216,7 +217,7 @@ def test_kinds_lists_distribution_and_install_state() -> None:
     code, output = invoke("kinds", "trackers", "--json")
     assert code == 0
     rows = {row["kind"]: row for row in json.loads(output)}
-    assert set(rows) >= {"jsonl", "noop", "tensorboard", "wandb"}
+    assert set(rows) >= {"jsonl", "mlflow", "noop", "tensorboard", "wandb"}
     jsonl = rows["jsonl"]
     assert jsonl["distribution"] == "noether-config"
     assert jsonl["target"] == "noether.core.trackers.jsonl:JsonlTracker"

@@ -52,7 +52,38 @@ def test_jsonl_lines_stay_valid_json_with_nan_and_summary_is_a_file(
     line = (provider.run_dir / "m.jsonl").read_text().strip()
     assert json.loads(line) == {"update": 1, "epoch": 0, "sample": 8, "a": "nan", "b": "inf"}
     summary = json.loads((provider.run_dir / "summary.json").read_text())
-    assert summary == {"best/loss": 0.1, "time/total": 3.0}
+    assert summary == {"a": "nan", "b": "inf", "best/loss": 0.1, "time/total": 3.0}
+
+
+def test_jsonl_summary_holds_the_last_value_of_every_metric_and_the_summary_values(
+    provider: PathProvider,
+) -> None:
+    tracker = JsonlTracker(JsonlTrackerConfig())
+    tracker.start(provider, {})
+    tracker.summary({"dataset/train/size": 64.0})
+    tracker.log({"loss": 2.0, "optim/lr": 0.1}, update=1, epoch=0, sample=8)
+    tracker.log({"loss": 1.0, "loss/val": 1.5}, update=2, epoch=0, sample=16)
+    tracker.log({"loss": 0.5}, update=3, epoch=1, sample=24)
+    tracker.close()
+    summary = json.loads((provider.run_dir / "summary.json").read_text())
+    assert summary == {"dataset/train/size": 64.0, "loss": 0.5, "optim/lr": 0.1, "loss/val": 1.5}
+
+
+def test_jsonl_resumed_summary_starts_from_the_rows_up_to_the_checkpoint(
+    provider: PathProvider,
+) -> None:
+    first = JsonlTracker(JsonlTrackerConfig())
+    first.start(provider, {})
+    first.summary({"dataset/train/size": 64.0})
+    for update, loss in enumerate([4.0, 3.0, 2.0, 1.0], start=1):
+        first.log({"loss": loss, f"only/{update}": 1.0}, update=update, epoch=0, sample=update)
+    first.close()  # the interrupted run got to update 4; its checkpoint is update 2
+    resumed = JsonlTracker(JsonlTrackerConfig())
+    resumed.start(provider, {}, resumed_at=2)
+    resumed.close()
+    summary = json.loads((provider.run_dir / "summary.json").read_text())
+    assert summary == {"dataset/train/size": 64.0, "loss": 3.0, "only/1": 1.0, "only/2": 1.0}
+    assert [row["update"] for row in read_jsonl(provider.run_dir / "metrics.jsonl")] == [1, 2]
 
 
 def test_jsonl_buffers_rows_until_the_flush_interval_a_summary_or_close(

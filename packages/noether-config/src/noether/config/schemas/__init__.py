@@ -28,6 +28,7 @@ from noether.config.schemas.schedule import (
 )
 from noether.config.schemas.tracker import (
     JsonlTrackerConfig,
+    MlflowTrackerConfig,
     NoopTrackerConfig,
     TensorboardTrackerConfig,
     TrackerConfig,
@@ -48,6 +49,7 @@ __all__ = [
     "JsonlTrackerConfig",
     "LinearScheduleConfig",
     "LinearWarmupCosineDecayScheduleConfig",
+    "MlflowTrackerConfig",
     "ModelConfig",
     "NoopTrackerConfig",
     "OptimizerConfig",

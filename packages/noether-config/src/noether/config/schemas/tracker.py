@@ -32,7 +32,7 @@ class TensorboardTrackerConfig(TrackerConfig):
 
 
 class WandbTrackerConfig(TrackerConfig):
-    """Weights & Biases; offline when no API key is configured."""
+    """Weights & Biases, with wandb's own mode and credentials (`WANDB_MODE`, `wandb login`)."""
 
     kind: str = "wandb"
     target: ClassVar[str] = "noether.core.trackers.wandb:WandbTracker"
@@ -42,7 +42,20 @@ class WandbTrackerConfig(TrackerConfig):
     entity: str | None = None
     """W&B entity (user or team)."""
     mode: Literal["online", "offline", "disabled"] | None = None
-    """Forced mode; by default online with an API key, offline without."""
+    """Forced mode; by default wandb decides (`WANDB_MODE`, `wandb offline`, else online)."""
+
+
+class MlflowTrackerConfig(TrackerConfig):
+    """MLflow: one MLflow run per run folder, continued when the run is resumed."""
+
+    kind: str = "mlflow"
+    target: ClassVar[str] = "noether.core.trackers.mlflow:MlflowTracker"
+
+    tracking_uri: str | None = None
+    """Where runs are stored (`http://host:5000`, `sqlite:///path.db`, ...); by default
+    `MLFLOW_TRACKING_URI`, else a SQLite store `mlflow.db` inside the run folder."""
+    experiment_name: str | None = None
+    """MLflow experiment the run belongs to; by default the experiment's `name`."""
 
 
 class NoopTrackerConfig(TrackerConfig):

@@ -22,6 +22,9 @@ def _json_number(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
+ROW_COUNTERS = ("update", "epoch", "sample")
+"""The keys of a row that give its position; every other key is a metric."""
+
 FLUSH_SECONDS = 1.0
 """A row logged this long after the last flush flushes every buffered line (summary, `flush`
 and `close` flush at once)."""
@@ -35,8 +38,12 @@ class JsonlTracker(TrackerBase):
     batch at most every `FLUSH_SECONDS`, on every summary, on `flush()` and on `close()`
     (which the CLI calls in `finally`, so a failed run keeps every row logged before the
     failure; rows still pending when the tracker is garbage collected or the interpreter
-    exits are written then). The summary goes to `<run_dir>/summary.json`, rewritten whole
-    on every call.
+    exits are written then).
+
+    `<run_dir>/summary.json` holds the last value of every logged metric, overlaid with the
+    summary values that callbacks add (a later value of a key replaces an earlier one); it is
+    rewritten whole on every summary and on `close()`, so at the end of a run it holds the
+    final metrics.
     """
 
     config: JsonlTrackerConfig
@@ -46,7 +53,7 @@ class JsonlTracker(TrackerBase):
         self.path: Path | None = None
         self.summary_path: Path | None = None
         self._file: IO[str] | None = None
-        self._summary_values: dict[str, Any] = {}
+        self._summary_values: dict[str, float] = {}
         self._rows: list[dict[str, Any]] = []
         self._last_flush = 0.0
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -55,17 +62,22 @@ class JsonlTracker(TrackerBase):
         self.path = path_provider.run_dir / self.config.filename
         self.summary_path = path_provider.run_dir / "summary.json"
         if self.resumed_at is not None:
-            _keep_rows_up_to(self.path, self.resumed_at)
+            last_values, dropped_keys = _keep_rows_up_to(self.path, self.resumed_at)
             if self.summary_path.is_file():
-                self._summary_values = json.loads(self.summary_path.read_text("utf-8"))
+                stored = json.loads(self.summary_path.read_text("utf-8"))
+                self._summary_values = {
+                    key: float(value) for key, value in stored.items() if key not in dropped_keys
+                }
+            # the last values are those up to the checkpoint, not the interrupted run's
+            self._summary_values.update(last_values)
         self._file = self.path.open("a", encoding="utf-8")
         self._rows = []
         self._last_flush = time.monotonic()
         self._finalizer = weakref.finalize(self, _write_rows, self._rows, self._file, True)
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
-        rows = self._rows
-        rows.append({"update": update, "epoch": epoch, "sample": sample, **metrics})
+        self._rows.append({"update": update, "epoch": epoch, "sample": sample, **metrics})
+        self._summary_values.update(metrics)
         if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self.flush()
 
@@ -76,16 +88,22 @@ class JsonlTracker(TrackerBase):
             self._last_flush = time.monotonic()
 
     def _summary(self, metrics: dict[str, float]) -> None:
-        assert self.summary_path is not None
         self.flush()
-        self._summary_values.update({k: _json_number(v) for k, v in metrics.items()})
+        self._summary_values.update(metrics)
+        self._write_summary()
+
+    def _write_summary(self) -> None:
+        """Rewrites summary.json whole (atomically); NaN / infinity as strings."""
+        assert self.summary_path is not None
+        values = {key: _json_number(value) for key, value in self._summary_values.items()}
         tmp = self.summary_path.with_name(self.summary_path.name + ".tmp")
-        tmp.write_text(json.dumps(self._summary_values, indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
         tmp.replace(self.summary_path)
 
     def _close(self) -> None:
         if self._file is not None:
             self.flush()
+            self._write_summary()
             if self._finalizer is not None:
                 self._finalizer.detach()
                 self._finalizer = None
@@ -93,22 +111,34 @@ class JsonlTracker(TrackerBase):
             self._file = None
 
 
-def _keep_rows_up_to(path: Path, update: int) -> None:
+def _keep_rows_up_to(path: Path, update: int) -> tuple[dict[str, float], set[str]]:
     """Drops the rows after `update` (and a line cut short by a crash), atomically: a resumed
-    run appends its own rows from there, so none is duplicated or lost."""
+    run appends its own rows from there, so none is duplicated or lost.
+
+    Returns the last value of every metric in the rows kept and the metrics of the rows dropped.
+    """
+    kept: list[str] = []
+    last_values: dict[str, float] = {}
+    dropped_keys: set[str] = set()
     if not path.is_file():
-        return
-    kept = []
+        return last_values, dropped_keys
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
         except ValueError:
             continue
-        if isinstance(row, dict) and int(row.get("update", 0)) <= update:
+        if not isinstance(row, dict):
+            continue
+        metrics = {key: value for key, value in row.items() if key not in ROW_COUNTERS}
+        if int(row.get("update", 0)) <= update:
             kept.append(line + "\n")
+            last_values.update({key: float(value) for key, value in metrics.items()})
+        else:
+            dropped_keys.update(metrics)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(kept), encoding="utf-8")
     tmp.replace(path)
+    return last_values, dropped_keys
 
 
 def _write_rows(rows: list[dict[str, Any]], file: IO[str], close: bool = False) -> None:

@@ -1,44 +1,22 @@
-"""The `wandb` tracker: Weights & Biases, offline when no API key is configured.
+"""The `wandb` tracker: a Weights & Biases run whose files live in the run folder.
 
 wandb is an optional extra (`pip install 'noether-core[wandb]'`); it is imported when the
-tracker is built, so a missing package fails before training starts.
+tracker is built, so a missing package fails before training starts. Mode and credentials are
+wandb's own: `WANDB_MODE` (or `wandb offline`) and the key of `wandb login`, `WANDB_API_KEY` or
+a netrc entry for wandb's host; only a `mode` set in the config is passed on.
 """
 
 from __future__ import annotations
 
-import netrc
-import os
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from noether.config import KindError
 from noether.config.schemas.tracker import WandbTrackerConfig
+from noether.core.build import BuildError
 from noether.core.runs import PathProvider
 from noether.core.trackers.base import TrackerBase
 
 INSTALL_HINT = "pip install 'noether-core[wandb]'"
-
-
-def has_api_key(environ: Mapping[str, str] | None = None, netrc_path: Path | None = None) -> bool:
-    """Whether W&B credentials exist: `WANDB_API_KEY` or a netrc entry for the W&B host."""
-    env = os.environ if environ is None else environ
-    if env.get("WANDB_API_KEY"):
-        return True
-    host = urlparse(env.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
-    path = netrc_path or Path(env.get("NETRC", str(Path.home() / ".netrc")))
-    try:
-        return netrc.netrc(str(path)).authenticators(host) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
-
-
-def resolve_mode(config: WandbTrackerConfig, environ: Mapping[str, str] | None = None) -> str:
-    """The configured mode, else online with credentials and offline without."""
-    if config.mode is not None:
-        return config.mode
-    return "online" if has_api_key(environ) else "offline"
 
 
 def import_wandb() -> Any:
@@ -53,7 +31,7 @@ def import_wandb() -> Any:
 
 
 class WandbTracker(TrackerBase):
-    """Logs to a W&B run whose files live in the run folder."""
+    """Logs to a W&B run with the run folder's id, so a resumed run continues the same W&B run."""
 
     config: WandbTrackerConfig
 
@@ -63,16 +41,23 @@ class WandbTracker(TrackerBase):
         self._run: Any = None
 
     def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
-        self._run = self._wandb.init(
-            project=self.config.project,
-            entity=self.config.entity,
-            mode=resolve_mode(self.config),
-            dir=str(path_provider.run_dir),
-            name=f"{path_provider.name}/{path_provider.run_id}",
-            id=path_provider.run_id,  # a resumed run (same folder) continues the same W&B run
-            resume="allow",
-            config=config,
-        )
+        mode = {} if self.config.mode is None else {"mode": self.config.mode}
+        try:
+            self._run = self._wandb.init(
+                project=self.config.project,
+                entity=self.config.entity,
+                dir=str(path_provider.run_dir),
+                name=f"{path_provider.name}/{path_provider.run_id}",
+                id=path_provider.run_id,
+                resume="allow",
+                config=config,
+                **mode,
+            )
+        except self._wandb.errors.Error as exc:
+            raise BuildError(
+                f"tracker wandb: {exc} (to log without W&B's server, set WANDB_MODE=offline "
+                "or tracker.mode=offline; upload later with `wandb sync`)"
+            ) from exc
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
         self._run.log({**metrics, "epoch": epoch, "sample": sample}, step=update)

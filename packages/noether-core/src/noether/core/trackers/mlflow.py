@@ -1,0 +1,278 @@
+"""The `mlflow` tracker: one MLflow run per run folder, continued when the run is resumed.
+
+mlflow is an optional extra (`pip install 'noether-core[mlflow]'`: the mlflow-skinny client
+and the sqlalchemy and alembic that its SQLite store needs); it is imported when the tracker is
+built, so a missing package fails before training starts.
+
+Where runs go is MLflow's own choice where one is made: the config's `tracking_uri`, else
+`MLFLOW_TRACKING_URI` (or `mlflow.set_tracking_uri`), else a SQLite store `mlflow.db` with its
+artifacts in `mlartifacts/`, both inside the run folder (`mlflow ui --backend-store-uri
+sqlite:///<run_dir>/mlflow.db` shows it). MLflow's file store (`./mlruns`) is in maintenance
+mode and refused by default since MLflow 3.7, so it is not the default here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from noether.config import KindError
+from noether.config.schemas.tracker import MlflowTrackerConfig
+from noether.core.build import BuildError
+from noether.core.runs import PathProvider
+from noether.core.trackers.base import TrackerBase
+
+logger = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'noether-core[mlflow]'"
+
+RUN_FILE = "mlflow_run.json"
+"""In the run folder: the MLflow run of this run folder and the last update sent to it."""
+
+FLUSH_SECONDS = 1.0
+"""Rows are sent to MLflow in one batch at most this often (and on `flush()` and `close()`)."""
+
+
+def import_mlflow() -> Any:
+    """Imports mlflow, or says how to install it."""
+    try:
+        import mlflow
+        import mlflow.entities
+        import mlflow.exceptions
+        import mlflow.tracking
+    except ImportError:
+        raise KindError(
+            f"the mlflow tracker needs the mlflow package, which is not installed: {INSTALL_HINT}"
+        ) from None
+    return mlflow
+
+
+def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """MLflow params from a nested config: dotted keys (`model.optimizer.lr`), list items of
+    mappings by index (`trainer.callbacks.0.kind`), other values as JSON, strings as they are."""
+    params: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            params.update(flatten_params(value, name + "."))
+        elif isinstance(value, list) and any(isinstance(item, Mapping) for item in value):
+            params.update(
+                flatten_params({str(i): item for i, item in enumerate(value)}, name + ".")
+            )
+        else:
+            params[name] = value if isinstance(value, str) else json.dumps(value)
+    return params
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class MlflowTracker(TrackerBase):
+    """Logs every metric at step = update (epoch and sample as `counters/epoch` and
+    `counters/sample`), the resolved config as params (dotted keys) and as the artifact
+    `config.yaml`, and summary values as metrics `summary/<key>` at the last logged update.
+
+    The run's id is kept in `<run_dir>/mlflow_run.json`; a run resumed in its own folder
+    continues that MLflow run. MLflow cannot delete logged points, so the rows that the
+    interrupted run already sent (after the checkpoint) are kept and not sent again; params
+    keep their first value (the changed config is in the `config.yaml` artifact).
+    """
+
+    config: MlflowTrackerConfig
+
+    def __init__(self, config: MlflowTrackerConfig) -> None:
+        super().__init__(config)
+        self._mlflow = import_mlflow()
+        self._metric = self._mlflow.entities.Metric
+        self._client: Any = None
+        self._run_id = ""
+        self._run_file = Path()
+        self._stored: dict[str, Any] = {}
+        self._pending: list[Any] = []
+        self._refused: set[str] = set()
+        self._skip_up_to = -1
+        """Resumed: the last update whose rows the interrupted run sent (not sent again)."""
+        self._sent_up_to = -1
+        self._last_update = 0
+        self._last_flush = 0.0
+
+    def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
+        run_dir = path_provider.run_dir.resolve()
+        self._run_file = run_dir / RUN_FILE
+        self._last_update = self.resumed_at or 0
+        configured_uri = self.config.tracking_uri
+        if configured_uri is None and self._mlflow.is_tracking_uri_set():
+            configured_uri = self._mlflow.get_tracking_uri()
+        uri = configured_uri or f"sqlite:///{(run_dir / 'mlflow.db').as_posix()}"
+        try:
+            self._client = self._mlflow.tracking.MlflowClient(tracking_uri=uri)
+            existing_params = self._open_run(path_provider, config, configured_uri)
+            self._log_params(flatten_params(config), existing_params)
+            if path_provider.config_path.is_file():
+                self._client.log_artifact(self._run_id, str(path_provider.config_path))
+            else:
+                self._client.log_dict(self._run_id, config, "config.yaml")
+        except ImportError as exc:  # e.g. the SQLite store without sqlalchemy
+            raise KindError(f"tracker mlflow: {exc}: {INSTALL_HINT}") from exc
+        except self._mlflow.exceptions.MlflowException as exc:
+            raise BuildError(f"tracker mlflow ({uri}): {exc}") from exc
+        self._last_flush = time.monotonic()
+
+    def _open_run(
+        self, path_provider: PathProvider, config: dict[str, Any], configured_uri: str | None
+    ) -> dict[str, str]:
+        """Continues the run folder's MLflow run when resumed, else starts one; returns the
+        params the run already has."""
+        stored = _read_json(self._run_file) if self.resumed_at is not None else {}
+        if stored.get("run_id") and stored.get("tracking_uri") == configured_uri:
+            try:
+                run = self._client.get_run(stored["run_id"])
+            except self._mlflow.exceptions.MlflowException as exc:
+                logger.warning("mlflow: cannot continue run %s (%s)", stored["run_id"], exc)
+            else:
+                self._run_id = run.info.run_id
+                self._stored = stored
+                self._skip_up_to = self._sent_up_to = int(stored.get("sent_up_to", -1))
+                self._client.update_run(self._run_id, status="RUNNING")
+                logger.info("mlflow: continuing run %s", self._run_id)
+                return dict(run.data.params)
+        name = self.config.experiment_name or str(config.get("name") or path_provider.name)
+        artifacts = None if configured_uri else (self._run_file.parent / "mlartifacts").as_uri()
+        run = self._client.create_run(
+            self._experiment_id(name, artifacts),
+            run_name=f"{path_provider.name}/{path_provider.run_id}",
+            tags={"noether.run_dir": str(self._run_file.parent)},
+        )
+        self._run_id = run.info.run_id
+        self._stored = {"tracking_uri": configured_uri, "run_id": self._run_id}
+        _write_json(self._run_file, self._stored)
+        return {}
+
+    def _experiment_id(self, name: str, artifact_location: str | None) -> str:
+        """The id of the experiment `name`, created when missing."""
+        experiment = self._client.get_experiment_by_name(name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        try:
+            return str(self._client.create_experiment(name, artifact_location=artifact_location))
+        except self._mlflow.exceptions.MlflowException:
+            experiment = self._client.get_experiment_by_name(name)  # created meanwhile
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
+
+    def _log_params(self, params: dict[str, str], existing: dict[str, str]) -> None:
+        """Logs the params within MLflow's limits: longer values are cut, too long keys left
+        out; a resumed run keeps the values it has (MLflow refuses to change a param)."""
+        from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH, MAX_PARAM_VAL_LENGTH
+
+        too_long = [key for key in params if len(key) > MAX_ENTITY_KEY_LENGTH]
+        if too_long:
+            logger.warning(
+                "mlflow: params with keys over %d characters left out: %s",
+                MAX_ENTITY_KEY_LENGTH,
+                ", ".join(too_long),
+            )
+        cut = {
+            key: value
+            if len(value) <= MAX_PARAM_VAL_LENGTH
+            else value[: MAX_PARAM_VAL_LENGTH - 3] + "..."
+            for key, value in params.items()
+            if len(key) <= MAX_ENTITY_KEY_LENGTH
+        }
+        changed = sorted(key for key, value in cut.items() if existing.get(key, value) != value)
+        if changed:
+            logger.warning(
+                "mlflow: params keep their first value (the new config is in the artifact "
+                "config.yaml): %s",
+                ", ".join(changed),
+            )
+        param = self._mlflow.entities.Param
+        self._send(
+            "params", [param(key, value) for key, value in cut.items() if key not in existing]
+        )
+
+    def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
+        self._last_update = update
+        if update > self._skip_up_to:  # else the interrupted run sent this row already
+            timestamp = int(time.time() * 1000)
+            row = {**metrics, "counters/epoch": epoch, "counters/sample": sample}
+            self._pending.extend(
+                self._metric(key, value, timestamp, update)
+                for key, value in row.items()
+                if key not in self._refused
+            )
+        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def _summary(self, metrics: dict[str, float]) -> None:
+        timestamp = int(time.time() * 1000)
+        self._pending.extend(
+            self._metric(f"summary/{key}", value, timestamp, self._last_update)
+            for key, value in metrics.items()
+        )
+
+    def flush(self) -> None:
+        """Sends every pending row to MLflow now (the loop calls it before a checkpoint)."""
+        self._last_flush = time.monotonic()
+        if not self._pending or self._client is None:
+            return
+        pending, self._pending = self._pending, []
+        self._send("metrics", pending)
+        if self._last_update > self._sent_up_to:
+            self._sent_up_to = self._last_update
+            _write_json(self._run_file, {**self._stored, "sent_up_to": self._sent_up_to})
+
+    def _send(self, field: str, items: list[Any]) -> None:
+        """`log_batch` within MLflow's batch limits. A name MLflow refuses fails the whole
+        batch, so a refused batch is sent again key by key and the refused keys are left out
+        of the run from then on, with one warning each."""
+        from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+
+        size = MAX_METRICS_PER_BATCH if field == "metrics" else MAX_PARAMS_TAGS_PER_BATCH
+        for chunk in _chunks(items, size):
+            try:
+                self._client.log_batch(self._run_id, **{field: chunk})
+            except self._mlflow.exceptions.MlflowException as exc:
+                if exc.error_code != "INVALID_PARAMETER_VALUE":
+                    raise
+                self._send_key_by_key(field, chunk)
+
+    def _send_key_by_key(self, field: str, items: Sequence[Any]) -> None:
+        by_key: dict[str, list[Any]] = {}
+        for item in items:
+            by_key.setdefault(item.key, []).append(item)
+        for key, group in by_key.items():
+            try:
+                self._client.log_batch(self._run_id, **{field: group})
+            except self._mlflow.exceptions.MlflowException as exc:
+                if exc.error_code != "INVALID_PARAMETER_VALUE":
+                    raise
+                self._refused.add(key)
+                logger.warning("mlflow refused %s %r, left out of the run: %s", field, key, exc)
+
+    def _close(self) -> None:
+        self.flush()
+        self._client.set_terminated(self._run_id, status="FINISHED")
+        self._client = None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    """Rewrites the file whole, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,166 @@
+"""The mlflow tracker, read back through MLflow's own client.
+
+The tests share one SQLite store (`tracking_uri`): creating an MLflow database runs its
+migrations, seconds each; the default store inside the run folder is covered end to end by
+tests/test_trackers_cli.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from noether.config import KindError
+from noether.config.schemas.tracker import MlflowTrackerConfig
+from noether.core.runs import PathProvider
+from noether.core.trackers.mlflow import MlflowTracker, flatten_params
+
+CONFIG = {
+    "name": "exp",
+    "seed": 3,
+    "model": {"kind": "mlp", "optimizer": {"kind": "adamw", "lr": 0.001, "schedule": None}},
+    "trainer": {
+        "max_epochs": 2,
+        "forward_properties": ["x", "mask"],
+        "callbacks": [{"kind": "checkpoint", "every_n_epochs": 1}],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite store whose experiments keep their artifacts next to it (MLflow's default
+    for a store named by URI is ./mlruns in the working directory)."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{(folder / 'mlflow.db').as_posix()}"
+    for name in ("tests", "exp"):
+        MlflowClient(uri).create_experiment(name, (folder / name).as_uri())
+    return uri
+
+
+def started(store: str, provider: PathProvider, resumed_at: int | None = None) -> MlflowTracker:
+    tracker = MlflowTracker(MlflowTrackerConfig(tracking_uri=store, experiment_name="tests"))
+    tracker.start(provider, CONFIG, resumed_at=resumed_at)
+    return tracker
+
+
+def run_id_of(provider: PathProvider) -> str:
+    return str(json.loads((provider.run_dir / "mlflow_run.json").read_text())["run_id"])
+
+
+def history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def test_params_are_the_config_flattened_to_dotted_keys() -> None:
+    assert flatten_params(CONFIG) == {
+        "name": "exp",
+        "seed": "3",
+        "model.kind": "mlp",
+        "model.optimizer.kind": "adamw",
+        "model.optimizer.lr": "0.001",
+        "model.optimizer.schedule": "null",
+        "trainer.max_epochs": "2",
+        "trainer.forward_properties": '["x", "mask"]',
+        "trainer.callbacks.0.kind": "checkpoint",
+        "trainer.callbacks.0.every_n_epochs": "1",
+    }
+
+
+def test_metrics_by_update_params_artifact_and_summary_read_back(
+    store: str, tmp_path: Path
+) -> None:
+    provider = PathProvider(tmp_path, "exp")
+    tracker = started(store, provider)
+    tracker.log({"loss/online/total": 2.0, "optim/lr": 0.1}, update=5, epoch=1, sample=40)
+    tracker.log({"loss/online/total": 1.0}, update=10, epoch=2, sample=80)
+    tracker.log({"loss/online/total": math.nan}, update=15, epoch=3, sample=120)
+    tracker.summary({"best/loss": 0.5})
+    tracker.close()
+
+    client = MlflowClient(store)
+    run = client.get_run(run_id_of(provider))
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == f"exp/{provider.run_id}"
+    assert client.get_experiment(run.info.experiment_id).name == "tests"
+    assert run.data.params == flatten_params(CONFIG)
+    loss = history(client, run.info.run_id, "loss/online/total")
+    assert loss[:2] == [(5, 2.0), (10, 1.0)] and loss[2][0] == 15 and math.isnan(loss[2][1])
+    assert history(client, run.info.run_id, "optim/lr") == [(5, 0.1)]
+    assert history(client, run.info.run_id, "counters/sample") == [(5, 40), (10, 80), (15, 120)]
+    assert history(client, run.info.run_id, "summary/best/loss") == [(15, 0.5)]
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
+    config = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path / "dl"))
+    assert "adamw" in Path(config).read_text()
+
+
+def test_a_resumed_run_continues_the_same_mlflow_run_without_duplicated_steps(
+    store: str, tmp_path: Path
+) -> None:
+    provider = PathProvider(tmp_path, "exp")
+    first = started(store, provider)
+    for update in range(1, 7):
+        first.log({"loss": 1.0 / update}, update=update, epoch=0, sample=update * 8)
+    first.flush()  # the interrupted run sent rows up to update 6, its checkpoint is update 4
+    run_id = run_id_of(provider)
+
+    resumed = started(store, PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True), 4)
+    for update in range(5, 9):
+        resumed.log({"loss": 1.0 / update}, update=update, epoch=0, sample=update * 8)
+    resumed.close()
+
+    client = MlflowClient(store)
+    assert run_id_of(provider) == run_id
+    runs = client.search_runs(
+        [client.get_run(run_id).info.experiment_id],
+        filter_string=f"tags.`noether.run_dir` = '{provider.run_dir.resolve()}'",
+    )
+    assert [run.info.run_id for run in runs] == [run_id]  # one MLflow run for the run folder
+    assert history(client, run_id, "loss") == [(u, 1.0 / u) for u in range(1, 9)]
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_params_over_mlflows_limits_are_cut_and_names_it_refuses_left_out(
+    store: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+    provider = PathProvider(tmp_path, "exp")
+    tracker = MlflowTracker(MlflowTrackerConfig(tracking_uri=store))
+    tracker.start(provider, {"name": "exp", "notes": "x" * (MAX_PARAM_VAL_LENGTH + 10)})
+    tracker.log({"loss": 1.0, "bad(name)": 2.0}, update=1, epoch=0, sample=1)
+    tracker.log({"loss": 0.5, "bad(name)": 3.0}, update=2, epoch=0, sample=2)
+    tracker.close()
+
+    client = MlflowClient(store)
+    run = client.get_run(run_id_of(provider))
+    assert len(run.data.params["notes"]) == MAX_PARAM_VAL_LENGTH
+    assert history(client, run.info.run_id, "loss") == [(1, 1.0), (2, 0.5)]
+    assert "bad(name)" not in run.data.metrics
+    assert caplog.text.count("mlflow refused metrics 'bad(name)'") == 1
+
+
+def test_mlflow_tracking_uri_is_used_when_the_config_names_none(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    provider = PathProvider(tmp_path, "exp")
+    tracker = MlflowTracker(MlflowTrackerConfig())
+    tracker.start(provider, CONFIG)
+    tracker.close()
+    run = MlflowClient(store).get_run(run_id_of(provider))
+    assert MlflowClient(store).get_experiment(run.info.experiment_id).name == "exp"
+    assert not (provider.run_dir / "mlflow.db").exists()
+
+
+def test_without_mlflow_the_error_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` fails
+    with pytest.raises(KindError, match=r"pip install 'noether-core\[mlflow\]'"):
+        MlflowTracker(MlflowTrackerConfig())
