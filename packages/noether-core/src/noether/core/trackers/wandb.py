@@ -3,11 +3,12 @@
 wandb is an optional extra (`pip install 'noether-core[wandb]'`); it is imported when the
 tracker is built, so a missing package fails before training starts. Mode and credentials are
 wandb's own: `WANDB_MODE` (or `wandb offline`) and the key of `wandb login`, `WANDB_API_KEY` or
-a netrc entry for wandb's host; only a `mode` set in the config is passed on.
+a netrc entry for wandb's host. Without any credentials the run is recorded offline.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from noether.config import KindError
@@ -40,8 +41,18 @@ class WandbTracker(TrackerBase):
         self._wandb = import_wandb()
         self._run: Any = None
 
+    def _mode(self) -> dict[str, str]:
+        """The config's mode; else wandb's own (`WANDB_MODE`, `wandb offline`); else, when
+        wandb finds no credentials (`wandb.login` without prompting), offline, so a machine
+        that was never logged in still records the run (upload it later with `wandb sync`)."""
+        if self.config.mode is not None:
+            return {"mode": self.config.mode}
+        if os.environ.get("WANDB_MODE") or self._wandb.login(prompt=False, verify=False):
+            return {}
+        return {"mode": "offline"}
+
     def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
-        mode = {} if self.config.mode is None else {"mode": self.config.mode}
+        mode = self._mode()
         try:
             self._run = self._wandb.init(
                 project=self.config.project,
