@@ -59,17 +59,22 @@ def run_validate(
 ) -> tuple[int, str]:
     """Validates the files that `paths` select: (exit code, report in the `output` format).
 
-    `root` is the folder that includes may be read from (default: per file, its git
-    checkout's root, else the folder named for it); `max_nodes` overrides that limit.
+    `paths` are the positional words: files, folders, globs and `key.path=value` overrides
+    (`noether.config.cli_words`), which apply before those of `overrides` (`-o`). `root` is
+    the folder that includes may be read from (default: per file, its git checkout's root,
+    else the folder named for it); `max_nodes` overrides that limit.
 
     Raises:
         ValidateUsageError: no path given, a path that does not exist, no file found, or a
             `root` that is not a folder.
     """
     from noether.config.cli_paths import PathUsageError, select_files
+    from noether.config.cli_words import split_overrides
     from noether.config.loader.confine import default_root
     from noether.config.loader.limits import LoaderLimits
 
+    paths, positional_overrides = split_overrides(paths)
+    overrides = [*positional_overrides, *overrides]
     if not paths:
         raise ValidateUsageError("give at least one file, folder or glob to validate")
     if root is not None and not os.path.isdir(root):
