@@ -36,9 +36,9 @@ from noether.core.resume import (
     write_config_text,
     write_run_info,
 )
-from noether.core.targets import check_targets
 from noether.core.runs import PathProvider, find_run_dir
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED
+from noether.core.targets import check_targets
 from noether.core.trainer.nonfinite import NonFiniteLossError
 from noether.core.trainer.types import TrainStepError
 
