@@ -16,20 +16,13 @@ from typing import Any
 import torch
 
 from noether.config.batching import MicroBatchPlan, split_batch
-from noether.core.build import (
-    build_component,
-    build_datasets,
-    build_model,
-    resolve_device,
-    seed_everything,
-)
+from noether.core.build import build_datasets, build_model, resolve_device, seed_everything
 from noether.core.callbacks.default.param_count import count_parameters
 from noether.core.cli_run import ResolvedRun, error
-from noether.core.cli_train import BUILD_ERRORS, check_resume_initializer, run_logging
+from noether.core.cli_train import BUILD_ERRORS, preflight, run_logging
 from noether.core.counters import UpdateCounter
 from noether.core.launch import detect
 from noether.core.resume import ResumePlan, later_checkpoints
-from noether.core.targets import check_targets
 from noether.core.trainer.setup import updates_per_epoch
 
 NEW_RUN_ID = "<a new run id>"
@@ -133,9 +126,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         Any of `cli_train.BUILD_ERRORS`: what the run would fail with.
     """
     config = resolved.config
-    components = check_targets(config)
-    build_component(config.tracker)  # constructed only: its library is there
-    initializer = check_resume_initializer(config) if resolved.resume is None else None
+    checked = preflight(config, resolved.resume)
     run_dir = planned_run_dir(resolved, run_id)
     device = resolve_device(config.device)
     launch = detect()
@@ -164,7 +155,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
     trainable, frozen = count_parameters(model)
     return DryRunReport(
         config_file=resolved.config_file,
-        components=components,
+        components=checked.components,
         device=device,
         dataset_sizes={key: _size(data_container.get_dataset(key)) for key in config.datasets},
         model_name=type(model).__name__,
@@ -176,7 +167,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         counter=counter,
         run_dir=run_dir,
         resume=resolved.resume,
-        initializer=initializer,
+        initializer=checked.initializer_plan,
     )
 
 

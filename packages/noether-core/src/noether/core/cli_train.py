@@ -11,6 +11,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from noether.core.resume import (
 from noether.core.runs import PathProvider, find_run_dir
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED
 from noether.core.targets import check_targets
+from noether.core.trackers.base import TrackerBase
 from noether.core.trainer.nonfinite import NonFiniteLossError
 from noether.core.trainer.types import TrainStepError
 
@@ -127,6 +129,31 @@ def check_resume_initializer(config: ExperimentConfig) -> ResumePlan | None:
     )
 
 
+@dataclass(frozen=True)
+class Preflight:
+    """What a run checks before it makes its folder (and a dry run checks too)."""
+
+    components: int
+    """Components whose implementation was imported."""
+    tracker: TrackerBase
+    """Built (not started): its library is installed."""
+    initializer_plan: ResumePlan | None
+    """A `resume` initializer's checkpoint, checked against the config."""
+
+
+def preflight(config: ExperimentConfig, resume: ResumePlan | None) -> Preflight:
+    """Imports every kind's implementation, builds the tracker and checks a `resume`
+    initializer, so that none of them fails after the run folder was made.
+
+    Raises:
+        Any of USER_ERRORS: what the run would fail with.
+    """
+    components = check_targets(config)
+    tracker = build_component(config.tracker)
+    initializer_plan = check_resume_initializer(config) if resume is None else None
+    return Preflight(components, tracker, initializer_plan)
+
+
 def open_run_folder(
     config: ExperimentConfig, resume: ResumePlan | None, run_id: str | None
 ) -> PathProvider:
@@ -158,10 +185,7 @@ def train(
         run_id: the new run folder's name (default: a fresh id).
     """
     try:
-        check_targets(config)
-        # before the run folder, too: a tracker whose library is missing leaves none behind
-        tracker = build_component(config.tracker)
-        initializer_plan = check_resume_initializer(config) if resume is None else None
+        checked = preflight(config, resume)
         device = resolve_device(config.device)
         launch = init_distributed_from_env(device)
         path_provider = open_run_folder(config, resume, run_id)
@@ -181,7 +205,7 @@ def train(
                 launch.master_addr,
                 launch.master_port,
             )
-        for plan in (resume, initializer_plan):
+        for plan in (resume, checked.initializer_plan):
             if plan is not None:
                 log_plan(plan)
         if resume is not None and is_rank0():
@@ -191,7 +215,7 @@ def train(
             resumed_at = resume.checkpoint.update if resume.checkpoint is not None else 0
         try:
             experiment = build_experiment(
-                config, path_provider, resumed_at=resumed_at, tracker=tracker
+                config, path_provider, resumed_at=resumed_at, tracker=checked.tracker
             )
         except BUILD_ERRORS as exc:
             report(exc)
