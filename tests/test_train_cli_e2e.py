@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -169,9 +171,68 @@ def test_a_kind_whose_package_is_missing_names_the_package(tmp_path: Path) -> No
     assert result.returncode == 1
     assert "install the package 'acme-surrogates'" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    assert run_dirs(tmp_path) == []  # reported before the run folder is made
 
 
 def test_a_config_file_that_does_not_exist_exits_2(tmp_path: Path) -> None:
     result = noether_train(tmp_path, str(tmp_path / "missing.yaml"))
     assert result.returncode == 2
     assert "config file not found" in result.stderr
+
+
+def read_terminal(process: subprocess.Popen[bytes], leader: int, timeout: float) -> str:
+    """Everything the process wrote to its terminal until it exited."""
+    output = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1.0)
+        if not ready:
+            if process.poll() is not None:
+                break
+            continue
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed with the process (EIO on Linux)
+            break
+        if not chunk:
+            break
+        output += chunk
+    process.wait(timeout=60)
+    return output.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_on_a_terminal_progress_is_a_live_bar_and_log_lines_stay_whole(tmp_path: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [str(NOETHER_TRAIN), str(CONFIG), "trainer.max_epochs=2", "trainer.callbacks=[]"],
+        cwd=tmp_path,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "100", "TERM": "xterm"},
+    )
+    os.close(follower)
+    try:
+        text = read_terminal(process, leader, timeout=300)
+    finally:
+        os.close(leader)
+    assert process.returncode == 0, text
+    bars = [line for line in text.split("\r\x1b[2K") if "━" in line]
+    assert bars, text  # rich drew its bar, redrawn in place
+    assert "8/8" in bars[-1] and "100%" in bars[-1]
+    assert "final loss/online/total = " in text
+    assert "\x1b[?25h" in text  # the cursor is shown again
+    # each progress line is logged whole on its own line, and into train.log
+    logged = [
+        line.rsplit("\x1b[2K", 1)[-1]
+        for line in text.split("\r\n")
+        if "TerminalProgressCallback: epoch" in line
+    ]
+    assert [line.split(" | ")[1] for line in logged] == [
+        f"update {update}/8 ({100 * update / 8:.1f}%)" for update in (2, 4, 6, 8)
+    ]
+    (run_dir,) = run_dirs(tmp_path)
+    assert "update 8/8 (100.0%)" in (run_dir / "train.log").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -266,3 +267,54 @@ def test_real_process_help_lists_commands() -> None:
     assert done.returncode == 0
     for command in ("validate", "schema", "kinds"):
         assert command in done.stdout
+
+
+NOETHER_CONFIG = Path(sys.executable).parent / "noether-config"
+
+
+def script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a shell runs it."""
+    return subprocess.run(
+        [str(NOETHER_CONFIG), *args], capture_output=True, text=True, env={**os.environ, **env}
+    )
+
+
+def test_version_names_the_distribution() -> None:
+    done = script("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"noether-config {importlib.metadata.version('noether-config')}\n"
+
+
+def test_show_completion_prints_a_bash_script() -> None:
+    done = script("--show-completion", "bash")
+    assert done.returncode == 0, done.stderr
+    assert "_NOETHER_CONFIG_COMPLETE=complete_bash" in done.stdout
+    assert "complete -o default -F _noether_config_completion noether-config" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("noether-config va", "validate"),
+        ("noether-config validate --ro", "--root"),
+        ("noether-config validate --format ", "github"),
+        ("noether-config --ver", "--version"),
+    ],
+)
+def test_completion_offers_commands_options_and_values(words: str, expected: str) -> None:
+    done = script(
+        _NOETHER_CONFIG_COMPLETE="complete_bash",
+        COMP_WORDS=words,
+        COMP_CWORD=str(words.count(" ")),
+    )
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout.split()
+
+
+def test_positional_overrides_are_option_overrides(configs: Path) -> None:
+    good = str(configs / "good.yaml")
+    positional = invoke("validate", good, "trainer.max_epochs=-1", "seed=x")
+    option = invoke("validate", good, "-o", "trainer.max_epochs=-1", "--override=seed=x")
+    assert positional == option
+    assert positional[0] == 1
+    assert "trainer.max_epochs" in positional[1] and "seed" in positional[1]

@@ -14,7 +14,8 @@ from torch.utils.data import Dataset
 
 from noether.config import BaseTrainerConfig, CallbackConfig, DatasetConfig, ModelConfig
 from noether.config.schemas.tracker import NoopTrackerConfig
-from noether.core.cli import final_losses, run
+from noether.core.cli import run
+from noether.core.cli_train import final_losses
 from noether.core.models import ModelBase
 from noether.core.trackers.log_writer import LogWriter
 from noether.core.trackers.noop import NoopTracker

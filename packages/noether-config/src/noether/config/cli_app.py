@@ -2,7 +2,9 @@
 
 `noether.config.cli.main` runs plain `validate` invocations without building this app (typer's
 import and parameter set-up cost more than validating a file); everything else comes here.
-Each command imports only what it needs, inside the command.
+Each command imports only what it needs, inside the command. Shell completion is on
+(`--install-completion`, `--show-completion`): typer answers it from this app, so it costs the
+fast path nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import typer
 app = typer.Typer(
     name="noether-config",
     help="Validate noether experiment files without torch; print their schema; list kinds.",
-    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -30,6 +31,29 @@ class OutputFormat(StrEnum):
     github = "github"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"noether-config {version('noether-config')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = None,
+) -> None:
+    """Options of noether-config itself (before the command)."""
+
+
 def _usage_error(message: str) -> typer.Exit:
     typer.echo(f"noether-config: error: {message}", err=True)
     return typer.Exit(2)
@@ -39,11 +63,19 @@ def _usage_error(message: str) -> typer.Exit:
 def validate(
     paths: Annotated[
         list[str] | None,
-        typer.Argument(help="Experiment files, folders (searched for *.yaml, *.yml) or globs."),
+        typer.Argument(
+            help="Experiment files, folders (searched for *.yaml, *.yml) or globs, and "
+            "key.path=value overrides (YAML values) for every file.",
+            metavar="PATH|KEY=VALUE",
+        ),
     ] = None,
     override: Annotated[
         list[str] | None,
-        typer.Option("--override", "-o", help="Set key.path=value (YAML value); repeatable."),
+        typer.Option(
+            "--override",
+            "-o",
+            help="Set key.path=value (YAML value) after the positional overrides; repeatable.",
+        ),
     ] = None,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="Report as text, json or github annotations.")

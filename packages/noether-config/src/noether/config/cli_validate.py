@@ -60,8 +60,10 @@ def run_validate(
 ) -> tuple[int, str]:
     """Validates the files that `paths` select: (exit code, report in the `output` format).
 
-    `root` is the folder that includes may be read from (default: per file, its git
-    checkout's root, else the folder named for it); `max_nodes` overrides that limit.
+    `paths` are the positional words: files, folders, globs and `key.path=value` overrides
+    (`noether.config.cli_words`), which apply before those of `overrides` (`-o`). `root` is
+    the folder that includes may be read from (default: per file, its git checkout's root,
+    else the folder named for it); `max_nodes` overrides that limit.
     `experiments_only` skips YAML files whose top level has neither `trainer:` nor `extends:`
     (the pre-commit hook gets every changed YAML file); finding no experiment is then no error.
 
@@ -70,9 +72,12 @@ def run_validate(
             `root` that is not a folder.
     """
     from noether.config.cli_paths import PathUsageError, select_files
+    from noether.config.cli_words import split_overrides
     from noether.config.loader.confine import default_root
     from noether.config.loader.limits import LoaderLimits
 
+    paths, positional_overrides = split_overrides(paths)
+    overrides = [*positional_overrides, *overrides]
     if not paths:
         raise ValidateUsageError("give at least one file, folder or glob to validate")
     if root is not None and not os.path.isdir(root):

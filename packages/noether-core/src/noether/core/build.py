@@ -154,10 +154,32 @@ def _constructor_mismatch(
     )
 
 
+def build_datasets(config: ExperimentConfig) -> DataContainer:
+    """Every dataset of `config` from its kind's target, in one DataContainer."""
+    datasets = {key: build_component(cfg) for key, cfg in config.datasets.items()}
+    return DataContainer(datasets, num_workers=config.num_workers, seed=config.seed)
+
+
+def build_model(config: ExperimentConfig) -> ModelBase:
+    """The model from its kind's target.
+
+    Raises:
+        BuildError: the target built something that is not a ModelBase.
+    """
+    model = build_component(config.model)
+    if not isinstance(model, ModelBase):
+        raise BuildError(
+            f"model: {config.model.target} built a {type(model).__name__}, which is not a "
+            "noether.core.models.ModelBase subclass"
+        )
+    return model
+
+
 def build_experiment(
     config: ExperimentConfig,
     path_provider: PathProvider | None = None,
     resumed_at: int | None = None,
+    tracker: TrackerBase | None = None,
 ) -> Experiment:
     """Seeds, resolves the device and builds datasets, model, tracker and trainer.
 
@@ -166,6 +188,8 @@ def build_experiment(
         path_provider: the run folder; a new one is made when None.
         resumed_at: the update a run continued in its own folder resumes from (trackers
             drop or supersede what the interrupted run logged after it).
+        tracker: the tracker, when built already (`noether-train` builds it before the run
+            folder, so that a tracker whose library is missing leaves no folder behind).
 
     Raises:
         BuildError: bad device or a model that is not a ModelBase.
@@ -178,15 +202,10 @@ def build_experiment(
         torch.set_num_threads(config.num_threads)
     if path_provider is None:
         path_provider = create_path_provider(config)
-    datasets = {key: build_component(cfg) for key, cfg in config.datasets.items()}
-    data_container = DataContainer(datasets, num_workers=config.num_workers, seed=config.seed)
-    model = build_component(config.model)
-    if not isinstance(model, ModelBase):
-        raise BuildError(
-            f"model: {config.model.target} built a {type(model).__name__}, which is not a "
-            "noether.core.models.ModelBase subclass"
-        )
-    tracker = build_component(config.tracker)
+    data_container = build_datasets(config)
+    model = build_model(config)
+    if tracker is None:
+        tracker = build_component(config.tracker)
     trainer = build_component(
         config.trainer,
         data_container=data_container,

@@ -148,17 +148,21 @@ def log_plan(plan: ResumePlan) -> None:
         logger.warning("changed since the checkpoint (forced, not exact): %s", change)
 
 
+def later_checkpoints(plan: ResumePlan) -> list[CheckpointInfo]:
+    """The resumable checkpoints past the resumed position (resuming deletes them)."""
+    position = plan.checkpoint.update if plan.checkpoint is not None else 0
+    return [
+        info
+        for info in folders.list_checkpoints(plan.run_dir / "checkpoints")
+        if info.resumable and info.update > position
+    ]
+
+
 def retire_later_checkpoints(plan: ResumePlan) -> None:
     """Deletes the resumable checkpoints past the resumed position: they belong to the
     abandoned continuation, and `--resume` would otherwise pick one of them next time."""
     checkpoint_dir = plan.run_dir / "checkpoints"
-    position = plan.checkpoint.update if plan.checkpoint is not None else 0
-    later = [
-        info
-        for info in folders.list_checkpoints(checkpoint_dir)
-        if info.resumable and info.update > position
-    ]
-    for info in later:
+    for info in later_checkpoints(plan):
         logger.warning(
             "deleting checkpoint %s (update %d): it is past the resumed position",
             info.tag,

@@ -1,9 +1,14 @@
-"""Progress: a log line per interval off a terminal, a live line with ETA on one."""
+"""Progress: a log line per interval; on a terminal also a live rich bar with ETA."""
 
 from __future__ import annotations
 
 import io
 import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,60 +78,108 @@ def test_plain_output_logs_one_line_per_interval(dkit, caplog):
     assert all("ETA" in line for line in lines)
 
 
-def test_terminal_line_is_redrawn_in_place_and_kept_at_each_interval(dkit):
+class FakeTerminal(io.StringIO):
+    """What a terminal receives: rich draws on it as on a tty."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+REDRAW = "\r\x1b[2K"  # rich: back to the line's start, erase it
+
+
+def screen_lines(text: str) -> list[str]:
+    """What stays on the screen: each line as last drawn, without colours."""
+    return [ESCAPE.sub("", line.rsplit(REDRAW, 1)[-1]) for line in text.split("\n")]
+
+
+def test_terminal_bar_is_redrawn_in_place_and_lines_are_logged_at_each_interval(dkit, caplog):
     h = dkit.Harness(updates_per_epoch=100, max_updates=4)
-    stream = io.StringIO()
+    screen = FakeTerminal()
+    caplog.set_level(logging.INFO, logger="TerminalProgressCallback")
     callback = TerminalProgressCallback(
-        None, h.context, every_n_updates=2, stream=stream, refresh_seconds=0.0
+        None, h.context, every_n_updates=2, stream=screen, refresh_seconds=0.0
     )
     callback.before_training()
     for _ in range(4):
         h.step(callback)
     callback.after_training()
-    text = stream.getvalue()
-    kept_lines = text.split("\n")
-    assert kept_lines[-1] == ""
-    # one committed line per log interval (updates 2 and 4) plus the final newline
-    assert [line.rsplit("\r", 1)[-1].split(" | ")[1] for line in kept_lines[:2]] == [
+    text = screen.getvalue()
+    assert text.count(REDRAW) >= 4  # redrawn at every update with refresh 0
+    *_, bar, after = screen_lines(text)
+    assert after == "\x1b[?25h" or after == ""  # the cursor is shown again
+    assert "4/4" in bar and "100%" in bar and "updates/s" in bar
+    assert "━" in bar  # rich's bar
+    lines = [r.getMessage() for r in caplog.records if r.name == "TerminalProgressCallback"]
+    assert [line.split(" | ")[1] for line in lines] == [
         "update 2/4 (50.0%)",
         "update 4/4 (100.0%)",
     ]
-    assert text.count("\r") >= 4  # redrawn at every update with refresh 0
-    assert "\x1b[K" in text
 
 
 def test_terminal_redraw_is_throttled(dkit):
     h = dkit.Harness(updates_per_epoch=1000, max_updates=1000)
-    stream = io.StringIO()
+    screen = FakeTerminal()
     callback = TerminalProgressCallback(
-        None, h.context, every_n_updates=1000, stream=stream, refresh_seconds=3600.0
+        None, h.context, every_n_updates=1000, stream=screen, refresh_seconds=3600.0
     )
     callback.before_training()
     for _ in range(50):
         h.step(callback)
-    assert stream.getvalue() == ""
+    assert screen.getvalue().count("updates/s") == 1  # drawn at the start only
+    callback.after_training()
+    assert "50/1000" in screen_lines(screen.getvalue())[-2]  # and once more at the end
 
 
-def test_log_record_clears_the_live_line_before_it_is_written(dkit):
+def test_log_records_are_written_whole_above_the_bar(dkit):
     h = dkit.Harness(updates_per_epoch=100, max_updates=10)
-    stream = io.StringIO()
-    log_stream = io.StringIO()
-    handler = logging.StreamHandler(log_stream)
+    screen = FakeTerminal()
+    handler = logging.StreamHandler(screen)
     root = logging.getLogger()
     root.addHandler(handler)
+    message = "checkpoint saved to " + "/very/long/path" * 20  # wider than the terminal
     try:
         callback = TerminalProgressCallback(
-            None, h.context, every_n_updates=10, stream=stream, refresh_seconds=0.0
+            None, h.context, every_n_updates=10, stream=screen, refresh_seconds=0.0
         )
         callback.before_training()
         h.step(callback)
-        assert stream.getvalue().endswith("\x1b[K")  # the live line is on screen
-        logging.getLogger("noether.test").warning("checkpoint saved")
-        assert stream.getvalue().endswith("\x1b[K\r\x1b[K")  # wiped before the record
-        assert "checkpoint saved" in log_stream.getvalue()
-        h.step(callback)  # the next update redraws it
-        assert stream.getvalue().rsplit("\r", 1)[-1].startswith("epoch")
+        logging.getLogger("noether.test").warning(message)
+        h.step(callback)
+        lines = screen_lines(screen.getvalue())
+        assert message in lines  # one line, not wrapped, not glued to the bar
+        below = lines[lines.index(message) + 1]
+        assert "2/10" in below  # the bar comes back under it
         callback.after_training()
-        assert callback._clear_live_line not in handler.filters
+        assert handler.stream is screen  # the handler writes to the terminal again
     finally:
         root.removeHandler(handler)
+
+
+def test_bar_is_taken_down_at_exit_when_training_ends_without_after_training(tmp_path):
+    """An error skips after_training: the cursor still comes back when the process exits."""
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from conftest import Harness\n"
+        "from noether.core.callbacks.default.progress import TerminalProgressCallback\n"
+        "h = Harness(updates_per_epoch=10, max_updates=10)\n"
+        "callback = TerminalProgressCallback(None, h.context, every_n_updates=5,"
+        " refresh_seconds=0.0)\n"
+        "callback.before_training()\n"
+        "h.step(callback)\n"
+        "raise SystemExit(3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TTY_COMPATIBLE": "1"},  # rich treats the pipe as a terminal
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "\x1b[?25l" in done.stdout  # the bar hid the cursor
+    assert done.stdout.endswith("\x1b[?25h")  # and showed it again at exit
+    assert "1/10" in ESCAPE.sub("", done.stdout)

@@ -1,11 +1,18 @@
-"""Training progress with throughput and ETA: a log line per interval, or a live terminal line."""
+"""Training progress with throughput and ETA: a log line per interval, and on a terminal a
+live progress bar drawn by rich."""
 
 from __future__ import annotations
 
+import atexit
+import io
 import logging
 import sys
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from noether.core.callbacks.base import PeriodicCallback
 
@@ -20,6 +27,26 @@ def format_duration(seconds: float) -> str:
     minutes, secs = divmod(rest, 60)
     clock = f"{hours}:{minutes:02d}:{secs:02d}"
     return f"{days}d {clock}" if days else clock
+
+
+@dataclass(frozen=True)
+class ProgressState:
+    """Where training stands and how fast it goes."""
+
+    epoch: int
+    total_epochs: int
+    update: int
+    total_updates: int
+    sample: int
+    rate: float
+    """Updates per second since training (or its resumed part) started."""
+    elapsed: float
+    eta: float
+    """Seconds left at `rate` (NaN before the first update)."""
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.update / self.total_updates if self.total_updates else 100.0
 
 
 class ProgressCallback(PeriodicCallback):
@@ -38,21 +65,32 @@ class ProgressCallback(PeriodicCallback):
         self._start_time = perf_counter()
         self._start_update = self.update_counter.update
 
-    def progress_line(self, now: float | None = None) -> str:
-        """E.g. `epoch 2/10 | update 460/1024 (44.9%) | 12.3 updates/s | 0:00:37 < 0:00:45`."""
+    def progress_state(self, now: float | None = None) -> ProgressState:
+        """The position, rate and ETA at `now` (a `perf_counter` time; default: now)."""
         counter = self.update_counter
         elapsed = (perf_counter() if now is None else now) - self._start_time
         done = counter.update - self._start_update
-        total = counter.total_updates
-        remaining = max(total - counter.update, 0)
+        remaining = max(counter.total_updates - counter.update, 0)
         rate = done / elapsed if elapsed > 0 else 0.0
-        eta = remaining / rate if rate > 0 else float("nan")
-        percent = 100.0 * counter.update / total if total else 100.0
+        return ProgressState(
+            epoch=counter.epoch,
+            total_epochs=counter.total_epochs,
+            update=counter.update,
+            total_updates=counter.total_updates,
+            sample=counter.sample,
+            rate=rate,
+            elapsed=elapsed,
+            eta=remaining / rate if rate > 0 else float("nan"),
+        )
+
+    def progress_line(self, now: float | None = None) -> str:
+        """E.g. `epoch 2/10 | update 460/1024 (44.9%) | 12.3 updates/s | 0:00:37 < 0:00:45`."""
+        state = self.progress_state(now)
         return (
-            f"epoch {counter.epoch}/{counter.total_epochs} | "
-            f"update {counter.update}/{total} ({percent:.1f}%) | "
-            f"sample {counter.sample} | {rate:.2f} updates/s | "
-            f"elapsed {format_duration(elapsed)} | ETA {format_duration(eta)}"
+            f"epoch {state.epoch}/{state.total_epochs} | "
+            f"update {state.update}/{state.total_updates} ({state.percent:.1f}%) | "
+            f"sample {state.sample} | {state.rate:.2f} updates/s | "
+            f"elapsed {format_duration(state.elapsed)} | ETA {format_duration(state.eta)}"
         )
 
     def periodic_callback(self) -> None:
@@ -60,13 +98,48 @@ class ProgressCallback(PeriodicCallback):
             self.logger.info(self.progress_line())
 
 
-class TerminalProgressCallback(ProgressCallback):
-    """A live progress line on a terminal, redrawn at most every `refresh_seconds`.
+def _isatty(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty()) if callable(isatty) else False
 
-    Each log interval leaves its line in place (a newline), so the scrollback still shows
-    the history; between them only a clock is read per update. A log record emitted while the
-    live line is on screen first clears it (a filter on the root logger's handlers), so log
-    lines never end up glued to the progress line; the next redraw brings it back.
+
+class LinesAboveBar(io.TextIOBase):
+    """A text stream whose lines rich writes above its live display, as they are (not wrapped:
+    a long log line stays one line)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self.console.out(line, highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self.console.out(self._partial, highlight=False)
+            self._partial = ""
+
+
+class TerminalProgressCallback(ProgressCallback):
+    """On a terminal: a live rich progress bar, redrawn at most every `refresh_seconds`, and
+    the plain line of `ProgressCallback` logged at each log interval.
+
+    The logged lines stay in the scrollback (and in train.log). While the bar is on screen,
+    records of the logging handlers that write to a terminal, and anything printed, go
+    through rich above the bar, so nothing is glued to it. Between redraws only a clock is
+    read per update. The bar is taken down after training, or at exit when training ended
+    early with an error.
+
+    Args:
+        stream: where the bar is drawn (default: stdout); not a terminal: drawn once at the end.
+        refresh_seconds: shortest time between two redraws.
     """
 
     def __init__(
@@ -80,29 +153,59 @@ class TerminalProgressCallback(ProgressCallback):
         self.stream = stream if stream is not None else sys.stdout
         self.refresh_seconds = refresh_seconds
         self._next_draw = 0.0
-        self._drawn = False
-        self._handlers: list[logging.Handler] = []
-
-    def _clear_live_line(self, record: logging.LogRecord) -> bool:
-        """Handler filter: wipes the live line before a log record is written; keeps all."""
-        if self._drawn:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self._drawn = False
-        return True
-
-    def _draw(self, now: float, end: str = "") -> None:
-        self.stream.write("\r" + self.progress_line(now) + "\x1b[K" + end)
-        self.stream.flush()
-        self._drawn = not end
-        self._next_draw = now + self.refresh_seconds
+        self._progress: Progress | None = None
+        self._task = TaskID(0)
+        self._redirected: list[tuple[logging.StreamHandler[Any], Any]] = []
 
     def before_training(self) -> None:
         super().before_training()
+        console = Console(file=self.stream)
+        on_stdout = self.stream is sys.stdout  # prints and stderr go to the same terminal
+        self._progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(bar_width=None),
+            MofNCompleteColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[rate]} updates/s"),
+            TextColumn("{task.fields[elapsed]} ETA {task.fields[eta]}"),
+            console=console,
+            expand=True,
+            auto_refresh=False,
+            redirect_stdout=on_stdout,
+            redirect_stderr=on_stdout and _isatty(sys.stderr),
+        )
+        self._task = self._progress.add_task("train", **self._fields(self._start_time))
+        self._progress.start()
+        atexit.register(self._stop)
+        if console.is_terminal:
+            self._redirect_terminal_handlers(console)
         self._next_draw = self._start_time + self.refresh_seconds
-        self._handlers = list(logging.getLogger().handlers)
-        for handler in self._handlers:
-            handler.addFilter(self._clear_live_line)
+
+    def _fields(self, now: float) -> dict[str, Any]:
+        state = self.progress_state(now)
+        return {
+            "completed": state.update,
+            "total": state.total_updates,
+            "epoch": f"{state.epoch}/{state.total_epochs}",
+            "rate": f"{state.rate:.2f}",
+            "elapsed": format_duration(state.elapsed),
+            "eta": format_duration(state.eta),
+        }
+
+    def _redirect_terminal_handlers(self, console: Console) -> None:
+        """Console log handlers on a terminal write through rich, above the bar."""
+        for handler in logging.getLogger().handlers:
+            if (
+                isinstance(handler, logging.StreamHandler)
+                and not isinstance(handler, logging.FileHandler)
+                and _isatty(handler.stream)
+            ):
+                self._redirected.append((handler, handler.setStream(LinesAboveBar(console))))
+
+    def _draw(self, now: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, refresh=True, **self._fields(now))
+        self._next_draw = now + self.refresh_seconds
 
     def track_after_update_step(self, losses: Any, timings: Any) -> None:
         now = perf_counter()
@@ -110,13 +213,19 @@ class TerminalProgressCallback(ProgressCallback):
             self._draw(now)
 
     def periodic_callback(self) -> None:
-        self._draw(perf_counter(), end="\n")
+        super().periodic_callback()
+        self._draw(perf_counter())
+
+    def _stop(self) -> None:
+        for handler, stream in self._redirected:
+            handler.setStream(stream)
+        self._redirected = []
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
     def after_training(self) -> None:
-        for handler in self._handlers:
-            handler.removeFilter(self._clear_live_line)
-        self._handlers = []
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
+        if self._progress is not None:
+            self._draw(perf_counter())
+        self._stop()
+        atexit.unregister(self._stop)

@@ -1,0 +1,185 @@
+"""`noether-train --dry-run`: everything a run checks and builds before its first update,
+without a run folder or any file.
+
+It validates (done by the caller), imports every kind's implementation, builds the tracker
+(not started), the datasets and the model (initialized, so freezing and the optimizer are
+checked too), and prints parameter counts, the batch plan of the trainer and where the run
+would write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from noether.config.batching import MicroBatchPlan, split_batch
+from noether.core.build import build_datasets, build_model, resolve_device, seed_everything
+from noether.core.callbacks.default.param_count import count_parameters
+from noether.core.cli_run import ResolvedRun, error
+from noether.core.cli_train import BUILD_ERRORS, preflight, run_logging
+from noether.core.counters import UpdateCounter
+from noether.core.launch import detect
+from noether.core.resume import ResumePlan, later_checkpoints
+from noether.core.trainer.setup import updates_per_epoch
+
+NEW_RUN_ID = "<a new run id>"
+
+
+@dataclass(frozen=True)
+class DryRunReport:
+    """What a dry run found; `lines()` is what it prints."""
+
+    config_file: Path
+    components: int
+    device: torch.device
+    dataset_sizes: dict[str, int | None]
+    model_name: str
+    trainable: int
+    frozen: int
+    world_size: int
+    plan: MicroBatchPlan
+    updates_per_epoch: int
+    counter: UpdateCounter
+    run_dir: str
+    resume: ResumePlan | None
+    initializer: ResumePlan | None
+
+    def lines(self) -> list[str]:
+        counter = self.counter
+        lines = [
+            f"dry run of {self.config_file}: nothing was written",
+            f"  implementations: {self.components} importable",
+            f"  device: {self.device}",
+            *(
+                f"  dataset {key}: {'unknown' if size is None else size} samples"
+                for key, size in self.dataset_sizes.items()
+            ),
+            f"  model: {self.model_name}",
+            f"  parameters: {self.trainable:,} trainable, {self.frozen:,} frozen",
+            f"  processes: {self.world_size}",
+            f"  effective batch: {counter.effective_batch_size}",
+            f"  per-rank batch: {self.plan.batch_size}",
+            f"  per-rank micro-batches: {'+'.join(map(str, self.plan.sizes))}",
+            f"  accumulation steps: {self.plan.accumulation_steps}",
+            f"  updates per epoch: {self.updates_per_epoch}",
+            f"  total updates: {counter.total_updates} ({counter.total_epochs} epochs)",
+        ]
+        for label, plan in (("resume", self.resume), ("initializer", self.initializer)):
+            if plan is not None:
+                lines += describe_resume(label, plan, counter.total_updates)
+        lines.append(f"  run folder: {self.run_dir}")
+        return lines
+
+
+def describe_resume(label: str, plan: ResumePlan, total_updates: int) -> list[str]:
+    """Where a resumed run continues from, and what resuming would change in its folder."""
+    checkpoint = plan.checkpoint
+    if checkpoint is None:
+        return [f"  {label}: {plan.run_dir} has no checkpoint: it would start again"]
+    lines = [
+        f"  {label}: {plan.run_dir} from checkpoint {checkpoint.tag} (epoch "
+        f"{checkpoint.epoch}, update {checkpoint.update}, sample {checkpoint.sample}); "
+        f"{max(total_updates - checkpoint.update, 0)} updates left"
+    ]
+    lines += [f"  changed since the checkpoint: {change}" for change in plan.changes]
+    lines += [f"  changed (forced, not exact): {change}" for change in plan.forced]
+    if label == "resume":
+        lines += [
+            f"  would delete checkpoint {info.tag}: it is past the resumed position"
+            for info in later_checkpoints(plan)
+        ]
+    return lines
+
+
+def planned_run_dir(resolved: ResolvedRun, run_id: str | None) -> str:
+    """The folder the run would write to (`NEW_RUN_ID` for a fresh id).
+
+    Raises:
+        FileExistsError: `run_id` names an existing folder (a run would refuse it).
+    """
+    if resolved.resume is not None:
+        return f"{resolved.resume.run_dir} (continued in place)"
+    config = resolved.config
+    run_dir = Path(config.output_path) / config.name / (run_id or NEW_RUN_ID)
+    if run_id is not None and run_dir.exists():
+        raise FileExistsError(
+            f"run folder {run_dir} exists; runs are never overwritten (omit the run id to "
+            "start a new run)"
+        )
+    return str(run_dir)
+
+
+def _size(dataset: Any) -> int | None:
+    try:
+        return len(dataset)
+    except TypeError:
+        return None
+
+
+def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
+    """Checks and builds what the run would, without writing; the report of it all.
+
+    Raises:
+        Any of `cli_train.BUILD_ERRORS`: what the run would fail with.
+    """
+    config = resolved.config
+    checked = preflight(config, resolved.resume)
+    run_dir = planned_run_dir(resolved, run_id)
+    device = resolve_device(config.device)
+    launch = detect()
+    seed_everything(config.seed + launch.rank)
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    data_container = build_datasets(config)
+    model = build_model(config)
+    trainer = config.trainer
+    plan = split_batch(
+        trainer.effective_batch_size,
+        trainer.max_batch_size,
+        launch.world_size,
+        trainer.disable_gradient_accumulation,
+    )
+    per_epoch = updates_per_epoch(trainer, data_container)
+    counter = UpdateCounter(
+        updates_per_epoch=per_epoch,
+        effective_batch_size=trainer.effective_batch_size,
+        max_epochs=trainer.max_epochs,
+        max_updates=trainer.max_updates,
+        max_samples=trainer.max_samples,
+        start_epoch=trainer.start_at_epoch or 0,
+    )
+    model.initialize(counter.total_updates)
+    trainable, frozen = count_parameters(model)
+    return DryRunReport(
+        config_file=resolved.config_file,
+        components=checked.components,
+        device=device,
+        dataset_sizes={key: _size(data_container.get_dataset(key)) for key in config.datasets},
+        model_name=type(model).__name__,
+        trainable=trainable,
+        frozen=frozen,
+        world_size=launch.world_size,
+        plan=plan,
+        updates_per_epoch=per_epoch,
+        counter=counter,
+        run_dir=run_dir,
+        resume=resolved.resume,
+        initializer=checked.initializer_plan,
+    )
+
+
+def dry_run(resolved: ResolvedRun, run_id: str | None) -> int:
+    """Runs the checks and builds, prints the report (rank 0 only); returns the exit code."""
+    with run_logging(None):
+        try:
+            report = inspect_run(resolved, run_id)
+        except BUILD_ERRORS as exc:
+            error(str(exc))
+            return 1
+    if detect().rank == 0:
+        for line in report.lines():
+            print(line)
+    return 0

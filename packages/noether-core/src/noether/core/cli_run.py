@@ -1,0 +1,135 @@
+"""What `noether-train` does once its command line is read: find the config, then train,
+print the config or dry-run.
+
+The config of a new run is the given file with its overrides; with `--resume` it is the run's
+stored config (or the given file), checked against the checkpoint it continues from. torch is
+imported only by the steps that need it, so `--print-config` of a new run stays quick.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import yaml
+
+from noether.config import ConfigError, ExperimentConfig, load_config
+
+if TYPE_CHECKING:
+    from noether.core.resume import ResumePlan
+
+Action = Literal["train", "print-config", "dry-run"]
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """The command line of one `noether-train` call, checked for usage."""
+
+    config_file: Path | None
+    """The experiment file; None with --resume (the run's stored config)."""
+    overrides: Sequence[str] = ()
+    """`key.path=value`, positional ones first, then those of `-o`."""
+    resume: Path | None = None
+    checkpoint: str | None = None
+    force: bool = False
+    run_id: str | None = None
+    action: Action = "train"
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    """The validated config to run and where it came from."""
+
+    config: ExperimentConfig
+    config_file: Path
+    resume: ResumePlan | None = None
+    """With --resume: the checkpoint it continues from, checked against `config`."""
+
+
+def error(message: str) -> None:
+    """One message on stderr, prefixed with the program name."""
+    print(f"noether-train: {message}", file=sys.stderr)
+
+
+def resolved_config_text(config: ExperimentConfig) -> str:
+    """The validated config with every default filled in, as YAML (the run's config.yaml)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def load(config_file: Path, overrides: Sequence[str]) -> ExperimentConfig | int:
+    """The validated config, or the exit code after saying why there is none."""
+    if not config_file.is_file():
+        error(f"config file not found: {config_file}")
+        return 2
+    try:
+        return load_config(config_file, overrides)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        error(f"{config_file} is not a valid experiment config")
+        return 1
+
+
+def resolve(request: TrainRequest) -> ResolvedRun | int:
+    """The config of the request (with its resume plan), or the exit code after saying why
+    there is none: 2 for a missing file or run folder, 1 for a bad config or refused resume."""
+    if request.resume is None:
+        assert request.config_file is not None
+        config = load(request.config_file, request.overrides)
+        if isinstance(config, int):
+            return config
+        return ResolvedRun(config, request.config_file)
+    return resolve_resume(request, request.resume)
+
+
+def resolve_resume(request: TrainRequest, run_dir: Path) -> ResolvedRun | int:
+    """`--resume RUN_DIR`: the stored (or given) config, checked against the checkpoint."""
+    from noether.config.schemas.initializer import ResumeInitializerConfig
+    from noether.core.checkpoint.folders import CheckpointError
+    from noether.core.checkpoint.initializers import InitializerError
+    from noether.core.resume import add_config_dir_to_path, plan_resume
+
+    if not (run_dir / "config.yaml").is_file():
+        error(f"--resume {run_dir}: not a run folder (it has no config.yaml)")
+        return 2
+    if request.config_file is None:
+        add_config_dir_to_path(run_dir)  # the user's modules next to the original config
+    config_file = request.config_file or run_dir / "config.yaml"
+    config = load(config_file, request.overrides)
+    if isinstance(config, int):
+        return config
+    try:
+        plan = plan_resume(
+            run_dir, request.checkpoint, config.model_dump(mode="json"), request.force
+        )
+    except (CheckpointError, InitializerError) as exc:
+        error(str(exc))
+        return 1
+    if plan.checkpoint is not None:
+        config.trainer.initializer = ResumeInitializerConfig(
+            run=str(run_dir.resolve()), checkpoint=plan.checkpoint.tag, force=request.force
+        )
+    return ResolvedRun(config, config_file, resume=plan)
+
+
+def execute(request: TrainRequest) -> int:
+    """Runs the request; returns the exit code."""
+    if request.action != "train":
+        sys.dont_write_bytecode = True  # writing nothing: no __pycache__ of the user's modules
+    resolved = resolve(request)
+    if isinstance(resolved, int):
+        return resolved
+    if request.action == "print-config":
+        sys.stdout.write(resolved_config_text(resolved.config))
+        return 0
+    if request.action == "dry-run":
+        from noether.core.cli_dry_run import dry_run
+
+        return dry_run(resolved, request.run_id)
+    from noether.core.cli_train import train
+
+    return train(
+        resolved.config, resolved.config_file, resume=resolved.resume, run_id=request.run_id
+    )

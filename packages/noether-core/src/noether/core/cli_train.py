@@ -1,0 +1,249 @@
+"""`noether-train`'s training run: check, make (or reopen) the run folder, build, train.
+
+Exit codes: 0 trained; 1 missing package, failed build or failed run; 75 stopped by SIGTERM
+(or SIGINT with save_on_sigint) after writing a checkpoint: resume it; 130 interrupted by
+Ctrl-C without a checkpoint. Bad input is reported as messages, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from noether.config import ExperimentConfig, KindError
+from noether.config.schemas.initializer import ResumeInitializerConfig
+from noether.core.build import (
+    BuildError,
+    build_component,
+    build_experiment,
+    create_path_provider,
+    init_distributed_from_env,
+    resolve_device,
+)
+from noether.core.checkpoint.folders import CheckpointError
+from noether.core.checkpoint.initializers import InitializerError
+from noether.core.cli_run import error, resolved_config_text
+from noether.core.distributed import get_rank, is_rank0, leave_process_group
+from noether.core.resume import (
+    ResumePlan,
+    log_plan,
+    plan_resume,
+    retire_later_checkpoints,
+    write_config_text,
+    write_run_info,
+)
+from noether.core.runs import PathProvider, find_run_dir
+from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED
+from noether.core.targets import check_targets
+from noether.core.trackers.base import TrackerBase
+from noether.core.trainer.nonfinite import NonFiniteLossError
+from noether.core.trainer.types import TrainStepError
+
+logger = logging.getLogger("noether.train")
+# Tracebacks of reported errors: written to train.log only, the console gets the message.
+details_logger = logging.getLogger("noether.train.details")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+# Errors that describe bad input or set-up, reported as a message without a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    KindError,
+    BuildError,
+    InitializerError,
+    CheckpointError,
+    NonFiniteLossError,
+    FileNotFoundError,
+    FileExistsError,
+    TrainStepError,
+)
+# While building, a ValueError (e.g. a dataset smaller than one batch) is bad input, too.
+BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)
+
+
+@contextlib.contextmanager
+def run_logging(path_provider: PathProvider | None) -> Iterator[None]:
+    """Python logging to the console and (rank 0) to the run's train.log, for this run only.
+
+    Rank 0 writes INFO and above to the console; other ranks only warnings and errors,
+    prefixed with their rank, so a multi-process run prints each line once.
+    """
+    root = logging.getLogger()
+    rank = get_rank()
+    console = logging.StreamHandler(sys.stderr)
+    console.addFilter(lambda record: not record.name.startswith(details_logger.name))
+    if rank == 0:
+        console.setFormatter(logging.Formatter(LOG_FORMAT))
+    else:
+        console.setLevel(logging.WARNING)
+        console.setFormatter(logging.Formatter(f"[rank {rank}] {LOG_FORMAT}"))
+    handlers: list[logging.Handler] = [console]
+    if path_provider is not None and is_rank0():
+        file_handler = logging.FileHandler(path_provider.log_path, encoding="utf-8")
+        file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handlers.append(file_handler)
+    previous_level = root.level
+    root.setLevel(logging.INFO)
+    for handler in handlers:
+        root.addHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(previous_level)
+
+
+def write_resolved_config(config: ExperimentConfig, path_provider: PathProvider) -> None:
+    """The validated config with every default filled in, as `config.yaml` of the run."""
+    if is_rank0():
+        write_config_text(path_provider.config_path, resolved_config_text(config))
+
+
+def final_losses(trainer: Any) -> dict[str, float]:
+    """The last logged value of every `loss/*` key."""
+    log_writer = getattr(trainer, "log_writer", None)
+    values: dict[str, float] = getattr(log_writer, "last_values", {}) or {}
+    return {key: value for key, value in sorted(values.items()) if key.startswith("loss/")}
+
+
+def report(exc: BaseException) -> None:
+    """The error's message on the console and in train.log, its traceback in train.log only."""
+    logger.error("%s", exc)
+    details_logger.error("traceback of the error above", exc_info=exc)
+
+
+def check_resume_initializer(config: ExperimentConfig) -> ResumePlan | None:
+    """For `trainer.initializer: {kind: resume}`: the checkpoint, checked against the config."""
+    initializer = config.trainer.initializer
+    if not isinstance(initializer, ResumeInitializerConfig):
+        return None
+    run_dir = find_run_dir(config.output_path, config.name, initializer.run)
+    return plan_resume(
+        run_dir, initializer.checkpoint, config.model_dump(mode="json"), initializer.force
+    )
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What a run checks before it makes its folder (and a dry run checks too)."""
+
+    components: int
+    """Components whose implementation was imported."""
+    tracker: TrackerBase
+    """Built (not started): its library is installed."""
+    initializer_plan: ResumePlan | None
+    """A `resume` initializer's checkpoint, checked against the config."""
+
+
+def preflight(config: ExperimentConfig, resume: ResumePlan | None) -> Preflight:
+    """Imports every kind's implementation, builds the tracker and checks a `resume`
+    initializer, so that none of them fails after the run folder was made.
+
+    Raises:
+        Any of USER_ERRORS: what the run would fail with.
+    """
+    components = check_targets(config)
+    tracker = build_component(config.tracker)
+    initializer_plan = check_resume_initializer(config) if resume is None else None
+    return Preflight(components, tracker, initializer_plan)
+
+
+def open_run_folder(
+    config: ExperimentConfig, resume: ResumePlan | None, run_id: str | None
+) -> PathProvider:
+    """A new run folder, or the resumed run's own folder (`--resume`)."""
+    if resume is None:
+        return create_path_provider(config, run_id)
+    run_dir = resume.run_dir.resolve()
+    return PathProvider(
+        run_dir.parent.parent,
+        run_dir.parent.name,
+        run_dir.name,
+        reuse_existing=True,
+        create=is_rank0(),
+    )
+
+
+def train(
+    config: ExperimentConfig,
+    config_file: Path,
+    resume: ResumePlan | None = None,
+    run_id: str | None = None,
+) -> int:
+    """Makes (or reopens) the run folder, builds and trains; returns the exit code.
+
+    Args:
+        config: the validated experiment.
+        config_file: where it came from.
+        resume: `--resume`: the run (and checkpoint) to continue in its own folder.
+        run_id: the new run folder's name (default: a fresh id).
+    """
+    try:
+        checked = preflight(config, resume)
+        device = resolve_device(config.device)
+        launch = init_distributed_from_env(device)
+        path_provider = open_run_folder(config, resume, run_id)
+    except USER_ERRORS as exc:
+        error(str(exc))
+        return 1
+    if is_rank0() and config_file.resolve() != path_provider.config_path.resolve():
+        write_run_info(path_provider, config_file)  # not when resumed from its stored copy
+    write_resolved_config(config, path_provider)
+    with run_logging(path_provider):
+        logger.info("config %s -> run folder %s", config_file, path_provider.run_dir)
+        if launch.world_size > 1:
+            logger.info(
+                "launched by %s: %d ranks, rendezvous at %s:%s",
+                launch.launcher,
+                launch.world_size,
+                launch.master_addr,
+                launch.master_port,
+            )
+        for plan in (resume, checked.initializer_plan):
+            if plan is not None:
+                log_plan(plan)
+        if resume is not None and is_rank0():
+            retire_later_checkpoints(resume)
+        resumed_at = None
+        if resume is not None:
+            resumed_at = resume.checkpoint.update if resume.checkpoint is not None else 0
+        try:
+            experiment = build_experiment(
+                config, path_provider, resumed_at=resumed_at, tracker=checked.tracker
+            )
+        except BUILD_ERRORS as exc:
+            report(exc)
+            return 1
+        try:
+            experiment.trainer.train(experiment.model)
+        except USER_ERRORS as exc:
+            report(exc)
+            return 1
+        except KeyboardInterrupt:
+            logger.error("interrupted")
+            return EXIT_INTERRUPTED
+        except Exception:
+            logger.exception("training failed")
+            return 1
+        finally:
+            experiment.tracker.close()
+        stopped_by = getattr(experiment.trainer, "stopped_by_signal", None)
+        if stopped_by is not None:
+            logger.warning(
+                "stopped by %s; resume with: noether-train --resume %s",
+                stopped_by,
+                path_provider.run_dir,
+            )
+        else:
+            logger.info("finished run %s", path_provider.run_dir)
+    if is_rank0() and stopped_by is None:
+        for key, value in final_losses(experiment.trainer).items():
+            print(f"final {key} = {value:.6g}")
+    leave_process_group()
+    return EXIT_PREEMPTED if stopped_by is not None else 0
