@@ -98,7 +98,7 @@ class PairTrainer(BaseTrainer):
         return losses, outputs
 
     def get_user_callbacks(self, model: Any, evaluation: bool = False) -> list[CallbackBase]:
-        context = self._callback_context(model)
+        context = self.callback_context_for(model)
         return [probe(context) for probe in self.probes] + super().get_user_callbacks(
             model, evaluation
         )

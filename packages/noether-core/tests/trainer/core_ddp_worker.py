@@ -119,7 +119,7 @@ def main() -> None:
         {
             "weights": {k: v.clone() for k, v in model.state_dict().items()},
             "ddp": trainer.used_ddp,
-            "ddp_released": trainer._ddp_model is None,
+            "ddp_released": trainer.ddp_model is None,
             "accumulation_steps": trainer.accumulation_steps,
             "gathered": Gather.gathered,
             "update": trainer.update_counter.update,

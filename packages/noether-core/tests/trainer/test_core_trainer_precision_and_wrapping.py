@@ -104,7 +104,7 @@ def test_compile_is_off_by_default_and_single_process_is_not_wrapped(kit, monkey
     model = kit.make_model()
     model.initialize(1)
     assert trainer.wrap_model(model) is model
-    assert trainer._ddp_model is None
+    assert trainer.ddp_model is None
 
 
 def test_wrapping_an_uninitialised_model_is_an_error(kit):

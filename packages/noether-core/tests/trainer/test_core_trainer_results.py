@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from noether.core.trainer.setup import to_trainer_result
-from noether.core.trainer.types import TrainerResult
+from noether.core.trainer.types import TrainerResult, to_trainer_result
 
 
 def test_tensor_dict_list_and_tuple_forms():

@@ -105,7 +105,7 @@ def test_start_at_epoch_skips_epochs_and_moves_the_schedule(kit):
 
     class LrTrainer(kit.MseTrainer):
         def train_step(self, batch, model):
-            seen_lrs.append(self._model.optimizer.param_groups[0]["lr"])
+            seen_lrs.append(self.model.optimizer.param_groups[0]["lr"])
             return super().train_step(batch, model)
 
     model = kit.make_model(lr=1.0)

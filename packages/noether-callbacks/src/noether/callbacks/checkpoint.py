@@ -70,7 +70,10 @@ class CheckpointCallback(PeriodicCallback):
 
 
 def save_final_checkpoint(context: CallbackContext) -> None:
-    """Weights, optimizer and trainer state at the current counters (before an early stop)."""
+    """Weights, optimizer and trainer state at the current counters (before an early stop);
+    nothing without a run folder."""
+    if context.checkpoint_writer is None or context.model is None:
+        return
     context.checkpoint_writer.save(
         context.model,
         context.trainer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import torch
@@ -26,6 +27,11 @@ def averaged_copy(model: nn.Module) -> nn.Module:
     return clone
 
 
+def ema_model_name(factor: float) -> str:
+    """The name under which the averaged model of one factor is offered to other callbacks."""
+    return f"ema={factor:g}"
+
+
 def ema_filename(factor: float) -> str:
     """Weights file of one factor inside a checkpoint folder."""
     return f"model_ema={factor:g}.pt"
@@ -46,6 +52,8 @@ class EmaCallback(PeriodicCallback):
         self.factors = list(callback_config.target_factors)
         self.ema_models: dict[float, nn.Module] = {}
         self._pending_state: dict[str, Any] | None = None
+        for factor in self.factors:
+            context.offer_model(ema_model_name(factor), functools.partial(self.get_model, factor))
 
     def _ensure_models(self) -> None:
         if self.ema_models:

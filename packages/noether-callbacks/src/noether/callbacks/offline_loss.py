@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from noether.callbacks.ema import EmaCallback
+from noether.callbacks.ema import ema_model_name
 from noether.config.schemas.callbacks import OfflineLossCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicDataIteratorCallback
 from noether.core.distributed import all_reduce_sum, get_rank, get_world_size
@@ -56,18 +56,17 @@ class OfflineLossCallback(PeriodicDataIteratorCallback):
     def before_training(self) -> None:
         """Fails early when the EMA to evaluate does not exist."""
         if self.ema_factor is not None:
-            self._ema_model()
+            self._ema_model(self.ema_factor)
 
-    def _ema_model(self) -> nn.Module:
-        for callback in getattr(self.trainer, "callbacks", None) or []:
-            if isinstance(callback, EmaCallback) and self.ema_factor in callback.factors:
-                return callback.get_model(self.ema_factor)
-        raise ValueError(
-            f"offline_loss on {self.dataset_key!r} evaluates ema_factor {self.ema_factor:g}, "
-            "but no ema callback has that target factor: add "
-            f"{{kind: ema, target_factors: [{self.ema_factor:g}], ...}} before it in "
-            "trainer.callbacks"
-        )
+    def _ema_model(self, factor: float) -> nn.Module:
+        try:
+            return self.context.model_named(ema_model_name(factor))
+        except KeyError:
+            raise ValueError(
+                f"offline_loss on {self.dataset_key!r} evaluates ema_factor {factor:g}, but no "
+                f"ema callback has that target factor: add {{kind: ema, target_factors: "
+                f"[{factor:g}], ...}} before it in trainer.callbacks"
+            ) from None
 
     def periodic_callback(self) -> None:
         """Evaluates all batches of this rank's shard, then reduces and logs."""
@@ -85,10 +84,13 @@ class OfflineLossCallback(PeriodicDataIteratorCallback):
     def process_data(self, batch: dict[str, torch.Tensor], model: nn.Module) -> Any:
         """Per loss, its sum over the batch's real samples; and their number."""
         count = self._real_samples(batch_length(batch))
-        eval_model = self._ema_model() if self.ema_factor is not None else model
+        eval_model = model if self.ema_factor is None else self._ema_model(self.ema_factor)
         # A batch of padding only (tiny dataset, many ranks) is evaluated with weight 0, so
         # that every rank contributes the same loss names to the reduction.
-        result = self.trainer.train_step(slice_batch(batch, count) if count else batch, eval_model)
+        trainer = self.trainer
+        if trainer is None:
+            raise RuntimeError("offline_loss evaluates the trainer's train_step: it needs one")
+        result = trainer.train_step(slice_batch(batch, count) if count else batch, eval_model)
         logged = result.losses_to_log or {}  # None: TrainerResult(loss), only the total
         losses = {name: value.detach().float() for name, value in logged.items()}
         losses["total"] = result.total_loss.detach().float()

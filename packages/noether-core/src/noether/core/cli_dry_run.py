@@ -23,7 +23,7 @@ from noether.core.cli_train import BUILD_ERRORS, preflight, run_logging
 from noether.core.counters import UpdateCounter
 from noether.core.launch import detect
 from noether.core.resume import ResumePlan, later_checkpoints
-from noether.core.trainer.setup import updates_per_epoch
+from noether.core.trainer.base import epoch_updates
 
 NEW_RUN_ID = "<a new run id>"
 
@@ -142,7 +142,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         launch.world_size,
         trainer.disable_gradient_accumulation,
     )
-    per_epoch = updates_per_epoch(trainer, data_container)
+    per_epoch = epoch_updates(trainer, data_container)
     counter = UpdateCounter(
         updates_per_epoch=per_epoch,
         effective_batch_size=trainer.effective_batch_size,

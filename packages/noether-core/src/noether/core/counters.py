@@ -139,3 +139,30 @@ class Frequency:
     def due_after_epoch(self, epoch: int) -> bool:
         """Due after epoch number `epoch` (counted from 1) ended."""
         return self.every_n_epochs is not None and epoch % self.every_n_epochs == 0
+
+
+@dataclass(frozen=True)
+class TrainingEnd:
+    """The stop criterion as configured (one of the three is set)."""
+
+    epoch: int | None = None
+    update: int | None = None
+    sample: int | None = None
+
+
+def updates_per_epoch(train_length: int, effective_batch_size: int, trains: bool) -> int:
+    """Whole updates in one pass over `train` (the rest of the epoch is dropped); 1 when
+    nothing is trained (evaluation only).
+
+    Raises:
+        ValueError: training on fewer samples than one update takes.
+    """
+    length = train_length
+    if length < effective_batch_size:
+        if trains:
+            raise ValueError(
+                f"the train dataset has {length} samples, fewer than effective_batch_size "
+                f"({effective_batch_size})"
+            )
+        return 1
+    return length // effective_batch_size

@@ -6,10 +6,15 @@ Everything in the loop goes through these, so the same code runs in one process 
 from __future__ import annotations
 
 import gc
+import logging
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+_logger = logging.getLogger(__name__)
+
+_BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
 
 
 def is_distributed() -> bool:
@@ -124,3 +129,37 @@ def all_reduce_gradients_mean(module: torch.nn.Module) -> None:
             if param.grad is None:
                 param.grad = torch.zeros_like(param)
             all_reduce_mean(param.grad)
+
+
+def wrap_ddp(
+    model: torch.nn.Module,
+    device: torch.device,
+    find_unused_parameters: bool = False,
+    static_graph: bool = False,
+) -> torch.nn.Module:
+    """DistributedDataParallel with SyncBatchNorm when world size > 1; else the model.
+
+    A model without trainable parameters is not wrapped (DDP refuses it): its weights are
+    broadcast from rank 0 instead.
+    """
+    if not is_distributed() or get_world_size() == 1:
+        return model
+    if not any(p.requires_grad for p in model.parameters()):
+        # DDP refuses modules without trainable parameters; just make the weights agree
+        for tensor in [*model.parameters(), *model.buffers()]:
+            torch.distributed.broadcast(tensor.data, src=0)
+        _logger.info("no trainable parameters: weights broadcast, model not wrapped in DDP")
+        return model
+    if device.type == "cuda":
+        converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if converted is not model:
+            raise TypeError("the model itself is a BatchNorm layer; wrap it in a ModelBase")
+    elif any(isinstance(m, _BATCH_NORMS) for m in model.modules()):
+        # SyncBatchNorm runs on accelerators only; on CPU each rank keeps its own statistics
+        _logger.warning("BatchNorm is not synchronised across ranks on %s", device.type)
+    return torch.nn.parallel.DistributedDataParallel(
+        model,
+        device_ids=[device.index] if device.type == "cuda" and device.index is not None else None,
+        find_unused_parameters=find_unused_parameters,
+        static_graph=static_graph,
+    )

@@ -125,7 +125,7 @@ def test_defaults_log_every_contract_metric_inside_the_real_loop(dkit):
         assert online[update] == pytest.approx(expected, rel=1e-5)
     assert tracker.summaries["dataset/train/size"] == 32
     assert tracker.summaries["model/params/trainable"] == 4 * 3 + 3 + 3 + 1
-    assert "optimizer_step" not in vars(trainer._model)  # the stability wrapper is gone
+    assert "optimizer_step" not in vars(trainer.model)  # the model is never patched
 
 
 def test_online_loss_covers_every_micro_batch_with_accumulation(dkit):

@@ -5,37 +5,30 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
 from noether.config import CallbackConfig
+from noether.core.callbacks.context import CallbackContext
 from noether.core.counters import Frequency
 from noether.core.distributed import all_gather_tensor, get_rank, get_world_size
 
 if TYPE_CHECKING:
+    from noether.core.checkpoint.writer import CheckpointWriter
     from noether.core.counters import UpdateCounter
+    from noether.core.data.container import DataContainer
+    from noether.core.models.base import ModelBase
+    from noether.core.runs import PathProvider
     from noether.core.stopwatch import Stopwatch
+    from noether.core.trackers.base import TrackerBase
+    from noether.core.trackers.log_writer import LogWriter
+    from noether.core.trainer.base import BaseTrainer
+
+T = TypeVar("T")
 
 CallBackBaseConfig = CallbackConfig
 """The seed's name of the callback schema root (`noether.config.CallbackConfig`)."""
-
-
-@dataclass
-class CallbackContext:
-    """Everything a callback may use, in one object (the seed passed these one by one)."""
-
-    trainer: Any
-    model: Any
-    data_container: Any
-    log_writer: Any
-    tracker: Any
-    path_provider: Any
-    update_counter: UpdateCounter
-    checkpoint_writer: Any
-    device: torch.device
-    logger: logging.Logger
 
 
 class CallbackBase:
@@ -48,29 +41,31 @@ class CallbackBase:
         kind = getattr(callback_config, "kind", None)
         self._state_key: str = kind if isinstance(kind, str) and kind else type(self).__name__
 
-    # shortcuts to the context, so subclasses read like the seed's callbacks
+    # shortcuts to the context, so subclasses read like the seed's callbacks; the model and
+    # the writers raise a clear error where a run has none (read `self.context` to tell
+    # whether there is one)
     @property
-    def trainer(self) -> Any:
+    def trainer(self) -> BaseTrainer | None:
         return self.context.trainer
 
     @property
-    def model(self) -> Any:
-        return self.context.model
+    def model(self) -> ModelBase:
+        return self._required(self.context.model, "a model")
 
     @property
-    def data_container(self) -> Any:
+    def data_container(self) -> DataContainer:
         return self.context.data_container
 
     @property
-    def log_writer(self) -> Any:
-        return self.context.log_writer
+    def log_writer(self) -> LogWriter:
+        return self._required(self.context.log_writer, "a tracker (log writer)")
 
     @property
-    def tracker(self) -> Any:
+    def tracker(self) -> TrackerBase | None:
         return self.context.tracker
 
     @property
-    def path_provider(self) -> Any:
+    def path_provider(self) -> PathProvider | None:
         return self.context.path_provider
 
     @property
@@ -78,12 +73,17 @@ class CallbackBase:
         return self.context.update_counter
 
     @property
-    def checkpoint_writer(self) -> Any:
-        return self.context.checkpoint_writer
+    def checkpoint_writer(self) -> CheckpointWriter:
+        return self._required(self.context.checkpoint_writer, "a run folder (checkpoint writer)")
 
     @property
     def device(self) -> torch.device:
         return self.context.device
+
+    def _required(self, value: T | None, what: str) -> T:
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__} needs {what}, and this run has none")
+        return value
 
     @property
     def state_key(self) -> str:
@@ -120,6 +120,16 @@ class PeriodicCallback(CallbackBase):
     loop only calls them on callbacks whose class overrides them, so leave them alone when
     not needed.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("after_update", "after_epoch"):
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__qualname__}.{name} would never be called: the loop runs "
+                    "periodic_callback when should_run says it is due; override those (or "
+                    "track_after_update_step for work after every update)"
+                )
 
     def __init__(
         self,
@@ -195,16 +205,6 @@ class PeriodicCallback(CallbackBase):
     def periodic_callback(self) -> None:
         """The periodic work (log, evaluate, save, ...)."""
 
-    def after_update(self) -> None:
-        """Called by the loop after every update; runs `periodic_callback` when due."""
-        if self.should_run(end_of_epoch=False):
-            self.periodic_callback()
-
-    def after_epoch(self) -> None:
-        """Called by the loop after every epoch; runs `periodic_callback` when due."""
-        if self.should_run(end_of_epoch=True):
-            self.periodic_callback()
-
     def __repr__(self) -> str:
         freq = self.frequency
         every = (
@@ -261,7 +261,7 @@ class PeriodicDataIteratorCallback(PeriodicCallback):
     @property
     def dataset_length(self) -> int:
         """Number of items of this callback's dataset."""
-        return len(self.data_container.get_dataset(self.dataset_key))
+        return len(self.data_container.get_dataset(self.dataset_key))  # type: ignore[arg-type]
 
     def sample_indices(self) -> list[int]:
         """Indices of the dataset that this rank evaluates (padded to the same count)."""
@@ -290,15 +290,11 @@ class PeriodicDataIteratorCallback(PeriodicCallback):
         model = self.model
         was_training = model.training
         model.eval()
-        autocast = getattr(self.trainer, "autocast", None)
         try:
             results = []
             with torch.no_grad():
                 for batch in batches:
-                    if autocast is not None:
-                        with autocast():
-                            results.append(self.process_data(batch, model))
-                    else:
+                    with self.context.autocast():
                         results.append(self.process_data(batch, model))
         finally:
             model.train(was_training)

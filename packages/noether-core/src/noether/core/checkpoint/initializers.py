@@ -190,3 +190,15 @@ class CheckpointInitializer(InitializerBase):
         if result.unexpected_keys:
             logger.warning("keys in %s unknown to the model: %s", self.path, result.unexpected_keys)
         logger.info("loaded weights from %s", self.path)
+
+
+def build_initializer(
+    config: InitializerConfig | None, path_provider: PathProvider | None
+) -> InitializerBase | None:
+    """The initializer of `config` (its kind's target), or None without one."""
+    if config is None:
+        return None
+    from noether.core.build import build_component
+
+    initializer: InitializerBase = build_component(config, path_provider=path_provider)
+    return initializer

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, default_collate
-from torch.utils.data._utils.fetch import _MapDatasetFetcher
-from torch.utils.data._utils.pin_memory import pin_memory
+
+from noether.core.data.container import DataContainer
+from noether.core.data.interleaved import (
+    InterleavedBatchSampler,
+    IteratorSlot,
+    MultiDataset,
+    seed_worker,
+)
+from noether.core.distributed import get_rank
+
+if TYPE_CHECKING:
+    from noether.config.batching import MicroBatchPlan
+    from noether.core.callbacks.base import PeriodicDataIteratorCallback
+    from noether.core.counters import UpdateCounter
 
 
 class RunDataLoader(DataLoader[Any]):
     """A DataLoader that fetches batches in this process without torch's per-batch bookkeeping.
 
-    Without workers, torch's iterator still wraps each batch in a profiler record and counts
-    it: about 13 µs per batch on these machines, 1.5 % of an update of a small MLP
-    (`tools/bench/loop_overhead.py`). Here each batch goes straight through torch's own
-    fetcher (the dataset's `__getitems__` where it has one, then the collate) and is pinned
-    when `pin_memory` is set and CUDA is present; torch's `default_collate` becomes
+    Without workers, torch's iterator still wraps each batch in a profiler record and its
+    own bookkeeping (measured by `tools/bench/loop_overhead.py`). Here each batch is fetched
+    (the dataset's `__getitems__` where it has one, as torch's fetcher does), collated and
+    pinned when `pin_memory` is set and CUDA is present; torch's `default_collate` becomes
     `collate_tensor_dicts`. With workers, or without a batch sampler, torch's own iterator
     runs.
     """
@@ -34,17 +45,32 @@ class RunDataLoader(DataLoader[Any]):
         collate = self.collate_fn
         if collate is default_collate:
             collate = collate_tensor_dicts
-        fetcher = _MapDatasetFetcher(self.dataset, True, collate, self.drop_last)
-        batches = map(fetcher.fetch, self.batch_sampler)
+        dataset = self.dataset
+        getitems = getattr(dataset, "__getitems__", None)
+        if getitems is None:
+            batches = (collate([dataset[i] for i in indices]) for indices in self.batch_sampler)
+        else:
+            batches = (collate(getitems(indices)) for indices in self.batch_sampler)
         if self.pin_memory and torch.cuda.is_available():
-            return map(pin_memory, batches)
+            return map(pin_batch, batches)
         return batches
+
+
+def pin_batch(batch: Any) -> Any:
+    """The batch with its tensors in page-locked memory (dicts, lists and tuples walked)."""
+    if isinstance(batch, Tensor):
+        return batch.pin_memory()
+    if isinstance(batch, dict):
+        return {key: pin_batch(value) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(pin_batch(value) for value in batch)
+    return batch
 
 
 def collate_tensor_dicts(items: list[Any]) -> Any:
     """`default_collate` for noether's items, dicts of dense tensors, without its type dispatch
-    per value (about 3 µs of a 64-item batch); any other batch, and any error, is left to
-    `default_collate`."""
+    per value (measured by `tools/bench/loop_overhead.py`); any other batch, and any error, is
+    left to `default_collate`."""
     first = items[0]
     if type(first) is dict and all(
         type(value) is Tensor and value.layout is torch.strided for value in first.values()
@@ -54,3 +80,78 @@ def collate_tensor_dicts(items: list[Any]) -> Any:
         except (TypeError, KeyError, RuntimeError):
             pass  # default_collate's own handling or error message
     return default_collate(items)
+
+
+def build_run_loader(
+    container: DataContainer,
+    counter: UpdateCounter,
+    plan: MicroBatchPlan,
+    iterator_callbacks: Sequence[PeriodicDataIteratorCallback],
+    *,
+    batch_size: int,
+    evaluation: bool,
+    device: torch.device,
+    prefetch_factor: int | None,
+    main_sampler_kwargs: dict[str, Any] | None = None,
+) -> DataLoader[Any]:
+    """The run's one DataLoader: training batches interleaved with the batches of due
+    data-iterating callbacks (see `InterleavedBatchSampler`), so workers start once.
+
+    Args:
+        container: the run's datasets and loader settings.
+        counter: where training starts and ends.
+        plan: the micro-batches of one update on this rank.
+        iterator_callbacks: callbacks that read their own dataset through this loader.
+        batch_size: the batch size of those callbacks that set none.
+        evaluation: no training batches (evaluation-only runs).
+        device: pin memory by default when it is a CUDA device.
+        prefetch_factor: batches each worker loads ahead.
+        main_sampler_kwargs: keyword arguments of `DataContainer.get_main_sampler`.
+    """
+    datasets = []
+    main_sampler = None
+    if not evaluation:
+        train = container.get_dataset("train")
+        datasets.append(train)
+        main_sampler = container.get_main_sampler(train, **(main_sampler_kwargs or {}))
+    offset = sum(len(d) for d in datasets)  # type: ignore[arg-type,misc]
+    slots = []
+    for callback in iterator_callbacks:
+        dataset = container.get_dataset(callback.dataset_key)
+        indices = [offset + i for i in callback.sample_indices()]
+        slots.append(IteratorSlot(callback.frequency, indices, callback.batch_size or batch_size))
+        datasets.append(dataset)
+        offset += len(dataset)  # type: ignore[arg-type]
+    sampler = InterleavedBatchSampler(
+        main_sampler=main_sampler,
+        batch_size=batch_size,
+        accumulation_steps=plan.accumulation_steps,
+        micro_batch_sizes=plan.sizes,
+        updates_per_epoch=counter.updates_per_epoch,
+        effective_batch_size=counter.effective_batch_size,
+        start=(counter.epoch, counter.update, counter.sample),
+        total_updates=counter.total_updates,
+        slots=slots,
+        # workers restart on resume: their items are seeded per batch (see SeededBatch)
+        seed=container.seed if container.num_workers > 0 else None,
+        rank=get_rank(),
+    )
+    num_workers = container.num_workers
+    pin_memory = container.pin_memory
+    if pin_memory is None:
+        pin_memory = device.type == "cuda"
+    generator = torch.Generator()
+    generator.manual_seed(container.seed + get_rank())
+    extra: dict[str, Any] = {}
+    if num_workers > 0:
+        extra["persistent_workers"] = True
+        extra["prefetch_factor"] = prefetch_factor
+        extra["worker_init_fn"] = seed_worker
+    return RunDataLoader(
+        MultiDataset(datasets),
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        generator=generator,
+        **extra,
+    )

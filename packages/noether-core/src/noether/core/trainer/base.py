@@ -3,34 +3,48 @@
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 from collections import Counter
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from noether.core.callbacks.base import (
-    CallbackBase,
-    CallbackContext,
-    PeriodicDataIteratorCallback,
-)
-from noether.core.counters import Frequency, UpdateCounter
+from noether.core.callbacks.base import CallbackBase, PeriodicDataIteratorCallback
+from noether.core.callbacks.context import CallbackContext, GradNormMeter
+from noether.core.callbacks.dispatch import CallbackDispatcher
+from noether.core.checkpoint.initializers import build_initializer
+from noether.core.checkpoint.writer import CheckpointWriter
+from noether.core.counters import Frequency, TrainingEnd, UpdateCounter, updates_per_epoch
 from noether.core.data.container import DataContainer
-from noether.core.distributed import all_gather_object, get_rank, get_world_size
+from noether.core.data.loader import build_run_loader
+from noether.core.distributed import (
+    all_gather_object,
+    get_rank,
+    get_world_size,
+    wrap_ddp,
+)
+from noether.core.models.base import ModelBase
 from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
 from noether.core.rng import derive_seed, get_rng_states, seed_all, set_rng_states
 from noether.core.signals import catch_stop_signals
-from noether.core.trainer import setup
+from noether.core.trackers.log_writer import LogWriter
 from noether.core.trainer.batching import BatchSplitter, micro_batch_plan
-from noether.core.trainer.loop import LoopMixin
-from noether.core.trainer.nonfinite import NonFiniteLossGuard
-from noether.core.trainer.types import LossResult, TrainerResult
-from noether.core.trainer.update import UpdateStepMixin
+from noether.core.trainer.loop import TrainingLoop, drop_metadata
+from noether.core.trainer.nonfinite import NonFiniteLossGuard, SkipNonFinite
+from noether.core.trainer.step import StepResult, TrainStep
+from noether.core.trainer.types import LossResult, TrainerResult, to_trainer_result
+
+if TYPE_CHECKING:
+    from noether.config import BaseTrainerConfig
+    from noether.core.runs import PathProvider
+    from noether.core.trackers.base import TrackerBase
 
 
-class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
+class BaseTrainer(abc.ABC):
     """Base class of trainers: subclasses say how to compute the loss, the loop does the rest.
 
     Implement `loss_compute`; override `train_step` for custom forward logic. `train` and
@@ -77,13 +91,13 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
 
     def __init__(
         self,
-        config: Any,
+        config: BaseTrainerConfig[Any],
         data_container: DataContainer,
         device: str | torch.device,
-        tracker: Any,
-        path_provider: Any,
+        tracker: TrackerBase | None,
+        path_provider: PathProvider | None,
         main_sampler_kwargs: dict[str, Any] | None = None,
-        metric_property_provider: Any = None,
+        metric_property_provider: object = None,
     ) -> None:
         self.logger = logging.getLogger(type(self).__name__)
         self.config = config
@@ -91,20 +105,16 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         self.path_provider = path_provider
         self.main_sampler_kwargs = main_sampler_kwargs or {}
         self.device = torch.device(device)
-        self.end_checkpoint = setup.TrainingEnd(
-            config.max_epochs, config.max_updates, config.max_samples
-        )
+        self.tracker = tracker
+        self.metric_property_provider = metric_property_provider
+        self.end_checkpoint = TrainingEnd(config.max_epochs, config.max_updates, config.max_samples)
         self.precision = resolve_precision(config.precision, self.device)
         self.grad_scaler = create_grad_scaler(self.precision, self.device)
         self.autocast = autocast_factory(self.precision, self.device)
-        self._autocast_enabled = self.precision != torch.float32
-        self.updates_per_epoch = setup.updates_per_epoch(config, data_container)
-        self.skip_nan_loss_counter = 0
-        self.initializer = setup.build_initializer(config.initializer, path_provider)
+        self.updates_per_epoch = epoch_updates(config, data_container)
+        self.initializer = build_initializer(config.initializer, path_provider)
         if self.initializer is not None and config.start_at_epoch is not None:
             raise ValueError("start_at_epoch cannot be combined with an initializer")
-        self.tracker = tracker
-        self.metric_property_provider = metric_property_provider
         self.update_counter = UpdateCounter(
             updates_per_epoch=self.updates_per_epoch,
             effective_batch_size=config.effective_batch_size,
@@ -113,33 +123,81 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
             max_samples=config.max_samples,
             start_epoch=config.start_at_epoch or 0,
         )
-        self.log_writer = setup.build_log_writer(tracker)
-        self.checkpoint_writer = setup.build_checkpoint_writer(path_provider, self.update_counter)
+        self.log_writer = LogWriter(tracker) if tracker is not None else None
+        self.checkpoint_writer = (
+            CheckpointWriter(path_provider, self.update_counter)
+            if path_provider is not None
+            else None
+        )
         self.callbacks: list[CallbackBase] = []
         self.forward_properties: list[str] = list(config.forward_properties)
         self.target_properties: list[str] = list(config.target_properties)
         self.batch_keys = set(self.forward_properties) | set(self.target_properties)
-        self._splitter = BatchSplitter(self.forward_properties, self.target_properties)
-        self._move_to_device = self.device.type != "cpu"
-        self._ddp_model: torch.nn.parallel.DistributedDataParallel | None = None
-        self._backward_steps = 0
+        self.batch_splitter = BatchSplitter(self.forward_properties, self.target_properties)
+        """Splits a batch into the model's inputs and the loss's targets (`train_step`)."""
         self.micro_batch_plan = micro_batch_plan(
             config.effective_batch_size,
             config.max_batch_size,
             get_world_size(),
             config.disable_gradient_accumulation,
         )
-        self._batch_size = self.micro_batch_plan.sizes[0]
         self.accumulation_steps = self.micro_batch_plan.accumulation_steps
-        self._micro_batch_weights = self.micro_batch_plan.weights
-        self._model: Any = None
-        self._nonfinite_guard: NonFiniteLossGuard | None = None
+        self.grad_norm = GradNormMeter()
+        """Hands the gradient norm of wanted updates from the step to callbacks."""
+        self.step_runner = TrainStep(
+            device=self.device,
+            autocast=self.autocast if self.precision != torch.float32 else None,
+            grad_scaler=self.grad_scaler,
+            micro_batch_weights=self.micro_batch_plan.weights,
+            skip_nonfinite=(
+                SkipNonFinite(config.skip_nan_loss_max_count, self.logger)
+                if config.skip_nan_loss
+                else None
+            ),
+            grad_norm=self.grad_norm,
+            logger=self.logger,
+            trainer_name=type(self).__name__,
+        )
+        """Runs one micro-batch and the optimizer step (`update`)."""
+        self.dispatcher = CallbackDispatcher(self.logger, self._write_error_checkpoint)
+        """Calls the callbacks with one error policy."""
+        self._offered_models: dict[str, Callable[[], torch.nn.Module]] = {}
+        self._model: ModelBase | None = None
+        self._loop: TrainingLoop | None = None
         self.stopped_by_signal: str | None = None
         """SIGTERM / SIGINT when a signal stopped training (after writing its checkpoint)."""
         self.logger.info("precision %s (asked for %s)", self.precision, config.precision)
 
-    # ------------------------------------------------------------------ callbacks
-    def _callback_context(self, model: Any) -> CallbackContext:
+    # ------------------------------------------------------------------ accessors
+    @property
+    def model(self) -> ModelBase | None:
+        """The model being trained or evaluated (None before `train` / `eval`)."""
+        return self._model
+
+    @property
+    def ddp_model(self) -> torch.nn.parallel.DistributedDataParallel | None:
+        """The DDP wrapper of the model while it trains on several ranks, else None."""
+        return self.step_runner.ddp_model
+
+    @property
+    def skip_nan_loss_counter(self) -> int:
+        """Non-finite losses skipped in a row (skip_nan_loss; kept in the trainer state)."""
+        skip = self.step_runner.skip_nonfinite
+        return skip.count if skip is not None else 0
+
+    @skip_nan_loss_counter.setter
+    def skip_nan_loss_counter(self, value: int) -> None:
+        if self.step_runner.skip_nonfinite is not None:
+            self.step_runner.skip_nonfinite.count = value
+
+    @property
+    def callback_context(self) -> CallbackContext:
+        """The context of the model being trained (what its callbacks received)."""
+        return self.callback_context_for(self._model)
+
+    def callback_context_for(self, model: ModelBase | None) -> CallbackContext:
+        """What callbacks of a run on `model` receive; runs on one trainer share the gradient
+        norm meter and the models callbacks offer each other."""
         return CallbackContext(
             trainer=self,
             model=model,
@@ -151,19 +209,20 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
             checkpoint_writer=self.checkpoint_writer,
             device=self.device,
             logger=self.logger,
+            autocast=self.autocast,
+            grad_scaler=self.grad_scaler,
+            grad_norm=self.grad_norm,
+            models=self._offered_models,
         )
 
-    def _callback_default_args(self, model: Any) -> dict[str, Any]:
-        """`CallbackCls(**args)` builds a config-less callback: callback_config and context."""
-        return {"callback_config": None, "context": self._callback_context(model)}
-
+    # ------------------------------------------------------------------ callbacks
     def get_user_callbacks(self, model: Any, evaluation: bool = False) -> list[CallbackBase]:
         """The callbacks of `config.callbacks`, built from their kinds' targets as
         `Callback(callback_config, context=context)`."""
         from noether.core.build import build_component
 
         del evaluation  # every user callback also runs in evaluation-only runs
-        context = self._callback_context(model)
+        context = self.callback_context_for(model)
         return [build_component(cfg, context=context) for cfg in self.config.callbacks]
 
     def get_trainer_callbacks(self, callback_default_args: dict[str, Any]) -> list[CallbackBase]:
@@ -179,17 +238,28 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         Each holds every_n_epochs / every_n_updates / every_n_samples. Unset in the config,
         logging runs every 1/100 and tracking every 1/500 of the total updates (at least 1).
         """
-        return setup.default_intervals(self.config, self.update_counter.total_updates)
+        result: dict[str, dict[str, int | None]] = {}
+        for prefix, fraction in (("log", 100), ("track", 500)):
+            every = {
+                f"every_n_{unit}": getattr(self.config, f"{prefix}_every_n_{unit}")
+                for unit in ("epochs", "updates", "samples")
+            }
+            if all(value is None for value in every.values()):
+                every["every_n_updates"] = max(1, self.update_counter.total_updates // fraction)
+            result[prefix] = every
+        return result
 
     def get_default_callbacks(self, default_kwargs: dict[str, Any]) -> list[CallbackBase]:
         """The default logging callbacks (from `noether.core.callbacks.default`)."""
-        return setup.build_default_callbacks(
-            self.config, default_kwargs["context"], self.get_default_callback_intervals()
-        )
+        from noether.core.callbacks.default import build_default_callbacks
+
+        intervals = self.get_default_callback_intervals()
+        return build_default_callbacks(self.config, default_kwargs["context"], intervals)
 
     def get_all_callbacks(self, model: Any) -> list[CallbackBase]:
         """User, default and trainer callbacks, each with a unique `state_key`."""
-        default_args = self._callback_default_args(model)
+        # `CallbackCls(**default_args)` builds a config-less callback
+        default_args = {"callback_config": None, "context": self.callback_context_for(model)}
         callbacks = self.get_user_callbacks(model)
         if self.config.add_default_callbacks:
             callbacks += self.get_default_callbacks(default_args)
@@ -271,8 +341,19 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         evaluation: bool = False,
     ) -> DataLoader[Any]:
         """One DataLoader for the whole run: training batches interleaved with the batches
-        of due data-iterating callbacks (workers start once)."""
-        return setup.build_data_loader(self, iterator_callbacks, batch_size, evaluation)
+        of due data-iterating callbacks (workers start once); `batch_size` is the batch size
+        of callbacks that set none (the trainer passes its micro-batch size)."""
+        return build_run_loader(
+            self.data_container,
+            self.update_counter,
+            self.micro_batch_plan,
+            iterator_callbacks,
+            batch_size=batch_size,
+            evaluation=evaluation,
+            device=self.device,
+            prefetch_factor=self.config.dataloader_prefetch_factor,
+            main_sampler_kwargs=self.main_sampler_kwargs,
+        )
 
     # ------------------------------------------------------------------ steps
     @abc.abstractmethod
@@ -282,20 +363,52 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
 
     def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
         """`model(**forward inputs)`, then `loss_compute(output, targets)` -> TrainerResult."""
-        forward, targets = self._splitter.split(batch)
-        return setup.to_trainer_result(self.loss_compute(model(**forward), targets))
+        forward, targets = self.batch_splitter.split(batch)
+        return to_trainer_result(self.loss_compute(model(**forward), targets))
+
+    def update(
+        self,
+        batch: dict[str, Tensor],
+        dist_model: torch.nn.Module,
+        model: ModelBase,
+        accumulation_steps_total: int,
+        accumulation_step: int,
+        retain_graph: bool = False,
+    ) -> StepResult:
+        """Forward and backward of one micro-batch through `train_step`; the optimizer steps
+        after the last one (see `TrainStep.run`).
+
+        Returns:
+            (losses_to_log, additional_outputs, timings) as a `StepResult`.
+        """
+        return self.step_runner.run(
+            self.train_step,
+            batch,
+            dist_model,
+            model,
+            accumulation_steps_total,
+            accumulation_step,
+            retain_graph,
+        )
+
+    drop_metadata = staticmethod(drop_metadata)
 
     # ------------------------------------------------------------------ wrapping
-    def wrap_model(self, model: Any) -> torch.nn.Module:
+    def wrap_model(self, model: ModelBase) -> torch.nn.Module:
         """DDP first, then torch.compile."""
         if not getattr(model, "is_initialized", True):
             raise ValueError("the model must be initialized before wrapping")
         return self.wrap_compile(self.wrap_ddp(model))
 
-    def wrap_ddp(self, model: Any) -> torch.nn.Module:
+    def wrap_ddp(self, model: ModelBase) -> torch.nn.Module:
         """DistributedDataParallel (with SyncBatchNorm) when there is more than one process."""
-        ddp = setup.wrap_ddp(self, model)
-        self._ddp_model = (
+        ddp = wrap_ddp(
+            model,
+            self.device,
+            find_unused_parameters=self.config.find_unused_params,
+            static_graph=self.config.static_graph,
+        )
+        self.step_runner.ddp_model = (
             ddp if isinstance(ddp, torch.nn.parallel.DistributedDataParallel) else None
         )
         return ddp
@@ -307,13 +420,34 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         self.logger.info("compiling the model with torch.compile")
         return torch.compile(ddp_model)  # type: ignore[return-value]
 
+    # ------------------------------------------------------------------ callback hooks
+    def call_before_training(self, callbacks: Sequence[CallbackBase]) -> bool:
+        """`before_training` of every callback; True when one asked to stop."""
+        return self.dispatcher.call_hook(callbacks, "before_training")
+
+    def call_after_training(self, callbacks: Sequence[CallbackBase]) -> None:
+        """`after_training` of every callback (an early stop request is ignored here)."""
+        self.dispatcher.call_hook(callbacks, "after_training")
+
+    def _write_error_checkpoint(self) -> None:
+        """After a callback failed: the state as it is, as `error_<position>`."""
+        writer = self.checkpoint_writer
+        if writer is None or self._model is None:
+            return
+        writer.discard()  # the update's own writes: the state between updates was not reached
+        tag = f"error_{self.update_counter.tag}"
+        try:
+            writer.save(self._model, self, tag=tag)
+        except Exception:
+            self.logger.exception("could not write the error checkpoint %s", tag)
+
     # ------------------------------------------------------------------ training
     @property
     def total_training_updates(self) -> int:
         """Updates of the whole run (from the stop criterion)."""
         return self.update_counter.total_updates
 
-    def _prepare_model(self, model: Any) -> Any:
+    def _prepare_model(self, model: ModelBase) -> ModelBase:
         model = model.to(self.device)
         if not model.is_initialized:
             model.initialize(self.update_counter.total_updates)
@@ -323,21 +457,49 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
             model.set_update(self.update_counter.update)
         return model
 
-    def train(self, model: Any) -> None:
+    def _build_loop(self, model: ModelBase, dist_model: torch.nn.Module) -> TrainingLoop:
+        guard = None
+        if self.config.stop_on_nan_loss and not self.config.skip_nan_loss:
+            track = self.get_default_callback_intervals()["track"]
+            guard = NonFiniteLossGuard(Frequency(**track), self.device)
+        self.step_runner.nonfinite_guard = guard
+        writer = self.checkpoint_writer
+        accumulation_steps = self.accumulation_steps
+
+        def run_step(batch: dict[str, Tensor], index: int) -> StepResult:
+            return self.update(batch, dist_model, model, accumulation_steps, index)
+
+        return TrainingLoop(
+            counter=self.update_counter,
+            callbacks=self.callbacks,
+            dispatcher=self.dispatcher,
+            run_step=run_step,
+            accumulation_steps=accumulation_steps,
+            device=self.device,
+            iterator_batch_size=self.micro_batch_plan.sizes[0],
+            log_writer=self.log_writer,
+            checkpoint_writer=writer,
+            save_checkpoint=(
+                functools.partial(writer.save, model, self) if writer is not None else None
+            ),
+            nonfinite_guard=guard,
+            # a tracker that does not derive from TrackerBase may have no flush
+            flush_tracker=getattr(self.tracker, "flush", None) or _nothing,
+            logger=self.logger,
+        )
+
+    def train(self, model: ModelBase) -> None:
         """Trains `model` until the stop criterion (or a callback's early stop)."""
         self._model = model
         self.callbacks = self.get_all_callbacks(model)
         model = self._prepare_model(model)
         dist_model = self.wrap_model(model)
-        iterator_callbacks = [
-            cb for cb in self.callbacks if isinstance(cb, PeriodicDataIteratorCallback)
-        ]
         evaluation = self.update_counter.is_finished
-        loader = self.get_data_loader(iterator_callbacks, self._batch_size, evaluation)
+        loader = self.get_data_loader(
+            _iterating(self.callbacks), self.micro_batch_plan.sizes[0], evaluation
+        )
         model.optimizer_zero_grad()
-        if self.config.stop_on_nan_loss and not self.config.skip_nan_loss:
-            track = self.get_default_callback_intervals()["track"]
-            self._nonfinite_guard = NonFiniteLossGuard(Frequency(**track), self.device)
+        loop = self._build_loop(model, dist_model)
         try:
             with catch_stop_signals(self.config.save_on_sigint) as stop_request:
                 data_iter = iter(loader)
@@ -345,9 +507,10 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
                 stop = self.call_before_training(self.callbacks)
                 dist_model.train()
                 if evaluation:
-                    self._evaluate_once(model, data_iter)
+                    loop.evaluate_once(data_iter)
                 elif not stop:
-                    self._train_loop(model, dist_model, data_iter, stop_request)
+                    loop.run(data_iter, stop_request)
+                    self.stopped_by_signal = loop.stopped_by_signal
                 dist_model.eval()
                 del data_iter
                 if not stop_request.hurry:
@@ -355,11 +518,11 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         finally:
             # DDP's reducer holds the process group: let it go with the training, so that
             # `leave_process_group` destroys the group last (see there)
-            self._ddp_model = None
+            self.step_runner.ddp_model = None
         if self.log_writer is not None:
             self.log_writer.flush(self.update_counter)
 
-    def eval(self, model: Any) -> None:
+    def eval(self, model: ModelBase) -> None:
         """Evaluation only: every callback runs once on the model as it is (no update)."""
         self._model = model
         self.callbacks = self.get_all_callbacks(model)
@@ -367,18 +530,42 @@ class BaseTrainer(LoopMixin, UpdateStepMixin, abc.ABC):
         self._model = model
         if self.initializer is not None:
             self.initializer.init_weights(model)
-        iterator_callbacks = [
-            cb for cb in self.callbacks if isinstance(cb, PeriodicDataIteratorCallback)
-        ]
-        loader = self.get_data_loader(iterator_callbacks, self._batch_size, evaluation=True)
+        loader = self.get_data_loader(
+            _iterating(self.callbacks), self.micro_batch_plan.sizes[0], evaluation=True
+        )
         data_iter = iter(loader)
         model.eval()
         self.call_before_training(self.callbacks)
-        self._evaluate_once(model, data_iter)
+        self._build_loop(model, model).evaluate_once(data_iter)
         del data_iter
         self.call_after_training(self.callbacks)
         if self.log_writer is not None:
             self.log_writer.flush(self.update_counter)
 
 
-__all__ = ["BaseTrainer"]
+def _iterating(callbacks: Sequence[CallbackBase]) -> list[PeriodicDataIteratorCallback]:
+    return [cb for cb in callbacks if isinstance(cb, PeriodicDataIteratorCallback)]
+
+
+def _nothing() -> None:
+    """A tracker flush where there is no tracker."""
+
+
+def epoch_updates(config: BaseTrainerConfig[Any], data_container: DataContainer) -> int:
+    """Updates per epoch of a run of `config` on `data_container` (1 when nothing trains).
+
+    Raises:
+        ValueError: training without a `train` dataset, or on fewer samples than one update.
+    """
+    trains = any((config.max_epochs, config.max_updates, config.max_samples))
+    if "train" not in data_container:
+        if trains:
+            raise ValueError(
+                f"a 'train' dataset is required to train (datasets: {data_container.keys()})"
+            )
+        return 1
+    length = len(data_container.get_dataset("train"))  # type: ignore[arg-type]
+    return updates_per_epoch(length, config.effective_batch_size, trains)
+
+
+__all__ = ["BaseTrainer", "epoch_updates"]

@@ -1,402 +1,256 @@
-"""The epoch/update loop and callback dispatch of BaseTrainer (kept apart from setup code)."""
+"""The loop over updates and epochs: micro-batches through the step, then the callbacks."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from operator import methodcaller
+from pathlib import Path
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from noether.core.callbacks.base import (
-    CallbackBase,
-    PeriodicCallback,
-    PeriodicDataIteratorCallback,
-)
-from noether.core.checkpoint.writer import LATEST_TAG
+from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCallback
+from noether.core.callbacks.dispatch import CallbackDispatcher, DueSchedule, overrides
+from noether.core.checkpoint.writer import LATEST_TAG, CheckpointWriter
+from noether.core.counters import UpdateCounter
 from noether.core.data.container import per_rank_batches
-from noether.core.signals import StopAgreement
+from noether.core.signals import StopAgreement, StopRequest
 from noether.core.stopwatch import Stopwatch
-from noether.core.trainer.types import EarlyStopIteration
-
-if TYPE_CHECKING:
-    from noether.core.counters import UpdateCounter
-    from noether.core.signals import StopRequest
-    from noether.core.trainer.nonfinite import NonFiniteLossGuard
-    from noether.core.trainer.update import UpdateResult
-
-
-NEVER = sys.maxsize
-"""Next due update of a callback that only runs at epoch ends."""
-
-_is_meta = methodcaller("startswith", "__meta")
+from noether.core.trackers.log_writer import LogWriter
+from noether.core.trainer.nonfinite import NonFiniteLossGuard
+from noether.core.trainer.step import StepResult
 
 STEP_HOOK = "track_after_accumulation_step"
 UPDATE_HOOK = "track_after_update_step"
 
+Batch = dict[str, Any]
+RunStep = Callable[[Batch, int], StepResult]
+"""`run_step(batch, index)`: one micro-batch of an update (see `TrainStep.run`)."""
 
-def _overrides(callback: CallbackBase, name: str) -> bool:
-    return getattr(type(callback), name) is not getattr(PeriodicCallback, name)
+
+def drop_metadata(batch: Batch) -> Batch:
+    """The batch without `__meta*` keys (bookkeeping that the model must not see)."""
+    if any(key.startswith("__meta") for key in batch):
+        return {k: v for k, v in batch.items() if not k.startswith("__meta")}
+    return batch
 
 
-class LoopMixin:
-    """Runs updates, feeds callbacks, and handles callback errors and early stops."""
-
-    logger: logging.Logger
-    update_counter: UpdateCounter
-    checkpoint_writer: Any
-    log_writer: Any
-    callbacks: list[CallbackBase]
-    accumulation_steps: int
-    _batch_size: int
-    _move_to_device: bool
-    device: torch.device
-    stopped_by_signal: str | None
-    tracker: Any
-    _nonfinite_guard: NonFiniteLossGuard | None
-
-    update: Callable[..., UpdateResult]
-
-    @staticmethod
-    def drop_metadata(data: dict[str, Any]) -> dict[str, Any]:
-        """The batch without `__meta*` keys (bookkeeping that the model must not see); the
-        batch itself when it has none (no copy on the hot path)."""
-        if any(map(_is_meta, data)):  # the scan in C: this runs every micro-batch
-            return {k: v for k, v in data.items() if not k.startswith("__meta")}
-        return data
-
-    # ------------------------------------------------------------------ callback dispatch
-    def _dispatch(
-        self,
-        callbacks: Sequence[CallbackBase],
-        call: Callable[[CallbackBase], None],
-        model: Any,
-        first_error: BaseException | None = None,
-    ) -> bool:
-        """Calls every callback; returns True when one asked to stop.
-
-        A callback that raises does not keep the others from running; afterwards an error
-        checkpoint is written and the first error (possibly one raised before, passed in) is
-        re-raised.
-        """
-        stop = False
-        for callback in callbacks:
-            try:
-                call(callback)
-            except EarlyStopIteration:
-                self.logger.info("%s stopped training early", callback)
-                stop = True
-            except Exception as error:
-                self.logger.exception("error in callback %s; running the others first", callback)
-                if first_error is None:
-                    first_error = error
-        if first_error is not None:
-            self._write_error_checkpoint(model)
-            raise first_error
-        return stop
-
-    def _track_failed(
-        self,
-        callbacks: Sequence[CallbackBase],
-        name: str,
-        args: tuple[Any, ...],
-        done: int,
-        error: Exception,
-    ) -> bool:
-        """After the tracking hook of `callbacks[done]` raised `error`: an early stop is
-        noted, any other error is logged; the remaining callbacks still run (`_dispatch`).
-        True when one asked to stop."""
-        first_error: BaseException | None = None
-        if isinstance(error, EarlyStopIteration):
-            self.logger.info("%s stopped training early", callbacks[done])
-            stop = True
+def _add_timings(total: dict[str, Stopwatch], step: dict[str, Stopwatch]) -> None:
+    """Sums one micro-batch's phase timings into the update's."""
+    for key, watch in step.items():
+        if key in total:
+            total[key].elapsed_seconds += watch.elapsed_seconds
         else:
-            self.logger.error(
-                "error in callback %s; running the others first",
-                callbacks[done],
-                exc_info=error,
-            )
-            first_error, stop = error, False
-        rest = callbacks[done + 1 :]
-        return (
-            self._dispatch(
-                rest, lambda cb: getattr(cb, name)(*args), self._current_model(), first_error
-            )
-            or stop
-        )
+            total[key] = watch
 
-    def _write_error_checkpoint(self, model: Any) -> None:
-        writer = self.checkpoint_writer
-        if writer is None:
-            return
-        writer.discard()  # the update's own writes: the state between updates was not reached
-        tag = f"error_{self.update_counter.tag}"
-        try:
-            writer.save(model, self, tag=tag)
-        except Exception:
-            self.logger.exception("could not write the error checkpoint %s", tag)
 
-    def call_before_training(self, callbacks: Sequence[CallbackBase]) -> bool:
-        """`before_training` of every callback; True when one asked to stop."""
-        return self._dispatch(callbacks, lambda cb: cb.before_training(), self._current_model())
+class TrainingLoop:
+    """Runs updates until the counter is finished, a callback stops, or a signal arrives.
 
-    def call_after_training(self, callbacks: Sequence[CallbackBase]) -> None:
-        """`after_training` of every callback (an early stop request is ignored here)."""
-        self._dispatch(callbacks, lambda cb: cb.after_training(), self._current_model())
+    After each update, in this order: the epoch advances (if it ended), the callbacks run
+    (update hooks, due callbacks, epoch callbacks), the metrics row is written, the loss is
+    checked when due, and the checkpoints that callbacks asked for are written. So a
+    checkpoint is the state between two updates, where a resumed run starts.
 
-    def _current_model(self) -> Any:
-        return getattr(self, "_model", None)
+    Args:
+        counter: where training stands.
+        callbacks: the run's callbacks (periodic ones are scheduled here).
+        dispatcher: calls the callbacks with the run's error policy.
+        run_step: one micro-batch (see `TrainStep.run`).
+        accumulation_steps: micro-batches per update.
+        device: where callbacks' batches go.
+        iterator_batch_size: the batch size of data-iterating callbacks without their own.
+        log_writer: the metrics row of each update (None: no tracker).
+        checkpoint_writer: the run's checkpoints (None: no run folder).
+        save_checkpoint: writes a whole checkpoint under a tag (None: no run folder).
+        nonfinite_guard: the stop_on_nan_loss check (None: off).
+        flush_tracker: puts the tracker's rows on disk before a checkpoint.
+        logger: where signal stops are reported.
+    """
 
-    def _callback_batches(
-        self, callback: PeriodicDataIteratorCallback, data_iter: Iterator[dict[str, Any]]
-    ) -> Iterator[dict[str, Any]]:
-        count = per_rank_batches(callback.dataset_length, self._iterator_batch_size(callback))
-        for batch in itertools.islice(data_iter, count):
-            batch = self.drop_metadata(batch)
-            if self._move_to_device:
-                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-            yield batch
-
-    def _iterator_batch_size(self, callback: PeriodicDataIteratorCallback) -> int:
-        return callback.batch_size or self._batch_size
-
-    def _periodic_call(
+    def __init__(
         self,
-        callback: CallbackBase,
-        data_iter: Iterator[dict[str, Any]],
-        end_of_epoch: bool,
-        force: bool = False,
+        *,
+        counter: UpdateCounter,
+        callbacks: Sequence[Any],
+        dispatcher: CallbackDispatcher,
+        run_step: RunStep,
+        accumulation_steps: int,
+        device: torch.device,
+        iterator_batch_size: int,
+        log_writer: LogWriter | None,
+        checkpoint_writer: CheckpointWriter | None,
+        save_checkpoint: Callable[[str], Path] | None,
+        nonfinite_guard: NonFiniteLossGuard | None,
+        flush_tracker: Callable[[], None],
+        logger: logging.Logger,
     ) -> None:
-        """after_update / after_epoch of one periodic callback (its work alone when forced)."""
-        assert isinstance(callback, PeriodicCallback)
-        if not (force or callback.should_run(end_of_epoch)):
-            return
-        if isinstance(callback, PeriodicDataIteratorCallback):
-            batches = self._callback_batches(callback, data_iter)
-            callback.set_batches(batches)
-            try:
-                callback.periodic_callback()
-            finally:
-                for _ in batches:  # keep the shared stream aligned whatever happened
-                    pass
-        else:
-            callback.periodic_callback()
-
-    def _run_periodic(
-        self,
-        callbacks: Sequence[PeriodicCallback],
-        data_iter: Iterator[dict[str, Any]],
-        model: Any,
-        end_of_epoch: bool,
-        force: bool = False,
-    ) -> bool:
-        """Every periodic callback that is due (each once when forced); True to stop."""
-        if not callbacks:
-            return False
-        return self._dispatch(
-            callbacks,
-            functools.partial(
-                self._periodic_call, data_iter=data_iter, end_of_epoch=end_of_epoch, force=force
-            ),
-            model,
-        )
-
-    def _next_due(self, callback: PeriodicCallback) -> int:
-        """The update from which the loop asks `callback.should_run` again (NEVER: epochs only)."""
-        due = callback.next_update_due()
-        if due is None:
-            return NEVER
-        return max(due, self.update_counter.update + 1)
-
-    def _run_due(
-        self,
-        periodic: Sequence[PeriodicCallback],
-        next_due: list[int],
-        data_iter: Iterator[dict[str, Any]],
-        model: Any,
-    ) -> bool:
-        """After an update: the callbacks whose next due update has come are asked
-        `should_run` (in list order) and run when due; their next due update is then
-        recomputed. A callback that raises or stops gets the same treatment as in
-        `_dispatch`. True when one asked to stop."""
-        update = self.update_counter.update
-        due = [i for i, at in enumerate(next_due) if at <= update]
-        done = 0
-        try:
-            for i in due:
-                callback = periodic[i]
-                if callback.should_run(False):
-                    if isinstance(callback, PeriodicDataIteratorCallback):
-                        self._periodic_call(callback, data_iter, end_of_epoch=False, force=True)
-                    else:
-                        callback.periodic_callback()
-                done += 1
-            return False
-        except EarlyStopIteration:
-            self.logger.info("%s stopped training early", periodic[due[done]])
-            stop, first_error = True, None
-        except Exception as error:
-            self.logger.exception(
-                "error in callback %s; running the others first", periodic[due[done]]
-            )
-            stop, first_error = False, error
-        finally:
-            for i in due:
-                next_due[i] = self._next_due(periodic[i])
-        rest = [periodic[i] for i in due[done + 1 :]]
-        call = functools.partial(self._periodic_call, data_iter=data_iter, end_of_epoch=False)
-        return self._dispatch(rest, call, model, first_error) or stop
+        self.counter = counter
+        self.periodic = [cb for cb in callbacks if isinstance(cb, PeriodicCallback)]
+        self.dispatcher = dispatcher
+        self.run_step = run_step
+        self.accumulation_steps = accumulation_steps
+        self.device = device
+        self.iterator_batch_size = iterator_batch_size
+        self.log_writer = log_writer
+        self.checkpoint_writer = checkpoint_writer
+        self.save_checkpoint = save_checkpoint
+        self.nonfinite_guard = nonfinite_guard
+        self.flush_tracker = flush_tracker
+        self.logger = logger
+        self.stopped_by_signal: str | None = None
+        """SIGTERM / SIGINT when a signal stopped training (after writing its checkpoint)."""
 
     # ------------------------------------------------------------------ the loop
-    def _train_loop(
-        self,
-        model: Any,
-        dist_model: torch.nn.Module,
-        data_iter: Iterator[dict[str, Any]],
-        stop_request: StopRequest,
-    ) -> None:
-        """Updates until the counter is finished, a callback stops, or a signal arrives.
-
-        After each update, in this order: the epoch advances (if it ended), the callbacks run
-        (update hooks, due callbacks, epoch callbacks), the metrics row is written, the loss
-        is checked when due, and the checkpoints that callbacks asked for are written. So a
-        checkpoint is the state between two updates, where a resumed run starts.
-        """
-        counter = self.update_counter
-        periodic = [cb for cb in self.callbacks if isinstance(cb, PeriodicCallback)]
-        track_step = [cb for cb in periodic if _overrides(cb, STEP_HOOK)]
-        track_update = [cb for cb in periodic if _overrides(cb, UPDATE_HOOK)]
-        step_hooks = [cb.track_after_accumulation_step for cb in track_step]
-        update_hooks = [cb.track_after_update_step for cb in track_update]
-        track_failed = self._track_failed
-        accumulation_steps = self.accumulation_steps
-        updates_per_epoch = counter.updates_per_epoch
-        log_writer = self.log_writer
-        writer = self.checkpoint_writer
-        guard = self._nonfinite_guard
-        drop_metadata = self.drop_metadata
-        update = self.update
+    def run(self, data_iter: Iterator[Batch], stop_request: StopRequest) -> None:
+        """Trains until the end, an early stop, or a stop signal (all ranks agree on it)."""
+        counter = self.counter
+        step_hooked = [cb for cb in self.periodic if overrides(cb, STEP_HOOK)]
+        update_hooked = [cb for cb in self.periodic if overrides(cb, UPDATE_HOOK)]
+        schedule = DueSchedule(self.periodic, counter.update)
         agreement = StopAgreement(stop_request)
-        # a callback that is not due costs nothing: only callbacks whose next due update has
-        # come are asked (one integer compare per update when none is)
-        next_due = [self._next_due(cb) for cb in periodic]
-        next_any = min(next_due, default=NEVER)
         while not counter.is_finished:
             stop = False
             data_wait = 0.0
             timings: dict[str, Stopwatch] = {}
             losses: dict[str, Tensor] = {}
-            for step in range(accumulation_steps):
+            for index in range(self.accumulation_steps):
                 start = perf_counter()
                 batch = drop_metadata(next(data_iter))
                 data_wait += perf_counter() - start
-                losses, outputs, step_timings = update(
-                    batch, dist_model, model, accumulation_steps, step
-                )
-                if accumulation_steps == 1:
-                    timings = step_timings
-                else:  # one Stopwatch per phase, summed over the micro-batches
-                    for key, watch in step_timings.items():
-                        total = timings.get(key)
-                        if total is None:
-                            timings[key] = watch
-                        else:
-                            total.elapsed_seconds += watch.elapsed_seconds
-                if step_hooks:  # one call per callback on the hot path; failures: _track_failed
-                    done = 0
-                    try:
-                        for hook in step_hooks:
-                            hook(losses, outputs, step, accumulation_steps)
-                            done += 1
-                    except Exception as error:
-                        args = (losses, outputs, step, accumulation_steps)
-                        stop = track_failed(track_step, STEP_HOOK, args, done, error) or stop
+                losses, outputs, step_timings = self.run_step(batch, index)
+                _add_timings(timings, step_timings)
+                if step_hooked:
+                    args = (losses, outputs, index, self.accumulation_steps)
+                    stop = self.dispatcher.call_hook(step_hooked, STEP_HOOK, *args) or stop
+            timings["data_wait"] = Stopwatch(data_wait)
             counter.add_update()
-            end_of_epoch = counter.update % updates_per_epoch == 0
+            end_of_epoch = counter.update % counter.updates_per_epoch == 0
             if end_of_epoch:  # first: whatever a callback saves is the position after it
                 counter.add_epoch()
-            if writer is not None:
-                writer.hold()
-            try:
-                if update_hooks:
-                    timings["data_wait"] = Stopwatch(data_wait)
-                    done = 0
-                    try:
-                        for update_hook in update_hooks:
-                            update_hook(losses, timings)
-                            done += 1
-                    except Exception as error:
-                        update_args = (losses, timings)
-                        stop = (
-                            track_failed(track_update, UPDATE_HOOK, update_args, done, error)
-                            or stop
-                        )
-                if counter.update >= next_any:
-                    stop = self._run_due(periodic, next_due, data_iter, model) or stop
-                    next_any = min(next_due)
-                if end_of_epoch:
-                    stop = self._run_periodic(periodic, data_iter, model, end_of_epoch=True) or stop
-                if log_writer is not None:
-                    log_writer.flush(counter)
-                if writer is not None and writer.has_held_writes:
-                    if guard is not None:  # no checkpoint of weights that a NaN went into
-                        guard.check(counter, self._logged_values)
-                    self._flush_tracker()  # rows up to this update are on disk before it
-                    writer.release()
-                elif guard is not None and guard.is_due(counter, end_of_epoch):
-                    guard.check(counter, self._logged_values)
-            finally:
-                if writer is not None:
-                    writer.discard()
+            stop = (
+                self._after_update(
+                    data_iter, schedule, update_hooked, losses, timings, end_of_epoch
+                )
+                or stop
+            )
             signal_name = agreement.stop_signal()
             if signal_name is not None:
-                self._stop_on_signal(model, signal_name)
+                self._stop_on_signal(signal_name)
                 return
             if stop:
                 agreement.close()
                 return
         agreement.close()
-        if guard is not None:
-            guard.check(counter, self._logged_values)
+        if self.nonfinite_guard is not None:
+            self.nonfinite_guard.check(counter, self._logged_values)
 
-    def _flush_tracker(self) -> None:
-        flush = getattr(self.tracker, "flush", None)
-        if flush is not None:
-            flush()
+    def _after_update(
+        self,
+        data_iter: Iterator[Batch],
+        schedule: DueSchedule,
+        update_hooked: list[PeriodicCallback],
+        losses: dict[str, Tensor],
+        timings: dict[str, Stopwatch],
+        end_of_epoch: bool,
+    ) -> bool:
+        """The callbacks of one update, its metrics row and its checkpoints; True to stop.
 
+        Checkpoint writes asked for by callbacks are held until the row and the loss check
+        are done, and dropped when a callback fails (the update was not completed)."""
+        counter, writer, guard = self.counter, self.checkpoint_writer, self.nonfinite_guard
+        stop = False
+        if writer is not None:
+            writer.hold()
+        try:
+            if update_hooked:
+                stop = self.dispatcher.call_hook(update_hooked, UPDATE_HOOK, losses, timings)
+            due = schedule.take_due(counter.update)
+            if due:
+                try:
+                    stop = self.run_periodic(due, data_iter, end_of_epoch=False) or stop
+                finally:
+                    schedule.reschedule(counter.update)
+            if end_of_epoch:
+                stop = self.run_periodic(self.periodic, data_iter, end_of_epoch=True) or stop
+            if self.log_writer is not None:
+                self.log_writer.flush(counter)
+            if writer is not None and writer.has_held_writes:
+                if guard is not None:  # no checkpoint of weights that a NaN went into
+                    guard.check(counter, self._logged_values)
+                self.flush_tracker()  # rows up to this update are on disk before it
+                writer.release()
+            elif guard is not None and guard.is_due(counter, end_of_epoch):
+                guard.check(counter, self._logged_values)
+        finally:
+            if writer is not None:
+                writer.discard()
+        return stop
+
+    # ------------------------------------------------------------------ periodic callbacks
+    def run_periodic(
+        self,
+        callbacks: Sequence[PeriodicCallback],
+        data_iter: Iterator[Batch],
+        end_of_epoch: bool,
+        force: bool = False,
+    ) -> bool:
+        """Every callback that is due (each once when forced) runs; True to stop."""
+
+        def run_if_due(callback: PeriodicCallback) -> None:
+            if force or callback.should_run(end_of_epoch):
+                self._run_one(callback, data_iter)
+
+        return self.dispatcher.dispatch(callbacks, run_if_due)
+
+    def _run_one(self, callback: PeriodicCallback, data_iter: Iterator[Batch]) -> None:
+        """The callback's periodic work; a data-iterating one gets its batches of the stream."""
+        if not isinstance(callback, PeriodicDataIteratorCallback):
+            callback.periodic_callback()
+            return
+        batch_size = callback.batch_size or self.iterator_batch_size
+        count = per_rank_batches(callback.dataset_length, batch_size)
+        batches = (self._to_device(drop_metadata(b)) for b in itertools.islice(data_iter, count))
+        callback.set_batches(batches)
+        try:
+            callback.periodic_callback()
+        finally:
+            for _ in batches:  # keep the shared stream aligned whatever happened
+                pass
+
+    def _to_device(self, batch: Batch) -> Batch:
+        if self.device.type == "cpu":
+            return batch
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def evaluate_once(self, data_iter: Iterator[Batch]) -> None:
+        """Evaluation only (no update left): every periodic callback runs once."""
+        self.run_periodic(self.periodic, data_iter, end_of_epoch=False, force=True)
+        if self.log_writer is not None:
+            self.log_writer.flush(self.counter)
+
+    # ------------------------------------------------------------------ stops
     @property
     def _logged_values(self) -> Mapping[str, float]:
         return self.log_writer.last_values if self.log_writer is not None else {}
 
-    def _stop_on_signal(self, model: Any, signal_name: str) -> None:
+    def _stop_on_signal(self, signal_name: str) -> None:
         """Writes the checkpoint `<signal>_<position>` (also as `latest`) and notes the stop."""
         self.stopped_by_signal = signal_name
-        writer = self.checkpoint_writer
-        if writer is None:
+        tag = self.counter.tag
+        if self.save_checkpoint is None or self.checkpoint_writer is None:
             self.logger.warning(
-                "%s: stopping at %s (no run folder, no checkpoint)",
-                signal_name,
-                self.update_counter.tag,
+                "%s: stopping at %s (no run folder, no checkpoint)", signal_name, tag
             )
             return
-        if self._nonfinite_guard is not None:
-            self._nonfinite_guard.check(self.update_counter, self._logged_values)
-        self._flush_tracker()
-        folder = writer.save(model, self, tag=f"{signal_name.lower()}_{self.update_counter.tag}")
-        writer.alias(folder, LATEST_TAG)
+        if self.nonfinite_guard is not None:
+            self.nonfinite_guard.check(self.counter, self._logged_values)
+        self.flush_tracker()
+        folder = self.save_checkpoint(f"{signal_name.lower()}_{tag}")
+        self.checkpoint_writer.alias(folder, LATEST_TAG)
         self.logger.warning(
             "%s: saved checkpoint %s (also as %s); stopping", signal_name, folder.name, LATEST_TAG
         )
-
-    def _evaluate_once(self, model: Any, data_iter: Iterator[dict[str, Any]]) -> None:
-        """Evaluation only (no update left): every periodic callback runs once."""
-        periodic = [cb for cb in self.callbacks if isinstance(cb, PeriodicCallback)]
-        self._run_periodic(periodic, data_iter, model, end_of_epoch=False, force=True)
-        if self.log_writer is not None:
-            self.log_writer.flush(self.update_counter)

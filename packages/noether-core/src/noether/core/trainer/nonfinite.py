@@ -1,7 +1,8 @@
-"""Stops a run whose loss turned NaN or infinite, without a host-device sync per update."""
+"""The two non-finite loss policies: stop the run (the default) or skip such micro-batches."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 
@@ -9,7 +10,7 @@ import torch
 from torch import Tensor
 
 from noether.core.counters import Frequency, UpdateCounter
-from noether.core.distributed import all_reduce_sum, get_world_size
+from noether.core.distributed import all_reduce_min, all_reduce_sum, get_world_size
 from noether.core.trainer.types import NonFiniteLossError
 
 _FOLD_EVERY = 64
@@ -79,3 +80,44 @@ class NonFiniteLossGuard:
             "written before hold finite weights. Lower the learning rate, check the data, or "
             "set trainer.skip_nan_loss (skip such batches) or trainer.stop_on_nan_loss: false"
         )
+
+
+class SkipNonFinite:
+    """The skip_nan_loss policy: a micro-batch whose loss is NaN or infinite on any rank is
+    skipped on all ranks (one host sync per micro-batch), at most `max_count` in a row.
+
+    Args:
+        max_count: skips in a row before the run stops (skip_nan_loss_max_count).
+        logger: where each skip is reported.
+    """
+
+    def __init__(self, max_count: int, logger: logging.Logger) -> None:
+        self.max_count = max_count
+        self.logger = logger
+        self.count = 0
+        """Skips in a row so far (kept in the trainer state)."""
+
+    def should_skip(self, loss: Tensor) -> bool:
+        """Whether all ranks skip this micro-batch.
+
+        Raises:
+            NonFiniteLossError: more than `max_count` non-finite losses in a row.
+        """
+        finite = torch.isfinite(loss.detach()).all().to(torch.float32).reshape(1)
+        all_reduce_min(finite)
+        if bool(finite.item()):
+            self.count = 0
+            return False
+        self.count += 1
+        if self.count > self.max_count:
+            raise NonFiniteLossError(
+                f"the loss was NaN or infinite {self.count} times in a row "
+                f"(skip_nan_loss_max_count={self.max_count}); check the data, learning rate "
+                "and precision"
+            )
+        self.logger.warning(
+            "non-finite loss: skipping this micro-batch (%d in a row, at most %d)",
+            self.count,
+            self.max_count,
+        )
+        return True

@@ -50,3 +50,52 @@ def describe_non_scalar(value: object) -> str:
     if isinstance(value, Tensor):
         return f"a tensor of shape {tuple(value.shape)}"
     return f"a {type(value).__name__}"
+
+
+def to_trainer_result(result: LossResult) -> TrainerResult:
+    """Sums what `loss_compute` returned into a TrainerResult.
+
+    Raises:
+        TrainStepError: the result has none of the accepted forms, holds no loss, or a loss
+            that is not a scalar tensor (named by its key).
+    """
+    additional: dict[str, Any] = {}
+    if isinstance(result, tuple):
+        if len(result) != 2 or not isinstance(result[1], dict):
+            raise TrainStepError(
+                "loss_compute returned a tuple; it must be (losses, additional_outputs: dict)"
+            )
+        result, additional = result
+    if isinstance(result, Tensor):
+        _check_scalar("the loss", result)
+        return TrainerResult(result, {"total": result}, additional)
+    if isinstance(result, list):
+        losses = {f"loss_{i}": loss for i, loss in enumerate(result)}
+    elif isinstance(result, dict):
+        losses = result
+    else:
+        raise TrainStepError(
+            f"loss_compute returned {type(result).__name__}; expected a tensor, a dict or a "
+            "list of tensors, or (losses, additional_outputs)"
+        )
+    if not losses:
+        raise TrainStepError(
+            "loss_compute returned no losses (an empty dict or list): nothing to backpropagate"
+        )
+    for name, value in losses.items():
+        _check_scalar(f"loss {name!r}", value)
+    values = iter(losses.values())
+    total = next(values)
+    for value in values:
+        total = total + value
+    return TrainerResult(total, losses, additional)
+
+
+def _check_scalar(what: str, value: Any) -> None:
+    """A loss must be a tensor with one element (what backward and the loggers need)."""
+    if isinstance(value, Tensor) and (value.dim() == 0 or value.numel() == 1):
+        return
+    raise TrainStepError(
+        f"loss_compute returned {what} as {describe_non_scalar(value)}; each loss must be a "
+        "scalar tensor (reduce it, e.g. with .mean())"
+    )

@@ -16,10 +16,10 @@ class DatasetStatsCallback(CallbackBase):
         for key in keys:
             dataset = container.get_dataset(key)
             try:
-                size = len(dataset)
+                size = len(dataset)  # type: ignore[arg-type]
             except TypeError:  # iterable datasets may not know their length
                 self.logger.info("dataset %r: %s (size unknown)", key, type(dataset).__name__)
                 continue
             self.logger.info("dataset %r: %d samples (%s)", key, size, type(dataset).__name__)
-            if self.log_writer is not None:
-                self.log_writer.add_summary(f"dataset/{key}/size", size)
+            if self.context.log_writer is not None:
+                self.context.log_writer.add_summary(f"dataset/{key}/size", size)

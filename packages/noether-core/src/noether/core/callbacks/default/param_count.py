@@ -26,7 +26,7 @@ class ParamCountCallback(CallbackBase):
     """Before training (after freezing): `model/params/trainable` and `model/params/frozen`."""
 
     def before_training(self) -> None:
-        model = self.model
+        model = self.context.model
         if model is None:
             return
         trainable, frozen = count_parameters(model)
@@ -36,6 +36,7 @@ class ParamCountCallback(CallbackBase):
             f"{trainable:,}",
             f"{frozen:,}",
         )
-        if self.log_writer is not None:
-            self.log_writer.add_summary("model/params/trainable", trainable)
-            self.log_writer.add_summary("model/params/frozen", frozen)
+        writer = self.context.log_writer
+        if writer is not None:
+            writer.add_summary("model/params/trainable", trainable)
+            writer.add_summary("model/params/frozen", frozen)

@@ -1,0 +1,91 @@
+"""One way to call callbacks: every callback runs, the first error wins, early stops are noted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from operator import methodcaller
+from typing import Any, TypeVar
+
+from noether.core.callbacks.base import CallbackBase, PeriodicCallback
+from noether.core.trainer.types import EarlyStopIteration
+
+CallbackT = TypeVar("CallbackT", bound=CallbackBase)
+
+NEVER = sys.maxsize
+"""Next due update of a callback that only runs at epoch ends."""
+
+
+class CallbackDispatcher:
+    """Calls a hook on callbacks with one error policy.
+
+    A callback that raises does not keep the others from running; when all ran, `on_error`
+    runs (the trainer writes an error checkpoint) and the first error is re-raised. A callback
+    that raises EarlyStopIteration asks training to stop cleanly; the others still run.
+
+    Args:
+        logger: where errors and early stops are reported.
+        on_error: called once before the first error is re-raised.
+    """
+
+    def __init__(self, logger: logging.Logger, on_error: Callable[[], None]) -> None:
+        self.logger = logger
+        self.on_error = on_error
+
+    def dispatch(self, callbacks: Sequence[CallbackT], call: Callable[[CallbackT], object]) -> bool:
+        """`call(callback)` for every callback; True when one asked to stop."""
+        stop = False
+        first_error: Exception | None = None
+        for callback in callbacks:
+            try:
+                call(callback)
+            except EarlyStopIteration:
+                self.logger.info("%s stopped training early", callback)
+                stop = True
+            except Exception as error:
+                self.logger.exception("error in callback %s; running the others first", callback)
+                if first_error is None:
+                    first_error = error
+        if first_error is not None:
+            self.on_error()
+            raise first_error
+        return stop
+
+    def call_hook(self, callbacks: Sequence[CallbackBase], hook: str, *args: Any) -> bool:
+        """`callback.<hook>(*args)` for every callback; True when one asked to stop."""
+        return self.dispatch(callbacks, methodcaller(hook, *args))
+
+
+def overrides(callback: CallbackBase, hook: str) -> bool:
+    """Whether the callback's class implements `hook` (the loop calls only those)."""
+    return getattr(type(callback), hook) is not getattr(PeriodicCallback, hook)
+
+
+class DueSchedule:
+    """The next update at which each periodic callback may be due, so that after an update
+    only the callbacks whose time has come are asked (one integer compare when none is)."""
+
+    def __init__(self, callbacks: Sequence[PeriodicCallback], update: int) -> None:
+        self.callbacks = list(callbacks)
+        self._next = [self._next_due(cb, update) for cb in self.callbacks]
+        self.next_any = min(self._next, default=NEVER)
+
+    @staticmethod
+    def _next_due(callback: PeriodicCallback, update: int) -> int:
+        due = callback.next_update_due()
+        return NEVER if due is None else max(due, update + 1)
+
+    def take_due(self, update: int) -> list[PeriodicCallback]:
+        """The callbacks whose next due update has come (in list order)."""
+        if update < self.next_any:
+            return []
+        return [cb for cb, at in zip(self.callbacks, self._next, strict=True) if at <= update]
+
+    def reschedule(self, update: int) -> None:
+        """After the due callbacks ran: their next due updates, from where training stands."""
+        self._next = [
+            self._next_due(cb, update) if at <= update else at
+            for cb, at in zip(self.callbacks, self._next, strict=True)
+        ]
+        self.next_any = min(self._next, default=NEVER)

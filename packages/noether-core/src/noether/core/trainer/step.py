@@ -1,0 +1,173 @@
+"""One micro-batch of an update: device move, forward under autocast, scaled backward, and
+after the last micro-batch the optimizer step."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from time import perf_counter
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from noether.core.callbacks.context import GradNormMeter
+from noether.core.distributed import all_reduce_gradients_mean
+from noether.core.models.base import ModelBase
+from noether.core.stopwatch import Stopwatch
+from noether.core.trainer.nonfinite import NonFiniteLossGuard, SkipNonFinite
+from noether.core.trainer.types import TrainerResult, TrainStepError, describe_non_scalar
+
+TrainStepFn = Callable[[dict[str, Tensor], nn.Module], TrainerResult]
+"""`train_step(batch, model) -> TrainerResult`: the user's forward and loss."""
+
+
+class StepResult(NamedTuple):
+    """What one micro-batch hands to the callbacks."""
+
+    losses: dict[str, Tensor]
+    """The step's losses to log (`{"total": total_loss}` when train_step logged none)."""
+    outputs: dict[str, Any]
+    """train_step's additional outputs (`{}` when it gave None)."""
+    timings: dict[str, Stopwatch]
+    """One Stopwatch per phase: forward, backward, update (the optimizer step)."""
+
+
+class TrainStep:
+    """Runs one micro-batch and, after the last micro-batch of an update, the optimizer step.
+
+    The loss is weighted by the micro-batch's share of the update's samples (1 / k for k
+    equal micro-batches), so micro-batches of 4 and 3 give the gradient of one batch of 7.
+    Under DDP, gradients are all-reduced in the last micro-batch only (`no_sync` before).
+
+    Args:
+        device: where batches go (moved only when it is not the CPU).
+        autocast: the run's mixed-precision context (None: float32, no autocast).
+        grad_scaler: scales the loss for float16 (None otherwise).
+        micro_batch_weights: loss weight of each micro-batch of an update (`split_batch`).
+        skip_nonfinite: the skip_nan_loss policy (None: every loss is backpropagated).
+        grad_norm: measures the gradient norm before the optimizer step when wanted.
+        logger: where skipped updates are reported.
+        trainer_name: names the trainer in errors about what train_step returned.
+    """
+
+    def __init__(
+        self,
+        *,
+        device: torch.device,
+        autocast: Callable[[], AbstractContextManager[object]] | None,
+        grad_scaler: torch.amp.GradScaler | None,
+        micro_batch_weights: tuple[float, ...],
+        skip_nonfinite: SkipNonFinite | None,
+        grad_norm: GradNormMeter,
+        logger: logging.Logger,
+        trainer_name: str,
+    ) -> None:
+        self.device = device
+        self.autocast = autocast
+        self.grad_scaler = grad_scaler
+        self.micro_batch_weights = micro_batch_weights
+        self.skip_nonfinite = skip_nonfinite
+        self.grad_norm = grad_norm
+        self.logger = logger
+        self.trainer_name = trainer_name
+        self.ddp_model: torch.nn.parallel.DistributedDataParallel | None = None
+        """Set while a DDP-wrapped model trains (its `no_sync` skips early all-reduces)."""
+        self.nonfinite_guard: NonFiniteLossGuard | None = None
+        """Set while a run checks its losses (stop_on_nan_loss)."""
+        self._move_to_device = device.type != "cpu"
+        self._backward_steps = 0
+
+    def run(
+        self,
+        train_step: TrainStepFn,
+        batch: dict[str, Tensor],
+        dist_model: nn.Module,
+        model: ModelBase,
+        steps: int,
+        index: int,
+        retain_graph: bool = False,
+    ) -> StepResult:
+        """Forward and backward of micro-batch `index` of `steps`; the optimizer steps after
+        the last one (unless every micro-batch was skipped).
+
+        Raises:
+            TrainStepError: train_step returned no TrainerResult, or a total_loss that is not
+                a scalar tensor.
+        """
+        start = perf_counter()
+        if self._move_to_device:
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        is_last = index == steps - 1
+        ddp = self.ddp_model
+        with nullcontext() if is_last or ddp is None else ddp.no_sync():
+            result = self._forward(train_step, batch, dist_model)
+            forward_end = perf_counter()
+            loss = result.total_loss
+            skipped = self.skip_nonfinite is not None and self.skip_nonfinite.should_skip(loss)
+            if not skipped and loss.requires_grad:
+                self._backward(loss, steps, index, retain_graph)
+                if self.nonfinite_guard is not None:
+                    self.nonfinite_guard.add(loss)
+        backward_end = perf_counter()
+        if is_last:
+            self._optimizer_step(model, skipped and ddp is not None)
+        end = perf_counter()
+        timings = {
+            "forward": Stopwatch(forward_end - start),
+            "backward": Stopwatch(backward_end - forward_end),
+            "update": Stopwatch(end - backward_end),
+        }
+        losses = result.losses_to_log
+        if losses is None:
+            losses = {"total": loss.detach()}
+        outputs = result.additional_outputs
+        return StepResult(losses, {} if outputs is None else outputs, timings)
+
+    def _forward(
+        self, train_step: TrainStepFn, batch: dict[str, Tensor], dist_model: nn.Module
+    ) -> TrainerResult:
+        if self.autocast is None:
+            result = train_step(batch, dist_model)
+        else:
+            with self.autocast():
+                result = train_step(batch, dist_model)
+        name = self.trainer_name
+        if not isinstance(result, TrainerResult):
+            raise TrainStepError(
+                f"{name}.train_step returned a {type(result).__name__}; it must return "
+                "TrainerResult(total_loss, losses_to_log=None, additional_outputs=None)"
+            )
+        loss = result.total_loss
+        if not isinstance(loss, Tensor) or (loss.dim() != 0 and loss.numel() != 1):
+            raise TrainStepError(
+                f"{name}.train_step returned a TrainerResult whose total_loss is "
+                f"{describe_non_scalar(loss)}; it must be a scalar tensor (reduce it, e.g. "
+                "with .mean())"
+            )
+        return result
+
+    def _backward(self, loss: Tensor, steps: int, index: int, retain_graph: bool) -> None:
+        if steps > 1:
+            weights = self.micro_batch_weights
+            # outside the trainer's plan (a direct `update` call) the micro-batches are equal
+            loss = loss * weights[index] if len(weights) == steps else loss / steps
+        if self.grad_scaler is not None:
+            loss = self.grad_scaler.scale(loss)
+        loss.backward(retain_graph=retain_graph)
+        self._backward_steps += 1
+
+    def _optimizer_step(self, model: ModelBase, reduce_gradients: bool) -> None:
+        """Optimizer step (unless nothing was backpropagated), schedule, zeroed gradients."""
+        if self._backward_steps > 0:
+            if reduce_gradients:  # DDP reduces in the last backward, which all ranks skipped
+                all_reduce_gradients_mean(model)
+            if self.grad_norm.is_wanted:
+                self.grad_norm.measure(model.parameters(), self.grad_scaler)
+            model.optimizer_step(self.grad_scaler)
+        else:
+            self.logger.warning("all micro-batches of this update were skipped: no optimizer step")
+        model.optimizer_schedule_step()
+        model.optimizer_zero_grad()
+        self._backward_steps = 0
