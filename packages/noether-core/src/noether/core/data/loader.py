@@ -16,10 +16,9 @@ class RunDataLoader(DataLoader[Any]):
     """A DataLoader that fetches batches in this process without torch's per-batch bookkeeping.
 
     Without workers, torch's iterator still wraps each batch in a profiler record and counts
-    it: about 13 µs per batch on these machines, 1.5 % of an update of a small MLP
-    (`tools/bench/loop_overhead.py`). Here each batch goes straight through torch's own
-    fetcher (the dataset's `__getitems__` where it has one, then the collate) and is pinned
-    when `pin_memory` is set and CUDA is present; torch's `default_collate` becomes
+    it (bench: `tools/bench/loop_overhead.py`). Here each batch goes straight through torch's
+    own fetcher (the dataset's `__getitems__` where it has one, then the collate) and is
+    pinned when `pin_memory` is set and CUDA is present; torch's `default_collate` becomes
     `collate_tensor_dicts`. With workers, or without a batch sampler, torch's own iterator
     runs.
     """
@@ -43,8 +42,8 @@ class RunDataLoader(DataLoader[Any]):
 
 def collate_tensor_dicts(items: list[Any]) -> Any:
     """`default_collate` for noether's items, dicts of dense tensors, without its type dispatch
-    per value (about 3 µs of a 64-item batch); any other batch, and any error, is left to
-    `default_collate`."""
+    per value (bench: `tools/bench/loop_overhead.py`); any other batch, and any error, is left
+    to `default_collate`."""
     first = items[0]
     if type(first) is dict and all(
         type(value) is Tensor and value.layout is torch.strided for value in first.values()
