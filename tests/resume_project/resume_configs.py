@@ -40,3 +40,15 @@ class MseTrainerConfig(BaseTrainerConfig[CallbackConfig]):
 
     kind: str = "resume_mse_trainer"
     target: ClassVar[str] = "resume_runtime:MseTrainer"
+
+
+class HangingMseTrainerConfig(MseTrainerConfig):
+    """`MseTrainerConfig` whose train step hangs at one step, as a stuck run does."""
+
+    kind: str = "resume_hanging_mse_trainer"
+    target: ClassVar[str] = "resume_runtime:HangingMseTrainer"
+
+    hang_at_step: int = Field(default=20, ge=1)
+    """The `loss_compute` call (counted from 1) that never returns."""
+    hang_marker: str = "hanging"
+    """A file written (in the working directory) when the hang starts."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from resume_configs import MlpModelConfig, NoisyRegressionDatasetConfig
+from resume_configs import HangingMseTrainerConfig, MlpModelConfig, NoisyRegressionDatasetConfig
 from torch.utils.data import Dataset
 
 from noether.core.models import ModelBase
@@ -60,3 +62,20 @@ class MseTrainer(BaseTrainer):
 
     def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
         return {"mse": torch.nn.functional.mse_loss(forward_output, targets["y"])}
+
+
+class HangingMseTrainer(MseTrainer):
+    """Sleeps forever in one train step, whatever signals arrive (a stuck data loader or
+    collective looks the same to the loop: the update never ends)."""
+
+    config: HangingMseTrainerConfig
+    loss_calls = 0
+    """`loss_compute` calls so far."""
+
+    def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
+        self.loss_calls += 1
+        if self.loss_calls == self.config.hang_at_step:
+            Path(self.config.hang_marker).write_text("hanging\n", encoding="utf-8")
+            while True:
+                time.sleep(0.05)
+        return super().loss_compute(forward_output, targets)

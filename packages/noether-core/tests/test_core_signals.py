@@ -1,4 +1,5 @@
-"""Signals in a real process: the first asks to stop, the second to hurry, the third ends it."""
+"""Signals in a real process: the first asks to stop; a second ends it, unless it repeats the
+first at once (then it asks to hurry, and a third ends it)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,19 @@ def test_sigint_is_left_alone_without_save_on_sigint() -> None:
         [sys.executable, "-c", script, "1"], capture_output=True, text=True, timeout=60
     )
     assert "KeyboardInterrupt" in result.stderr
+
+
+def test_a_second_signal_after_the_repeat_window_ends_the_process() -> None:
+    script = SCRIPT.replace(
+        "os.kill(os.getpid(), signal.SIGTERM)",
+        "os.kill(os.getpid(), signal.SIGTERM); time.sleep(REPEAT_WINDOW_S + 0.2)",
+    ).replace(
+        "from noether.core.signals import catch_stop_signals",
+        "import time\nfrom noether.core.signals import REPEAT_WINDOW_S, catch_stop_signals",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "2"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == -signal.SIGTERM
+    assert result.stdout == ""
+    assert "received SIGTERM a second time: exiting now" in result.stderr

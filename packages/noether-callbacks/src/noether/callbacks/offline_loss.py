@@ -10,6 +10,7 @@ from torch import nn
 from noether.callbacks.ema import ema_model_name
 from noether.config.schemas.callbacks import OfflineLossCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicDataIteratorCallback
+from noether.core.data.sharding import real_shard_size
 from noether.core.distributed import all_reduce_sum, get_rank, get_world_size
 
 
@@ -75,11 +76,10 @@ class OfflineLossCallback(PeriodicDataIteratorCallback):
 
     def _real_samples(self, count: int) -> int:
         """How many of the next `count` shard positions are real samples, not padding."""
-        rank, world_size, length = get_rank(), get_world_size(), self.dataset_length
+        real = real_shard_size(self.dataset_length, get_rank(), get_world_size())
         start = self._position
         self._position += count
-        # shard position i of rank r is global sample r + i * world_size
-        return sum(1 for i in range(start, start + count) if rank + i * world_size < length)
+        return max(0, min(start + count, real) - start)  # the padding ends the shard
 
     def process_data(self, batch: dict[str, torch.Tensor], model: nn.Module) -> Any:
         """Per loss, its sum over the batch's real samples; and their number."""

@@ -90,13 +90,14 @@ def resolve_resume(request: TrainRequest, run_dir: Path) -> ResolvedRun | int:
     from noether.core.checkpoint.folders import CheckpointError
     from noether.core.checkpoint.initializers import InitializerError
     from noether.core.resume import add_config_dir_to_path, plan_resume
+    from noether.core.runs import run_config_path
 
-    if not (run_dir / "config.yaml").is_file():
+    if not run_config_path(run_dir).is_file():
         error(f"--resume {run_dir}: not a run folder (it has no config.yaml)")
         return 2
     if request.config_file is None:
         add_config_dir_to_path(run_dir)  # the user's modules next to the original config
-    config_file = request.config_file or run_dir / "config.yaml"
+    config_file = request.config_file or run_config_path(run_dir)
     config = load(config_file, request.overrides)
     if isinstance(config, int):
         return config

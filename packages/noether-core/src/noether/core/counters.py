@@ -50,11 +50,6 @@ class UpdateCounter:
         return self.update >= self.total_updates
 
     @property
-    def is_full_epoch(self) -> bool:
-        """Whether the last update ended an epoch."""
-        return self.update % self.updates_per_epoch == 0
-
-    @property
     def total_epochs(self) -> int:
         """Epochs touched until the end (the last one may be partial)."""
         return math.ceil(self.total_updates / self.updates_per_epoch)
@@ -101,13 +96,6 @@ class Frequency:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 (got {value})")
-
-    @property
-    def is_set(self) -> bool:
-        """Whether any interval is given."""
-        return any(
-            v is not None for v in (self.every_n_epochs, self.every_n_updates, self.every_n_samples)
-        )
 
     def due_after_update(self, update: int, sample: int, effective_batch_size: int) -> bool:
         """Due after the update that brought the counters to (update, sample)."""

@@ -20,7 +20,7 @@ from noether.core.checkpoint import folders
 from noether.core.checkpoint.compat import ConfigChange, compare_configs
 from noether.core.checkpoint.folders import CheckpointInfo, CheckpointNotFoundError
 from noether.core.checkpoint.initializers import InitializerError
-from noether.core.runs import PathProvider
+from noether.core.runs import PathProvider, run_checkpoint_dir, run_config_path
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def find_checkpoint(run_dir: Path, tag: str | None) -> CheckpointInfo:
     Raises:
         CheckpointNotFoundError: no such complete checkpoint; names those that exist.
     """
-    checkpoint_dir = run_dir / "checkpoints"
+    checkpoint_dir = run_checkpoint_dir(run_dir)
     if tag is None:
         info = folders.newest_resumable(checkpoint_dir)
         if info is None:
@@ -95,7 +95,7 @@ def stored_config(run_dir: Path, checkpoint: CheckpointInfo) -> dict[str, Any]:
     """The config the checkpoint was written with (else the run's config.yaml)."""
     text = checkpoint.config_yaml
     if text is None:
-        text = (run_dir / "config.yaml").read_text(encoding="utf-8")
+        text = run_config_path(run_dir).read_text(encoding="utf-8")
     loaded = yaml.safe_load(text)
     return loaded if isinstance(loaded, dict) else {}
 
@@ -111,7 +111,7 @@ def plan_resume(run_dir: Path, tag: str | None, config: dict[str, Any], force: b
         ResumeRefusedError: a change that breaks exactness, without force; lists each key
             with its old and new value.
     """
-    if tag is None and folders.newest_resumable(run_dir / "checkpoints") is None:
+    if tag is None and folders.newest_resumable(run_checkpoint_dir(run_dir)) is None:
         return ResumePlan(run_dir, None)  # stopped before its first checkpoint
     checkpoint = find_checkpoint(run_dir, tag)
     breaking, other = compare_configs(stored_config(run_dir, checkpoint), config)
@@ -153,7 +153,7 @@ def later_checkpoints(plan: ResumePlan) -> list[CheckpointInfo]:
     position = plan.checkpoint.update if plan.checkpoint is not None else 0
     return [
         info
-        for info in folders.list_checkpoints(plan.run_dir / "checkpoints")
+        for info in folders.list_checkpoints(run_checkpoint_dir(plan.run_dir))
         if info.resumable and info.update > position
     ]
 
@@ -161,7 +161,7 @@ def later_checkpoints(plan: ResumePlan) -> list[CheckpointInfo]:
 def retire_later_checkpoints(plan: ResumePlan) -> None:
     """Deletes the resumable checkpoints past the resumed position: they belong to the
     abandoned continuation, and `--resume` would otherwise pick one of them next time."""
-    checkpoint_dir = plan.run_dir / "checkpoints"
+    checkpoint_dir = run_checkpoint_dir(plan.run_dir)
     for info in later_checkpoints(plan):
         logger.warning(
             "deleting checkpoint %s (update %d): it is past the resumed position",

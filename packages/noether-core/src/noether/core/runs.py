@@ -10,6 +10,16 @@ from pathlib import Path
 _MAX_ID_ATTEMPTS = 100
 
 
+def run_checkpoint_dir(run_dir: str | os.PathLike[str]) -> Path:
+    """Where a run folder keeps its checkpoints, one sub-folder per tag."""
+    return Path(run_dir) / "checkpoints"
+
+
+def run_config_path(run_dir: str | os.PathLike[str]) -> Path:
+    """The resolved config a run folder was started with (and resumes from)."""
+    return Path(run_dir) / "config.yaml"
+
+
 def new_run_id() -> str:
     """A fresh id `YYYYmmdd-HHMMSS-<4 hex>`; the random suffix separates runs started together."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -82,12 +92,12 @@ class PathProvider:
     @property
     def checkpoint_dir(self) -> Path:
         """Checkpoints of this run, one sub-folder per tag."""
-        return self.run_dir / "checkpoints"
+        return run_checkpoint_dir(self.run_dir)
 
     @property
     def config_path(self) -> Path:
         """The resolved config of this run."""
-        return self.run_dir / "config.yaml"
+        return run_config_path(self.run_dir)
 
     @property
     def log_path(self) -> Path:

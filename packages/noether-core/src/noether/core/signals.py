@@ -2,11 +2,19 @@
 
 SIGTERM (what SLURM, Kubernetes and torchrun send before killing a job) is always caught;
 SIGINT (Ctrl-C) only with `save_on_sigint`, else it interrupts at once. The first signal asks
-the loop to stop after the current update and write a checkpoint named for the signal; a
-second one, while that happens, makes the run end as soon as the checkpoint is written
-(after-training callbacks are skipped); a third ends the process at once, as the signal
-would have without a handler. Under several ranks, all agree on the update at which they
-stop (`StopAgreement`), so one checkpoint is written.
+the loop to stop after the current update and write a checkpoint named for the signal.
+
+A second signal ends the process at once, as the signal would have without a handler (the
+shell reports 128 + its number: 130 for SIGINT, 143 for SIGTERM), so a run stuck in an
+update (a hung data loader or train_step) can always be ended: the loop would only read the
+first request after that update. Files already written stay whole (checkpoints are published
+by one rename). The exception is a repeat within `REPEAT_WINDOW_S` of the first signal: the
+same stop delivered twice (the launcher and torchrun, or the terminal and torchrun, both
+signal a worker), which only makes the run end as soon as its checkpoint is written
+(after-training callbacks are skipped); a third signal then ends the process.
+
+Under several ranks, all agree on the update at which they stop (`StopAgreement`), so one
+checkpoint is written.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -32,6 +41,9 @@ EXIT_PREEMPTED = 75
 try again): a requeue script resumes it, while 0 means the run finished."""
 EXIT_INTERRUPTED = 130
 """Exit code of a run interrupted by Ctrl-C without a checkpoint (128 + SIGINT)."""
+REPEAT_WINDOW_S = 1.0
+"""A second signal this soon after the first is the same stop delivered twice, not a user
+insisting: it does not end the process (see the module docstring)."""
 
 
 class StopRequest:
@@ -42,6 +54,7 @@ class StopRequest:
         """Signals received so far."""
         self.signal_number = 0
         """The first signal received (0: none)."""
+        self._first_at = 0.0
 
     @property
     def requested(self) -> bool:
@@ -61,17 +74,29 @@ class StopRequest:
     def handle(self, signum: int, frame: FrameType | None) -> None:
         """The signal handler."""
         del frame
+        now = time.monotonic()
         self.count += 1
         name = signal.Signals(signum).name
         if self.count == 1:
             self.signal_number = signum
-            _logger.warning("received %s: stopping after this update, with a checkpoint", name)
-        elif self.count == 2:
+            self._first_at = now
+            _logger.warning(
+                "received %s: stopping after this update, with a checkpoint "
+                "(send it again to exit at once)",
+                name,
+            )
+        elif self.count == 2 and now - self._first_at < REPEAT_WINDOW_S:
             _logger.warning("received %s again: exiting once the checkpoint is written", name)
         else:
-            _logger.error("received %s a third time: exiting now", name)
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
+            ordinal = "second" if self.count == 2 else "third"
+            _logger.error("received %s a %s time: exiting now", name, ordinal)
+            _die_by(signum)
+
+
+def _die_by(signum: int) -> None:
+    """Ends the process as `signum` would without a handler (the parent sees the signal)."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,6 +11,7 @@ import torch
 from noether.config import CallbackConfig
 from noether.core.callbacks.context import CallbackContext
 from noether.core.counters import Frequency
+from noether.core.data.sharding import shard_indices, unshard
 from noether.core.distributed import all_gather_tensor, get_rank, get_world_size
 
 if TYPE_CHECKING:
@@ -217,15 +217,6 @@ class PeriodicCallback(CallbackBase):
         return f"{type(self).__name__}({every})"
 
 
-def shard_indices(length: int, rank: int, world_size: int) -> list[int]:
-    """This rank's indices of a dataset, padded (by wrapping) so every rank gets as many.
-
-    Rank r gets r, r + W, r + 2W, ...; `gather_results` undoes the sharding and padding.
-    """
-    per_rank = math.ceil(length / world_size)
-    return [(rank + i * world_size) % length for i in range(per_rank)]
-
-
 class PeriodicDataIteratorCallback(PeriodicCallback):
     """A periodic callback that reads its own dataset through the trainer's one DataLoader.
 
@@ -307,10 +298,4 @@ class PeriodicDataIteratorCallback(PeriodicCallback):
         exactly `dataset_length` rows on every rank.
         """
         local = torch.cat(values, dim=0)
-        world_size = get_world_size()
-        if world_size == 1:
-            return local[: self.dataset_length]
-        gathered = all_gather_tensor(local)
-        # rank r holds global positions r, r + W, ...: interleave back, then drop the padding
-        stacked = torch.stack(gathered, dim=1)
-        return stacked.reshape(-1, *local.shape[1:])[: self.dataset_length]
+        return unshard(all_gather_tensor(local), self.dataset_length)

@@ -20,6 +20,7 @@ from torch import nn
 
 from noether.core.checkpoint import folders
 from noether.core.checkpoint.folders import (
+    MANIFEST_FILE,
     MODEL_FILE,
     OPTIM_FILE,
     TRAINER_FILE,
@@ -28,11 +29,14 @@ from noether.core.checkpoint.folders import (
 )
 from noether.core.checkpoint.safe_files import check_storable, load_file, save_file
 from noether.core.distributed import barrier, is_rank0
-from noether.core.runs import PathProvider
+from noether.core.runs import PathProvider, run_checkpoint_dir
 
 logger = logging.getLogger(__name__)
 
 LATEST_TAG = "latest"
+"""The tag that always names the newest checkpoint written with `save_latest` or aliased."""
+# The files of a checkpoint folder (MANIFEST_FILE, MODEL_FILE, OPTIM_FILE, TRAINER_FILE) are
+# defined in `folders`, which reads them back; import them from here.
 
 
 class TrainerLike(Protocol):
@@ -238,7 +242,7 @@ class CheckpointWriter:
             CheckpointError: no such complete checkpoint (names those that exist), or a file
                 that is refused.
         """
-        checkpoint_dir = Path(run_dir) / "checkpoints"
+        checkpoint_dir = run_checkpoint_dir(run_dir)
         folder = folders.resolve(checkpoint_dir, tag)
         info = folders.read_manifest(folder) if folder is not None else None
         if info is None:
@@ -255,4 +259,14 @@ class CheckpointWriter:
         return result
 
 
-__all__ = ["LATEST_TAG", "CheckpointError", "CheckpointWriter", "atomic_save", "unwrap_model"]
+__all__ = [
+    "LATEST_TAG",
+    "MANIFEST_FILE",
+    "MODEL_FILE",
+    "OPTIM_FILE",
+    "TRAINER_FILE",
+    "CheckpointError",
+    "CheckpointWriter",
+    "atomic_save",
+    "unwrap_model",
+]

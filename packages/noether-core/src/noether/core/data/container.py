@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from noether.core.data.sharding import shard_indices, shard_size
 from noether.core.distributed import get_rank, get_world_size
 
 
@@ -16,9 +17,9 @@ class ShardedEpochSampler(Sampler[int]):
     """Seeded shuffling per epoch, then every `world_size`-th index for this rank.
 
     Like DistributedSampler with drop_last: the permutation is the same on all ranks (seeded
-    with seed + epoch), its tail is cut so every rank gets as many indices, and rank r takes
-    positions r, r + W, ... . The union of all ranks' i-th batches is then the i-th batch a
-    single process with W times the batch size would see.
+    with seed + epoch) and each rank takes its `shard_indices(..., drop_last=True)` positions
+    of it (see `noether.core.data.sharding`). The union of all ranks' i-th batches is then the
+    i-th batch a single process with W times the batch size would see.
     """
 
     def __init__(
@@ -36,7 +37,7 @@ class ShardedEpochSampler(Sampler[int]):
         self.world_size = get_world_size() if world_size is None else world_size
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} out of range for world size {self.world_size}")
-        self.num_samples = length // self.world_size
+        self.num_samples = shard_size(length, self.world_size, drop_last=True)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -53,8 +54,8 @@ class ShardedEpochSampler(Sampler[int]):
             order = torch.randperm(self.length, generator=generator).tolist()
         else:
             order = list(range(self.length))
-        order = order[: self.num_samples * self.world_size]
-        return iter(order[self.rank :: self.world_size])
+        positions = shard_indices(self.length, self.rank, self.world_size, drop_last=True)
+        return iter([order[position] for position in positions])
 
 
 class DataContainer:
@@ -109,5 +110,5 @@ class DataContainer:
 
 
 def per_rank_batches(length: int, batch_size: int) -> int:
-    """Batches of a callback's dataset on one rank (sharded and padded like `shard_indices`)."""
-    return math.ceil(math.ceil(length / get_world_size()) / batch_size)
+    """Batches of a callback's dataset on one rank (its padded shard, see `sharding`)."""
+    return math.ceil(shard_size(length, get_world_size()) / batch_size)

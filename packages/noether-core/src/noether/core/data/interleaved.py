@@ -8,6 +8,7 @@ consumes the same stream in the same order, so data workers start once for the w
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -41,11 +42,10 @@ class MultiDataset(Dataset[Any]):
         return self.total
 
     def _locate(self, index: int) -> int:
-        # few datasets: a linear scan from the back beats bisect's call overhead
-        for i in range(len(self.offsets) - 1, -1, -1):
-            if index >= self.offsets[i]:
-                return i
-        raise IndexError(index)
+        i = bisect.bisect_right(self.offsets, index) - 1
+        if i < 0:
+            raise IndexError(index)
+        return i
 
     def __getitem__(self, index: int) -> Any:
         i = self._locate(index)
@@ -97,10 +97,6 @@ class IteratorSlot:
     def batches(self) -> Iterator[list[int]]:
         for start in range(0, len(self.indices), self.batch_size):
             yield self.indices[start : start + self.batch_size]
-
-    @property
-    def num_batches(self) -> int:
-        return -(-len(self.indices) // self.batch_size)
 
 
 class InterleavedBatchSampler(Sampler[list[int]]):
