@@ -3,53 +3,38 @@
 Everything is real noether-core (BaseTrainer, DataContainer, CheckpointWriter, JsonlTracker);
 only the model and data are small. `make_run` returns a factory of trainers whose user
 callbacks come from a list of callback configs (validated like YAML), optionally preceded by
-test probes (callbacks that script a metric or record weights).
+test probes (callbacks that script a metric or record weights: `MetricScript` and
+`WeightRecorder` of noether.core.testing). The model is noether.core.testing's LinearModel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import torch
-from torch import nn
 from torch.utils.data import Dataset
 
-from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig
-from noether.core.callbacks.base import CallbackBase, CallbackContext, PeriodicCallback
+from noether.core.callbacks.base import CallbackBase, CallbackContext
 from noether.core.data.container import DataContainer
-from noether.core.models.base import ModelBase
 from noether.core.runs import PathProvider
+from noether.core.testing import (
+    LinearModel,
+    LinearModelConfig,
+    MseTrainerConfig,
+    sgd,
+    with_stop_criterion,
+)
 from noether.core.trackers.jsonl import JsonlTracker, read_jsonl
 from noether.core.trainer.base import BaseTrainer
 
 torch.set_num_threads(1)
 
 
-class LinearModelConfig(ModelConfig):
-    """Linear regression y = W x + b for the callback tests."""
-
-    kind: str = "callbacks_test_linear"
-    """Selects this model."""
-    target: ClassVar[str] = ""
-
-
-class LinearModel(ModelBase):
-    def __init__(self, model_config: LinearModelConfig) -> None:
-        super().__init__(model_config)
-        torch.manual_seed(0)
-        self.linear = nn.Linear(3, 2)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.linear(x)
-        return {"a": out[:, 0], "b": out[:, 1]}
-
-
-class PairDataset(Dataset[dict[str, torch.Tensor]]):
+class TwoTargetDataset(Dataset[dict[str, torch.Tensor]]):
     """Deterministic samples: x in R^3 and two targets that depend linearly on x."""
 
     def __init__(self, length: int, seed: int) -> None:
@@ -63,14 +48,6 @@ class PairDataset(Dataset[dict[str, torch.Tensor]]):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {"x": self.x[index], "a_target": self.a[index], "b_target": self.b[index]}
-
-
-class PairTrainerConfig(BaseTrainerConfig[CallbackConfig]):
-    """Trainer config of the callback tests."""
-
-    kind: str = "callbacks_test_pair"
-    """Selects this trainer."""
-    target: ClassVar[str] = ""
 
 
 def pair_losses(output: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> Any:
@@ -102,37 +79,6 @@ class PairTrainer(BaseTrainer):
         return [probe(context) for probe in self.probes] + super().get_user_callbacks(
             model, evaluation
         )
-
-
-class MetricScript(PeriodicCallback):
-    """Logs scripted values of `metric` every update (stands in for an evaluation)."""
-
-    def __init__(self, context: CallbackContext, key: str, values: list[float]) -> None:
-        super().__init__(None, context, every_n_updates=1)
-        self.key = key
-        self.values = values
-
-    def periodic_callback(self) -> None:
-        self.log_writer.add_scalar(self.key, self.values[self.update_counter.update - 1])
-
-
-class WeightRecorder(PeriodicCallback):
-    """Records the model's parameters at the start and after every update."""
-
-    def __init__(self, context: CallbackContext) -> None:
-        super().__init__(None, context)
-        self.history: list[dict[str, torch.Tensor]] = []
-
-    def _snapshot(self) -> None:
-        self.history.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
-
-    def before_training(self) -> None:
-        self._snapshot()
-
-    def track_after_update_step(
-        self, losses: dict[str, torch.Tensor], timings: dict[str, float]
-    ) -> None:
-        self._snapshot()
 
 
 class Run:
@@ -181,26 +127,21 @@ def make_run(tmp_path: Path) -> MakeRun:
             "target_properties": ["a_target", "b_target"],
             "add_default_callbacks": False,
             **trainer_fields,
+            "callbacks": list(callbacks),
         }
-        if not any(key.startswith("max_") for key in fields):
-            fields["max_updates"] = 6
-        config = PairTrainerConfig.model_validate({**fields, "callbacks": list(callbacks)})
+        config = MseTrainerConfig.model_validate(with_stop_criterion(fields, max_updates=6))
         path = PathProvider(tmp_path / "runs", "callbacks", run_id)
         tracker = JsonlTracker(JsonlTrackerConfig())
         tracker.start(path, {})
-        datasets = {"train": PairDataset(train_length, 1), "val": PairDataset(val_length, 2)}
+        datasets = {
+            "train": TwoTargetDataset(train_length, 1),
+            "val": TwoTargetDataset(val_length, 2),
+        }
         trainer = PairTrainer(
             config, DataContainer(datasets), "cpu", tracker, path, probes=list(probes)
         )
-        model = LinearModel(
-            LinearModelConfig.model_validate({"optimizer": {"kind": "sgd", "lr": 0.05}})
-        )
+        torch.manual_seed(0)
+        model = LinearModel(LinearModelConfig(in_dim=3, fields=["a", "b"], optimizer=sgd(0.05)))
         return Run(trainer, model, path)
 
     return make
-
-
-@pytest.fixture
-def probes() -> SimpleNamespace:
-    """Test probe classes: `MetricScript(context, key, values)`, `WeightRecorder(context)`."""
-    return SimpleNamespace(MetricScript=MetricScript, WeightRecorder=WeightRecorder)

@@ -8,39 +8,21 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import nn
 from torch.utils.data import Dataset
 
-from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
 from noether.config.schemas.tracker import NoopTrackerConfig
 from noether.core.data.container import DataContainer
 from noether.core.distributed import leave_process_group
-from noether.core.models.base import ModelBase
 from noether.core.runs import PathProvider
+from noether.core.testing import LinearModel, LinearModelConfig, MseTrainerConfig, sgd
 from noether.core.trackers.noop import NoopTracker
 from noether.core.trainer.base import BaseTrainer
 
 torch.set_num_threads(1)
-
-
-class DdpLinearConfig(ModelConfig):
-    kind: str = "callbacks_ddp_linear"
-    """Selects this model."""
-    target: ClassVar[str] = ""
-
-
-class DdpLinear(ModelBase):
-    def __init__(self, config: DdpLinearConfig) -> None:
-        super().__init__(config)
-        torch.manual_seed(0)
-        self.linear = nn.Linear(3, 1)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"y": self.linear(x)[:, 0]}
 
 
 class Points(Dataset[dict[str, torch.Tensor]]):
@@ -56,12 +38,6 @@ class Points(Dataset[dict[str, torch.Tensor]]):
         return {"x": self.x[index], "y_target": self.y[index]}
 
 
-class DdpTrainerConfig(BaseTrainerConfig[CallbackConfig]):
-    kind: str = "callbacks_ddp_trainer"
-    """Selects this trainer."""
-    target: ClassVar[str] = ""
-
-
 class DdpTrainer(BaseTrainer):
     def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
         return {"y": ((forward_output["y"] - targets["y_target"]) ** 2).mean()}
@@ -71,7 +47,7 @@ def main(out: Path, run_dir: Path) -> None:
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     val = Points(11, 2)  # 11 samples on 2 ranks: 6 + 6 with one padded; batches of 4: 4 + 2
-    config = DdpTrainerConfig.model_validate(
+    config = MseTrainerConfig.model_validate(
         {
             "max_updates": 2,
             "effective_batch_size": 4,
@@ -97,7 +73,8 @@ def main(out: Path, run_dir: Path) -> None:
         NoopTracker(NoopTrackerConfig()),
         path,
     )
-    model = DdpLinear(DdpLinearConfig.model_validate({"optimizer": {"kind": "sgd", "lr": 0.1}}))
+    torch.manual_seed(0)
+    model = LinearModel(LinearModelConfig(in_dim=3, fields=["y"], optimizer=sgd(0.1)))
     trainer.train(model)
     logged = trainer.log_writer.last_values["loss/val/y"]
     with torch.no_grad():

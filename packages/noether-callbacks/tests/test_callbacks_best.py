@@ -9,16 +9,17 @@ import torch
 from noether.callbacks.best_checkpoint import BestCheckpointCallback
 from noether.callbacks.best_metric import BestMetricCallback
 from noether.core.checkpoint.writer import CheckpointWriter
+from noether.core.testing import MetricScript, WeightRecorder
 
 # new bests at updates 1 (10), 2 (5), 4 (4.9), 5 (4.0); 5.2 and 4.1 are worse
 VALUES = [10.0, 5.0, 5.2, 4.9, 4.0, 4.1]
 
 
-def test_best_checkpoint_keeps_best_and_tolerance_weights(make_run: Any, probes: Any) -> None:
+def test_best_checkpoint_keeps_best_and_tolerance_weights(make_run: Any) -> None:
     run = make_run(
         probes=[
-            probes.WeightRecorder,
-            lambda ctx: probes.MetricScript(ctx, "loss/val/total", VALUES),
+            WeightRecorder,
+            lambda ctx: MetricScript(ctx, "loss/val/total", VALUES),
         ],
         callbacks=[
             {
@@ -30,7 +31,7 @@ def test_best_checkpoint_keeps_best_and_tolerance_weights(make_run: Any, probes:
         ],
         max_updates=6,
     ).train()
-    history = run.callback(probes.WeightRecorder).history  # history[u] = weights after u
+    history = run.callback(WeightRecorder).history  # history[u] = weights after u
 
     def kept(tag: str) -> dict[str, torch.Tensor]:
         return CheckpointWriter.load(run.path.run_dir, tag)["model"]
@@ -64,22 +65,22 @@ def test_best_checkpoint_keeps_best_and_tolerance_weights(make_run: Any, probes:
     assert fresh.state_dict() == state
 
 
-def test_best_checkpoint_mode_max_keeps_the_largest(make_run: Any, probes: Any) -> None:
+def test_best_checkpoint_mode_max_keeps_the_largest(make_run: Any) -> None:
     run = make_run(
-        probes=[probes.WeightRecorder, lambda ctx: probes.MetricScript(ctx, "acc", VALUES)],
+        probes=[WeightRecorder, lambda ctx: MetricScript(ctx, "acc", VALUES)],
         callbacks=[
             {"kind": "best_checkpoint", "every_n_updates": 1, "metric_key": "acc", "mode": "max"}
         ],
         max_updates=6,
     ).train()
-    history = run.callback(probes.WeightRecorder).history
+    history = run.callback(WeightRecorder).history
     model = CheckpointWriter.load(run.path.run_dir, "best_acc")["model"]
     assert torch.equal(model["linear.weight"], history[1]["linear.weight"])
 
 
-def test_best_metric_logs_best_value_and_its_update(make_run: Any, probes: Any) -> None:
+def test_best_metric_logs_best_value_and_its_update(make_run: Any) -> None:
     run = make_run(
-        probes=[lambda ctx: probes.MetricScript(ctx, "loss/val/total", VALUES)],
+        probes=[lambda ctx: MetricScript(ctx, "loss/val/total", VALUES)],
         callbacks=[{"kind": "best_metric", "every_n_updates": 2, "metric_key": "loss/val/total"}],
         max_updates=6,
     ).train()

@@ -10,6 +10,7 @@ import pytest
 from noether.callbacks._metrics import MissingMetricError
 from noether.callbacks.metric_early_stopper import MetricEarlyStopper
 from noether.core.checkpoint.writer import CheckpointWriter
+from noether.core.testing import MetricScript
 
 
 @pytest.mark.parametrize(
@@ -41,11 +42,11 @@ def test_fixed_early_stopper_without_checkpoint_writes_nothing(make_run: Any) ->
     assert not run.path.checkpoint_dir.exists() or not any(run.path.checkpoint_dir.iterdir())
 
 
-def test_metric_early_stopper_stops_after_patience_checks(make_run: Any, probes: Any) -> None:
+def test_metric_early_stopper_stops_after_patience_checks(make_run: Any) -> None:
     # best 5 -> 4 (u2); 3.96 is not better by more than min_delta 0.05 (1), 4.5 (2): stop at u4
     values = [5.0, 4.0, 3.96, 4.5, 1.0, 1.0, 1.0, 1.0]
     run = make_run(
-        probes=[lambda ctx: probes.MetricScript(ctx, "loss/val/total", values)],
+        probes=[lambda ctx: MetricScript(ctx, "loss/val/total", values)],
         callbacks=[
             {
                 "kind": "metric_early_stopper",
@@ -63,10 +64,10 @@ def test_metric_early_stopper_stops_after_patience_checks(make_run: Any, probes:
     assert stopper.state_dict() == {"best_value": 4.0, "checks_without_improvement": 2}
 
 
-def test_metric_early_stopper_with_mode_max_counts_drops(make_run: Any, probes: Any) -> None:
+def test_metric_early_stopper_with_mode_max_counts_drops(make_run: Any) -> None:
     values = [0.1, 0.5, 0.4, 0.6, 0.55, 0.3, 0.2, 0.1]
     run = make_run(
-        probes=[lambda ctx: probes.MetricScript(ctx, "acc", values)],
+        probes=[lambda ctx: MetricScript(ctx, "acc", values)],
         callbacks=[
             {
                 "kind": "metric_early_stopper",

@@ -8,13 +8,14 @@ from typing import Any
 import torch
 
 from noether.callbacks.ema import EmaCallback
+from noether.core.testing import WeightRecorder
 
 EMA = {"kind": "ema", "every_n_updates": 5, "target_factors": [0.5, 0.9]}
 
 
-def test_ema_weights_equal_a_hand_computed_average(make_run: Any, probes: Any) -> None:
-    run = make_run(callbacks=[EMA], probes=[probes.WeightRecorder], max_updates=5).train()
-    history = run.callback(probes.WeightRecorder).history
+def test_ema_weights_equal_a_hand_computed_average(make_run: Any) -> None:
+    run = make_run(callbacks=[EMA], probes=[WeightRecorder], max_updates=5).train()
+    history = run.callback(WeightRecorder).history
     assert len(history) == 6  # start + 5 updates
     ema = run.callback(EmaCallback)
     for factor in (0.5, 0.9):

@@ -17,45 +17,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Dataset
 
-from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
-from noether.config.schemas.optimizer import SGDConfig
 from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCallback
 from noether.core.data.container import DataContainer
 from noether.core.distributed import leave_process_group
-from noether.core.models.base import ModelBase
-from noether.core.trainer.base import BaseTrainer
-
-
-class DdpModelConfig(ModelConfig):
-    kind: str = "core_ddp_test_linear"
-
-
-class DdpTrainerConfig(BaseTrainerConfig[CallbackConfig]):
-    kind: str = "core_ddp_test_trainer"
-
-
-class Linear(ModelBase):
-    def __init__(self, config: DdpModelConfig) -> None:
-        super().__init__(config)
-        self.linear = torch.nn.Linear(4, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)
-
-
-class Data(Dataset[dict[str, torch.Tensor]]):
-    def __init__(self, length: int, seed: int) -> None:
-        generator = torch.Generator().manual_seed(seed)
-        self.x = torch.randn(length, 4, generator=generator)
-        self.y = self.x.sum(dim=1, keepdim=True) * 2 - 1
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[index], "y": self.y[index], "idx": torch.tensor(index)}
+from noether.core.testing import IndexedDataset, MseTrainer, make_config, make_model
 
 
 class Gather(PeriodicDataIteratorCallback):
@@ -74,16 +40,13 @@ class SignalRank1(PeriodicCallback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-class Trainer(BaseTrainer):
+class Trainer(MseTrainer):
     used_ddp = False
 
     def wrap_ddp(self, model: Any) -> torch.nn.Module:
         wrapped = super().wrap_ddp(model)
         self.used_ddp = isinstance(wrapped, DistributedDataParallel)
         return wrapped
-
-    def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
-        return torch.nn.functional.mse_loss(forward_output, targets["y"])
 
     def get_trainer_callbacks(self, callback_default_args: dict[str, Any]) -> list[Any]:
         callbacks: list[Any] = [
@@ -100,18 +63,11 @@ def main() -> None:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1:
         dist.init_process_group("gloo")
-    torch.manual_seed(0)
-    model = Linear(DdpModelConfig(optimizer=SGDConfig(kind="sgd", lr=0.05, momentum=0.9)))
-    config = DdpTrainerConfig(
-        max_updates=6,
-        effective_batch_size=8,
-        max_batch_size=max_batch_size,
-        forward_properties=["x"],
-        target_properties=["y"],
-        add_default_callbacks=False,
-        save_on_sigint="signal" in sys.argv,
+    model = make_model(lr=0.05, momentum=0.9)
+    config = make_config(
+        max_updates=6, max_batch_size=max_batch_size, save_on_sigint="signal" in sys.argv
     )
-    data = DataContainer({"train": Data(64, 0), "val": Data(5, 1)})
+    data = DataContainer({"train": IndexedDataset(64, seed=0), "val": IndexedDataset(5, seed=1)})
     trainer = Trainer(config, data, "cpu", None, None)
     trainer.train(model)
     rank = int(os.environ.get("RANK", "0"))

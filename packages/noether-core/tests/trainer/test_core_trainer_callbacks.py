@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from noether.core.callbacks.base import CallbackBase, PeriodicCallback
+from noether.core.testing import MseTrainer, make_config, make_model, make_trainer
 from noether.core.trainer.types import EarlyStopIteration
 
 
@@ -46,20 +47,19 @@ class Recorder(PeriodicCallback):
         self.updates = state_dict["updates"]
 
 
-def _trainer_with(kit, make_callbacks, path_provider=None, **config):
-    class CallbackTrainer(kit.MseTrainer):
+def _trainer_with(make_callbacks, path_provider=None, **config):
+    class CallbackTrainer(MseTrainer):
         def get_trainer_callbacks(self, callback_default_args):
             return make_callbacks(callback_default_args)
 
-    return kit.make_trainer(
-        kit.make_config(**config), path_provider=path_provider, trainer_cls=CallbackTrainer
+    return make_trainer(
+        make_config(**config), path_provider=path_provider, trainer_cls=CallbackTrainer
     )
 
 
-def test_periodic_callbacks_run_at_their_intervals(kit):
+def test_periodic_callbacks_run_at_their_intervals():
     log: list = []
     trainer = _trainer_with(
-        kit,
         lambda args: [
             Recorder(**args, log=log, name="u3", every_n_updates=3),
             Recorder(**args, log=log, name="e1", every_n_epochs=1),
@@ -67,32 +67,29 @@ def test_periodic_callbacks_run_at_their_intervals(kit):
         ],
         max_epochs=2,
     )
-    trainer.train(kit.make_model())
+    trainer.train(make_model())
     runs = {name: [u for n, u in log if n == name and u != "after"] for name in ("u3", "e1", "s20")}
     assert runs["u3"] == [3, 6, 9, 12, 15]
     assert runs["e1"] == [8, 16]
     assert runs["s20"] == [3, 5, 8, 10, 13, 15]  # samples 24, 40, 64, 80, 104, 120
 
 
-def test_tracking_hooks_run_per_micro_batch_and_per_update(kit):
+def test_tracking_hooks_run_per_micro_batch_and_per_update():
     holder = {}
 
     def make(args):
         holder["cb"] = Recorder(**args, every_n_epochs=1)
         return [holder["cb"]]
 
-    trainer = _trainer_with(kit, make, max_updates=5, max_batch_size=4)
-    trainer.train(kit.make_model())
+    trainer = _trainer_with(make, max_updates=5, max_batch_size=4)
+    trainer.train(make_model())
     assert holder["cb"].steps == 10
     assert holder["cb"].updates == 5
 
 
-def test_a_failing_callback_lets_others_run_writes_an_error_checkpoint_and_reraises(
-    kit, path_provider
-):
+def test_a_failing_callback_lets_others_run_writes_an_error_checkpoint_and_reraises(path_provider):
     log: list = []
     trainer = _trainer_with(
-        kit,
         lambda args: [
             Recorder(**args, log=log, name="first", fail_at=4, every_n_updates=2),
             Recorder(**args, log=log, name="second", fail_at=4, every_n_updates=2),
@@ -102,7 +99,7 @@ def test_a_failing_callback_lets_others_run_writes_an_error_checkpoint_and_rerai
         max_updates=10,
     )
     with pytest.raises(RuntimeError, match="first failed at 4"):
-        trainer.train(kit.make_model())
+        trainer.train(make_model())
     assert [entry for entry in log if entry[1] == 4] == [("first", 4), ("second", 4), ("third", 4)]
     assert trainer.update_counter.update == 4
     folder = path_provider.checkpoint_dir / "error_E0_U4_S32"
@@ -116,31 +113,30 @@ def test_a_failing_callback_lets_others_run_writes_an_error_checkpoint_and_rerai
     assert state["update_counter"]["update"] == 4
 
 
-def test_early_stop_ends_training_cleanly_and_after_training_still_runs(kit):
+def test_early_stop_ends_training_cleanly_and_after_training_still_runs():
     log: list = []
     trainer = _trainer_with(
-        kit,
         lambda args: [
             Recorder(**args, log=log, name="stopper", stop_at=6, every_n_updates=3),
             Recorder(**args, log=log, name="other", every_n_updates=3),
         ],
         max_updates=30,
     )
-    trainer.train(kit.make_model())
+    trainer.train(make_model())
     assert trainer.update_counter.update == 6
     assert log[-2:] == [("stopper", "after"), ("other", "after")]
     assert ("other", 6) in log
 
 
-def test_repeated_callbacks_get_unique_state_keys_and_state_round_trips(kit):
+def test_repeated_callbacks_get_unique_state_keys_and_state_round_trips():
     holder = {}
 
     def make(args):
         holder["cbs"] = [Recorder(**args, every_n_epochs=1) for _ in range(3)]
         return holder["cbs"]
 
-    trainer = _trainer_with(kit, make, max_updates=3)
-    trainer.train(kit.make_model())
+    trainer = _trainer_with(make, max_updates=3)
+    trainer.train(make_model())
     assert [cb.state_key for cb in holder["cbs"]] == ["Recorder", "Recorder_1", "Recorder_2"]
     state = trainer.state_dict()
     assert state["callbacks"] == {
@@ -152,7 +148,7 @@ def test_repeated_callbacks_get_unique_state_keys_and_state_round_trips(kit):
     assert [cb.updates for cb in holder["cbs"]] == [3, 3, 3]
 
 
-def test_before_training_errors_are_collected_too(kit):
+def test_before_training_errors_are_collected_too():
     class Broken(CallbackBase):
         def before_training(self):
             raise ValueError("broken before training")
@@ -163,14 +159,14 @@ def test_before_training_errors_are_collected_too(kit):
         def before_training(self):
             log.append("late ran")
 
-    trainer = _trainer_with(kit, lambda args: [Broken(**args), Late(**args)], max_updates=2)
+    trainer = _trainer_with(lambda args: [Broken(**args), Late(**args)], max_updates=2)
     with pytest.raises(ValueError, match="broken before training"):
-        trainer.train(kit.make_model())
+        trainer.train(make_model())
     assert log == ["late ran"]
     assert trainer.update_counter.update == 0
 
 
-def test_user_callbacks_are_built_from_their_config_kinds(kit):
+def test_user_callbacks_are_built_from_their_config_kinds():
     from typing import ClassVar
 
     from noether.config import CallbackConfig
@@ -179,12 +175,12 @@ def test_user_callbacks_are_built_from_their_config_kinds(kit):
         kind: str = "core_loop_test_periodic"
         target: ClassVar[str] = "noether.core.callbacks.base:PeriodicCallback"
 
-    config = kit.make_config(
+    config = make_config(
         max_updates=4,
         callbacks=[CountingConfig(every_n_updates=2), CountingConfig(every_n_epochs=1)],
     )
-    trainer = kit.make_trainer(config)
-    trainer.train(kit.make_model())
+    trainer = make_trainer(config)
+    trainer.train(make_model())
     assert [type(cb).__name__ for cb in trainer.callbacks] == ["PeriodicCallback"] * 2
     assert [cb.state_key for cb in trainer.callbacks] == [
         "core_loop_test_periodic",
@@ -223,12 +219,11 @@ class MicroBatchHookTracker(HookTracker):
 
 
 @pytest.mark.parametrize("tracker", [UpdateHookTracker, MicroBatchHookTracker])
-def test_errors_and_early_stops_in_tracking_hooks_are_handled_like_periodic_ones(kit, tracker):
+def test_errors_and_early_stops_in_tracking_hooks_are_handled_like_periodic_ones(tracker):
     calls: list = []
 
     def trainer(action):
         return _trainer_with(
-            kit,
             lambda args: [
                 tracker(**args, name="a", calls=calls, action=action, every_n_epochs=1),
                 tracker(**args, name="b", calls=calls, every_n_epochs=1),
@@ -237,12 +232,12 @@ def test_errors_and_early_stops_in_tracking_hooks_are_handled_like_periodic_ones
         )
 
     stopping = trainer("stop")
-    stopping.train(kit.make_model())
+    stopping.train(make_model())
     assert stopping.update_counter.update == 2
     assert calls[-2:] == [("a", 2), ("b", 2)]
     calls.clear()
     with pytest.raises(RuntimeError, match="tracking failed"):
-        trainer("fail").train(kit.make_model())
+        trainer("fail").train(make_model())
     assert calls[-2:] == [("a", 3), ("b", 3)]
 
 
@@ -272,7 +267,7 @@ class EveryOther(Recorder):
         return not end_of_epoch and self.update_counter.update % 2 == 1
 
 
-def test_callbacks_are_asked_only_at_their_next_due_update_and_keep_their_order(kit):
+def test_callbacks_are_asked_only_at_their_next_due_update_and_keep_their_order():
     log: list = []
     holder = {}
 
@@ -282,8 +277,8 @@ def test_callbacks_are_asked_only_at_their_next_due_update_and_keep_their_order(
         holder["e1"] = AskCounter(**args, log=log, name="e1", every_n_epochs=1)
         return [holder["u3"], EveryOther(**args, log=log, name="odd"), holder["s20"], holder["e1"]]
 
-    trainer = _trainer_with(kit, make, max_epochs=2)  # 8 updates of 8 samples per epoch
-    trainer.train(kit.make_model())
+    trainer = _trainer_with(make, max_epochs=2)  # 8 updates of 8 samples per epoch
+    trainer.train(make_model())
     assert holder["u3"].asked == [3, 6, 9, 12, 15]
     assert holder["s20"].asked == [3, 5, 8, 10, 13, 15]  # samples 24, 40, 64, 80, 104, 120
     assert holder["e1"].asked == []  # epoch-only: never asked after an update
@@ -302,11 +297,11 @@ def test_callbacks_are_asked_only_at_their_next_due_update_and_keep_their_order(
         ({"every_n_updates": 3}, {"epoch": 0, "update": 4, "sample": 32}, [6, 9]),
     ],
 )
-def test_schedule_survives_a_resumed_counter_that_is_not_a_multiple(kit, every, start, expected):
+def test_schedule_survives_a_resumed_counter_that_is_not_a_multiple(every, start, expected):
     log: list = []
     trainer = _trainer_with(
-        kit, lambda args: [Recorder(**args, log=log, name="cb", **every)], max_updates=10
+        lambda args: [Recorder(**args, log=log, name="cb", **every)], max_updates=10
     )
     trainer.update_counter.load_state_dict(start)
-    trainer.train(kit.make_model())
+    trainer.train(make_model())
     assert [u for n, u in log if n == "cb" and u != "after"] == expected

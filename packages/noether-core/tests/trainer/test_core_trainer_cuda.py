@@ -6,17 +6,26 @@ from __future__ import annotations
 import pytest
 import torch
 
+from noether.core.data.container import DataContainer
+from noether.core.testing import (
+    MseTrainer,
+    RecordingTracker,
+    RegressionDataset,
+    make_config,
+    make_model,
+)
+
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-def test_float16_on_cuda_trains_with_a_grad_scaler(kit):
-    data = kit.RegressionDataset(64)
-    model = kit.make_model(lr=0.05)
-    trainer = kit.MseTrainer(
-        kit.make_config(max_epochs=10, precision="float16"),
-        kit.DataContainer({"train": data}),
+def test_float16_on_cuda_trains_with_a_grad_scaler():
+    data = RegressionDataset(64)
+    model = make_model(lr=0.05)
+    trainer = MseTrainer(
+        make_config(max_epochs=10, precision="float16"),
+        DataContainer({"train": data}),
         "cuda",
-        kit.RecordingTracker(),
+        RecordingTracker(),
         None,
     )
     assert trainer.precision is torch.float16

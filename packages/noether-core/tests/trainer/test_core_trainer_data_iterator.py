@@ -6,34 +6,30 @@ import os
 
 import pytest
 import torch
-from torch.utils.data import Dataset
 
+from noether.core import testing
 from noether.core.callbacks.base import PeriodicDataIteratorCallback
+from noether.core.testing import (
+    MseTrainer,
+    RegressionDataset,
+    make_config,
+    make_model,
+    make_trainer,
+)
 
 
-class IndexedDataset(Dataset):
-    """Items {x, y, idx}; optionally writes the loading process id to a file."""
+class IndexedDataset(testing.IndexedDataset):
+    """IndexedDataset with noise; optionally writes the loading process id to a file."""
 
     def __init__(self, length, pid_file=None, offset=0.0):
-        generator = torch.Generator().manual_seed(1)
-        self.x = torch.randn(length, 4, generator=generator) + offset
-        self.y = self.x.sum(dim=1, keepdim=True)
+        super().__init__(length, seed=1, offset=offset, noise=True)
         self.pid_file = pid_file
-
-    def __len__(self):
-        return len(self.x)
 
     def __getitem__(self, index):
         if self.pid_file is not None:
             with open(self.pid_file, "a") as file:
                 file.write(f"{os.getpid()}\n")
-        return {
-            "x": self.x[index],
-            "y": self.y[index],
-            "idx": torch.tensor(index),
-            "noise": torch.rand(1),
-            "__meta_path": torch.tensor(index),
-        }
+        return super().__getitem__(index)
 
 
 class CollectingCallback(PeriodicDataIteratorCallback):
@@ -58,8 +54,8 @@ class CollectingCallback(PeriodicDataIteratorCallback):
         )
 
 
-def _trainer(kit, runs, datasets, num_workers=0, every=None, **config):
-    class EvalTrainer(kit.MseTrainer):
+def _trainer(runs, datasets, num_workers=0, every=None, **config):
+    class EvalTrainer(MseTrainer):
         def get_trainer_callbacks(self, callback_default_args):
             return [
                 CollectingCallback(
@@ -71,17 +67,17 @@ def _trainer(kit, runs, datasets, num_workers=0, every=None, **config):
                 )
             ]
 
-    return kit.make_trainer(
-        kit.make_config(**config), datasets, trainer_cls=EvalTrainer, num_workers=num_workers
+    return make_trainer(
+        make_config(**config), datasets, trainer_cls=EvalTrainer, num_workers=num_workers
     )
 
 
-def test_callback_gets_exactly_its_dataset_at_the_right_updates(kit):
+def test_callback_gets_exactly_its_dataset_at_the_right_updates():
     runs: list = []
     val = IndexedDataset(10, offset=5.0)
-    datasets = {"train": kit.RegressionDataset(64), "val": val}
-    model = kit.make_model()
-    trainer = _trainer(kit, runs, datasets, max_updates=6)
+    datasets = {"train": RegressionDataset(64), "val": val}
+    model = make_model()
+    trainer = _trainer(runs, datasets, max_updates=6)
     trainer.train(model)
     assert [run["update"] for run in runs] == [2, 4, 6]
     for run in runs:
@@ -92,28 +88,28 @@ def test_callback_gets_exactly_its_dataset_at_the_right_updates(kit):
     assert torch.allclose(runs[-1]["loss"], final)
 
 
-def test_interleaving_does_not_change_training(kit):
-    datasets = {"train": kit.RegressionDataset(64), "val": IndexedDataset(10)}
-    with_callback = kit.make_model()
-    _trainer(kit, [], datasets, max_epochs=2, every={"every_n_epochs": 1}).train(with_callback)
-    without = kit.make_model()
-    kit.make_trainer(kit.make_config(max_epochs=2), datasets).train(without)
+def test_interleaving_does_not_change_training():
+    datasets = {"train": RegressionDataset(64), "val": IndexedDataset(10)}
+    with_callback = make_model()
+    _trainer([], datasets, max_epochs=2, every={"every_n_epochs": 1}).train(with_callback)
+    without = make_model()
+    make_trainer(make_config(max_epochs=2), datasets).train(without)
     for a, b in zip(with_callback.parameters(), without.parameters(), strict=True):
         assert torch.equal(a, b)
 
 
-def test_evaluation_only_run_reads_the_dataset_once(kit):
+def test_evaluation_only_run_reads_the_dataset_once():
     runs: list = []
     datasets = {"val": IndexedDataset(7)}
-    trainer = _trainer(kit, runs, datasets, max_updates=0)
-    trainer.train(kit.make_model())
+    trainer = _trainer(runs, datasets, max_updates=0)
+    trainer.train(make_model())
     assert len(runs) == 1
     assert runs[0]["idx"] == list(range(7))
     assert runs[0]["sizes"] == [4, 3]
 
 
 @pytest.mark.filterwarnings("ignore:batch keys")
-def test_workers_start_once_for_training_and_evaluation_and_are_seeded(kit, tmp_path):
+def test_workers_start_once_for_training_and_evaluation_and_are_seeded(tmp_path):
     def run(name):
         runs: list = []
         pid_file = tmp_path / f"{name}.pids"
@@ -123,7 +119,7 @@ def test_workers_start_once_for_training_and_evaluation_and_are_seeded(kit, tmp_
         }
         noise = []
 
-        class NoiseTrainer(kit.MseTrainer):
+        class NoiseTrainer(MseTrainer):
             def train_step(self, batch, model):
                 noise.append(batch["noise"].clone())
                 return super().train_step(batch, model)
@@ -132,9 +128,9 @@ def test_workers_start_once_for_training_and_evaluation_and_are_seeded(kit, tmp_
             def get_trainer_callbacks(self, args):
                 return [CollectingCallback(**args, runs=runs, dataset_key="val", every_n_epochs=1)]
 
-        config = kit.make_config(max_epochs=3, forward_properties=["x"], target_properties=["y"])
-        trainer = kit.make_trainer(config, datasets, trainer_cls=EvalTrainer, num_workers=2)
-        trainer.train(kit.make_model())
+        config = make_config(max_epochs=3, forward_properties=["x"], target_properties=["y"])
+        trainer = make_trainer(config, datasets, trainer_cls=EvalTrainer, num_workers=2)
+        trainer.train(make_model())
         pids = set(pid_file.read_text().split())
         return runs, pids, torch.cat(noise)
 

@@ -7,29 +7,29 @@ import sys
 
 import torch
 
-from noether.core.callbacks.base import PeriodicCallback
+from noether.core.testing import (
+    MseTrainer,
+    RecordingCallback,
+    make_config,
+    make_model,
+    make_trainer,
+)
 
 
-def test_eval_runs_callbacks_once_and_changes_no_weight(kit):
+def test_eval_runs_callbacks_once_and_changes_no_weight():
     log = []
 
-    class Probe(PeriodicCallback):
-        def before_training(self):
-            log.append("before")
-
+    class Probe(RecordingCallback):
         def periodic_callback(self):
-            log.append(("periodic", self.model.training))
+            self.log.append(("periodic", self.model.training))
 
-        def after_training(self):
-            log.append("after")
-
-    class ProbeTrainer(kit.MseTrainer):
+    class ProbeTrainer(MseTrainer):
         def get_trainer_callbacks(self, callback_default_args):
-            return [Probe(**callback_default_args, every_n_epochs=1)]
+            return [Probe(**callback_default_args, log=log, every_n_epochs=1)]
 
-    model = kit.make_model()
+    model = make_model()
     before = [p.detach().clone() for p in model.parameters()]
-    kit.make_trainer(kit.make_config(max_epochs=5), trainer_cls=ProbeTrainer).eval(model)
+    make_trainer(make_config(max_epochs=5), trainer_cls=ProbeTrainer).eval(model)
     assert log == ["before", ("periodic", False), "after"]
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 

@@ -7,14 +7,15 @@ import logging
 import pytest
 import torch
 
+from noether.core.testing import MseTrainer, make_config, make_model, make_trainer
 from noether.core.trainer.update import NonFiniteLossError
 
 
-def _nan_trainer(kit, bad_calls, **config):
+def _nan_trainer(bad_calls, **config):
     """A trainer whose loss is NaN / inf on the given (0-based) train_step calls."""
     calls = {"n": 0}
 
-    class FlakyTrainer(kit.MseTrainer):
+    class FlakyTrainer(MseTrainer):
         def loss_compute(self, forward_output, targets):
             loss = super().loss_compute(forward_output, targets)
             index = calls["n"]
@@ -23,7 +24,7 @@ def _nan_trainer(kit, bad_calls, **config):
                 return loss * float("nan") if index % 2 else loss * float("inf")
             return loss
 
-    trainer = kit.make_trainer(kit.make_config(**config), trainer_cls=FlakyTrainer)
+    trainer = make_trainer(make_config(**config), trainer_cls=FlakyTrainer)
     steps = {"n": 0}
     return trainer, steps
 
@@ -38,9 +39,9 @@ def _count_steps(model, steps):
     model.optimizer_step = counting
 
 
-def test_non_finite_updates_are_skipped_and_training_continues(kit):
-    trainer, steps = _nan_trainer(kit, bad_calls={1, 2}, max_updates=6, skip_nan_loss=True)
-    model = kit.make_model()
+def test_non_finite_updates_are_skipped_and_training_continues():
+    trainer, steps = _nan_trainer(bad_calls={1, 2}, max_updates=6, skip_nan_loss=True)
+    model = make_model()
     _count_steps(model, steps)
     trainer.train(model)
     assert trainer.update_counter.update == 6
@@ -49,58 +50,58 @@ def test_non_finite_updates_are_skipped_and_training_continues(kit):
     assert trainer.skip_nan_loss_counter == 0
 
 
-def test_partly_skipped_accumulation_still_steps_but_fully_skipped_does_not(kit):
+def test_partly_skipped_accumulation_still_steps_but_fully_skipped_does_not():
     # 2 micro-batches per update: update 0 -> calls 0, 1 (1 bad); update 1 -> calls 2, 3 (both)
     trainer, steps = _nan_trainer(
-        kit, bad_calls={1, 2, 3}, max_updates=3, max_batch_size=4, skip_nan_loss=True
+        bad_calls={1, 2, 3}, max_updates=3, max_batch_size=4, skip_nan_loss=True
     )
-    model = kit.make_model()
+    model = make_model()
     _count_steps(model, steps)
     trainer.train(model)
     assert steps["n"] == 2
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_too_many_non_finite_losses_in_a_row_stop_with_a_clear_error(kit):
+def test_too_many_non_finite_losses_in_a_row_stop_with_a_clear_error():
     trainer, _ = _nan_trainer(
-        kit, bad_calls={2, 3, 4}, max_updates=8, skip_nan_loss=True, skip_nan_loss_max_count=2
+        bad_calls={2, 3, 4}, max_updates=8, skip_nan_loss=True, skip_nan_loss_max_count=2
     )
     with pytest.raises(NonFiniteLossError, match=r"3 times in a row \(skip_nan_loss_max_count=2"):
-        trainer.train(kit.make_model())
+        trainer.train(make_model())
     assert trainer.update_counter.update == 4
 
 
-def test_up_to_the_limit_in_a_row_is_fine(kit):
+def test_up_to_the_limit_in_a_row_is_fine():
     trainer, _ = _nan_trainer(
-        kit, bad_calls={2, 3}, max_updates=6, skip_nan_loss=True, skip_nan_loss_max_count=2
+        bad_calls={2, 3}, max_updates=6, skip_nan_loss=True, skip_nan_loss_max_count=2
     )
-    trainer.train(kit.make_model())
+    trainer.train(make_model())
     assert trainer.update_counter.update == 6
 
 
-def test_with_stop_on_nan_loss_off_the_loss_goes_through(kit):
-    trainer, _ = _nan_trainer(kit, bad_calls={1}, max_updates=3, stop_on_nan_loss=False)
-    model = kit.make_model()
+def test_with_stop_on_nan_loss_off_the_loss_goes_through():
+    trainer, _ = _nan_trainer(bad_calls={1}, max_updates=3, stop_on_nan_loss=False)
+    model = make_model()
     trainer.train(model)
     assert not all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_by_default_a_non_finite_loss_stops_the_run_at_the_next_read(kit):
-    trainer, _ = _nan_trainer(kit, bad_calls={1}, max_updates=30, track_every_n_updates=5)
+def test_by_default_a_non_finite_loss_stops_the_run_at_the_next_read():
+    trainer, _ = _nan_trainer(bad_calls={1}, max_updates=30, track_every_n_updates=5)
     with pytest.raises(NonFiniteLossError, match="between updates 1 and 5"):
-        trainer.train(kit.make_model())
+        trainer.train(make_model())
     assert trainer.update_counter.update == 5
 
 
-def test_a_loss_without_gradient_takes_no_step(kit, caplog):
-    class Detached(kit.MseTrainer):
+def test_a_loss_without_gradient_takes_no_step(caplog):
+    class Detached(MseTrainer):
         def loss_compute(self, forward_output, targets):
             return (forward_output.detach() - targets["y"]).pow(2).mean()
 
-    model = kit.make_model()
+    model = make_model()
     before = [p.detach().clone() for p in model.parameters()]
     caplog.set_level(logging.WARNING)
-    kit.make_trainer(kit.make_config(max_updates=2), trainer_cls=Detached).train(model)
+    make_trainer(make_config(max_updates=2), trainer_cls=Detached).train(model)
     for a, b in zip(before, model.parameters(), strict=True):
         assert torch.equal(a, b)
     assert sum("no optimizer step" in r.getMessage() for r in caplog.records) == 2

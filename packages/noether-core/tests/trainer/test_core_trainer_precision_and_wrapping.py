@@ -7,25 +7,33 @@ import logging
 import pytest
 import torch
 
+from noether.core.testing import (
+    MseTrainer,
+    RegressionDataset,
+    make_config,
+    make_model,
+    make_trainer,
+)
+
 
 @pytest.mark.parametrize(
     ("asked", "used"), [("bfloat16", torch.bfloat16), ("fp16", torch.bfloat16)]
 )
-def test_reduced_precision_trains_on_cpu(kit, caplog, asked, used):
+def test_reduced_precision_trains_on_cpu(caplog, asked, used):
     seen = []
 
-    class DtypeTrainer(kit.MseTrainer):
+    class DtypeTrainer(MseTrainer):
         def loss_compute(self, forward_output, targets):
             seen.append(forward_output.dtype)
             return super().loss_compute(forward_output.float(), targets)
 
-    data = kit.RegressionDataset(64)
-    model = kit.make_model(lr=0.05)
+    data = RegressionDataset(64)
+    model = make_model(lr=0.05)
     with torch.no_grad():
         before = torch.nn.functional.mse_loss(model(data.x), data.y).item()
     with caplog.at_level(logging.WARNING, logger="noether.core.precision"):
-        trainer = kit.make_trainer(
-            kit.make_config(max_epochs=10, precision=asked),
+        trainer = make_trainer(
+            make_config(max_epochs=10, precision=asked),
             {"train": data},
             trainer_cls=DtypeTrainer,
         )
@@ -40,8 +48,8 @@ def test_reduced_precision_trains_on_cpu(kit, caplog, asked, used):
     assert next(model.parameters()).dtype is torch.float32
 
 
-def test_grad_scaler_state_is_checkpointed(kit):
-    trainer = kit.make_trainer(kit.make_config())
+def test_grad_scaler_state_is_checkpointed():
+    trainer = make_trainer(make_config())
     assert "grad_scaler" not in trainer.state_dict()
     trainer.grad_scaler = torch.amp.GradScaler("cpu", init_scale=512.0)
     state = trainer.state_dict()
@@ -63,13 +71,13 @@ def test_grad_scaler_state_is_checkpointed(kit):
         ),
     ],
 )
-def test_default_callback_intervals(kit, config, expected):
-    intervals = kit.make_trainer(kit.make_config(**config)).get_default_callback_intervals()
+def test_default_callback_intervals(config, expected):
+    intervals = make_trainer(make_config(**config)).get_default_callback_intervals()
     for group, want in zip(("log", "track"), expected, strict=True):
         assert {k: v for k, v in intervals[group].items() if v is not None} == want
 
 
-def test_wrap_model_applies_ddp_then_compile(kit, monkeypatch):
+def test_wrap_model_applies_ddp_then_compile(monkeypatch):
     order = []
 
     class Marker(torch.nn.Module):
@@ -84,41 +92,41 @@ def test_wrap_model_applies_ddp_then_compile(kit, monkeypatch):
         order.append(("compile", type(module).__name__))
         return module
 
-    class WrapTrainer(kit.MseTrainer):
+    class WrapTrainer(MseTrainer):
         def wrap_ddp(self, model):
             order.append(("ddp", type(model).__name__))
             return Marker(model)
 
     monkeypatch.setattr(torch, "compile", fake_compile)
-    trainer = kit.make_trainer(
-        kit.make_config(max_updates=2, use_torch_compile=True), trainer_cls=WrapTrainer
+    trainer = make_trainer(
+        make_config(max_updates=2, use_torch_compile=True), trainer_cls=WrapTrainer
     )
-    trainer.train(kit.make_model())
+    trainer.train(make_model())
     assert order == [("ddp", "LinearModel"), ("compile", "Marker")]
     assert trainer.update_counter.update == 2
 
 
-def test_compile_is_off_by_default_and_single_process_is_not_wrapped(kit, monkeypatch):
+def test_compile_is_off_by_default_and_single_process_is_not_wrapped(monkeypatch):
     monkeypatch.setattr(torch, "compile", lambda m: pytest.fail("compiled"))
-    trainer = kit.make_trainer(kit.make_config(max_updates=1))
-    model = kit.make_model()
+    trainer = make_trainer(make_config(max_updates=1))
+    model = make_model()
     model.initialize(1)
     assert trainer.wrap_model(model) is model
     assert trainer.ddp_model is None
 
 
-def test_wrapping_an_uninitialised_model_is_an_error(kit):
-    trainer = kit.make_trainer(kit.make_config(max_updates=1))
+def test_wrapping_an_uninitialised_model_is_an_error():
+    trainer = make_trainer(make_config(max_updates=1))
     with pytest.raises(ValueError, match="initialized before wrapping"):
-        trainer.wrap_model(kit.make_model())
+        trainer.wrap_model(make_model())
 
 
-def test_default_callbacks_log_the_online_loss_at_the_track_interval(kit, tracker):
-    trainer = kit.make_trainer(
-        kit.make_config(max_updates=20, add_default_callbacks=True, track_every_n_updates=5),
+def test_default_callbacks_log_the_online_loss_at_the_track_interval(tracker):
+    trainer = make_trainer(
+        make_config(max_updates=20, add_default_callbacks=True, track_every_n_updates=5),
         tracker=tracker,
     )
-    trainer.train(kit.make_model())
+    trainer.train(make_model())
     rows = [row for row in tracker.rows if "loss/online/total" in row]
     assert [row["_update"] for row in rows] == [5, 10, 15, 20]
     assert rows[-1]["loss/online/total"] < rows[0]["loss/online/total"]

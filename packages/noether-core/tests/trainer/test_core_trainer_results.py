@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from noether.core.testing import make_config, make_model, make_trainer
+from noether.core.trainer.base import BaseTrainer
 from noether.core.trainer.types import TrainerResult, to_trainer_result
 
 
@@ -35,16 +37,16 @@ def test_empty_and_wrong_results_are_clear_errors():
         to_trainer_result((torch.tensor(1.0), torch.tensor(2.0)))  # type: ignore[arg-type]
 
 
-def test_train_step_calls_the_model_with_forward_properties_and_loss_with_targets(kit):
+def test_train_step_calls_the_model_with_forward_properties_and_loss_with_targets():
     seen = {}
 
-    class DictLossTrainer(kit.BaseTrainer):
+    class DictLossTrainer(BaseTrainer):
         def loss_compute(self, forward_output, targets):
             seen["targets"] = sorted(targets)
             return {"a": forward_output.mean(), "b": targets["y"].mean()}, {"out": forward_output}
 
-    trainer = kit.make_trainer(kit.make_config(), trainer_cls=DictLossTrainer)
-    model = kit.make_model()
+    trainer = make_trainer(make_config(), trainer_cls=DictLossTrainer)
+    model = make_model()
     batch = {"x": torch.ones(3, 4), "y": torch.full((3, 1), 2.0)}
     result = trainer.train_step(batch, model)
     assert isinstance(result, TrainerResult)
@@ -54,11 +56,11 @@ def test_train_step_calls_the_model_with_forward_properties_and_loss_with_target
     assert result.additional_outputs["out"].shape == (3, 1)
 
 
-def test_training_with_a_loss_compute_that_returns_nothing_fails_clearly(kit):
-    class EmptyTrainer(kit.BaseTrainer):
+def test_training_with_a_loss_compute_that_returns_nothing_fails_clearly():
+    class EmptyTrainer(BaseTrainer):
         def loss_compute(self, forward_output, targets):
             return {}
 
-    trainer = kit.make_trainer(kit.make_config(max_updates=2), trainer_cls=EmptyTrainer)
+    trainer = make_trainer(make_config(max_updates=2), trainer_cls=EmptyTrainer)
     with pytest.raises(ValueError, match="loss_compute returned no losses"):
-        trainer.train(kit.make_model())
+        trainer.train(make_model())

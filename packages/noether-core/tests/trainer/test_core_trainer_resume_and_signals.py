@@ -10,6 +10,7 @@ import torch
 from noether.config.schemas.initializer import ResumeInitializerConfig
 from noether.core.callbacks.base import PeriodicCallback
 from noether.core.runs import PathProvider
+from noether.core.testing import MseTrainer, make_config, make_model, make_trainer
 
 
 class _SaveAt(PeriodicCallback):
@@ -17,49 +18,49 @@ class _SaveAt(PeriodicCallback):
         self.checkpoint_writer.save(self.model, self.trainer, tag=self.update_counter.tag)
 
 
-def test_resuming_mid_epoch_gives_the_weights_of_an_uninterrupted_run(kit, tmp_path):
-    reference = kit.make_model(momentum=0.9)
-    kit.make_trainer(kit.make_config(max_updates=13)).train(reference)
+def test_resuming_mid_epoch_gives_the_weights_of_an_uninterrupted_run(tmp_path):
+    reference = make_model(momentum=0.9)
+    make_trainer(make_config(max_updates=13)).train(reference)
 
-    class SavingTrainer(kit.MseTrainer):
+    class SavingTrainer(MseTrainer):
         def get_trainer_callbacks(self, callback_default_args):
             return [_SaveAt(**callback_default_args, every_n_updates=5)]
 
     first_run = PathProvider(tmp_path, "resume", run_id="first")
-    first = kit.make_trainer(
-        kit.make_config(max_updates=5), path_provider=first_run, trainer_cls=SavingTrainer
+    first = make_trainer(
+        make_config(max_updates=5), path_provider=first_run, trainer_cls=SavingTrainer
     )
-    first.train(kit.make_model(momentum=0.9))
+    first.train(make_model(momentum=0.9))
     resume = ResumeInitializerConfig(
         kind="resume", run=str(first_run.run_dir), checkpoint="E0_U5_S40"
     )
-    second = kit.make_trainer(
-        kit.make_config(max_updates=13, initializer=resume),
+    second = make_trainer(
+        make_config(max_updates=13, initializer=resume),
         path_provider=PathProvider(tmp_path, "resume", run_id="second"),
         trainer_cls=SavingTrainer,
     )
-    resumed = kit.make_model(seed=123, momentum=0.9)  # weights come from the checkpoint
+    resumed = make_model(seed=123, momentum=0.9)  # weights come from the checkpoint
     second.train(resumed)
     assert second.update_counter.tag == "E1_U13_S104"
     for a, b in zip(reference.parameters(), resumed.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_sigint_with_save_on_sigint_saves_latest_and_stops(kit, path_provider):
+def test_sigint_with_save_on_sigint_saves_latest_and_stops(path_provider):
     class Interrupt(PeriodicCallback):
         def periodic_callback(self):
             os.kill(os.getpid(), signal.SIGINT)
 
-    class InterruptTrainer(kit.MseTrainer):
+    class InterruptTrainer(MseTrainer):
         def get_trainer_callbacks(self, callback_default_args):
             return [Interrupt(**callback_default_args, every_n_updates=3)]
 
-    trainer = kit.make_trainer(
-        kit.make_config(max_updates=20, save_on_sigint=True),
+    trainer = make_trainer(
+        make_config(max_updates=20, save_on_sigint=True),
         path_provider=path_provider,
         trainer_cls=InterruptTrainer,
     )
-    trainer.train(kit.make_model())
+    trainer.train(make_model())
     assert trainer.update_counter.update == 3
     state = torch.load(path_provider.checkpoint_dir / "latest" / "trainer.pt", weights_only=False)
     assert state["update_counter"] == {"epoch": 0, "update": 3, "sample": 24}

@@ -6,6 +6,13 @@ import textwrap
 
 import torch
 
+from noether.core.testing import (
+    MseTrainer,
+    RegressionDataset,
+    make_config,
+    make_model,
+    make_trainer,
+)
 from noether.core.trainer.base import BaseTrainer
 
 
@@ -15,9 +22,9 @@ def _docstring_example() -> str:
     return textwrap.dedent(block)
 
 
-def test_the_docstring_example_runs_and_the_loss_falls(kit, path_provider, tracker):
-    data = kit.RegressionDataset(64)
-    model = kit.make_model(lr=0.05)
+def test_the_docstring_example_runs_and_the_loss_falls(path_provider, tracker):
+    data = RegressionDataset(64)
+    model = make_model(lr=0.05)
     with torch.no_grad():
         before = torch.nn.functional.mse_loss(model(data.x), data.y).item()
     namespace = {"dataset": data, "tracker": tracker, "path_provider": path_provider}
@@ -31,13 +38,13 @@ def test_the_docstring_example_runs_and_the_loss_falls(kit, path_provider, track
     assert type(trainer).__name__ == "MyTrainer"
 
 
-def test_subclass_with_only_loss_compute_trains_until_loss_falls(kit, path_provider, tracker):
-    data = kit.RegressionDataset(64)
-    model = kit.make_model(lr=0.05)
+def test_subclass_with_only_loss_compute_trains_until_loss_falls(path_provider, tracker):
+    data = RegressionDataset(64)
+    model = make_model(lr=0.05)
     with torch.no_grad():
         before = torch.nn.functional.mse_loss(model(data.x), data.y).item()
-    trainer = kit.make_trainer(
-        kit.make_config(max_epochs=20), {"train": data}, tracker, path_provider, kit.MseTrainer
+    trainer = make_trainer(
+        make_config(max_epochs=20), {"train": data}, tracker, path_provider, MseTrainer
     )
     trainer.train(model)
     with torch.no_grad():

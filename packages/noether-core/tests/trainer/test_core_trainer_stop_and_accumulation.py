@@ -6,17 +6,24 @@ import pytest
 import torch
 
 from noether.config.schemas.schedule import LinearScheduleConfig
-from noether.core.callbacks.base import PeriodicCallback
 from noether.core.data.container import ShardedEpochSampler
+from noether.core.testing import (
+    MseTrainer,
+    RecordingCallback,
+    RegressionDataset,
+    make_config,
+    make_model,
+    make_trainer,
+)
 
 
 def _weights(model):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
-def _train(kit, **config):
-    model = kit.make_model(lr=0.05, momentum=0.9)
-    trainer = kit.make_trainer(kit.make_config(**config))
+def _train(**config):
+    model = make_model(lr=0.05, momentum=0.9)
+    trainer = make_trainer(make_config(**config))
     trainer.train(model)
     return trainer, model
 
@@ -25,8 +32,8 @@ def _train(kit, **config):
     ("criterion", "updates"),
     [({"max_epochs": 2}, 16), ({"max_updates": 5}, 5), ({"max_samples": 50}, 7)],
 )
-def test_training_stops_at_the_criterion(kit, criterion, updates):
-    trainer, _ = _train(kit, **criterion)
+def test_training_stops_at_the_criterion(criterion, updates):
+    trainer, _ = _train(**criterion)
     counter = trainer.update_counter
     assert counter.update == updates
     assert counter.sample == updates * 8
@@ -34,23 +41,23 @@ def test_training_stops_at_the_criterion(kit, criterion, updates):
 
 
 @pytest.mark.parametrize("criterion", [{"max_epochs": 2}, {"max_updates": 5}, {"max_samples": 50}])
-def test_k_micro_batches_equal_one_big_batch(kit, criterion):
-    _, whole = _train(kit, **criterion)
-    trainer, accumulated = _train(kit, max_batch_size=2, **criterion)
+def test_k_micro_batches_equal_one_big_batch(criterion):
+    _, whole = _train(**criterion)
+    trainer, accumulated = _train(max_batch_size=2, **criterion)
     assert trainer.accumulation_steps == 4
     assert torch.allclose(_weights(whole), _weights(accumulated), atol=1e-6)
-    assert not torch.equal(_weights(whole), _weights(kit.make_model()))
+    assert not torch.equal(_weights(whole), _weights(make_model()))
 
 
-def test_disable_gradient_accumulation_uses_the_whole_batch(kit):
-    trainer, _ = _train(kit, max_updates=2, max_batch_size=2, disable_gradient_accumulation=True)
+def test_disable_gradient_accumulation_uses_the_whole_batch():
+    trainer, _ = _train(max_updates=2, max_batch_size=2, disable_gradient_accumulation=True)
     assert trainer.accumulation_steps == 1
 
 
-def test_weights_match_a_hand_written_loop(kit):
-    _, trained = _train(kit, max_epochs=2)
-    data = kit.RegressionDataset(64)
-    model = kit.make_model(lr=0.05, momentum=0.9)
+def test_weights_match_a_hand_written_loop():
+    _, trained = _train(max_epochs=2)
+    data = RegressionDataset(64)
+    model = make_model(lr=0.05, momentum=0.9)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     sampler = ShardedEpochSampler(64, seed=0, rank=0, world_size=1)
     for epoch in range(2):
@@ -65,56 +72,39 @@ def test_weights_match_a_hand_written_loop(kit):
     assert torch.allclose(_weights(trained), _weights(model), atol=1e-6)
 
 
-class _Recorder(PeriodicCallback):
-    def __init__(self, callback_config, context, log, **every):
-        super().__init__(callback_config, context, **every)
-        self.log = log
-
-    def before_training(self):
-        self.log.append("before")
-
-    def periodic_callback(self):
-        self.log.append(("periodic", self.update_counter.update))
-
-    def after_training(self):
-        self.log.append("after")
-
-
 @pytest.mark.parametrize("criterion", ["max_epochs", "max_updates", "max_samples"])
-def test_zero_runs_no_update_and_every_callback_once(kit, criterion):
+def test_zero_runs_no_update_and_every_callback_once(criterion):
     log: list = []
 
-    class EvalTrainer(kit.MseTrainer):
+    class EvalTrainer(MseTrainer):
         def get_trainer_callbacks(self, callback_default_args):
             return [
-                _Recorder(**callback_default_args, log=log, every_n_epochs=3),
-                _Recorder(**callback_default_args, log=log, every_n_updates=7),
+                RecordingCallback(**callback_default_args, log=log, every_n_epochs=3),
+                RecordingCallback(**callback_default_args, log=log, every_n_updates=7),
             ]
 
-    model = kit.make_model()
+    model = make_model()
     before = _weights(model).clone()
-    trainer = kit.make_trainer(kit.make_config(**{criterion: 0}), trainer_cls=EvalTrainer)
+    trainer = make_trainer(make_config(**{criterion: 0}), trainer_cls=EvalTrainer)
     trainer.train(model)
     assert trainer.update_counter.update == 0
     assert torch.equal(before, _weights(model))
     assert log == ["before", "before", ("periodic", 0), ("periodic", 0), "after", "after"]
 
 
-def test_start_at_epoch_skips_epochs_and_moves_the_schedule(kit):
+def test_start_at_epoch_skips_epochs_and_moves_the_schedule():
     seen_lrs = []
 
-    class LrTrainer(kit.MseTrainer):
+    class LrTrainer(MseTrainer):
         def train_step(self, batch, model):
             seen_lrs.append(self.model.optimizer.param_groups[0]["lr"])
             return super().train_step(batch, model)
 
-    model = kit.make_model(lr=1.0)
+    model = make_model(lr=1.0)
     model.model_config.optimizer.schedule = LinearScheduleConfig(
         kind="linear", start_value=1.0, end_value=0.0
     )
-    trainer = kit.make_trainer(
-        kit.make_config(max_epochs=4, start_at_epoch=3), trainer_cls=LrTrainer
-    )
+    trainer = make_trainer(make_config(max_epochs=4, start_at_epoch=3), trainer_cls=LrTrainer)
     assert (trainer.update_counter.epoch, trainer.update_counter.update) == (3, 24)
     trainer.train(model)
     assert trainer.update_counter.update == 32

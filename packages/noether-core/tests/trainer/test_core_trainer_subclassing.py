@@ -5,45 +5,48 @@ from __future__ import annotations
 import pytest
 import torch
 
+from noether.core.testing import MseTrainer, make_config, make_model, make_trainer
+from noether.core.trainer.base import BaseTrainer
 
-def test_overriding_train_or_wrap_model_is_a_type_error(kit):
+
+def test_overriding_train_or_wrap_model_is_a_type_error():
     with pytest.raises(TypeError, match=r"overrides BaseTrainer.train, which is fixed"):
 
-        class BadTrain(kit.MseTrainer):
+        class BadTrain(MseTrainer):
             def train(self, model):
                 pass
 
     with pytest.raises(TypeError, match=r"overrides BaseTrainer.wrap_model, which is fixed"):
 
-        class BadWrap(kit.MseTrainer):
+        class BadWrap(MseTrainer):
             def wrap_model(self, model):
                 return model
 
 
-def test_loss_compute_is_required(kit):
-    class NoLoss(kit.BaseTrainer):
+def test_loss_compute_is_required():
+    class NoLoss(BaseTrainer):
         pass
 
     with pytest.raises(TypeError, match="loss_compute"):
-        kit.make_trainer(kit.make_config(), trainer_cls=NoLoss)
+        make_trainer(make_config(), trainer_cls=NoLoss)
 
 
-def test_an_overridden_train_step_is_used_by_the_loop(kit):
+def test_an_overridden_train_step_is_used_by_the_loop():
     calls = []
 
-    class CustomStep(kit.MseTrainer):
+    class CustomStep(MseTrainer):
         def train_step(self, batch, model):
             calls.append(sorted(batch))
             return super().train_step(batch, model)
 
-    trainer = kit.make_trainer(kit.make_config(max_updates=3), trainer_cls=CustomStep)
-    trainer.train(kit.make_model())
+    trainer = make_trainer(make_config(max_updates=3), trainer_cls=CustomStep)
+    trainer.train(make_model())
     # __meta keys were dropped before the step saw the batch
     assert calls == [["x", "y"]] * 3
 
 
-def test_a_train_step_set_on_the_instance_is_used_by_the_loop(kit):
-    trainer = kit.make_trainer(kit.make_config(max_updates=2))
+def test_a_train_step_set_on_the_instance_is_used_by_the_loop():
+    trainer = make_trainer(make_config(max_updates=2))
     own_step = trainer.train_step
     calls = []
 
@@ -52,30 +55,30 @@ def test_a_train_step_set_on_the_instance_is_used_by_the_loop(kit):
         return own_step(batch, model)
 
     trainer.train_step = train_step
-    trainer.train(kit.make_model())
+    trainer.train(make_model())
     assert calls == [["x", "y"]] * 2
 
 
-def test_a_subclass_forwarding_train_step_gives_the_same_weights(kit):
+def test_a_subclass_forwarding_train_step_gives_the_same_weights():
     """A subclass that only forwards to BaseTrainer.train_step trains to the same weights."""
 
-    class Forwarding(kit.MseTrainer):
+    class Forwarding(MseTrainer):
         def train_step(self, batch, model):
             return super().train_step(batch, model)
 
     weights = []
-    for trainer_cls in (kit.MseTrainer, Forwarding):
-        model = kit.make_model()
-        kit.make_trainer(kit.make_config(max_updates=4), trainer_cls=trainer_cls).train(model)
+    for trainer_cls in (MseTrainer, Forwarding):
+        model = make_model()
+        make_trainer(make_config(max_updates=4), trainer_cls=trainer_cls).train(model)
         weights.append([p.detach().clone() for p in model.parameters()])
-    initial = [p.detach().clone() for p in kit.make_model().parameters()]
+    initial = [p.detach().clone() for p in make_model().parameters()]
     assert not all(torch.equal(a, b) for a, b in zip(initial, weights[0], strict=True))
     for own, forwarded in zip(*weights, strict=True):
         assert torch.equal(own, forwarded)
 
 
-def test_seed_attributes_exist(kit):
-    trainer = kit.make_trainer(kit.make_config(max_epochs=3))
+def test_seed_attributes_exist():
+    trainer = make_trainer(make_config(max_epochs=3))
     for name in [
         "logger",
         "config",

@@ -151,7 +151,7 @@ def wrap_ddp(
         _logger.info("no trainable parameters: weights broadcast, model not wrapped in DDP")
         return model
     if device.type == "cuda":
-        converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
         if converted is not model:
             raise TypeError("the model itself is a BatchNorm layer; wrap it in a ModelBase")
     elif any(isinstance(m, _BATCH_NORMS) for m in model.modules()):

@@ -17,7 +17,7 @@ import torch
 
 def get_rng_states() -> dict[str, Any]:
     """This process's Python, NumPy, torch and CUDA generator states."""
-    name, keys, position, has_gauss, cached_gaussian = np.random.get_state(legacy=True)  # type: ignore[misc]
+    name, keys, position, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
     return {
         "python": random.getstate(),
         "numpy": {
@@ -28,7 +28,11 @@ def get_rng_states() -> dict[str, Any]:
             "cached_gaussian": float(cached_gaussian),
         },
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+        "cuda": (
+            torch.cuda.get_rng_state_all()
+            if torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+            else None
+        ),
     }
 
 

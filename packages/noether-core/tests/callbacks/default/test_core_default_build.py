@@ -15,6 +15,14 @@ from noether.core.callbacks.default import (
     TrainingStabilityCallback,
     build_default_callbacks,
 )
+from noether.core.testing import (
+    CallbackHarness,
+    PairDataset,
+    RecordingTracker,
+    make_config,
+    make_trainer,
+    make_two_layer_model,
+)
 
 TRACKED = ("loss/online/total", "optim/lr")
 LOGGED = ("time/data_wait", "time/forward", "time/backward", "time/update", "memory/peak_mb")
@@ -29,13 +37,13 @@ def _names(callbacks) -> list[str]:
     return [type(cb).__name__ for cb in callbacks]
 
 
-def test_intervals_come_from_the_trainers_dict_or_the_dataclass(dkit):
-    h = dkit.Harness()
+def test_intervals_come_from_the_trainers_dict_or_the_dataclass():
+    h = CallbackHarness()
     given = {"log": {"every_n_updates": 10}, "track": {"every_n_samples": 8}}
     expected = DefaultCallbackIntervals(log_every_n_updates=10, track_every_n_samples=8)
     assert DefaultCallbackIntervals.from_mapping(given) == expected
     for intervals in (given, expected):
-        callbacks = build_default_callbacks(dkit.make_trainer_config(), h.context, intervals)
+        callbacks = build_default_callbacks(make_config(), h.context, intervals)
         by_name = {type(cb).__name__: cb for cb in callbacks}
         assert by_name["TrainTimeCallback"].every_n_updates == 10
         assert by_name["LrCallback"].every_n_samples == 8
@@ -43,10 +51,10 @@ def test_intervals_come_from_the_trainers_dict_or_the_dataclass(dkit):
         assert by_name["OnlineLossConsoleCallback"].every_n_updates == 10
 
 
-def test_all_defaults_are_built_and_stability_only_when_asked(dkit):
-    h = dkit.Harness()
+def test_all_defaults_are_built_and_stability_only_when_asked():
+    h = CallbackHarness()
     every = DefaultCallbackIntervals(log_every_n_updates=4, track_every_n_updates=2)
-    plain = build_default_callbacks(dkit.make_trainer_config(), h.context, every)
+    plain = build_default_callbacks(make_config(), h.context, every)
     assert _names(plain) == [
         "DatasetStatsCallback",
         "ParamCountCallback",
@@ -57,27 +65,27 @@ def test_all_defaults_are_built_and_stability_only_when_asked(dkit):
         "PeakMemoryCallback",
         "LrCallback",
     ]
-    config = dkit.make_trainer_config(monitor_training_stability=True, monitor_interval=7)
+    config = make_config(monitor_training_stability=True, monitor_interval=7)
     monitored = build_default_callbacks(config, h.context, every)
     assert isinstance(monitored[-1], TrainingStabilityCallback)
     assert monitored[-1].every_n_updates == 7
 
 
-def test_progress_is_live_only_on_a_terminal(dkit, monkeypatch):
-    h = dkit.Harness()
+def test_progress_is_live_only_on_a_terminal(monkeypatch):
+    h = CallbackHarness()
     every = DefaultCallbackIntervals(log_every_n_updates=4, track_every_n_updates=2)
     monkeypatch.setattr(sys, "stdout", io.StringIO())
-    callbacks = build_default_callbacks(dkit.make_trainer_config(), h.context, every)
+    callbacks = build_default_callbacks(make_config(), h.context, every)
     assert type(callbacks[2]) is ProgressCallback
     monkeypatch.setattr(sys, "stdout", _FakeTty())
-    callbacks = build_default_callbacks(dkit.make_trainer_config(), h.context, every)
+    callbacks = build_default_callbacks(make_config(), h.context, every)
     assert type(callbacks[2]) is TerminalProgressCallback
 
 
-def test_evaluation_only_run_gets_only_the_statistics(dkit):
-    h = dkit.Harness(max_updates=0)
+def test_evaluation_only_run_gets_only_the_statistics():
+    h = CallbackHarness(max_updates=0)
     every = DefaultCallbackIntervals(log_every_n_updates=4, track_every_n_updates=2)
-    callbacks = build_default_callbacks(dkit.make_trainer_config(), h.context, every)
+    callbacks = build_default_callbacks(make_config(), h.context, every)
     assert _names(callbacks) == ["DatasetStatsCallback", "ParamCountCallback"]
 
 
@@ -88,25 +96,22 @@ def test_evaluation_only_run_gets_only_the_statistics(dkit):
         ({"log": {"every_n_update": 1}, "track": {}}, "unknown log interval keys: every_n_update"),
     ],
 )
-def test_bad_intervals_are_named(dkit, intervals, message):
-    h = dkit.Harness()
+def test_bad_intervals_are_named(intervals, message):
+    h = CallbackHarness()
     with pytest.raises(ValueError, match=message):
-        build_default_callbacks(dkit.make_trainer_config(), h.context, intervals)
+        build_default_callbacks(make_config(), h.context, intervals)
 
 
-def _train(dkit, **config):
-    tracker = dkit.RecordingTracker()
-    data = dkit.DataContainer({"train": dkit.PairDataset(32)})
-    trainer = dkit.RecordingMseTrainer(
-        dkit.make_trainer_config(**config), data, "cpu", tracker, None
-    )
-    trainer.train(dkit.make_model())
+def _train(**config):
+    tracker = RecordingTracker()
+    fields = {"effective_batch_size": 4, "add_default_callbacks": True, **config}
+    trainer = make_trainer(make_config(**fields), {"train": PairDataset(32)}, tracker)
+    trainer.train(make_two_layer_model())
     return trainer, tracker
 
 
-def test_defaults_log_every_contract_metric_inside_the_real_loop(dkit):
+def test_defaults_log_every_contract_metric_inside_the_real_loop():
     trainer, tracker = _train(
-        dkit,
         max_updates=8,
         log_every_n_updates=4,
         track_every_n_updates=2,
@@ -128,9 +133,8 @@ def test_defaults_log_every_contract_metric_inside_the_real_loop(dkit):
     assert "optimizer_step" not in vars(trainer.model)  # the model is never patched
 
 
-def test_online_loss_covers_every_micro_batch_with_accumulation(dkit):
+def test_online_loss_covers_every_micro_batch_with_accumulation():
     trainer, tracker = _train(
-        dkit,
         max_updates=4,
         effective_batch_size=8,
         max_batch_size=4,
@@ -146,8 +150,8 @@ def test_online_loss_covers_every_micro_batch_with_accumulation(dkit):
     }
 
 
-def test_default_callbacks_state_is_in_the_trainer_checkpoint(dkit):
-    trainer, _ = _train(dkit, max_updates=3, log_every_n_updates=2, track_every_n_updates=2)
+def test_default_callbacks_state_is_in_the_trainer_checkpoint():
+    trainer, _ = _train(max_updates=3, log_every_n_updates=2, track_every_n_updates=2)
     state = trainer.state_dict()["callbacks"]
     online = next(cb for cb in trainer.callbacks if isinstance(cb, OnlineLossCallback))
     assert state[online.state_key]["track"]["total"][1] == 1.0  # one update since last log

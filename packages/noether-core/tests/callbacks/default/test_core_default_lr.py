@@ -6,12 +6,18 @@ import pytest
 
 from noether.config.schemas.schedule import LinearWarmupCosineDecayScheduleConfig
 from noether.core.callbacks.default.lr import LrCallback
+from noether.core.testing import (
+    CallbackHarness,
+    TwoLayerModel,
+    TwoLayerModelConfig,
+    make_two_layer_model,
+)
 
 
-def test_lr_of_every_group_is_logged_at_the_track_interval(dkit):
-    model = dkit.make_model(lr=0.1, weight_decay=0.1, lr_scale={"second": 0.5})
+def test_lr_of_every_group_is_logged_at_the_track_interval():
+    model = make_two_layer_model(lr=0.1, weight_decay=0.1, lr_scale={"second": 0.5})
     model.initialize(total_updates=10)
-    h = dkit.Harness(model=model)
+    h = CallbackHarness(model=model)
     callback = LrCallback(None, h.context, every_n_updates=2)
     h.step(callback)
     h.step(callback)
@@ -25,11 +31,11 @@ def test_lr_of_every_group_is_logged_at_the_track_interval(dkit):
     assert pytest.approx(0.05) in [row[f"optim/lr/{name}"] for name in names[1:]]
 
 
-def test_logged_lr_follows_the_schedule(dkit):
+def test_logged_lr_follows_the_schedule():
     schedule = LinearWarmupCosineDecayScheduleConfig(warmup_updates=4)
-    model = dkit.make_model(lr=1.0, schedule=schedule)
+    model = make_two_layer_model(lr=1.0, schedule=schedule)
     model.initialize(total_updates=8)
-    h = dkit.Harness(model=model, max_updates=8)
+    h = CallbackHarness(model=model, max_updates=8)
     callback = LrCallback(None, h.context, every_n_updates=1)
     for _ in range(3):
         model.optimizer_schedule_step()
@@ -39,10 +45,10 @@ def test_logged_lr_follows_the_schedule(dkit):
     assert logged[1] < logged[2] < logged[3]
 
 
-def test_model_without_optimizer_logs_nothing(dkit):
-    model = dkit.TwoLayerModel(dkit.DefaultsTestModelConfig())
+def test_model_without_optimizer_logs_nothing():
+    model = TwoLayerModel(TwoLayerModelConfig())
     model.initialize(total_updates=4)
-    h = dkit.Harness(model=model)
+    h = CallbackHarness(model=model)
     callback = LrCallback(None, h.context, every_n_updates=1)
     h.step(callback)
     assert h.tracker.rows == []

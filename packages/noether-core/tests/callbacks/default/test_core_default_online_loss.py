@@ -16,6 +16,7 @@ from noether.core.callbacks.default.online_loss import (
     OnlineLossConsoleCallback,
     _stack_losses,
 )
+from noether.core.testing import CallbackHarness, make_config
 
 
 def _losses(value: float, **named: float) -> dict[str, torch.Tensor]:
@@ -24,8 +25,8 @@ def _losses(value: float, **named: float) -> dict[str, torch.Tensor]:
     return {"total": torch.tensor(value)}
 
 
-def test_tracker_gets_mean_of_each_track_window(dkit):
-    h = dkit.Harness()
+def test_tracker_gets_mean_of_each_track_window():
+    h = CallbackHarness()
     callback = OnlineLossCallback(None, h.context, every_n_updates=2)
     values = [1.0, 3.0, 10.0, 20.0, 5.0, 7.0]
     for value in values:
@@ -33,8 +34,8 @@ def test_tracker_gets_mean_of_each_track_window(dkit):
     assert h.tracker.rows_with("loss/online/total") == {2: 2.0, 4: 15.0, 6: 6.0}
 
 
-def test_named_losses_are_logged_each_and_summed_into_total(dkit):
-    h = dkit.Harness()
+def test_named_losses_are_logged_each_and_summed_into_total():
+    h = CallbackHarness()
     callback = OnlineLossCallback(None, h.context, every_n_updates=2)
     h.step(callback, [_losses(0, pressure=1.0, velocity=0.5)])
     h.step(callback, [_losses(0, pressure=3.0, velocity=1.5)])
@@ -44,15 +45,15 @@ def test_named_losses_are_logged_each_and_summed_into_total(dkit):
     assert row["loss/online/total"] == pytest.approx(3.0)
 
 
-def test_every_accumulation_step_counts_in_the_mean(dkit):
-    h = dkit.Harness()
+def test_every_accumulation_step_counts_in_the_mean():
+    h = CallbackHarness()
     callback = OnlineLossCallback(None, h.context, every_n_updates=1)
     h.step(callback, [_losses(1.0), _losses(2.0), _losses(6.0)])
     assert h.tracker.rows_with("loss/online/total") == {1: pytest.approx(3.0)}
 
 
-def test_with_skip_nan_loss_skipped_non_finite_losses_are_left_out_of_the_mean(dkit):
-    h = dkit.Harness(trainer=SimpleNamespace(config=dkit.make_trainer_config(skip_nan_loss=True)))
+def test_with_skip_nan_loss_skipped_non_finite_losses_are_left_out_of_the_mean():
+    h = CallbackHarness(trainer=SimpleNamespace(config=make_config(skip_nan_loss=True)))
     callback = OnlineLossCallback(None, h.context, every_n_updates=3)
     for value in (2.0, float("nan"), float("inf")):
         h.step(callback, [_losses(value)])
@@ -64,8 +65,8 @@ def test_with_skip_nan_loss_skipped_non_finite_losses_are_left_out_of_the_mean(d
     assert math.isnan(logged[6])
 
 
-def test_without_skip_nan_loss_a_non_finite_step_makes_the_mean_nan(dkit):
-    h = dkit.Harness(trainer=SimpleNamespace(config=dkit.make_trainer_config()))
+def test_without_skip_nan_loss_a_non_finite_step_makes_the_mean_nan():
+    h = CallbackHarness(trainer=SimpleNamespace(config=make_config()))
     callback = OnlineLossCallback(None, h.context, every_n_updates=3)
     for value in (2.0, float("nan"), 4.0, 1.0, 2.0, 3.0):
         h.step(callback, [_losses(value)])
@@ -74,8 +75,8 @@ def test_without_skip_nan_loss_a_non_finite_step_makes_the_mean_nan(dkit):
     assert logged[6] == 2.0
 
 
-def test_many_steps_are_folded_without_changing_the_mean(dkit):
-    h = dkit.Harness(max_updates=1000)
+def test_many_steps_are_folded_without_changing_the_mean():
+    h = CallbackHarness(max_updates=1000)
     callback = OnlineLossCallback(None, h.context, every_n_updates=150)
     values = [float(i % 17) for i in range(150)]
     for value in values:
@@ -83,8 +84,8 @@ def test_many_steps_are_folded_without_changing_the_mean(dkit):
     assert h.tracker.rows_with("loss/online/total")[150] == pytest.approx(sum(values) / 150)
 
 
-def test_losses_with_a_graph_are_released_once_logged(dkit):
-    h = dkit.Harness()
+def test_losses_with_a_graph_are_released_once_logged():
+    h = CallbackHarness()
     callback = OnlineLossCallback(None, h.context, every_n_updates=2)
     weight = torch.ones(3, requires_grad=True)
     refs = []
@@ -114,8 +115,8 @@ def _with_console(h, log: dict[str, int], **track: int):
     return online, OnlineLossConsoleCallback(None, h.context, source=online, **log)
 
 
-def test_console_line_shows_the_mean_since_the_previous_line(dkit, caplog):
-    h = dkit.Harness()
+def test_console_line_shows_the_mean_since_the_previous_line(caplog):
+    h = CallbackHarness()
     online, console = _with_console(h, {"every_n_updates": 4}, every_n_updates=2)
     caplog.set_level(logging.INFO, logger="OnlineLossConsoleCallback")
     for value in (1.0, 2.0, 3.0, 6.0, 10.0, 10.0, 10.0, 30.0):
@@ -126,8 +127,8 @@ def test_console_line_shows_the_mean_since_the_previous_line(dkit, caplog):
     assert h.tracker.rows_with("loss/online/total") == {2: 1.5, 4: 4.5, 6: 10.0, 8: 20.0}
 
 
-def test_log_interval_in_epochs_runs_at_epoch_ends(dkit, caplog):
-    h = dkit.Harness(updates_per_epoch=3)
+def test_log_interval_in_epochs_runs_at_epoch_ends(caplog):
+    h = CallbackHarness(updates_per_epoch=3)
     online, console = _with_console(h, {"every_n_epochs": 1}, every_n_updates=100)
     caplog.set_level(logging.INFO, logger="OnlineLossConsoleCallback")
     for value in (1.0, 2.0, 3.0, 7.0):
@@ -137,15 +138,15 @@ def test_log_interval_in_epochs_runs_at_epoch_ends(dkit, caplog):
     assert h.tracker.rows_with("loss/online/total") == {}
 
 
-def test_console_window_survives_a_stop_and_resume(dkit, caplog):
+def test_console_window_survives_a_stop_and_resume(caplog):
     """The console line after a resume averages the steps before and after the stop."""
     values = [1.0, 2.0, 4.0, 8.0]
-    first = dkit.Harness()
+    first = CallbackHarness()
     online, console = _with_console(first, {"every_n_updates": 4}, every_n_updates=100)
     for value in values[:3]:
         first.step([online, console], [_losses(value)])
     states = (online.state_dict(), console.state_dict())
-    second = dkit.Harness()
+    second = CallbackHarness()
     second.counter.load_state_dict(first.counter.state_dict())
     online, console = _with_console(second, {"every_n_updates": 4}, every_n_updates=100)
     online.load_state_dict(states[0])
@@ -154,20 +155,20 @@ def test_console_window_survives_a_stop_and_resume(dkit, caplog):
     assert console.last_logged == {"total": pytest.approx(sum(values) / 4)}
 
 
-def test_state_survives_a_stop_and_resume_mid_window(dkit):
+def test_state_survives_a_stop_and_resume_mid_window():
     values = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
 
-    h_full = dkit.Harness()
+    h_full = CallbackHarness()
     full = OnlineLossCallback(None, h_full.context, every_n_updates=6)
     for value in values:
         h_full.step(full, [_losses(value)])
 
-    h_first = dkit.Harness()
+    h_first = CallbackHarness()
     first = OnlineLossCallback(None, h_first.context, every_n_updates=6)
     for value in values[:4]:
         h_first.step(first, [_losses(value)])
     state = first.state_dict()
-    h_second = dkit.Harness()
+    h_second = CallbackHarness()
     h_second.counter.load_state_dict(h_first.counter.state_dict())
     second = OnlineLossCallback(None, h_second.context, every_n_updates=6)
     second.load_state_dict(state)

@@ -10,18 +10,19 @@ import torch
 
 from noether.core.callbacks.default.online_loss import OnlineLossCallback
 from noether.core.callbacks.default.peak_memory import peak_memory_mb
+from noether.core.testing import CallbackHarness
 
 
-def test_per_sample_cpu_losses_count_with_their_mean(dkit):
-    h = dkit.Harness()
+def test_per_sample_cpu_losses_count_with_their_mean():
+    h = CallbackHarness()
     callback = OnlineLossCallback(None, h.context, every_n_updates=2)
     h.step(callback, [{"total": torch.tensor([1.0, 3.0])}])  # mean 2
     h.step(callback, [{"total": torch.tensor([4.0, 8.0, 12.0])}])  # mean 8
     assert h.tracker.rows_with("loss/online/total") == {2: 5.0}
 
 
-def test_a_name_with_only_non_finite_steps_logs_nan_and_others_keep_their_mean(dkit):
-    h = dkit.Harness()
+def test_a_name_with_only_non_finite_steps_logs_nan_and_others_keep_their_mean():
+    h = CallbackHarness()
     callback = OnlineLossCallback(None, h.context, every_n_updates=2)
     h.step(callback, [{"a": torch.tensor(1.0), "b": torch.tensor(float("nan"))}])
     h.step(callback, [{"a": torch.tensor(5.0), "b": torch.tensor(float("inf"))}])

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from noether.core.callbacks.default.peak_memory import PeakMemoryCallback, peak_memory_mb
+from noether.core.testing import CallbackHarness
 
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="ru_maxrss is in bytes on macOS")
-def test_cpu_peak_is_the_max_rss_in_mib(dkit):
-    h = dkit.Harness()
+def test_cpu_peak_is_the_max_rss_in_mib():
+    h = CallbackHarness()
     callback = PeakMemoryCallback(None, h.context, every_n_updates=2)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     h.step(callback)

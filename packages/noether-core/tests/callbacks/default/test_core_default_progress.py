@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +16,7 @@ from noether.core.callbacks.default.progress import (
     TerminalProgressCallback,
     format_duration,
 )
+from noether.core.testing import CallbackHarness
 
 
 @pytest.mark.parametrize(
@@ -35,8 +35,8 @@ def test_durations_read_as_clock_times(seconds, text):
     assert format_duration(seconds) == text
 
 
-def test_progress_line_gives_position_rate_and_eta(dkit):
-    h = dkit.Harness(updates_per_epoch=10, max_updates=40)
+def test_progress_line_gives_position_rate_and_eta():
+    h = CallbackHarness(updates_per_epoch=10, max_updates=40)
     callback = ProgressCallback(None, h.context, every_n_updates=10)
     callback.before_training()
     start = callback._start_time
@@ -50,8 +50,8 @@ def test_progress_line_gives_position_rate_and_eta(dkit):
     )
 
 
-def test_eta_counts_only_updates_run_since_a_resume(dkit):
-    h = dkit.Harness(updates_per_epoch=10, max_updates=100)
+def test_eta_counts_only_updates_run_since_a_resume():
+    h = CallbackHarness(updates_per_epoch=10, max_updates=100)
     h.counter.load_state_dict({"epoch": 5, "update": 50, "sample": 200})
     callback = ProgressCallback(None, h.context, every_n_updates=10)
     callback.before_training()
@@ -63,8 +63,8 @@ def test_eta_counts_only_updates_run_since_a_resume(dkit):
     assert line.endswith("ETA 0:00:40")
 
 
-def test_plain_output_logs_one_line_per_interval(dkit, caplog):
-    h = dkit.Harness(updates_per_epoch=100, max_updates=6)
+def test_plain_output_logs_one_line_per_interval(caplog):
+    h = CallbackHarness(updates_per_epoch=100, max_updates=6)
     callback = ProgressCallback(None, h.context, every_n_updates=3)
     caplog.set_level(logging.INFO, logger="ProgressCallback")
     callback.before_training()
@@ -94,8 +94,8 @@ def screen_lines(text: str) -> list[str]:
     return [ESCAPE.sub("", line.rsplit(REDRAW, 1)[-1]) for line in text.split("\n")]
 
 
-def test_terminal_bar_is_redrawn_in_place_and_lines_are_logged_at_each_interval(dkit, caplog):
-    h = dkit.Harness(updates_per_epoch=100, max_updates=4)
+def test_terminal_bar_is_redrawn_in_place_and_lines_are_logged_at_each_interval(caplog):
+    h = CallbackHarness(updates_per_epoch=100, max_updates=4)
     screen = FakeTerminal()
     caplog.set_level(logging.INFO, logger="TerminalProgressCallback")
     callback = TerminalProgressCallback(
@@ -118,8 +118,8 @@ def test_terminal_bar_is_redrawn_in_place_and_lines_are_logged_at_each_interval(
     ]
 
 
-def test_terminal_redraw_is_throttled(dkit):
-    h = dkit.Harness(updates_per_epoch=1000, max_updates=1000)
+def test_terminal_redraw_is_throttled():
+    h = CallbackHarness(updates_per_epoch=1000, max_updates=1000)
     screen = FakeTerminal()
     callback = TerminalProgressCallback(
         None, h.context, every_n_updates=1000, stream=screen, refresh_seconds=3600.0
@@ -132,8 +132,8 @@ def test_terminal_redraw_is_throttled(dkit):
     assert "50/1000" in screen_lines(screen.getvalue())[-2]  # and once more at the end
 
 
-def test_log_records_are_written_whole_above_the_bar(dkit):
-    h = dkit.Harness(updates_per_epoch=100, max_updates=10)
+def test_log_records_are_written_whole_above_the_bar():
+    h = CallbackHarness(updates_per_epoch=100, max_updates=10)
     screen = FakeTerminal()
     handler = logging.StreamHandler(screen)
     root = logging.getLogger()
@@ -160,9 +160,7 @@ def test_log_records_are_written_whole_above_the_bar(dkit):
 def test_bar_is_taken_down_at_exit_when_training_ends_without_after_training(tmp_path):
     """An error skips after_training: the cursor still comes back when the process exits."""
     code = (
-        "import sys\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from conftest import Harness\n"
+        "from noether.core.testing import CallbackHarness as Harness\n"
         "from noether.core.callbacks.default.progress import TerminalProgressCallback\n"
         "h = Harness(updates_per_epoch=10, max_updates=10)\n"
         "callback = TerminalProgressCallback(None, h.context, every_n_updates=5,"

@@ -8,6 +8,7 @@ import pytest
 
 from noether.core.callbacks.default.train_time import TrainTimeCallback
 from noether.core.stopwatch import Stopwatch
+from noether.core.testing import CallbackHarness
 
 
 def _timings(scale: float) -> dict[str, Stopwatch]:
@@ -20,8 +21,8 @@ def _timings(scale: float) -> dict[str, Stopwatch]:
     }
 
 
-def test_each_phase_is_logged_as_mean_seconds_per_update(dkit, caplog):
-    h = dkit.Harness()
+def test_each_phase_is_logged_as_mean_seconds_per_update(caplog):
+    h = CallbackHarness()
     callback = TrainTimeCallback(None, h.context, every_n_updates=2)
     caplog.set_level(logging.INFO, logger="TrainTimeCallback")
     for scale in (1.0, 3.0, 10.0, 10.0):
@@ -35,8 +36,8 @@ def test_each_phase_is_logged_as_mean_seconds_per_update(dkit, caplog):
     )
 
 
-def test_many_updates_fold_into_the_same_means(dkit):
-    h = dkit.Harness(max_updates=1000)
+def test_many_updates_fold_into_the_same_means():
+    h = CallbackHarness(max_updates=1000)
     callback = TrainTimeCallback(None, h.context, every_n_updates=600)
     for i in range(600):
         h.step(callback, timings={"forward": float(i)})
@@ -52,9 +53,9 @@ def test_many_updates_fold_into_the_same_means(dkit):
     ],
     ids=["same keys, other order", "same size, other keys", "other sizes"],
 )
-def test_each_key_is_summed_over_the_updates_that_timed_it(dkit, updates):
+def test_each_key_is_summed_over_the_updates_that_timed_it(updates):
     """An overridden `update` may time other phases than the loop's."""
-    h = dkit.Harness()
+    h = CallbackHarness()
     callback = TrainTimeCallback(None, h.context, every_n_updates=len(updates))
     expected: dict[str, float] = {}
     for timings in updates:
@@ -65,12 +66,12 @@ def test_each_key_is_summed_over_the_updates_that_timed_it(dkit, updates):
     assert {key: row[key] for key in expected} == pytest.approx(expected)
 
 
-def test_state_survives_a_stop_and_resume_mid_window(dkit):
-    h_first = dkit.Harness()
+def test_state_survives_a_stop_and_resume_mid_window():
+    h_first = CallbackHarness()
     first = TrainTimeCallback(None, h_first.context, every_n_updates=4)
     for scale in (1.0, 2.0):
         h_first.step(first, timings=_timings(scale))
-    h_second = dkit.Harness()
+    h_second = CallbackHarness()
     h_second.counter.load_state_dict(h_first.counter.state_dict())
     second = TrainTimeCallback(None, h_second.context, every_n_updates=4)
     second.load_state_dict(first.state_dict())

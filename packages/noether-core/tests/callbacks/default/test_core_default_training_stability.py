@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from noether.core.callbacks.default.training_stability import TrainingStabilityCallback
+from noether.core.testing import CallbackHarness, make_two_layer_model
 
 
 def _backward(model, scaler: torch.amp.GradScaler | None = None) -> None:
@@ -25,10 +26,10 @@ def _norm(tensors) -> float:
     return torch.sqrt(sum(t.detach().double().pow(2).sum() for t in tensors)).item()
 
 
-def test_grad_norm_is_taken_before_clipping_and_only_on_monitored_updates(dkit):
-    model = dkit.make_model(lr=0.1, clip_grad_norm=1e-3)
+def test_grad_norm_is_taken_before_clipping_and_only_on_monitored_updates():
+    model = make_two_layer_model(lr=0.1, clip_grad_norm=1e-3)
     model.initialize(total_updates=10)
-    h = dkit.Harness(model=model)
+    h = CallbackHarness(model=model)
     callback = TrainingStabilityCallback(None, h.context, every_n_updates=2)
     callback.before_training()
     expected = {}
@@ -51,11 +52,11 @@ def test_grad_norm_is_taken_before_clipping_and_only_on_monitored_updates(dkit):
     assert "optimizer_step" not in vars(model)  # the model is never patched
 
 
-def test_scaled_gradients_are_divided_by_the_scale_which_is_logged(dkit):
-    model = dkit.make_model(lr=1e-6)
+def test_scaled_gradients_are_divided_by_the_scale_which_is_logged():
+    model = make_two_layer_model(lr=1e-6)
     model.initialize(total_updates=10)
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
-    h = dkit.Harness(model=model)
+    h = CallbackHarness(model=model)
     h.context.grad_scaler = scaler
     callback = TrainingStabilityCallback(None, h.context, every_n_updates=1)
     callback.before_training()

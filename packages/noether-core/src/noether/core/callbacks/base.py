@@ -299,3 +299,12 @@ class PeriodicDataIteratorCallback(PeriodicCallback):
         """
         local = torch.cat(values, dim=0)
         return unshard(all_gather_tensor(local), self.dataset_length)
+
+
+__all__ = [
+    "CallBackBaseConfig",
+    "CallbackBase",
+    "CallbackContext",
+    "PeriodicCallback",
+    "PeriodicDataIteratorCallback",
+]

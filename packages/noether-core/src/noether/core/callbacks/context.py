@@ -27,7 +27,8 @@ def global_norm(tensors: Iterable[Tensor]) -> Tensor | None:
     norms = [torch.linalg.vector_norm(t.detach(), 2.0, dtype=torch.float32) for t in tensors]
     if not norms:
         return None
-    return torch.linalg.vector_norm(torch.stack(norms), 2.0)
+    total: Tensor = torch.linalg.vector_norm(torch.stack(norms), 2.0)
+    return total
 
 
 class GradNormMeter:

@@ -85,7 +85,7 @@ class PolynomialSchedule(ScheduleBase):
 
     def get_value(self, update: int) -> float:
         end = self.config.end_value
-        return end + (1.0 - end) * (1.0 - self.progress(update)) ** self.config.power
+        return float(end + (1.0 - end) * (1.0 - self.progress(update)) ** self.config.power)
 
 
 class LinearWarmupCosineDecaySchedule(ScheduleBase):

@@ -155,7 +155,7 @@ class TrainStep:
             loss = loss * weights[index] if len(weights) == steps else loss / steps
         if self.grad_scaler is not None:
             loss = self.grad_scaler.scale(loss)
-        loss.backward(retain_graph=retain_graph)
+        loss.backward(retain_graph=retain_graph)  # type: ignore[no-untyped-call]
         self._backward_steps += 1
 
     def _optimizer_step(self, model: ModelBase, reduce_gradients: bool) -> None:
