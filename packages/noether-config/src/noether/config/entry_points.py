@@ -95,12 +95,6 @@ def group_entries(group: str) -> tuple[KindEntry, ...]:
     return tuple(sorted(found, key=lambda entry: entry.name))
 
 
-def all_entries() -> dict[str, tuple[KindEntry, ...]]:
-    """The entry points of every group in ENTRY_POINT_GROUPS that has any, by group."""
-    found = {group: group_entries(group) for group in ENTRY_POINT_GROUPS.values()}
-    return {group: entries for group, entries in found.items() if entries}
-
-
 def _duplicate(group: str, name: str, matches: list[KindEntry]) -> DuplicateKindError | None:
     """The error for a name that two distributions publish, if they do."""
     first = matches[0]

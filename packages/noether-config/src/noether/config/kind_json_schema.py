@@ -40,9 +40,9 @@ def describe_class(cls: type[RegistryBase], schema: dict[str, Any]) -> None:
     properties = schema.get("properties", {})
     for name, prop in properties.items():
         field = cls.model_fields.get(name)
-        described = field is not None and field.description
-        if isinstance(prop, dict) and "description" not in prop and described:
-            prop["description"] = field.description
+        description = field.description if field is not None else None
+        if isinstance(prop, dict) and "description" not in prop and description:
+            prop["description"] = description
     kind = cls.default_kind()
     if "entry_point_group" in cls.__dict__:
         schema.pop("additionalProperties", None)

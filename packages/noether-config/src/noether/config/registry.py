@@ -30,8 +30,8 @@ from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
 from noether.config.entry_points import (
     DuplicateKindError,
-    all_entries,
     find_kind,
+    group_entries,
     import_dotted,
     split_dotted_path,
 )
@@ -200,24 +200,16 @@ def module_findable(module: str) -> bool:
 def known_kinds(root: type[RegistryBase]) -> list[str]:
     """Short names available for a root: published ones and in-process subclasses."""
     names = set(root._subclasses_by_kind)
-    names |= {entry.name for entry in all_entries().get(root.entry_point_group, ())}
+    names |= {entry.name for entry in group_entries(root.entry_point_group)}
     return sorted(names)
 
 
 def closest_first(
     name: str, candidates: Iterable[str], *, cutoff: float = 0.0, limit: int | None = None
 ) -> list[str]:
-    """`candidates` ordered by similarity to `name` (difflib's ratio), ties alphabetically:
-    the one ranking of "known kinds" lists and "did you mean" hints.
-
-    Args:
-        name: what was written.
-        candidates: the names it may have meant.
-        cutoff: leave out candidates less similar than this (0 to 1).
-        limit: keep at most this many.
-    """
-    ranked = _ranked(name, tuple(candidates))
-    return [n for n, ratio in ranked if ratio >= cutoff][:limit]
+    """`candidates` by similarity to `name` (difflib's ratio; ties alphabetically), at least
+    `cutoff` similar, at most `limit`: the one ranking of "known kinds" and "did you mean"."""
+    return [n for n, ratio in _ranked(name, tuple(candidates)) if ratio >= cutoff][:limit]
 
 
 @functools.lru_cache(maxsize=256)

@@ -30,7 +30,8 @@ TRICKS = ("gc", "plugins", "docstrings")
 
 SWITCH = "NOETHER_CONFIG_STARTUP"
 
-_state = {"command": False, "validating": False}
+_state: dict[str, bool] = {"command": False, "validating": False}
+"""Whether this process runs the console script (`command`) and its `validate` command."""
 
 
 def enabled(trick: str) -> bool:
