@@ -66,17 +66,16 @@ def add_distribution(site: Path, name: str, entry_points: str) -> None:
     (info / "entry_points.txt").write_text(entry_points)
 
 
-def make_site(tmp_path: Path) -> Path:
+def make_site(
+    tmp_path: Path,
+    entry_points: str = "[noether.trainers]\nacme_trainer = acme_kinds.schemas:AcmeTrainerConfig\n",
+) -> Path:
     site = tmp_path / "site"
     package = site / "acme_kinds"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "schemas.py").write_text(ACME_SCHEMAS)
-    add_distribution(
-        site,
-        "acme-kinds",
-        "[noether.trainers]\nacme_trainer = acme_kinds.schemas:AcmeTrainerConfig\n",
-    )
+    add_distribution(site, "acme-kinds", entry_points)
     return site
 
 
@@ -137,3 +136,17 @@ def test_same_short_name_from_two_distributions_fails_naming_both(tmp_path: Path
     listing = run(site, tmp_path, "kinds", "trainers")
     assert listing.returncode == 0
     assert listing.stdout.count("duplicate short name") == 2
+
+
+def test_an_entry_point_with_an_extras_marker_resolves(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path, "[noether.trainers]\nacme_trainer = acme_kinds.schemas:AcmeTrainerConfig [fast]\n"
+    )
+    (tmp_path / "short.yaml").write_text(CONFIG % "acme_trainer")
+    done = run(site, tmp_path, "validate", "short.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    listing = run(site, tmp_path, "kinds", "trainers", "--json")
+    rows = {row["kind"]: row for row in json.loads(listing.stdout)}
+    assert rows["acme_trainer"]["schema"] == "acme_kinds.schemas:AcmeTrainerConfig"
+    assert rows["acme_trainer"]["distribution"] == "acme-kinds"
+    assert "error" not in rows["acme_trainer"]

@@ -9,7 +9,11 @@ CPU time (user + system of the child) is printed too: on a loaded machine it is 
 wall time. For scale: one trivial pydantic model (import BaseModel, define, validate) already
 costs about 1.7x the baseline, which imports pydantic's lazy top-level package only.
 
-Usage: python tools/bench/validate_latency.py [--repeats N] [--python PATH] [CONFIG ...]
+With `--tricks`, each start-up trick of `noether.config.startup` is measured too: the run with
+all tricks, with none (NOETHER_CONFIG_STARTUP=plain) and with each one turned off, interleaved;
+a trick's gain is how much slower the run is without it.
+
+Usage: python tools/bench/validate_latency.py [--repeats N] [--python PATH] [--tricks] [CONFIG ...]
 """
 
 from __future__ import annotations
@@ -60,11 +64,30 @@ def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, cpu
 
 
+def startup_tricks(python: str) -> tuple[str, ...]:
+    """The trick names of `noether.config.startup`, asked of the workspace interpreter."""
+    code = "from noether.config.startup import TRICKS; print(' '.join(TRICKS))"
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    return tuple(done.stdout.split())
+
+
+def variants(python: str, tricks: bool) -> dict[str, str | None]:
+    """Run name -> NOETHER_CONFIG_STARTUP value (None: unset, every trick on)."""
+    runs: dict[str, str | None] = {"validate": None}
+    if tricks:
+        runs["plain"] = "plain"
+        runs.update({f"without {name}": name for name in startup_tricks(python)})
+    return runs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument(
         "--python", default=sys.executable, help="interpreter of the workspace venv"
+    )
+    parser.add_argument(
+        "--tricks", action="store_true", help="also time each start-up trick turned off"
     )
     parser.add_argument("configs", nargs="*")
     args = parser.parse_args()
@@ -74,18 +97,26 @@ def main() -> int:
     validate.append("validate")
     validate += configs
     baseline = [args.python, "-c", "import pydantic, yaml, typer"]
+    runs = variants(args.python, args.tricks)
     with tempfile.TemporaryDirectory(prefix="noether-bench-pycache-") as cache:
         env = bench_environment(cache)
+        env.pop("NOETHER_CONFIG_STARTUP", None)
+        envs = {
+            name: {**env, "NOETHER_CONFIG_STARTUP": value or ""} for name, value in runs.items()
+        }
+        envs["imports"] = env
+        commands = {name: validate for name in runs} | {"imports": baseline}
         status = subprocess.run(validate, capture_output=True, text=True, env=env)
         print(f"configs: {len(configs)} ({'valid' if status.returncode == 0 else 'INVALID'})")
         if status.returncode != 0:
             print(status.stdout + status.stderr, file=sys.stderr)
-        run_once(validate, env), run_once(baseline, env)  # warm caches
-        wall: dict[str, list[float]] = {"validate": [], "imports": []}
-        cpu: dict[str, list[float]] = {"validate": [], "imports": []}
+        for name, command in commands.items():  # warm caches
+            run_once(command, envs[name])
+        wall: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeats):
-            for name, command in (("validate", validate), ("imports", baseline)):
-                seconds, cpu_seconds = run_once(command, env)
+            for name, command in commands.items():
+                seconds, cpu_seconds = run_once(command, envs[name])
                 wall[name].append(seconds)
                 cpu[name].append(cpu_seconds)
     medians = {name: statistics.median(values) for name, values in wall.items()}
@@ -94,6 +125,22 @@ def main() -> int:
         print(
             f"{name}: median {value * 1000:.1f} ms wall, {cpu_medians[name] * 1000:.1f} ms CPU "
             f"over {args.repeats} runs"
+        )
+    if args.tricks:
+        for name in runs:
+            if name != "validate":
+                gain_cpu = (cpu_medians[name] - cpu_medians["validate"]) * 1000
+                gain_wall = (medians[name] - medians["validate"]) * 1000
+                print(
+                    f"gain of {name.removeprefix('without ')} tricks"
+                    if name == "plain"
+                    else f"gain of trick {name.removeprefix('without ')}",
+                    f": {gain_wall:+.1f} ms wall, {gain_cpu:+.1f} ms CPU",
+                    sep="",
+                )
+        print(
+            f"plain_cpu_ratio={cpu_medians['plain'] / cpu_medians['imports']:.2f} "
+            f"plain_ratio={medians['plain'] / medians['imports']:.2f}"
         )
     print(f"cpu_ratio={cpu_medians['validate'] / cpu_medians['imports']:.2f}")
     print(f"ratio={medians['validate'] / medians['imports']:.2f}")

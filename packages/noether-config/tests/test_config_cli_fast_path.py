@@ -1,7 +1,8 @@
-"""`noether-config validate` without typer: same output and exit codes as the typer app.
+"""The console entry point prints what the typer app prints, start-up tricks on or off.
 
-`noether.config.cli.main` runs plain validate calls itself (start-up); every test here runs
-both the console entry point and the typer app in real processes and compares what they print.
+`noether.config.cli.main` runs the typer app inside the start-up tricks of
+`noether.config.startup`; every test here runs both in real processes and compares what they
+print.
 """
 
 from __future__ import annotations
@@ -82,32 +83,15 @@ def test_entry_point_matches_typer_app(folder: Path, args: list[str]) -> None:
     assert "Traceback" not in fast[1] + fast[2]
 
 
-def test_plain_validate_imports_neither_typer_nor_package_metadata(
-    project: Project, valid_yaml: str
+@pytest.mark.parametrize("switch", ["plain", "gc", "plugins", "docstrings"])
+@pytest.mark.parametrize(
+    "args",
+    [["validate", "--format", "json", "."], ["schema", "trackers"]],
+)
+def test_start_up_tricks_change_no_output(
+    folder: Path, args: list[str], switch: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = project(**{"good.yaml": valid_yaml})
-    code = (
-        "import sys\n"
-        "from noether.config.cli import main\n"
-        "try:\n    main()\nexcept SystemExit as done:\n    print('exit', done.code)\n"
-        "print(sorted(m for m in ('typer', 'click', 'importlib.metadata') if m in sys.modules))\n"
-    )
-    returncode, stdout, stderr = run(code, ["validate", "good.yaml"], folder)
-    assert returncode == 0, stderr
-    assert stdout.splitlines()[-2:] == ["exit 0", "[]"]
-
-
-def test_pydantic_plugin_loader_stand_in_keeps_the_real_names() -> None:
-    code = (
-        "import os\n"
-        "os.environ['PYDANTIC_DISABLE_PLUGINS'] = '1'\n"
-        "from noether.config.cli import _skip_pydantic_plugin_loader\n"
-        "_skip_pydantic_plugin_loader()\n"
-        "from pydantic.plugin._loader import get_plugins\n"
-        "print(list(get_plugins()))\n"
-        "import pydantic.plugin._loader as loader\n"
-        "print(loader.PYDANTIC_ENTRY_POINT_GROUP)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["[]", "pydantic"]
+    monkeypatch.delenv("NOETHER_CONFIG_STARTUP", raising=False)
+    with_tricks = run(ENTRY, args, folder)
+    monkeypatch.setenv("NOETHER_CONFIG_STARTUP", switch)
+    assert run(ENTRY, args, folder) == with_tricks

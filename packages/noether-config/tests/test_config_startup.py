@@ -1,15 +1,18 @@
-"""What `noether-config validate` start-up relies on: shared defaults, lazy builds, the gc."""
+"""What `noether-config validate` start-up relies on: shared defaults, lazy builds, the gc, and
+the switch of the start-up tricks."""
 
 from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from noether.config import startup
 from noether.config.cli import main
 from noether.config.schemas import SGDConfig, WeightedLossTrainerConfig
 from noether.config.schemas.callbacks import BestCheckpointCallbackConfig
@@ -88,3 +91,42 @@ def test_main_called_in_process_leaves_the_garbage_collector_as_it_was(
     assert "ok: " in capsys.readouterr().out
     assert gc.isenabled()
     assert gc.get_freeze_count() == frozen
+
+
+@pytest.mark.parametrize(
+    ("switch", "on"),
+    [
+        ("", {"gc", "plugins", "docstrings"}),
+        ("plain", set()),
+        ("gc", {"plugins", "docstrings"}),
+        ("docstrings, plugins", {"gc"}),
+    ],
+)
+def test_the_switch_turns_tricks_off_by_name_or_all(
+    switch: str, on: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(startup.SWITCH, switch)
+    assert {trick for trick in startup.TRICKS if startup.enabled(trick)} == on
+
+
+FIELD_DOCS_AFTER_VALIDATE = (
+    "import sys\n"
+    "from noether.config.cli import main\n"
+    "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    "from noether.config.schemas import ExperimentConfig\n"
+    "print(ExperimentConfig.model_fields['seed'].description)\n"
+)
+
+
+@pytest.mark.parametrize(("switch", "description"), [("", "None"), ("docstrings", "Seed of")])
+def test_a_validate_process_reads_no_field_docstrings_unless_switched_off(
+    switch: str, description: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FIELD_DOCS_AFTER_VALIDATE, "validate", str(QUICKSTART)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, startup.SWITCH: switch},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith(description)

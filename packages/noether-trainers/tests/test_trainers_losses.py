@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from noether.config import WeightedLossTrainerConfig
 from noether.config.entry_points import kind_entries
+from noether.config.losses import BUILTIN_LOSSES as BUILTIN_LOSS_NAMES
 from noether.training.trainers import losses
 from noether.training.trainers.losses import UnknownLossError, resolve_loss
 
@@ -78,6 +79,9 @@ def test_builtin_names_are_published_as_entry_points_of_noether_trainers():
     for name, function in losses.BUILTIN_LOSSES.items():
         assert entries[name].distribution == "noether-trainers"
         assert entries[name].load() is function
+    # noether-config's torch-free list is exactly what noether-trainers publishes
+    published = {name for name, e in entries.items() if e.distribution == "noether-trainers"}
+    assert published == set(BUILTIN_LOSS_NAMES) == set(losses.BUILTIN_LOSSES)
 
 
 def test_unknown_loss_name_lists_known_names_closest_first():

@@ -1,10 +1,7 @@
 """The typer application behind `noether-config`: commands, options and help.
 
-`noether.config.cli.main` runs plain `validate` invocations without building this app (typer's
-import and parameter set-up cost more than validating a file); everything else comes here.
-Each command imports only what it needs, inside the command. Shell completion is on
-(`--install-completion`, `--show-completion`): typer answers it from this app, so it costs the
-fast path nothing.
+`noether.config.cli.main` runs this app. Each command imports only what it needs, inside the
+command. Shell completion is on (`--install-completion`, `--show-completion`).
 """
 
 from __future__ import annotations
@@ -113,6 +110,9 @@ def validate(
     --experiments-only finds no top-level trainer: or extends: key in them). Included and
     extended files must be YAML files inside the root (see --root).
     """
+    from noether.config import startup
+
+    startup.validating()
     from noether.config.cli_validate import ValidateUsageError, run_validate
 
     try:

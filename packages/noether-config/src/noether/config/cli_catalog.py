@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from noether.config.entry_points import ENTRY_POINT_GROUPS, KindEntry, all_entries
+from noether.config.entry_points import ENTRY_POINT_GROUPS, KindEntry, group_entries
 
 
 class CatalogUsageError(Exception):
@@ -98,7 +98,7 @@ def kinds(group: str | None) -> list[dict[str, Any]]:
     groups = [_group_name(group)] if group else list(ENTRY_POINT_GROUPS)
     rows: list[dict[str, Any]] = []
     for short in groups:
-        entries = all_entries().get(ENTRY_POINT_GROUPS[short], ())
+        entries = group_entries(ENTRY_POINT_GROUPS[short])
         names = [entry.name for entry in entries]
         for entry in entries:
             row = _describe(entry)

@@ -1,14 +1,16 @@
 """Lazy discovery of kinds published by installed distributions through entry points.
 
-Only package metadata is read here; no schema module is imported until a kind is looked up.
+Only package metadata is read here (`importlib.metadata`); no schema module is imported until a
+kind is looked up.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import sys
-from dataclasses import dataclass
+import importlib
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, EntryPoints, entry_points
+from typing import Protocol
 
 ENTRY_POINT_GROUPS: dict[str, str] = {
     "trainers": "noether.trainers",
@@ -34,12 +36,18 @@ class KindEntry:
     name: str
     group: str
     value: str
-    distribution: str
+    """What the name points to, as `module:attribute` (extras markers left out)."""
+    entry_point: EntryPoint = field(repr=False, compare=False)
+
+    @property
+    def distribution(self) -> str:
+        """Name of the distribution that publishes this entry (read only when asked for)."""
+        dist = self.entry_point.dist
+        return dist.name if dist is not None else "<unknown distribution>"
 
     def load(self) -> object:
         """Imports the published object (a schema class or, for losses, a callable)."""
-        module_name, _, attribute = self.value.partition(":")
-        return import_dotted(module_name, attribute)
+        return self.entry_point.load()
 
 
 def split_dotted_path(path: str) -> tuple[str, str]:
@@ -57,91 +65,47 @@ def split_dotted_path(path: str) -> tuple[str, str]:
 
 
 def import_dotted(module_name: str, attribute: str) -> object:
-    import importlib
-
+    """Imports `module_name` and walks the dotted `attribute` inside it."""
     obj: object = importlib.import_module(module_name)
     for part in filter(None, attribute.split(".")):
         obj = getattr(obj, part)
     return obj
 
 
+class _Selectable(Protocol):
+    """What `entry_points()` returns on every supported Python (EntryPoints from 3.12 on)."""
+
+    def select(self, *, group: str) -> EntryPoints: ...
+
+
 @functools.cache
-def all_entries() -> dict[str, tuple[KindEntry, ...]]:
-    """Every `noether.*` entry point of every installed distribution, by group.
-
-    Scans `*.dist-info` / `*.egg-info` folders on sys.path directly instead of importing
-    `importlib.metadata` (which costs more than the scan): `noether-config` start-up matters.
-    """
-    seen: dict[tuple[str, str, str, str], KindEntry] = {}
-    for folder in _metadata_folders():
-        try:
-            with open(os.path.join(folder, "entry_points.txt"), encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError:
-            continue
-        if "[noether." not in text:
-            continue
-        dist_name = _distribution_name(folder)
-        for group, name, value in _parse_entry_points(text):
-            if group.startswith("noether."):
-                # The same distribution can be visible twice (two sys.path entries); keep one.
-                seen.setdefault(
-                    (group, name, value, dist_name), KindEntry(name, group, value, dist_name)
-                )
-    by_group: dict[str, list[KindEntry]] = {}
-    for entry in sorted(seen.values(), key=lambda e: (e.group, e.name, e.distribution)):
-        by_group.setdefault(entry.group, []).append(entry)
-    return {group: tuple(entries) for group, entries in by_group.items()}
+def _published() -> _Selectable:
+    """Every entry point of every installed distribution, read once: one scan of the metadata
+    serves all groups (`entry_points(group=...)` would scan it again for each group)."""
+    return entry_points()
 
 
-def _metadata_folders() -> list[str]:
-    folders: list[str] = []
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        folders.extend(
-            os.path.join(entry or ".", name)
-            for name in sorted(names)
-            if name.endswith((".dist-info", ".egg-info"))
-        )
-    return folders
+@functools.cache
+def group_entries(group: str) -> tuple[KindEntry, ...]:
+    """The entry points of one group, sorted by short name."""
+    found = [
+        KindEntry(ep.name, group, f"{ep.module}:{ep.attr}" if ep.attr else ep.module, ep)
+        for ep in _published().select(group=group)
+    ]
+    return tuple(sorted(found, key=lambda entry: entry.name))
 
 
-def _distribution_name(folder: str) -> str:
-    """The `Name:` of the distribution's METADATA (PKG-INFO), else from the folder name."""
-    for filename in ("METADATA", "PKG-INFO"):
-        try:
-            with open(os.path.join(folder, filename), encoding="utf-8") as handle:
-                for line in handle:
-                    if line.startswith("Name:"):
-                        return line[5:].strip()
-                    if not line.strip():
-                        break
-        except OSError:
-            continue
-    return os.path.basename(folder).split("-")[0].replace("_", "-")
-
-
-def _parse_entry_points(text: str) -> list[tuple[str, str, str]]:
-    """(group, name, value) of an entry_points.txt (INI sections of `name = value`)."""
-    found: list[tuple[str, str, str]] = []
-    group = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            group = line[1:-1].strip()
-        elif "=" in line and group:
-            name, _, value = line.partition("=")
-            found.append((group, name.strip(), value.strip()))
-    return found
-
-
-def _entries(group: str) -> tuple[KindEntry, ...]:
-    return all_entries().get(group, ())
+def _duplicate(group: str, name: str, matches: list[KindEntry]) -> DuplicateKindError | None:
+    """The error for a name that two distributions publish, if they do."""
+    first = matches[0]
+    other = next((e for e in matches[1:] if e.distribution != first.distribution), None)
+    if other is None:
+        return None
+    return DuplicateKindError(
+        f"kind {name!r} in entry-point group {group!r} is registered by two "
+        f"distributions: {first.distribution} ({first.value}) and "
+        f"{other.distribution} ({other.value}); uninstall one of them"
+    )
 
 
 def kind_entries(group: str) -> dict[str, KindEntry]:
@@ -150,17 +114,14 @@ def kind_entries(group: str) -> dict[str, KindEntry]:
     Raises:
         DuplicateKindError: when two distributions publish the same name.
     """
-    by_name: dict[str, KindEntry] = {}
-    for entry in _entries(group):
-        previous = by_name.get(entry.name)
-        if previous is not None and previous.distribution != entry.distribution:
-            raise DuplicateKindError(
-                f"kind {entry.name!r} in entry-point group {group!r} is registered by two "
-                f"distributions: {previous.distribution} ({previous.value}) and "
-                f"{entry.distribution} ({entry.value}); uninstall one of them"
-            )
-        by_name[entry.name] = entry
-    return by_name
+    by_name: dict[str, list[KindEntry]] = {}
+    for entry in group_entries(group):
+        by_name.setdefault(entry.name, []).append(entry)
+    for name, matches in by_name.items():
+        error = _duplicate(group, name, matches) if len(matches) > 1 else None
+        if error is not None:
+            raise error
+    return {name: matches[0] for name, matches in by_name.items()}
 
 
 def find_kind(group: str, name: str) -> KindEntry | None:
@@ -170,21 +131,15 @@ def find_kind(group: str, name: str) -> KindEntry | None:
         DuplicateKindError: when two distributions publish this name (other names of the
             group stay usable).
     """
-    matches = [entry for entry in _entries(group) if entry.name == name]
-    distributions = {entry.distribution for entry in matches}
-    if len(distributions) > 1:
-        first, second = (
-            matches[0],
-            next(e for e in matches if e.distribution != matches[0].distribution),
-        )
-        raise DuplicateKindError(
-            f"kind {name!r} in entry-point group {group!r} is registered by two "
-            f"distributions: {first.distribution} ({first.value}) and "
-            f"{second.distribution} ({second.value}); uninstall one of them"
-        )
+    matches = [entry for entry in group_entries(group) if entry.name == name]
+    error = _duplicate(group, name, matches) if len(matches) > 1 else None
+    if error is not None:
+        raise error
     return matches[0] if matches else None
 
 
 def clear_cache() -> None:
     """Forgets discovered entry points (after installing a package at run time)."""
-    all_entries.cache_clear()
+    importlib.invalidate_caches()
+    _published.cache_clear()
+    group_entries.cache_clear()

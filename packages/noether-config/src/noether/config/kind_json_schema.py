@@ -15,7 +15,6 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from noether.config.docs import add_field_docs
 from noether.config.registry import known_kinds, resolve_kind
 
 if TYPE_CHECKING:
@@ -35,10 +34,15 @@ def describe_class(cls: type[RegistryBase], schema: dict[str, Any]) -> None:
     """Completes pydantic's schema of a schema class: field docs, `kind`, rules between fields.
 
     A concrete kind's `kind` is its short name (a const); a root's `kind` is a dotted path and
-    it lets unknown fields through, since it stands for users' own subclasses.
+    it lets unknown fields through, since it stands for users' own subclasses. A description
+    given to a field after its class was built (`inherit_descriptions`) is added here.
     """
-    add_field_docs(cls, schema)
     properties = schema.get("properties", {})
+    for name, prop in properties.items():
+        field = cls.model_fields.get(name)
+        description = field.description if field is not None else None
+        if isinstance(prop, dict) and "description" not in prop and description:
+            prop["description"] = description
     kind = cls.default_kind()
     if "entry_point_group" in cls.__dict__:
         schema.pop("additionalProperties", None)

@@ -16,7 +16,7 @@ import importlib.machinery
 import sys
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import (
@@ -28,14 +28,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
-from noether.config.docs import describe_fields
 from noether.config.entry_points import (
     DuplicateKindError,
-    all_entries,
     find_kind,
+    group_entries,
     import_dotted,
     split_dotted_path,
 )
+from noether.config.startup import field_docstrings
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
@@ -64,10 +64,12 @@ class RegistryBase(BaseModel):
     into the JSON Schema.
     """
 
-    # Field docstrings become descriptions through `describe_fields` (faster than pydantic's
-    # `use_attribute_docstrings`, which re-parses the module for every class). defer_build:
-    # a schema's validator is built when first used, so a run builds only the kinds it uses.
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    # Field docstrings are field descriptions (pydantic's `use_attribute_docstrings`).
+    # defer_build: a schema's validator is built when first used, so a run builds only the
+    # kinds it uses.
+    model_config = ConfigDict(
+        extra="forbid", defer_build=True, use_attribute_docstrings=field_docstrings()
+    )
 
     kind: str
     """Which implementation to build: a registered short name or a dotted path to a schema."""
@@ -83,7 +85,7 @@ class RegistryBase(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        describe_fields(cls)
+        inherit_descriptions(cls)
         for rule in cls.field_rules():
             unknown = [name for name in rule.fields if name not in cls.model_fields]
             if unknown:
@@ -165,6 +167,21 @@ class RegistryBase(BaseModel):
         return json_schema
 
 
+def inherit_descriptions(cls: type[BaseModel]) -> None:
+    """A field redeclared without a docstring (`kind: str = "adamw"`) keeps its base's
+    description: pydantic gives a redeclared field only its own docstring."""
+    for name, info in cls.model_fields.items():
+        if info.description is not None:
+            continue
+        for base in cls.__mro__[1:]:
+            if not issubclass(base, BaseModel) or base is BaseModel:
+                continue
+            inherited = base.model_fields.get(name)
+            if inherited is not None and inherited.description is not None:
+                info.description = inherited.description
+                break
+
+
 def module_findable(module: str) -> bool:
     """Finds a module on sys.path segment by segment, executing no package `__init__`."""
     if module in sys.modules:
@@ -183,17 +200,25 @@ def module_findable(module: str) -> bool:
 def known_kinds(root: type[RegistryBase]) -> list[str]:
     """Short names available for a root: published ones and in-process subclasses."""
     names = set(root._subclasses_by_kind)
-    names |= {entry.name for entry in all_entries().get(root.entry_point_group, ())}
+    names |= {entry.name for entry in group_entries(root.entry_point_group)}
     return sorted(names)
 
 
-@functools.lru_cache(maxsize=256)
-def _closest_first(kind: str, names: tuple[str, ...]) -> tuple[str, ...]:
-    """Cached: a config may repeat one unknown kind thousands of times (YAML aliases)."""
-    import difflib  # only error messages need it; start-up matters
+def closest_first(
+    name: str, candidates: Iterable[str], *, cutoff: float = 0.0, limit: int | None = None
+) -> list[str]:
+    """`candidates` by similarity to `name` (difflib's ratio; ties alphabetically), at least
+    `cutoff` similar, at most `limit`: the one ranking of "known kinds" and "did you mean"."""
+    return [n for n, ratio in _ranked(name, tuple(candidates)) if ratio >= cutoff][:limit]
 
-    ranked = sorted(names, key=lambda n: (-difflib.SequenceMatcher(None, kind, n).ratio(), n))
-    return tuple(ranked)
+
+@functools.lru_cache(maxsize=256)
+def _ranked(name: str, candidates: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """Cached: a config may repeat one unknown kind thousands of times (YAML aliases)."""
+    import difflib  # only error messages need it
+
+    ratios = {n: difflib.SequenceMatcher(None, name, n).ratio() for n in candidates}
+    return tuple(sorted(ratios.items(), key=lambda item: (-item[1], item[0])))
 
 
 def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
@@ -221,7 +246,7 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
         elif kind in root._subclasses_by_kind:
             cls = root._subclasses_by_kind[kind]
         else:
-            known = _closest_first(kind, tuple(known_kinds(root)))
+            known = closest_first(kind, known_kinds(root))
             raise KindError(
                 f"unknown {root.__name__} kind {kind!r}; known kinds: "
                 + (", ".join(known) if known else "none registered")

@@ -149,8 +149,9 @@ def missing_name(path: str) -> str | None:
     locations = spec.submodule_search_locations
     if locations and importlib.machinery.PathFinder.find_spec(f"{module}.{first}", list(locations)):
         return None  # a submodule: the import decides
-    import difflib  # error messages only
+    from noether.config.registry import closest_first  # error messages only
 
-    close = difflib.get_close_matches(first, sorted(n for n in names if not n.startswith("_")))
+    public = (n for n in names if not n.startswith("_"))
+    close = closest_first(first, public, cutoff=0.6, limit=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return f"module {module!r} ({origin}) has no top-level name {first!r}{hint}"

@@ -1,25 +1,23 @@
 """The top level of an experiment file."""
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from noether.config.docs import add_field_docs, describe_fields
 from noether.config.registry import Discriminated
 from noether.config.schemas.dataset import DatasetConfig
 from noether.config.schemas.model import ModelConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.config.schemas.trainer import BaseTrainerConfig
-
-if TYPE_CHECKING:
-    from pydantic.json_schema import JsonSchemaValue
-    from pydantic_core import CoreSchema
+from noether.config.startup import field_docstrings
 
 
 class ExperimentConfig(BaseModel):
     """One experiment: data, model, trainer and tracker, and where its run folder goes."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", defer_build=True, use_attribute_docstrings=field_docstrings()
+    )
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     """Experiment name; runs go to `<output_path>/<name>/<run_id>`."""
@@ -46,19 +44,6 @@ class ExperimentConfig(BaseModel):
     )
     """Where metrics are written."""
 
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        describe_fields(cls)
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: "CoreSchema", handler: GetJsonSchemaHandler
-    ) -> "JsonSchemaValue":
-        json_schema = handler(schema)
-        add_field_docs(cls, handler.resolve_ref_schema(json_schema))
-        return json_schema
-
     @model_validator(mode="after")
     def validate_datasets_exist(self) -> "ExperimentConfig":
         """A training run needs `train`; callbacks may only name datasets that exist."""
@@ -75,6 +60,3 @@ class ExperimentConfig(BaseModel):
                     f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} (datasets: {known})"
                 )
         return self
-
-
-describe_fields(ExperimentConfig)  # __pydantic_init_subclass__ runs for subclasses only

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, Ty
 from pydantic import Field, field_validator, model_validator
 
 from noether.config.batching import split_batch
-from noether.config.entry_points import DuplicateKindError, kind_entries
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
+from noether.config.losses import known_losses, unknown_loss_message
 from noether.config.registry import Discriminated, RegistryBase
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.initializer import InitializerConfig
@@ -14,9 +14,6 @@ from noether.config.schemas.initializer import InitializerConfig
 TCallbackConfig = TypeVar("TCallbackConfig", bound=CallbackConfig)
 
 Precision = Literal["float32", "fp32", "float16", "fp16", "bfloat16", "bf16"]
-
-BUILTIN_LOSSES = ("mse", "l1", "smooth_l1", "huber", "rel_l2")
-"""Loss short names that noether-trainers ships."""
 
 NONE_MEANS_DEFAULT = frozenset(
     {
@@ -164,15 +161,6 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
         return self
 
 
-def known_losses() -> list[str]:
-    """Built-in loss names and those registered under `noether.losses`."""
-    try:
-        published = set(kind_entries("noether.losses"))
-    except DuplicateKindError:
-        published = set()
-    return sorted(set(BUILTIN_LOSSES) | published)
-
-
 if TYPE_CHECKING:
 
     class _WeightedLossBase(BaseTrainerConfig[CallbackConfig]):
@@ -220,12 +208,6 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
             if problem is not None:
                 raise ValueError(problem)
             return name
-        known = known_losses()
-        if name not in known:
-            import difflib  # only error messages need it; start-up matters
-
-            closest = sorted(
-                known, key=lambda n: (-difflib.SequenceMatcher(None, name, n).ratio(), n)
-            )
-            raise ValueError(f"unknown loss {name!r}; known losses: {', '.join(closest)}")
+        if name not in known_losses():
+            raise ValueError(unknown_loss_message(name))
         return name

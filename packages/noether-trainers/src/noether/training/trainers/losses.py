@@ -8,7 +8,6 @@ group, or a dotted import path (`my_project.losses:weighted_huber` or
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
 import torch
@@ -22,11 +21,11 @@ from noether.config.entry_points import (
     kind_entries,
     split_dotted_path,
 )
+from noether.config.losses import BUILTIN_LOSSES as BUILTIN_LOSS_NAMES
+from noether.config.losses import LOSS_ENTRY_POINT_GROUP, known_losses, unknown_loss_message
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """A loss: prediction and target of the same shape in, a scalar tensor out."""
-
-LOSS_ENTRY_POINT_GROUP = "noether.losses"
 
 REL_L2_EPS = 1e-12
 """Keeps the relative error finite for an all-zero target."""
@@ -76,23 +75,15 @@ def rel_l2(input: Tensor, target: Tensor) -> Tensor:
     return (error / norm.clamp_min(REL_L2_EPS)).mean()
 
 
-BUILTIN_LOSSES: dict[str, LossFn] = {
-    "mse": mse,
-    "l1": l1,
-    "smooth_l1": smooth_l1,
-    "huber": huber,
-    "rel_l2": rel_l2,
-}
-"""Short names shipped with noether-trainers (also published as entry points)."""
+BUILTIN_LOSSES: dict[str, LossFn] = {name: globals()[name] for name in BUILTIN_LOSS_NAMES}
+"""The built-in losses by name: each is the function of that name above. The names are
+noether-config's list of what this package publishes under `noether.losses` (a test checks
+both against the entry points)."""
 
 
 def known_loss_names() -> list[str]:
     """Built-in names and names published under `noether.losses`."""
-    try:
-        published = set(kind_entries(LOSS_ENTRY_POINT_GROUP))
-    except DuplicateKindError:
-        published = set()
-    return sorted(set(BUILTIN_LOSSES) | published)
+    return known_losses()
 
 
 def resolve_loss(name: str) -> LossFn:
@@ -112,10 +103,8 @@ def resolve_loss(name: str) -> LossFn:
     except DuplicateKindError as error:
         raise UnknownLossError(str(error)) from None
     if entry is None:
-        known = known_loss_names()
-        closest = sorted(known, key=lambda n: (-difflib.SequenceMatcher(None, name, n).ratio(), n))
         raise UnknownLossError(
-            f"unknown loss {name!r}; known losses: {', '.join(closest)} "
+            f"{unknown_loss_message(name)} "
             "(or give a dotted import path such as my_project.losses:my_loss)"
         )
     try:

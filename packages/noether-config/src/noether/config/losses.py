@@ -1,0 +1,33 @@
+"""Loss names that a `loss_fn` may give, and the message for one that is not known.
+
+The `noether.losses` entry points are the source of truth: noether-trainers publishes its
+built-in losses there, other distributions add theirs. BUILTIN_LOSSES repeats the names that
+noether-trainers publishes so that configs validate where only noether-config is installed; a
+test of noether-trainers checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from noether.config.entry_points import DuplicateKindError, kind_entries
+
+LOSS_ENTRY_POINT_GROUP = "noether.losses"
+
+BUILTIN_LOSSES = ("mse", "l1", "smooth_l1", "huber", "rel_l2")
+"""Names of the losses that noether-trainers publishes under `noether.losses`."""
+
+
+def known_losses() -> list[str]:
+    """Built-in loss names and those registered under `noether.losses`, sorted."""
+    try:
+        published = set(kind_entries(LOSS_ENTRY_POINT_GROUP))
+    except DuplicateKindError:
+        published = set()
+    return sorted(set(BUILTIN_LOSSES) | published)
+
+
+def unknown_loss_message(name: str) -> str:
+    """Why `name` is no loss: the known names, closest first."""
+    from noether.config.registry import closest_first
+
+    known = closest_first(name, known_losses())
+    return f"unknown loss {name!r}; known losses: {', '.join(known)}"
