@@ -41,8 +41,7 @@ from noether.core.runs import PathProvider, find_run_dir
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED
 from noether.core.targets import check_targets
 from noether.core.trackers.base import TrackerBase
-from noether.core.trainer.types import NonFiniteLossError
-from noether.core.trainer.types import TrainStepError
+from noether.core.trainer.types import NonFiniteLossError, TrainStepError
 
 logger = logging.getLogger("noether.train")
 # Tracebacks of reported errors: written to train.log only, the console gets the message.

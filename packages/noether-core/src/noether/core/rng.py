@@ -7,12 +7,16 @@ states here hold only tensors, ints, floats and tuples, so they load without run
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
+
+from noether.core.distributed import get_rank, get_world_size
 
 
 def get_rng_states() -> dict[str, Any]:
@@ -67,3 +71,20 @@ def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def restore_rank_states(states: Sequence[dict[str, Any]], fallback_seed: int) -> None:
+    """This rank's states from one entry per rank; when the world size changed, every
+    generator is seeded with `fallback_seed` instead (derived from the position), with a
+    warning that the run is then not the one it would have been uninterrupted."""
+    if len(states) == get_world_size():
+        set_rng_states(states[get_rank()])
+        return
+    logging.getLogger(__name__).warning(
+        "the checkpoint holds the RNG states of %d rank(s), this run has %d: random numbers "
+        "are drawn afresh from the position, so the run is not the one it would have been "
+        "uninterrupted",
+        len(states),
+        get_world_size(),
+    )
+    seed_all(fallback_seed)

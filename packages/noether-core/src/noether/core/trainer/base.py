@@ -29,7 +29,7 @@ from noether.core.distributed import (
 )
 from noether.core.models.base import ModelBase
 from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
-from noether.core.rng import derive_seed, get_rng_states, seed_all, set_rng_states
+from noether.core.rng import derive_seed, get_rng_states, restore_rank_states
 from noether.core.signals import catch_stop_signals
 from noether.core.trackers.log_writer import LogWriter
 from noether.core.trainer.batching import BatchSplitter, micro_batch_plan
@@ -314,19 +314,12 @@ class BaseTrainer(abc.ABC):
         scaler_state = state_dict.get("grad_scaler")
         if self.grad_scaler is not None and scaler_state is not None:
             self.grad_scaler.load_state_dict(scaler_state)
-        rng = state_dict.get("rng") or []
-        if len(rng) == get_world_size():
-            set_rng_states(rng[get_rank()])
-        else:
-            seed = derive_seed(self.data_container.seed, get_rank(), self.update_counter.update)
-            self.logger.warning(
-                "the checkpoint holds the RNG states of %d rank(s), this run has %d: random "
-                "numbers are drawn afresh from the position, so the run is not the one it "
-                "would have been uninterrupted",
-                len(rng),
-                get_world_size(),
-            )
-            seed_all(seed)
+        restore_rank_states(
+            state_dict.get("rng") or [],
+            fallback_seed=derive_seed(
+                self.data_container.seed, get_rank(), self.update_counter.update
+            ),
+        )
 
     def apply_resume_initializer(self, model: Any) -> None:
         """Restores weights, optimizer and trainer state from the initializer, if any."""
