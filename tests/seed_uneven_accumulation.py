@@ -11,11 +11,34 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.utils.data import Dataset
 
-from noether.config import BaseTrainerConfig
-from noether.core import DataContainer
-from noether.core.testing import RegressionDataset, make_model
+from noether.config import BaseTrainerConfig, ModelConfig
+from noether.config.schemas import SGDConfig
+from noether.core import DataContainer, ModelBase
 from noether.training.trainers import BaseTrainer
+
+
+class Points(Dataset):
+    def __init__(self, length: int) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randn(length, 4, generator=generator)
+        self.y = self.x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]]) + 0.5
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[index], "y": self.y[index]}
+
+
+class Linear(ModelBase):
+    def __init__(self, model_config: ModelConfig) -> None:
+        super().__init__(model_config)
+        self.linear = torch.nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
 
 
 class MyTrainer(BaseTrainer):
@@ -34,7 +57,10 @@ def train(
     effective_batch_size: int, max_batch_size: int | None, updates: int = 3
 ) -> tuple[torch.Tensor, list[int]]:
     """(trained weights, micro-batch sizes seen) after `updates` updates from a fixed start."""
-    model = make_model(lr=0.1, momentum=0.9)
+    torch.manual_seed(0)
+    model = Linear(
+        ModelConfig(kind="linear", optimizer=SGDConfig(kind="sgd", lr=0.1, momentum=0.9))
+    )
     config = BaseTrainerConfig(
         kind="my_trainer",
         max_updates=updates,
@@ -46,7 +72,7 @@ def train(
     )
     trainer = MyTrainer(
         config,
-        data_container=DataContainer({"train": RegressionDataset(84)}),
+        data_container=DataContainer({"train": Points(84)}),
         device="cpu",
         tracker=None,
         path_provider=None,

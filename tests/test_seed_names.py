@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 import torch
+from torch.utils.data import Dataset
 
 import noether.config
 import noether.core
-from noether.config import BaseTrainerConfig
-from noether.core import DataContainer, PeriodicCallback
-from noether.core.testing import LinearModel, PairDataset, make_model
+from noether.config import BaseTrainerConfig, ModelConfig
+from noether.config.schemas import SGDConfig
+from noether.core import DataContainer, ModelBase, PeriodicCallback
 from noether.training.trainers import BaseTrainer
 
 
@@ -52,6 +53,26 @@ def test_a_stopwatch_measures_intervals():
         watch.stop()
 
 
+class Points(Dataset):
+    def __init__(self) -> None:
+        self.x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[index], "y": self.x[index].sum(dim=0, keepdim=True)}
+
+
+class Linear(ModelBase):
+    def __init__(self, model_config: ModelConfig) -> None:
+        super().__init__(model_config)
+        self.linear = torch.nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
 def _trainer(trainer_class: type[BaseTrainer], **config: Any) -> BaseTrainer:
     trainer_config = BaseTrainerConfig(
         kind="my_trainer",
@@ -63,15 +84,15 @@ def _trainer(trainer_class: type[BaseTrainer], **config: Any) -> BaseTrainer:
     )
     return trainer_class(
         trainer_config,
-        data_container=DataContainer({"train": PairDataset(16)}),
+        data_container=DataContainer({"train": Points()}),
         device="cpu",
         tracker=None,
         path_provider=None,
     )
 
 
-def _model() -> LinearModel:
-    return make_model(lr=0.01)
+def _model() -> Linear:
+    return Linear(ModelConfig(kind="linear", optimizer=SGDConfig(kind="sgd", lr=0.01)))
 
 
 def test_update_timings_are_stopwatches_with_elapsed_seconds():

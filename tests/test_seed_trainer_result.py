@@ -7,11 +7,32 @@ from typing import Any
 
 import pytest
 import torch
+from torch.utils.data import Dataset
 
-from noether.config import BaseTrainerConfig
-from noether.core import DataContainer
-from noether.core.testing import PairDataset, make_model
+from noether.config import BaseTrainerConfig, ModelConfig
+from noether.config.schemas import SGDConfig
+from noether.core import DataContainer, ModelBase
 from noether.training.trainers import BaseTrainer, TrainerResult, TrainStepError
+
+
+class Points(Dataset):
+    def __init__(self) -> None:
+        self.x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[index], "y": self.x[index].sum(dim=0, keepdim=True)}
+
+
+class Linear(ModelBase):
+    def __init__(self, model_config: ModelConfig) -> None:
+        super().__init__(model_config)
+        self.linear = torch.nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
 
 
 def run(trainer_class: type[BaseTrainer]) -> BaseTrainer:
@@ -24,12 +45,12 @@ def run(trainer_class: type[BaseTrainer]) -> BaseTrainer:
     )
     trainer = trainer_class(
         config,
-        data_container=DataContainer({"train": PairDataset(16)}),
+        data_container=DataContainer({"train": Points()}),
         device="cpu",
         tracker=None,
         path_provider=None,
     )
-    model = make_model(lr=0.01)
+    model = Linear(ModelConfig(kind="linear", optimizer=SGDConfig(kind="sgd", lr=0.01)))
     trainer.train(model)
     return trainer
 
