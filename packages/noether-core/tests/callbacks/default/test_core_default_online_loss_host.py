@@ -1,5 +1,5 @@
 """Host (CPU) losses are read as numbers when logged: per-sample losses, NaN per name, and the
-CPU peak memory that is asked of the kernel per thread."""
+CPU peak memory, which is the process's whichever thread asks."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from noether.core.callbacks.base import PeriodicCallback
@@ -11,17 +10,10 @@ from noether.core.stopwatch import Stopwatch
 TIMING_KEYS = ("data_wait", "forward", "backward", "update")
 """Timings the loop measures per update (`time/<key>` metrics, seconds per update)."""
 
-_METRIC = {key: f"time/{key}" for key in TIMING_KEYS}
-
-_FOLD_EVERY = 256
-
 
 class TrainTimeCallback(PeriodicCallback):
     """Logs the mean seconds per update of each phase since the last log.
 
-    Per update only the loop's timing dict (of `Stopwatch`es) is kept (a list append); it is
-    summed every few hundred updates and at logging time, so the hot path stays a few hundred
-    nanoseconds.
     On CUDA the phases are host-side times: kernels run asynchronously, so time spent
     waiting for the device shows up where the host first waits (usually `update` or
     `data_wait`).
@@ -29,27 +21,16 @@ class TrainTimeCallback(PeriodicCallback):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pending: list[dict[str, Stopwatch]] = []
         self._sums: dict[str, float] = {}
         self._count = 0
 
     def track_after_update_step(self, losses: Any, timings: dict[str, Stopwatch]) -> None:
-        pending = self._pending
-        pending.append(timings)
-        if len(pending) >= _FOLD_EVERY:
-            self._fold()
-
-    def _fold(self) -> None:
-        sums = self._sums
-        for timings in self._pending:
-            for key, watch in timings.items():
-                sums[key] = sums.get(key, 0.0) + float(watch)  # a Stopwatch or seconds
-        self._count += len(self._pending)
-        self._pending = []
+        for key, watch in timings.items():
+            self._sums[key] = self._sums.get(key, 0.0) + float(watch)  # a Stopwatch or seconds
+        self._count += 1
 
     def mean_timings(self) -> dict[str, float]:
         """Mean seconds per update of every phase since the last log (empty if none)."""
-        self._fold()
         if self._count == 0:
             return {}
         return {key: total / self._count for key, total in self._sums.items()}
@@ -58,23 +39,19 @@ class TrainTimeCallback(PeriodicCallback):
         means = self.mean_timings()
         if not means:
             return
-        writer = self.log_writer
-        if writer is not None:
+        if self.log_writer is not None:
             for key, value in means.items():
-                writer.add_scalar(_METRIC.get(key) or f"time/{key}", value)
-        if self.logger.isEnabledFor(logging.INFO):
-            order = [key for key in TIMING_KEYS if key in means]
-            order += [key for key in means if key not in TIMING_KEYS]
-            parts = [f"{key} {means[key] * 1e3:.2f}" for key in order]
-            self.logger.info("ms per update over %d updates: %s", self._count, ", ".join(parts))
+                self.log_writer.add_scalar(f"time/{key}", value)
+        order = [key for key in TIMING_KEYS if key in means]
+        order += [key for key in means if key not in TIMING_KEYS]
+        parts = ", ".join(f"{key} {means[key] * 1e3:.2f}" for key in order)
+        self.logger.info("ms per update over %d updates: %s", self._count, parts)
         self._sums = {}
         self._count = 0
 
     def state_dict(self) -> dict[str, Any]:
-        self._fold()
         return {"sums": dict(self._sums), "count": self._count}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = []
         self._sums = {str(k): float(v) for k, v in state_dict.get("sums", {}).items()}
         self._count = int(state_dict.get("count", 0))
