@@ -1,10 +1,11 @@
 """The same effective batch on 1, 2, 3 and 4 gloo ranks trains to the same weights.
 
-Real processes (one per rank, gloo on CPU, forked by `world_sizes_worker.py` after one import of
-torch) train the cases of `world_sizes_worker.CASES`: a
-training set of 61 items (no world size divides it, so every epoch drops a tail and the shards
-are cut), an effective batch of 12 or 24, micro-batches that differ in size, SGD with momentum
-and clipping, AdamW with a schedule. One process on the whole batch is the reference.
+Real processes (one per rank, gloo on CPU, forked by `world_sizes_worker.py` after one import
+of torch) train the cases of `world_sizes_worker.CASES`: a training set of 61 items (no world
+size divides it, so every epoch drops a tail and the shards are cut), an effective batch of 12
+or 24, micro-batches that differ in size, SGD with momentum, weight decay and clipping, AdamW
+with a schedule, an evaluation over 7 items (padded shards). One process on the whole batch is
+the reference.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from world_sizes_worker import CASES, TIMEOUT, VAL_LENGTH
 WORKER = Path(__file__).with_name("world_sizes_worker.py")
 WORLD_SIZES = (1, 2, 3, 4)
 
-MICRO_BATCHES = {
+MICRO_BATCHES: dict[str, dict[int, tuple[int, ...]]] = {
     "two_epochs": {1: (12,), 2: (6,), 3: (4,), 4: (3,)},
     "accumulation": {1: (2,) * 6, 2: (2, 2, 2), 3: (2, 2), 4: (2, 1)},
     "uneven_micro_batches": {1: (5, 5, 5, 5, 4), 2: (4, 4, 4), 3: (4, 4), 4: (3, 3)},

@@ -48,10 +48,13 @@ class Case:
     """One training configuration, trained the same on every world size."""
 
     effective_batch_size: int
+    """Samples per update over all ranks."""
     stop: dict[str, int]
+    """The stop criterion (`max_epochs`, `max_updates` or `max_samples`)."""
     max_batch_size: int | None = None
+    """Largest micro-batch per rank (None: no accumulation)."""
     optimizer: dict[str, Any] = field(default_factory=dict)
-    """The model's optimizer schema (lr 0.05 and SGD unless it says otherwise)."""
+    """The model's optimizer schema with its `kind` (lr 0.05 unless it sets one)."""
 
 
 CASES: dict[str, Case] = {
