@@ -10,6 +10,7 @@ the reference.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -21,6 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from world_sizes_worker import CASES, TIMEOUT, VAL_LENGTH
+
+pytestmark = pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="the ranks are forked"
+)
 
 WORKER = Path(__file__).with_name("world_sizes_worker.py")
 WORLD_SIZES = (1, 2, 3, 4)
