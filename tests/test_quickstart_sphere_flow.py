@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,6 +67,26 @@ def test_samples_are_deterministic_per_index_and_splits_differ(sphere_flow):
     assert not torch.equal(first[0]["flow_direction"], first[1]["flow_direction"])
     with pytest.raises(IndexError):
         first[len(first)]
+
+
+def test_a_batch_generated_at_once_holds_the_samples_one_at_a_time(sphere_flow):
+    dataset = _dataset(sphere_flow, num_samples=40, num_points=16, seed=3)
+    indices = [7, 0, 39, 7, 12]
+    batch = dataset.__getitems__(indices)
+    assert len(batch) == len(indices)
+    for index, item in zip(indices, batch, strict=True):
+        alone = dataset[index]
+        assert set(item) == set(alone) == {"points", "flow_direction", "pressure_target"}
+        for key, value in alone.items():
+            assert torch.equal(item[key], value), (index, key)
+    # the draws per sample are those of numpy's generator seeded with (seed, index)
+    rng = np.random.default_rng((3, 12))
+    radius = rng.uniform(0.5, 1.5)
+    direction = torch.from_numpy(rng.standard_normal(3).astype(np.float32))
+    assert torch.equal(batch[4]["flow_direction"], direction / direction.norm())
+    assert batch[4]["points"].norm(dim=1).mean().item() == pytest.approx(radius, rel=1e-5)
+    with pytest.raises(IndexError):
+        dataset.__getitems__([0, 40])
 
 
 def test_dataset_schema_refuses_an_empty_radius_range(sphere_flow):
