@@ -180,14 +180,14 @@ def test_state_survives_a_stop_and_resume_mid_window():
     assert h_second.tracker.rows_with("loss/online/total") == {6: pytest.approx(expected)}
 
 
-def test_state_taken_after_a_fold_resumes_to_the_same_mean(dkit):
+def test_state_taken_after_a_fold_resumes_to_the_same_mean():
     """Steps stacked on the device (every 64) and pending ones both reach the checkpoint."""
     values = [float(i % 7) for i in range(100)]
-    h_first = dkit.Harness(max_updates=1000)
+    h_first = CallbackHarness(max_updates=1000)
     first = OnlineLossCallback(None, h_first.context, every_n_updates=100)
     for value in values[:70]:
         h_first.step(first, [_losses(value)])
-    h_second = dkit.Harness(max_updates=1000)
+    h_second = CallbackHarness(max_updates=1000)
     h_second.counter.load_state_dict(h_first.counter.state_dict())
     second = OnlineLossCallback(None, h_second.context, every_n_updates=100)
     second.load_state_dict(first.state_dict())
