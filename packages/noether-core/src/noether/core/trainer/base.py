@@ -216,7 +216,7 @@ class BaseTrainer(abc.ABC):
         )
 
     # ------------------------------------------------------------------ callbacks
-    def get_user_callbacks(self, model: Any, evaluation: bool = False) -> list[CallbackBase]:
+    def get_user_callbacks(self, model: ModelBase, evaluation: bool = False) -> list[CallbackBase]:
         """The callbacks of `config.callbacks`, built from their kinds' targets as
         `Callback(callback_config, context=context)`."""
         from noether.core.build import build_component
@@ -256,7 +256,7 @@ class BaseTrainer(abc.ABC):
         intervals = self.get_default_callback_intervals()
         return build_default_callbacks(self.config, default_kwargs["context"], intervals)
 
-    def get_all_callbacks(self, model: Any) -> list[CallbackBase]:
+    def get_all_callbacks(self, model: ModelBase) -> list[CallbackBase]:
         """User, default and trainer callbacks, each with a unique `state_key`."""
         # `CallbackCls(**default_args)` builds a config-less callback
         default_args = {"callback_config": None, "context": self.callback_context_for(model)}
@@ -321,7 +321,7 @@ class BaseTrainer(abc.ABC):
             ),
         )
 
-    def apply_resume_initializer(self, model: Any) -> None:
+    def apply_resume_initializer(self, model: ModelBase) -> None:
         """Restores weights, optimizer and trainer state from the initializer, if any."""
         if self.initializer is not None:
             self.initializer.apply(model, self)
