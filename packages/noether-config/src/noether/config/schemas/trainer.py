@@ -80,9 +80,12 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     fewest micro-batches that fit, uneven if need be (12 with max 8: 6 + 6; 7 with max 4:
     4 + 3), each loss weighted by its share of the samples."""
     skip_nan_loss: bool = False
-    """Skip updates whose loss is NaN or infinite (agreed by all ranks)."""
+    """Skip micro-batches whose loss is NaN or infinite on any rank: they add no gradient, and
+    an update whose micro-batches were all skipped leaves the weights as they were (decided
+    on the device, without a host sync per step)."""
     skip_nan_loss_max_count: int = Field(default=100, ge=1)
-    """Stop with an error after this many skipped steps in a row."""
+    """Stop with an error when more micro-batches than this were skipped in a row (noticed
+    at the next track interval, checkpoint or the end)."""
     disable_gradient_accumulation: bool = False
     """Never accumulate: the per-device batch is used whole whatever max_batch_size says."""
     save_on_sigint: bool = False
