@@ -407,11 +407,17 @@ class BaseTrainer(abc.ABC):
         return ddp
 
     def wrap_compile(self, ddp_model: torch.nn.Module) -> torch.nn.Module:
-        """torch.compile when use_torch_compile (applied to the DDP-wrapped model)."""
+        """torch.compile when use_torch_compile (applied to the DDP-wrapped model), with the
+        config's compile_options (mode, dynamic, fullgraph; torch's defaults when absent)."""
         if not self.config.use_torch_compile:
             return ddp_model
-        self.logger.info("compiling the model with torch.compile")
-        return torch.compile(ddp_model)  # type: ignore[return-value]
+        options = self.config.compile_options
+        if options is None:
+            self.logger.info("compiling the model with torch.compile")
+            return torch.compile(ddp_model)  # type: ignore[return-value]
+        kwargs = options.model_dump()
+        self.logger.info("compiling the model with torch.compile(%s)", kwargs)
+        return torch.compile(ddp_model, **kwargs)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ callback hooks
     def call_before_training(self, callbacks: Sequence[CallbackBase]) -> bool:
