@@ -78,6 +78,27 @@ def trainer_error(**changes: Any) -> str:
         ({"field_weights": {}}, "at least 1 item"),
         ({"field_weights": {"p": -1.0}}, "weights must be >= 0 (negative for p)"),
         ({"field_weights": {"p": 0.0}}, "at least one field weight must be > 0"),
+        (
+            {"compile_options": {"mode": "default"}},
+            "compile_options is set but use_torch_compile is not true",
+        ),
+        (
+            {"use_torch_compile": True, "compile_options": {"mode": "fast"}},
+            "Input should be 'default', 'reduce-overhead', 'max-autotune' or "
+            "'max-autotune-no-cudagraphs'",
+        ),
+        (
+            {"use_torch_compile": True, "compile_options": {"backend": "eager"}},
+            "Extra inputs are not permitted",
+        ),
+        (
+            {"use_torch_compile": True, "compile_options": {"dynamic": "sometimes"}},
+            "Input should be a valid boolean",
+        ),
+        (
+            {"use_torch_compile": True, "compile_options": {"fullgraph": None}},
+            "Input should be a valid boolean",
+        ),
     ],
 )
 def test_trainer_rejects(changes: dict[str, Any], message: str) -> None:
@@ -95,6 +116,18 @@ def test_trainer_rejects(changes: dict[str, Any], message: str) -> None:
         {"max_batch_size": 16},  # larger than the batch: no accumulation needed
         {"log_every_n_epochs": 1, "track_every_n_updates": 5, "precision": "bf16"},
         {"max_epochs": 4, "start_at_epoch": 4},
+        {"use_torch_compile": True},
+        {"use_torch_compile": True, "compile_options": {}},
+        {"use_torch_compile": True, "compile_options": {"mode": "reduce-overhead"}},
+        {"use_torch_compile": True, "compile_options": {"mode": "max-autotune", "dynamic": False}},
+        {
+            "use_torch_compile": True,
+            "compile_options": {
+                "mode": "max-autotune-no-cudagraphs",
+                "dynamic": None,
+                "fullgraph": True,
+            },
+        },
     ],
 )
 def test_trainer_accepts(changes: dict[str, Any]) -> None:
@@ -261,3 +294,16 @@ def test_a_seed_optional_trainer_field_given_as_none_takes_its_default(field: st
 def test_a_required_trainer_field_given_as_none_is_still_refused() -> None:
     with pytest.raises(ValidationError, match="effective_batch_size"):
         WeightedLossTrainerConfig.model_validate({**trainer(), "effective_batch_size": None})
+
+
+def test_compile_options_default_to_torch_defaults() -> None:
+    config = WeightedLossTrainerConfig.model_validate(
+        trainer(use_torch_compile=True, compile_options={})
+    )
+    assert config.compile_options is not None
+    assert config.compile_options.model_dump() == {
+        "mode": "default",
+        "dynamic": None,
+        "fullgraph": False,
+    }
+    assert WeightedLossTrainerConfig.model_validate(trainer()).compile_options is None

@@ -72,3 +72,21 @@ def test_a_signal_on_one_rank_stops_all_ranks_at_the_same_update(tmp_path):
     assert [result["update"] for result in ranks] == [4, 4]
     for key in ranks[0]["weights"]:
         assert torch.equal(ranks[0]["weights"][key], ranks[1]["weights"][key])
+
+
+def test_skip_nan_loss_on_one_rank_skips_that_micro_batch_on_all_ranks(tmp_path):
+    # rank 0: update 2's first micro-batch is infinite; rank 1: both of update 3's are NaN
+    clean = _run(tmp_path / "clean", 2, 2)
+    ranks = _run(tmp_path / "nan", 2, 2, "nan")
+    for result in ranks:
+        assert result["update"] == 6
+        seen = result["weights_per_update"]
+        assert len(seen) == 6
+        for key, value in seen[2].items():  # update 3 skipped on all ranks: no change
+            assert torch.equal(value, seen[1][key]), key
+            assert not torch.equal(seen[1][key], seen[0][key]), key  # update 2 stepped
+        for value in result["weights"].values():
+            assert torch.isfinite(value).all()
+    for key in ranks[0]["weights"]:
+        assert torch.equal(ranks[0]["weights"][key], ranks[1]["weights"][key])
+        assert not torch.equal(ranks[0]["weights"][key], clean[0]["weights"][key])

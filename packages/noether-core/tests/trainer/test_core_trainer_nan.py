@@ -29,20 +29,31 @@ def _nan_trainer(bad_calls, **config):
     return trainer, steps
 
 
-def _count_steps(model, steps):
-    original = model.optimizer_step
+def _count_steps(trainer, model, steps):
+    """Counts the optimizer steps that took effect: updates after which the weights differ.
 
-    def counting(grad_scaler=None):
-        steps["n"] += 1
-        return original(grad_scaler)
+    skip_nan_loss decides on the device, so the optimizer is called for every update and
+    undone for fully skipped ones; what the tests assert is that those change nothing."""
+    original = trainer.update
+    before = {}
 
-    model.optimizer_step = counting
+    def counting(batch, dist_model, model_, steps_total, index, retain_graph=False):
+        if index == 0:
+            before["w"] = [p.detach().clone() for p in model.parameters()]
+        result = original(batch, dist_model, model_, steps_total, index, retain_graph)
+        if index == steps_total - 1:
+            after = list(model.parameters())
+            if any(not torch.equal(a, b) for a, b in zip(before["w"], after, strict=True)):
+                steps["n"] += 1
+        return result
+
+    trainer.update = counting
 
 
 def test_non_finite_updates_are_skipped_and_training_continues():
     trainer, steps = _nan_trainer(bad_calls={1, 2}, max_updates=6, skip_nan_loss=True)
     model = make_model()
-    _count_steps(model, steps)
+    _count_steps(trainer, model, steps)
     trainer.train(model)
     assert trainer.update_counter.update == 6
     assert steps["n"] == 4
@@ -56,7 +67,7 @@ def test_partly_skipped_accumulation_still_steps_but_fully_skipped_does_not():
         bad_calls={1, 2, 3}, max_updates=3, max_batch_size=4, skip_nan_loss=True
     )
     model = make_model()
-    _count_steps(model, steps)
+    _count_steps(trainer, model, steps)
     trainer.train(model)
     assert steps["n"] == 2
     assert all(torch.isfinite(p).all() for p in model.parameters())
@@ -105,3 +116,40 @@ def test_a_loss_without_gradient_takes_no_step(caplog):
     for a, b in zip(before, model.parameters(), strict=True):
         assert torch.equal(a, b)
     assert sum("no optimizer step" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_fully_skipped_update_leaves_weights_and_momentum_unchanged():
+    # update 2 (call 1) is non-finite: its gradients are masked and its step undone
+    trainer, _ = _nan_trainer(bad_calls={1}, max_updates=3, skip_nan_loss=True)
+    model = make_model(momentum=0.9)
+    seen = []
+    original = trainer.update
+
+    def recording(batch, dist_model, model_, steps_total, index, retain_graph=False):
+        result = original(batch, dist_model, model_, steps_total, index, retain_graph)
+        state = [s["momentum_buffer"].clone() for s in model.optimizer.state.values()]
+        seen.append(([p.detach().clone() for p in model.parameters()], state))
+        return result
+
+    trainer.update = recording
+    trainer.train(model)
+    (w1, m1), (w2, m2), (w3, _) = seen
+    assert all(torch.equal(a, b) for a, b in zip(w1, w2, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(m1, m2, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(w2, w3, strict=True))
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_the_skip_count_is_read_at_the_track_interval_not_per_micro_batch(caplog):
+    # calls 2..4 are non-finite (3 in a row, limit 2); tracked every 4 updates: the run
+    # stops at the read after update 4, before it counts, with the longest run named
+    trainer, _ = _nan_trainer(
+        bad_calls={1, 2, 3},
+        max_updates=8,
+        skip_nan_loss=True,
+        skip_nan_loss_max_count=2,
+        track_every_n_updates=4,
+    )
+    with pytest.raises(NonFiniteLossError, match=r"3 times in a row \(skip_nan_loss_max_count=2"):
+        trainer.train(make_model())
+    assert trainer.update_counter.update == 3

@@ -126,13 +126,15 @@ class StopAgreement:
     Each update, the ranks' signal numbers are all-reduced (maximum) asynchronously on a CPU
     (gloo) group, and the result is read one update later: every rank reads the same result
     after the same update, so they stop together, one update after the signal reached any.
-    In one process the request is read directly.
+    The flag never leaves the host, so no device is waited for. In one process the request is
+    read directly.
     """
 
     def __init__(self, request: StopRequest) -> None:
         self.request = request
         self._group: Any = None
         self._flag = torch.zeros(1, dtype=torch.int32)
+        self._host_flag = self._flag.numpy()  # the same host memory, read without a tensor op
         self._work: Any = None
         self._distributed = get_world_size() > 1
         if self._distributed:
@@ -145,7 +147,7 @@ class StopAgreement:
         if self._work is not None:
             self._work.wait()
             self._work = None
-            agreed = int(self._flag.item())
+            agreed = int(self._host_flag[0])
             if agreed:
                 return signal.Signals(agreed).name
         self._flag.fill_(self.request.signal_number)

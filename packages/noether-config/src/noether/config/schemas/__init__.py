@@ -34,7 +34,11 @@ from noether.config.schemas.tracker import (
     TrackerConfig,
     WandbTrackerConfig,
 )
-from noether.config.schemas.trainer import BaseTrainerConfig, WeightedLossTrainerConfig
+from noether.config.schemas.trainer import (
+    BaseTrainerConfig,
+    CompileOptions,
+    WeightedLossTrainerConfig,
+)
 
 __all__ = [
     "AdamConfig",
@@ -42,6 +46,7 @@ __all__ = [
     "BaseTrainerConfig",
     "CallbackConfig",
     "CheckpointInitializerConfig",
+    "CompileOptions",
     "ConstantScheduleConfig",
     "DatasetConfig",
     "ExperimentConfig",

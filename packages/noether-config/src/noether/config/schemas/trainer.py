@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from noether.config.batching import split_batch
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
@@ -10,10 +10,35 @@ from noether.config.losses import known_losses, unknown_loss_message
 from noether.config.registry import Discriminated, RegistryBase
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.initializer import InitializerConfig
+from noether.config.startup import field_docstrings
 
 TCallbackConfig = TypeVar("TCallbackConfig", bound=CallbackConfig)
 
 Precision = Literal["float32", "fp32", "float16", "fp16", "bfloat16", "bf16"]
+
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+
+
+class CompileOptions(BaseModel):
+    """Options passed to `torch.compile` when `use_torch_compile` is on (torch's defaults when
+    left out), so a run can ask for CUDA graphs or static shapes from its YAML."""
+
+    model_config = ConfigDict(
+        extra="forbid", defer_build=True, use_attribute_docstrings=field_docstrings()
+    )
+
+    mode: CompileMode = "default"
+    """torch.compile mode: default; reduce-overhead (CUDA graphs: fewer kernel launches, for
+    small models whose step is bound by launch rate); max-autotune (slow compile, tuned
+    kernels, with CUDA graphs); max-autotune-no-cudagraphs (the same without CUDA graphs)."""
+    dynamic: bool | None = None
+    """Shapes: true compiles for dynamic shapes at once, false specialises to each shape seen
+    (static, needed by CUDA graphs to replay), null lets torch decide (recompiles when a shape
+    changes, then dynamic)."""
+    fullgraph: bool = False
+    """Fail when the model cannot be captured as one graph (no graph break), instead of
+    running the uncapturable parts eagerly."""
+
 
 NONE_MEANS_DEFAULT = frozenset(
     {
@@ -80,9 +105,12 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     fewest micro-batches that fit, uneven if need be (12 with max 8: 6 + 6; 7 with max 4:
     4 + 3), each loss weighted by its share of the samples."""
     skip_nan_loss: bool = False
-    """Skip updates whose loss is NaN or infinite (agreed by all ranks)."""
+    """Skip micro-batches whose loss is NaN or infinite on any rank: they add no gradient, and
+    an update whose micro-batches were all skipped leaves the weights as they were (decided
+    on the device, without a host sync per step)."""
     skip_nan_loss_max_count: int = Field(default=100, ge=1)
-    """Stop with an error after this many skipped steps in a row."""
+    """Stop with an error when more micro-batches than this were skipped in a row (noticed
+    at the next track interval, checkpoint or the end)."""
     disable_gradient_accumulation: bool = False
     """Never accumulate: the per-device batch is used whole whatever max_batch_size says."""
     save_on_sigint: bool = False
@@ -93,6 +121,9 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     and before each checkpoint, so checkpoints keep finite weights); off: train on."""
     use_torch_compile: bool = False
     """Wrap the model with torch.compile (after DDP)."""
+    compile_options: CompileOptions | None = None
+    """torch.compile's mode, dynamic and fullgraph (needs use_torch_compile; torch's
+    defaults when absent)."""
     find_unused_params: bool = False
     """DDP: look for parameters that get no gradient."""
     static_graph: bool = False
@@ -144,6 +175,13 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
             raise ValueError(
                 f"start_at_epoch ({self.start_at_epoch}) is after max_epochs ({self.max_epochs})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def validate_compile_options(self) -> "BaseTrainerConfig[TCallbackConfig]":
+        """compile_options only mean something when the model is compiled."""
+        if self.compile_options is not None and not self.use_torch_compile:
+            raise ValueError("compile_options is set but use_torch_compile is not true")
         return self
 
     @model_validator(mode="after")

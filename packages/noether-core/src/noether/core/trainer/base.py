@@ -150,7 +150,7 @@ class BaseTrainer(abc.ABC):
             grad_scaler=self.grad_scaler,
             micro_batch_weights=self.micro_batch_plan.weights,
             skip_nonfinite=(
-                SkipNonFinite(config.skip_nan_loss_max_count, self.logger)
+                SkipNonFinite(config.skip_nan_loss_max_count, self.logger, self.device)
                 if config.skip_nan_loss
                 else None
             ),
@@ -407,11 +407,17 @@ class BaseTrainer(abc.ABC):
         return ddp
 
     def wrap_compile(self, ddp_model: torch.nn.Module) -> torch.nn.Module:
-        """torch.compile when use_torch_compile (applied to the DDP-wrapped model)."""
+        """torch.compile when use_torch_compile (applied to the DDP-wrapped model), with the
+        config's compile_options (mode, dynamic, fullgraph; torch's defaults when absent)."""
         if not self.config.use_torch_compile:
             return ddp_model
-        self.logger.info("compiling the model with torch.compile")
-        return torch.compile(ddp_model)  # type: ignore[return-value]
+        options = self.config.compile_options
+        if options is None:
+            self.logger.info("compiling the model with torch.compile")
+            return torch.compile(ddp_model)  # type: ignore[return-value]
+        kwargs = options.model_dump()
+        self.logger.info("compiling the model with torch.compile(%s)", kwargs)
+        return torch.compile(ddp_model, **kwargs)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ callback hooks
     def call_before_training(self, callbacks: Sequence[CallbackBase]) -> bool:
@@ -452,9 +458,12 @@ class BaseTrainer(abc.ABC):
 
     def _build_loop(self, model: ModelBase, dist_model: torch.nn.Module) -> TrainingLoop:
         guard = None
+        track = Frequency(**self.get_default_callback_intervals()["track"])
         if self.config.stop_on_nan_loss and not self.config.skip_nan_loss:
-            track = self.get_default_callback_intervals()["track"]
-            guard = NonFiniteLossGuard(Frequency(**track), self.device)
+            guard = NonFiniteLossGuard(track, self.device)
+        skip = self.step_runner.skip_nonfinite
+        if skip is not None:
+            skip.frequency = track
         self.step_runner.nonfinite_guard = guard
         writer = self.checkpoint_writer
         accumulation_steps = self.accumulation_steps
@@ -476,6 +485,7 @@ class BaseTrainer(abc.ABC):
                 functools.partial(writer.save, model, self) if writer is not None else None
             ),
             nonfinite_guard=guard,
+            skip_nonfinite=skip,
             # a tracker that does not derive from TrackerBase may have no flush
             flush_tracker=getattr(self.tracker, "flush", None) or _nothing,
             logger=self.logger,
@@ -512,6 +522,8 @@ class BaseTrainer(abc.ABC):
             # DDP's reducer holds the process group: let it go with the training, so that
             # `leave_process_group` destroys the group last (see there)
             self.step_runner.ddp_model = None
+            if self.step_runner.skip_nonfinite is not None:
+                self.step_runner.skip_nonfinite.detach()
         if self.log_writer is not None:
             self.log_writer.flush(self.update_counter)
 

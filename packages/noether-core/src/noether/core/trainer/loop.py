@@ -20,7 +20,7 @@ from noether.core.data.container import per_rank_batches
 from noether.core.signals import StopAgreement, StopRequest
 from noether.core.stopwatch import Stopwatch
 from noether.core.trackers.log_writer import LogWriter
-from noether.core.trainer.nonfinite import NonFiniteLossGuard
+from noether.core.trainer.nonfinite import NonFiniteLossGuard, SkipNonFinite
 from noether.core.trainer.step import StepResult
 
 STEP_HOOK = "track_after_accumulation_step"
@@ -67,6 +67,7 @@ class TrainingLoop:
         checkpoint_writer: the run's checkpoints (None: no run folder).
         save_checkpoint: writes a whole checkpoint under a tag (None: no run folder).
         nonfinite_guard: the stop_on_nan_loss check (None: off).
+        skip_nonfinite: the skip_nan_loss counts, read when the guard would read (None: off).
         flush_tracker: puts the tracker's rows on disk before a checkpoint.
         logger: where signal stops are reported.
     """
@@ -86,6 +87,7 @@ class TrainingLoop:
         save_checkpoint: Callable[[str], Path] | None,
         nonfinite_guard: NonFiniteLossGuard | None,
         flush_tracker: Callable[[], None],
+        skip_nonfinite: SkipNonFinite | None = None,
         logger: logging.Logger,
     ) -> None:
         self.counter = counter
@@ -99,6 +101,7 @@ class TrainingLoop:
         self.checkpoint_writer = checkpoint_writer
         self.save_checkpoint = save_checkpoint
         self.nonfinite_guard = nonfinite_guard
+        self.skip_nonfinite = skip_nonfinite
         self.flush_tracker = flush_tracker
         self.logger = logger
         self.stopped_by_signal: str | None = None
@@ -127,6 +130,9 @@ class TrainingLoop:
                     args = (losses, outputs, index, self.accumulation_steps)
                     stop = self.dispatcher.call_hook(step_hooked, STEP_HOOK, *args) or stop
             timings["data_wait"] = Stopwatch(data_wait)
+            skip = self.skip_nonfinite
+            if skip is not None and skip.is_due_after_this_update(counter):
+                skip.check(counter.update + 1)  # before it counts: as if raised inside it
             counter.add_update()
             end_of_epoch = counter.update % counter.updates_per_epoch == 0
             if end_of_epoch:  # first: whatever a callback saves is the position after it
@@ -143,10 +149,17 @@ class TrainingLoop:
                 return
             if stop:
                 agreement.close()
+                self._check_skips()
                 return
         agreement.close()
+        self._check_skips()
         if self.nonfinite_guard is not None:
             self.nonfinite_guard.check(counter, self._logged_values)
+
+    def _check_skips(self) -> None:
+        """Reads the skip_nan_loss counts (raises when too many were skipped in a row)."""
+        if self.skip_nonfinite is not None:
+            self.skip_nonfinite.check(self.counter.update)
 
     def _after_update(
         self,
@@ -181,6 +194,7 @@ class TrainingLoop:
             if writer is not None and writer.has_held_writes:
                 if guard is not None:  # no checkpoint of weights that a NaN went into
                     guard.check(counter, self._logged_values)
+                self._check_skips()
                 self.flush_tracker()  # rows up to this update are on disk before it
                 writer.release()
             elif guard is not None and guard.is_due(counter, end_of_epoch):
@@ -248,6 +262,7 @@ class TrainingLoop:
             return
         if self.nonfinite_guard is not None:
             self.nonfinite_guard.check(self.counter, self._logged_values)
+        self._check_skips()
         self.flush_tracker()
         folder = self.save_checkpoint(f"{signal_name.lower()}_{tag}")
         self.checkpoint_writer.alias(folder, LATEST_TAG)

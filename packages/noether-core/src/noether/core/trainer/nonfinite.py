@@ -1,13 +1,16 @@
-"""The two non-finite loss policies: stop the run (the default) or skip such micro-batches."""
+"""The two non-finite loss policies: stop the run (the default) or skip such micro-batches;
+both decide on the device and read on the host only when values are read anyway."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
 from noether.core.counters import Frequency, UpdateCounter
 from noether.core.distributed import all_reduce_min, all_reduce_sum, get_world_size
@@ -83,41 +86,164 @@ class NonFiniteLossGuard:
 
 
 class SkipNonFinite:
-    """The skip_nan_loss policy: a micro-batch whose loss is NaN or infinite on any rank is
-    skipped on all ranks (one host sync per micro-batch), at most `max_count` in a row.
+    """The skip_nan_loss policy, decided on the device: a micro-batch whose loss is NaN or
+    infinite on any rank contributes nothing on all ranks, at most `max_count` in a row.
+
+    Nothing is read on the host per micro-batch. Each loss gives a finite flag (agreed by an
+    all-reduce MIN, enqueued like any collective). While its backward runs, a hook on every
+    parameter replaces the incoming gradient by zero where the flag is false (`torch.where`:
+    scaling by zero would keep NaN, as NaN * 0 is NaN), so the gradients accumulated from the
+    other micro-batches stay as they were. When every micro-batch of an update was skipped,
+    the optimizer step is undone on the device: the weights and the optimizer state on the
+    training device are restored from a copy taken before the step (state that the optimizer
+    keeps on the host, such as Adam's step count on a GPU run, still advances).
+
+    The skips in a row are counted on the device and read by `check` at the track interval,
+    before checkpoints and at the end, which raises when a run of skips went over
+    `max_count` (at the first read after it; the count named is the longest run since the
+    previous read).
 
     Args:
         max_count: skips in a row before the run stops (skip_nan_loss_max_count).
-        logger: where each skip is reported.
+        logger: where skips are reported (at the read after them).
+        device: where the counts live (the training device).
     """
 
-    def __init__(self, max_count: int, logger: logging.Logger) -> None:
+    def __init__(self, max_count: int, logger: logging.Logger, device: torch.device) -> None:
         self.max_count = max_count
         self.logger = logger
-        self.count = 0
-        """Skips in a row so far (kept in the trainer state)."""
+        self.device = device
+        self.frequency = Frequency(every_n_updates=1)
+        """When the loop reads the counts (the trainer sets the track interval)."""
+        # skips in a row now, the longest run since the last read, skips since the last read
+        self._counts = torch.zeros(3, dtype=torch.int64, device=device)
+        self._flag: Tensor | None = None
+        self._update_ok: Tensor | None = None
+        self._hooks: list[RemovableHandle] = []
+        self._hooked: nn.Module | None = None
+        self._checked_update = 0
 
-    def should_skip(self, loss: Tensor) -> bool:
-        """Whether all ranks skip this micro-batch.
+    # ------------------------------------------------------------------ state
+    @property
+    def count(self) -> int:
+        """Skips in a row so far (kept in the trainer state; a host read)."""
+        return int(self._counts[0].item())
+
+    @count.setter
+    def count(self, value: int) -> None:
+        self._counts.copy_(torch.tensor([value, value, 0], dtype=torch.int64))
+
+    # ------------------------------------------------------------------ per micro-batch
+    def flag(self, loss: Tensor) -> Tensor:
+        """Whether this micro-batch's loss is finite on every rank (a device bool); counts
+        it. Called once per micro-batch, before its backward."""
+        finite = torch.isfinite(loss.detach()).all().to(self.device)
+        if get_world_size() > 1:
+            agreed = finite.to(torch.int32).reshape(1)
+            all_reduce_min(agreed)
+            finite = agreed[0].bool()
+        bad = (~finite).to(torch.int64)
+        counts = self._counts
+        run = counts[0].add_(1).mul_(bad)
+        counts[1].copy_(torch.maximum(counts[1], run))
+        counts[2].add_(bad)
+        ok = self._update_ok
+        self._update_ok = finite if ok is None else ok | finite
+        return finite
+
+    def attach(self, model: nn.Module) -> None:
+        """Puts the gradient mask on `model`'s trainable parameters (once per model)."""
+        if self._hooked is model:
+            return
+        self.detach()
+        for param in model.parameters():
+            if param.requires_grad:
+                self._hooks.append(param.register_hook(self._mask_gradient))  # type: ignore[no-untyped-call]
+        self._hooked = model
+
+    def detach(self) -> None:
+        """Removes the gradient mask (when training ends)."""
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks.clear()
+        self._hooked = None
+
+    @contextmanager
+    def masking(self, finite: Tensor) -> Iterator[None]:
+        """Within the block (the micro-batch's backward), gradients count only if `finite`."""
+        self._flag = finite
+        try:
+            yield
+        finally:
+            self._flag = None
+
+    def _mask_gradient(self, grad: Tensor) -> Tensor:
+        flag = self._flag
+        if flag is None:  # a backward outside the train step's: untouched
+            return grad
+        return torch.where(flag, grad, 0.0)
+
+    # ------------------------------------------------------------------ per update
+    def optimizer_step(self, model: nn.Module, step: Callable[[], object]) -> None:
+        """Runs `step` (the optimizer step), undone on the device when every micro-batch of
+        the update was skipped."""
+        ok = self._update_ok
+        optimizer = getattr(model, "optimizer", None)
+        if ok is None or optimizer is None:
+            step()
+            return
+        tensors: list[Tensor] = [p for p in model.parameters() if p.requires_grad]
+        for state in optimizer.state.values():
+            tensors += [v for v in state.values() if isinstance(v, Tensor)]
+        tensors = [t for t in tensors if t.device == ok.device]
+        with torch.no_grad():
+            saved = [t.detach().clone() for t in tensors]
+            step()
+            for tensor, before in zip(tensors, saved, strict=True):
+                tensor.copy_(torch.where(ok, tensor, before))
+
+    def end_update(self) -> None:
+        """After the update's optimizer step: the next micro-batch starts a new update."""
+        self._update_ok = None
+
+    # ------------------------------------------------------------------ host reads
+    def is_due_after_this_update(self, counter: UpdateCounter) -> bool:
+        """Whether the track interval asks for a read after the update that is ending (the
+        counter does not count it yet)."""
+        update = counter.update + 1
+        ebs = counter.effective_batch_size
+        if self.frequency.due_after_update(update, counter.sample + ebs, ebs):
+            return True
+        end_of_epoch = update % counter.updates_per_epoch == 0
+        return end_of_epoch and self.frequency.due_after_epoch(counter.epoch + 1)
+
+    def check(self, update: int) -> None:
+        """Reads the counts (one host read; all ranks hold the same); reports the skips
+        since the last read and raises when a run of them went over `max_count`.
+
+        Args:
+            update: the last update that ran.
 
         Raises:
             NonFiniteLossError: more than `max_count` non-finite losses in a row.
         """
-        finite = torch.isfinite(loss.detach()).all().to(torch.float32).reshape(1)
-        all_reduce_min(finite)
-        if bool(finite.item()):
-            self.count = 0
-            return False
-        self.count += 1
-        if self.count > self.max_count:
+        run, longest, skipped = (int(v) for v in self._counts.tolist())
+        first, self._checked_update = self._checked_update + 1, update
+        self._counts[1].fill_(run)
+        self._counts[2].zero_()
+        if longest > self.max_count:
             raise NonFiniteLossError(
-                f"the loss was NaN or infinite {self.count} times in a row "
+                f"the loss was NaN or infinite {longest} times in a row "
                 f"(skip_nan_loss_max_count={self.max_count}); check the data, learning rate "
                 "and precision"
             )
-        self.logger.warning(
-            "non-finite loss: skipping this micro-batch (%d in a row, at most %d)",
-            self.count,
-            self.max_count,
-        )
-        return True
+        if skipped:
+            self.logger.warning(
+                "non-finite loss: skipped %d micro-batches in updates %d to %d "
+                "(%d in a row now, at most %d)",
+                skipped,
+                first,
+                update,
+                run,
+                self.max_count,
+            )

@@ -13,7 +13,6 @@ import torch
 from torch import Tensor, nn
 
 from noether.core.callbacks.context import GradNormMeter
-from noether.core.distributed import all_reduce_gradients_mean
 from noether.core.models.base import ModelBase
 from noether.core.stopwatch import Stopwatch
 from noether.core.trainer.nonfinite import NonFiniteLossGuard, SkipNonFinite
@@ -46,9 +45,9 @@ class TrainStep:
         autocast: the run's mixed-precision context (None: float32, no autocast).
         grad_scaler: scales the loss for float16 (None otherwise).
         micro_batch_weights: loss weight of each micro-batch of an update (`split_batch`).
-        skip_nonfinite: the skip_nan_loss policy (None: every loss is backpropagated).
+        skip_nonfinite: the skip_nan_loss policy (None: every loss is backpropagated as is).
         grad_norm: measures the gradient norm before the optimizer step when wanted.
-        logger: where skipped updates are reported.
+        logger: where updates without a gradient are reported.
         trainer_name: names the trainer in errors about what train_step returned.
     """
 
@@ -90,7 +89,7 @@ class TrainStep:
         retain_graph: bool = False,
     ) -> StepResult:
         """Forward and backward of micro-batch `index` of `steps`; the optimizer steps after
-        the last one (unless every micro-batch was skipped).
+        the last one. Nothing here reads a device value on the host (see `SkipNonFinite`).
 
         Raises:
             TrainStepError: train_step returned no TrainerResult, or a total_loss that is not
@@ -105,14 +104,21 @@ class TrainStep:
             result = self._forward(train_step, batch, dist_model)
             forward_end = perf_counter()
             loss = result.total_loss
-            skipped = self.skip_nonfinite is not None and self.skip_nonfinite.should_skip(loss)
-            if not skipped and loss.requires_grad:
-                self._backward(loss, steps, index, retain_graph)
-                if self.nonfinite_guard is not None:
-                    self.nonfinite_guard.add(loss)
+            skip = self.skip_nonfinite
+            if skip is None:
+                if loss.requires_grad:
+                    self._backward(loss, steps, index, retain_graph)
+                    if self.nonfinite_guard is not None:
+                        self.nonfinite_guard.add(loss)
+            else:  # decided on the device: the gradients of a non-finite loss are masked
+                finite = skip.flag(loss)
+                if loss.requires_grad:
+                    skip.attach(model)
+                    with skip.masking(finite):
+                        self._backward(loss, steps, index, retain_graph)
         backward_end = perf_counter()
         if is_last:
-            self._optimizer_step(model, skipped and ddp is not None)
+            self._optimizer_step(model)
         end = perf_counter()
         timings = {
             "forward": Stopwatch(forward_end - start),
@@ -158,16 +164,21 @@ class TrainStep:
         loss.backward(retain_graph=retain_graph)  # type: ignore[no-untyped-call]
         self._backward_steps += 1
 
-    def _optimizer_step(self, model: ModelBase, reduce_gradients: bool) -> None:
-        """Optimizer step (unless nothing was backpropagated), schedule, zeroed gradients."""
+    def _optimizer_step(self, model: ModelBase) -> None:
+        """Optimizer step (unless nothing was backpropagated; undone on the device when
+        skip_nan_loss skipped every micro-batch), schedule, zeroed gradients."""
         if self._backward_steps > 0:
-            if reduce_gradients:  # DDP reduces in the last backward, which all ranks skipped
-                all_reduce_gradients_mean(model)
             if self.grad_norm.is_wanted:
                 self.grad_norm.measure(model.parameters(), self.grad_scaler)
-            model.optimizer_step(self.grad_scaler)
+            skip = self.skip_nonfinite
+            if skip is None:
+                model.optimizer_step(self.grad_scaler)
+            else:
+                skip.optimizer_step(model, lambda: model.optimizer_step(self.grad_scaler))
         else:
-            self.logger.warning("all micro-batches of this update were skipped: no optimizer step")
+            self.logger.warning("no loss of this update had a gradient: no optimizer step")
+        if self.skip_nonfinite is not None:
+            self.skip_nonfinite.end_update()
         model.optimizer_schedule_step()
         model.optimizer_zero_grad()
         self._backward_steps = 0
