@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from noether.core.testing import free_port
+
 WORKER = Path(__file__).with_name("offline_loss_ddp_worker.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_offline_loss_is_exact_over_two_ranks(tmp_path: Path) -> None:
@@ -29,7 +24,7 @@ def test_offline_loss_is_exact_over_two_ranks(tmp_path: Path) -> None:
         "torch.distributed.run",
         "--nproc-per-node=2",
         "--master-addr=127.0.0.1",
-        f"--master-port={_free_port()}",
+        f"--master-port={free_port()}",
         str(WORKER),
         str(out),
         str(tmp_path / "runs"),

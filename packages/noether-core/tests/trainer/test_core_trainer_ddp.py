@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import torch
 
+from noether.core.testing import run_ranks
+
 WORKER = Path(__file__).with_name("core_ddp_worker.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run(out: Path, world_size: int, max_batch_size: int, *extra: str) -> list[dict]:
     out.mkdir()
-    port = _free_port()
-    processes = []
-    for rank in range(world_size):
-        env = {
-            **os.environ,
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "WORLD_SIZE": str(world_size),
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-            "OMP_NUM_THREADS": "1",
-        }
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, str(WORKER), str(out), str(max_batch_size), *extra],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    for process in processes:
-        output, _ = process.communicate(timeout=240)
-        assert process.returncode == 0, output
+    run_ranks([sys.executable, str(WORKER), str(out), str(max_batch_size), *extra], world_size)
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world_size)]
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +24,13 @@ import pytest
 import torch
 
 from noether.core import BaseTrainer
-from noether.core.testing import RegressionDataset, make_config, make_model, make_trainer
+from noether.core.testing import (
+    RegressionDataset,
+    make_config,
+    make_model,
+    make_trainer,
+    run_ranks,
+)
 
 READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
 """Tensor methods that hand a value to the host (or copy it there)."""
@@ -134,35 +138,9 @@ def test_the_count_sees_a_read_in_train_step(monkeypatch):
     assert reads[2, "item"] == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize("skip_nan_loss", [False, True], ids=["default", "skip_nan_loss"])
 def test_no_host_read_outside_the_intervals_on_two_gloo_ranks(tmp_path, skip_nan_loss):
-    port = _free_port()
-    processes = []
-    for rank in range(2):
-        env = {
-            **os.environ,
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "WORLD_SIZE": "2",
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-            "OMP_NUM_THREADS": "1",
-        }
-        command = [sys.executable, __file__, str(tmp_path), str(skip_nan_loss)]
-        processes.append(
-            subprocess.Popen(
-                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
-        )
-    for process in processes:
-        output, _ = process.communicate(timeout=240)
-        assert process.returncode == 0, output
+    run_ranks([sys.executable, __file__, str(tmp_path), str(skip_nan_loss)], world_size=2)
     for rank in range(2):
         result = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert result["outside"] == {}, rank

@@ -40,6 +40,7 @@ from noether.core.testing.models import (
     make_two_layer_model,
     sgd,
 )
+from noether.core.testing.ranks import RankFailedError, free_port, run_ranks
 from noether.core.testing.trackers import RecordingTracker
 from noether.core.testing.trainers import (
     STOP_CRITERIA,
@@ -65,6 +66,7 @@ __all__ = [
     "MseTrainer",
     "MseTrainerConfig",
     "PairDataset",
+    "RankFailedError",
     "RecordingCallback",
     "RecordingTracker",
     "RegressionDataset",
@@ -72,11 +74,13 @@ __all__ = [
     "TwoLayerModelConfig",
     "UpdateRecord",
     "WeightRecorder",
+    "free_port",
     "make_config",
     "make_fields_model",
     "make_model",
     "make_trainer",
     "make_two_layer_model",
+    "run_ranks",
     "sgd",
     "with_stop_criterion",
 ]
