@@ -30,7 +30,7 @@ class CudaPrefetcher:
             raise ValueError(f"CudaPrefetcher needs a CUDA device, not {device}")
         self.batches = batches
         self.device = device
-        self.stream = torch.cuda.Stream(device)
+        self.stream = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
         self.next_batch: Batch | None = None
         self.exhausted = False
         self._load_next()
