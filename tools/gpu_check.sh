@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CUDA checks, run by hand on a machine with a GPU and a system-wide torch (no uv there):
-# the CUDA tests, then the quickstart on the GPU in every precision, with and without
-# torch.compile. Expects the workspace wheels (and any missing dependency wheels) in .whl/:
+# the CUDA tests, the GPU throughput benchmark (trainer against a plain loop), then the
+# quickstart on the GPU in every precision, with and without torch.compile. Expects the
+# workspace wheels (and any missing dependency wheels) in .whl/:
 #   uv build --all-packages -o .whl
 set -uo pipefail
 export PYTHONUNBUFFERED=1
@@ -13,8 +14,12 @@ python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_devic
 echo "== CUDA tests"
 python3 -m pytest -q -p no:cacheprovider -rs \
     packages/noether-core/tests/trainer/test_core_trainer_cuda.py \
+    packages/noether-core/tests/data/test_core_prefetch.py \
     packages/noether-core/tests/models/test_core_model_base.py \
     packages/noether-core/tests/test_core_build.py 2>&1 | tail -15
+
+echo "== GPU throughput: trainer against a plain loop (tools/bench/gpu_throughput.py)"
+timeout 420 python3 tools/bench/gpu_throughput.py --device cuda 2>&1 | grep -v Warning | tail -20
 
 for variant in "float32" "bfloat16" "float16" \
     "bfloat16 trainer.use_torch_compile=true" "float16 trainer.use_torch_compile=true"; do

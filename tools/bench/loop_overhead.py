@@ -29,10 +29,15 @@ Per side, the medians over rounds of each turn, summed, give its time (a turn di
 a few rounds drops out); `ratio_vs_plain` is trainer over plain from these sums, and
 `paired` is the median over rounds of the per-round ratios.
 
+`--lightning` adds two PyTorch Lightning sides (`lightning_sides.py`; lightning is in the
+workspace's dev group): `pl_bare` (no logger, progress bar or checkpoints) and `pl_default`
+(Lightning's progress bar, CSV logger and `self.log` of the loss).
+
     uv run python tools/bench/loop_overhead.py                 # both workloads
     uv run python tools/bench/loop_overhead.py --workload A --bare --control
     uv run python tools/bench/loop_overhead.py --tracker noop --clock wall
     uv run python tools/bench/loop_overhead.py --profile       # cProfile of the trainer on A
+    uv run python tools/bench/loop_overhead.py --lightning 2>/dev/null  # + Lightning sides
 
 Workload A: MLP 32-64-64-1, 65,536 samples, batch 64, 1,024 updates (one epoch), one thread.
 Workload B: MLP 256-1024-1024-256, batch 128, 128 updates (one epoch).
@@ -72,6 +77,7 @@ from noether.core.trackers.noop import NoopTracker
 from noether.core.trainer.base import BaseTrainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lightning_sides import MISSING, find_lightning, lightning_makers
 from turn_taking import Side, pin_to_one_cpu, run_round, sum_of_turn_medians
 
 LR = 1e-3
@@ -249,7 +255,7 @@ class Result:
             total = self.total(side)
             runs = [sum(turns) for turns in self.rounds[side]]
             text = (
-                f"  {side:8s} {total * 1e3:8.1f} ms = {total * per_update:7.1f} us/update "
+                f"  {side:10s} {total * 1e3:8.1f} ms = {total * per_update:7.1f} us/update "
                 f"(runs: min {min(runs) * 1e3:.1f}, max {max(runs) * 1e3:.1f} ms)"
             )
             if side != "plain":
@@ -271,6 +277,7 @@ class Options:
     control: bool = False
     clock: str = "thread"
     turns: int = TURNS_PER_RUN
+    lightning: bool = False
 
 
 def bench(workload: Workload, options: Options, output: Path) -> Result:
@@ -287,6 +294,17 @@ def bench(workload: Workload, options: Options, output: Path) -> Result:
         )
     if options.control:
         makers["control"] = lambda: plain_side(workload, dataset)
+    pl = find_lightning() if options.lightning else None
+    if pl is not None:
+        makers |= lightning_makers(
+            pl,
+            lambda: make_model(workload),
+            dataset,
+            batch_size=workload.batch_size,
+            updates=workload.updates,
+            lr=LR,
+            output=output,
+        )
     names = list(makers)
     per_turn = max(1, workload.updates // options.turns)
     result = Result(workload, {name: [] for name in names})
@@ -333,11 +351,17 @@ def main(argv: list[str] | None = None) -> int:
         "--turns", type=int, default=TURNS_PER_RUN, help="turns each side takes per run"
     )
     parser.add_argument("--cpu", type=int, default=None, help="CPU to pin the process to")
+    parser.add_argument(
+        "--lightning", action="store_true", help="also time PyTorch Lightning, bare and default"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the trainer on A")
     parser.add_argument("--top", type=int, default=40, help="rows of the profile")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    if args.lightning and find_lightning() is None:
+        print(MISSING, file=sys.stderr)
+        return 2
     torch.set_num_threads(1)
     cpu = pin_to_one_cpu(args.cpu)
     with tempfile.TemporaryDirectory(prefix="noether-bench-") as tmp:
@@ -347,7 +371,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         names = ["B", "A"] if args.workload == "both" else [args.workload]
         options = Options(
-            args.repeats, args.tracker, args.bare, args.control, args.clock, args.turns
+            args.repeats,
+            args.tracker,
+            args.bare,
+            args.control,
+            args.clock,
+            args.turns,
+            args.lightning,
         )
         results = [bench(WORKLOADS[name], options, output) for name in names]
     print(

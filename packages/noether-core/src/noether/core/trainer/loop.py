@@ -17,6 +17,7 @@ from noether.core.callbacks.dispatch import CallbackDispatcher, DueSchedule, ove
 from noether.core.checkpoint.writer import LATEST_TAG, CheckpointWriter
 from noether.core.counters import UpdateCounter
 from noether.core.data.container import per_rank_batches
+from noether.core.data.prefetch import CudaPrefetcher
 from noether.core.signals import StopAgreement, StopRequest
 from noether.core.stopwatch import Stopwatch
 from noether.core.trackers.log_writer import LogWriter
@@ -109,7 +110,12 @@ class TrainingLoop:
 
     # ------------------------------------------------------------------ the loop
     def run(self, data_iter: Iterator[Batch], stop_request: StopRequest) -> None:
-        """Trains until the end, an early stop, or a stop signal (all ranks agree on it)."""
+        """Trains until the end, an early stop, or a stop signal (all ranks agree on it).
+
+        On CUDA, batches are copied to the device one ahead on a side stream (see
+        `CudaPrefetcher`); callbacks that read the stream get them already there."""
+        if self.device.type == "cuda":
+            data_iter = CudaPrefetcher(map(drop_metadata, data_iter), self.device)
         counter = self.counter
         step_hooked = [cb for cb in self.periodic if overrides(cb, STEP_HOOK)]
         update_hooked = [cb for cb in self.periodic if overrides(cb, UPDATE_HOOK)]

@@ -1,0 +1,315 @@
+"""Throughput of BaseTrainer against a plain PyTorch loop on the same GPU (or CPU), one process.
+
+Both sides train the same network on the same data with the same optimizer, precision and
+compilation. The plain loop is what a careful user writes by hand: torch's `DataLoader`
+(pinned memory on CUDA), `.to(device, non_blocking=True)`, autocast for bfloat16,
+`torch.compile` for the compiled variant. The trainer runs with its default callbacks and a
+jsonl tracker (`--tracker noop` for none), as a user would see it.
+
+The sides take turns (`turn_taking.py`, as in `loop_overhead.py`): each side is a thread
+that trains for a block of updates, then hands over. On CUDA, a turn boundary synchronises
+the device and records a CUDA event, and turns are timed between events; between two
+boundaries nothing synchronises, so each side keeps the GPU queue as full as it can. On CPU
+turns are timed with `perf_counter`. Only the steady state counts: the first turn (set-up,
+first updates, compilation in the warm-up round) and the last (tear-down) are left out, so
+every counted turn has the same number of updates. Per side, the medians over rounds of
+each counted turn, summed, give its time per update.
+
+Workloads: A (MLP 32-64-64-1, batch 64: launch bound), B (MLP 256-1024-1024-256, batch 128)
+and T (a point-cloud transformer: 65,536 points per cloud, 2 clouds per batch, patches of 64
+points, 6 layers of width 256, about 5 M parameters). Variants: fp32, bf16 (autocast) and
+bf16-compiled (torch.compile, default mode). Targets: time per update <= 1.05x the plain
+loop's on A; throughput >= 0.98x on B and T.
+
+    uv run python tools/bench/gpu_throughput.py                    # CUDA, every workload
+    uv run python tools/bench/gpu_throughput.py --workload T --variants bf16,bf16-compiled
+    uv run python tools/bench/gpu_throughput.py --device cpu --tiny  # seconds; kept by CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from noether.config.schemas.optimizer import AdamWConfig
+from noether.core.data.container import DataContainer
+from noether.core.runs import PathProvider
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_workloads import (
+    GpuBenchModel,
+    GpuBenchModelConfig,
+    PooledDataset,
+    Workload,
+    parameter_count,
+    workloads,
+)
+from loop_overhead import BenchTrainerConfig, MseTrainer, make_tracker
+from turn_taking import Side, pin_to_one_cpu, run_round
+
+LR = 1e-4
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Precision and compilation of both sides."""
+
+    name: str
+    precision: str
+    compile: bool
+
+
+VARIANTS = {
+    "fp32": Variant("fp32", "float32", False),
+    "bf16": Variant("bf16", "bfloat16", False),
+    "bf16-compiled": Variant("bf16-compiled", "bfloat16", True),
+}
+TARGETS = {"A": ("time", 1.05), "B": ("throughput", 0.98), "T": ("throughput", 0.98)}
+"""Per workload: which ratio has a target, and the bound (time <=, throughput >=)."""
+
+
+class CudaEventClock:
+    """Seconds since the clock was made, read at a turn boundary: synchronises the device,
+    then records an event and times it against the first one."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.origin = self._event()
+
+    def _event(self) -> torch.cuda.Event:
+        torch.cuda.synchronize(self.device)
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        event.synchronize()
+        return event
+
+    def __call__(self) -> float:
+        return self.origin.elapsed_time(self._event()) / 1e3
+
+
+def make_model(workload: Workload, device: torch.device) -> GpuBenchModel:
+    """The same network (class and initial weights) for every side, on the device."""
+    torch.manual_seed(0)
+    config = GpuBenchModelConfig(
+        workload=workload.name, optimizer=AdamWConfig(lr=LR, weight_decay=0.0)
+    )
+    return GpuBenchModel(config, workload).to(device)
+
+
+def plain_side(
+    workload: Workload, dataset: PooledDataset, device: torch.device, variant: Variant
+) -> Callable[[], Side]:
+    """A maker of plain-loop sides; the model (and its compiled form) is built once and kept
+    over rounds, so compilation happens in the warm-up round only."""
+    model = make_model(workload, device)
+    net: nn.Module = torch.compile(model) if variant.compile else model  # type: ignore[assignment]
+    cuda = device.type == "cuda"
+
+    def body() -> None:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
+        loader = DataLoader(
+            dataset,
+            batch_size=workload.batch_size,
+            shuffle=True,
+            drop_last=True,
+            pin_memory=cuda,
+        )
+        autocast: Callable[[], contextlib.AbstractContextManager[object]] = (
+            (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
+            if variant.precision == "bfloat16"
+            else contextlib.nullcontext
+        )
+        model.train()
+        for batch in loader:
+            x = batch["x"].to(device, non_blocking=True)
+            y = batch["y"].to(device, non_blocking=True)
+            with autocast():
+                loss = nn.functional.mse_loss(net(x), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    return lambda: Side(model, body)
+
+
+def trainer_side(
+    workload: Workload,
+    dataset: PooledDataset,
+    device: torch.device,
+    variant: Variant,
+    tracker_kind: str,
+    output: Path,
+) -> Callable[[], Side]:
+    """A maker of trainer sides (default callbacks on); the model is kept over rounds, the
+    trainer is built in each side's timed body, its tracker outside the timing."""
+    model = make_model(workload, device)
+    config = BenchTrainerConfig(
+        max_updates=workload.updates,
+        effective_batch_size=workload.batch_size,
+        forward_properties=["x"],
+        target_properties=["y"],
+        precision=variant.precision,  # type: ignore[arg-type]
+        use_torch_compile=variant.compile,
+    )
+    data = DataContainer({"train": dataset})
+
+    def make() -> Side:
+        path_provider = PathProvider(output, f"gpu_{workload.name}_{variant.name}")
+        tracker = make_tracker(tracker_kind)
+        tracker.start(path_provider, {"benchmark": workload.name})
+
+        def body() -> None:
+            MseTrainer(config, data, device, tracker, path_provider).train(model)
+
+        return Side(model, body, tracker.close)
+
+    return make
+
+
+@dataclass
+class Row:
+    """The counted turns of each side over the rounds of one workload and variant."""
+
+    workload: Workload
+    variant: Variant
+    per_turn: int
+    rounds: dict[str, list[list[float]]]
+
+    def seconds_per_update(self, side: str) -> float:
+        """Sum over counted turns of the median over rounds, per update."""
+        turns = list(zip(*self.rounds[side], strict=True))
+        return sum(statistics.median(t) for t in turns) / (len(turns) * self.per_turn)
+
+    @property
+    def time_ratio(self) -> float:
+        """Time per update, trainer over plain."""
+        return self.seconds_per_update("trainer") / self.seconds_per_update("plain")
+
+    def line(self) -> str:
+        plain = self.seconds_per_update("plain") * 1e6
+        trainer = self.seconds_per_update("trainer") * 1e6
+        kind, bound = TARGETS[self.workload.name]
+        value = self.time_ratio if kind == "time" else 1 / self.time_ratio
+        met = value <= bound if kind == "time" else value >= bound
+        target = f"{kind} {'<=' if kind == 'time' else '>='} {bound:.2f}"
+        return (
+            f"{self.workload.name:8s} {self.variant.name:14s} {plain:11.1f} {trainer:11.1f} "
+            f"{self.time_ratio:11.3f} {1 / self.time_ratio:11.3f}   {target:18s} "
+            f"{'yes' if met else 'NO'}"
+        )
+
+
+HEADER = (
+    f"{'workload':8s} {'variant':14s} {'plain us':>11s} {'trainer us':>11s} "
+    f"{'time ratio':>11s} {'throughput':>11s}   {'target':18s} met"
+)
+
+
+def bench(
+    workload: Workload,
+    variant: Variant,
+    device: torch.device,
+    args: argparse.Namespace,
+    clock: Callable[[], float],
+    output: Path,
+) -> Row:
+    """A warm-up round, then `args.repeats` rounds in alternating order."""
+    dataset = PooledDataset(workload, workload.updates * workload.batch_size)
+    makers = {
+        "plain": plain_side(workload, dataset, device, variant),
+        "trainer": trainer_side(workload, dataset, device, variant, args.tracker, output),
+    }
+    per_turn = max(1, workload.updates // args.turns)
+    row = Row(workload, variant, per_turn, {name: [] for name in makers})
+    orders = list(itertools.permutations(makers))
+    random.Random(0).shuffle(orders)
+    for repeat in range(-1, args.repeats):
+        order = orders[max(repeat, 0) % len(orders)]
+        turns = run_round([makers[name]() for name in order], per_turn, clock)
+        if repeat >= 0:
+            for name, seconds in zip(order, turns, strict=True):
+                row.rounds[name].append(seconds[1:-1])
+    return row
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_device = "cuda" if torch.cuda.is_available() else "cpu"
+    parser.add_argument("--device", default=default_device, help="cuda, cuda:N or cpu")
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes (seconds on CPU)")
+    parser.add_argument("--workload", default="A,B,T", help="comma-separated: A, B, T")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help=f"comma-separated of {', '.join(VARIANTS)} (default: all on CUDA; no compiled "
+        "variant on CPU, where compiling takes minutes)",
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="rounds (default 5; tiny 2)")
+    parser.add_argument("--turns", type=int, default=16, help="turns each side takes per run")
+    parser.add_argument("--tracker", choices=["jsonl", "noop"], default="jsonl")
+    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (device cpu)")
+    args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 2 if args.tiny else 5
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    if args.variants is None:
+        args.variants = "fp32,bf16" if args.device == "cpu" else ",".join(VARIANTS)
+    for name in args.variants.split(","):
+        if name not in VARIANTS:
+            parser.error(f"unknown variant {name!r}; use {', '.join(VARIANTS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("no CUDA device here: use --device cpu --tiny")
+        torch.cuda.set_device(device)
+        clock: Callable[[], float] = CudaEventClock(device)
+        where = f"{torch.cuda.get_device_name(device)}, clock: CUDA events"
+    else:
+        torch.set_num_threads(1)
+        where = f"cpu {pin_to_one_cpu(args.cpu)}, 1 thread, clock: perf_counter"
+        clock = time.perf_counter
+    chosen = workloads(args.tiny)
+    names = [name.strip() for name in args.workload.split(",")]
+    print(f"torch {torch.__version__}, {where}, {args.repeats} rounds, tracker {args.tracker}")
+    for name in names:
+        workload = chosen[name]
+        params = parameter_count(make_model(workload, torch.device("cpu")))
+        print(
+            f"  {name}: {workload.description}, batch {workload.batch_size}, "
+            f"{params:,} parameters, {workload.updates} updates per run"
+        )
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="noether-gpu-bench-") as tmp:
+        for name in names:
+            for variant in args.variants.split(","):
+                rows.append(bench(chosen[name], VARIANTS[variant], device, args, clock, Path(tmp)))
+    print(HEADER)
+    for row in rows:
+        print(row.line())
+    print("time ratio: trainer / plain time per update; throughput: plain / trainer")
+    if args.tiny:
+        print("tiny sizes: this run checks that the benchmark works, its ratios mean little")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
