@@ -163,7 +163,6 @@ class BaseTrainer(abc.ABC):
         """Calls the callbacks with one error policy."""
         self._offered_models: dict[str, Callable[[], torch.nn.Module]] = {}
         self._model: ModelBase | None = None
-        self._loop: TrainingLoop | None = None
         self.stopped_by_signal: str | None = None
         """SIGTERM / SIGINT when a signal stopped training (after writing its checkpoint)."""
         self.logger.info("precision %s (asked for %s)", self.precision, config.precision)
