@@ -51,3 +51,22 @@ def test_subclass_with_only_loss_compute_trains_until_loss_falls(path_provider, 
         after = torch.nn.functional.mse_loss(model(data.x), data.y).item()
     assert trainer.update_counter.update == 20 * 8
     assert after < before * 0.05
+
+
+def test_a_run_without_tracker_trains_with_every_default_callback():
+    """No tracker, no run folder: the default callbacks (stability included) log nothing
+    and get in no one's way."""
+    from noether.core import DataContainer
+    from noether.core.testing import MseTrainer, RegressionDataset, make_config, make_model
+
+    config = make_config(
+        max_updates=6,
+        log_every_n_updates=2,
+        track_every_n_updates=1,
+        monitor_training_stability=True,
+        monitor_interval=2,
+    )
+    trainer = MseTrainer(config, DataContainer({"train": RegressionDataset()}), "cpu", None, None)
+    assert trainer.log_writer is None and trainer.checkpoint_writer is None
+    trainer.train(make_model())
+    assert trainer.update_counter.update == 6

@@ -48,9 +48,11 @@ class RunDataLoader(DataLoader[Any]):
         dataset = self.dataset
         getitems = getattr(dataset, "__getitems__", None)
         if getitems is None:
-            batches = (collate([dataset[i] for i in indices]) for indices in self.batch_sampler)
-        else:
-            batches = (collate(getitems(indices)) for indices in self.batch_sampler)
+
+            def getitems(indices: list[int]) -> list[Any]:
+                return [dataset[i] for i in indices]
+
+        batches = map(collate, map(getitems, self.batch_sampler))
         if self.pin_memory and torch.cuda.is_available():
             return map(pin_batch, batches)
         return batches

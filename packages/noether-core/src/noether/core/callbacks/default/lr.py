@@ -20,8 +20,9 @@ class LrCallback(PeriodicCallback):
     """Every track interval: the learning rate of the next update (what the schedule set)."""
 
     def periodic_callback(self) -> None:
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None or self.log_writer is None:
+        optimizer = getattr(self.context.model, "optimizer", None)
+        writer = self.context.log_writer
+        if optimizer is None or writer is None:
             return
         for key, value in learning_rates(optimizer).items():
-            self.log_writer.add_scalar(key, value)
+            writer.add_scalar(key, value)

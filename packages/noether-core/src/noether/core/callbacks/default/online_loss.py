@@ -120,9 +120,10 @@ class OnlineLossCallback(PeriodicCallback):
 
     def periodic_callback(self) -> None:
         means = self.take_means(self._track)
-        if self.log_writer is not None:
+        writer = self.context.log_writer
+        if writer is not None:
             for name, value in means.items():
-                self.log_writer.add_scalar(f"loss/online/{name}", value)
+                writer.add_scalar(f"loss/online/{name}", value)
 
     def state_dict(self) -> dict[str, Any]:
         self.collect()

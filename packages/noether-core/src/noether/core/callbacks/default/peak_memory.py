@@ -43,6 +43,6 @@ class PeakMemoryCallback(PeriodicCallback):
             self.logger.debug("peak memory unavailable: %s", error)
             return
         self.last_peak_mb = peak
-        if self.log_writer is not None:
-            self.log_writer.add_scalar("memory/peak_mb", peak)
+        if self.context.log_writer is not None:
+            self.context.log_writer.add_scalar("memory/peak_mb", peak)
         self.logger.info("peak memory %.1f MiB (%s)", peak, device.type)

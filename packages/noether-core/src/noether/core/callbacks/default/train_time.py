@@ -39,9 +39,10 @@ class TrainTimeCallback(PeriodicCallback):
         means = self.mean_timings()
         if not means:
             return
-        if self.log_writer is not None:
+        writer = self.context.log_writer
+        if writer is not None:
             for key, value in means.items():
-                self.log_writer.add_scalar(f"time/{key}", value)
+                writer.add_scalar(f"time/{key}", value)
         order = [key for key in TIMING_KEYS if key in means]
         order += [key for key in means if key not in TIMING_KEYS]
         parts = ", ".join(f"{key} {means[key] * 1e3:.2f}" for key in order)
