@@ -3,11 +3,11 @@ data (dicts `{"x", "y"}`), in a realistic size for a GPU and a tiny one for CI o
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from loop_overhead import build_mlp  # tools/bench is on sys.path (gpu_throughput.py)
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -82,16 +82,6 @@ class PooledDataset(Dataset[dict[str, torch.Tensor]]):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index %= len(self.x)
         return {"x": self.x[index], "y": self.y[index]}
-
-
-def build_mlp(dims: tuple[int, ...]) -> nn.Sequential:
-    """Linear layers with GELU in between."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(dims)):
-        layers.append(nn.Linear(a, b))
-        if i < len(dims) - 2:
-            layers.append(nn.GELU())
-    return nn.Sequential(*layers)
 
 
 class PointCloudTransformer(nn.Module):
