@@ -6,8 +6,9 @@ interleaved, and prints the medians and, last, `ratio=<validate / imports>`.
 The interpreter runs directly (not through `uv run`) so that uv's own start-up is not counted.
 
 CPU time (user + system of the child) is printed too: on a loaded machine it is steadier than
-wall time. For scale: one trivial pydantic model (import BaseModel, define, validate) already
-costs about 1.7x the baseline, which imports pydantic's lazy top-level package only.
+wall time. For scale, `floor` runs the least a pydantic CLI does: a typer app with one
+command that validates one trivial pydantic model; the baseline imports pydantic's lazy
+top-level package only, so `floor_ratio` shows how much of the ratio any pydantic model costs.
 
 With `--tricks`, each start-up trick of `noether.config.startup` is measured too: the run with
 all tricks, with none (NOETHER_CONFIG_STARTUP=plain) and with each one turned off, interleaved;
@@ -30,6 +31,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "fixture" / "experiment.yaml"
+
+
+FLOOR = """
+import sys
+import typer
+import yaml
+from pydantic import BaseModel
+
+
+class Floor(BaseModel):
+    x: int
+
+
+def validate(path: str) -> None:
+    Floor.model_validate(yaml.safe_load("x: 1"))
+
+
+sys.argv = ["floor", "f.yaml"]
+typer.run(validate)
+"""
+"""The floor: a typer command validating one trivial pydantic model (no file is read)."""
 
 
 def example_configs() -> list[str]:
@@ -97,6 +119,7 @@ def main() -> int:
     validate.append("validate")
     validate += configs
     baseline = [args.python, "-c", "import pydantic, yaml, typer"]
+    floor = [args.python, "-c", FLOOR]
     runs = variants(args.python, args.tricks)
     with tempfile.TemporaryDirectory(prefix="noether-bench-pycache-") as cache:
         env = bench_environment(cache)
@@ -104,8 +127,8 @@ def main() -> int:
         envs = {
             name: {**env, "NOETHER_CONFIG_STARTUP": value or ""} for name, value in runs.items()
         }
-        envs["imports"] = env
-        commands = {name: validate for name in runs} | {"imports": baseline}
+        envs["imports"] = envs["floor"] = env
+        commands = {name: validate for name in runs} | {"imports": baseline, "floor": floor}
         status = subprocess.run(validate, capture_output=True, text=True, env=env)
         print(f"configs: {len(configs)} ({'valid' if status.returncode == 0 else 'INVALID'})")
         if status.returncode != 0:
@@ -142,6 +165,10 @@ def main() -> int:
             f"plain_cpu_ratio={cpu_medians['plain'] / cpu_medians['imports']:.2f} "
             f"plain_ratio={medians['plain'] / medians['imports']:.2f}"
         )
+    print(
+        f"floor_cpu_ratio={cpu_medians['floor'] / cpu_medians['imports']:.2f} "
+        f"floor_ratio={medians['floor'] / medians['imports']:.2f}"
+    )
     print(f"cpu_ratio={cpu_medians['validate'] / cpu_medians['imports']:.2f}")
     print(f"ratio={medians['validate'] / medians['imports']:.2f}")
     return 0

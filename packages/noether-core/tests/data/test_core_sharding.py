@@ -7,7 +7,13 @@ from collections import Counter
 import pytest
 import torch
 
-from noether.core.data.sharding import real_shard_size, shard_indices, shard_size, unshard
+from noether.core.data.sharding import (
+    real_shard_size,
+    shard_indices,
+    shard_size,
+    take_shard,
+    unshard,
+)
 
 SIZES = [0, 1, 2, 3, 5, 7, 8, 16, 21, 100]
 WORLD_SIZES = [1, 2, 3, 4, 8]
@@ -38,6 +44,19 @@ def test_dropping_the_tail_covers_each_kept_sample_once(length: int, world_size:
     kept = Counter(i for shard in shards for i in shard)
     assert kept == Counter(range(size * world_size))
     assert length - size * world_size < world_size
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize("world_size", WORLD_SIZES)
+@pytest.mark.parametrize("length", SIZES)
+def test_taking_a_shard_of_a_sequence_takes_the_items_at_its_positions(
+    length: int, world_size: int, drop_last: bool
+) -> None:
+    items = [f"item{i}" for i in range(length)]
+    for rank in range(world_size):
+        positions = shard_indices(length, rank, world_size, drop_last=drop_last)
+        taken = take_shard(items, rank, world_size, drop_last=drop_last)
+        assert taken == [items[position] for position in positions]
 
 
 def test_ranks_interleave() -> None:

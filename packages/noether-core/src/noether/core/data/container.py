@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from noether.core.data.sharding import shard_indices, shard_size
+from noether.core.data.sharding import shard_size, take_shard
 from noether.core.distributed import get_rank, get_world_size
 
 
@@ -17,7 +17,7 @@ class ShardedEpochSampler(Sampler[int]):
     """Seeded shuffling per epoch, then every `world_size`-th index for this rank.
 
     Like DistributedSampler with drop_last: the permutation is the same on all ranks (seeded
-    with seed + epoch) and each rank takes its `shard_indices(..., drop_last=True)` positions
+    with seed + epoch) and each rank takes its `take_shard(..., drop_last=True)` positions
     of it (see `noether.core.data.sharding`). The union of all ranks' i-th batches is then the
     i-th batch a single process with W times the batch size would see.
     """
@@ -54,8 +54,7 @@ class ShardedEpochSampler(Sampler[int]):
             order = torch.randperm(self.length, generator=generator).tolist()
         else:
             order = list(range(self.length))
-        positions = shard_indices(self.length, self.rank, self.world_size, drop_last=True)
-        return iter([order[position] for position in positions])
+        return iter(take_shard(order, self.rank, self.world_size, drop_last=True))
 
 
 class DataContainer:

@@ -14,8 +14,11 @@ Two ways to make the shards equal in size:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 
 def _check(length: int, rank: int, world_size: int) -> None:
@@ -47,9 +50,23 @@ def shard_indices(length: int, rank: int, world_size: int, *, drop_last: bool = 
     Padding (`drop_last=False`) wraps around, so the last entries of a shard may repeat the
     first positions of the dataset; `real_shard_size` counts the entries that do not.
     """
+    return take_shard(range(length), rank, world_size, drop_last=drop_last)
+
+
+def take_shard(
+    items: Sequence[T], rank: int, world_size: int, *, drop_last: bool = False
+) -> list[T]:
+    """The items at `rank`'s positions of `items` (`shard_indices(len(items), ...)`).
+
+    A slice, not a loop over positions: the training sampler shards every epoch's order
+    (`tools/bench/loop_overhead.py`, workload A).
+    """
+    length = len(items)
     _check(length, rank, world_size)
     size = shard_size(length, world_size, drop_last=drop_last)
-    return [(rank + i * world_size) % length for i in range(size)]
+    shard = list(items[rank : rank + size * world_size : world_size])
+    shard += [items[(rank + i * world_size) % length] for i in range(len(shard), size)]
+    return shard
 
 
 def real_shard_size(length: int, rank: int, world_size: int) -> int:

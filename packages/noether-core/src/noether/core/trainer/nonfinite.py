@@ -20,8 +20,9 @@ _FOLD_EVERY = 64
 
 
 class NonFiniteLossGuard:
-    """Adds every backpropagated loss into one device scalar and reads it only when the host
-    reads values anyway: at the track interval, before a checkpoint is written, and at the end.
+    """Keeps every backpropagated loss on the device (summed per 64) and reads their sum only
+    when the host reads values anyway: at the track interval, before a checkpoint is written,
+    and at the end.
 
     NaN and infinity survive any sum, so one read tells whether a non-finite loss went into
     the weights since the last read. The run then stops before the next checkpoint is
@@ -35,9 +36,10 @@ class NonFiniteLossGuard:
     def __init__(self, frequency: Frequency, device: torch.device) -> None:
         self.frequency = frequency
         # float64 sums no finite loss into infinity; mps has no float64
-        dtype = torch.float32 if device.type == "mps" else torch.float64
-        self._sum = torch.zeros((), dtype=dtype, device=device)
+        self._dtype = torch.float32 if device.type == "mps" else torch.float64
+        self._device = device
         self._pending: list[Tensor] = []
+        self._sums: list[Tensor] = []
         self._checked_update = 0
 
     def add(self, loss: Tensor) -> None:
@@ -49,8 +51,24 @@ class NonFiniteLossGuard:
 
     def _fold(self) -> None:
         if self._pending:
-            self._sum.add_(torch.stack(self._pending).sum())
-            self._pending.clear()
+            self._sums.append(torch.stack(self._pending).sum(dtype=self._dtype))
+            self._pending = []
+
+    def _read_total(self) -> float:
+        """The sum of the losses since the last read, over all ranks (one host read)."""
+        pending, self._pending = self._pending, []
+        sums, self._sums = self._sums, []
+        if get_world_size() == 1:
+            # stack and tolist, the ops the online loss reads with next: fewer distinct ops
+            # per read (`tools/bench/loop_overhead.py`, workload A)
+            values = torch.stack(pending).tolist() if pending else []
+            return sum(values + (torch.stack(sums).tolist() if sums else []))
+        if pending:
+            sums.append(torch.stack(pending).sum(dtype=self._dtype))
+        if not sums:
+            sums.append(torch.zeros((), dtype=self._dtype, device=self._device))
+        summed = sums[0] if len(sums) == 1 else torch.stack(sums).sum()
+        return float(all_reduce_sum(summed).item())
 
     def is_due(self, counter: UpdateCounter, end_of_epoch: bool) -> bool:
         """Whether the track interval asks for a read after this update."""
@@ -66,9 +84,7 @@ class NonFiniteLossGuard:
             counter: where training stands.
             logged: the latest logged metrics, to name the losses that went bad.
         """
-        self._fold()
-        total = (all_reduce_sum(self._sum) if get_world_size() > 1 else self._sum).item()
-        self._sum.zero_()
+        total = self._read_total()
         first, self._checked_update = self._checked_update + 1, counter.update
         if math.isfinite(total):
             return

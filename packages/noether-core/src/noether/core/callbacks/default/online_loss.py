@@ -21,9 +21,16 @@ held, graphs included, when the log interval is long)."""
 
 
 def _stack_losses(values: list[Tensor]) -> Tensor:
-    """One float vector with each step's loss (per-sample losses: their mean); no graph."""
+    """One float vector with each step's loss (per-sample losses: their mean); no graph.
+
+    Ops only where needed (the step's losses are detached float32 scalars): this runs every
+    track interval (`tools/bench/loop_overhead.py`, workload A).
+    """
     if all(value.dim() == 0 for value in values):
-        return torch.stack(values).detach().float()
+        stacked = torch.stack(values)
+        if stacked.requires_grad:
+            stacked = stacked.detach()
+        return stacked if stacked.dtype == torch.float32 else stacked.float()
     return torch.stack([value.detach().float().mean() for value in values])
 
 
@@ -90,7 +97,7 @@ class OnlineLossCallback(PeriodicCallback):
         """Reads the steps since the last collect (the host sync) into every window."""
         self._stack_pending()
         for name, vectors in self._stacked.items():
-            values = torch.cat(vectors).tolist()
+            values = (vectors[0] if len(vectors) == 1 else torch.cat(vectors)).tolist()
             if self.drop_nonfinite:  # skipped steps stay out of the mean
                 values = [value for value in values if math.isfinite(value)]
             for window in self._windows:
