@@ -61,8 +61,10 @@ class NonFiniteLossGuard:
         if get_world_size() == 1:
             # stack and tolist, the ops the online loss reads with next: fewer distinct ops
             # per read (`tools/bench/loop_overhead.py`, workload A)
-            values = torch.stack(pending).tolist() if pending else []
-            return sum(values + (torch.stack(sums).tolist() if sums else []))
+            values: list[float] = torch.stack(pending).tolist() if pending else []
+            if sums:
+                values += torch.stack(sums).tolist()
+            return sum(values)
         if pending:
             sums.append(torch.stack(pending).sum(dtype=self._dtype))
         if not sums:
