@@ -19,6 +19,7 @@ from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCa
 from noether.core.stopwatch import Stopwatch
 from noether.core.testing import RegressionDataset, make_config, make_model, make_trainer
 from noether.core.testing.trainers import MseTrainer
+from noether.core.trainer.compiling import update_start_marker
 
 
 def _compiled_config(**options: object) -> dict[str, object]:
@@ -50,6 +51,33 @@ def test_without_compile_options_torch_compile_gets_only_the_model(monkeypatch):
     monkeypatch.setattr(torch, "compile", fake_compile)
     make_trainer(make_config(max_updates=1, use_torch_compile=True)).train(make_model())
     assert calls == [{}]
+
+
+def test_the_cuda_graph_iteration_mark_is_given_for_a_compiled_model_on_cuda_only():
+    mark = torch.compiler.cudagraph_mark_step_begin
+    assert update_start_marker(True, torch.device("cuda")) is mark
+    assert update_start_marker(True, torch.device("cuda:1")) is mark
+    assert update_start_marker(False, torch.device("cuda")) is None
+    assert update_start_marker(True, torch.device("cpu")) is None
+
+
+def test_each_update_is_marked_once_before_its_first_micro_batch(monkeypatch):
+    """With accumulation (3 + 3 + 2), the CUDA graph iteration spans the whole update."""
+    events: list[str] = []
+    monkeypatch.setattr(
+        "noether.core.trainer.base.update_start_marker", lambda *_: lambda: events.append("mark")
+    )
+    trainer = make_trainer(make_config(max_updates=2, max_batch_size=3))
+    update = trainer.update
+
+    def recording(batch: Any, dist_model: Any, model: Any, steps: int, index: int, *rest: Any):
+        events.append(f"step {index}/{steps}")
+        return update(batch, dist_model, model, steps, index, *rest)
+
+    monkeypatch.setattr(trainer, "update", recording)
+    trainer.train(make_model())
+    once = ["mark", "step 0/3", "step 1/3", "step 2/3"]
+    assert events == once + once
 
 
 def _has_cpp_compiler() -> bool:
