@@ -1,8 +1,12 @@
 """torch.compile of the trained model, and what keeps a compiled step CUDA-graph safe.
 
-Only the model (inside DDP) is compiled: the trainer's step around it (`train_step`, the loss
-weighting, backward, the non-finite policies, the optimizer step, callbacks) runs eagerly, so
-none of the framework's code is traced and no framework graph break or recompile can happen.
+Only the model (with DDP around or inside it) is compiled: the trainer's step around it
+(`train_step`, the loss weighting, backward, the non-finite policies, the optimizer step,
+callbacks) runs eagerly, so none of the framework's code is traced and it adds no graph
+break or recompile. DDP's own forward does break the graph (its reducer calls cannot be
+traced), which torch handles when it compiles the DDP-wrapped model, but which `fullgraph`
+turns into an error; so with `fullgraph` on several processes the model is compiled first
+and DDP wraps the compiled model (`compiles_inside_ddp`).
 What remains for CUDA graphs (mode reduce-overhead or max-autotune) is their memory: a graph's
 outputs live in a pool that the next iteration overwrites, and the first micro-batch's
 gradients are such outputs (autograd keeps the backward graph's output as `.grad`). Torch
@@ -18,13 +22,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 if TYPE_CHECKING:
+    from noether.config import BaseTrainerConfig
     from noether.config.schemas import CompileOptions
+
+
+def compiles_inside_ddp(config: BaseTrainerConfig[Any], world_size: int) -> bool:
+    """Whether torch.compile goes inside DDP (DDP wraps the compiled model) instead of
+    around it: for `fullgraph` on several processes, as DDP's forward is not one graph.
+
+    Inside, the model's whole backward is one compiled step, so DDP all-reduces the
+    gradients after it rather than bucket by bucket during it (torch's DDP graph splitting
+    applies only around DDP).
+    """
+    options = config.compile_options
+    fullgraph = options is not None and options.fullgraph
+    return bool(config.use_torch_compile and fullgraph and world_size > 1)
 
 
 def compile_model(
