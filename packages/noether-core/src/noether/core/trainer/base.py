@@ -415,9 +415,9 @@ class BaseTrainer(abc.ABC):
 
     def wrap_compile(self, ddp_model: torch.nn.Module) -> torch.nn.Module:
         """torch.compile when use_torch_compile (applied to the DDP-wrapped model, or to the
-        model that DDP then wraps: see `wrap_model`), with the
-        config's compile_options (mode, dynamic, fullgraph; torch's defaults when absent);
-        see `noether.core.trainer.compiling` for what is compiled and for CUDA graphs."""
+        model that DDP then wraps: see `wrap_model`), with the config's compile_options
+        (mode, dynamic, fullgraph; torch's defaults when absent); see
+        `noether.core.trainer.compiling` for what is compiled and for CUDA graphs."""
         if not self.config.use_torch_compile:
             return ddp_model
         return compile_model(

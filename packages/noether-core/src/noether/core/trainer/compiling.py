@@ -7,6 +7,7 @@ break or recompile. DDP's own forward does break the graph (its reducer calls ca
 traced), which torch handles when it compiles the DDP-wrapped model, but which `fullgraph`
 turns into an error; so with `fullgraph` on several processes the model is compiled first
 and DDP wraps the compiled model (`compiles_inside_ddp`).
+
 What remains for CUDA graphs (mode reduce-overhead or max-autotune) is their memory: a graph's
 outputs live in a pool that the next iteration overwrites, and the first micro-batch's
 gradients are such outputs (autograd keeps the backward graph's output as `.grad`). Torch
@@ -15,7 +16,8 @@ which with gradient accumulation is the next micro-batch: the gradients kept so 
 overwritten. The trainer therefore marks the start of each update itself
 (`torch.compiler.cudagraph_mark_step_begin`), so the micro-batches of one update form one
 iteration and the gradients stay valid until the optimizer step and `zero_grad` (which drops
-them) are done.
+them) are done. Once marked, torch takes iterations from the marks only, for every CUDA graph
+of the process: a model output kept past its update must be cloned.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def compile_model(
     `dynamic: true`) compiles once.
 
     Args:
-        module: the model, DDP-wrapped when there is more than one process.
+        module: the model, DDP-wrapped when there is more than one process (unless
+            `compiles_inside_ddp`).
         options: the config's compile_options.
         micro_batch_sizes: the sizes of an update's micro-batches on this device.
         logger: where the compile call is reported.
