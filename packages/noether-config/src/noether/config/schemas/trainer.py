@@ -33,8 +33,8 @@ class CompileOptions(BaseModel):
     kernels, with CUDA graphs); max-autotune-no-cudagraphs (the same without CUDA graphs)."""
     dynamic: bool | None = None
     """Shapes: true compiles for dynamic shapes at once, false specialises to each shape seen
-    (static, needed by CUDA graphs to replay), null lets torch decide (recompiles when a shape
-    changes, then dynamic)."""
+    (one graph per micro-batch size: at most two, as an uneven split differs by one sample),
+    null lets torch decide (recompiles when a shape changes, then dynamic)."""
     fullgraph: bool = False
     """Fail when the model cannot be captured as one graph (no graph break), instead of
     running the uncapturable parts eagerly."""

@@ -33,6 +33,11 @@ from noether.core.rng import derive_seed, get_rng_states, restore_rank_states
 from noether.core.signals import catch_stop_signals
 from noether.core.trackers.log_writer import LogWriter
 from noether.core.trainer.batching import BatchSplitter, micro_batch_plan
+from noether.core.trainer.compiling import (
+    compile_model,
+    compiles_inside_ddp,
+    update_start_marker,
+)
 from noether.core.trainer.loop import TrainingLoop, drop_metadata
 from noether.core.trainer.nonfinite import NonFiniteLossGuard, SkipNonFinite
 from noether.core.trainer.step import StepResult, TrainStep
@@ -387,12 +392,15 @@ class BaseTrainer(abc.ABC):
 
     # ------------------------------------------------------------------ wrapping
     def wrap_model(self, model: ModelBase) -> torch.nn.Module:
-        """DDP first, then torch.compile."""
+        """DDP first, then torch.compile; with `fullgraph` on several processes, torch.compile
+        inside DDP (see `noether.core.trainer.compiling.compiles_inside_ddp`)."""
         if not getattr(model, "is_initialized", True):
             raise ValueError("the model must be initialized before wrapping")
+        if compiles_inside_ddp(self.config, get_world_size()):
+            return self.wrap_ddp(self.wrap_compile(model))
         return self.wrap_compile(self.wrap_ddp(model))
 
-    def wrap_ddp(self, model: ModelBase) -> torch.nn.Module:
+    def wrap_ddp(self, model: torch.nn.Module) -> torch.nn.Module:
         """DistributedDataParallel (with SyncBatchNorm) when there is more than one process."""
         ddp = wrap_ddp(
             model,
@@ -406,17 +414,15 @@ class BaseTrainer(abc.ABC):
         return ddp
 
     def wrap_compile(self, ddp_model: torch.nn.Module) -> torch.nn.Module:
-        """torch.compile when use_torch_compile (applied to the DDP-wrapped model), with the
-        config's compile_options (mode, dynamic, fullgraph; torch's defaults when absent)."""
+        """torch.compile when use_torch_compile (applied to the DDP-wrapped model, or to the
+        model that DDP then wraps: see `wrap_model`), with the config's compile_options
+        (mode, dynamic, fullgraph; torch's defaults when absent); see
+        `noether.core.trainer.compiling` for what is compiled and for CUDA graphs."""
         if not self.config.use_torch_compile:
             return ddp_model
-        options = self.config.compile_options
-        if options is None:
-            self.logger.info("compiling the model with torch.compile")
-            return torch.compile(ddp_model)  # type: ignore[return-value]
-        kwargs = options.model_dump()
-        self.logger.info("compiling the model with torch.compile(%s)", kwargs)
-        return torch.compile(ddp_model, **kwargs)  # type: ignore[return-value]
+        return compile_model(
+            ddp_model, self.config.compile_options, self.micro_batch_plan.sizes, self.logger
+        )
 
     # ------------------------------------------------------------------ callback hooks
     def call_before_training(self, callbacks: Sequence[CallbackBase]) -> bool:
@@ -466,8 +472,11 @@ class BaseTrainer(abc.ABC):
         self.step_runner.nonfinite_guard = guard
         writer = self.checkpoint_writer
         accumulation_steps = self.accumulation_steps
+        mark_update_start = update_start_marker(self.config.use_torch_compile, self.device)
 
         def run_step(batch: dict[str, Tensor], index: int) -> StepResult:
+            if index == 0 and mark_update_start is not None:
+                mark_update_start()
             return self.update(batch, dist_model, model, accumulation_steps, index)
 
         return TrainingLoop(
