@@ -104,6 +104,21 @@ def test_by_default_a_non_finite_loss_stops_the_run_at_the_next_read():
     assert trainer.update_counter.update == 5
 
 
+@pytest.mark.parametrize("bad", [3, 70, 129])
+def test_a_non_finite_loss_is_found_among_more_losses_than_are_summed_at_once(bad):
+    """Between two reads the losses are summed on the device 64 at a time; a NaN in any
+    group (or among the not yet summed) still stops the run at the read."""
+    trainer, _ = _nan_trainer(bad_calls={bad}, max_updates=200, track_every_n_updates=150)
+    with pytest.raises(NonFiniteLossError, match="between updates 1 and 150"):
+        trainer.train(make_model())
+
+
+def test_finite_losses_over_many_updates_between_reads_train_to_the_end():
+    trainer, _ = _nan_trainer(bad_calls=set(), max_updates=140, track_every_n_updates=130)
+    trainer.train(make_model())
+    assert trainer.update_counter.update == 140
+
+
 def test_a_loss_without_gradient_takes_no_step(caplog):
     class Detached(MseTrainer):
         def loss_compute(self, forward_output, targets):

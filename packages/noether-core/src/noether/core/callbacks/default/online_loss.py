@@ -23,8 +23,8 @@ held, graphs included, when the log interval is long)."""
 def _stack_losses(values: list[Tensor]) -> Tensor:
     """One float vector with each step's loss (per-sample losses: their mean); no graph.
 
-    Ops only where needed (the step's losses are detached float32 scalars): this runs every
-    track interval (`tools/bench/loop_overhead.py`, workload A).
+    Ops only where needed (steps mostly log float32 scalars): this runs every track interval
+    (`tools/bench/loop_overhead.py`, workload A).
     """
     if all(value.dim() == 0 for value in values):
         stacked = torch.stack(values)
