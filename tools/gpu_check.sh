@@ -16,7 +16,8 @@ python3 -m pytest -q -p no:cacheprovider -rs \
     packages/noether-core/tests/trainer/test_core_trainer_cuda.py \
     packages/noether-core/tests/data/test_core_prefetch.py \
     packages/noether-core/tests/models/test_core_model_base.py \
-    packages/noether-core/tests/test_core_build.py 2>&1 | tail -15
+    packages/noether-core/tests/test_core_build.py \
+    packages/noether-core/tests/test_core_host.py 2>&1 | tail -15
 
 echo "== GPU throughput: trainer against a plain loop (tools/bench/gpu_throughput.py)"
 timeout 420 python3 tools/bench/gpu_throughput.py --device cuda 2>&1 | grep -v Warning | tail -20

@@ -77,15 +77,14 @@ class DueSchedule:
         return NEVER if due is None else max(due, update + 1)
 
     def take_due(self, update: int) -> list[PeriodicCallback]:
-        """The callbacks whose next due update has come (in list order)."""
+        """The callbacks whose next due update has come (in list order), each rescheduled
+        from `update` on (the counters do not move while they run)."""
         if update < self.next_any:
             return []
-        return [cb for cb, at in zip(self.callbacks, self._next, strict=True) if at <= update]
-
-    def reschedule(self, update: int) -> None:
-        """After the due callbacks ran: their next due updates, from where training stands."""
-        self._next = [
-            self._next_due(cb, update) if at <= update else at
-            for cb, at in zip(self.callbacks, self._next, strict=True)
-        ]
-        self.next_any = min(self._next, default=NEVER)
+        due = []
+        for index, (callback, at) in enumerate(zip(self.callbacks, self._next, strict=True)):
+            if at <= update:
+                due.append(callback)
+                self._next[index] = self._next_due(callback, update)
+        self.next_any = min(self._next)
+        return due

@@ -6,6 +6,7 @@ from typing import Protocol
 
 import torch
 
+from noether.core.host import host_values
 from noether.core.trackers.base import TrackerBase
 
 
@@ -96,15 +97,15 @@ class LogWriter:
 
 
 def _to_floats(buffer: dict[str, float | torch.Tensor]) -> dict[str, float]:
-    """Floats in buffer order, with one host transfer per device holding tensors."""
+    """Floats in buffer order; the tensors read per device (`host_values`)."""
     by_device: dict[torch.device, list[str]] = {}
     for key, value in buffer.items():
         if isinstance(value, torch.Tensor):
             by_device.setdefault(value.device, []).append(key)
     converted: dict[str, float] = {}
     for keys in by_device.values():
-        stacked = torch.stack([buffer[key].reshape(()).double() for key in keys])  # type: ignore[union-attr]
-        converted.update(zip(keys, stacked.cpu().tolist(), strict=True))
+        tensors = [buffer[key] for key in keys]
+        converted.update(zip(keys, host_values(tensors), strict=True))  # type: ignore[arg-type]
     return {
         key: converted[key] if isinstance(value, torch.Tensor) else value
         for key, value in buffer.items()

@@ -189,10 +189,7 @@ class TrainingLoop:
                 stop = self.dispatcher.call_hook(update_hooked, UPDATE_HOOK, losses, timings)
             due = schedule.take_due(counter.update)
             if due:
-                try:
-                    stop = self.run_periodic(due, data_iter, end_of_epoch=False) or stop
-                finally:
-                    schedule.reschedule(counter.update)
+                stop = self.run_periodic(due, data_iter, end_of_epoch=False) or stop
             if end_of_epoch:
                 stop = self.run_periodic(self.periodic, data_iter, end_of_epoch=True) or stop
             if self.log_writer is not None:

@@ -14,6 +14,7 @@ from torch.utils.hooks import RemovableHandle
 
 from noether.core.counters import Frequency, UpdateCounter
 from noether.core.distributed import all_reduce_min, all_reduce_sum, get_world_size
+from noether.core.host import host_values
 from noether.core.trainer.types import NonFiniteLossError
 
 _FOLD_EVERY = 64
@@ -59,12 +60,7 @@ class NonFiniteLossGuard:
         pending, self._pending = self._pending, []
         sums, self._sums = self._sums, []
         if get_world_size() == 1:
-            # stack and tolist, the ops the online loss reads with next: fewer distinct ops
-            # per read (`tools/bench/loop_overhead.py`, workload A)
-            values: list[float] = torch.stack(pending).tolist() if pending else []
-            if sums:
-                values += torch.stack(sums).tolist()
-            return sum(values)
+            return sum(host_values(pending)) + sum(host_values(sums))
         if pending:
             sums.append(torch.stack(pending).sum(dtype=self._dtype))
         if not sums:

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from noether.core.callbacks.base import PeriodicCallback
 from noether.core.distributed import all_reduce_sum, get_world_size
+from noether.core.host import host_values
 
 Window = dict[str, list[float]]
 """Per loss name, `[sum, count]` of its step losses since the window was last taken."""
@@ -21,16 +22,9 @@ held, graphs included, when the log interval is long)."""
 
 
 def _stack_losses(values: list[Tensor]) -> Tensor:
-    """One float vector with each step's loss (per-sample losses: their mean); no graph.
-
-    Ops only where needed (steps mostly log float32 scalars): this runs every track interval
-    (`tools/bench/loop_overhead.py`, workload A).
-    """
+    """One float vector with each step's loss (per-sample losses: their mean); no graph."""
     if all(value.dim() == 0 for value in values):
-        stacked = torch.stack(values)
-        if stacked.requires_grad:
-            stacked = stacked.detach()
-        return stacked if stacked.dtype == torch.float32 else stacked.float()
+        return torch.stack(values).detach().float()
     return torch.stack([value.detach().float().mean() for value in values])
 
 
@@ -45,7 +39,7 @@ class OnlineLossCallback(PeriodicCallback):
     """Logs `loss/online/<name>` and `loss/online/total` every track interval.
 
     Each micro-batch's losses are kept by reference and, every 64 steps, stacked per name
-    on their device. They reach the host only when a mean is taken (one copy per name), and
+    on their device. They reach the host only when a mean is taken (`host_values`), and
     are then added to every window: the tracker's and that of each
     `OnlineLossConsoleCallback` fed by this one (`add_window`). Under DDP the sums and
     counts are all-reduced when logged, so every rank logs the mean over all ranks' steps.
@@ -83,28 +77,38 @@ class OnlineLossCallback(PeriodicCallback):
         if len(self._pending) >= _FOLD_EVERY:
             self._stack_pending()
 
-    def _stack_pending(self) -> None:
-        """Stacks the pending steps' losses per name on their device (no host sync)."""
+    def _take_pending(self) -> dict[str, list[Tensor]]:
+        """The pending steps' losses per name (the pending list is emptied)."""
         by_name: dict[str, list[Tensor]] = {}
         for losses in self._pending:
             for name, value in losses.items():
                 by_name.setdefault(name, []).append(value)
         self._pending = []
-        for name, values in by_name.items():
+        return by_name
+
+    def _stack_pending(self) -> None:
+        """Stacks the pending steps' losses per name on their device (no host sync)."""
+        for name, values in self._take_pending().items():
             self._stacked.setdefault(name, []).append(_stack_losses(values))
 
     def collect(self) -> None:
         """Reads the steps since the last collect (the host sync) into every window."""
-        self._stack_pending()
+        read: dict[str, list[float]] = {}
         for name, vectors in self._stacked.items():
-            values = (vectors[0] if len(vectors) == 1 else torch.cat(vectors)).tolist()
+            read[name] = (vectors[0] if len(vectors) == 1 else torch.cat(vectors)).tolist()
+        self._stacked = {}
+        for name, values in self._take_pending().items():
+            if all(value.dim() == 0 for value in values):
+                read.setdefault(name, []).extend(host_values(values))
+            else:
+                read.setdefault(name, []).extend(_stack_losses(values).tolist())
+        for name, host in read.items():
             if self.drop_nonfinite:  # skipped steps stay out of the mean
-                values = [value for value in values if math.isfinite(value)]
+                host = [value for value in host if math.isfinite(value)]
             for window in self._windows:
                 total = window.setdefault(name, [0.0, 0.0])
-                total[0] += sum(values)
-                total[1] += len(values)
-        self._stacked = {}
+                total[0] += sum(host)
+                total[1] += len(host)
 
     def take_means(self, window: Window) -> dict[str, float]:
         """The mean of each loss (over all ranks) since `window` was last taken; clears it."""
