@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
-import socket
 import sys
 import time
 import traceback
@@ -25,13 +24,14 @@ import torch.distributed as dist
 
 from noether.core.callbacks.base import PeriodicDataIteratorCallback
 from noether.core.data.container import DataContainer
-from noether.core.distributed import leave_process_group
 from noether.core.testing import (
     IndexedDataset,
     MseTrainer,
     PairDataset,
     TwoLayerModel,
     TwoLayerModelConfig,
+    end_rank,
+    free_port,
     make_config,
 )
 
@@ -145,22 +145,11 @@ def run_rank(out: Path, rank: int, world_size: int, port: int) -> None:
             dist.init_process_group("gloo")
         results = {name: train(case) for name, case in CASES.items()}
         torch.save(results, out / f"rank{rank}.pt")
-        leave_process_group()
         code = 0
     except BaseException:
         traceback.print_exc()
     finally:
-        # torch's gloo threads abort the interpreter's teardown now and then ("terminate
-        # called without an active exception"): everything is written, so skip it
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        end_rank(code)
 
 
 def main() -> None:
@@ -176,7 +165,7 @@ def main() -> None:
     for world_size in sizes:
         folder = out / f"w{world_size}"
         folder.mkdir(parents=True)
-        port = _free_port()
+        port = free_port()
         for rank in range(world_size):
             process = context.Process(target=run_rank, args=(folder, rank, world_size, port))
             process.start()

@@ -5,7 +5,6 @@ losses as JSON. Run with `torchrun --nproc-per-node 2 offline_loss_ddp_worker.py
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,8 @@ from torch.utils.data import Dataset
 
 from noether.config.schemas.tracker import NoopTrackerConfig
 from noether.core.data.container import DataContainer
-from noether.core.distributed import leave_process_group
 from noether.core.runs import PathProvider
-from noether.core.testing import LinearModel, LinearModelConfig, MseTrainerConfig, sgd
+from noether.core.testing import LinearModel, LinearModelConfig, MseTrainerConfig, end_rank, sgd
 from noether.core.trackers.noop import NoopTracker
 from noether.core.trainer.base import BaseTrainer
 
@@ -83,12 +81,7 @@ def main(out: Path, run_dir: Path) -> None:
     dist.all_gather_object(gathered, logged)
     if rank == 0:
         out.write_text(json.dumps({"logged": gathered, "direct": direct}))
-    leave_process_group()
-    # torch's gloo threads still abort the interpreter's teardown now and then ("terminate
-    # called without an active exception", ~1 in 60 runs): everything is written, so skip it
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    end_rank()
 
 
 if __name__ == "__main__":

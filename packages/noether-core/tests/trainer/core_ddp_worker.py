@@ -22,8 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCallback
 from noether.core.data.container import DataContainer
-from noether.core.distributed import leave_process_group
-from noether.core.testing import IndexedDataset, MseTrainer, make_config, make_model
+from noether.core.testing import IndexedDataset, MseTrainer, end_rank, make_config, make_model
 
 
 class Gather(PeriodicDataIteratorCallback):
@@ -109,12 +108,7 @@ def main() -> None:
         },
         out / f"rank{rank}.pt",
     )
-    leave_process_group()
-    # torch's gloo threads still abort the interpreter's teardown now and then ("terminate
-    # called without an active exception", ~1 in 60 runs): everything is written, so skip it
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    end_rank()
 
 
 if __name__ == "__main__":

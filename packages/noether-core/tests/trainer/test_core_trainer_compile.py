@@ -25,7 +25,9 @@ def _compiled_config(**options: object) -> dict[str, object]:
     return {"use_torch_compile": True, "compile_options": options}
 
 
-def test_compile_options_are_passed_to_torch_compile(monkeypatch):
+@pytest.fixture
+def compile_calls(monkeypatch):
+    """The keyword arguments of every torch.compile call (which returns the module as is)."""
     calls = []
 
     def fake_compile(module, **kwargs):
@@ -33,23 +35,20 @@ def test_compile_options_are_passed_to_torch_compile(monkeypatch):
         return module
 
     monkeypatch.setattr(torch, "compile", fake_compile)
+    return calls
+
+
+def test_compile_options_are_passed_to_torch_compile(compile_calls):
     config = make_config(
         max_updates=1, **_compiled_config(mode="reduce-overhead", dynamic=False, fullgraph=True)
     )
     make_trainer(config).train(make_model())
-    assert calls == [{"mode": "reduce-overhead", "dynamic": False, "fullgraph": True}]
+    assert compile_calls == [{"mode": "reduce-overhead", "dynamic": False, "fullgraph": True}]
 
 
-def test_without_compile_options_torch_compile_gets_only_the_model(monkeypatch):
-    calls = []
-
-    def fake_compile(module, **kwargs):
-        calls.append(kwargs)
-        return module
-
-    monkeypatch.setattr(torch, "compile", fake_compile)
+def test_without_compile_options_torch_compile_gets_only_the_model(compile_calls):
     make_trainer(make_config(max_updates=1, use_torch_compile=True)).train(make_model())
-    assert calls == [{}]
+    assert compile_calls == [{}]
 
 
 @pytest.mark.parametrize(

@@ -207,7 +207,7 @@ def _ddp_rank(out: Path) -> None:
     """One rank of the two-rank fullgraph run."""
     import torch.distributed as dist
 
-    from noether.core.distributed import leave_process_group
+    from noether.core.testing import end_rank
 
     dist.init_process_group("gloo")
     data = {"train": RegressionDataset(56), "val": RegressionDataset(10, seed=1)}
@@ -219,10 +219,7 @@ def _ddp_rank(out: Path) -> None:
         "weights": [p.detach().tolist() for p in model.parameters()],
     }
     (out / f"rank{dist.get_rank()}.json").write_text(json.dumps(result))
-    leave_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # gloo's threads may abort the interpreter's teardown (see core_ddp_worker)
+    end_rank()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ callbacks after it, and the reading of the next batch).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -151,7 +150,7 @@ def _ddp_worker(out: Path, skip_nan_loss: bool) -> None:
     """One rank of the two-rank run (started by the test above with this file as script)."""
     import torch.distributed as dist
 
-    from noether.core.distributed import leave_process_group
+    from noether.core.testing import end_rank
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
@@ -160,10 +159,7 @@ def _ddp_worker(out: Path, skip_nan_loss: bool) -> None:
     at_track = sum(n for (update, _), n in reads.items() if update == TRACK)
     result = {"outside": outside, "at_track": at_track}
     (out / f"rank{dist.get_rank()}.json").write_text(json.dumps(result))
-    leave_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # gloo's threads may abort the interpreter's teardown (see core_ddp_worker)
+    end_rank()
 
 
 if __name__ == "__main__":

@@ -16,8 +16,7 @@ import torch
 import torch.distributed as dist
 
 from noether.core.callbacks.default.online_loss import OnlineLossCallback
-from noether.core.distributed import leave_process_group
-from noether.core.testing import CallbackHarness
+from noether.core.testing import CallbackHarness, end_rank
 
 
 def main(out: Path) -> None:
@@ -42,12 +41,7 @@ def main(out: Path) -> None:
             callback.periodic_callback()
         writer.flush(counter)
     (out / f"rank{rank}.json").write_text(json.dumps(harness.tracker.rows))
-    leave_process_group()
-    # torch's gloo threads still abort the interpreter's teardown now and then ("terminate
-    # called without an active exception", ~1 in 60 runs): everything is written, so skip it
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    end_rank()
 
 
 if __name__ == "__main__":

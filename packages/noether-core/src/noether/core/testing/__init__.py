@@ -40,7 +40,7 @@ from noether.core.testing.models import (
     make_two_layer_model,
     sgd,
 )
-from noether.core.testing.ranks import RankFailedError, free_port, run_ranks
+from noether.core.testing.ranks import RankFailedError, end_rank, free_port, run_ranks
 from noether.core.testing.trackers import RecordingTracker
 from noether.core.testing.trainers import (
     STOP_CRITERIA,
@@ -74,6 +74,7 @@ __all__ = [
     "TwoLayerModelConfig",
     "UpdateRecord",
     "WeightRecorder",
+    "end_rank",
     "free_port",
     "make_config",
     "make_fields_model",

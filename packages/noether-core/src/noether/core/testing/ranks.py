@@ -6,7 +6,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 from collections.abc import Sequence
+from typing import NoReturn
+
+from noether.core.distributed import leave_process_group
 
 
 class RankFailedError(RuntimeError):
@@ -18,6 +22,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def end_rank(code: int = 0) -> NoReturn:
+    """Ends a rank's process once everything is written: leaves the process group, flushes
+    the output and exits without the interpreter's teardown, which torch's gloo threads
+    abort now and then ("terminate called without an active exception", ~1 in 60 runs)."""
+    leave_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run_ranks(argv: Sequence[str], world_size: int, timeout: float = 240.0) -> list[str]:

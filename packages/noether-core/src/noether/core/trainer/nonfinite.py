@@ -57,12 +57,12 @@ class NonFiniteLossGuard:
 
     def _read_total(self) -> float:
         """The sum of the losses since the last read, over all ranks (one host read)."""
-        pending, self._pending = self._pending, []
-        sums, self._sums = self._sums, []
         if get_world_size() == 1:
+            pending, self._pending = self._pending, []
+            sums, self._sums = self._sums, []
             return sum(host_values(pending)) + sum(host_values(sums))
-        if pending:
-            sums.append(torch.stack(pending).sum(dtype=self._dtype))
+        self._fold()
+        sums, self._sums = self._sums, []
         if not sums:
             sums.append(torch.zeros((), dtype=self._dtype, device=self._device))
         summed = sums[0] if len(sums) == 1 else torch.stack(sums).sum()
