@@ -465,7 +465,7 @@ class BaseTrainer(abc.ABC):
         guard = None
         track = Frequency(**self.get_default_callback_intervals()["track"])
         if self.config.stop_on_nan_loss and not self.config.skip_nan_loss:
-            guard = NonFiniteLossGuard(track, self.device)
+            guard = NonFiniteLossGuard(track, self.device, get_world_size())
         skip = self.step_runner.skip_nonfinite
         if skip is not None:
             skip.frequency = track

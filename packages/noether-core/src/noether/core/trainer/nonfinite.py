@@ -32,10 +32,12 @@ class NonFiniteLossGuard:
     Args:
         frequency: when to read (the track interval of the default callbacks).
         device: where the losses live.
+        world_size: processes that train together (their sums are all-reduced at a read).
     """
 
-    def __init__(self, frequency: Frequency, device: torch.device) -> None:
+    def __init__(self, frequency: Frequency, device: torch.device, world_size: int = 1) -> None:
         self.frequency = frequency
+        self.world_size = world_size
         # float64 sums no finite loss into infinity; mps has no float64
         self._dtype = torch.float32 if device.type == "mps" else torch.float64
         self._device = device
@@ -44,9 +46,10 @@ class NonFiniteLossGuard:
         self._checked_update = 0
 
     def add(self, loss: Tensor) -> None:
-        """Called for every backpropagated (scalar) loss: kept, and added on the device in
-        groups (one op per 64 losses instead of one per loss: `tools/bench/loop_overhead.py`)."""
-        self._pending.append(loss.detach())
+        """Called for every backpropagated (scalar, detached) loss: kept, and added on the
+        device in groups (one op per 64 losses instead of one per loss:
+        `tools/bench/loop_overhead.py`)."""
+        self._pending.append(loss)
         if len(self._pending) >= _FOLD_EVERY:
             self._fold()
 
@@ -57,7 +60,7 @@ class NonFiniteLossGuard:
 
     def _read_total(self) -> float:
         """The sum of the losses since the last read, over all ranks (one host read)."""
-        if get_world_size() == 1:
+        if self.world_size == 1:
             pending, self._pending = self._pending, []
             sums, self._sums = self._sums, []
             return sum(host_values(pending)) + sum(host_values(sums))

@@ -104,12 +104,13 @@ class TrainStep:
             result = self._forward(train_step, batch, dist_model)
             forward_end = perf_counter()
             loss = result.total_loss
+            detached = loss.detach()
             skip = self.skip_nonfinite
             if skip is None:
                 if loss.requires_grad:
                     self._backward(loss, steps, index, retain_graph)
                     if self.nonfinite_guard is not None:
-                        self.nonfinite_guard.add(loss)
+                        self.nonfinite_guard.add(detached)
             else:  # decided on the device: the gradients of a non-finite loss are masked
                 finite = skip.flag(loss)
                 if loss.requires_grad:
@@ -127,7 +128,7 @@ class TrainStep:
         }
         losses = result.losses_to_log
         if losses is None:
-            losses = {"total": loss.detach()}
+            losses = {"total": detached}
         outputs = result.additional_outputs
         return StepResult(losses, {} if outputs is None else outputs, timings)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -169,8 +170,9 @@ class OnlineLossConsoleCallback(PeriodicCallback):
         if not means:
             return
         self.last_logged = means
-        text = ", ".join(f"{name} {value:.6g}" for name, value in means.items())
-        self.logger.info("online loss: %s", text)
+        if self.logger.isEnabledFor(logging.INFO):
+            text = ", ".join(f"{name} {value:.6g}" for name, value in means.items())
+            self.logger.info("online loss: %s", text)
 
     def state_dict(self) -> dict[str, Any]:
         self.source.collect()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from noether.core.callbacks.base import PeriodicCallback
@@ -43,10 +44,11 @@ class TrainTimeCallback(PeriodicCallback):
         if writer is not None:
             for key, value in means.items():
                 writer.add_scalar(f"time/{key}", value)
-        order = [key for key in TIMING_KEYS if key in means]
-        order += [key for key in means if key not in TIMING_KEYS]
-        parts = ", ".join(f"{key} {means[key] * 1e3:.2f}" for key in order)
-        self.logger.info("ms per update over %d updates: %s", self._count, parts)
+        if self.logger.isEnabledFor(logging.INFO):
+            order = [key for key in TIMING_KEYS if key in means]
+            order += [key for key in means if key not in TIMING_KEYS]
+            parts = ", ".join(f"{key} {means[key] * 1e3:.2f}" for key in order)
+            self.logger.info("ms per update over %d updates: %s", self._count, parts)
         self._sums = {}
         self._count = 0
 
