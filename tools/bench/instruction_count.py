@@ -2,11 +2,12 @@
 hand; about ten minutes for workload A).
 
 `loop_overhead.py` times the sides, and on a shared host the time of a run drifts by more than
-the few percent it measures: a change of a few microseconds per update needs many rounds to
-show. The number of instructions a run executes does not drift, so one run of each side tells
-two versions of the code apart. Instructions are not time: warm Python code runs more of them
-per second than torch's kernels do, and code that runs once between two updates runs cold, so
-this count complements the timings of `loop_overhead.py`; it does not replace them.
+the few percent it measures. The number of instructions a run executes does not depend on the
+host's load; it still moves a little from one process to the next (the allocator's and the
+garbage collector's state), several times less than the timings do. Instructions are not
+time: warm Python code runs more of them per second than torch's kernels do, and code that
+runs once between two updates runs cold, so this count complements the timings of
+`loop_overhead.py`; it does not replace them.
 
 The sides are those of `loop_overhead.py` (plain, trainer with default callbacks, bare).
 Each is run once uncounted (imports, first-call costs), then once more with callgrind
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import os
 import re
 import shutil
@@ -83,6 +85,7 @@ def count_sides(workload_name: str, tracker: str, helper: Path) -> None:
             side.close()
         for name, make in makers.items():
             side = make()
+            gc.collect()  # no side pays for collecting the garbage of the sides before it
             count.count_start()
             side.body()
             count.count_stop(name.encode())
