@@ -35,7 +35,7 @@ class NonFiniteLossGuard:
         world_size: processes that train together (their sums are all-reduced at a read).
     """
 
-    def __init__(self, frequency: Frequency, device: torch.device, world_size: int = 1) -> None:
+    def __init__(self, frequency: Frequency, device: torch.device, world_size: int) -> None:
         self.frequency = frequency
         self.world_size = world_size
         # float64 sums no finite loss into infinity; mps has no float64
@@ -152,9 +152,9 @@ class SkipNonFinite:
 
     # ------------------------------------------------------------------ per micro-batch
     def flag(self, loss: Tensor) -> Tensor:
-        """Whether this micro-batch's loss is finite on every rank (a device bool); counts
-        it. Called once per micro-batch, before its backward."""
-        finite = torch.isfinite(loss.detach()).all().to(self.device)
+        """Whether this micro-batch's (detached) loss is finite on every rank (a device
+        bool); counts it. Called once per micro-batch, before its backward."""
+        finite = torch.isfinite(loss).all().to(self.device)
         if get_world_size() > 1:
             agreed = finite.to(torch.int32).reshape(1)
             all_reduce_min(agreed)

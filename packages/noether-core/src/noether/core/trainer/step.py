@@ -112,7 +112,7 @@ class TrainStep:
                     if self.nonfinite_guard is not None:
                         self.nonfinite_guard.add(detached)
             else:  # decided on the device: the gradients of a non-finite loss are masked
-                finite = skip.flag(loss)
+                finite = skip.flag(detached)
                 if loss.requires_grad:
                     skip.attach(model)
                     with skip.masking(finite):
