@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from noether.core.testing import (
+    Marker,
     MseTrainer,
     RegressionDataset,
     make_config,
@@ -64,14 +65,6 @@ def test_only_fullgraph_on_several_processes_compiles_inside_ddp(
     monkeypatch, options, world_size, inside
 ):
     order = []
-
-    class Marker(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, **kwargs):
-            return self.inner(**kwargs)
 
     def fake_compile(module, **kwargs):
         order.append("compile")

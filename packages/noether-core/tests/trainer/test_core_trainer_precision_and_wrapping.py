@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from noether.core.testing import (
+    Marker,
     MseTrainer,
     RegressionDataset,
     make_config,
@@ -79,14 +80,6 @@ def test_default_callback_intervals(config, expected):
 
 def test_wrap_model_applies_ddp_then_compile(monkeypatch):
     order = []
-
-    class Marker(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, **kwargs):
-            return self.inner(**kwargs)
 
     def fake_compile(module):
         order.append(("compile", type(module).__name__))

@@ -108,6 +108,19 @@ class FieldsModel(ModelBase):
         return {name: out[name] for name in self.fields}
 
 
+class Marker(nn.Module):
+    """Forwards keyword inputs to `inner`: a stand-in for a wrapper (DDP, a compiled module)
+    that shows where in the wrapping order it went."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, **kwargs: torch.Tensor) -> torch.Tensor:
+        output: torch.Tensor = self.inner(**kwargs)
+        return output
+
+
 def make_model(lr: float = 0.05, seed: int = 0, **optimizer: object) -> LinearModel:
     """A LinearModel 4 -> 1 with SGD, its weights drawn from `seed`.
 
