@@ -23,7 +23,7 @@ from noether.core.cli_train import BUILD_ERRORS, preflight, run_logging
 from noether.core.counters import UpdateCounter
 from noether.core.launch import detect
 from noether.core.resume import ResumePlan, later_checkpoints
-from noether.core.trainer.base import epoch_updates
+from noether.core.trainer.batching import epoch_updates
 
 NEW_RUN_ID = "<a new run id>"
 

@@ -213,25 +213,14 @@ def _path_before_error(text: str) -> KeyPath:
     short = len(text) <= REPARSE_MAX_CHARS or _CParser is None
     events_of: Any = yaml.SafeLoader if short else yaml.CSafeLoader  # as in _load_either
 
-    def node_started(is_scalar_key: Any = None) -> None:
-        if not frames:
-            return
-        top = frames[-1]
-        if top[0] == "seq":
-            top[1] += 1
-        elif top[2]:
-            top[1], top[2] = is_scalar_key, False
-        else:
-            top[2] = True
-
     try:
         for event in yaml.parse(text, Loader=events_of):
             if isinstance(event, yaml.ScalarEvent):
-                node_started(event.value)
+                _node_started(frames, event.value)
             elif isinstance(event, yaml.AliasEvent):
-                node_started()
+                _node_started(frames)
             elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
-                _descend(frames)
+                _node_started(frames, collection=True)
                 frames.append(
                     ["map", None, True]
                     if isinstance(event, yaml.MappingStartEvent)
@@ -252,12 +241,16 @@ def _path_before_error(text: str) -> KeyPath:
     return tuple(path)
 
 
-def _descend(frames: list[list[Any]]) -> None:
-    """A collection starts inside the top frame: as a list item or a mapping value."""
+def _node_started(frames: list[list[Any]], key: Any = None, collection: bool = False) -> None:
+    """A node starts inside the top frame: a list item, a mapping key (`key`: the scalar's
+    value; None for an alias or a complex key) or a mapping value. A scalar or alias value
+    ends its entry; a collection's entry ends with the collection."""
     if not frames:
         return
     top = frames[-1]
     if top[0] == "seq":
         top[1] += 1
     elif top[2]:
-        top[1], top[2] = None, False  # a complex key; rare in configs
+        top[1], top[2] = key, False
+    elif not collection:
+        top[2] = True

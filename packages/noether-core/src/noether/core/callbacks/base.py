@@ -207,14 +207,12 @@ class PeriodicCallback(CallbackBase):
 
     def __repr__(self) -> str:
         freq = self.frequency
-        every = (
-            f"every_n_epochs={freq.every_n_epochs}"
-            if freq.every_n_epochs
-            else f"every_n_updates={freq.every_n_updates}"
-            if freq.every_n_updates
-            else f"every_n_samples={freq.every_n_samples}"
-        )
-        return f"{type(self).__name__}({every})"
+        parts = [f"state_key={self.state_key!r}"]
+        for unit in ("epochs", "updates", "samples"):
+            every = getattr(freq, f"every_n_{unit}")
+            if every:
+                parts.append(f"every_n_{unit}={every}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 class PeriodicDataIteratorCallback(PeriodicCallback):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 import functools
 import logging
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,21 +17,15 @@ from noether.core.callbacks.context import CallbackContext, GradNormMeter
 from noether.core.callbacks.dispatch import CallbackDispatcher
 from noether.core.checkpoint.initializers import build_initializer
 from noether.core.checkpoint.writer import CheckpointWriter
-from noether.core.counters import Frequency, TrainingEnd, UpdateCounter, updates_per_epoch
+from noether.core.counters import Frequency, TrainingEnd, UpdateCounter
 from noether.core.data.container import DataContainer
 from noether.core.data.loader import build_run_loader
-from noether.core.distributed import (
-    all_gather_object,
-    get_rank,
-    get_world_size,
-    wrap_ddp,
-)
+from noether.core.distributed import get_world_size, wrap_ddp
 from noether.core.models.base import ModelBase
 from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
-from noether.core.rng import derive_seed, get_rng_states, restore_rank_states
 from noether.core.signals import catch_stop_signals
 from noether.core.trackers.log_writer import LogWriter
-from noether.core.trainer.batching import BatchSplitter, micro_batch_plan
+from noether.core.trainer.batching import BatchSplitter, epoch_updates, micro_batch_plan
 from noether.core.trainer.compiling import (
     compile_model,
     compiles_inside_ddp,
@@ -40,6 +33,12 @@ from noether.core.trainer.compiling import (
 )
 from noether.core.trainer.loop import TrainingLoop, drop_metadata
 from noether.core.trainer.nonfinite import NonFiniteLossGuard, SkipNonFinite
+from noether.core.trainer.state import (
+    describe_data_layout,
+    make_state_keys_unique,
+    restore_trainer_state,
+    trainer_state,
+)
 from noether.core.trainer.step import StepResult, TrainStep
 from noether.core.trainer.types import LossResult, TrainerResult, to_trainer_result
 
@@ -269,60 +268,38 @@ class BaseTrainer(abc.ABC):
             callbacks += self.get_default_callbacks(default_args)
         if self.config.add_trainer_callbacks:
             callbacks += self.get_trainer_callbacks(default_args)
-        seen: Counter[str] = Counter()
-        for callback in callbacks:
-            key = callback.state_key
-            if seen[key]:
-                callback.state_key = f"{key}_{seen[key]}"
-            seen[key] += 1
+        make_state_keys_unique(callbacks)
         return callbacks
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Counters, gradient scaler, callbacks (by state_key), every rank's RNG states, and
-        the data layout the position refers to. Every rank must call it (RNG gather)."""
-        state: dict[str, Any] = {
-            "update_counter": self.update_counter.state_dict(),
-            "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
-            "skip_nan_loss_counter": self.skip_nan_loss_counter,
-            "rng": all_gather_object(get_rng_states()),
-            "data": self.data_layout(),
-        }
-        if self.grad_scaler is not None:
-            state["grad_scaler"] = self.grad_scaler.state_dict()
-        return state
+        the data layout the position refers to (see `noether.core.trainer.state`). Every rank
+        must call it (RNG gather)."""
+        return trainer_state(
+            counter=self.update_counter,
+            callbacks=self.callbacks,
+            skip_nan_loss_counter=self.skip_nan_loss_counter,
+            grad_scaler=self.grad_scaler,
+            layout=self.data_layout(),
+        )
 
     def data_layout(self) -> dict[str, int]:
         """What a stored position means: train set size, updates per epoch, ranks."""
-        train = self.data_container.datasets.get("train")
-        return {
-            "train_length": len(train) if train is not None else 0,  # type: ignore[arg-type]
-            "updates_per_epoch": self.updates_per_epoch,
-            "effective_batch_size": self.config.effective_batch_size,
-            "world_size": get_world_size(),
-        }
+        return describe_data_layout(
+            self.data_container, self.updates_per_epoch, self.config.effective_batch_size
+        )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restores what `state_dict` returned (callbacks matched by state_key; this rank's
         RNG states, or fresh ones derived from the position when the world size changed)."""
-        self.update_counter.load_state_dict(state_dict["update_counter"])
-        self.skip_nan_loss_counter = int(state_dict.get("skip_nan_loss_counter", 0))
-        states = dict(state_dict.get("callbacks", {}))
-        for callback in self.callbacks:
-            if callback.state_key in states:
-                callback.load_state_dict(states.pop(callback.state_key))
-            else:
-                self.logger.warning("no state for callback %s in the checkpoint", callback)
-        if states:
-            self.logger.warning("checkpoint holds state of unknown callbacks: %s", sorted(states))
-        scaler_state = state_dict.get("grad_scaler")
-        if self.grad_scaler is not None and scaler_state is not None:
-            self.grad_scaler.load_state_dict(scaler_state)
-        restore_rank_states(
-            state_dict.get("rng") or [],
-            fallback_seed=derive_seed(
-                self.data_container.seed, get_rank(), self.update_counter.update
-            ),
+        self.skip_nan_loss_counter = restore_trainer_state(
+            state_dict,
+            counter=self.update_counter,
+            callbacks=self.callbacks,
+            grad_scaler=self.grad_scaler,
+            seed=self.data_container.seed,
+            logger=self.logger,
         )
 
     def apply_resume_initializer(self, model: ModelBase) -> None:
@@ -562,23 +539,6 @@ def _iterating(callbacks: Sequence[CallbackBase]) -> list[PeriodicDataIteratorCa
 
 def _nothing() -> None:
     """A tracker flush where there is no tracker."""
-
-
-def epoch_updates(config: BaseTrainerConfig[Any], data_container: DataContainer) -> int:
-    """Updates per epoch of a run of `config` on `data_container` (1 when nothing trains).
-
-    Raises:
-        ValueError: training without a `train` dataset, or on fewer samples than one update.
-    """
-    trains = any((config.max_epochs, config.max_updates, config.max_samples))
-    if "train" not in data_container:
-        if trains:
-            raise ValueError(
-                f"a 'train' dataset is required to train (datasets: {data_container.keys()})"
-            )
-        return 1
-    length = len(data_container.get_dataset("train"))  # type: ignore[arg-type]
-    return updates_per_epoch(length, config.effective_batch_size, trains)
 
 
 __all__ = ["BaseTrainer", "epoch_updates"]

@@ -1,15 +1,38 @@
-"""Micro-batches per device and update, and splitting a batch into inputs and targets."""
+"""Updates per epoch, micro-batches per device and update, and splitting a batch into inputs
+and targets."""
 
 from __future__ import annotations
 
 import logging
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from noether.config.batching import MicroBatchPlan, split_batch
+from noether.core.counters import updates_per_epoch
+
+if TYPE_CHECKING:
+    from noether.config import BaseTrainerConfig
+    from noether.core.data.container import DataContainer
 
 _logger = logging.getLogger(__name__)
+
+
+def epoch_updates(config: BaseTrainerConfig[Any], data_container: DataContainer) -> int:
+    """Updates per epoch of a run of `config` on `data_container` (1 when nothing trains).
+
+    Raises:
+        ValueError: training without a `train` dataset, or on fewer samples than one update.
+    """
+    trains = any((config.max_epochs, config.max_updates, config.max_samples))
+    if "train" not in data_container:
+        if trains:
+            raise ValueError(
+                f"a 'train' dataset is required to train (datasets: {data_container.keys()})"
+            )
+        return 1
+    length = len(data_container.get_dataset("train"))  # type: ignore[arg-type]
+    return updates_per_epoch(length, config.effective_batch_size, trains)
 
 
 def micro_batch_plan(
