@@ -186,7 +186,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
-    sys.exit(run(argv))
+    code = run(argv)
+    signals = sys.modules.get("noether.core.signals")  # imported by a run (torch), not here
+    if signals is not None and code == signals.EXIT_PREEMPTED:
+        signals.absorb_stop_repeats(exiting=True)  # a repeat of the stop signal: 75 too
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from noether.core.resume import (
     write_run_info,
 )
 from noether.core.runs import PathProvider, find_run_dir
-from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED
+from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
 from noether.core.targets import check_targets
 from noether.core.trackers.base import TrackerBase
 from noether.core.trainer.types import NonFiniteLossError, TrainStepError
@@ -221,6 +221,8 @@ def train(
             return 1
         try:
             experiment.trainer.train(experiment.model)
+            if getattr(experiment.trainer, "stopped_by_signal", None) is not None:
+                absorb_stop_repeats()  # before closing the tracker: a repeat may still come
         except USER_ERRORS as exc:
             report(exc)
             return 1
