@@ -159,6 +159,20 @@ def test_resuming_a_finished_run_trains_nothing_and_leaves_its_files_as_they_are
     assert [row["update"] for row in metrics(run_dir)][-1] == TOTAL_UPDATES + 12
 
 
+def test_resuming_a_run_with_weights_only_checkpoints_says_why_it_starts_again(
+    tmp_path: Path,
+) -> None:
+    weights_only = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1}]"
+    first = noether_train(tmp_path, CONFIG, weights_only, "trainer.max_epochs=1")
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    resumed = noether_train(tmp_path, "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "E1_U12_S96: weights only" in resumed.stderr
+    assert "save_optim: true" in resumed.stderr
+    assert "starts again from the beginning" in resumed.stderr
+
+
 def test_changes_that_break_exactness_are_refused_by_name_and_accepted_with_force(
     tmp_path: Path, reference: Path
 ) -> None:
