@@ -136,6 +136,43 @@ def test_a_checkpoint_at_the_end_of_an_epoch_resumes_exactly(
     )
 
 
+def test_resuming_a_finished_run_trains_nothing_and_leaves_its_files_as_they_are(
+    tmp_path: Path, reference: Path
+) -> None:
+    """A run killed after its last checkpoint (or a requeued job that had finished) is resumed
+    from a checkpoint at its end: no evaluation or checkpoint is added to what the
+    uninterrupted run wrote."""
+    run_dir = tmp_path / "runs" / "resume" / reference.name
+    shutil.copytree(reference, run_dir)
+    rows = (run_dir / "metrics.jsonl").read_text()
+    manifest = run_dir / "checkpoints" / FINAL_TAG / "checkpoint.json"
+    written = manifest.stat().st_mtime_ns
+    resumed = noether_train(tmp_path, "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (run_dir / "metrics.jsonl").read_text() == rows
+    assert manifest.stat().st_mtime_ns == written
+    assert "nothing left to train" in resumed.stderr
+    assert sorted(complete_checkpoints(run_dir)) == sorted(complete_checkpoints(reference))
+    # a raised stop criterion continues it
+    longer = noether_train(tmp_path, "--resume", run_dir, "trainer.max_epochs=5")
+    assert longer.returncode == 0, longer.stderr
+    assert [row["update"] for row in metrics(run_dir)][-1] == TOTAL_UPDATES + 12
+
+
+def test_resuming_a_run_with_weights_only_checkpoints_says_why_it_starts_again(
+    tmp_path: Path,
+) -> None:
+    weights_only = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1}]"
+    first = noether_train(tmp_path, CONFIG, weights_only, "trainer.max_epochs=1")
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    resumed = noether_train(tmp_path, "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "E1_U12_S96: weights only" in resumed.stderr
+    assert "save_optim: true" in resumed.stderr
+    assert "starts again from the beginning" in resumed.stderr
+
+
 def test_changes_that_break_exactness_are_refused_by_name_and_accepted_with_force(
     tmp_path: Path, reference: Path
 ) -> None:

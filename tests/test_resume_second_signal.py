@@ -84,3 +84,41 @@ def test_a_second_signal_ends_a_hung_run_at_once(
     latest = CheckpointWriter.load(run_dir, "latest")
     assert latest["trainer"]["update_counter"]["update"] == HANG_AT - 1
     assert set(latest) == {"model", "optim", "trainer"}
+
+
+def test_a_repeat_that_arrives_after_the_checkpoint_still_exits_75(tmp_path: Path) -> None:
+    """The repeat of the stop (torchrun forwarding the signal) may reach the process after
+    training stopped, while it closes its tracker or exits: it must not turn the stop with a
+    checkpoint (75, which a requeue script resumes) into a kill by the signal (143)."""
+    process = subprocess.Popen(
+        train_command(
+            CONFIG,
+            "trainer.max_epochs=1000",
+            "tracker={kind: resume_configs:SlowCloseJsonlTrackerConfig, close_seconds: 0.5}",
+        ),
+        cwd=tmp_path,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not any((p / "checkpoints" / "latest").is_dir() for p in run_dirs(tmp_path)):
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "training never started"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        first = time.monotonic()
+        _wait_for(tmp_path / "closing", process)  # training stopped, the tracker closes
+        process.send_signal(signal.SIGTERM)
+        repeat_after = time.monotonic() - first
+        _, stderr = process.communicate(timeout=EXIT_WITHIN_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert repeat_after < REPEAT_WINDOW_S, "the repeat came too late to test the window"
+    assert process.returncode == 75, stderr
+    (run_dir,) = run_dirs(tmp_path)
+    assert any(tag.startswith("sigterm_") for tag in complete_checkpoints(run_dir))

@@ -276,3 +276,20 @@ def test_usage_errors_exit_2(args: tuple[str, ...], message: str) -> None:
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("run_id", ["../../elsewhere", "a/b", "..", ".hidden", "/tmp/abs", ""])
+def test_a_run_id_that_is_no_folder_name_is_a_usage_error(
+    project: Path, tmp_path: Path, run_id: str
+) -> None:
+    """--run-id names the folder <output_path>/<name>/ID: a path would put the run elsewhere."""
+    cwd = tmp_path / "work" / "here"
+    cwd.mkdir(parents=True)
+    done = run(
+        NOETHER_TRAIN, str(project / "experiment.yaml"), *ONE_EPOCH, "--run-id", run_id, cwd=cwd
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--run-id" in done.stderr and "not a folder name" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(cwd.iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["here"]

@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from noether.config import BaseTrainerConfig, CallbackConfig, DatasetConfig, ModelConfig
+from noether.config.schemas.tracker import JsonlTrackerConfig
 
 
 class NoisyRegressionDatasetConfig(DatasetConfig):
@@ -52,3 +53,15 @@ class HangingMseTrainerConfig(MseTrainerConfig):
     """The `loss_compute` call (counted from 1) that never returns."""
     hang_marker: str = "hanging"
     """A file written (in the working directory) when the hang starts."""
+
+
+class SlowCloseJsonlTrackerConfig(JsonlTrackerConfig):
+    """`jsonl` whose close takes a while, as a tracker uploading its last rows does."""
+
+    kind: str = "resume_slow_close_jsonl"
+    target: ClassVar[str] = "resume_runtime:SlowCloseJsonlTracker"
+
+    close_seconds: float = Field(default=0.5, ge=0.0)
+    """How long `close` takes after the rows are written."""
+    close_marker: str = "closing"
+    """A file written (in the working directory) when the slow part of `close` starts."""

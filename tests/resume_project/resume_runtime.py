@@ -9,10 +9,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from resume_configs import HangingMseTrainerConfig, MlpModelConfig, NoisyRegressionDatasetConfig
+from resume_configs import (
+    HangingMseTrainerConfig,
+    MlpModelConfig,
+    NoisyRegressionDatasetConfig,
+    SlowCloseJsonlTrackerConfig,
+)
 from torch.utils.data import Dataset
 
 from noether.core.models import ModelBase
+from noether.core.trackers.jsonl import JsonlTracker
 from noether.core.trainer.base import BaseTrainer
 
 FEATURES = 4
@@ -79,3 +85,14 @@ class HangingMseTrainer(MseTrainer):
             while True:
                 time.sleep(0.05)
         return super().loss_compute(forward_output, targets)
+
+
+class SlowCloseJsonlTracker(JsonlTracker):
+    """Writes a marker file, then takes `close_seconds` more to close."""
+
+    config: SlowCloseJsonlTrackerConfig
+
+    def _close(self) -> None:
+        super()._close()
+        Path(self.config.close_marker).write_text("closing\n", encoding="utf-8")
+        time.sleep(self.config.close_seconds)

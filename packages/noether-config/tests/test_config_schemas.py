@@ -189,7 +189,13 @@ def test_callbacks_may_only_name_existing_datasets() -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"), [({"name": "a b"}, "pattern"), ({"device": "gpu"}, "pattern")]
+    ("changes", "message"),
+    [
+        ({"name": "a b"}, "pattern"),
+        ({"name": ".."}, "pattern"),  # <output_path>/../<run_id>: outside output_path
+        ({"name": ".hidden"}, "pattern"),
+        ({"device": "gpu"}, "pattern"),
+    ],
 )
 def test_experiment_name_and_device_are_checked(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):

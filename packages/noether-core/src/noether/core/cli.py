@@ -153,6 +153,13 @@ def noether_train(
         raise _usage_error("--checkpoint and --force go with --resume")
     if resume is not None and run_id is not None:
         raise _usage_error("--run-id names a new run; --resume continues an existing one")
+    if run_id is not None:
+        from noether.core.runs import check_run_id
+
+        try:
+            check_run_id(run_id)
+        except ValueError as exc:
+            raise _usage_error(f"--run-id: {exc}") from None
     if print_config and dry_run:
         raise _usage_error("--print-config and --dry-run exclude each other")
     from noether.core.cli_run import TrainRequest, execute
@@ -186,7 +193,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
-    sys.exit(run(argv))
+    code = run(argv)
+    signals = sys.modules.get("noether.core.signals")  # imported by a run (torch), not here
+    if signals is not None and code == signals.EXIT_PREEMPTED:
+        signals.absorb_stop_repeats(exiting=True)  # a repeat of the stop signal: 75 too
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from noether.core.resume import (
     write_run_info,
 )
 from noether.core.runs import PathProvider, find_run_dir
-from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED
+from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
 from noether.core.targets import check_targets
 from noether.core.trackers.base import TrackerBase
 from noether.core.trainer.types import NonFiniteLossError, TrainStepError
@@ -169,6 +169,27 @@ def open_run_folder(
     )
 
 
+def _finished_at_checkpoint(resume: ResumePlan | None, trainer: Any) -> bool:
+    """Whether `--resume` continues from a checkpoint at (or past) the run's end.
+
+    Such a run has nothing left to train: continuing it would only evaluate and checkpoint
+    once more, adding rows that the uninterrupted run does not have. It is left as it is.
+    """
+    counter = getattr(trainer, "update_counter", None)
+    if resume is None or resume.checkpoint is None or counter is None:
+        return False
+    if resume.checkpoint.update < counter.total_updates:
+        return False
+    logger.info(
+        "nothing left to train: %s ended at update %d (checkpoint %s); raise its stop "
+        "criterion to continue it (e.g. trainer.max_epochs=...)",
+        resume.run_dir,
+        counter.total_updates,
+        resume.checkpoint.tag,
+    )
+    return True
+
+
 def train(
     config: ExperimentConfig,
     config_file: Path,
@@ -219,8 +240,14 @@ def train(
         except BUILD_ERRORS as exc:
             report(exc)
             return 1
+        if _finished_at_checkpoint(resume, experiment.trainer):
+            experiment.tracker.close()
+            leave_process_group()
+            return 0
         try:
             experiment.trainer.train(experiment.model)
+            if getattr(experiment.trainer, "stopped_by_signal", None) is not None:
+                absorb_stop_repeats()  # before closing the tracker: a repeat may still come
         except USER_ERRORS as exc:
             report(exc)
             return 1

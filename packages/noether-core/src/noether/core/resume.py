@@ -129,6 +129,19 @@ def log_plan(plan: ResumePlan) -> None:
     """Says what the run continues from and what changed."""
     checkpoint = plan.checkpoint
     if checkpoint is None:
+        weights_only = [
+            info.tag for info in folders.list_checkpoints(run_checkpoint_dir(plan.run_dir))
+        ]
+        if weights_only:  # the run did not stop before its first checkpoint
+            logger.warning(
+                "%s has no checkpoint with optimizer and trainer state to resume from "
+                "(%s: weights only; a checkpoint callback writes them with save_optim: true): "
+                "the run starts again from the beginning, and its checkpoints of the same "
+                "names are replaced",
+                plan.run_dir,
+                ", ".join(weights_only),
+            )
+            return
         logger.warning(
             "%s has no checkpoint to resume from: the run starts again from the beginning",
             plan.run_dir,

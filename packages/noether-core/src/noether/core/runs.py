@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import secrets
 from pathlib import Path
 
 _MAX_ID_ATTEMPTS = 100
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*")
+"""A run id given by the user: one folder name inside `<output_path>/<name>` (no separator,
+no `..`, not hidden), like the experiment's `name`."""
+
+
+def check_run_id(run_id: str) -> str:
+    """Returns `run_id` when it names one folder of `<output_path>/<name>`.
+
+    Raises:
+        ValueError: a path (`/`, `..`), an empty or hidden name, or other characters.
+    """
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ValueError(
+            f"run id {run_id!r} is not a folder name: use letters, digits, '_', '-' and '.' "
+            "(not first); the run folder is <output_path>/<name>/<run id>"
+        )
+    return run_id
 
 
 def run_checkpoint_dir(run_dir: str | os.PathLike[str]) -> Path:
@@ -58,7 +76,8 @@ class PathProvider:
         if run_id is None:
             self.run_id = self._create_new()
         else:
-            self.run_id = run_id
+            # an existing folder (resumed in place) keeps whatever name it has
+            self.run_id = run_id if reuse_existing else check_run_id(run_id)
             if create:
                 self._create_given(reuse_existing)
 

@@ -66,6 +66,10 @@ class StopRequest:
         """Whether a second signal asked to end right after the checkpoint."""
         return self.count > 1
 
+    def within_repeat_window(self) -> bool:
+        """Whether a signal now would be a repeat of the first (see `REPEAT_WINDOW_S`)."""
+        return self.count > 0 and time.monotonic() - self._first_at < REPEAT_WINDOW_S
+
     @property
     def signal_name(self) -> str | None:
         """`SIGTERM` or `SIGINT`, once one was received."""
@@ -105,12 +109,14 @@ def catch_stop_signals(save_on_sigint: bool) -> Iterator[StopRequest]:
 
     Handlers can only be set in the main thread; elsewhere the signals keep their handlers.
     """
+    global _last_request
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request
         return
     caught = [signal.SIGTERM, *([signal.SIGINT] if save_on_sigint else [])]
     previous = {sig: signal.getsignal(sig) for sig in caught}
+    _last_request = (request, tuple(caught))
     for sig in caught:
         signal.signal(sig, request.handle)
     try:
@@ -118,6 +124,55 @@ def catch_stop_signals(save_on_sigint: bool) -> Iterator[StopRequest]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+_last_request: tuple[StopRequest, tuple[signal.Signals, ...]] | None = None
+"""The request of the last `catch_stop_signals` block and the signals it caught."""
+
+
+class _RepeatAfterStop:
+    """The handler of a process whose training a signal stopped, while a repeat may follow.
+
+    A repeat of the first signal within `REPEAT_WINDOW_S` of it is absorbed, as during
+    training; any other signal gets the handler that was there before.
+    """
+
+    def __init__(self, request: StopRequest, previous: Any) -> None:
+        self.request = request
+        self.previous = previous
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.request.count == 1 and self.request.within_repeat_window():
+            self.request.handle(signum, frame)
+            return
+        signal.signal(signum, self.previous)
+        if callable(self.previous):
+            self.previous(signum, frame)
+        elif self.previous == signal.SIG_DFL:
+            _die_by(signum)
+
+
+def absorb_stop_repeats(exiting: bool = False) -> None:
+    """After training stopped on a signal: a repeat of it still on its way (torchrun
+    forwarding the signal its workers also got) must not end the process, which exits with
+    `EXIT_PREEMPTED` once its tracker is closed, as if the signal had killed it (143).
+
+    `noether-train` calls it when `train` returned, and with `exiting` just before it exits:
+    the interpreter's teardown restores the default handlers, so from there a repeat within
+    the window is ignored. Outside the window, or when no signal stopped the last training,
+    nothing changes.
+    """
+    if _last_request is None or threading.current_thread() is not threading.main_thread():
+        return
+    request, caught = _last_request
+    if not request.within_repeat_window():
+        return
+    for sig in caught:
+        current = signal.getsignal(sig)
+        if exiting:
+            signal.signal(sig, signal.SIG_IGN)
+        elif not isinstance(current, _RepeatAfterStop):
+            signal.signal(sig, _RepeatAfterStop(request, current))
 
 
 class StopAgreement:

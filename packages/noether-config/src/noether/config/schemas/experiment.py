@@ -19,7 +19,7 @@ class ExperimentConfig(BaseModel):
         extra="forbid", defer_build=True, use_attribute_docstrings=field_docstrings()
     )
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$")
     """Experiment name; runs go to `<output_path>/<name>/<run_id>`."""
     output_path: str = "runs"
     """Folder that holds all experiments' run folders (relative to the working directory)."""

@@ -150,6 +150,9 @@ class TerminalProgressCallback(ProgressCallback):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # the same progress whether drawn or logged: a run started on a terminal and resumed
+        # in a batch job (or the other way round) finds its state under the same key
+        self.state_key = "ProgressCallback"
         self.stream = stream if stream is not None else sys.stdout
         self.refresh_seconds = refresh_seconds
         self._next_draw = 0.0
