@@ -156,3 +156,15 @@ def test_default_callbacks_state_is_in_the_trainer_checkpoint():
     online = next(cb for cb in trainer.callbacks if isinstance(cb, OnlineLossCallback))
     assert state[online.state_key]["track"]["total"][1] == 1.0  # one update since last log
     assert state["TrainTimeCallback"]["count"] == 1
+
+
+def test_progress_has_one_checkpoint_key_on_a_terminal_and_piped(monkeypatch):
+    # a run started on a terminal resumes under SLURM (piped) with the same callback states
+    h = CallbackHarness()
+    every = DefaultCallbackIntervals(log_every_n_updates=4, track_every_n_updates=2)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    piped = [c.state_key for c in build_default_callbacks(make_config(), h.context, every)]
+    monkeypatch.setattr(sys, "stdout", _FakeTty())
+    live = [c.state_key for c in build_default_callbacks(make_config(), h.context, every)]
+    assert live == piped
+    assert "ProgressCallback" in live

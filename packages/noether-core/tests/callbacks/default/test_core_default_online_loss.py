@@ -16,7 +16,13 @@ from noether.core.callbacks.default.online_loss import (
     OnlineLossConsoleCallback,
     _stack_losses,
 )
-from noether.core.testing import CallbackHarness, make_config
+from noether.core.testing import (
+    CallbackHarness,
+    RecordingTracker,
+    make_config,
+    make_model,
+    make_trainer,
+)
 
 
 def _losses(value: float, **named: float) -> dict[str, torch.Tensor]:
@@ -196,3 +202,26 @@ def test_state_taken_after_a_fold_resumes_to_the_same_mean():
     assert h_second.tracker.rows_with("loss/online/total") == {
         100: pytest.approx(sum(values) / 100)
     }
+
+
+def test_uneven_micro_batches_log_the_loss_of_the_whole_batch():
+    # 7 samples in micro-batches of 4 + 3: the gradient is that of one batch of 7, and so
+    # must the logged loss be (the mean over samples, not over the two micro-batches)
+    logged = {}
+    for max_batch_size in (None, 4):
+        torch.manual_seed(0)
+        tracker = RecordingTracker()
+        config = make_config(
+            effective_batch_size=7,
+            max_batch_size=max_batch_size,
+            max_updates=3,
+            add_default_callbacks=True,
+            track_every_n_updates=1,
+        )
+        trainer = make_trainer(config, tracker=tracker)
+        torch.manual_seed(0)
+        trainer.train(make_model())
+        logged[max_batch_size] = tracker.rows_with("loss/online/total")
+    assert logged[4].keys() == logged[None].keys() == {1, 2, 3}
+    for update, value in logged[None].items():
+        assert logged[4][update] == pytest.approx(value, rel=1e-6)

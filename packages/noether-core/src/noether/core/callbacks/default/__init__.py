@@ -102,19 +102,20 @@ def build_default_callbacks(
         if not every.is_set(prefix):
             raise ValueError(f"default callbacks need a {prefix} interval (got none)")
     log, track = every.every("log"), every.every("track")
-    if is_rank0():
-        if sys.stdout.isatty():
-            callbacks.append(
-                TerminalProgressCallback(
-                    None,
-                    context,
-                    every_n_epochs=log["every_n_epochs"],
-                    every_n_updates=log["every_n_updates"],
-                    every_n_samples=log["every_n_samples"],
-                )
+    # every rank has one (a checkpoint holds rank 0's callback states, so every rank must
+    # have the same callbacks to put them back); only rank 0's prints, live on a terminal
+    if is_rank0() and sys.stdout.isatty():
+        callbacks.append(
+            TerminalProgressCallback(
+                None,
+                context,
+                every_n_epochs=log["every_n_epochs"],
+                every_n_updates=log["every_n_updates"],
+                every_n_samples=log["every_n_samples"],
             )
-        else:
-            callbacks.append(ProgressCallback(None, context, **log))
+        )
+    else:
+        callbacks.append(ProgressCallback(None, context, quiet=not is_rank0(), **log))
     online_loss = OnlineLossCallback(None, context, **track)
     callbacks += [
         online_loss,

@@ -47,12 +47,20 @@ class OnlineLossCallback(PeriodicCallback):
 
     A non-finite step makes the mean NaN / inf, unless `skip_nan_loss` skipped that step:
     then it is left out (a window of only skipped steps logs NaN).
+
+    Micro-batches of unequal size (7 samples as 4 + 3) count by their size, as in the
+    gradient: the mean is that of one batch of the whole update, whatever the split.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         config = getattr(self.trainer, "config", None)
         self.drop_nonfinite = bool(getattr(config, "skip_nan_loss", False))
+        sizes = tuple(getattr(getattr(self.trainer, "micro_batch_plan", None), "sizes", ()))
+        self._step_factors: tuple[float, ...] | None = None
+        """Per micro-batch: its size over the mean size (None when all are equal)."""
+        if len(set(sizes)) > 1:
+            self._step_factors = tuple(size * len(sizes) / sum(sizes) for size in sizes)
         self._pending: list[Mapping[str, Tensor]] = []
         self._stacked: dict[str, list[Tensor]] = {}
         self._track: Window = {}
@@ -73,6 +81,10 @@ class OnlineLossCallback(PeriodicCallback):
     ) -> None:
         if not losses:  # None or {}: nothing to average
             return
+        factors = self._step_factors
+        if factors is not None and len(factors) == accumulation_steps:
+            factor = factors[accumulation_step]
+            losses = {name: value.detach() * factor for name, value in losses.items()}
         # append only: summing on the device every step slows tools/bench/loop_overhead.py (A)
         self._pending.append(losses)
         if len(self._pending) >= _FOLD_EVERY:

@@ -53,11 +53,19 @@ class ProgressCallback(PeriodicCallback):
     """One plain line per log interval: position, updates per second, elapsed time and ETA.
 
     The rate is measured since training (or the resumed part of it) started, so the ETA
-    covers only the updates this process still has to run.
+    covers only the updates this process still has to run. Its checkpoint key is
+    `ProgressCallback` for the live bar too, so a run started on a terminal resumes piped
+    (and the other way round) without a warning about callback states.
+
+    Args:
+        quiet: logs nothing (the other ranks of a multi-process run, which keep one so that
+            their callbacks match the checkpoint's).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, quiet: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.state_key = ProgressCallback.__name__
+        self.quiet = quiet
         self._start_time = 0.0
         self._start_update = 0
 
@@ -94,7 +102,7 @@ class ProgressCallback(PeriodicCallback):
         )
 
     def periodic_callback(self) -> None:
-        if self.logger.isEnabledFor(logging.INFO):
+        if not self.quiet and self.logger.isEnabledFor(logging.INFO):
             self.logger.info(self.progress_line())
 
 
