@@ -159,18 +159,25 @@ def test_resuming_a_finished_run_trains_nothing_and_leaves_its_files_as_they_are
     assert [row["update"] for row in metrics(run_dir)][-1] == TOTAL_UPDATES + 12
 
 
-def test_resuming_a_run_with_weights_only_checkpoints_says_why_it_starts_again(
+def test_resuming_a_run_with_weights_only_checkpoints_is_refused_and_keeps_them(
     tmp_path: Path,
 ) -> None:
     weights_only = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1}]"
     first = noether_train(tmp_path, CONFIG, weights_only, "trainer.max_epochs=1")
     assert first.returncode == 0, first.stderr
     (run_dir,) = run_dirs(tmp_path)
-    resumed = noether_train(tmp_path, "--resume", run_dir)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "E1_U12_S96: weights only" in resumed.stderr
+    weights = run_dir / "checkpoints" / "E1_U12_S96" / "model.pt"
+    written = weights.read_bytes()
+    rows = metrics(run_dir)
+
+    resumed = noether_train(tmp_path, "--resume", run_dir, "trainer.max_epochs=2")
+
+    assert resumed.returncode == 1, resumed.stderr
+    assert "E1_U12_S96) hold weights only" in resumed.stderr
     assert "save_optim: true" in resumed.stderr
-    assert "starts again from the beginning" in resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert weights.read_bytes() == written
+    assert metrics(run_dir) == rows
 
 
 def test_changes_that_break_exactness_are_refused_by_name_and_accepted_with_force(

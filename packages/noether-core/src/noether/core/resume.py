@@ -103,15 +103,16 @@ def stored_config(run_dir: Path, checkpoint: CheckpointInfo) -> dict[str, Any]:
 def plan_resume(run_dir: Path, tag: str | None, config: dict[str, Any], force: bool) -> ResumePlan:
     """Finds the checkpoint and compares its config with `config` (the resolved new one).
 
-    Without `tag`, a run that wrote no resumable checkpoint gets a plan without one (it
-    starts again in its folder).
+    Without `tag`, a run that wrote no checkpoint gets a plan without one (it starts again
+    in its folder).
 
     Raises:
         CheckpointNotFoundError: no such checkpoint.
         ResumeRefusedError: a change that breaks exactness, without force; lists each key
-            with its old and new value.
+            with its old and new value. Or the run's checkpoints hold weights only.
     """
     if tag is None and folders.newest_resumable(run_checkpoint_dir(run_dir)) is None:
+        _refuse_weights_only(run_dir)
         return ResumePlan(run_dir, None)  # stopped before its first checkpoint
     checkpoint = find_checkpoint(run_dir, tag)
     breaking, other = compare_configs(stored_config(run_dir, checkpoint), config)
@@ -125,23 +126,24 @@ def plan_resume(run_dir: Path, tag: str | None, config: dict[str, Any], force: b
     return ResumePlan(run_dir, checkpoint, changes=other, forced=breaking)
 
 
+def _refuse_weights_only(run_dir: Path) -> None:
+    """A run whose checkpoints hold weights only cannot continue: starting it again would
+    replace them, so it is refused (nothing already written is lost)."""
+    tags = [info.tag for info in folders.list_checkpoints(run_checkpoint_dir(run_dir))]
+    if tags:
+        raise ResumeRefusedError(
+            f"cannot resume {run_dir}: its checkpoints ({', '.join(tags)}) hold weights only, "
+            "without the optimizer and trainer state that resume needs, and starting the run "
+            "again would replace them. Give its checkpoint callback save_optim: true for "
+            "resumable checkpoints, or start a new run from these weights with "
+            "trainer.initializer: {kind: checkpoint, path: <checkpoint folder>/model.pt}"
+        )
+
+
 def log_plan(plan: ResumePlan) -> None:
     """Says what the run continues from and what changed."""
     checkpoint = plan.checkpoint
     if checkpoint is None:
-        weights_only = [
-            info.tag for info in folders.list_checkpoints(run_checkpoint_dir(plan.run_dir))
-        ]
-        if weights_only:  # the run did not stop before its first checkpoint
-            logger.warning(
-                "%s has no checkpoint with optimizer and trainer state to resume from "
-                "(%s: weights only; a checkpoint callback writes them with save_optim: true): "
-                "the run starts again from the beginning, and its checkpoints of the same "
-                "names are replaced",
-                plan.run_dir,
-                ", ".join(weights_only),
-            )
-            return
         logger.warning(
             "%s has no checkpoint to resume from: the run starts again from the beginning",
             plan.run_dir,

@@ -181,12 +181,3 @@ def test_bar_is_taken_down_at_exit_when_training_ends_without_after_training(tmp
     assert "\x1b[?25l" in done.stdout  # the bar hid the cursor
     assert done.stdout.endswith("\x1b[?25h")  # and showed it again at exit
     assert "1/10" in ESCAPE.sub("", done.stdout)
-
-
-def test_the_bar_and_the_plain_lines_keep_their_state_under_one_key():
-    """A run started on a terminal and resumed piped (a batch job) warned of a callback
-    without state and of unknown callback state in the checkpoint."""
-    h = CallbackHarness(updates_per_epoch=10, max_updates=40)
-    bar = TerminalProgressCallback(None, h.context, every_n_updates=10, stream=io.StringIO())
-    plain = ProgressCallback(None, h.context, every_n_updates=10)
-    assert bar.state_key == plain.state_key

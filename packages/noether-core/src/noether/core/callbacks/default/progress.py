@@ -64,7 +64,8 @@ class ProgressCallback(PeriodicCallback):
 
     def __init__(self, *args: Any, quiet: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.state_key = ProgressCallback.__name__
+        if self.config is None:  # a default callback: one key whether drawn or logged
+            self.state_key = ProgressCallback.__name__
         self.quiet = quiet
         self._start_time = 0.0
         self._start_update = 0
@@ -158,9 +159,6 @@ class TerminalProgressCallback(ProgressCallback):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        # the same progress whether drawn or logged: a run started on a terminal and resumed
-        # in a batch job (or the other way round) finds its state under the same key
-        self.state_key = "ProgressCallback"
         self.stream = stream if stream is not None else sys.stdout
         self.refresh_seconds = refresh_seconds
         self._next_draw = 0.0
