@@ -62,6 +62,17 @@ def test_a_crash_before_the_new_folder_was_complete_keeps_the_old_one(tmp_path: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]
 
 
+@pytest.mark.parametrize("tag", ["../b/E0_U1_S4", "../../runs/b/E0_U1_S4", "..", ".", ""])
+def test_a_tag_is_one_folder_of_the_run_never_a_path_to_another(tmp_path: Path, tag: str) -> None:
+    other = tmp_path / "b"
+    other.mkdir()
+    publish(_staged(other, "E0_U1_S4", 1), other / "E0_U1_S4")
+    own = tmp_path / "a"
+    own.mkdir()
+    assert resolve(other, "E0_U1_S4") is not None
+    assert resolve(own, tag) is None
+
+
 def test_a_folder_without_manifest_is_not_a_checkpoint(tmp_path: Path) -> None:
     (tmp_path / "E0_U3_S12").mkdir()
     (tmp_path / "E0_U3_S12" / "model.pt").write_text("?")

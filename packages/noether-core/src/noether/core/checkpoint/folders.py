@@ -156,7 +156,12 @@ def _swap_candidate(checkpoint_dir: Path, tag: str) -> Path | None:
 
 
 def resolve(checkpoint_dir: Path, tag: str) -> Path | None:
-    """The complete folder of checkpoint `tag` (read-only: nothing is moved), or None."""
+    """The complete folder of checkpoint `tag` (read-only: nothing is moved), or None.
+
+    A tag names one folder of `checkpoint_dir`: a path (`../other/checkpoints/E1_U2_S8`)
+    is no checkpoint of this run, even where a checkpoint lies at its end."""
+    if tag in ("", "..") or Path(tag).name != tag:
+        return None
     folder = checkpoint_dir / tag
     if read_manifest(folder) is not None:
         return folder
