@@ -102,6 +102,9 @@ def test_sigterm_saves_exits_75_and_resume_appends_to_the_same_tensorboard_run(
     assert [s.step for s in scalars] == list(range(1, TOTAL_UPDATES + 1))
     reference_losses = [row["loss/online/mse"] for row in metrics(reference)]
     assert [s.value for s in scalars] == pytest.approx(reference_losses, rel=1e-6)
+    for tag in events.Tags()["scalars"]:  # the summary values of the start included
+        steps = [s.step for s in events.Scalars(tag)]
+        assert len(steps) == len(set(steps)), f"{tag} has repeated steps: {steps}"
 
 
 def test_sigint_stops_at_once_unless_save_on_sigint(tmp_path: Path) -> None:

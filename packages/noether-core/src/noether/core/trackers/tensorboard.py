@@ -15,7 +15,8 @@ class TensorboardTracker(TrackerBase):
 
     Epoch and sample are written as scalars `counters/epoch` and `counters/sample`, so plots
     can be read against either; the resolved config is stored as text, the summary as scalars
-    under `summary/` at the last logged update.
+    under `summary/` at the last logged update (in a resumed run, before its first row: the
+    update it resumed at).
     """
 
     config: TensorboardTrackerConfig
@@ -33,6 +34,9 @@ class TensorboardTracker(TrackerBase):
         # resumed: TensorBoard's readers drop the earlier events from the purge step on
         purge_step = None if self.resumed_at is None else self.resumed_at + 1
         self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+        # a resumed run's summary values of its start go to the resume step, not a second
+        # time to step 0 (which the purge keeps)
+        self._last_update = self.resumed_at or 0
         self._writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```")
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
