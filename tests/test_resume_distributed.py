@@ -34,9 +34,9 @@ MIDDLE_TAG = "E2_U24_S192"
 
 
 def _torchrun(
-    cwd: Path, *args: str | Path, timeout: float = 300
+    cwd: Path, *args: str | Path, timeout: float = 300, ranks: int = 2
 ) -> subprocess.CompletedProcess[str]:
-    command = [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", str(NOETHER_TRAIN)]
+    command = [str(TORCHRUN), "--standalone", "--nproc-per-node", str(ranks), str(NOETHER_TRAIN)]
     cwd.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         [*command, *map(str, args)],
@@ -46,6 +46,18 @@ def _torchrun(
         text=True,
         timeout=timeout,
     )
+
+
+def test_a_batch_the_ranks_cannot_share_is_refused_before_the_run_folder_is_made(
+    tmp_path: Path,
+) -> None:
+    result = _torchrun(tmp_path, CONFIG, timeout=120, ranks=3)  # 8 samples per update
+    assert result.returncode != 0
+    assert "effective_batch_size (8) must be a multiple of the number of processes (3)" in (
+        result.stderr
+    )
+    assert "noether/core/" not in result.stderr  # no frames of ours (torchrun prints its own)
+    assert run_dirs(tmp_path) == []
 
 
 def _resume_copy_from_the_middle(run_dir: Path, tmp_path: Path, launch: str) -> Path:

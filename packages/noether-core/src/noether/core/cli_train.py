@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from noether.config import ExperimentConfig, KindError
+from noether.config.batching import split_batch
 from noether.config.schemas.initializer import ResumeInitializerConfig
 from noether.core.build import (
     BuildError,
@@ -60,6 +61,14 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     FileExistsError,
     TrainStepError,
 )
+
+
+class BatchSplitError(ValueError):
+    """The effective batch cannot be spread over the ranks of this launch."""
+
+
+# Before the run folder is made: also a batch that the launch's ranks cannot share.
+START_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, BatchSplitError)
 # While building, a ValueError (e.g. a dataset smaller than one batch) is bad input, too.
 BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)
 
@@ -153,6 +162,25 @@ def preflight(config: ExperimentConfig, resume: ResumePlan | None) -> Preflight:
     return Preflight(components, tracker, initializer_plan)
 
 
+def check_batch_split(config: ExperimentConfig, world_size: int) -> None:
+    """The trainer's batch rule for this launch's ranks (`split_batch`), checked once the
+    world size is known and before the run folder is made.
+
+    Raises:
+        BatchSplitError: e.g. an effective batch that is not a multiple of the ranks.
+    """
+    trainer = config.trainer
+    try:
+        split_batch(
+            trainer.effective_batch_size,
+            trainer.max_batch_size,
+            world_size,
+            trainer.disable_gradient_accumulation,
+        )
+    except ValueError as exc:
+        raise BatchSplitError(f"trainer: {exc}") from None
+
+
 def open_run_folder(
     config: ExperimentConfig, resume: ResumePlan | None, run_id: str | None
 ) -> PathProvider:
@@ -208,8 +236,9 @@ def train(
         checked = preflight(config, resume)
         device = resolve_device(config.device)
         launch = init_distributed_from_env(device)
+        check_batch_split(config, launch.world_size)
         path_provider = open_run_folder(config, resume, run_id)
-    except USER_ERRORS as exc:
+    except START_ERRORS as exc:
         error(str(exc))
         return 1
     if is_rank0() and config_file.resolve() != path_provider.config_path.resolve():
