@@ -125,6 +125,23 @@ def test_a_resumed_run_continues_the_same_mlflow_run_without_duplicated_steps(
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
+def test_a_run_stopped_by_a_signal_is_killed_until_resumed_and_a_failed_one_failed(
+    store: str, tmp_path: Path
+) -> None:
+    client = MlflowClient(store)
+    provider = PathProvider(tmp_path, "exp")
+    stopped = started(store, provider)
+    stopped.log({"loss": 1.0}, update=1, epoch=0, sample=8)
+    stopped.close("stopped")
+    run_id = run_id_of(provider)
+    assert client.get_run(run_id).info.status == "KILLED"
+
+    resumed = started(store, PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True), 1)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    resumed.close("failed")
+    assert client.get_run(run_id).info.status == "FAILED"
+
+
 def test_params_over_mlflows_limits_are_cut_and_names_it_refuses_left_out(
     store: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -41,7 +41,7 @@ from noether.core.resume import (
 from noether.core.runs import PathProvider, find_run_dir
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
 from noether.core.targets import check_targets
-from noether.core.trackers.base import TrackerBase
+from noether.core.trackers.base import RunOutcome, TrackerBase
 from noether.core.trainer.types import NonFiniteLossError, TrainStepError
 
 logger = logging.getLogger("noether.train")
@@ -273,21 +273,25 @@ def train(
             experiment.tracker.close()
             leave_process_group()
             return 0
+        outcome: RunOutcome = "failed"
         try:
             experiment.trainer.train(experiment.model)
+            outcome = "finished"
             if getattr(experiment.trainer, "stopped_by_signal", None) is not None:
+                outcome = "stopped"
                 absorb_stop_repeats()  # before closing the tracker: a repeat may still come
         except USER_ERRORS as exc:
             report(exc)
             return 1
         except KeyboardInterrupt:
+            outcome = "stopped"
             logger.error("interrupted")
             return EXIT_INTERRUPTED
         except Exception:
             logger.exception("training failed")
             return 1
         finally:
-            experiment.tracker.close()
+            experiment.tracker.close(outcome)
         stopped_by = getattr(experiment.trainer, "stopped_by_signal", None)
         if stopped_by is not None:
             logger.warning(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from noether.config.schemas.tracker import TrackerConfig
 from noether.core.distributed import is_rank0
 from noether.core.runs import PathProvider
+
+RunOutcome = Literal["finished", "stopped", "failed"]
+"""How a run ended: trained to its end (or an early stop), stopped by a signal with a
+checkpoint to resume from, or failed."""
 
 
 class TrackerBase:
@@ -26,6 +30,8 @@ class TrackerBase:
         self.resumed_at: int | None = None
         """The update a resumed run continues from (rows logged after it by the interrupted
         run are dropped or superseded); None for a new run."""
+        self.outcome: RunOutcome = "finished"
+        """How the run ended (set by `close`, read by `_close`)."""
 
     def start(
         self, path_provider: PathProvider, config: dict[str, Any], resumed_at: int | None = None
@@ -58,10 +64,16 @@ class TrackerBase:
     def flush(self) -> None:
         """Makes every row logged so far durable (before a checkpoint is written)."""
 
-    def close(self) -> None:
-        """Flushes and closes the sink; later calls do nothing."""
+    def close(self, outcome: RunOutcome = "finished") -> None:
+        """Flushes and closes the sink; later calls do nothing.
+
+        Args:
+            outcome: how the run ended, for trackers that record it (MLflow's run status):
+                "finished", "stopped" (by a signal, to be resumed) or "failed".
+        """
         if self.is_active:
             self.is_active = False
+            self.outcome = outcome
             self._close()
 
     def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:

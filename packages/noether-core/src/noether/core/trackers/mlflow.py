@@ -259,8 +259,12 @@ class MlflowTracker(TrackerBase):
 
     def _close(self) -> None:
         self.flush()
-        self._client.set_terminated(self._run_id, status="FINISHED")
+        self._client.set_terminated(self._run_id, status=_STATUS[self.outcome])
         self._client = None
+
+
+_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
+"""MLflow's run status of each outcome (a stopped run is RUNNING again once resumed)."""
 
 
 def _read_json(path: Path) -> dict[str, Any]:
