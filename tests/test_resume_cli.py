@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,11 +25,10 @@ from resume_testing import (
     TOTAL_UPDATES,
     assert_same_tensors,
     complete_checkpoints,
-    environment,
     metrics,
     noether_train,
     run_dirs,
-    train_command,
+    start_train,
 )
 
 from noether.core.checkpoint import CheckpointError, CheckpointWriter
@@ -43,14 +41,7 @@ FINAL_TAG = "E4_U48_S384"
 def _start_and_signal(cwd: Path, sig: signal.Signals, *args: str) -> tuple[int, str, Path]:
     """Starts a run, sends `sig` once it trains, returns (exit code, stderr, run folder)."""
     cwd.mkdir(exist_ok=True)
-    process = subprocess.Popen(
-        train_command(CONFIG, *args),
-        cwd=cwd,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_train(cwd, CONFIG, *args)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         logs = list((cwd / "runs").glob("*/*/train.log"))

@@ -8,7 +8,6 @@ uninterrupted run's weights, bitwise, with each metrics row written once.
 from __future__ import annotations
 
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,12 +19,11 @@ from resume_testing import (
     CONFIG,
     assert_same_tensors,
     complete_checkpoints,
-    environment,
     manifest,
     metrics,
     noether_train,
     run_dirs,
-    train_command,
+    start_train,
 )
 
 from noether.core.checkpoint import CheckpointWriter, newest_resumable
@@ -88,14 +86,7 @@ def test_sigkill_at_random_moments_never_leaves_a_mixed_checkpoint_and_resumes_e
     run_dir: Path | None = None
     kills = 0
     while True:
-        process = subprocess.Popen(
-            train_command(*args),
-            cwd=cwd,
-            env=environment(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = start_train(cwd, *args)
         started_at = _latest_update(run_dir)
         deadline = time.monotonic() + 120
         early = kills < KILLS and rng.random() < 0.15  # now and then, during start-up

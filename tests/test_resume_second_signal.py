@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
-from resume_testing import CONFIG, complete_checkpoints, environment, run_dirs, train_command
+from resume_testing import CONFIG, complete_checkpoints, run_dirs, start_train
 
 from noether.core.checkpoint import CheckpointWriter
 from noether.core.signals import REPEAT_WINDOW_S
@@ -43,18 +43,12 @@ def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 180) 
 def test_a_second_signal_ends_a_hung_run_at_once(
     tmp_path: Path, sig: signal.Signals, args: tuple[str, ...]
 ) -> None:
-    process = subprocess.Popen(
-        train_command(
-            CONFIG,
-            "trainer.kind=resume_configs:HangingMseTrainerConfig",
-            f"trainer.hang_at_step={HANG_AT}",
-            *args,
-        ),
-        cwd=tmp_path,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start_train(
+        tmp_path,
+        CONFIG,
+        "trainer.kind=resume_configs:HangingMseTrainerConfig",
+        f"trainer.hang_at_step={HANG_AT}",
+        *args,
     )
     try:
         _wait_for(tmp_path / "hanging", process)
@@ -90,17 +84,11 @@ def test_a_repeat_that_arrives_after_the_checkpoint_still_exits_75(tmp_path: Pat
     """The repeat of the stop (torchrun forwarding the signal) may reach the process after
     training stopped, while it closes its tracker or exits: it must not turn the stop with a
     checkpoint (75, which a requeue script resumes) into a kill by the signal (143)."""
-    process = subprocess.Popen(
-        train_command(
-            CONFIG,
-            "trainer.max_epochs=1000",
-            "tracker={kind: resume_configs:SlowCloseJsonlTrackerConfig, close_seconds: 0.5}",
-        ),
-        cwd=tmp_path,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start_train(
+        tmp_path,
+        CONFIG,
+        "trainer.max_epochs=1000",
+        "tracker={kind: resume_configs:SlowCloseJsonlTrackerConfig, close_seconds: 0.5}",
     )
     try:
         deadline = time.monotonic() + 180

@@ -30,6 +30,18 @@ def train_command(*args: str | Path) -> list[str]:
     return [str(NOETHER_TRAIN), *map(str, args)]
 
 
+def start_train(cwd: Path, *args: str | Path) -> subprocess.Popen[str]:
+    """Starts `noether-train ARGS` in the background, its stderr kept for the asserts."""
+    return subprocess.Popen(
+        train_command(*args),
+        cwd=cwd,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def noether_train(
     cwd: Path, *args: str | Path, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
