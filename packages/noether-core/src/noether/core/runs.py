@@ -8,10 +8,12 @@ import re
 import secrets
 from pathlib import Path
 
+from noether.config.schemas.experiment import FOLDER_NAME
+
 _MAX_ID_ATTEMPTS = 100
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*")
-"""A run id given by the user: one folder name inside `<output_path>/<name>` (no separator,
-no `..`, not hidden), like the experiment's `name`."""
+RUN_ID_PATTERN = re.compile(FOLDER_NAME)
+"""A run id given by the user: one folder name inside `<output_path>/<name>`, like the
+experiment's `name`."""
 
 
 def check_run_id(run_id: str) -> str:

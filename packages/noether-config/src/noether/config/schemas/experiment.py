@@ -11,6 +11,10 @@ from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.config.schemas.trainer import BaseTrainerConfig
 from noether.config.startup import field_docstrings
 
+FOLDER_NAME = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$"
+"""One folder name of a run's path (experiment name, run id): no separator, no `..`, not
+hidden."""
+
 
 class ExperimentConfig(BaseModel):
     """One experiment: data, model, trainer and tracker, and where its run folder goes."""
@@ -19,7 +23,7 @@ class ExperimentConfig(BaseModel):
         extra="forbid", defer_build=True, use_attribute_docstrings=field_docstrings()
     )
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$")
+    name: str = Field(min_length=1, pattern=FOLDER_NAME)
     """Experiment name; runs go to `<output_path>/<name>/<run_id>`."""
     output_path: str = "runs"
     """Folder that holds all experiments' run folders (relative to the working directory)."""
