@@ -212,6 +212,14 @@ def test_schema_command_prints_kinds_and_roots(tmp_path: Path) -> None:
     assert code == 0 and json.loads((tmp_path / "cb.json").read_text())["title"] == "CallbackConfig"
     code, output = invoke("schema", "widgets")
     assert code == 2 and "unknown root 'widgets'" in output
+    assert "choose one of: experiment, trainers," in output and "losses" not in output
+
+
+def test_kinds_of_an_unknown_group_offers_only_the_groups_it_takes() -> None:
+    code, output = invoke("kinds", "experiment")
+    assert code == 2 and "unknown root 'experiment'" in output
+    choices = output.split("choose one of:")[1]
+    assert "experiment" not in choices and "trainers" in choices and "losses" in choices
 
 
 def test_kinds_lists_distribution_and_install_state() -> None:

@@ -188,6 +188,23 @@ def test_callbacks_may_only_name_existing_datasets() -> None:
     assert isinstance(config.trainer.callbacks[0], EveryCallbackConfig)
 
 
+def test_an_ema_factor_needs_an_ema_callback_with_that_factor() -> None:
+    evaluate = {"kind": "offline_loss", "every_n_epochs": 1, "dataset_key": "train"}
+    ema = {"kind": "ema", "every_n_epochs": 1, "target_factors": [0.99]}
+    with pytest.raises(ValidationError, match=r"callbacks\.0\.ema_factor: no ema callback .* 0\.9"):
+        ExperimentConfig.model_validate(
+            experiment(trainer=trainer(callbacks=[{**evaluate, "ema_factor": 0.9}]))
+        )
+    with pytest.raises(ValidationError, match=r"callbacks\.1\.ema_factor: .*target_factors: 0\.99"):
+        ExperimentConfig.model_validate(
+            experiment(trainer=trainer(callbacks=[ema, {**evaluate, "ema_factor": 0.9}]))
+        )
+    ema["target_factors"] = [0.99, 0.9]
+    ExperimentConfig.model_validate(
+        experiment(trainer=trainer(callbacks=[ema, {**evaluate, "ema_factor": 0.9}, evaluate]))
+    )
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

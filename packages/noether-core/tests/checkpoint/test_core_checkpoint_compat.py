@@ -84,3 +84,12 @@ def test_stop_criterion_intervals_callbacks_tracker_and_a_new_dataset_pass() -> 
         "trainer.log_every_n_updates",
         "trainer.max_epochs",
     ]
+
+
+def test_a_precision_spelled_another_way_is_no_change() -> None:
+    stored = _config(trainer__precision="bf16")
+    for same in ("bfloat16", "bf16"):
+        assert compare_configs(stored, _config(trainer__precision=same)) == ([], [])
+    assert compare_configs(_config(trainer__precision="fp32"), _config()) == ([], [])
+    breaking, _ = compare_configs(stored, _config(trainer__precision="fp16"))
+    assert _keys(breaking) == ["trainer.precision"]

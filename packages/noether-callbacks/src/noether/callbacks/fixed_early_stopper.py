@@ -48,6 +48,22 @@ class FixedEarlyStopper(PeriodicCallback):
                 return f"{type(self).__name__}({name}={getattr(cfg, name)})"
         return type(self).__name__
 
+    def before_training(self) -> None:
+        """A run resumed at (or past) its criterion, e.g. from the final checkpoint that this
+        stopper wrote when it ended the run, trains no further update."""
+        cfg, counter = self.stopper_config, self.update_counter
+        if cfg.stop_at_epoch is not None:
+            reached = counter.epoch >= cfg.stop_at_epoch
+        elif cfg.stop_at_update is not None:
+            reached = counter.update >= cfg.stop_at_update
+        else:
+            assert cfg.stop_at_sample is not None
+            reached = counter.sample >= cfg.stop_at_sample
+        if not reached:
+            return
+        self.logger.info("%s: the run already stopped at %s", self, counter.tag)
+        raise EarlyStopIteration(f"fixed_early_stopper reached {counter.tag}")
+
     def periodic_callback(self) -> None:
         """Writes the final checkpoint and stops (a forced run before the criterion is a no-op,
         e.g. in an evaluation-only run)."""

@@ -24,6 +24,23 @@ class MetricEarlyStopper(PeriodicCallback):
         self.best_value: float | None = None
         self.checks_without_improvement = 0
 
+    def before_training(self) -> None:
+        """A run resumed from a checkpoint written when this stopper ended it (its final
+        checkpoint, or a SIGTERM at that update) stays stopped: it trains no further update.
+        A raised `patience` continues it."""
+        if self.checks_without_improvement < self.stopper_config.patience:
+            return
+        cfg = self.stopper_config
+        self.logger.info(
+            "%s did not improve on %.6g for %d checks before %s; the run stays stopped "
+            "(raise patience to continue it)",
+            cfg.metric_key,
+            self.best_value,
+            self.checks_without_improvement,
+            self.update_counter.tag,
+        )
+        raise EarlyStopIteration(f"metric_early_stopper: {cfg.metric_key} stopped improving")
+
     def periodic_callback(self) -> None:
         """Reads the metric, updates the patience counter and stops when it runs out."""
         cfg = self.stopper_config

@@ -30,17 +30,22 @@ def _roots() -> dict[str, Any]:
     }
 
 
-def _group_name(name: str) -> str:
-    """`callbacks`, `callback`, `noether.callbacks` or `CallbackConfig` -> `callbacks`."""
+def _group_name(name: str, *, schema: bool = False) -> str:
+    """`callbacks`, `callback`, `noether.callbacks` or `CallbackConfig` -> `callbacks`.
+
+    The error lists what the command takes: `schema` also `experiment` but not `losses`
+    (callables, no schemas), `kinds` every entry-point group."""
     lowered = name.strip().lower()
     lowered = lowered.removeprefix("noether.")
     for group in ENTRY_POINT_GROUPS:
         singular = group[:-1]
         if lowered in (group, singular, f"{singular}config", f"base{singular}config"):
             return group
-    raise CatalogUsageError(
-        f"unknown root {name!r}; choose one of: experiment, " + ", ".join(ENTRY_POINT_GROUPS)
-    )
+    if schema:
+        choices = ["experiment", *(group for group in ENTRY_POINT_GROUPS if group != "losses")]
+    else:
+        choices = list(ENTRY_POINT_GROUPS)
+    raise CatalogUsageError(f"unknown root {name!r}; choose one of: " + ", ".join(choices))
 
 
 def json_schema(root: str | None) -> dict[str, Any]:
@@ -56,7 +61,7 @@ def json_schema(root: str | None) -> dict[str, Any]:
 
     if root is None or root.strip().lower() in ("experiment", "experimentconfig"):
         return editor_schema(ExperimentConfig.model_json_schema(), experiment=True)
-    group = _group_name(root)
+    group = _group_name(root, schema=True)
     if group == "losses":
         raise CatalogUsageError("losses are callables, not schemas; see `noether-config kinds`")
     cls = _roots()[group]

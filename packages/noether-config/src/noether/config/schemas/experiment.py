@@ -63,4 +63,23 @@ class ExperimentConfig(BaseModel):
                 raise ValueError(
                     f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} (datasets: {known})"
                 )
+        _check_ema_factors(trainer.callbacks)
         return self
+
+
+def _check_ema_factors(callbacks: list[object]) -> None:
+    """An `ema_factor` (offline_loss) needs a callback that averages with that factor (`ema`'s
+    `target_factors`), as the runtime does; caught here, before a run folder is made."""
+    offered = {
+        f"{factor:g}"
+        for callback in callbacks
+        for factor in getattr(callback, "target_factors", None) or ()
+    }
+    for index, callback in enumerate(callbacks):
+        factor = getattr(callback, "ema_factor", None)
+        if factor is not None and f"{factor:g}" not in offered:
+            known = ", ".join(sorted(offered)) or "none: add an `ema` callback"
+            raise ValueError(
+                f"trainer.callbacks.{index}.ema_factor: no ema callback averages with factor "
+                f"{factor:g} (target_factors: {known})"
+            )

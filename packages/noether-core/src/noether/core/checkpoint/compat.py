@@ -19,6 +19,8 @@ _BREAKING_KEYS = (
     "trainer.precision",
     "model.optimizer.kind",
 )
+_SAME_VALUES = {"trainer.precision": {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}}
+"""Spellings of one value (precision aliases): a resume that only respells it changes nothing."""
 _IGNORED = ("name", "output_path", "trainer.initializer")
 """Where the run lives and how it is resumed: not part of what is trained."""
 
@@ -51,6 +53,11 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _canonical(key: str, value: Any) -> Any:
+    aliases = _SAME_VALUES.get(key)
+    return aliases.get(value, value) if aliases and isinstance(value, str) else value
+
+
 def _is_ignored(key: str) -> bool:
     return any(key == root or key.startswith(root + ".") for root in _IGNORED)
 
@@ -80,7 +87,7 @@ def compare_configs(
         if _is_ignored(key):
             continue
         old, value = old_flat.get(key, _MISSING), new_flat.get(key, _MISSING)
-        if old == value:
+        if _canonical(key, old) == _canonical(key, value):
             continue
         change = ConfigChange(key, old, value)
         (breaking if _breaks_exactness(change) else other).append(change)
