@@ -12,9 +12,9 @@ from noether.core.callbacks.base import CallbackContext, PeriodicCallback
 class BestCheckpointCallback(PeriodicCallback):
     """Writes `checkpoint_dir/best_<metric>/` whenever the metric reaches a new best value.
 
-    For each tolerance t, `best_<metric>_tol<t>/` holds the earliest new-best checkpoint whose
-    value is still within t% of the best value so far; it is replaced by the current (best)
-    weights only when the best moved more than t% away from it.
+    For each tolerance t, `best_<metric>_tol<t>/` holds an earlier new best while the best value
+    stays within t% of it; it is replaced by the current (best) weights only when the best
+    moved more than t% away from it.
     """
 
     def __init__(

@@ -62,9 +62,9 @@ class CheckpointCallbackConfig(CallbackConfig):
 class BestCheckpointCallbackConfig(CallbackConfig):
     """Keeps the weights with the best value of a logged metric.
 
-    With `tolerances`, it also keeps, per tolerance t (in percent), the earliest new-best
-    checkpoint whose value is still within t% of the best value so far: a model that got
-    nearly as good with less training.
+    With `tolerances`, it also keeps, per tolerance t (in percent), an earlier new best while
+    the best value stays within t% of it, replaced by the current best once the best moves
+    further: a model that got nearly as good with less training.
     """
 
     kind: str = "best_checkpoint"
@@ -76,7 +76,7 @@ class BestCheckpointCallbackConfig(CallbackConfig):
     mode: Mode = "min"
     """`min` when smaller is better (losses), `max` when larger is better (accuracy)."""
     tolerances: list[float] = []
-    """Percentages (> 0): also keep the earliest best-so-far checkpoint within t% of the best."""
+    """Percentages (> 0): also keep an earlier best while the best stays within t% of it."""
     save_optim: bool = False
     """Also write the optimizer state next to the best weights."""
 
