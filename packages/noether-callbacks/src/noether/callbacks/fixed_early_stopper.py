@@ -51,16 +51,9 @@ class FixedEarlyStopper(PeriodicCallback):
     def before_training(self) -> None:
         """A run resumed at (or past) its criterion, e.g. from the final checkpoint that this
         stopper wrote when it ended the run, trains no further update."""
-        cfg, counter = self.stopper_config, self.update_counter
-        if cfg.stop_at_epoch is not None:
-            reached = counter.epoch >= cfg.stop_at_epoch
-        elif cfg.stop_at_update is not None:
-            reached = counter.update >= cfg.stop_at_update
-        else:
-            assert cfg.stop_at_sample is not None
-            reached = counter.sample >= cfg.stop_at_sample
-        if not reached:
+        if not (self._reached(end_of_epoch=True) or self._reached(end_of_epoch=False)):
             return
+        counter = self.update_counter
         self.logger.info("%s: the run already stopped at %s", self, counter.tag)
         raise EarlyStopIteration(f"fixed_early_stopper reached {counter.tag}")
 

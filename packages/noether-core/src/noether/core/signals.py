@@ -130,28 +130,6 @@ _last_request: tuple[StopRequest, tuple[signal.Signals, ...]] | None = None
 """The request of the last `catch_stop_signals` block and the signals it caught."""
 
 
-class _RepeatAfterStop:
-    """The handler of a process whose training a signal stopped, while a repeat may follow.
-
-    A repeat of the first signal within `REPEAT_WINDOW_S` of it is absorbed, as during
-    training; any other signal gets the handler that was there before.
-    """
-
-    def __init__(self, request: StopRequest, previous: Any) -> None:
-        self.request = request
-        self.previous = previous
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if self.request.count == 1 and self.request.within_repeat_window():
-            self.request.handle(signum, frame)
-            return
-        signal.signal(signum, self.previous)
-        if callable(self.previous):
-            self.previous(signum, frame)
-        elif self.previous == signal.SIG_DFL:
-            _die_by(signum)
-
-
 def absorb_stop_repeats(exiting: bool = False) -> None:
     """After training stopped on a signal: a repeat of it still on its way (torchrun
     forwarding the signal its workers also got) must not end the process, which exits with
@@ -167,12 +145,8 @@ def absorb_stop_repeats(exiting: bool = False) -> None:
     request, caught = _last_request
     if not request.within_repeat_window():
         return
-    for sig in caught:
-        current = signal.getsignal(sig)
-        if exiting:
-            signal.signal(sig, signal.SIG_IGN)
-        elif not isinstance(current, _RepeatAfterStop):
-            signal.signal(sig, _RepeatAfterStop(request, current))
+    for sig in caught:  # the training's handler: a repeat in the window is absorbed there
+        signal.signal(sig, signal.SIG_IGN if exiting else request.handle)
 
 
 class StopAgreement:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from noether.core.precision import parse_precision
+
 _BREAKING_KEYS = (
     "seed",
     "trainer.effective_batch_size",
@@ -19,8 +21,6 @@ _BREAKING_KEYS = (
     "trainer.precision",
     "model.optimizer.kind",
 )
-_SAME_VALUES = {"trainer.precision": {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}}
-"""Spellings of one value (precision aliases): a resume that only respells it changes nothing."""
 _IGNORED = ("name", "output_path", "trainer.initializer")
 """Where the run lives and how it is resumed: not part of what is trained."""
 
@@ -54,8 +54,13 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _canonical(key: str, value: Any) -> Any:
-    aliases = _SAME_VALUES.get(key)
-    return aliases.get(value, value) if aliases and isinstance(value, str) else value
+    """One spelling per value: a precision's aliases (bf16, bfloat16) are the same dtype."""
+    if key == "trainer.precision" and isinstance(value, str):
+        try:
+            return parse_precision(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _is_ignored(key: str) -> bool:

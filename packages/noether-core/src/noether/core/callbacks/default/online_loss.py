@@ -56,11 +56,11 @@ class OnlineLossCallback(PeriodicCallback):
         super().__init__(*args, **kwargs)
         config = getattr(self.trainer, "config", None)
         self.drop_nonfinite = bool(getattr(config, "skip_nan_loss", False))
-        sizes = tuple(getattr(getattr(self.trainer, "micro_batch_plan", None), "sizes", ()))
+        weights = getattr(getattr(self.trainer, "micro_batch_plan", None), "weights", ())
         self._step_factors: tuple[float, ...] | None = None
         """Per micro-batch: its size over the mean size (None when all are equal)."""
-        if len(set(sizes)) > 1:
-            self._step_factors = tuple(size * len(sizes) / sum(sizes) for size in sizes)
+        if len(set(weights)) > 1:
+            self._step_factors = tuple(weight * len(weights) for weight in weights)
         self._pending: list[Mapping[str, Tensor]] = []
         self._stacked: dict[str, list[Tensor]] = {}
         self._track: Window = {}
