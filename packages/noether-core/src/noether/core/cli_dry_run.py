@@ -19,10 +19,11 @@ from noether.config.batching import MicroBatchPlan, split_batch
 from noether.core.build import build_datasets, build_model, resolve_device, seed_everything
 from noether.core.callbacks.default.param_count import count_parameters
 from noether.core.cli_run import ResolvedRun, error
-from noether.core.cli_train import BUILD_ERRORS, preflight, run_logging
+from noether.core.cli_train import BUILD_ERRORS, preflight
 from noether.core.counters import UpdateCounter
 from noether.core.launch import detect
 from noether.core.resume import ResumePlan, later_checkpoints
+from noether.core.run_logging import report, run_logging
 from noether.core.trainer.batching import epoch_updates
 
 NEW_RUN_ID = "<a new run id>"
@@ -175,11 +176,14 @@ def dry_run(resolved: ResolvedRun, run_id: str | None) -> int:
     """Runs the checks and builds, prints the report (rank 0 only); returns the exit code."""
     with run_logging(None):
         try:
-            report = inspect_run(resolved, run_id)
+            inspected = inspect_run(resolved, run_id)
         except BUILD_ERRORS as exc:
             error(str(exc))
             return 1
+        except Exception as exc:  # e.g. a user's dataset or model that raises when built
+            report(exc, None, headline="building the experiment failed")
+            return 1
     if detect().rank == 0:
-        for line in report.lines():
+        for line in inspected.lines():
             print(line)
     return 0

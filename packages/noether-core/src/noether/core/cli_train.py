@@ -7,10 +7,6 @@ Ctrl-C without a checkpoint. Bad input is reported as messages, never as a trace
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +25,7 @@ from noether.core.build import (
 from noether.core.checkpoint.folders import CheckpointError
 from noether.core.checkpoint.initializers import InitializerError
 from noether.core.cli_run import error, resolved_config_text
-from noether.core.distributed import get_rank, is_rank0, leave_process_group
+from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.resume import (
     ResumePlan,
     log_plan,
@@ -38,17 +34,12 @@ from noether.core.resume import (
     write_config_text,
     write_run_info,
 )
+from noether.core.run_logging import logger, report, run_logging
 from noether.core.runs import PathProvider, find_run_dir
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
 from noether.core.targets import check_targets
 from noether.core.trackers.base import RunOutcome, TrackerBase
 from noether.core.trainer.types import NonFiniteLossError, TrainStepError
-
-logger = logging.getLogger("noether.train")
-# Tracebacks of reported errors: written to train.log only, the console gets the message.
-details_logger = logging.getLogger("noether.train.details")
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Errors that describe bad input or set-up, reported as a message without a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -73,40 +64,6 @@ START_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, BatchSplitError)
 BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)
 
 
-@contextlib.contextmanager
-def run_logging(path_provider: PathProvider | None) -> Iterator[None]:
-    """Python logging to the console and (rank 0) to the run's train.log, for this run only.
-
-    Rank 0 writes INFO and above to the console; other ranks only warnings and errors,
-    prefixed with their rank, so a multi-process run prints each line once.
-    """
-    root = logging.getLogger()
-    rank = get_rank()
-    console = logging.StreamHandler(sys.stderr)
-    console.addFilter(lambda record: not record.name.startswith(details_logger.name))
-    if rank == 0:
-        console.setFormatter(logging.Formatter(LOG_FORMAT))
-    else:
-        console.setLevel(logging.WARNING)
-        console.setFormatter(logging.Formatter(f"[rank {rank}] {LOG_FORMAT}"))
-    handlers: list[logging.Handler] = [console]
-    if path_provider is not None and is_rank0():
-        file_handler = logging.FileHandler(path_provider.log_path, encoding="utf-8")
-        file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        handlers.append(file_handler)
-    previous_level = root.level
-    root.setLevel(logging.INFO)
-    for handler in handlers:
-        root.addHandler(handler)
-    try:
-        yield
-    finally:
-        for handler in handlers:
-            root.removeHandler(handler)
-            handler.close()
-        root.setLevel(previous_level)
-
-
 def write_resolved_config(config: ExperimentConfig, path_provider: PathProvider) -> None:
     """The validated config with every default filled in, as `config.yaml` of the run."""
     if is_rank0():
@@ -120,10 +77,12 @@ def final_losses(trainer: Any) -> dict[str, float]:
     return {key: value for key, value in sorted(values.items()) if key.startswith("loss/")}
 
 
-def report(exc: BaseException) -> None:
-    """The error's message on the console and in train.log, its traceback in train.log only."""
-    logger.error("%s", exc)
-    details_logger.error("traceback of the error above", exc_info=exc)
+def position(trainer: Any) -> str:
+    """Where training was when it failed, as the console reports it."""
+    counter = getattr(trainer, "update_counter", None)
+    if counter is None:
+        return "an unknown position"
+    return f"update {counter.update} of {counter.total_updates}"
 
 
 def check_resume_initializer(config: ExperimentConfig) -> ResumePlan | None:
@@ -244,7 +203,7 @@ def train(
     if is_rank0() and config_file.resolve() != path_provider.config_path.resolve():
         write_run_info(path_provider, config_file)  # not when resumed from its stored copy
     write_resolved_config(config, path_provider)
-    with run_logging(path_provider):
+    with run_logging(path_provider) as log_path:
         logger.info("config %s -> run folder %s", config_file, path_provider.run_dir)
         if launch.world_size > 1:
             logger.info(
@@ -267,7 +226,10 @@ def train(
                 config, path_provider, resumed_at=resumed_at, tracker=checked.tracker
             )
         except BUILD_ERRORS as exc:
-            report(exc)
+            report(exc, log_path)
+            return 1
+        except Exception as exc:  # e.g. a user's dataset or model that raises when built
+            report(exc, log_path, headline="building the experiment failed")
             return 1
         if _finished_at_checkpoint(resume, experiment.trainer):
             experiment.tracker.close()
@@ -281,14 +243,14 @@ def train(
                 outcome = "stopped"
                 absorb_stop_repeats()  # before closing the tracker: a repeat may still come
         except USER_ERRORS as exc:
-            report(exc)
+            report(exc, log_path)
             return 1
         except KeyboardInterrupt:
             outcome = "stopped"
             logger.error("interrupted")
             return EXIT_INTERRUPTED
-        except Exception:
-            logger.exception("training failed")
+        except Exception as exc:
+            report(exc, log_path, headline=f"training failed after {position(experiment.trainer)}")
             return 1
         finally:
             experiment.tracker.close(outcome)

@@ -1,0 +1,131 @@
+"""Logging of a `noether-train` run: console and train.log, and errors as messages.
+
+An error that ends a run reaches the console as a few lines (what failed, where in the
+user's code, where the traceback is); its traceback goes to the run's log file only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+from noether.core.distributed import get_rank
+from noether.core.runs import PathProvider
+
+logger = logging.getLogger("noether.train")
+# Tracebacks of reported errors: written to the log file only, the console gets the message.
+details_logger = logging.getLogger("noether.train.details")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+LIBRARY_PACKAGES = frozenset({"noether", "torch", "typer", "click", "pydantic", "yaml"})
+"""Top-level packages whose frames are not the user's code (with the standard library and
+whatever is installed in site-packages)."""
+
+
+def rank_log_path(path_provider: PathProvider, rank: int) -> Path:
+    """Where a rank writes its log: train.log on rank 0, train.rank<N>.log (errors only,
+    made when the first one is written) on the others."""
+    log_path = path_provider.log_path
+    if rank == 0:
+        return log_path
+    return log_path.with_name(f"{log_path.stem}.rank{rank}{log_path.suffix}")
+
+
+@contextlib.contextmanager
+def run_logging(path_provider: PathProvider | None) -> Iterator[Path | None]:
+    """Python logging to the console and to the run folder, for this run only.
+
+    Rank 0 writes INFO and above to the console and to train.log; other ranks only warnings
+    and errors to the console, prefixed with their rank (so a multi-process run prints each
+    line once), and errors to their own log file. Yields that log file (None without one).
+    """
+    root = logging.getLogger()
+    rank = get_rank()
+    console = logging.StreamHandler(sys.stderr)
+    console.addFilter(lambda record: not record.name.startswith(details_logger.name))
+    prefix = "" if rank == 0 else f"[rank {rank}] "
+    console.setFormatter(logging.Formatter(prefix + LOG_FORMAT))
+    if rank != 0:
+        console.setLevel(logging.WARNING)
+    handlers: list[logging.Handler] = [console]
+    log_path = None
+    if path_provider is not None and (rank == 0 or path_provider.run_dir.is_dir()):
+        log_path = rank_log_path(path_provider, rank)
+        # other ranks: the file appears only when an error is written to it
+        file_handler = logging.FileHandler(log_path, encoding="utf-8", delay=rank != 0)
+        file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        if rank != 0:
+            file_handler.setLevel(logging.ERROR)
+        handlers.append(file_handler)
+    previous_level = root.level
+    root.setLevel(logging.INFO)
+    for handler in handlers:
+        root.addHandler(handler)
+    try:
+        yield log_path
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(previous_level)
+
+
+def _is_library_frame(frame_globals: dict[str, object], filename: str) -> bool:
+    module = str(frame_globals.get("__name__", ""))
+    top = module.partition(".")[0]
+    if top in LIBRARY_PACKAGES or top in sys.stdlib_module_names:
+        return True
+    return "site-packages" in Path(filename).parts or "dist-packages" in Path(filename).parts
+
+
+def user_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
+    """The innermost frame of the traceback in the user's code (not in noether, torch, the
+    standard library or an installed package); else the innermost frame; None without one."""
+    found = innermost = None
+    while tb is not None:
+        frame = tb.tb_frame
+        innermost = traceback.FrameSummary(
+            frame.f_code.co_filename, tb.tb_lineno, frame.f_code.co_name
+        )
+        if not _is_library_frame(frame.f_globals, frame.f_code.co_filename):
+            found = innermost
+        tb = tb.tb_next
+    return found or innermost
+
+
+def describe_failure(exc: BaseException) -> list[str]:
+    """The console lines of an unexpected error: its type and message, then where the
+    user's code raised or called into the failing library code."""
+    lines = [f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__]
+    frame = user_frame(exc.__traceback__)
+    if frame is not None:
+        code = (frame.line or "").strip()
+        where = f"{frame.filename}:{frame.lineno} in {frame.name}"
+        lines.append(f"  at {where}" + (f": {code}" if code else ""))
+    return lines
+
+
+def report(exc: BaseException, log_path: Path | None, headline: str | None = None) -> None:
+    """The error as a message on the console and in the log file; its traceback in the log
+    file only (without one, e.g. in a dry run, the message's frame says where it was).
+
+    Args:
+        exc: the error.
+        log_path: this rank's log file (see `run_logging`), None without one.
+        headline: what failed (e.g. "training failed after update 39 of 64"); adds the error's type
+            and the user's frame that raised it, for errors that are not bad input.
+    """
+    if headline is None:
+        logger.error("%s", exc)
+    else:
+        lines = describe_failure(exc)
+        logger.error("%s: %s", headline, "\n".join(lines))
+    details_logger.error("traceback of the error above", exc_info=exc)
+    if headline is not None and log_path is not None:
+        logger.error("the traceback is in %s", log_path)

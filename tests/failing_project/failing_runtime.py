@@ -1,0 +1,53 @@
+"""Runtime of the failing project: a user's dataset, model and trainer with a bug."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from failing_configs import FailingModelConfig, SmallDatasetConfig
+from torch.utils.data import Dataset
+
+from noether.core.models import ModelBase
+from noether.core.trainer.base import BaseTrainer
+
+
+def read_columns(columns: dict[str, list[float]]) -> torch.Tensor:
+    return torch.tensor(columns["pressure"])  # the bug: the file has no such column
+
+
+class SmallDataset(Dataset[dict[str, torch.Tensor]]):
+    def __init__(self, config: SmallDatasetConfig) -> None:
+        if config.broken:
+            read_columns({"velocity": [1.0]})
+        self.x = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
+        self.y = self.x.sum(dim=1, keepdim=True)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[index], "y": self.y[index]}
+
+
+class FailingModel(ModelBase):
+    def __init__(self, model_config: FailingModelConfig) -> None:
+        super().__init__(model_config)
+        self.config = model_config
+        self.layer = torch.nn.Linear(4, 1)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.calls += 1
+            rank = int(os.environ.get("RANK", "0"))
+            wanted = self.config.fail_on_rank in (None, rank)
+            if self.calls == self.config.fail_at and wanted:
+                x = x[:, :3]  # the bug: a feature dropped
+        return self.layer(x)
+
+
+class MseTrainer(BaseTrainer):
+    def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
+        return torch.nn.functional.mse_loss(forward_output, targets["y"])

@@ -1,0 +1,106 @@
+"""A user's code that fails while training or while being built: `noether-train` exits 1 with
+a message naming the error and the user's line, the traceback goes to the run's log file only,
+and what the run wrote before the failure stays.
+
+Real processes (and torchrun with two gloo ranks) on tests/failing_project, whose model drops
+a feature at a chosen forward call and whose dataset can raise while being built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).parent / "failing_project"
+BIN = Path(sys.executable).parent
+NOETHER_TRAIN = BIN / "noether-train"
+TORCHRUN = BIN / "torchrun"
+
+
+def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    shutil.copytree(PROJECT, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+def run_dirs(project: Path) -> list[Path]:
+    root = project / "runs" / "failing"
+    return sorted(root.iterdir()) if root.is_dir() else []
+
+
+def test_a_failing_forward_is_reported_with_the_users_line_and_the_traceback_in_train_log(
+    project: Path,
+) -> None:
+    done = run(NOETHER_TRAIN, "experiment.yaml", cwd=project)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "training failed after update 5 of 8: RuntimeError:" in done.stderr
+    assert "shapes cannot be multiplied" in done.stderr
+    assert f"at {project / 'failing_runtime.py'}:" in done.stderr
+    assert "in forward: return self.layer(x)" in done.stderr
+    (run_dir,) = run_dirs(project)
+    assert f"the traceback is in runs/failing/{run_dir.name}/train.log" in done.stderr
+    log = (run_dir / "train.log").read_text()
+    assert "Traceback (most recent call last)" in log
+    assert 'failing_runtime.py", line' in log
+    # what was logged before the failure is kept: one row per logged update 1..5
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert max(row["update"] for row in rows if "loss/online/total" in row) == 5
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_dataset_that_raises_when_built_is_reported_without_a_traceback(
+    project: Path, dry_run: bool
+) -> None:
+    flags = ["--dry-run"] if dry_run else []
+    done = run(NOETHER_TRAIN, *flags, "experiment.yaml", "datasets.train.broken=true", cwd=project)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "building the experiment failed: KeyError: 'pressure'" in done.stderr
+    assert "failing_runtime.py:" in done.stderr and "in read_columns" in done.stderr
+    if dry_run:
+        assert run_dirs(project) == []
+    else:
+        (run_dir,) = run_dirs(project)
+        assert "KeyError: 'pressure'" in (run_dir / "train.log").read_text()
+
+
+def test_a_failure_on_one_rank_leaves_its_traceback_in_that_ranks_log(project: Path) -> None:
+    done = run(
+        TORCHRUN,
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        NOETHER_TRAIN,
+        "experiment.yaml",
+        "model.fail_on_rank=1",
+        cwd=project,
+    )
+    assert done.returncode == 1
+    assert "[rank 1]" in done.stderr
+    assert "training failed after update 5 of 8: RuntimeError:" in done.stderr
+    assert "noether/core/" not in done.stderr  # no frames of ours (torchrun prints its own)
+    (run_dir,) = run_dirs(project)
+    assert f"the traceback is in runs/failing/{run_dir.name}/train.rank1.log" in done.stderr
+    rank_log = (run_dir / "train.rank1.log").read_text()
+    assert "Traceback (most recent call last)" in rank_log
+    assert "in forward" in rank_log and "INFO" not in rank_log  # errors only
