@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from noether.core import runs
-from noether.core.runs import PathProvider, find_run_dir
+from noether.core.runs import PathProvider, RunFolderError, find_run_dir
 
 
 def test_new_run_folder_layout(tmp_path: Path) -> None:
@@ -65,3 +65,19 @@ def test_find_run_dir_by_path_or_id(tmp_path: Path) -> None:
     assert find_run_dir(tmp_path, "exp", provider.run_id) == provider.run_dir
     with pytest.raises(FileNotFoundError, match=provider.run_id):
         find_run_dir(tmp_path, "exp", "missing-run")
+
+
+@pytest.mark.parametrize("where", ["a_file", "a_file/below", "/proc/no_folder_here"])
+def test_an_output_path_where_no_folder_can_be_made_is_a_run_folder_error(
+    tmp_path: Path, where: str
+) -> None:
+    (tmp_path / "a_file").write_text("not a folder")
+    output_path = where if where.startswith("/") else tmp_path / where
+    with pytest.raises(RunFolderError, match=r"output_path .*cannot make the run folder"):
+        PathProvider(output_path, "exp")
+
+
+def test_an_experiment_name_taken_by_a_file_is_a_run_folder_error(tmp_path: Path) -> None:
+    (tmp_path / "exp").write_text("not a folder")
+    with pytest.raises(RunFolderError, match="a file of that name exists"):
+        PathProvider(tmp_path, "exp", "run1")

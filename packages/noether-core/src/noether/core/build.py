@@ -21,7 +21,7 @@ from noether.core.distributed import broadcast_object, get_local_rank, get_rank,
 from noether.core.launch import LaunchEnvironment, detect, export
 from noether.core.models import ModelBase
 from noether.core.rng import seed_all
-from noether.core.runs import PathProvider
+from noether.core.runs import PathProvider, RunFolderError
 from noether.core.trackers.base import TrackerBase
 
 logger = logging.getLogger(__name__)
@@ -108,18 +108,21 @@ def create_path_provider(config: ExperimentConfig, run_id: str | None = None) ->
 
     Raises:
         FileExistsError: the folder `run_id` exists (runs are never overwritten).
+        RunFolderError: no folder can be made under `output_path`.
     """
     if is_rank0():
         try:
             path_provider = PathProvider(config.output_path, config.name, run_id)
-        except FileExistsError as error:
-            broadcast_object(("error", str(error)))
+        except (FileExistsError, RunFolderError) as error:
+            broadcast_object((type(error).__name__, str(error)))
             raise
         broadcast_object(("run_id", path_provider.run_id))
         return path_provider
     kind, value = broadcast_object(None)
-    if kind == "error":
+    if kind == FileExistsError.__name__:
         raise FileExistsError(value)
+    if kind == RunFolderError.__name__:
+        raise RunFolderError(value)
     return PathProvider(config.output_path, config.name, value, create=False)
 
 

@@ -35,7 +35,7 @@ from noether.core.resume import (
     write_run_info,
 )
 from noether.core.run_logging import logger, report, run_logging
-from noether.core.runs import PathProvider, find_run_dir
+from noether.core.runs import PathProvider, RunFolderError, find_run_dir
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
 from noether.core.targets import check_targets
 from noether.core.trackers.base import RunOutcome, TrackerBase
@@ -59,7 +59,7 @@ class BatchSplitError(ValueError):
 
 
 # Before the run folder is made: also a batch that the launch's ranks cannot share.
-START_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, BatchSplitError)
+START_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, BatchSplitError, RunFolderError)
 # While building, a ValueError (e.g. a dataset smaller than one batch) is bad input, too.
 BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)
 

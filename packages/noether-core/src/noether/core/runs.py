@@ -16,6 +16,10 @@ RUN_ID_PATTERN = re.compile(FOLDER_NAME)
 experiment's `name`."""
 
 
+class RunFolderError(OSError):
+    """The run folder cannot be made where `output_path` points (not a folder, read-only, ...)."""
+
+
 def check_run_id(run_id: str) -> str:
     """Returns `run_id` when it names one folder of `<output_path>/<name>`.
 
@@ -83,21 +87,41 @@ class PathProvider:
             if create:
                 self._create_given(reuse_existing)
 
+    def _make_folder(self, folder: Path, exclusive: bool) -> None:
+        """Makes `folder` (`exclusive`: FileExistsError when it exists; else with its parents,
+        once); any other error names output_path."""
+        try:
+            if exclusive:
+                folder.mkdir()
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            if exclusive:
+                raise
+            problem = "a file of that name exists"
+        except OSError as exc:
+            problem = str(exc.strerror or exc)
+        else:
+            return
+        raise RunFolderError(
+            f"output_path {str(self.output_path)!r}: cannot make the run folder {folder}: {problem}"
+        )
+
     def _create_new(self) -> str:
-        self.experiment_dir.mkdir(parents=True, exist_ok=True)
+        self._make_folder(self.experiment_dir, exclusive=False)
         for _ in range(_MAX_ID_ATTEMPTS):
             run_id = new_run_id()
             try:
-                (self.experiment_dir / run_id).mkdir()
+                self._make_folder(self.experiment_dir / run_id, exclusive=True)
             except FileExistsError:
                 continue
             return run_id
         raise RuntimeError(f"could not find a free run id in {self.experiment_dir}")
 
     def _create_given(self, reuse_existing: bool) -> None:
-        self.experiment_dir.mkdir(parents=True, exist_ok=True)
+        self._make_folder(self.experiment_dir, exclusive=False)
         try:
-            self.run_dir.mkdir()
+            self._make_folder(self.run_dir, exclusive=True)
         except FileExistsError:
             if not reuse_existing:
                 raise FileExistsError(
