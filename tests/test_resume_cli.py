@@ -36,6 +36,7 @@ from noether.core.checkpoint import CheckpointError, CheckpointWriter
 FINAL_CHECKPOINT = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 4, save_optim: true}]"
 EPOCH_CHECKPOINTS = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1, save_optim: true}]"
 FINAL_TAG = "E4_U48_S384"
+MIDDLE_TAG = "E2_U24_S192"
 
 
 def _start_and_signal(cwd: Path, sig: signal.Signals, *args: str) -> tuple[int, str, Path]:
@@ -151,6 +152,37 @@ def test_resuming_a_finished_run_trains_nothing_and_leaves_its_files_as_they_are
     longer = noether_train(tmp_path, "--resume", run_dir, "trainer.max_epochs=5")
     assert longer.returncode == 0, longer.stderr
     assert [row["update"] for row in metrics(run_dir)][-1] == TOTAL_UPDATES + 12
+
+
+def test_a_resume_from_a_checkpoint_that_cannot_be_read_changes_nothing_in_the_run(
+    tmp_path: Path, reference: Path
+) -> None:
+    """A truncated file (a copy cut short, a full disk elsewhere): the run's later checkpoints,
+    metrics rows and TensorBoard files stay as they were, so the user can resume from another
+    checkpoint; a resume that restores its checkpoint then retires the later ones."""
+    run_dir = tmp_path / "runs" / "resume" / reference.name
+    shutil.copytree(reference, run_dir)
+    weights = run_dir / "checkpoints" / MIDDLE_TAG / "model.pt"
+    intact = weights.read_bytes()
+    weights.write_bytes(intact[:100])
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+
+    resumed = noether_train(tmp_path, "--resume", run_dir, "--checkpoint", MIDDLE_TAG)
+
+    assert resumed.returncode == 1, resumed.stderr
+    assert f"{MIDDLE_TAG}/model.pt: cannot be read as a checkpoint file" in resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    after = {path: path.read_bytes() for path in before}
+    changed = [path.name for path in before if after[path] != before[path]]
+    assert changed == ["train.log"], changed  # the error, appended
+
+    weights.write_bytes(intact)
+    resumed = noether_train(tmp_path, "--resume", run_dir, "--checkpoint", MIDDLE_TAG)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "deleting checkpoint E3_U36_S288 (update 36)" in resumed.stderr
+    assert [row["update"] for row in metrics(run_dir)] == list(range(1, TOTAL_UPDATES + 1))
+    final = CheckpointWriter.load(run_dir, FINAL_TAG)
+    assert_same_tensors(final["model"], CheckpointWriter.load(reference, FINAL_TAG)["model"])
 
 
 def test_resuming_a_run_with_weights_only_checkpoints_is_refused_and_keeps_them(

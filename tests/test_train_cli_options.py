@@ -67,7 +67,9 @@ def test_version_names_noether_and_torch() -> None:
 
 
 def test_show_completion_prints_a_bash_script() -> None:
-    done = run(NOETHER_TRAIN, "--show-completion", "bash")
+    """Run from bash, as a user does: the option takes no value; typer detects the shell
+    among the process's parents (bash stays one: a second command keeps it from exec'ing)."""
+    done = run(Path("/bin/bash"), "-c", f"'{NOETHER_TRAIN}' --show-completion; exit $?")
     assert done.returncode == 0, done.stderr
     assert "_NOETHER_TRAIN_COMPLETE=complete_bash" in done.stdout
     assert "complete -o default -F _noether_train_completion noether-train" in done.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,6 +184,7 @@ def build_experiment(
     path_provider: PathProvider | None = None,
     resumed_at: int | None = None,
     tracker: TrackerBase | None = None,
+    before_tracker_start: Callable[[], None] | None = None,
 ) -> Experiment:
     """Seeds, resolves the device and builds datasets, model, tracker and trainer.
 
@@ -193,6 +195,9 @@ def build_experiment(
             drop or supersede what the interrupted run logged after it).
         tracker: the tracker, when built already (`noether-train` builds it before the run
             folder, so that a tracker whose library is missing leaves no folder behind).
+        before_tracker_start: called once everything is built and the checkpoint to start
+            from is read, before the tracker starts (which may read the run's config.yaml):
+            a resume writes the run's files there, so one that fails earlier changes none.
 
     Raises:
         BuildError: bad device or a model that is not a ModelBase.
@@ -216,6 +221,11 @@ def build_experiment(
         tracker=tracker,
         path_provider=path_provider,
     )
+    initializer = getattr(trainer, "initializer", None)
+    if initializer is not None:  # a checkpoint that cannot be read changes no tracker file
+        initializer.prepare()
+    if before_tracker_start is not None:
+        before_tracker_start()
     tracker.start(path_provider, config.model_dump(mode="json"), resumed_at=resumed_at)
     logger.info(
         "built %s: model %s, datasets %s, device %s",

@@ -7,6 +7,7 @@ Ctrl-C without a checkpoint. Bad input is reported as messages, never as a trace
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,6 @@ from noether.core.resume import (
     ResumePlan,
     log_plan,
     plan_resume,
-    retire_later_checkpoints,
     write_config_text,
     write_run_info,
 )
@@ -64,10 +64,14 @@ START_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, BatchSplitError, 
 BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)
 
 
-def write_resolved_config(config: ExperimentConfig, path_provider: PathProvider) -> None:
-    """The validated config with every default filled in, as `config.yaml` of the run."""
-    if is_rank0():
-        write_config_text(path_provider.config_path, resolved_config_text(config))
+def record_config(config: ExperimentConfig, config_file: Path, path_provider: PathProvider) -> None:
+    """The validated config with every default filled in, as `config.yaml` of the run, and
+    where it came from (`run.json`; not when resumed from the run's stored copy)."""
+    if not is_rank0():
+        return
+    if config_file.resolve() != path_provider.config_path.resolve():
+        write_run_info(path_provider, config_file)
+    write_config_text(path_provider.config_path, resolved_config_text(config))
 
 
 def final_losses(trainer: Any) -> dict[str, float]:
@@ -200,9 +204,8 @@ def train(
     except START_ERRORS as exc:
         error(str(exc))
         return 1
-    if is_rank0() and config_file.resolve() != path_provider.config_path.resolve():
-        write_run_info(path_provider, config_file)  # not when resumed from its stored copy
-    write_resolved_config(config, path_provider)
+    if resume is None:
+        record_config(config, config_file, path_provider)
     with run_logging(path_provider) as log_path:
         logger.info("config %s -> run folder %s", config_file, path_provider.run_dir)
         if launch.world_size > 1:
@@ -216,14 +219,21 @@ def train(
         for plan in (resume, checked.initializer_plan):
             if plan is not None:
                 log_plan(plan)
-        if resume is not None and is_rank0():
-            retire_later_checkpoints(resume)
         resumed_at = None
         if resume is not None:
             resumed_at = resume.checkpoint.update if resume.checkpoint is not None else 0
         try:
             experiment = build_experiment(
-                config, path_provider, resumed_at=resumed_at, tracker=checked.tracker
+                config,
+                path_provider,
+                resumed_at=resumed_at,
+                tracker=checked.tracker,
+                # a resume that fails to start leaves the run's config files as they were
+                before_tracker_start=(
+                    None
+                    if resume is None
+                    else functools.partial(record_config, config, config_file, path_provider)
+                ),
             )
         except BUILD_ERRORS as exc:
             report(exc, log_path)

@@ -164,26 +164,10 @@ def log_plan(plan: ResumePlan) -> None:
 
 
 def later_checkpoints(plan: ResumePlan) -> list[CheckpointInfo]:
-    """The resumable checkpoints past the resumed position (resuming deletes them)."""
+    """The resumable checkpoints past the resumed position (resuming deletes them, once the
+    resumed state is restored: `ResumeInitializer.apply`)."""
     position = plan.checkpoint.update if plan.checkpoint is not None else 0
-    return [
-        info
-        for info in folders.list_checkpoints(run_checkpoint_dir(plan.run_dir))
-        if info.resumable and info.update > position
-    ]
-
-
-def retire_later_checkpoints(plan: ResumePlan) -> None:
-    """Deletes the resumable checkpoints past the resumed position: they belong to the
-    abandoned continuation, and `--resume` would otherwise pick one of them next time."""
-    checkpoint_dir = run_checkpoint_dir(plan.run_dir)
-    for info in later_checkpoints(plan):
-        logger.warning(
-            "deleting checkpoint %s (update %d): it is past the resumed position",
-            info.tag,
-            info.update,
-        )
-        folders.remove(checkpoint_dir, info.tag)
+    return folders.later_resumable(run_checkpoint_dir(plan.run_dir), position)
 
 
 def write_config_text(path: Path, text: str) -> None:

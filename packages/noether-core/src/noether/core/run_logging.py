@@ -86,22 +86,21 @@ def _is_library_frame(frame_globals: dict[str, object], filename: str) -> bool:
 
 def user_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
     """The innermost frame of the traceback in the user's code (not in noether, torch, the
-    standard library or an installed package); else the innermost frame; None without one."""
-    found = innermost = None
+    standard library or an installed package), or None when there is none."""
+    found = None
     while tb is not None:
         frame = tb.tb_frame
-        innermost = traceback.FrameSummary(
-            frame.f_code.co_filename, tb.tb_lineno, frame.f_code.co_name
-        )
         if not _is_library_frame(frame.f_globals, frame.f_code.co_filename):
-            found = innermost
+            found = traceback.FrameSummary(
+                frame.f_code.co_filename, tb.tb_lineno, frame.f_code.co_name
+            )
         tb = tb.tb_next
-    return found or innermost
+    return found
 
 
 def describe_failure(exc: BaseException) -> list[str]:
     """The console lines of an unexpected error: its type and message, then where the
-    user's code raised or called into the failing library code."""
+    user's code raised it or called into the library code that did (when it did)."""
     lines = [f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__]
     frame = user_frame(exc.__traceback__)
     if frame is not None:

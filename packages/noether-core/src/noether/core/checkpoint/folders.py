@@ -212,6 +212,15 @@ def newest_resumable(checkpoint_dir: Path) -> CheckpointInfo | None:
     return max(candidates, key=lambda info: info.update, default=None)
 
 
+def later_resumable(checkpoint_dir: Path, position: int) -> list[CheckpointInfo]:
+    """The resumable checkpoints past update `position` (resuming there retires them)."""
+    return [
+        info
+        for info in list_checkpoints(checkpoint_dir)
+        if info.resumable and info.update > position
+    ]
+
+
 def remove(checkpoint_dir: Path, tag: str) -> None:
     """Deletes checkpoint `tag`: the manifest first (the folder stops being a checkpoint at
     once), then its files; files that other callbacks put there stay."""

@@ -20,8 +20,10 @@ from noether.config.schemas.initializer import (
     InitializerConfig,
     ResumeInitializerConfig,
 )
+from noether.core.checkpoint import folders
 from noether.core.checkpoint.writer import MODEL_FILE, CheckpointWriter, TrainerLike, unwrap_model
-from noether.core.runs import PathProvider, find_run_dir
+from noether.core.distributed import is_rank0
+from noether.core.runs import PathProvider, find_run_dir, run_checkpoint_dir
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +59,27 @@ class InitializerBase:
     def init_trainer(self, trainer: TrainerStateLike) -> None:
         """Restores counters, scaler, callbacks and RNG states."""
 
+    def prepare(self) -> None:
+        """Reads what it will restore, so that a file that cannot be read fails before the
+        run changes anything (the tracker's files, the run folder); nothing here."""
+
     def apply(self, model: nn.Module, trainer: TrainerStateLike | None = None) -> None:
         """All of the above, in order."""
         self.init_weights(model)
         self.init_optimizer(model)
         if trainer is not None:
             self.init_trainer(trainer)
+
+
+def retire_later_checkpoints(checkpoint_dir: Path, position: int) -> None:
+    """Deletes the resumable checkpoints past update `position`, saying so."""
+    for info in folders.later_resumable(checkpoint_dir, position):
+        logger.warning(
+            "deleting checkpoint %s (update %d): it is past the resumed position",
+            info.tag,
+            info.update,
+        )
+        folders.remove(checkpoint_dir, info.tag)
 
 
 class ResumeInitializer(InitializerBase):
@@ -82,6 +99,10 @@ class ResumeInitializer(InitializerBase):
             output_path, name = Path("."), ""
         self.run_dir = find_run_dir(output_path, name, config.run)
         self.tag = config.checkpoint
+        self.in_place = (
+            path_provider is not None and self.run_dir.resolve() == path_provider.run_dir.resolve()
+        )
+        """Continues the run in its own folder (`noether-train --resume`)."""
         self._state: dict[str, Any] | None = None
 
     @property
@@ -90,6 +111,10 @@ class ResumeInitializer(InitializerBase):
         if self._state is None:
             self._state = CheckpointWriter.load(self.run_dir, self.tag)
         return self._state
+
+    def prepare(self) -> None:
+        """Reads the checkpoint's files now (kept until `apply`)."""
+        _ = self.state
 
     def _part(self, key: str, what: str) -> Any:
         if key not in self.state:
@@ -118,10 +143,21 @@ class ResumeInitializer(InitializerBase):
         optimizer.load_state_dict(self._part("optim", "optimizer state"))
 
     def apply(self, model: nn.Module, trainer: TrainerStateLike | None = None) -> None:
-        """Checks that the checkpoint continues this run's data, then restores everything."""
-        if trainer is not None:
-            self._check_data_layout(self._part("trainer", "trainer state").get("data", {}), trainer)
-        super().apply(model, trainer)
+        """Checks that the checkpoint continues this run's data, then restores everything.
+
+        In the run's own folder, the checkpoints past the restored position are then deleted
+        (rank 0): they belong to the abandoned continuation, and a later `--resume` would
+        pick one of them. Only then: a checkpoint that fails to load leaves them all."""
+        try:
+            if trainer is not None:
+                stored = self._part("trainer", "trainer state").get("data", {})
+                self._check_data_layout(stored, trainer)
+            super().apply(model, trainer)
+        finally:
+            self._state = None  # restored: not held in memory for the whole run
+        counter = getattr(trainer, "update_counter", None)
+        if self.in_place and counter is not None and is_rank0():
+            retire_later_checkpoints(run_checkpoint_dir(self.run_dir), counter.update)
 
     def init_trainer(self, trainer: TrainerStateLike) -> None:
         state = self._part("trainer", "trainer state")
