@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 from typing import ClassVar
 
@@ -90,6 +92,21 @@ def test_resume_restores_weights_optimizer_and_trainer_state(tmp_path: Path) -> 
     torch.testing.assert_close(original.head.weight, resumed.head.weight)
     assert resumed.optimizer is not None
     assert resumed.optimizer.state_dict()["state"][0]["step"].item() == 5
+
+
+def test_resume_reads_the_checkpoint_when_prepared_and_lets_it_go_once_restored(
+    tmp_path: Path,
+) -> None:
+    provider, _, _ = saved_run(tmp_path)
+    initializer = ResumeInitializer(ResumeInitializerConfig(run=provider.run_id), provider)
+    initializer.prepare()
+    (provider.checkpoint_dir / "latest" / "model.pt").unlink()  # read already: not needed
+    loaded = weakref.ref(initializer.state["model"]["head.weight"])
+    counter = UpdateCounter(updates_per_epoch=10, effective_batch_size=8, max_updates=20)
+    initializer.apply(new_model(seed=1), counter)
+    gc.collect()
+    assert loaded() is None  # not held for the rest of the run
+    assert counter.update == 3
 
 
 def test_resume_by_folder_path_and_missing_parts_are_clear_errors(tmp_path: Path) -> None:
