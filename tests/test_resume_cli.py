@@ -32,6 +32,7 @@ from resume_testing import (
 )
 
 from noether.core.checkpoint import CheckpointError, CheckpointWriter
+from noether.core.runs import LOCK_FILE
 
 FINAL_CHECKPOINT = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 4, save_optim: true}]"
 EPOCH_CHECKPOINTS = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1, save_optim: true}]"
@@ -173,8 +174,8 @@ def test_a_resume_from_a_checkpoint_that_cannot_be_read_changes_nothing_in_the_r
     assert f"{MIDDLE_TAG}/model.pt: cannot be read as a checkpoint file" in resumed.stderr
     assert "Traceback" not in resumed.stderr
     after = {path: path.read_bytes() for path in before}
-    changed = [path.name for path in before if after[path] != before[path]]
-    assert changed == ["train.log"], changed  # the error, appended
+    changed = sorted(path.name for path in before if after[path] != before[path])
+    assert changed == [LOCK_FILE, "train.log"], changed  # who held the folder; the error
 
     weights.write_bytes(intact)
     resumed = noether_train(tmp_path, "--resume", run_dir, "--checkpoint", MIDDLE_TAG)
@@ -183,6 +184,37 @@ def test_a_resume_from_a_checkpoint_that_cannot_be_read_changes_nothing_in_the_r
     assert [row["update"] for row in metrics(run_dir)] == list(range(1, TOTAL_UPDATES + 1))
     final = CheckpointWriter.load(run_dir, FINAL_TAG)
     assert_same_tensors(final["model"], CheckpointWriter.load(reference, FINAL_TAG)["model"])
+
+
+def test_a_resume_of_a_run_that_still_trains_is_refused_and_works_once_it_ended(
+    tmp_path: Path, reference: Path
+) -> None:
+    """A requeued job or a second terminal resuming a live run would mix both runs' files."""
+    cwd = tmp_path / "live"
+    cwd.mkdir()
+    process = start_train(cwd, CONFIG, FINAL_CHECKPOINT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        logs = list((cwd / "runs").glob("*/*/train.log"))
+        if logs and "ProgressCallback" in logs[0].read_text():
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGSTOP)  # still holds its run folder, writes nothing
+    try:
+        (run_dir,) = run_dirs(cwd)
+        before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+        refused = noether_train(cwd, "--resume", run_dir)
+        assert refused.returncode == 1, refused.stderr
+        assert f"is in use by process {process.pid} on " in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert {path: path.read_bytes() for path in before} == before
+    finally:
+        process.send_signal(signal.SIGCONT)
+    assert process.wait(timeout=120) == 0
+    assert [row["update"] for row in metrics(run_dir)] == list(range(1, TOTAL_UPDATES + 1))
+    resumed = noether_train(cwd, "--resume", run_dir)  # ended: the folder is free again
+    assert resumed.returncode == 0, resumed.stderr
+    assert "nothing left to train" in resumed.stderr
 
 
 def test_resuming_a_run_with_weights_only_checkpoints_is_refused_and_keeps_them(

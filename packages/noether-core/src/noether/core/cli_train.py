@@ -27,6 +27,7 @@ from noether.core.checkpoint.folders import CheckpointError
 from noether.core.checkpoint.initializers import InitializerError
 from noether.core.cli_run import error, resolved_config_text
 from noether.core.distributed import is_rank0, leave_process_group
+from noether.core.launch import LaunchEnvironment
 from noether.core.resume import (
     ResumePlan,
     log_plan,
@@ -35,7 +36,13 @@ from noether.core.resume import (
     write_run_info,
 )
 from noether.core.run_logging import logger, report, run_logging
-from noether.core.runs import PathProvider, RunFolderError, find_run_dir
+from noether.core.runs import (
+    PathProvider,
+    RunFolderError,
+    RunInUseError,
+    find_run_dir,
+    lock_run_folder,
+)
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
 from noether.core.targets import check_targets
 from noether.core.trackers.base import RunOutcome, TrackerBase
@@ -59,7 +66,12 @@ class BatchSplitError(ValueError):
 
 
 # Before the run folder is made: also a batch that the launch's ranks cannot share.
-START_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, BatchSplitError, RunFolderError)
+START_ERRORS: tuple[type[BaseException], ...] = (
+    *USER_ERRORS,
+    BatchSplitError,
+    RunFolderError,
+    RunInUseError,
+)
 # While building, a ValueError (e.g. a dataset smaller than one batch) is bad input, too.
 BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)
 
@@ -201,9 +213,27 @@ def train(
         launch = init_distributed_from_env(device)
         check_batch_split(config, launch.world_size)
         path_provider = open_run_folder(config, resume, run_id)
+        # held until training ends (this function returns): one run per folder at a time
+        lock = lock_run_folder(path_provider.run_dir) if is_rank0() else None
     except START_ERRORS as exc:
         error(str(exc))
         return 1
+    try:
+        return train_in_folder(config, config_file, resume, checked, launch, path_provider)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def train_in_folder(
+    config: ExperimentConfig,
+    config_file: Path,
+    resume: ResumePlan | None,
+    checked: Preflight,
+    launch: LaunchEnvironment,
+    path_provider: PathProvider,
+) -> int:
+    """Builds and trains in the run folder that `train` opened; returns the exit code."""
     if resume is None:
         record_config(config, config_file, path_provider)
     with run_logging(path_provider) as log_path:

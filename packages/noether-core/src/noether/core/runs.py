@@ -6,7 +6,10 @@ import datetime
 import os
 import re
 import secrets
+import socket
+import sys
 from pathlib import Path
+from typing import IO
 
 from noether.config.schemas.experiment import FOLDER_NAME
 
@@ -18,6 +21,52 @@ experiment's `name`."""
 
 class RunFolderError(OSError):
     """The run folder cannot be made where `output_path` points (not a folder, read-only, ...)."""
+
+
+class RunInUseError(RuntimeError):
+    """Another process is training in the run folder."""
+
+
+LOCK_FILE = ".lock"
+"""Locked by the process training in a run folder; names it (pid and host)."""
+
+
+def lock_run_folder(run_dir: Path) -> IO[str] | None:
+    """Takes the run folder for this process until it ends (or the returned file is closed).
+
+    A second run in the same folder (a `--resume` of a run that still trains, a requeued job
+    whose predecessor still writes its checkpoint) would mix both runs' rows and checkpoints.
+    The lock is the operating system's (`flock`): a killed process leaves none behind.
+
+    Returns:
+        The open lock file, to keep while training; None where the file system has no locks.
+
+    Raises:
+        RunInUseError: another process holds the folder (named in the message).
+    """
+    if sys.platform == "win32":
+        return None
+    import fcntl
+
+    file = (run_dir / LOCK_FILE).open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.seek(0)
+        holder = file.read().strip() or "another process"
+        file.close()
+        raise RunInUseError(
+            f"run folder {run_dir} is in use by {holder}: a second run there would mix their "
+            "files; wait for it to end (or stop it) first"
+        ) from None
+    except OSError:  # a file system without locks
+        file.close()
+        return None
+    file.seek(0)
+    file.truncate()
+    file.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+    file.flush()
+    return file
 
 
 def check_run_id(run_id: str) -> str:
