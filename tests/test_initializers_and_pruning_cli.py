@@ -89,6 +89,15 @@ def test_a_file_that_is_no_checkpoint_is_named_without_a_traceback(
     assert f"{not_weights}: cannot be read as a checkpoint file" in result.stderr
 
 
+def test_a_path_to_a_run_folder_names_the_checkpoints_in_it(tmp_path: Path, source: Path) -> None:
+    initializer = f"trainer.initializer={{kind: checkpoint, path: {source}}}"
+    result = noether_train(tmp_path, CONFIG, initializer, NO_CALLBACKS)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"no weights file {source / 'model.pt'}" in result.stderr
+    assert f"checkpoints with weights in {source / 'checkpoints'}: E2_U24_S192" in result.stderr
+
+
 def test_keep_last_deletes_whole_folders_and_spares_another_callbacks_checkpoint(
     tmp_path: Path,
 ) -> None:

@@ -21,7 +21,7 @@ from noether.config.schemas.initializer import (
     InitializerConfig,
     ResumeInitializerConfig,
 )
-from noether.core.checkpoint.folders import CheckpointError
+from noether.core.checkpoint.folders import CheckpointError, list_checkpoints
 from noether.core.checkpoint.safe_files import load_file
 from noether.core.checkpoint.writer import MODEL_FILE, CheckpointWriter, TrainerLike, unwrap_model
 from noether.core.runs import PathProvider, find_run_dir, run_checkpoint_dir
@@ -174,6 +174,18 @@ class ResumeInitializer(InitializerBase):
         logger.warning("%s; resuming anyway (force)", message)
 
 
+def _weights_near(path: Path) -> str:
+    """Names the checkpoints with weights in the folder a wrong path points at (a run folder,
+    its `checkpoints/`, or a misspelled tag next to them), so the fix is a copy away."""
+    path = path.expanduser()
+    for folder in (path / "checkpoints", path, path.parent):
+        if folder.is_dir():
+            tags = [info.tag for info in list_checkpoints(folder) if MODEL_FILE in info.files]
+            if tags:
+                return f" (checkpoints with weights in {folder}: {', '.join(tags)})"
+    return ""
+
+
 def keep_configured_hyperparameters(
     optimizer: torch.optim.Optimizer, configured: list[dict[str, Any]]
 ) -> None:
@@ -206,7 +218,9 @@ class CheckpointInitializer(InitializerBase):
         if path.is_dir():
             path = path / MODEL_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"checkpoint initializer: no weights file {path}")
+            raise FileNotFoundError(
+                f"checkpoint initializer: no weights file {path}{_weights_near(Path(config.path))}"
+            )
         self.path = path
 
     def init_weights(self, model: nn.Module) -> None:
