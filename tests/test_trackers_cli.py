@@ -33,6 +33,7 @@ BIN = Path(sys.executable).parent
 EXPERIMENT = "tiny_regression"  # 4 updates per epoch, 3 epochs, a checkpoint every epoch
 FAKE_KEY = "0123456789abcdef0123456789abcdef01234567"
 SAVE_EVERY_EPOCH = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1, save_optim: true}]"
+WANDB = "tracker={kind: wandb}"
 RESUME_FROM_EPOCH_1 = ("--checkpoint", "E1_U4_S64", "trainer.max_epochs=4")
 
 
@@ -205,6 +206,41 @@ def test_wandb_without_credentials_or_mode_records_the_run_offline(
     (log,) = the_run_dir(tmp_path).glob("wandb/offline-run-*/run-*.wandb")
     records = wandb_records(log, env)
     assert sorted(history(records, "loss/online/total")) == list(range(1, 13))
+
+
+def _stopped_by_sigterm(cwd: Path, env: dict[str, str]) -> int:
+    process = subprocess.Popen(
+        [str(BIN / "noether-train"), str(CONFIG), "trainer.max_epochs=100000", WANDB],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        logs = list((cwd / "runs").glob("*/*/train.log"))
+        if logs and "ProgressCallback" in logs[0].read_text():
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=120)
+
+
+def _failed(cwd: Path, env: dict[str, str]) -> int:
+    unknown_output = "trainer.callbacks=[{kind: track_outputs, keys: [nope], every_n_updates: 2}]"
+    return run(cwd, CONFIG, unknown_output, WANDB, env=env, timeout=120).returncode
+
+
+@pytest.mark.parametrize(("end", "code"), [(_stopped_by_sigterm, 75), (_failed, 1)])
+def test_wandb_records_how_the_run_ended_by_its_exit_code(
+    tmp_path: Path, proxy: Proxy, end: Any, code: int
+) -> None:
+    env = wandb_env(tmp_path, proxy, WANDB_MODE="offline", WANDB_API_KEY=FAKE_KEY)
+    assert end(tmp_path, env) == code
+    (log,) = the_run_dir(tmp_path).glob("wandb/offline-run-*/run-*.wandb")
+    (exit_record,) = [r["exit"] for r in wandb_records(log, env) if r["type"] == "exit"]
+    assert exit_record.get("exit_code", 0) == code  # W&B shows it failed, not finished
 
 
 def test_mlflow_run_reads_back_through_mlflows_client_and_resume_continues_it(

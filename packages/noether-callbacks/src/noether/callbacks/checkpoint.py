@@ -11,8 +11,10 @@ from noether.core.callbacks.base import CallbackContext, PeriodicCallback
 class CheckpointCallback(PeriodicCallback):
     """Writes `checkpoint_dir/<tag>/` every n epochs / updates / samples.
 
-    With `keep_last: k`, only this callback's newest k tagged checkpoints stay on disk; the
-    list of tags it wrote is part of its state, so the rule holds across a resume.
+    With `keep_last: k`, only this callback's newest k tagged checkpoints stay on disk, each
+    deleted with the EMA weights written next to it; a tag that another checkpoint callback
+    also wrote stays while that one keeps it. The list of tags it wrote is part of its state,
+    so the rule holds across a resume.
     """
 
     def __init__(self, callback_config: CheckpointCallbackConfig, context: CallbackContext) -> None:
@@ -30,6 +32,7 @@ class CheckpointCallback(PeriodicCallback):
             # lists it (a resume from it then prunes it in turn).
             if tag not in self.saved_tags:
                 self.saved_tags.append(tag)
+            self.checkpoint_writer.claim(tag, self.state_key)
             stale = self._split_stale()
             self.checkpoint_writer.save(
                 model,
@@ -58,15 +61,20 @@ class CheckpointCallback(PeriodicCallback):
 
     def _delete(self, stale: list[str]) -> None:
         for tag in stale:
-            self.checkpoint_writer.remove(tag)
+            self.checkpoint_writer.remove(tag, owner=self.state_key)
 
     def state_dict(self) -> dict[str, Any]:
         """The tags written so far (needed to prune correctly after a resume)."""
         return {"saved_tags": list(self.saved_tags)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restores the tags written before the resume."""
+        """Restores the tags written before the resume (and claims them again, so another
+        checkpoint callback's pruning leaves them)."""
         self.saved_tags = list(state_dict["saved_tags"])
+        writer = self.context.checkpoint_writer
+        if writer is not None:
+            for tag in self.saved_tags:
+                writer.claim(tag, self.state_key)
 
 
 def save_final_checkpoint(context: CallbackContext) -> None:

@@ -66,6 +66,25 @@ def _under(path: KeyPath, prefixes: set[tuple[str, ...]]) -> bool:
     return any(as_text[:length] in prefixes for length in range(len(as_text) + 1))
 
 
+_KEY_FIRST = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w\-]+)+): ")
+"""A whole-config rule names the key it is about first (`trainer.callbacks.1.metric_key: ...`)."""
+
+
+def _key_in_message(tree: Any, message: str) -> tuple[KeyPath, str]:
+    """(the key path that a root-level message starts with, the rest), where that key is in
+    the config; else (no path, the message)."""
+    match = _KEY_FIRST.match(message)
+    if match is None:
+        return (), message
+    steps: list[Any] = [int(part) if part.isdigit() else part for part in match.group(1).split(".")]
+    node = tree
+    for step in steps:
+        found, node = child(node, step)
+        if not found:
+            return (), message
+    return tuple(steps), message[match.end() :]
+
+
 def issues_from_validation(
     error: ValidationError, tree: Any, fallback: Loc, skip: Sequence[KeyPath] = ()
 ) -> list[ConfigIssue]:
@@ -76,8 +95,10 @@ def issues_from_validation(
         path = _data_path(tree, item.get("loc", ()))
         if _under(path, skipped):
             continue
-        site = locate(tree, path, fallback)
         message = _message(item)
+        if not path:
+            path, message = _key_in_message(tree, message)
+        site = locate(tree, path, fallback)
         if site.note:
             message += f" ({site.note})"
         issues.append(ConfigIssue(site.file, site.line, dotted(path) or "<root>", message))

@@ -37,3 +37,16 @@ class CallbackConfig(RegistryBase):
             else Forbidden(*FREQUENCY_FIELDS, why="runs at fixed points"),
             Requires("every_n_samples", "batch_size"),
         )
+
+    def logs_metric(self, key: str) -> bool:
+        """Whether this callback logs the metric `key`, so that validation can check the
+        callbacks that read it (order, frequency); False where unknown."""
+        return False
+
+    def frequency(self) -> tuple[str, int] | None:
+        """(the frequency field given, its n), or None for kinds without one."""
+        for name in FREQUENCY_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                return name, int(value)
+        return None

@@ -187,6 +187,10 @@ class BestMetricCallbackConfig(CallbackConfig):
     mode: Mode = "min"
     """`min` when smaller is better, `max` when larger is better."""
 
+    def logs_metric(self, key: str) -> bool:
+        """`best/<metric_key>` and `best_update/<metric_key>`."""
+        return key in (f"best/{self.metric_key}", f"best_update/{self.metric_key}")
+
 
 class OfflineLossCallbackConfig(CallbackConfig):
     """Evaluates the trainer's loss on a named dataset and logs every field and the total.
@@ -205,6 +209,13 @@ class OfflineLossCallbackConfig(CallbackConfig):
     ema_factor: float | None = Field(default=None, gt=0.0, lt=1.0)
     """Evaluate the EMA weights of this factor (needs an earlier `ema` callback that has it)."""
 
+    def logs_metric(self, key: str) -> bool:
+        """`loss/<dataset_key>/<field>` (`.../ema<f>/<field>` with ema_factor)."""
+        prefix = f"loss/{self.dataset_key}/"
+        if self.ema_factor is not None:
+            prefix += f"ema{self.ema_factor:g}/"
+        return key.startswith(prefix) and "/" not in key[len(prefix) :]
+
 
 class TrackOutputsCallbackConfig(CallbackConfig):
     """Logs chosen entries of the trainer's additional_outputs, averaged over each interval.
@@ -219,6 +230,10 @@ class TrackOutputsCallbackConfig(CallbackConfig):
 
     keys: list[str] = Field(min_length=1)
     """Keys of the additional_outputs to log (numbers or tensors, averaged)."""
+
+    def logs_metric(self, key: str) -> bool:
+        """`outputs/<key>` for each of `keys`."""
+        return key in {f"outputs/{name}" for name in self.keys}
 
     @field_validator("keys")
     @classmethod

@@ -5,6 +5,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from noether.config.registry import Discriminated
+from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.dataset import DatasetConfig
 from noether.config.schemas.model import ModelConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
@@ -64,6 +65,7 @@ class ExperimentConfig(BaseModel):
                     f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} (datasets: {known})"
                 )
         _check_ema_factors(trainer.callbacks)
+        _check_metric_sources(trainer.callbacks)
         return self
 
 
@@ -82,4 +84,48 @@ def _check_ema_factors(callbacks: list[object]) -> None:
             raise ValueError(
                 f"trainer.callbacks.{index}.ema_factor: no ema callback averages with factor "
                 f"{factor:g} (target_factors: {known})"
+            )
+
+
+def _reads_fresh_values(reader: CallbackConfig, source: CallbackConfig) -> bool:
+    """Whether `source` runs (and logs) whenever `reader` runs, as far as the config tells:
+    in the same unit, the reader's n a multiple of the source's; in different units (epochs
+    and updates meet by the data's size) it is left to the run."""
+    read, logged = reader.frequency(), source.frequency()
+    if read is None or logged is None:
+        return read is None
+    return read[0] != logged[0] or read[1] % logged[1] == 0
+
+
+def _show_frequency(callback: CallbackConfig) -> str:
+    frequency = callback.frequency()
+    return "at fixed points" if frequency is None else f"{frequency[0]}: {frequency[1]}"
+
+
+def _check_metric_sources(callbacks: list[CallbackConfig]) -> None:
+    """A callback that reads a metric (`metric_key`) runs after a callback of this file that
+    logs it, and only when that one runs too; otherwise it fails at its first run, or reads
+    a stale value. Metrics that no listed kind declares (a user's callback) are left to the
+    run."""
+    for index, reader in enumerate(callbacks):
+        key = getattr(reader, "metric_key", None)
+        if not isinstance(key, str):
+            continue
+        sources = [(i, c) for i, c in enumerate(callbacks) if i != index and c.logs_metric(key)]
+        if not sources:
+            continue
+        where = f"trainer.callbacks.{index}"
+        earlier = [(i, c) for i, c in sources if i < index]
+        if not earlier:
+            i, source = sources[0]
+            raise ValueError(
+                f"{where}.metric_key: {key!r} is logged by trainer.callbacks.{i} ({source.kind}), "
+                f"which runs after this {reader.kind}: list {reader.kind} after it"
+            )
+        if not any(_reads_fresh_values(reader, c) for _, c in earlier):
+            i, source = earlier[-1]
+            raise ValueError(
+                f"{where}: {reader.kind} runs {_show_frequency(reader)}, but {key!r} is logged "
+                f"by trainer.callbacks.{i} ({source.kind}) {_show_frequency(source)}, so it would "
+                "read a missing or stale value: give it the same frequency (or a multiple)"
             )

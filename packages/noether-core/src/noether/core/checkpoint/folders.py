@@ -114,6 +114,23 @@ def new_staging_folder(checkpoint_dir: Path, tag: str) -> Path:
     return folder
 
 
+def keep_same_position_files(target: Path, staging: Path, position: dict[str, int]) -> None:
+    """Links into `staging` the unit files of the checkpoint at `target` that it lacks, when
+    both hold the same position (two checkpoint callbacks due at one update): a weights-only
+    write then does not replace the optimizer and trainer state of a resumable one."""
+    info = read_manifest(target)
+    if info is None or (info.epoch, info.update, info.sample) != (
+        position["epoch"],
+        position["update"],
+        position["sample"],
+    ):
+        return
+    for name in info.files:
+        if name in UNIT_FILES and not (staging / name).exists():
+            with contextlib.suppress(OSError):
+                os.link(target / name, staging / name)
+
+
 def publish(staging: Path, target: Path) -> None:
     """Gives the complete folder `staging` the name `target`, replacing what was there.
 
@@ -223,9 +240,8 @@ def later_resumable(checkpoint_dir: Path, position: int) -> list[CheckpointInfo]
 
 def remove(checkpoint_dir: Path, tag: str) -> None:
     """Deletes checkpoint `tag`: the manifest first (the folder stops being a checkpoint at
-    once), then its files; files that other callbacks put there stay."""
+    once), then the folder with every file in it, those other callbacks added (EMA weights of
+    the same position) included."""
     folder = checkpoint_dir / tag
-    for name in (MANIFEST_FILE, *UNIT_FILES):
-        (folder / name).unlink(missing_ok=True)
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)

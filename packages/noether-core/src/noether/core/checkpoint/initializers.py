@@ -9,6 +9,7 @@ for it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +22,8 @@ from noether.config.schemas.initializer import (
     ResumeInitializerConfig,
 )
 from noether.core.checkpoint import folders
+from noether.core.checkpoint.folders import CheckpointError
+from noether.core.checkpoint.safe_files import load_file
 from noether.core.checkpoint.writer import MODEL_FILE, CheckpointWriter, TrainerLike, unwrap_model
 from noether.core.distributed import is_rank0
 from noether.core.runs import PathProvider, find_run_dir, run_checkpoint_dir
@@ -140,7 +143,22 @@ class ResumeInitializer(InitializerBase):
         if optimizer is None:
             logger.info("model has no optimizer: no optimizer state to resume")
             return
-        optimizer.load_state_dict(self._part("optim", "optimizer state"))
+        configured = [
+            {key: value for key, value in group.items() if key != "params"}
+            for group in optimizer.param_groups
+        ]
+        stored = self._part("optim", "optimizer state")
+        try:
+            optimizer.load_state_dict(stored)
+        except ValueError as error:
+            raise InitializerError(
+                f"checkpoint {self.tag!r} of {self.run_dir}: its optimizer state does not fit "
+                f"this config's parameter groups ({error}); weight_decay, "
+                "exclude_bias_and_norm_from_wd or lr_scale regroup the parameters. Keep them, or "
+                "start from the weights only with trainer.initializer: {kind: checkpoint, path: "
+                f"{run_checkpoint_dir(self.run_dir) / self.tag}}}"
+            ) from None
+        keep_configured_hyperparameters(optimizer, configured)
 
     def apply(self, model: nn.Module, trainer: TrainerStateLike | None = None) -> None:
         """Checks that the checkpoint continues this run's data, then restores everything.
@@ -192,6 +210,33 @@ class ResumeInitializer(InitializerBase):
         logger.warning("%s; resuming anyway (force)", message)
 
 
+def _weights_near(path: Path) -> str:
+    """Names the checkpoints with weights in the folder a wrong path points at (a run folder,
+    its `checkpoints/`, or a misspelled tag next to them), so the fix is a copy away."""
+    path = path.expanduser()
+    for folder in (path / "checkpoints", path, path.parent):
+        if folder.is_dir():
+            found = folders.list_checkpoints(folder)
+            tags = [info.tag for info in found if MODEL_FILE in info.files]
+            if tags:
+                return f" (checkpoints with weights in {folder}: {', '.join(tags)})"
+    return ""
+
+
+def keep_configured_hyperparameters(
+    optimizer: torch.optim.Optimizer, configured: list[dict[str, Any]]
+) -> None:
+    """Puts the config's hyperparameters (`base_lr`, weight decay, betas, ...) back into the
+    param groups after a checkpoint's optimizer state replaced them.
+
+    `load_state_dict` restores the stored groups' options along with the moments, so an
+    `lr` or `weight_decay` changed on resume (a change that resume accepts and logs) would
+    otherwise be silently ignored; with an unchanged config the values are the same.
+    """
+    for group, options in zip(optimizer.param_groups, configured, strict=True):
+        group.update(options)
+
+
 class CheckpointInitializer(InitializerBase):
     """Loads model weights from a file (or a checkpoint folder holding `model.pt`).
 
@@ -210,11 +255,21 @@ class CheckpointInitializer(InitializerBase):
         if path.is_dir():
             path = path / MODEL_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"checkpoint initializer: no weights file {path}")
+            raise FileNotFoundError(
+                f"checkpoint initializer: no weights file {path}{_weights_near(Path(config.path))}"
+            )
         self.path = path
 
     def init_weights(self, model: nn.Module) -> None:
-        state_dict = torch.load(self.path, map_location="cpu", weights_only=True)
+        try:
+            state_dict = load_file(self.path)
+        except CheckpointError as error:
+            raise InitializerError(f"checkpoint initializer: {error}") from None
+        if not isinstance(state_dict, Mapping):
+            raise InitializerError(
+                f"checkpoint initializer: {self.path} holds a {type(state_dict).__name__}, not "
+                "model weights (a model.pt or model_ema=<f>.pt of a checkpoint folder)"
+            )
         try:
             result = unwrap_model(model).load_state_dict(state_dict, strict=self.config.strict)
         except RuntimeError as error:

@@ -80,9 +80,14 @@ def load_file(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        reason = _unpickler_reason(error)
+        if reason.startswith("Unsupported operand"):  # not a pickle at all (text, garbage)
+            raise CheckpointError(
+                f"{path}: cannot be read as a checkpoint file: torch.save did not write it"
+            ) from None
         raise CheckpointError(
             f"{path}: refused: it holds objects that only code could rebuild, so it was not "
-            f"loaded and nothing in it ran ({_unpickler_reason(error)})"
+            f"loaded and nothing in it ran ({reason})"
         ) from None
     except (EOFError, RuntimeError, ValueError) as error:
         raise CheckpointError(f"{path}: cannot be read as a checkpoint file: {error}") from None
@@ -90,8 +95,8 @@ def load_file(path: Path) -> Any:
 
 def _unpickler_reason(error: pickle.UnpicklingError) -> str:
     """The line of torch's message that names what was refused (e.g. the global)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("WeightsUnpickler error:"):
-            return line.removeprefix("WeightsUnpickler error:").strip().split(". ")[0]
-    return lines[0] if lines else type(error).__name__
+    text = str(error)
+    marker = "WeightsUnpickler error:"
+    after = text.partition(marker)[2] if marker in text else text
+    lines = [line.strip() for line in after.splitlines() if line.strip()]
+    return lines[0].split(". ")[0] if lines else type(error).__name__

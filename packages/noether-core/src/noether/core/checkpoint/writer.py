@@ -85,6 +85,7 @@ class CheckpointWriter:
         self.update_counter = update_counter
         self._held: list[Callable[[], None]] | None = None
         self._recovered = False
+        self._claims: dict[str, set[str]] = {}
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -165,8 +166,21 @@ class CheckpointWriter:
         self._do(functools.partial(self._write_alias, source, tag))
         return self.checkpoint_dir / tag
 
-    def remove(self, tag: str) -> None:
-        """Deletes checkpoint `tag` (files on rank 0); files other callbacks put there stay."""
+    def claim(self, tag: str, owner: str) -> None:
+        """Records that `owner` (a callback's state key) keeps checkpoint `tag`, so that
+        another owner's pruning leaves it (two checkpoint callbacks may write the same tag)."""
+        self._claims.setdefault(tag, set()).add(owner)
+
+    def remove(self, tag: str, owner: str | None = None) -> None:
+        """Deletes checkpoint `tag` with every file in it, EMA weights included (files on
+        rank 0); with `owner`, only once no other owner claims the tag."""
+        if owner is not None:
+            owners = self._claims.get(tag, set())
+            owners.discard(owner)
+            if owners:
+                logger.info("kept checkpoint %s: %s keeps it", tag, ", ".join(sorted(owners)))
+                return
+            self._claims.pop(tag, None)
         self._do(functools.partial(self._remove, tag))
 
     def _prepare(self) -> None:
@@ -200,6 +214,7 @@ class CheckpointWriter:
             for name, state in parts:
                 save_file(state, staging / name)
             position = _position(self.update_counter, trainer_state)
+            folders.keep_same_position_files(self.checkpoint_dir / tag, staging, position)
             folders.write_manifest(staging, tag, position, self._config_text())
             folders.publish(staging, self.checkpoint_dir / tag)
             logger.info("saved checkpoint %s", self.checkpoint_dir / tag)

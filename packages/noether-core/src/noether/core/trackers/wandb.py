@@ -15,6 +15,7 @@ from noether.config import KindError
 from noether.config.schemas.tracker import WandbTrackerConfig
 from noether.core.build import BuildError
 from noether.core.runs import PathProvider
+from noether.core.signals import EXIT_PREEMPTED
 from noether.core.trackers.base import TrackerBase
 
 INSTALL_HINT = "pip install 'noether-core[wandb]'"
@@ -77,5 +78,11 @@ class WandbTracker(TrackerBase):
         self._run.summary.update(metrics)
 
     def _close(self) -> None:
-        self._run.finish()
+        # W&B shows a run by its exit code: 0 finished, else failed (here: 1, or 75 when a
+        # signal stopped it with a checkpoint, noether-train's own exit codes)
+        self._run.finish(exit_code=_EXIT_CODE[self.outcome])
         self._run = None
+
+
+_EXIT_CODE = {"finished": 0, "stopped": EXIT_PREEMPTED, "failed": 1}
+"""The exit code W&B records for each outcome: the one noether-train exits with."""
