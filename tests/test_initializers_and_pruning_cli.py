@@ -96,6 +96,7 @@ def test_a_path_to_a_run_folder_names_the_checkpoints_in_it(tmp_path: Path, sour
     assert "Traceback" not in result.stderr
     assert f"no weights file {source / 'model.pt'}" in result.stderr
     assert f"checkpoints with weights in {source / 'checkpoints'}: E2_U24_S192" in result.stderr
+    assert run_dirs(tmp_path) == []  # checked before the run folder is made
 
 
 def test_keep_last_deletes_whole_folders_and_spares_another_callbacks_checkpoint(

@@ -294,7 +294,13 @@ def test_version_names_the_distribution() -> None:
 
 
 def test_show_completion_prints_a_bash_script() -> None:
-    done = script("--show-completion", "bash")
+    """Run from bash, as a user does: the option takes no value; typer detects the shell
+    among the process's parents (bash stays one: a second command keeps it from exec'ing)."""
+    done = subprocess.run(
+        ["/bin/bash", "-c", f"'{NOETHER_CONFIG}' --show-completion; exit $?"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert "_NOETHER_CONFIG_COMPLETE=complete_bash" in done.stdout
     assert "complete -o default -F _noether_config_completion noether-config" in done.stdout

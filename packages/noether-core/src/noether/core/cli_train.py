@@ -14,7 +14,10 @@ from typing import Any
 
 from noether.config import ExperimentConfig, KindError
 from noether.config.batching import split_batch
-from noether.config.schemas.initializer import ResumeInitializerConfig
+from noether.config.schemas.initializer import (
+    CheckpointInitializerConfig,
+    ResumeInitializerConfig,
+)
 from noether.core.build import (
     BuildError,
     build_component,
@@ -24,7 +27,7 @@ from noether.core.build import (
     resolve_device,
 )
 from noether.core.checkpoint.folders import CheckpointError
-from noether.core.checkpoint.initializers import InitializerError
+from noether.core.checkpoint.initializers import InitializerError, build_initializer
 from noether.core.cli_run import error, resolved_config_text
 from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.launch import LaunchEnvironment
@@ -101,9 +104,12 @@ def position(trainer: Any) -> str:
     return f"update {counter.update} of {counter.total_updates}"
 
 
-def check_resume_initializer(config: ExperimentConfig) -> ResumePlan | None:
-    """For `trainer.initializer: {kind: resume}`: the checkpoint, checked against the config."""
+def check_initializer(config: ExperimentConfig) -> ResumePlan | None:
+    """For `trainer.initializer: {kind: resume}`: the checkpoint, checked against the config;
+    for `{kind: checkpoint}`: that its weights file exists (before the run folder is made)."""
     initializer = config.trainer.initializer
+    if isinstance(initializer, CheckpointInitializerConfig):
+        build_initializer(initializer, None)
     if not isinstance(initializer, ResumeInitializerConfig):
         return None
     run_dir = find_run_dir(config.output_path, config.name, initializer.run)
@@ -121,19 +127,19 @@ class Preflight:
     tracker: TrackerBase
     """Built (not started): its library is installed."""
     initializer_plan: ResumePlan | None
-    """A `resume` initializer's checkpoint, checked against the config."""
+    """A `resume` initializer's checkpoint, checked against the config (see `check_initializer`)."""
 
 
 def preflight(config: ExperimentConfig, resume: ResumePlan | None) -> Preflight:
-    """Imports every kind's implementation, builds the tracker and checks a `resume`
-    initializer, so that none of them fails after the run folder was made.
+    """Imports every kind's implementation, builds the tracker and checks the initializer
+    (`check_initializer`), so that none of them fails after the run folder was made.
 
     Raises:
         Any of USER_ERRORS: what the run would fail with.
     """
     components = check_targets(config)
     tracker = build_component(config.tracker)
-    initializer_plan = check_resume_initializer(config) if resume is None else None
+    initializer_plan = check_initializer(config) if resume is None else None
     return Preflight(components, tracker, initializer_plan)
 
 
