@@ -20,6 +20,10 @@ def workspace(tmp_path: Path) -> Path:
         target = tmp_path / "packages" / pyproject.parent.name / "pyproject.toml"
         target.parent.mkdir(parents=True)
         shutil.copy(pyproject, target)
+    for pyproject in (ROOT / "examples").glob("*/pyproject.toml"):
+        target = tmp_path / "examples" / pyproject.parent.name / "pyproject.toml"
+        target.parent.mkdir(parents=True)
+        shutil.copy(pyproject, target)
     return tmp_path
 
 
@@ -58,6 +62,16 @@ def test_minor_bump_rewrites_version_and_sibling_ranges(workspace: Path) -> None
         ROOT, "noether-trainers", "noether-core"
     )
     assert (ROOT / "packages" / "noether-config" / "pyproject.toml").read_text() == original
+
+
+def test_the_example_projects_ranges_follow(workspace: Path) -> None:
+    # the downstream example installs next to the workspace's wheels: its ranges must admit them
+    assert bump(workspace, "noether-config", "minor").returncode == 0
+    assert bump(workspace, "noether-core", "minor").returncode == 0
+    downstream = tomllib.loads((workspace / "examples/downstream/pyproject.toml").read_text())
+    assert "noether-config>=0.2.0,<0.3" in downstream["project"]["dependencies"]
+    assert "noether-core>=0.2.0,<0.3" in downstream["project"]["optional-dependencies"]["train"]
+    assert "noether-trainers>=0.1.0,<0.2" in downstream["project"]["optional-dependencies"]["train"]
 
 
 def test_patch_and_explicit_versions(workspace: Path) -> None:

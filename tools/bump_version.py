@@ -3,9 +3,10 @@
     python tools/bump_version.py noether-config minor      # 0.1.0 -> 0.2.0
     python tools/bump_version.py noether-core 0.3.1        # an explicit version
 
-Other packages' dependencies on the bumped one (`noether-config>=0.1.0,<0.2`) become
-`>=<new>,<next breaking>` (next minor below 1.0, next major from 1.0). Files are edited in
-place, keeping their formatting. Run `uv lock` afterwards.
+Other packages' and the example projects' (`examples/*/pyproject.toml`) dependencies on the
+bumped one (`noether-config>=0.1.0,<0.2`) become `>=<new>,<next breaking>` (next minor below
+1.0, next major from 1.0). Files are edited in place, keeping their formatting. Run `uv lock`
+afterwards.
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ def bump(root: Path, package: str, part: str) -> tuple[str, str, list[Path]]:
     changed = [own]
     spec = re.compile(r'"' + re.escape(package) + r'(\s*\[[^\]]*\])?\s*[<>=!~][^";]*(;[^"]*)?"')
     replacement = f">={new},<{upper_bound(new)}"
-    for name, pyproject in packages.items():
-        if name == package:
-            continue
+    # the siblings, and the example projects, whose ranges must admit the workspace's versions
+    examples = sorted((root / "examples").glob("*/pyproject.toml"))
+    for pyproject in [path for name, path in packages.items() if name != package] + examples:
         text = pyproject.read_text(encoding="utf-8")
         rewritten = spec.sub(
             lambda m: f'"{package}{m.group(1) or ""}{replacement}{m.group(2) or ""}"', text

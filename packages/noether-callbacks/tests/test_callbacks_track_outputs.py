@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from noether.callbacks.track_outputs import TrackOutputsCallback
+from noether.core.callbacks import CallbackConfigError
 
 
 def test_track_outputs_logs_the_mean_over_each_interval(make_run: Any) -> None:
@@ -40,5 +41,5 @@ def test_track_outputs_state_holds_a_partial_interval(make_run: Any) -> None:
 
 def test_track_outputs_unknown_key_names_the_available_ones(make_run: Any) -> None:
     run = make_run(callbacks=[{"kind": "track_outputs", "every_n_updates": 1, "keys": ["nope"]}])
-    with pytest.raises(KeyError, match=r"no nope \(available: max_error\)"):
+    with pytest.raises(CallbackConfigError, match=r"no nope \(available: max_error\)"):
         run.train()

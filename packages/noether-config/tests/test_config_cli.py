@@ -277,6 +277,14 @@ def test_real_process_help_lists_commands() -> None:
         assert command in done.stdout
 
 
+@pytest.mark.parametrize("command", [(), ("validate",), ("schema",), ("kinds",)])
+def test_dash_h_is_help_as_in_noether_train(command: tuple[str, ...]) -> None:
+    done = script(*command, "-h")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == script(*command, "--help").stdout
+    assert done.stdout.startswith(" ".join(("Usage: noether-config", *command)))
+
+
 NOETHER_CONFIG = Path(sys.executable).parent / "noether-config"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import random
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,6 +55,20 @@ class NotAModelConfig(ModelConfig):
 class MissingPackageModelConfig(ModelConfig):
     kind: str = "core_build_test_missing"
     target: ClassVar[str] = "acme_surrogates.models:Transolver"
+
+
+class AbstractDatasetConfig(DatasetConfig):
+    kind: str = "core_build_test_abstract_dataset"
+    target: ClassVar[str] = f"{HERE}:AbstractDataset"
+
+
+class AbstractDataset(Dataset[Any], abc.ABC):
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    def load(self, index: int) -> Any:
+        """What a subclass must provide."""
 
 
 class BuildTrainerConfig(BaseTrainerConfig[CallbackConfig]):
@@ -198,6 +213,18 @@ def test_a_constructor_that_does_not_fit_names_the_class_and_signature(tmp_path:
     assert "PositionalOnlyTrainer(trainer_config: 'Any', data_container: 'Any', /" in message
     assert "PositionalOnlyTrainer(config, data_container=..., device=..., tracker=..." in message
     assert isinstance(caught.value.__cause__, TypeError)
+
+
+def test_an_abstract_class_is_named_with_the_methods_it_lacks() -> None:
+    # not a constructor mismatch: the signature hint would send the user the wrong way
+    with pytest.raises(BuildError) as caught:
+        build_component(AbstractDatasetConfig())
+    message = str(caught.value)
+    assert message == (
+        f"cannot build {HERE}:AbstractDataset (kind 'core_build_test_abstract_dataset'): "
+        "AbstractDataset does not implement the abstract method(s) load; define them in the "
+        "class"
+    )
 
 
 def test_seed_everything_seeds_python_numpy_and_torch() -> None:

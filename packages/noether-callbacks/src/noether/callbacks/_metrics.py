@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+from noether.core.callbacks import CallbackConfigError
+
 Mode = Literal["min", "max"]
 
 
-class MissingMetricError(RuntimeError):
+class MissingMetricError(CallbackConfigError, RuntimeError):
     """A metric-based callback ran before its metric was logged."""
 
 

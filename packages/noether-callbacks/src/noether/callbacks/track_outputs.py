@@ -8,6 +8,7 @@ import torch
 
 from noether.config.schemas.callbacks import TrackOutputsCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicCallback
+from noether.core.callbacks.errors import CallbackConfigError
 from noether.core.distributed import all_reduce_sum
 
 
@@ -39,7 +40,7 @@ class TrackOutputsCallback(PeriodicCallback):
         missing = [key for key in self.keys if key not in additional_outputs]
         if missing:
             available = ", ".join(sorted(additional_outputs)) or "none"
-            raise KeyError(
+            raise CallbackConfigError(
                 f"track_outputs: the trainer's additional_outputs have no {', '.join(missing)} "
                 f"(available: {available})"
             )

@@ -316,21 +316,26 @@ class Discriminated:
     def validate(
         self, value: Any, allowed: tuple[type[RegistryBase], ...] | None = None
     ) -> RegistryBase:
-        """The schema instance for `value`: resolved by its `kind`, one of `allowed` if given."""
-        result = self._resolve(value)
-        if allowed is not None and not isinstance(result, allowed):
+        """The schema instance for `value`: resolved by its `kind`, one of `allowed` if given.
+
+        A kind that is not allowed is refused before its fields are validated, so the report
+        names that, not errors of fields that a schema of another kind would not have.
+        """
+        cls = type(value) if isinstance(value, self.root) else self._resolve(value)
+        if allowed is not None and not issubclass(cls, allowed):
+            kind = value.kind if isinstance(value, self.root) else value["kind"]
             raise self._kind_error(
                 "kind_not_allowed",
                 "{root} kind '{kind}' ({cls}) is not accepted here; allowed: {allowed}",
                 {
                     "root": self.root.__name__,
-                    "kind": result.kind,
-                    "cls": type(result).__qualname__,
+                    "kind": kind,
+                    "cls": cls.__qualname__,
                     "allowed": ", ".join(_describe(cls) for cls in allowed),
                 },
-                result.kind,
+                kind,
             )
-        return result
+        return value if isinstance(value, self.root) else cls.model_validate(value)
 
     def _kind_error(
         self, error_type: str, template: str, context: dict[str, Any], given: Any
@@ -347,9 +352,8 @@ class Discriminated:
             ],
         )
 
-    def _resolve(self, value: Any) -> RegistryBase:
-        if isinstance(value, self.root):
-            return value
+    def _resolve(self, value: Any) -> type[RegistryBase]:
+        """The schema class that the mapping's `kind` names."""
         if not isinstance(value, Mapping):
             raise PydanticCustomError(
                 "kind_mapping",
@@ -371,7 +375,7 @@ class Discriminated:
             raise self._kind_error(
                 "unknown_kind", "{message}", {"message": str(error)}, kind
             ) from None
-        return cls.model_validate(value)
+        return cls
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler

@@ -132,10 +132,17 @@ def build_component(config: RegistryBase, **kwargs: Any) -> Any:
 
     Raises:
         KindError: the target's package is not installed (named in the message).
-        BuildError: the target's constructor raised a TypeError (it does not take these
-            arguments); the message names the class, how it is called and its signature.
+        BuildError: the target is an abstract class (the message names the methods it
+            lacks), or its constructor raised a TypeError (it does not take these
+            arguments; the message names the class, how it is called and its signature).
     """
     target = config.load_target()
+    if inspect.isabstract(target):
+        missing = ", ".join(sorted(getattr(target, "__abstractmethods__", ())))
+        raise BuildError(
+            f"cannot build {config.target} (kind {config.kind!r}): {target.__qualname__} does "
+            f"not implement the abstract method(s) {missing}; define them in the class"
+        )
     try:
         return target(config, **kwargs)
     except TypeError as error:

@@ -6,10 +6,12 @@ from noether.core.callbacks.base import (
     PeriodicCallback,
     PeriodicDataIteratorCallback,
 )
+from noether.core.callbacks.errors import CallbackConfigError
 from noether.core.trainer.types import EarlyStopIteration
 
 __all__ = [
     "CallbackBase",
+    "CallbackConfigError",
     "CallbackContext",
     "EarlyStopIteration",
     "PeriodicCallback",

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from operator import methodcaller
 from typing import Any, TypeVar
 
+from noether.core.build import BuildError
 from noether.core.callbacks.base import CallbackBase, PeriodicCallback
 from noether.core.trainer.types import EarlyStopIteration
 
@@ -22,7 +23,8 @@ class CallbackDispatcher:
 
     A callback that raises does not keep the others from running; when all ran, `on_error`
     runs (the trainer writes an error checkpoint) and the first error is re-raised. A callback
-    that raises EarlyStopIteration asks training to stop cleanly; the others still run.
+    that raises EarlyStopIteration asks training to stop cleanly; the others still run. A
+    BuildError (e.g. `CallbackConfigError`: bad input) is logged without its traceback.
 
     Args:
         logger: where errors and early stops are reported.
@@ -43,6 +45,10 @@ class CallbackDispatcher:
             except EarlyStopIteration:
                 self.logger.info("%s stopped training early", callback)
                 stop = True
+            except BuildError as error:  # bad input: its message is reported, no traceback
+                self.logger.error("error in callback %s; running the others first", callback)
+                if first_error is None:
+                    first_error = error
             except Exception as error:
                 self.logger.exception("error in callback %s; running the others first", callback)
                 if first_error is None:
