@@ -81,3 +81,43 @@ def test_the_my_project_of_the_guides_validates_and_trains(tmp_path: Path) -> No
     )
     assert trained.returncode == 0, trained.stderr
     assert "final loss/val/temperature = " in trained.stdout
+
+
+def test_the_custom_step_of_the_trainer_guide_trains_without_a_loss_compute() -> None:
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from noether.core.models import ModelBase
+    from noether.core.testing import LinearModelConfig, make_config, make_trainer, sgd
+
+    (code,) = [b for b in blocks(ROOT / "docs" / "writing-a-trainer.md", "python") if "Denois" in b]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "writing-a-trainer.md", "exec"), namespace)
+
+    class Fields(TensorDataset):
+        def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+            return {"field": self.tensors[0][index]}
+
+    class Denoiser(ModelBase):
+        def __init__(self) -> None:
+            super().__init__(LinearModelConfig(optimizer=sgd(0.1), in_dim=4, out_dim=4))
+            self.linear = torch.nn.Linear(4, 4)
+
+        def forward(self, field: torch.Tensor) -> torch.Tensor:
+            return self.linear(field)
+
+    torch.manual_seed(0)
+    config = make_config(max_updates=30, forward_properties=["field"], target_properties=[])
+    trainer = make_trainer(
+        config, {"train": Fields(torch.randn(64, 4))}, trainer_cls=namespace["DenoisingTrainer"]
+    )
+    model = Denoiser()
+    fields = trainer.data_container.get_dataset("train").tensors[0]
+
+    def error() -> float:
+        with torch.no_grad():
+            return float(((model(field=fields) - fields) ** 2).mean())
+
+    before = error()
+    trainer.train(model)
+    assert error() < 0.5 * before

@@ -7,6 +7,7 @@ import torch
 
 from noether.core.testing import MseTrainer, make_config, make_model, make_trainer
 from noether.core.trainer.base import BaseTrainer
+from noether.core.trainer.types import TrainerResult
 
 
 def test_overriding_train_or_wrap_model_is_a_type_error():
@@ -29,6 +30,22 @@ def test_loss_compute_is_required():
 
     with pytest.raises(TypeError, match="loss_compute"):
         make_trainer(make_config(), trainer_cls=NoLoss)
+
+
+def test_a_trainer_with_its_own_train_step_needs_no_loss_compute():
+    class OwnStep(BaseTrainer):
+        def train_step(self, batch, model):
+            return TrainerResult(
+                total_loss=torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])
+            )
+
+    model = make_model()
+    trainer = make_trainer(make_config(max_updates=20), trainer_cls=OwnStep)
+    before = model.linear.weight.detach().clone()
+    trainer.train(model)
+    assert not torch.equal(model.linear.weight, before)
+    with pytest.raises(NotImplementedError, match="OwnStep has no loss_compute"):
+        trainer.loss_compute(None, {})
 
 
 def test_an_overridden_train_step_is_used_by_the_loop():

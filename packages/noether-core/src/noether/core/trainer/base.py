@@ -92,6 +92,11 @@ class BaseTrainer(abc.ABC):
                     f"{cls.__qualname__} overrides BaseTrainer.{name}, which is fixed; override "
                     "loss_compute or train_step instead"
                 )
+        # a trainer with its own train_step needs no loss_compute (it is abstract otherwise)
+        if cls.train_step is not BaseTrainer.train_step and getattr(
+            cls.loss_compute, "__isabstractmethod__", False
+        ):
+            cls.loss_compute = _no_loss_compute  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -531,6 +536,14 @@ class BaseTrainer(abc.ABC):
         self.call_after_training(self.callbacks)
         if self.log_writer is not None:
             self.log_writer.flush(self.update_counter)
+
+
+def _no_loss_compute(self: BaseTrainer, forward_output: Any, targets: dict[str, Tensor]) -> Any:
+    """The loss_compute of a trainer whose own train_step computes the loss."""
+    raise NotImplementedError(
+        f"{type(self).__name__} has no loss_compute: its train_step computes the loss itself "
+        "(implement loss_compute to call it)"
+    )
 
 
 def _iterating(callbacks: Sequence[CallbackBase]) -> list[PeriodicDataIteratorCallback]:
