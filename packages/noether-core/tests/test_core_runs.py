@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from noether.core import runs
-from noether.core.runs import PathProvider, RunFolderError, find_run_dir
+from noether.core.runs import (
+    PathProvider,
+    RunFolderError,
+    RunInUseError,
+    find_run_dir,
+    lock_run_folder,
+)
 
 
 def test_new_run_folder_layout(tmp_path: Path) -> None:
@@ -81,3 +88,21 @@ def test_an_experiment_name_taken_by_a_file_is_a_run_folder_error(tmp_path: Path
     (tmp_path / "exp").write_text("not a folder")
     with pytest.raises(RunFolderError, match="a file of that name exists"):
         PathProvider(tmp_path, "exp", "run1")
+
+
+def test_a_run_folder_is_locked_once_and_free_again_when_its_holder_lets_go(
+    tmp_path: Path,
+) -> None:
+    held = lock_run_folder(tmp_path)
+    assert held is not None
+    with pytest.raises(RunInUseError, match=rf"in use by process {os.getpid()} on "):
+        lock_run_folder(tmp_path)
+    held.close()
+    again = lock_run_folder(tmp_path)
+    assert again is not None
+    again.close()
+
+
+def test_a_run_folder_that_is_gone_cannot_be_locked(tmp_path: Path) -> None:
+    with pytest.raises(RunFolderError, match="cannot write in it"):
+        lock_run_folder(tmp_path / "missing")

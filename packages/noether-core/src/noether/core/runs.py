@@ -43,12 +43,16 @@ def lock_run_folder(run_dir: Path) -> IO[str] | None:
 
     Raises:
         RunInUseError: another process holds the folder (named in the message).
+        RunFolderError: the folder cannot be written to.
     """
     if sys.platform == "win32":
         return None
     import fcntl
 
-    file = (run_dir / LOCK_FILE).open("a+", encoding="utf-8")
+    try:
+        file = (run_dir / LOCK_FILE).open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise RunFolderError(f"run folder {run_dir}: cannot write in it: {exc.strerror}") from None
     try:
         fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
