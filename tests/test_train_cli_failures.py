@@ -119,3 +119,23 @@ def test_an_output_path_that_is_no_folder_is_reported_by_every_rank(
     assert done.stderr.count(message) == ranks
     assert "noether/core/" not in done.stderr
     assert (project / "results").read_text() == "a file where the runs should go"
+
+
+def test_a_failing_item_in_a_data_worker_is_reported_by_its_line_and_ends_the_run(
+    project: Path,
+) -> None:
+    """torch carries the worker's traceback over as the error's text; the workers end."""
+    done = run(
+        NOETHER_TRAIN,
+        "experiment.yaml",
+        "model.fail_at=0",
+        "num_workers=2",
+        "datasets.train.bad_item=13",
+        cwd=project,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "KeyError: Caught KeyError in DataLoader worker process" in done.stderr
+    assert "KeyError: 'pressure'" in done.stderr
+    assert f"at {project / 'failing_runtime.py'}:" in done.stderr
+    assert 'in __getitem__: return {"x": sample["x"], "y": sample["pressure"]}' in done.stderr

@@ -10,12 +10,14 @@ from noether.config import BaseTrainerConfig, CallbackConfig, DatasetConfig, Mod
 
 
 class SmallDatasetConfig(DatasetConfig):
-    """32 samples of 4 features; `broken` makes its constructor raise (a bug)."""
+    """32 samples of 4 features; `broken` makes its constructor raise, `bad_item` a read."""
 
     kind: str = "failing_small_dataset"
     target: ClassVar[str] = "failing_runtime:SmallDataset"
 
     broken: bool = False
+    bad_item: int | None = None
+    """An item whose read fails (a key the sample does not have)."""
 
 
 class FailingModelConfig(ModelConfig):

@@ -21,6 +21,7 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
     def __init__(self, config: SmallDatasetConfig) -> None:
         if config.broken:
             read_columns({"velocity": [1.0]})
+        self.bad_item = config.bad_item
         self.x = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
         self.y = self.x.sum(dim=1, keepdim=True)
 
@@ -28,7 +29,10 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
         return len(self.x)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[index], "y": self.y[index]}
+        sample = {"x": self.x[index], "y": self.y[index]}
+        if index == self.bad_item:
+            return {"x": sample["x"], "y": sample["pressure"]}  # the bug: no such key
+        return sample
 
 
 class FailingModel(ModelBase):

@@ -9,12 +9,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 from noether.core.distributed import get_rank
+from noether.core.failures import describe_failure
 from noether.core.runs import PathProvider
 
 logger = logging.getLogger("noether.train")
@@ -22,10 +21,6 @@ logger = logging.getLogger("noether.train")
 details_logger = logging.getLogger("noether.train.details")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-LIBRARY_PACKAGES = frozenset({"noether", "torch", "typer", "click", "pydantic", "yaml"})
-"""Top-level packages whose frames are not the user's code (with the standard library and
-whatever is installed in site-packages)."""
 
 
 def rank_log_path(path_provider: PathProvider, rank: int) -> Path:
@@ -74,40 +69,6 @@ def run_logging(path_provider: PathProvider | None) -> Iterator[Path | None]:
             root.removeHandler(handler)
             handler.close()
         root.setLevel(previous_level)
-
-
-def _is_library_frame(frame_globals: dict[str, object], filename: str) -> bool:
-    module = str(frame_globals.get("__name__", ""))
-    top = module.partition(".")[0]
-    if top in LIBRARY_PACKAGES or top in sys.stdlib_module_names:
-        return True
-    return "site-packages" in Path(filename).parts or "dist-packages" in Path(filename).parts
-
-
-def user_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
-    """The innermost frame of the traceback in the user's code (not in noether, torch, the
-    standard library or an installed package), or None when there is none."""
-    found = None
-    while tb is not None:
-        frame = tb.tb_frame
-        if not _is_library_frame(frame.f_globals, frame.f_code.co_filename):
-            found = traceback.FrameSummary(
-                frame.f_code.co_filename, tb.tb_lineno, frame.f_code.co_name
-            )
-        tb = tb.tb_next
-    return found
-
-
-def describe_failure(exc: BaseException) -> list[str]:
-    """The console lines of an unexpected error: its type and message, then where the
-    user's code raised it or called into the library code that did (when it did)."""
-    lines = [f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__]
-    frame = user_frame(exc.__traceback__)
-    if frame is not None:
-        code = (frame.line or "").strip()
-        where = f"{frame.filename}:{frame.lineno} in {frame.name}"
-        lines.append(f"  at {where}" + (f": {code}" if code else ""))
-    return lines
 
 
 def report(exc: BaseException, log_path: Path | None, headline: str | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,31 +10,14 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, default_collate
 
 from noether.core.data.container import DataContainer
-from noether.core.data.interleaved import (
-    InterleavedBatchSampler,
-    IteratorSlot,
-    MultiDataset,
-    seed_worker,
-)
+from noether.core.data.interleaved import InterleavedBatchSampler, IteratorSlot, MultiDataset
+from noether.core.data.workers import worker_init_fn
 from noether.core.distributed import get_rank
 
 if TYPE_CHECKING:
     from noether.config.batching import MicroBatchPlan
     from noether.core.callbacks.base import PeriodicDataIteratorCallback
     from noether.core.counters import UpdateCounter
-
-
-def init_worker(worker_id: int) -> None:
-    """Prepares a data worker: seeds its RNGs and leaves stop signals to the main process.
-
-    SLURM (`--signal`, the time limit) and a terminal's Ctrl-C signal every process of the
-    job, data workers included. The main process stops after the current update and writes
-    its checkpoint, which needs the workers' batches until then; it shuts them down itself,
-    and a worker also exits when the main process is gone.
-    """
-    seed_worker(worker_id)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class RunDataLoader(DataLoader[Any]):
@@ -162,7 +144,7 @@ def build_run_loader(
     if num_workers > 0:
         extra["persistent_workers"] = True
         extra["prefetch_factor"] = prefetch_factor
-        extra["worker_init_fn"] = init_worker
+        extra["worker_init_fn"] = worker_init_fn()
     return RunDataLoader(
         MultiDataset(datasets),
         batch_sampler=sampler,

@@ -1,0 +1,97 @@
+"""What an unexpected error of a run is, in two lines: its message and the user's line.
+
+The console of a failed run shows these; the traceback goes to the run's log file. The
+user's line is the innermost frame outside the libraries (noether, torch, the standard
+library and other well-known packages), found in the traceback, or in the text of one that
+torch carried over from a data-loader worker process.
+"""
+
+from __future__ import annotations
+
+import re
+import sysconfig
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+import noether
+
+LIBRARY_PACKAGES = frozenset(
+    {
+        "noether",
+        "torch",
+        "numpy",
+        "scipy",
+        "pandas",
+        "h5py",
+        "einops",
+        "pydantic",
+        "pydantic_core",
+        "typer",
+        "click",
+        "yaml",
+        "tensorboard",
+        "wandb",
+        "mlflow",
+        "typing_extensions",
+    }
+)
+"""Installed packages whose frames are not the user's code."""
+
+EMBEDDED_TRACEBACK = "Traceback (most recent call last):"
+_FRAME_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>.+)$')
+_STDLIB = [Path(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib")]
+_INSTALLED = ("site-packages", "dist-packages")
+
+
+def is_library_file(filename: str) -> bool:
+    """Whether code of this file is a library's (see the module), not the user's."""
+    if filename.startswith("<"):  # frozen modules, exec'd strings of libraries
+        return True
+    path = Path(filename)
+    if any(path.is_relative_to(root) for root in map(Path, noether.__path__)):
+        return True
+    for marker in _INSTALLED:
+        if marker in path.parts:
+            top = path.parts[path.parts.index(marker) + 1 :][:1]
+            return bool(top) and Path(top[0]).stem in LIBRARY_PACKAGES
+    return any(path.is_relative_to(root) for root in _STDLIB)
+
+
+def user_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
+    """The innermost frame of the traceback in the user's code, or None without one."""
+    frames = traceback.extract_tb(tb)
+    return next((f for f in reversed(frames) if not is_library_file(f.filename)), None)
+
+
+def _embedded(text: str) -> tuple[str, traceback.FrameSummary | None]:
+    """(headline and final error line, user frame) of an error message that carries a
+    worker's traceback as text (torch's `Caught X in DataLoader worker process N.`)."""
+    head, _, rest = text.partition(EMBEDDED_TRACEBACK)
+    lines = rest.splitlines()
+    found = None
+    for index, line in enumerate(lines):
+        match = _FRAME_LINE.match(line)
+        if match and not is_library_file(match["file"]):
+            code = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            found = traceback.FrameSummary(
+                match["file"], int(match["line"]), match["name"], line=code
+            )
+    final = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    head = head.strip().removesuffix("Original").strip()
+    return f"{head} {final}".strip(), found
+
+
+def describe_failure(exc: BaseException) -> list[str]:
+    """The console lines of an unexpected error: its type and message, then where the
+    user's code raised it or called into the library code that did (when it did)."""
+    text = str(exc)
+    frame = user_frame(exc.__traceback__)
+    if EMBEDDED_TRACEBACK in text:
+        text, frame = _embedded(text)
+    lines = [f"{type(exc).__name__}: {text}" if text else type(exc).__name__]
+    if frame is not None:
+        code = (frame.line or "").strip()
+        where = f"{frame.filename}:{frame.lineno} in {frame.name}"
+        lines.append(f"  at {where}" + (f": {code}" if code else ""))
+    return lines

@@ -1,0 +1,55 @@
+"""A failed run's console lines name the error and the user's line, not a library's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import noether.core.trainer.base
+from noether.core.failures import describe_failure, is_library_file
+
+
+@pytest.mark.parametrize(
+    ("filename", "library"),
+    [
+        (torch.nn.functional.__file__, True),
+        (noether.core.trainer.base.__file__, True),
+        (json.__file__, True),
+        ("<frozen importlib._bootstrap>", True),
+        ("/venv/lib/python3.11/site-packages/numpy/core/fromnumeric.py", True),
+        ("/venv/lib/python3.11/site-packages/acme_surrogates/model.py", False),  # a user package
+        ("/home/me/project/sphere_flow/model.py", False),
+    ],
+)
+def test_library_files_are_told_from_the_users(filename: str, library: bool) -> None:
+    assert is_library_file(filename) is library
+
+
+def _users_code(values: dict[str, float]) -> float:
+    return values["pressure"]
+
+
+def test_the_users_innermost_line_is_named_past_library_frames() -> None:
+    try:
+        torch.tensor([1.0]).apply_(lambda _: _users_code({}))
+    except KeyError as error:
+        lines = describe_failure(error)
+    assert lines[0] == "KeyError: 'pressure'"
+    assert lines[1].startswith(f"  at {Path(__file__)}:")
+    assert lines[1].endswith('in _users_code: return values["pressure"]')
+
+
+def test_a_traceback_carried_as_text_gives_its_last_error_and_user_line() -> None:
+    carried = (
+        "Caught KeyError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
+        'last):\n  File "/venv/lib/python3.11/site-packages/torch/utils/data/fetch.py", line 52,'
+        ' in fetch\n    data = self.dataset[index]\n  File "/home/me/project/data.py", line 9, '
+        "in __getitem__\n    return sample[\"pressure\"]\nKeyError: 'pressure'\n"
+    )
+    assert describe_failure(RuntimeError(carried)) == [
+        "RuntimeError: Caught KeyError in DataLoader worker process 0. KeyError: 'pressure'",
+        '  at /home/me/project/data.py:9 in __getitem__: return sample["pressure"]',
+    ]
