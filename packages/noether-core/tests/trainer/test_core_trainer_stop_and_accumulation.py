@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -112,3 +114,15 @@ def test_start_at_epoch_skips_epochs_and_moves_the_schedule():
     assert len(seen_lrs) == 8  # only the last epoch ran
     expected = [model.schedule.get_value(u) for u in range(24, 32)]
     assert seen_lrs == pytest.approx(expected)
+
+
+def test_a_start_at_or_past_the_stop_criterion_trains_nothing_and_says_so(caplog):
+    model = make_model()
+    before = model.linear.weight.detach().clone()
+    trainer = make_trainer(make_config(max_epochs=2, start_at_epoch=2))
+    with caplog.at_level(logging.WARNING):
+        trainer.train(model)
+    assert torch.equal(model.linear.weight, before)
+    assert "nothing to train: the run starts at update 16, at or past its stop criterion" in (
+        caplog.text
+    )

@@ -488,6 +488,13 @@ class BaseTrainer(abc.ABC):
         model = self._prepare_model(model)
         dist_model = self.wrap_model(model)
         evaluation = self.update_counter.is_finished
+        if evaluation and self.update_counter.update > 0:
+            self.logger.warning(
+                "nothing to train: the run starts at update %d, at or past its stop criterion "
+                "(%d updates); its callbacks run once",
+                self.update_counter.update,
+                self.update_counter.total_updates,
+            )
         loader = self.get_data_loader(
             _iterating(self.callbacks), self.micro_batch_plan.sizes[0], evaluation
         )
