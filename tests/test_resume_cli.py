@@ -98,6 +98,9 @@ def test_sigterm_saves_exits_75_and_resume_appends_to_the_same_tensorboard_run(
     for tag in events.Tags()["scalars"]:  # the summary values of the start included
         steps = [s.step for s in events.Scalars(tag)]
         assert len(steps) == len(set(steps)), f"{tag} has repeated steps: {steps}"
+    # recorded once, as in a run that was never stopped (the resume sends no unchanged value)
+    for tag in ("summary/model/params/trainable", "summary/dataset/train/size"):
+        assert [s.step for s in events.Scalars(tag)] == [0], tag
 
 
 def test_sigint_stops_at_once_unless_save_on_sigint(tmp_path: Path) -> None:

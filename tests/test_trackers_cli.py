@@ -269,6 +269,8 @@ def test_mlflow_run_reads_back_through_mlflows_client_and_resume_continues_it(
     assert params["model.optimizer.kind"] == "sgd" and params["trainer.max_epochs"] == "3"
     assert params["trainer.callbacks.0.kind"] == "checkpoint"
     assert mlflow_run.data.metrics["summary/dataset/train/size"] == 64
+    # recorded once: the resume sends no unchanged summary value again
+    assert len(client.get_metric_history(run_id, "summary/dataset/train/size")) == 1
     assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
     artifact = client.download_artifacts(run_id, "config.yaml", str(tmp_path))
     assert yaml.safe_load(Path(artifact).read_text())["trainer"]["max_epochs"] == 4

@@ -36,6 +36,8 @@ class LogWriter:
         self.last_values: dict[str, float] = {}
         """The latest flushed value of every key (for metric-based callbacks)."""
         self.summary_values: dict[str, float] = {}
+        """Every summary value the run recorded (kept in checkpoints: a resumed run does not
+        send one again unchanged, which would add a second point to the tracker's series)."""
 
     def add_scalar(self, key: str, value: float | int | torch.Tensor) -> None:
         """Buffers one value for the next row; a later value of the same key replaces it."""
@@ -90,8 +92,11 @@ class LogWriter:
         return float(value.item()) if isinstance(value, torch.Tensor) else value
 
     def add_summary(self, key: str, value: float | int | torch.Tensor) -> None:
-        """Records a final value of the run (sent to the tracker at once)."""
+        """Records a final value of the run (sent to the tracker at once, unless the run
+        recorded this value already)."""
         number = float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+        if self.summary_values.get(key) == number:
+            return
         self.summary_values[key] = number
         self.tracker.summary({key: number})
 

@@ -278,15 +278,16 @@ class BaseTrainer(abc.ABC):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """Counters, gradient scaler, callbacks (by state_key), every rank's RNG states, and
-        the data layout the position refers to (see `noether.core.trainer.state`). Every rank
-        must call it (RNG gather)."""
+        """Counters, gradient scaler, callbacks (by state_key), every rank's RNG states, the
+        data layout the position refers to and the summary values recorded so far (see
+        `noether.core.trainer.state`). Every rank must call it (RNG gather)."""
         return trainer_state(
             counter=self.update_counter,
             callbacks=self.callbacks,
             skip_nan_loss_counter=self.skip_nan_loss_counter,
             grad_scaler=self.grad_scaler,
             layout=self.data_layout(),
+            summaries=self.log_writer.summary_values if self.log_writer is not None else {},
         )
 
     def data_layout(self) -> dict[str, int]:
@@ -306,6 +307,8 @@ class BaseTrainer(abc.ABC):
             seed=self.data_container.seed,
             logger=self.logger,
         )
+        if self.log_writer is not None:
+            self.log_writer.summary_values.update(state_dict.get("summaries", {}))
 
     def apply_resume_initializer(self, model: ModelBase) -> None:
         """Restores weights, optimizer and trainer state from the initializer, if any."""

@@ -53,6 +53,7 @@ def trainer_state(
     skip_nan_loss_counter: int,
     grad_scaler: torch.amp.GradScaler | None,
     layout: dict[str, int],
+    summaries: dict[str, float],
 ) -> dict[str, Any]:
     """The trainer's part of a checkpoint. Every rank must call it (the RNG states of all
     ranks are gathered)."""
@@ -62,6 +63,7 @@ def trainer_state(
         "skip_nan_loss_counter": skip_nan_loss_counter,
         "rng": all_gather_object(get_rng_states()),
         "data": layout,
+        "summaries": dict(summaries),
     }
     if grad_scaler is not None:
         state["grad_scaler"] = grad_scaler.state_dict()
