@@ -416,9 +416,16 @@ class BaseTrainer(abc.ABC):
         self.dispatcher.call_hook(callbacks, "after_training")
 
     def _write_error_checkpoint(self) -> None:
-        """After a callback failed: the state as it is, as `error_<position>`."""
+        """After a callback failed: the state as it is, as `error_<position>`.
+
+        Not with several processes: a callback may fail on one rank only, and a checkpoint
+        waits for all ranks, which are then in the next update (the run would hang).
+        """
         writer = self.checkpoint_writer
         if writer is None or self._model is None:
+            return
+        if get_world_size() > 1:
+            self.logger.warning("no error checkpoint: the other ranks may not have failed")
             return
         writer.discard()  # the update's own writes: the state between updates was not reached
         tag = f"error_{self.update_counter.tag}"
