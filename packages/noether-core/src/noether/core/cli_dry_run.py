@@ -24,6 +24,7 @@ from noether.core.counters import UpdateCounter
 from noether.core.launch import detect
 from noether.core.resume import ResumePlan, later_checkpoints
 from noether.core.run_logging import report, run_logging
+from noether.core.runs import check_run_folder_free
 from noether.core.trainer.batching import epoch_updates
 
 NEW_RUN_ID = "<a new run id>"
@@ -100,8 +101,10 @@ def planned_run_dir(resolved: ResolvedRun, run_id: str | None) -> str:
 
     Raises:
         FileExistsError: `run_id` names an existing folder (a run would refuse it).
+        RunInUseError: the resumed run still trains (a run would refuse it).
     """
     if resolved.resume is not None:
+        check_run_folder_free(resolved.resume.run_dir)  # as the run would
         return f"{resolved.resume.run_dir} (continued in place)"
     config = resolved.config
     run_dir = Path(config.output_path) / config.name / (run_id or NEW_RUN_ID)

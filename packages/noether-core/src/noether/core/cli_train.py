@@ -84,7 +84,7 @@ def is_bad_input(exc: BaseException) -> bool:
     """Whether a build error is bad input (a message) rather than a failure of the user's code
     (a message with its type and the user's line): a ValueError raised by the user's own
     constructor is the latter."""
-    if isinstance(exc, USER_ERRORS):
+    if isinstance(exc, (*USER_ERRORS, RunInUseError)):
         return True
     return isinstance(exc, BUILD_ERRORS) and not raised_in_user_code(exc)
 
