@@ -209,3 +209,26 @@ def test_a_callback_that_fails_on_one_rank_ends_the_run_instead_of_hanging(proje
     assert "[rank 1]" in done.stderr and "RuntimeError: the probe file is missing" in done.stderr
     (run_dir,) = run_dirs(project)
     assert "the probe file is missing" in (run_dir / "train.rank1.log").read_text()
+
+
+def test_an_error_checkpoint_that_cannot_be_written_is_a_note_without_a_traceback(
+    project: Path,
+) -> None:
+    callback = (
+        "{kind: 'failing_configs:RaisingCallbackConfig', every_n_updates: 2, broken_state: true}"
+    )
+    done = run(
+        NOETHER_TRAIN,
+        "experiment.yaml",
+        "model.fail_at=0",
+        f"trainer.callbacks=[{callback}]",
+        cwd=project,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "could not write the error checkpoint error_E0_U2_S16: TypeError: cannot pickle" in (
+        done.stderr
+    )
+    assert "RuntimeError: the probe file is missing" in done.stderr
+    (run_dir,) = run_dirs(project)
+    assert "in state_dict" in (run_dir / "train.log").read_text()

@@ -55,6 +55,8 @@ class RaisingCallbackConfig(CallbackConfig):
 
     on_rank: int | None = None
     """Only this rank raises (None: every rank)."""
+    broken_state: bool = False
+    """Its state_dict raises too (so no error checkpoint can be written)."""
 
 
 class RaisingTrackerConfig(TrackerConfig):

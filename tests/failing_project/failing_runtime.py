@@ -71,6 +71,11 @@ class RaisingCallback(PeriodicCallback):
         if on_rank in (None, int(os.environ.get("RANK", "0"))):
             raise RuntimeError("the probe file is missing")
 
+    def state_dict(self) -> dict[str, Any]:
+        if getattr(self.config, "broken_state", False):
+            raise TypeError("cannot pickle the probe handle")
+        return {}
+
 
 class RaisingTracker(TrackerBase):
     def __init__(self, config: RaisingTrackerConfig) -> None:
