@@ -210,6 +210,9 @@ def test_a_resume_of_a_run_that_still_trains_is_refused_and_works_once_it_ended(
         assert refused.returncode == 1, refused.stderr
         assert f"is in use by process {process.pid} on " in refused.stderr
         assert "Traceback" not in refused.stderr
+        dry = noether_train(cwd, "--resume", run_dir, "--dry-run")  # says what a run would
+        assert dry.returncode == 1, dry.stdout
+        assert f"is in use by process {process.pid} on " in dry.stderr
         assert {path: path.read_bytes() for path in before} == before
     finally:
         process.send_signal(signal.SIGCONT)

@@ -23,7 +23,7 @@ NOETHER_TRAIN = BIN / "noether-train"
 TORCHRUN = BIN / "torchrun"
 
 
-def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(*command: str | Path, cwd: Path, timeout: int = 180) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [str(part) for part in command],
@@ -31,7 +31,7 @@ def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
     )
 
 
@@ -139,3 +139,96 @@ def test_a_failing_item_in_a_data_worker_is_reported_by_its_line_and_ends_the_ru
     assert "KeyError: 'pressure'" in done.stderr
     assert f"at {project / 'failing_runtime.py'}:" in done.stderr
     assert 'in __getitem__: return {"x": sample["x"], "y": sample["pressure"]}' in done.stderr
+
+
+def test_a_failing_user_callback_prints_no_traceback(project: Path) -> None:
+    callback = "{kind: 'failing_configs:RaisingCallbackConfig', every_n_updates: 2}"
+    done = run(
+        NOETHER_TRAIN,
+        "experiment.yaml",
+        "model.fail_at=0",
+        f"trainer.callbacks=[{callback}]",
+        cwd=project,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "training failed after update 2 of 8: RuntimeError: the probe file is missing" in (
+        done.stderr
+    )
+    assert "in periodic_callback: raise RuntimeError" in done.stderr
+    (run_dir,) = run_dirs(project)
+    assert "Traceback (most recent call last)" in (run_dir / "train.log").read_text()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_value_error_of_the_users_constructor_names_its_type_and_line(
+    project: Path, dry_run: bool
+) -> None:
+    """Unlike noether's own ValueErrors about the input (a dataset smaller than a batch)."""
+    flags = ["--dry-run"] if dry_run else []
+    done = run(NOETHER_TRAIN, *flags, "experiment.yaml", "datasets.train.invalid=true", cwd=project)
+    assert done.returncode == 1
+    assert "building the experiment failed: ValueError: the mesh has no boundary" in done.stderr
+    assert "in __init__: raise ValueError" in done.stderr
+
+
+@pytest.mark.parametrize("in_init", [True, False])
+def test_a_users_tracker_that_raises_when_built_or_closed_prints_no_traceback(
+    project: Path, in_init: bool
+) -> None:
+    tracker = f"tracker={{kind: 'failing_configs:RaisingTrackerConfig', in_init: {in_init}}}"
+    done = run(NOETHER_TRAIN, "experiment.yaml", "model.fail_at=0", tracker, cwd=project)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    if in_init:
+        assert "building the experiment failed: ConnectionError: no tracking server" in done.stderr
+        assert run_dirs(project) == []
+    else:
+        assert "closing the tracker failed: ConnectionError: the tracking server went away" in (
+            done.stderr
+        )
+        assert "in _close: raise ConnectionError" in done.stderr
+
+
+def test_a_callback_that_fails_on_one_rank_ends_the_run_instead_of_hanging(project: Path) -> None:
+    """The failed rank writes no error checkpoint: it would wait for ranks that train on."""
+    callback = "{kind: 'failing_configs:RaisingCallbackConfig', every_n_updates: 2, on_rank: 1}"
+    done = run(
+        TORCHRUN,
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        NOETHER_TRAIN,
+        "experiment.yaml",
+        "model.fail_at=0",
+        f"trainer.callbacks=[{callback}]",
+        cwd=project,
+        timeout=90,
+    )
+    assert done.returncode == 1
+    assert "[rank 1]" in done.stderr and "RuntimeError: the probe file is missing" in done.stderr
+    (run_dir,) = run_dirs(project)
+    assert "the probe file is missing" in (run_dir / "train.rank1.log").read_text()
+
+
+def test_an_error_checkpoint_that_cannot_be_written_is_a_note_without_a_traceback(
+    project: Path,
+) -> None:
+    callback = (
+        "{kind: 'failing_configs:RaisingCallbackConfig', every_n_updates: 2, broken_state: true}"
+    )
+    done = run(
+        NOETHER_TRAIN,
+        "experiment.yaml",
+        "model.fail_at=0",
+        f"trainer.callbacks=[{callback}]",
+        cwd=project,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "could not write the error checkpoint error_E0_U2_S16: TypeError: cannot pickle" in (
+        done.stderr
+    )
+    assert "RuntimeError: the probe file is missing" in done.stderr
+    (run_dir,) = run_dirs(project)
+    assert "in state_dict" in (run_dir / "train.log").read_text()

@@ -6,7 +6,13 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from noether.config import BaseTrainerConfig, CallbackConfig, DatasetConfig, ModelConfig
+from noether.config import (
+    BaseTrainerConfig,
+    CallbackConfig,
+    DatasetConfig,
+    ModelConfig,
+    TrackerConfig,
+)
 
 
 class SmallDatasetConfig(DatasetConfig):
@@ -16,6 +22,8 @@ class SmallDatasetConfig(DatasetConfig):
     target: ClassVar[str] = "failing_runtime:SmallDataset"
 
     broken: bool = False
+    invalid: bool = False
+    """Its constructor raises a ValueError (the user's own check of its input)."""
     bad_item: int | None = None
     """An item whose read fails (a key the sample does not have)."""
 
@@ -37,3 +45,24 @@ class MseTrainerConfig(BaseTrainerConfig[CallbackConfig]):
 
     kind: str = "failing_mse_trainer"
     target: ClassVar[str] = "failing_runtime:MseTrainer"
+
+
+class RaisingCallbackConfig(CallbackConfig):
+    """A user's callback whose periodic hook raises."""
+
+    kind: str = "failing_raising_callback"
+    target: ClassVar[str] = "failing_runtime:RaisingCallback"
+
+    on_rank: int | None = None
+    """Only this rank raises (None: every rank)."""
+    broken_state: bool = False
+    """Its state_dict raises too (so no error checkpoint can be written)."""
+
+
+class RaisingTrackerConfig(TrackerConfig):
+    """A user's tracker that raises when built (`in_init`) or else when closed."""
+
+    kind: str = "failing_raising_tracker"
+    target: ClassVar[str] = "failing_runtime:RaisingTracker"
+
+    in_init: bool = False

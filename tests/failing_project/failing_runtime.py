@@ -6,10 +6,16 @@ import os
 from typing import Any
 
 import torch
-from failing_configs import FailingModelConfig, SmallDatasetConfig
+from failing_configs import (
+    FailingModelConfig,
+    RaisingTrackerConfig,
+    SmallDatasetConfig,
+)
 from torch.utils.data import Dataset
 
+from noether.core.callbacks.base import PeriodicCallback
 from noether.core.models import ModelBase
+from noether.core.trackers.base import TrackerBase
 from noether.core.trainer.base import BaseTrainer
 
 
@@ -21,6 +27,8 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
     def __init__(self, config: SmallDatasetConfig) -> None:
         if config.broken:
             read_columns({"velocity": [1.0]})
+        if config.invalid:
+            raise ValueError("the mesh has no boundary")  # the user's own check
         self.bad_item = config.bad_item
         self.x = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
         self.y = self.x.sum(dim=1, keepdim=True)
@@ -55,3 +63,25 @@ class FailingModel(ModelBase):
 class MseTrainer(BaseTrainer):
     def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
         return torch.nn.functional.mse_loss(forward_output, targets["y"])
+
+
+class RaisingCallback(PeriodicCallback):
+    def periodic_callback(self) -> None:
+        on_rank = getattr(self.config, "on_rank", None)
+        if on_rank in (None, int(os.environ.get("RANK", "0"))):
+            raise RuntimeError("the probe file is missing")
+
+    def state_dict(self) -> dict[str, Any]:
+        if getattr(self.config, "broken_state", False):
+            raise TypeError("cannot pickle the probe handle")
+        return {}
+
+
+class RaisingTracker(TrackerBase):
+    def __init__(self, config: RaisingTrackerConfig) -> None:
+        if config.in_init:
+            raise ConnectionError("no tracking server")
+        super().__init__(config)
+
+    def _close(self) -> None:
+        raise ConnectionError("the tracking server went away")

@@ -13,6 +13,7 @@ from noether.core.runs import (
     PathProvider,
     RunFolderError,
     RunInUseError,
+    check_run_folder_free,
     find_run_dir,
     lock_run_folder,
 )
@@ -106,3 +107,16 @@ def test_a_run_folder_is_locked_once_and_free_again_when_its_holder_lets_go(
 def test_a_run_folder_that_is_gone_cannot_be_locked(tmp_path: Path) -> None:
     with pytest.raises(RunFolderError, match="cannot write in it"):
         lock_run_folder(tmp_path / "missing")
+
+
+def test_a_held_run_folder_is_seen_in_use_without_writing_in_it(tmp_path: Path) -> None:
+    check_run_folder_free(tmp_path)  # never locked: no .lock file, nothing made
+    assert list(tmp_path.iterdir()) == []
+    held = lock_run_folder(tmp_path)
+    assert held is not None
+    written = (tmp_path / ".lock").read_text()
+    with pytest.raises(RunInUseError, match=rf"in use by process {os.getpid()} on "):
+        check_run_folder_free(tmp_path)
+    held.close()
+    check_run_folder_free(tmp_path)  # let go of (or left by a killed process): free
+    assert (tmp_path / ".lock").read_text() == written

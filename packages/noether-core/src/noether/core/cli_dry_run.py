@@ -19,11 +19,12 @@ from noether.config.batching import MicroBatchPlan, split_batch
 from noether.core.build import build_datasets, build_model, resolve_device, seed_everything
 from noether.core.callbacks.default.param_count import count_parameters
 from noether.core.cli_run import ResolvedRun, error
-from noether.core.cli_train import BUILD_ERRORS, preflight
+from noether.core.cli_train import is_bad_input, preflight
 from noether.core.counters import UpdateCounter
 from noether.core.launch import detect
 from noether.core.resume import ResumePlan, later_checkpoints
 from noether.core.run_logging import report, run_logging
+from noether.core.runs import check_run_folder_free
 from noether.core.trainer.batching import epoch_updates
 
 NEW_RUN_ID = "<a new run id>"
@@ -100,8 +101,10 @@ def planned_run_dir(resolved: ResolvedRun, run_id: str | None) -> str:
 
     Raises:
         FileExistsError: `run_id` names an existing folder (a run would refuse it).
+        RunInUseError: the resumed run still trains (a run would refuse it).
     """
     if resolved.resume is not None:
+        check_run_folder_free(resolved.resume.run_dir)  # as the run would
         return f"{resolved.resume.run_dir} (continued in place)"
     config = resolved.config
     run_dir = Path(config.output_path) / config.name / (run_id or NEW_RUN_ID)
@@ -124,7 +127,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
     """Checks and builds what the run would, without writing; the report of it all.
 
     Raises:
-        Any of `cli_train.BUILD_ERRORS`: what the run would fail with.
+        Any of `cli_train.BUILD_ERRORS`: what the run would fail with (see `is_bad_input`).
     """
     config = resolved.config
     checked = preflight(config, resolved.resume)
@@ -177,11 +180,11 @@ def dry_run(resolved: ResolvedRun, run_id: str | None) -> int:
     with run_logging(None):
         try:
             inspected = inspect_run(resolved, run_id)
-        except BUILD_ERRORS as exc:
-            error(str(exc))
-            return 1
         except Exception as exc:  # e.g. a user's dataset or model that raises when built
-            report(exc, None, headline="building the experiment failed")
+            if is_bad_input(exc):
+                error(str(exc))
+            else:
+                report(exc, None, headline="building the experiment failed")
             return 1
     if detect().rank == 0:
         for line in inspected.lines():

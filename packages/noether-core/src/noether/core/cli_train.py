@@ -30,6 +30,7 @@ from noether.core.checkpoint.folders import CheckpointError
 from noether.core.checkpoint.initializers import InitializerError, build_initializer
 from noether.core.cli_run import error, resolved_config_text
 from noether.core.distributed import is_rank0, leave_process_group
+from noether.core.failures import raised_in_user_code
 from noether.core.launch import LaunchEnvironment
 from noether.core.resume import (
     ResumePlan,
@@ -77,6 +78,26 @@ START_ERRORS: tuple[type[BaseException], ...] = (
 )
 # While building, a ValueError (e.g. a dataset smaller than one batch) is bad input, too.
 BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)
+
+
+def is_bad_input(exc: BaseException) -> bool:
+    """Whether a build error is bad input (a message) rather than a failure of the user's code
+    (a message with its type and the user's line): a ValueError raised by the user's own
+    constructor is the latter."""
+    if isinstance(exc, (*USER_ERRORS, RunInUseError)):
+        return True
+    return isinstance(exc, BUILD_ERRORS) and not raised_in_user_code(exc)
+
+
+def close_tracker(tracker: TrackerBase, outcome: RunOutcome, log_path: Path | None) -> bool:
+    """Closes the tracker; False (the error reported, without a traceback on the console)
+    when a tracker's close raises, e.g. a user's tracker."""
+    try:
+        tracker.close(outcome)
+    except Exception as exc:
+        report(exc, log_path, headline="closing the tracker failed")
+        return False
+    return True
 
 
 def record_config(config: ExperimentConfig, config_file: Path, path_provider: PathProvider) -> None:
@@ -224,6 +245,10 @@ def train(
     except START_ERRORS as exc:
         error(str(exc))
         return 1
+    except Exception as exc:  # e.g. a user's tracker that raises when built
+        with run_logging(None):
+            report(exc, None, headline="building the experiment failed")
+        return 1
     try:
         return train_in_folder(config, config_file, resume, checked, launch, path_provider)
     finally:
@@ -271,17 +296,18 @@ def train_in_folder(
                     else functools.partial(record_config, config, config_file, path_provider)
                 ),
             )
-        except BUILD_ERRORS as exc:
-            report(exc, log_path)
-            return 1
         except Exception as exc:  # e.g. a user's dataset or model that raises when built
-            report(exc, log_path, headline="building the experiment failed")
+            if is_bad_input(exc):
+                report(exc, log_path)
+            else:
+                report(exc, log_path, headline="building the experiment failed")
             return 1
         if _finished_at_checkpoint(resume, experiment.trainer):
-            experiment.tracker.close()
+            closed = close_tracker(experiment.tracker, "finished", log_path)
             leave_process_group()
-            return 0
+            return 0 if closed else 1
         outcome: RunOutcome = "failed"
+        closed = False
         try:
             experiment.trainer.train(experiment.model)
             outcome = "finished"
@@ -299,7 +325,9 @@ def train_in_folder(
             report(exc, log_path, headline=f"training failed after {position(experiment.trainer)}")
             return 1
         finally:
-            experiment.tracker.close(outcome)
+            closed = close_tracker(experiment.tracker, outcome, log_path)
+        if not closed and outcome == "finished":
+            return 1
         stopped_by = getattr(experiment.trainer, "stopped_by_signal", None)
         if stopped_by is not None:
             logger.warning(

@@ -64,6 +64,13 @@ def user_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
     return next((f for f in reversed(frames) if not is_library_file(f.filename)), None)
 
 
+def raised_in_user_code(exc: BaseException) -> bool:
+    """Whether the innermost frame of the error's traceback is the user's (their code raised
+    it, rather than a library that checked their input)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and not is_library_file(frames[-1].filename)
+
+
 def _embedded(text: str) -> tuple[str, traceback.FrameSummary | None]:
     """(headline and final error line, user frame) of an error message that carries a
     worker's traceback as text (torch's `Caught X in DataLoader worker process N.`)."""

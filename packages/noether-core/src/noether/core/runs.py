@@ -73,6 +73,31 @@ def lock_run_folder(run_dir: Path) -> IO[str] | None:
     return file
 
 
+def check_run_folder_free(run_dir: Path) -> None:
+    """Whether `lock_run_folder` would take the folder, without writing in it (a dry run).
+
+    Raises:
+        RunInUseError: another process holds the folder (named in the message).
+    """
+    lock_path = run_dir / LOCK_FILE
+    if sys.platform == "win32" or not lock_path.is_file():
+        return
+    import fcntl
+
+    with lock_path.open(encoding="utf-8") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = file.read().strip() or "another process"
+            raise RunInUseError(
+                f"run folder {run_dir} is in use by {holder}: a second run there would mix "
+                "their files; wait for it to end (or stop it) first"
+            ) from None
+        except OSError:  # a file system without locks
+            return
+        fcntl.flock(file, fcntl.LOCK_UN)
+
+
 def check_run_id(run_id: str) -> str:
     """Returns `run_id` when it names one folder of `<output_path>/<name>`.
 

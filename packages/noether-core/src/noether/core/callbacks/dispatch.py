@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from noether.core.build import BuildError
 from noether.core.callbacks.base import CallbackBase, PeriodicCallback
+from noether.core.run_logging import details_logger
 from noether.core.trainer.types import EarlyStopIteration
 
 CallbackT = TypeVar("CallbackT", bound=CallbackBase)
@@ -23,8 +24,9 @@ class CallbackDispatcher:
 
     A callback that raises does not keep the others from running; when all ran, `on_error`
     runs (the trainer writes an error checkpoint) and the first error is re-raised. A callback
-    that raises EarlyStopIteration asks training to stop cleanly; the others still run. A
-    BuildError (e.g. `CallbackConfigError`: bad input) is logged without its traceback.
+    that raises EarlyStopIteration asks training to stop cleanly; the others still run. No
+    traceback reaches the console: the first error's goes with it, a later one's to the
+    `noether.train.details` logger (the run's log file).
 
     Args:
         logger: where errors and early stops are reported.
@@ -50,9 +52,15 @@ class CallbackDispatcher:
                 if first_error is None:
                     first_error = error
             except Exception as error:
-                self.logger.exception("error in callback %s; running the others first", callback)
+                # the first error is re-raised (its traceback reported once, by whoever
+                # catches it); a later one is named here, its traceback in the log file only
                 if first_error is None:
+                    self.logger.error("error in callback %s; running the others first", callback)
                     first_error = error
+                else:
+                    name = type(error).__name__
+                    self.logger.error("another error in callback %s: %s: %s", callback, name, error)
+                    details_logger.error("traceback of the error above", exc_info=error)
         if first_error is not None:
             self.on_error()
             raise first_error

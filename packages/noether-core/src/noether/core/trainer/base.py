@@ -23,6 +23,7 @@ from noether.core.data.loader import build_run_loader
 from noether.core.distributed import get_world_size, wrap_ddp
 from noether.core.models.base import ModelBase
 from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
+from noether.core.run_logging import details_logger
 from noether.core.signals import catch_stop_signals
 from noether.core.trackers.log_writer import LogWriter
 from noether.core.trainer.batching import BatchSplitter, epoch_updates, micro_batch_plan
@@ -419,16 +420,26 @@ class BaseTrainer(abc.ABC):
         self.dispatcher.call_hook(callbacks, "after_training")
 
     def _write_error_checkpoint(self) -> None:
-        """After a callback failed: the state as it is, as `error_<position>`."""
+        """After a callback failed: the state as it is, as `error_<position>`.
+
+        Not with several processes: a callback may fail on one rank only, and a checkpoint
+        waits for all ranks, which are then in the next update (the run would hang).
+        """
         writer = self.checkpoint_writer
         if writer is None or self._model is None:
+            return
+        if get_world_size() > 1:
+            self.logger.warning("no error checkpoint: the other ranks may not have failed")
             return
         writer.discard()  # the update's own writes: the state between updates was not reached
         tag = f"error_{self.update_counter.tag}"
         try:
             writer.save(self._model, self, tag=tag)
-        except Exception:
-            self.logger.exception("could not write the error checkpoint %s", tag)
+        except Exception as exc:  # the callback's error is reported; this one is a note
+            self.logger.error(
+                "could not write the error checkpoint %s: %s: %s", tag, type(exc).__name__, exc
+            )
+            details_logger.error("traceback of the error above", exc_info=exc)
 
     # ------------------------------------------------------------------ training
     @property
