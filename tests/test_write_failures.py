@@ -53,6 +53,7 @@ def test_metrics_write_failure_stops_with_a_message_and_resumes_exactly(tmp_path
     assert "Logging error" not in limited.stderr, limited.stderr
     assert "metrics.jsonl" in limited.stderr and "File too large" in limited.stderr
     assert "cannot write" in limited.stderr and "train.log" in limited.stderr
+    assert "the traceback is in" not in limited.stderr  # train.log could not take it
     (run_dir,) = run_dirs(tmp_path)
     found = complete_checkpoints(run_dir)
     assert found

@@ -33,6 +33,10 @@ def rank_log_path(path_provider: PathProvider, rank: int) -> Path:
     return log_path.with_name(f"{log_path.stem}.rank{rank}{log_path.suffix}")
 
 
+_unwritable_logs: set[str] = set()
+"""Log files whose writes failed (`_RunLogFileHandler`): `report` does not point to them."""
+
+
 class _RunLogFileHandler(logging.FileHandler):
     """A log file that a failed write (a full disk, a file-size limit) turns off: one line on
     the console names the file and the error, instead of a traceback per log record."""
@@ -42,6 +46,7 @@ class _RunLogFileHandler(logging.FileHandler):
         if not isinstance(error, OSError):
             super().handleError(record)
             return
+        _unwritable_logs.add(self.baseFilename)
         stream, self.stream = self.stream, None
         self.setLevel(logging.CRITICAL + 1)  # write nothing more
         if stream is not None:
@@ -112,4 +117,7 @@ def report(exc: BaseException, log_path: Path | None, headline: str | None = Non
         logger.error("%s: %s", headline, "\n".join(lines))
     details_logger.error("traceback of the error above", exc_info=exc)
     if headline is not None and log_path is not None:
-        logger.error("the traceback is in %s", log_path)
+        if os.path.abspath(log_path) in _unwritable_logs:
+            logger.error("the traceback is lost: %s could not be written", log_path)
+        else:
+            logger.error("the traceback is in %s", log_path)
