@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,34 @@ def rank_log_path(path_provider: PathProvider, rank: int) -> Path:
     return log_path.with_name(f"{log_path.stem}.rank{rank}{log_path.suffix}")
 
 
+_unwritable_logs: set[str] = set()
+"""Log files whose writes failed (`_RunLogFileHandler`): `report` does not point to them."""
+
+
+class _RunLogFileHandler(logging.FileHandler):
+    """A log file that a failed write (a full disk, a file-size limit) turns off: one line on
+    the console names the file and the error, instead of a traceback per log record."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        _unwritable_logs.add(self.baseFilename)
+        stream, self.stream = self.stream, None
+        self.setLevel(logging.CRITICAL + 1)  # write nothing more
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                os.close(stream.fileno())  # drop the buffer: flushing it again fails the same way
+            with contextlib.suppress(OSError):
+                stream.close()
+        print(
+            f"noether-train: cannot write {self.baseFilename}: {error.strerror or error}; "
+            "log lines from here on go to the console only",
+            file=sys.stderr,
+        )
+
+
 @contextlib.contextmanager
 def run_logging(path_provider: PathProvider | None) -> Iterator[Path | None]:
     """Python logging to the console and to the run folder, for this run only.
@@ -53,7 +82,7 @@ def run_logging(path_provider: PathProvider | None) -> Iterator[Path | None]:
     if path_provider is not None and (rank == 0 or path_provider.run_dir.is_dir()):
         log_path = rank_log_path(path_provider, rank)
         # other ranks: the file appears only when an error is written to it
-        file_handler = logging.FileHandler(log_path, encoding="utf-8", delay=rank != 0)
+        file_handler = _RunLogFileHandler(log_path, encoding="utf-8", delay=rank != 0)
         file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
         if rank != 0:
             file_handler.setLevel(logging.ERROR)
@@ -88,4 +117,7 @@ def report(exc: BaseException, log_path: Path | None, headline: str | None = Non
         logger.error("%s: %s", headline, "\n".join(lines))
     details_logger.error("traceback of the error above", exc_info=exc)
     if headline is not None and log_path is not None:
-        logger.error("the traceback is in %s", log_path)
+        if os.path.abspath(log_path) in _unwritable_logs:
+            logger.error("the traceback is lost: %s could not be written", log_path)
+        else:
+            logger.error("the traceback is in %s", log_path)

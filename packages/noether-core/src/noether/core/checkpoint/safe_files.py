@@ -64,9 +64,12 @@ def save_file(obj: Any, path: Path) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # a full disk or a file-size limit: the message names the file it hit
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

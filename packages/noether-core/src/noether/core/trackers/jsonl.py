@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import sys
 import time
 import weakref
 from pathlib import Path
@@ -73,7 +76,7 @@ class JsonlTracker(TrackerBase):
         self._file = self.path.open("a", encoding="utf-8")
         self._rows = []
         self._last_flush = time.monotonic()
-        self._finalizer = weakref.finalize(self, _write_rows, self._rows, self._file, True)
+        self._finalizer = weakref.finalize(self, _write_rows_at_exit, self._rows, self._file)
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
         self._rows.append({"update": update, "epoch": epoch, "sample": sample, **metrics})
@@ -142,8 +145,16 @@ def _keep_rows_up_to(path: Path, update: int) -> tuple[dict[str, float], set[str
 
 
 def _write_rows(rows: list[dict[str, Any]], file: IO[str], close: bool = False) -> None:
-    """Encodes and writes the pending rows (emptying the list) and flushes the file."""
-    if not file.closed:
+    """Encodes and writes the pending rows (emptying the list) and flushes the file.
+
+    Raises:
+        OSError: the write failed (e.g. a full disk); the message names the file, which is
+            closed without writing more, so the rows already in it stay and nothing retries
+            at exit.
+    """
+    if file.closed:
+        return
+    try:
         if rows:
             lines = [_encode(row) for row in rows]
             rows.clear()
@@ -152,6 +163,21 @@ def _write_rows(rows: list[dict[str, Any]], file: IO[str], close: bool = False) 
         file.flush()
         if close:
             file.close()
+    except OSError as exc:
+        rows.clear()
+        with contextlib.suppress(OSError):
+            os.close(file.fileno())  # drop the buffer: flushing it again fails the same way
+        with contextlib.suppress(OSError):
+            file.close()
+        raise OSError(exc.errno, exc.strerror, str(file.name)) from exc
+
+
+def _write_rows_at_exit(rows: list[dict[str, Any]], file: IO[str]) -> None:
+    """`_write_rows` for the finalizer: a failure is one line on stderr, not a traceback."""
+    try:
+        _write_rows(rows, file, close=True)
+    except OSError as exc:
+        print(f"noether: metrics rows lost: {exc}", file=sys.stderr)
 
 
 def _encode(row: dict[str, Any]) -> str:

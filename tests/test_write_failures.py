@@ -1,0 +1,87 @@
+"""A file-size limit (`ulimit -f`, EFBIG; a full disk fails the same writes) hit mid-run.
+
+The run stops with exit 1 and a message that names the file (no traceback on the console),
+the checkpoints written before stay whole, and `--resume` ends on the uninterrupted run's
+weights with each metrics row once.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
+from resume_testing import (
+    CONFIG,
+    NOETHER_TRAIN,
+    assert_same_tensors,
+    complete_checkpoints,
+    environment,
+    manifest,
+    metrics,
+    noether_train,
+    run_dirs,
+    weights,
+)
+
+from noether.core.checkpoint import CheckpointWriter
+
+ARGS = (
+    "trainer.max_epochs=8",  # 96 updates; metrics.jsonl and train.log pass 18 KiB near update 75
+    "trainer.callbacks=[{kind: checkpoint, every_n_updates: 1, save_optim: true}]",
+)
+
+
+def _train_with_file_limit(cwd: Path, kib: int) -> subprocess.CompletedProcess[str]:
+    """`noether-train` under `ulimit -f`; its console goes to pipes, which the limit spares."""
+    command = f'ulimit -f {kib}; exec "{NOETHER_TRAIN}" "$@"'
+    return subprocess.run(
+        ["bash", "-c", command, "bash", str(CONFIG), *ARGS],
+        cwd=cwd,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_metrics_write_failure_stops_with_a_message_and_resumes_exactly(tmp_path: Path) -> None:
+    limited = _train_with_file_limit(tmp_path, 18)
+    assert limited.returncode == 1, limited.stderr
+    assert "Traceback" not in limited.stderr, limited.stderr
+    assert "Logging error" not in limited.stderr, limited.stderr
+    assert "metrics.jsonl" in limited.stderr and "File too large" in limited.stderr
+    assert "cannot write" in limited.stderr and "train.log" in limited.stderr
+    assert "the traceback is in" not in limited.stderr  # train.log could not take it
+    (run_dir,) = run_dirs(tmp_path)
+    found = complete_checkpoints(run_dir)
+    assert found
+    for tag, folder in found.items():  # every published checkpoint loads whole
+        info = manifest(folder)
+        assert info is not None
+        loaded = CheckpointWriter.load(run_dir, tag)
+        assert loaded["trainer"]["update_counter"]["update"] == info["update"]
+
+    resumed = noether_train(tmp_path, "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    reference_cwd = tmp_path / "reference"
+    reference_cwd.mkdir()
+    reference = noether_train(reference_cwd, CONFIG, *ARGS)
+    assert reference.returncode == 0, reference.stderr
+    (reference_dir,) = run_dirs(reference_cwd)
+    tag = "E8_U96_S768"
+    assert_same_tensors(
+        weights(run_dir / "checkpoints" / tag), weights(reference_dir / "checkpoints" / tag)
+    )
+    updates = [row["update"] for row in metrics(run_dir)]
+    assert updates == [row["update"] for row in metrics(reference_dir)]
+
+
+def test_checkpoint_write_failure_names_the_file(tmp_path: Path) -> None:
+    limited = _train_with_file_limit(tmp_path, 16)  # trainer.pt is about 17 KB
+    assert limited.returncode == 1, limited.stderr
+    assert "Traceback" not in limited.stderr, limited.stderr
+    assert "File too large" in limited.stderr and "trainer.pt'" in limited.stderr, limited.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    assert not complete_checkpoints(run_dir)
