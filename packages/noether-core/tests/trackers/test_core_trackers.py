@@ -40,6 +40,20 @@ def test_jsonl_writes_one_row_per_log_with_counters(provider: PathProvider) -> N
     tracker.close()
 
 
+def test_read_jsonl_leaves_out_a_last_row_cut_short(provider: PathProvider) -> None:
+    """A run killed (or out of disk) while writing a row leaves part of it."""
+    tracker = JsonlTracker(JsonlTrackerConfig())
+    tracker.start(provider, {"name": "exp"})
+    tracker.log({"loss/online/total": 0.5}, update=1, epoch=0, sample=8)
+    tracker.close()
+    path = provider.run_dir / "metrics.jsonl"
+    with path.open("a", encoding="utf-8") as file:
+        file.write('{"update": 2, "epoch": 0, "sam')
+    assert [row["update"] for row in read_jsonl(path)] == [1]
+    path.write_text(path.read_text(encoding="utf-8") + 'ple": 16}\n', encoding="utf-8")
+    assert [row["update"] for row in read_jsonl(path)] == [1, 2]
+
+
 def test_jsonl_lines_stay_valid_json_with_nan_and_summary_is_a_file(
     provider: PathProvider,
 ) -> None:

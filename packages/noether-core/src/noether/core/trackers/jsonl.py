@@ -192,6 +192,12 @@ def _encode(row: dict[str, Any]) -> str:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Reads back every row of a metrics file."""
-    with Path(path).open(encoding="utf-8") as file:
-        return [json.loads(line) for line in file if line.strip()]
+    """Reads back every row of a metrics file. A last line cut short (a run killed or out of
+    disk while writing it: no newline ends it) is left out, as a resume drops it."""
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    last = lines.pop()  # what follows the last newline: empty unless cut short
+    rows = [json.loads(line) for line in lines if line.strip()]
+    if last.strip():
+        with contextlib.suppress(ValueError):  # not a whole row: cut short
+            rows.append(json.loads(last))
+    return rows
