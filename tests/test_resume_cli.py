@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from resume_testing import (
     noether_train,
     run_dirs,
     start_train,
+    wait_until_training,
 )
 
 from noether.core.checkpoint import CheckpointError, CheckpointWriter
@@ -44,12 +44,7 @@ def _start_and_signal(cwd: Path, sig: signal.Signals, *args: str) -> tuple[int, 
     """Starts a run, sends `sig` once it trains, returns (exit code, stderr, run folder)."""
     cwd.mkdir(exist_ok=True)
     process = start_train(cwd, CONFIG, *args)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        logs = list((cwd / "runs").glob("*/*/train.log"))
-        if logs and "ProgressCallback" in logs[0].read_text():
-            break
-        time.sleep(0.01)
+    wait_until_training(cwd, process)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
     (run_dir,) = run_dirs(cwd)
@@ -196,12 +191,7 @@ def test_a_resume_of_a_run_that_still_trains_is_refused_and_works_once_it_ended(
     cwd = tmp_path / "live"
     cwd.mkdir()
     process = start_train(cwd, CONFIG, FINAL_CHECKPOINT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        logs = list((cwd / "runs").glob("*/*/train.log"))
-        if logs and "ProgressCallback" in logs[0].read_text():
-            break
-        time.sleep(0.01)
+    wait_until_training(cwd, process)
     process.send_signal(signal.SIGSTOP)  # still holds its run folder, writes nothing
     try:
         (run_dir,) = run_dirs(cwd)

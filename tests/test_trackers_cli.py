@@ -27,6 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
+sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
+from resume_testing import wait_until_training
+
 PROJECT = Path(__file__).parent / "train_cli_project"
 CONFIG = PROJECT / "experiment.yaml"
 BIN = Path(sys.executable).parent
@@ -217,12 +220,7 @@ def _stopped_by_sigterm(cwd: Path, env: dict[str, str]) -> int:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        logs = list((cwd / "runs").glob("*/*/train.log"))
-        if logs and "ProgressCallback" in logs[0].read_text():
-            break
-        time.sleep(0.05)
+    wait_until_training(cwd, process)
     process.send_signal(signal.SIGTERM)
     return process.wait(timeout=120)
 

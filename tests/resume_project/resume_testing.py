@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,16 @@ def start_train(cwd: Path, *args: str | Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def wait_until_training(cwd: Path, process: subprocess.Popen[Any], timeout: float = 120) -> None:
+    """Returns once the run under `cwd` logged its first progress line (or `process` ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        logs = list((cwd / "runs").glob("*/*/train.log"))
+        if logs and "ProgressCallback" in logs[0].read_text():
+            return
+        time.sleep(0.01)
 
 
 def noether_train(

@@ -31,6 +31,29 @@ LOCK_FILE = ".lock"
 """Locked by the process training in a run folder; names it (pid and host)."""
 
 
+def _try_lock(file: IO[str], run_dir: Path, operation: int) -> bool:
+    """`flock(operation)` without waiting on the run folder's open lock file; False on a file
+    system without locks.
+
+    Raises:
+        RunInUseError: another process holds the folder (named as its lock file says).
+    """
+    import fcntl
+
+    try:
+        fcntl.flock(file, operation | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.seek(0)
+        holder = file.read().strip() or "another process"
+        raise RunInUseError(
+            f"run folder {run_dir} is in use by {holder}: a second run there would mix their "
+            "files; wait for it to end (or stop it) first"
+        ) from None
+    except OSError:  # a file system without locks
+        return False
+    return True
+
+
 def lock_run_folder(run_dir: Path) -> IO[str] | None:
     """Takes the run folder for this process until it ends (or the returned file is closed).
 
@@ -54,16 +77,11 @@ def lock_run_folder(run_dir: Path) -> IO[str] | None:
     except OSError as exc:
         raise RunFolderError(f"run folder {run_dir}: cannot write in it: {exc.strerror}") from None
     try:
-        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        file.seek(0)
-        holder = file.read().strip() or "another process"
+        taken = _try_lock(file, run_dir, fcntl.LOCK_EX)
+    except RunInUseError:
         file.close()
-        raise RunInUseError(
-            f"run folder {run_dir} is in use by {holder}: a second run there would mix their "
-            "files; wait for it to end (or stop it) first"
-        ) from None
-    except OSError:  # a file system without locks
+        raise
+    if not taken:
         file.close()
         return None
     file.seek(0)
@@ -85,17 +103,8 @@ def check_run_folder_free(run_dir: Path) -> None:
     import fcntl
 
     with lock_path.open(encoding="utf-8") as file:
-        try:
-            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = file.read().strip() or "another process"
-            raise RunInUseError(
-                f"run folder {run_dir} is in use by {holder}: a second run there would mix "
-                "their files; wait for it to end (or stop it) first"
-            ) from None
-        except OSError:  # a file system without locks
-            return
-        fcntl.flock(file, fcntl.LOCK_UN)
+        if _try_lock(file, run_dir, fcntl.LOCK_SH):
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def check_run_id(run_id: str) -> str:
