@@ -28,7 +28,8 @@ from noether.core.checkpoint.folders import (
     CheckpointNotFoundError,
 )
 from noether.core.checkpoint.safe_files import check_storable, load_file, save_file
-from noether.core.distributed import barrier, is_rank0
+from noether.core.distributed import barrier, get_world_size, is_rank0
+from noether.core.run_logging import details_logger
 from noether.core.runs import PathProvider, run_checkpoint_dir
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,26 @@ class CheckpointWriter:
             )
         )
         return self.checkpoint_dir / tag
+
+    def save_error(self, model: nn.Module, trainer: TrainerLike, log: logging.Logger) -> None:
+        """After a callback failed: the state as it is, as `error_<position>`; the update's
+        own held writes are dropped (the state between updates was not reached).
+
+        Not with several processes: a callback may fail on one rank only, and a checkpoint
+        waits for all ranks, which are then in the next update (the run would hang). A write
+        that fails is only noted on `log`: the callback's error is what the run reports.
+        """
+        if get_world_size() > 1:
+            log.warning("no error checkpoint: the other ranks may not have failed")
+            return
+        self.discard()
+        tag = f"error_{self.update_counter.tag}"
+        try:
+            self.save(model, trainer, tag=tag)
+        except Exception as exc:
+            name = type(exc).__name__
+            log.error("could not write the error checkpoint %s: %s: %s", tag, name, exc)
+            details_logger.error("traceback of the error above", exc_info=exc)
 
     def save_latest(
         self,

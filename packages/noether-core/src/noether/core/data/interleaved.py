@@ -65,7 +65,7 @@ class MultiDataset(Dataset[Any]):
         getitems = getattr(dataset, "__getitems__", None)
         if getitems is not None:
             return list(getitems(local))
-        return [dataset[index] for index in local]
+        return list(map(dataset.__getitem__, local))  # tools/bench/loop_overhead.py (A)
 
 
 class SeededBatch(list[int]):

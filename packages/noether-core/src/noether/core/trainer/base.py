@@ -23,7 +23,6 @@ from noether.core.data.loader import build_run_loader
 from noether.core.distributed import get_world_size, wrap_ddp
 from noether.core.models.base import ModelBase
 from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
-from noether.core.run_logging import details_logger
 from noether.core.signals import catch_stop_signals
 from noether.core.trackers.log_writer import LogWriter
 from noether.core.trainer.batching import BatchSplitter, epoch_updates, micro_batch_plan
@@ -242,21 +241,11 @@ class BaseTrainer(abc.ABC):
         return []
 
     def get_default_callback_intervals(self) -> dict[str, dict[str, int | None]]:
-        """Intervals of the default callbacks: `{"log": {...}, "track": {...}}`.
+        """Intervals of the default callbacks: `{"log": {...}, "track": {...}}` (see
+        `noether.core.callbacks.default.default_intervals`)."""
+        from noether.core.callbacks.default import default_intervals
 
-        Each holds every_n_epochs / every_n_updates / every_n_samples. Unset in the config,
-        logging runs every 1/100 and tracking every 1/500 of the total updates (at least 1).
-        """
-        result: dict[str, dict[str, int | None]] = {}
-        for prefix, fraction in (("log", 100), ("track", 500)):
-            every = {
-                f"every_n_{unit}": getattr(self.config, f"{prefix}_every_n_{unit}")
-                for unit in ("epochs", "updates", "samples")
-            }
-            if all(value is None for value in every.values()):
-                every["every_n_updates"] = max(1, self.update_counter.total_updates // fraction)
-            result[prefix] = every
-        return result
+        return default_intervals(self.config, self.update_counter.total_updates)
 
     def get_default_callbacks(self, default_kwargs: dict[str, Any]) -> list[CallbackBase]:
         """The default logging callbacks (from `noether.core.callbacks.default`)."""
@@ -420,26 +409,9 @@ class BaseTrainer(abc.ABC):
         self.dispatcher.call_hook(callbacks, "after_training")
 
     def _write_error_checkpoint(self) -> None:
-        """After a callback failed: the state as it is, as `error_<position>`.
-
-        Not with several processes: a callback may fail on one rank only, and a checkpoint
-        waits for all ranks, which are then in the next update (the run would hang).
-        """
-        writer = self.checkpoint_writer
-        if writer is None or self._model is None:
-            return
-        if get_world_size() > 1:
-            self.logger.warning("no error checkpoint: the other ranks may not have failed")
-            return
-        writer.discard()  # the update's own writes: the state between updates was not reached
-        tag = f"error_{self.update_counter.tag}"
-        try:
-            writer.save(self._model, self, tag=tag)
-        except Exception as exc:  # the callback's error is reported; this one is a note
-            self.logger.error(
-                "could not write the error checkpoint %s: %s: %s", tag, type(exc).__name__, exc
-            )
-            details_logger.error("traceback of the error above", exc_info=exc)
+        """After a callback failed (see `CheckpointWriter.save_error`)."""
+        if self.checkpoint_writer is not None and self._model is not None:
+            self.checkpoint_writer.save_error(self._model, self, self.logger)
 
     # ------------------------------------------------------------------ training
     @property

@@ -68,6 +68,25 @@ class DefaultCallbackIntervals:
         return any(value is not None for value in self.every(prefix).values())
 
 
+def default_intervals(trainer_config: Any, total_updates: int) -> dict[str, dict[str, int | None]]:
+    """The log and track intervals of a run: `{"log": {...}, "track": {...}}`, each with
+    every_n_epochs / every_n_updates / every_n_samples as the trainer config sets them.
+
+    Unset in the config, logging runs every 1/100 and tracking every 1/500 of the run's
+    updates (at least every update).
+    """
+    result: dict[str, dict[str, int | None]] = {}
+    for prefix, fraction in (("log", 100), ("track", 500)):
+        every = {
+            f"every_n_{unit}": getattr(trainer_config, f"{prefix}_every_n_{unit}")
+            for unit in _UNITS
+        }
+        if all(value is None for value in every.values()):
+            every["every_n_updates"] = max(1, total_updates // fraction)
+        result[prefix] = every
+    return result
+
+
 def _as_intervals(
     intervals: DefaultCallbackIntervals | Mapping[str, Mapping[str, int | None]],
 ) -> DefaultCallbackIntervals:
@@ -146,4 +165,5 @@ __all__ = [
     "TrainTimeCallback",
     "TrainingStabilityCallback",
     "build_default_callbacks",
+    "default_intervals",
 ]
