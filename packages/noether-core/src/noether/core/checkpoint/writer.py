@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -233,13 +234,25 @@ class CheckpointWriter:
                 parts.append((TRAINER_FILE, trainer_state))
             staging = folders.new_staging_folder(self.checkpoint_dir, tag)
             for name, state in parts:
-                save_file(state, staging / name)
+                self._stage_file(state, staging, tag, name)
             position = _position(self.update_counter, trainer_state)
             folders.keep_same_position_files(self.checkpoint_dir / tag, staging, position)
             folders.write_manifest(staging, tag, position, self._config_text())
             folders.publish(staging, self.checkpoint_dir / tag)
             logger.info("saved checkpoint %s", self.checkpoint_dir / tag)
         barrier()
+
+    def _stage_file(self, state: Any, staging: Path, tag: str, name: str) -> None:
+        """Writes one file of checkpoint `tag` into its staging folder. When that fails (a
+        full disk), the staging folder goes at once, and the error names the checkpoint's
+        file (the staging folder is an implementation detail)."""
+        try:
+            save_file(state, staging / name)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if exc.errno is None:
+                raise
+            raise OSError(exc.errno, exc.strerror, str(self.checkpoint_dir / tag / name)) from exc
 
     def _remove(self, tag: str) -> None:
         if is_rank0():
