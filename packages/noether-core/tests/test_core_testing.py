@@ -56,3 +56,15 @@ def test_harness_runs_a_callback_and_keeps_what_it_logged():
         harness.step(script)
     assert harness.tracker.rows_with("loss/val/total") == {1: 3.0, 2: 2.0, 3: 1.0}
     assert harness.counter.epoch == 1
+
+
+def test_make_trainer_builds_a_trainer_whose_init_takes_the_config_and_kwargs():
+    # the docs' pattern (writing-a-trainer.md): `__init__(self, trainer_config, **kwargs)`
+    class Scaled(MseTrainer):
+        def __init__(self, trainer_config, **kwargs):
+            super().__init__(trainer_config, **kwargs)
+            self.scale = 2.0
+
+    trainer = make_trainer(make_config(max_updates=1), trainer_cls=Scaled)
+    trainer.train(make_model())
+    assert (trainer.scale, trainer.update_counter.update) == (2.0, 1)
