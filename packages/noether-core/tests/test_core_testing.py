@@ -68,3 +68,24 @@ def test_make_trainer_builds_a_trainer_whose_init_takes_the_config_and_kwargs():
     trainer = make_trainer(make_config(max_updates=1), trainer_cls=Scaled)
     trainer.train(make_model())
     assert (trainer.scale, trainer.update_counter.update) == (2.0, 1)
+
+
+def test_harness_hands_a_data_iterating_callback_its_batches_when_due():
+    from noether.core.callbacks.base import PeriodicDataIteratorCallback
+    from noether.core.testing import PairDataset
+
+    class CountSamples(PeriodicDataIteratorCallback):
+        def process_data(self, batch, model):
+            return batch["x"]
+
+        def process_results(self, results):
+            self.log_writer.add_scalar("eval/samples", float(len(self.gather_results(results))))
+            self.log_writer.add_scalar("eval/batches", float(len(results)))
+
+    harness = CallbackHarness(model=make_model(), datasets={"val": PairDataset(length=10)})
+    callback = CountSamples(None, harness.context, dataset_key="val", batch_size=4,
+                            every_n_updates=2)  # fmt: skip
+    for _ in range(4):
+        harness.step(callback)
+    assert harness.tracker.rows_with("eval/samples") == {2: 10.0, 4: 10.0}
+    assert harness.tracker.rows_with("eval/batches") == {2: 3.0, 4: 3.0}
