@@ -121,3 +121,36 @@ def test_the_custom_step_of_the_trainer_guide_trains_without_a_loss_compute() ->
     before = error()
     trainer.train(model)
     assert error() < 0.5 * before
+
+
+def test_the_callback_of_the_core_readme_runs_from_a_config_and_in_its_testing_example(
+    tmp_path: Path,
+) -> None:
+    """noether-core's README: the callback and its schema (each headed `# in my_project/<file>`)
+    run from a trainer config, and the testing example runs as written after them."""
+    readme = blocks(ROOT / "packages" / "noether-core" / "README.md", "python")
+    (tmp_path / "my_project").mkdir()
+    (tmp_path / "my_project" / "__init__.py").write_text("", encoding="utf-8")
+    for block in readme:
+        where = re.search(r"# in (my_project/callbacks\.py|my_project/configs\.py)", block)
+        if where and "Callback" in block:
+            (tmp_path / where.group(1)).write_text(block, encoding="utf-8")
+    (testing,) = [b for b in readme if "CallbackHarness(" in b]
+    script = (
+        "from my_project.callbacks import WeightNormCallback\n"
+        + testing
+        + "config = make_config(max_updates=4, callbacks=[\n"
+        "    {'kind': 'my_project.configs:WeightNormCallbackConfig', 'every_n_updates': 2}])\n"
+        "trainer = make_trainer(config, tracker=tracker)\n"
+        "trainer.train(make_model())\n"
+        "assert list(tracker.rows_with('my/weight_norm')) == [2, 4], tracker.rows\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr

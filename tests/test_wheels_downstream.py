@@ -167,9 +167,15 @@ def test_downstream_project_trains_from_the_wheels(full_venv: Path, work: Path) 
 # What a downstream project writes against noether's API, with mistakes mypy must see.
 MISUSE = """\
 from noether.callbacks.checkpoint import save_final_checkpoint
-from noether.config import BaseTrainerConfig
+from noether.config import BaseTrainerConfig, ModelConfg
+from noether.core import BaseTrainr
 from noether.core.models import ModelBase
+from noether.core.trainer import BaseTrainer
 from noether.training.trainers import TrainerResult
+
+
+class Trainer(BaseTrainer):  # lazily exported, still a class to mypy
+    pass
 
 
 def prepare(model: ModelBase) -> None:
@@ -211,8 +217,11 @@ def test_downstream_mypy_sees_noether_as_typed(full_venv: Path, work: Path) -> N
     assert done.returncode == 1
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
     assert "import-untyped" not in done.stdout and "py.typed" not in done.stdout, done.stdout
-    assert len(errors) == 4, done.stdout
+    assert len(errors) == 6, done.stdout
     expected = [
+        # a misspelt lazy export is an error, not Any
+        'Module "noether.config" has no attribute "ModelConfg"',
+        'Module "noether.core" has no attribute "BaseTrainr"',
         '"initialize" of "ModelBase" has incompatible type "str"; expected "int"',
         'Incompatible return value type (got "int | None", expected "str")',
         'Incompatible return value type (got "int", expected "TrainerResult")',

@@ -56,3 +56,36 @@ def test_harness_runs_a_callback_and_keeps_what_it_logged():
         harness.step(script)
     assert harness.tracker.rows_with("loss/val/total") == {1: 3.0, 2: 2.0, 3: 1.0}
     assert harness.counter.epoch == 1
+
+
+def test_make_trainer_builds_a_trainer_whose_init_takes_the_config_and_kwargs():
+    # the docs' pattern (writing-a-trainer.md): `__init__(self, trainer_config, **kwargs)`
+    class Scaled(MseTrainer):
+        def __init__(self, trainer_config, **kwargs):
+            super().__init__(trainer_config, **kwargs)
+            self.scale = 2.0
+
+    trainer = make_trainer(make_config(max_updates=1), trainer_cls=Scaled)
+    trainer.train(make_model())
+    assert (trainer.scale, trainer.update_counter.update) == (2.0, 1)
+
+
+def test_harness_hands_a_data_iterating_callback_its_batches_when_due():
+    from noether.core.callbacks.base import PeriodicDataIteratorCallback
+    from noether.core.testing import PairDataset
+
+    class CountSamples(PeriodicDataIteratorCallback):
+        def process_data(self, batch, model):
+            return batch["x"]
+
+        def process_results(self, results):
+            self.log_writer.add_scalar("eval/samples", float(len(self.gather_results(results))))
+            self.log_writer.add_scalar("eval/batches", float(len(results)))
+
+    harness = CallbackHarness(model=make_model(), datasets={"val": PairDataset(length=10)})
+    callback = CountSamples(None, harness.context, dataset_key="val", batch_size=4,
+                            every_n_updates=2)  # fmt: skip
+    for _ in range(4):
+        harness.step(callback)
+    assert harness.tracker.rows_with("eval/samples") == {2: 10.0, 4: 10.0}
+    assert harness.tracker.rows_with("eval/batches") == {2: 3.0, 4: 3.0}

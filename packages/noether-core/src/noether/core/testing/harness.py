@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import Dataset
 
-from noether.core.callbacks.base import PeriodicCallback
+from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCallback
 from noether.core.callbacks.context import CallbackContext
 from noether.core.counters import UpdateCounter
 from noether.core.data.container import DataContainer
+from noether.core.data.loader import collate_tensor_dicts
 from noether.core.stopwatch import Stopwatch
 from noether.core.testing.datasets import PairDataset
 from noether.core.testing.trackers import RecordingTracker
@@ -27,7 +28,8 @@ class CallbackHarness:
     """A real CallbackContext (counter, LogWriter, RecordingTracker, data) around no loop.
 
     `step(...)` plays what the loop does around one update, so a callback's hooks run in the
-    loop's order: accumulation tracking, counter, update tracking, periodic, flush. What the
+    loop's order: accumulation tracking, counter, update tracking, periodic (a due
+    `PeriodicDataIteratorCallback` gets its dataset's batches first), flush. What the
     callback logged is then in `tracker.rows`.
 
     Args:
@@ -91,10 +93,24 @@ class CallbackHarness:
             callback.track_after_update_step(steps[-1], timings or {})
         for callback in group:
             if callback.should_run(end_of_epoch=False):
-                callback.periodic_callback()
+                self._run(callback)
         if self.counter.update % self.counter.updates_per_epoch == 0:
             self.counter.add_epoch()
             for callback in group:
                 if callback.should_run(end_of_epoch=True):
-                    callback.periodic_callback()
+                    self._run(callback)
         self.log_writer.flush(self.counter)
+
+    def _run(self, callback: PeriodicCallback) -> None:
+        """`periodic_callback`, after handing a data-iterating callback its batches as the
+        loop does (its shard of its dataset, in batches of its `batch_size`, else of the
+        effective batch size)."""
+        if isinstance(callback, PeriodicDataIteratorCallback):
+            dataset = self.context.data_container.get_dataset(callback.dataset_key)
+            indices = callback.sample_indices()
+            size = callback.batch_size or self.counter.effective_batch_size
+            chunks = [indices[start : start + size] for start in range(0, len(indices), size)]
+            callback.set_batches(
+                collate_tensor_dicts([dataset[index] for index in chunk]) for chunk in chunks
+            )
+        callback.periodic_callback()

@@ -157,4 +157,11 @@ def make_trainer(
     """
     data = DataContainer(datasets or {"train": RegressionDataset()}, num_workers=num_workers)
     cls = trainer_cls or MseTrainer
-    return cls(config, data, device, tracker or RecordingTracker(), path_provider)
+    # by keyword, as noether-train builds trainers: `__init__(self, config, **kwargs)` works
+    return cls(
+        config,
+        data_container=data,
+        device=device,
+        tracker=tracker or RecordingTracker(),
+        path_provider=path_provider,
+    )
