@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, default_collate
 
+from noether.core.data.batch_items import ItemsMismatchError, describe_mismatch
 from noether.core.data.container import DataContainer
 from noether.core.data.interleaved import InterleavedBatchSampler, IteratorSlot, MultiDataset
 from noether.core.data.workers import worker_init_fn
@@ -68,8 +69,9 @@ def pin_batch(batch: Any) -> Any:
 
 def collate_tensor_dicts(items: list[Any]) -> Any:
     """`default_collate` for noether's items, dicts of dense tensors, without its type dispatch
-    per value (measured by `tools/bench/loop_overhead.py`); any other batch, and any error, is
-    left to `default_collate`."""
+    per value (measured by `tools/bench/loop_overhead.py`); any other batch is left to
+    `default_collate`. Items that do not stack raise `ItemsMismatchError`, naming the dataset,
+    key and samples (see `describe_mismatch`); any other error is `default_collate`'s."""
     first = items[0]
     if type(first) is dict and all(
         type(value) is Tensor and value.layout is torch.strided for value in first.values()
@@ -79,7 +81,13 @@ def collate_tensor_dicts(items: list[Any]) -> Any:
             return {key: torch.stack(list(map(itemgetter(key), items))) for key in first}
         except (TypeError, KeyError, RuntimeError):
             pass  # default_collate's own handling or error message
-    return default_collate(items)
+    try:
+        return default_collate(items)
+    except (KeyError, TypeError, RuntimeError) as error:
+        message = describe_mismatch(items)
+        if message is None:
+            raise
+        raise ItemsMismatchError(message) from error
 
 
 def build_run_loader(
@@ -109,10 +117,12 @@ def build_run_loader(
         main_sampler_kwargs: keyword arguments of `DataContainer.get_main_sampler`.
     """
     datasets = []
+    names = []
     main_sampler = None
     if not evaluation:
         train = container.get_dataset("train")
         datasets.append(train)
+        names.append("train")
         main_sampler = container.get_main_sampler(train, **(main_sampler_kwargs or {}))
     offset = sum(len(d) for d in datasets)  # type: ignore[arg-type,misc]
     slots = []
@@ -121,6 +131,7 @@ def build_run_loader(
         indices = [offset + i for i in callback.sample_indices()]
         slots.append(IteratorSlot(callback.frequency, indices, callback.batch_size or batch_size))
         datasets.append(dataset)
+        names.append(callback.dataset_key)
         offset += len(dataset)  # type: ignore[arg-type]
     sampler = InterleavedBatchSampler(
         main_sampler=main_sampler,
@@ -148,8 +159,9 @@ def build_run_loader(
         extra["prefetch_factor"] = prefetch_factor
         extra["worker_init_fn"] = worker_init_fn()
     return RunDataLoader(
-        MultiDataset(datasets),
+        MultiDataset(datasets, names),
         batch_sampler=sampler,
+        collate_fn=collate_tensor_dicts,  # in workers too: its errors name dataset and key
         num_workers=num_workers,
         pin_memory=pin_memory,
         generator=generator,

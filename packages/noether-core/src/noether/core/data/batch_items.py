@@ -1,0 +1,87 @@
+"""A batch's items before collation, and what is wrong with them when they do not stack.
+
+Items are stacked key by key, so every item of a dataset needs the same keys and the same
+shape per key. torch's own errors for items that break this (`KeyError: 'heat'`, `stack
+expects each tensor to be equal size`) name neither the dataset, the key nor the sample;
+`describe_mismatch` does, from the `FetchedItems` that `MultiDataset` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+
+class ItemsMismatchError(ValueError):
+    """The items of one batch differ in their keys, types or shapes, so they cannot stack."""
+
+
+class FetchedItems(list[Any]):
+    """The items of one batch, with the dataset and the sample indices they came from."""
+
+    dataset: str | None
+    indices: Sequence[int]
+
+    def __init__(self, items: Iterable[Any], dataset: str | None, indices: Sequence[int]) -> None:
+        super().__init__(items)
+        self.dataset = dataset
+        self.indices = indices
+
+
+_Found = tuple[int, str]
+"""(position of the first item that differs from the first one, how; `OTHER` is the first)"""
+OTHER = "\x00other\x00"
+
+
+def _kind(value: Any) -> str:
+    """The value's type with its article ("an int", "a Tensor")."""
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _compare(values: list[Any], path: str) -> _Found | None:
+    """The first item that does not match the first one at `path` (keys, type, shape)."""
+    first = values[0]
+    if isinstance(first, Mapping):
+        for position, value in enumerate(values):
+            if not isinstance(value, Mapping):
+                return position, f"is {_kind(value)}, {OTHER} {_kind(first)}"
+            missing = [key for key in first if key not in value]
+            if missing:
+                keys = ", ".join(map(str, first))
+                return position, f"has no key '{path}{missing[0]}' ({OTHER} has {keys})"
+        for key in first:
+            found = _compare([value[key] for value in values], f"{path}{key}.")
+            if found is not None:
+                return found
+        return None
+    where = f" at '{path.removesuffix('.')}'" if path else ""
+    array = isinstance(first, (Tensor, np.ndarray))
+    for position, value in enumerate(values):
+        if array != isinstance(value, (Tensor, np.ndarray)):
+            return position, f"has {_kind(value)}{where}, {OTHER} {_kind(first)}"
+        if array and tuple(value.shape) != tuple(first.shape):
+            shapes = f"{list(value.shape)}{where}, {OTHER} {list(first.shape)}"
+            return position, f"has shape {shapes}"
+    return None
+
+
+def describe_mismatch(items: list[Any]) -> str | None:
+    """What makes these items unstackable, naming the dataset, the key and the samples, or
+    None when they match (their error is something else)."""
+    found = _compare(list(items), "") if items else None
+    if found is None:
+        return None
+    position, what = found
+    indices = getattr(items, "indices", None) or range(len(items))
+    dataset = getattr(items, "dataset", None)
+    where = f"dataset '{dataset}': " if dataset is not None else ""
+    what = what.replace(OTHER, f"the one at index {indices[0]}")
+    return (
+        f"{where}the item at index {indices[position]} {what}; every item needs the same keys "
+        "and the same shape per key, since batches stack them key by key (pad point clouds, "
+        "or sample a fixed number of points)"
+    )
