@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, IterableDataset, default_collate
 from noether.core.data.batch_items import ItemsMismatchError, describe_mismatch
 from noether.core.data.container import DataContainer
 from noether.core.data.interleaved import InterleavedBatchSampler, IteratorSlot, MultiDataset
+from noether.core.data.prefetch import map_tensors
 from noether.core.data.workers import worker_init_fn
 from noether.core.distributed import get_rank
 
@@ -57,14 +58,8 @@ class RunDataLoader(DataLoader[Any]):
 
 
 def pin_batch(batch: Any) -> Any:
-    """The batch with its tensors in page-locked memory (dicts, lists and tuples walked)."""
-    if isinstance(batch, Tensor):
-        return batch.pin_memory()
-    if isinstance(batch, dict):
-        return {key: pin_batch(value) for key, value in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(pin_batch(value) for value in batch)
-    return batch
+    """The batch with its tensors in page-locked memory (walked as by `map_tensors`)."""
+    return map_tensors(Tensor.pin_memory, batch)
 
 
 def collate_tensor_dicts(items: list[Any]) -> Any:

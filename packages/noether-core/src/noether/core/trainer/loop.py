@@ -17,7 +17,7 @@ from noether.core.callbacks.dispatch import CallbackDispatcher, DueSchedule, ove
 from noether.core.checkpoint.writer import LATEST_TAG, CheckpointWriter
 from noether.core.counters import UpdateCounter
 from noether.core.data.container import per_rank_batches
-from noether.core.data.prefetch import CudaPrefetcher
+from noether.core.data.prefetch import CudaPrefetcher, to_device
 from noether.core.signals import StopAgreement, StopRequest
 from noether.core.stopwatch import Stopwatch
 from noether.core.trackers.log_writer import LogWriter
@@ -241,7 +241,7 @@ class TrainingLoop:
     def _to_device(self, batch: Batch) -> Batch:
         if self.device.type == "cpu":
             return batch
-        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        return to_device(batch, self.device)  # type: ignore[no-any-return]
 
     def evaluate_once(self, data_iter: Iterator[Batch]) -> None:
         """Evaluation only (no update left): every periodic callback runs once."""
