@@ -12,7 +12,7 @@ from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
 from noether.core.data.batch_items import ItemsMismatchError
 from noether.core.data.interleaved import MultiDataset
-from noether.core.data.loader import RunDataLoader, collate_tensor_dicts
+from noether.core.data.loader import RunDataLoader, collate_items, collate_tensor_dicts
 
 BATCHES = [[3, 1], [0, 5, 2], [4]]
 
@@ -160,8 +160,19 @@ class Uneven(Items):
         ([1, 2], "dataset 'val': the item at index 2 has shape [3] at 'x', the one at index 1 [2]"),
     ],
 )
-def test_items_that_do_not_stack_are_named_by_dataset_index_and_key(batch, message):
+@pytest.mark.parametrize("workers", [0, 1])
+def test_items_that_do_not_stack_are_named_by_dataset_index_and_key(batch, message, workers):
+    """In a worker, torch's own error for the shapes is "Trying to resize storage..."."""
     data = MultiDataset([Items(), Uneven()], ["train", "val"])
-    loader = RunDataLoader(data, batch_sampler=[[6 + i for i in batch]])
+    batches = [[6 + i for i in batch]]
+    loader = RunDataLoader(
+        data, batch_sampler=batches, num_workers=workers, collate_fn=collate_items
+    )
     with pytest.raises(ItemsMismatchError, match=re.escape(message)):
         list(loader)
+
+
+def test_items_without_a_shape_keep_torchs_error():
+    nested = torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)])
+    with pytest.raises(RuntimeError, match="Batches of nested tensors are not currently supported"):
+        collate_tensor_dicts([{"x": nested}, {"x": nested}])

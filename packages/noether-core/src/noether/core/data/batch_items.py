@@ -72,7 +72,10 @@ def _compare(values: list[Any], path: str) -> _Found | None:
 def describe_mismatch(items: list[Any]) -> str | None:
     """What makes these items unstackable, naming the dataset, the key and the samples, or
     None when they match (their error is something else)."""
-    found = _compare(list(items), "") if items else None
+    try:
+        found = _compare(list(items), "") if items else None
+    except Exception:  # values without a shape (nested tensors): torch's error stands
+        return None
     if found is None:
         return None
     position, what = found

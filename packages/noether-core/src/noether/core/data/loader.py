@@ -29,9 +29,9 @@ class RunDataLoader(DataLoader[Any]):
     Without workers, torch's iterator still wraps each batch in a profiler record and its
     own bookkeeping (measured by `tools/bench/loop_overhead.py`). Here each batch is fetched
     (the dataset's `__getitems__` where it has one, as torch's fetcher does), collated and
-    pinned when `pin_memory` is set and CUDA is present; torch's `default_collate` becomes
-    `collate_tensor_dicts`. With workers, or without a batch sampler, torch's own iterator
-    runs.
+    pinned when `pin_memory` is set and CUDA is present; torch's `default_collate` (or
+    `collate_items`) becomes `collate_tensor_dicts`. With workers, or without a batch
+    sampler, torch's own iterator runs.
     """
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
@@ -42,7 +42,7 @@ class RunDataLoader(DataLoader[Any]):
         ):
             return super().__iter__()
         collate = self.collate_fn
-        if collate is default_collate:
+        if collate is default_collate or collate is collate_items:
             collate = collate_tensor_dicts
         dataset = self.dataset
         getitems = getattr(dataset, "__getitems__", None)
@@ -62,11 +62,24 @@ def pin_batch(batch: Any) -> Any:
     return map_tensors(Tensor.pin_memory, batch)
 
 
+def collate_items(items: list[Any]) -> Any:
+    """`default_collate`, except that items that do not stack raise `ItemsMismatchError`
+    naming the dataset, key and samples (see `describe_mismatch`); the run's collate in
+    data workers, where `default_collate` stacks straight into shared memory."""
+    try:
+        return default_collate(items)
+    except (KeyError, TypeError, AttributeError, RuntimeError) as error:
+        # in workers torch sizes the shared output from each item: 'float' has no 'numel'
+        message = describe_mismatch(items)
+        if message is None:
+            raise
+        raise ItemsMismatchError(message) from error
+
+
 def collate_tensor_dicts(items: list[Any]) -> Any:
-    """`default_collate` for noether's items, dicts of dense tensors, without its type dispatch
-    per value (measured by `tools/bench/loop_overhead.py`); any other batch is left to
-    `default_collate`. Items that do not stack raise `ItemsMismatchError`, naming the dataset,
-    key and samples (see `describe_mismatch`); any other error is `default_collate`'s."""
+    """`collate_items` for noether's items, dicts of dense tensors, without `default_collate`'s
+    type dispatch per value (measured by `tools/bench/loop_overhead.py`); any other batch,
+    and any error, is left to `collate_items`."""
     first = items[0]
     if type(first) is dict and all(
         type(value) is Tensor and value.layout is torch.strided for value in first.values()
@@ -75,14 +88,8 @@ def collate_tensor_dicts(items: list[Any]) -> Any:
             # map(itemgetter) over a list comprehension: tools/bench/loop_overhead.py (A)
             return {key: torch.stack(list(map(itemgetter(key), items))) for key in first}
         except (TypeError, KeyError, RuntimeError):
-            pass  # default_collate's own handling or error message
-    try:
-        return default_collate(items)
-    except (KeyError, TypeError, RuntimeError) as error:
-        message = describe_mismatch(items)
-        if message is None:
-            raise
-        raise ItemsMismatchError(message) from error
+            pass  # collate_items' own handling or error message
+    return collate_items(items)
 
 
 def build_run_loader(
@@ -156,7 +163,7 @@ def build_run_loader(
     return RunDataLoader(
         MultiDataset(datasets, names),
         batch_sampler=sampler,
-        collate_fn=collate_tensor_dicts,  # in workers too: its errors name dataset and key
+        collate_fn=collate_items,  # its errors name dataset and key, in workers too
         num_workers=num_workers,
         pin_memory=pin_memory,
         generator=generator,
