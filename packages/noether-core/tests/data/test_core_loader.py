@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
-from noether.core.data.batch_items import ItemsMismatchError
+from noether.core.data.batch_items import GetItemsError, ItemsMismatchError
 from noether.core.data.interleaved import MultiDataset
 from noether.core.data.loader import RunDataLoader, collate_items, collate_tensor_dicts
 
@@ -176,3 +176,18 @@ def test_items_without_a_shape_keep_torchs_error():
     nested = torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)])
     with pytest.raises(RuntimeError, match="Batches of nested tensors are not currently supported"):
         collate_tensor_dicts([{"x": nested}, {"x": nested}])
+
+
+class Stacking(Items):
+    """A `__getitems__` that returns the batch already stacked (a dict), not its items."""
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return default_collate([self[i] for i in indices])
+
+
+def test_a_getitems_that_returns_no_list_of_items_is_named():
+    loader = RunDataLoader(MultiDataset([Stacking()], ["train"]), batch_sampler=BATCHES)
+    message = "dataset 'train': Stacking.__getitems__ (" + __file__
+    with pytest.raises(GetItemsError, match=re.escape(message)) as error:
+        list(loader)
+    assert "returned a dict (keys x, y) for 2 indices" in str(error.value)

@@ -8,7 +8,8 @@ expects each tensor to be equal size`) name neither the dataset, the key nor the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,40 @@ from torch import Tensor
 
 class ItemsMismatchError(ValueError):
     """The items of one batch differ in their keys, types or shapes, so they cannot stack."""
+
+
+class GetItemsError(ValueError):
+    """A dataset's `__getitems__` returned something else than one item per index."""
+
+
+def check_getitems(
+    returned: Any, items: list[Any], indices: Sequence[int], dataset: str | None, method: Any
+) -> None:
+    """Raises `GetItemsError` unless `__getitems__` returned one item per index (a batch
+    already stacked into a dict comes back as its keys, which fail far from the cause)."""
+    if len(items) == len(indices) and not isinstance(returned, Mapping):
+        return
+    what = f"a {type(returned).__name__} of {len(items)}"
+    if isinstance(returned, Mapping):
+        what = f"a {type(returned).__name__} (keys {', '.join(map(str, returned))})"
+    where = f"dataset '{dataset}': " if dataset is not None else ""
+    raise GetItemsError(
+        f"{where}{_qualname(method)} returned {what} for {len(indices)} indices; it must "
+        "return the batch's items, one per index, as __getitem__ gives them (noether stacks "
+        "them)"
+    )
+
+
+def _qualname(method: Any) -> str:
+    """`Class.__getitems__ (file:line)` of a bound method, as far as it is known."""
+    name = getattr(method, "__qualname__", "__getitems__")
+    function: Callable[..., Any] = getattr(method, "__func__", method)
+    try:
+        file = inspect.getsourcefile(function)
+        line = function.__code__.co_firstlineno
+    except (TypeError, AttributeError):
+        return str(name)
+    return f"{name} ({file}:{line})"
 
 
 class FetchedItems(list[Any]):

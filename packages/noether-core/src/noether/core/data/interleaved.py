@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from noether.core.counters import Frequency
-from noether.core.data.batch_items import FetchedItems
+from noether.core.data.batch_items import FetchedItems, check_getitems
 from noether.core.data.container import ShardedEpochSampler
 from noether.core.rng import derive_seed, seed_all
 
@@ -70,7 +70,10 @@ class MultiDataset(Dataset[Any]):
         getitems = getattr(dataset, "__getitems__", None)
         name = self.names[i] if self.names is not None else None
         if getitems is not None:
-            return FetchedItems(getitems(local), name, local)
+            returned = getitems(local)
+            items = FetchedItems(returned, name, local)
+            check_getitems(returned, items, local, name, getitems)
+            return items
         # map over a list comprehension: tools/bench/loop_overhead.py (A)
         return FetchedItems(map(dataset.__getitem__, local), name, local)
 
