@@ -3,7 +3,8 @@
 Items are stacked key by key, so every item of a dataset needs the same keys and the same
 shape per key. torch's own errors for items that break this (`KeyError: 'heat'`, `stack
 expects each tensor to be equal size`) name neither the dataset, the key nor the sample;
-`describe_mismatch` does, from the `FetchedItems` that `MultiDataset` returns.
+`describe_mismatch` does, from the `FetchedItems` that `MultiDataset` returns; for sparse
+and nested tensors, which torch asks for a custom collate_fn for, it says how to store them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor
 
 
-class ItemsMismatchError(ValueError):
-    """The items of one batch differ in their keys, types or shapes, so they cannot stack."""
+class UnstackableItemsError(ValueError):
+    """The items of one batch differ in their keys, types or shapes, or hold sparse or nested
+    tensors, so they cannot stack."""
 
 
 class GetItemsError(ValueError):
@@ -69,6 +72,15 @@ class FetchedItems(list[Any]):
 _Found = tuple[int, str]
 """(position of the first item that differs from the first one, how; `OTHER` is the first)"""
 OTHER = "\x00other\x00"
+SAME_KEYS_AND_SHAPES = (
+    "every item needs the same keys and the same shape per key, since batches stack them key "
+    "by key (pad point clouds, or sample a fixed number of points)"
+)
+DENSE = (
+    "batches stack dense tensors only: return it dense (.to_dense()), or its indices and "
+    "values padded to a fixed size"
+)
+PADDED = "batches stack dense tensors only: return it padded (.to_padded_tensor(0.0))"
 
 
 def _kind(value: Any) -> str:
@@ -83,24 +95,36 @@ def _compare(values: list[Any], path: str) -> _Found | None:
     if isinstance(first, Mapping):
         for position, value in enumerate(values):
             if not isinstance(value, Mapping):
-                return position, f"is {_kind(value)}, {OTHER} {_kind(first)}"
+                found = f"is {_kind(value)}, {OTHER} {_kind(first)}"
+                return position, f"{found}; {SAME_KEYS_AND_SHAPES}"
             missing = [key for key in first if key not in value]
             if missing:
                 keys = ", ".join(map(str, first))
-                return position, f"has no key '{path}{missing[0]}' ({OTHER} has {keys})"
+                found = f"has no key '{path}{missing[0]}' ({OTHER} has {keys})"
+                return position, f"{found}; {SAME_KEYS_AND_SHAPES}"
         for key in first:
             found = _compare([value[key] for value in values], f"{path}{key}.")
             if found is not None:
                 return found
         return None
     where = f" at '{path.removesuffix('.')}'" if path else ""
+    if isinstance(first, Tensor) and (first.is_nested or first.layout is not torch.strided):
+        if first.is_nested:
+            return 0, f"has a nested tensor{where}; {PADDED}"
+        return 0, f"has a {str(first.layout).removeprefix('torch.')} tensor{where}; {DENSE}"
     array = isinstance(first, (Tensor, np.ndarray))
     for position, value in enumerate(values):
         if array != isinstance(value, (Tensor, np.ndarray)):
-            return position, f"has {_kind(value)}{where}, {OTHER} {_kind(first)}"
+            found = f"has {_kind(value)}{where}, {OTHER} {_kind(first)}"
+            return position, f"{found}; {SAME_KEYS_AND_SHAPES}"
+        if isinstance(value, Tensor) and value.layout is not torch.strided:
+            return (
+                position,
+                f"has a {str(value.layout).removeprefix('torch.')} tensor{where}; {DENSE}",
+            )
         if array and tuple(value.shape) != tuple(first.shape):
             shapes = f"{list(value.shape)}{where}, {OTHER} {list(first.shape)}"
-            return position, f"has shape {shapes}"
+            return position, f"has shape {shapes}; {SAME_KEYS_AND_SHAPES}"
     return None
 
 
@@ -109,7 +133,7 @@ def describe_mismatch(items: list[Any]) -> str | None:
     None when they match (their error is something else)."""
     try:
         found = _compare(list(items), "") if items else None
-    except Exception:  # values without a shape (nested tensors): torch's error stands
+    except Exception:  # values it cannot inspect: torch's error stands
         return None
     if found is None:
         return None
@@ -118,8 +142,4 @@ def describe_mismatch(items: list[Any]) -> str | None:
     dataset = getattr(items, "dataset", None)
     where = f"dataset '{dataset}': " if dataset is not None else ""
     what = what.replace(OTHER, f"the one at index {indices[0]}")
-    return (
-        f"{where}the item at index {indices[position]} {what}; every item needs the same keys "
-        "and the same shape per key, since batches stack them key by key (pad point clouds, "
-        "or sample a fixed number of points)"
-    )
+    return f"{where}the item at index {indices[position]} {what}"

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, default_collate
 
-from noether.core.data.batch_items import ItemsMismatchError, describe_mismatch
+from noether.core.data.batch_items import UnstackableItemsError, describe_mismatch
 from noether.core.data.container import DataContainer
 from noether.core.data.interleaved import InterleavedBatchSampler, IteratorSlot, MultiDataset
 from noether.core.data.prefetch import map_tensors
@@ -63,7 +63,7 @@ def pin_batch(batch: Any) -> Any:
 
 
 def collate_items(items: list[Any]) -> Any:
-    """`default_collate`, except that items that do not stack raise `ItemsMismatchError`
+    """`default_collate`, except that items that do not stack raise `UnstackableItemsError`
     naming the dataset, key and samples (see `describe_mismatch`); the run's collate in
     data workers, where `default_collate` stacks straight into shared memory."""
     try:
@@ -73,7 +73,7 @@ def collate_items(items: list[Any]) -> Any:
         message = describe_mismatch(items)
         if message is None:
             raise
-        raise ItemsMismatchError(message) from error
+        raise UnstackableItemsError(message) from error
 
 
 def collate_tensor_dicts(items: list[Any]) -> Any:
