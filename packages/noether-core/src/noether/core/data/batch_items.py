@@ -95,13 +95,13 @@ def _compare(values: list[Any], path: str) -> _Found | None:
     if isinstance(first, Mapping):
         for position, value in enumerate(values):
             if not isinstance(value, Mapping):
-                found = f"is {_kind(value)}, {OTHER} {_kind(first)}"
-                return position, f"{found}; {SAME_KEYS_AND_SHAPES}"
+                what = f"is {_kind(value)}, {OTHER} {_kind(first)}"
+                return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
             missing = [key for key in first if key not in value]
             if missing:
                 keys = ", ".join(map(str, first))
-                found = f"has no key '{path}{missing[0]}' ({OTHER} has {keys})"
-                return position, f"{found}; {SAME_KEYS_AND_SHAPES}"
+                what = f"has no key '{path}{missing[0]}' ({OTHER} has {keys})"
+                return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
         for key in first:
             found = _compare([value[key] for value in values], f"{path}{key}.")
             if found is not None:
@@ -115,8 +115,8 @@ def _compare(values: list[Any], path: str) -> _Found | None:
     array = isinstance(first, (Tensor, np.ndarray))
     for position, value in enumerate(values):
         if array != isinstance(value, (Tensor, np.ndarray)):
-            found = f"has {_kind(value)}{where}, {OTHER} {_kind(first)}"
-            return position, f"{found}; {SAME_KEYS_AND_SHAPES}"
+            what = f"has {_kind(value)}{where}, {OTHER} {_kind(first)}"
+            return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
         if isinstance(value, Tensor) and value.layout is not torch.strided:
             return (
                 position,
