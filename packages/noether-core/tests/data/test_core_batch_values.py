@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict, namedtuple
 
+import pytest
 import torch
 
 from noether.core.callbacks.context import GradNormMeter
 from noether.core.data.loader import pin_batch
+from noether.core.trainer.loop import drop_metadata
 from noether.core.trainer.step import TrainStep
 from noether.core.trainer.types import TrainerResult
 
@@ -49,3 +51,11 @@ def test_pinning_keeps_named_tuples_and_mapping_types():
     pinned = pin_batch({"pair": Pair("a", "b"), "ordered": OrderedDict(k="v"), "s": "x"})
     assert pinned == {"pair": Pair("a", "b"), "ordered": OrderedDict(k="v"), "s": "x"}
     assert type(pinned["pair"]) is Pair and type(pinned["ordered"]) is OrderedDict
+
+
+def test_a_batch_that_is_no_dict_says_what_items_must_be():
+    """Items that are tuples (a TensorDataset's) gave "'Tensor' object has no attribute
+    'startswith'"."""
+    with pytest.raises(TypeError, match=r"a batch is a list, not a dict: a dataset's __getitem__"):
+        drop_metadata([torch.ones(2, 3), torch.zeros(2)])
+    assert drop_metadata({"x": torch.ones(1), "__meta_id": [3]}).keys() == {"x"}

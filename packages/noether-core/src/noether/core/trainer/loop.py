@@ -33,9 +33,19 @@ RunStep = Callable[[Batch, int], StepResult]
 
 
 def drop_metadata(batch: Batch) -> Batch:
-    """The batch without `__meta*` keys (bookkeeping that the model must not see)."""
-    if any(key.startswith("__meta") for key in batch):
-        return {k: v for k, v in batch.items() if not k.startswith("__meta")}
+    """The batch without `__meta*` keys (bookkeeping that the model must not see).
+
+    Raises:
+        TypeError: the batch is no mapping (the dataset's items are not dicts).
+    """
+    if not isinstance(batch, Mapping):
+        raise TypeError(
+            f"a batch is a {type(batch).__name__}, not a dict: a dataset's __getitem__ returns "
+            "each item as a dict of named tensors ({'x': ..., 'y': ...}), whose keys "
+            "forward_properties and target_properties name"
+        )
+    if any(str(key).startswith("__meta") for key in batch):
+        return {k: v for k, v in batch.items() if not str(k).startswith("__meta")}
     return batch
 
 
