@@ -142,6 +142,19 @@ def test_a_failing_item_in_a_data_worker_is_reported_by_its_line_and_ends_the_ru
     assert 'in __getitem__: return {"x": sample["x"], "y": sample["pressure"]}' in done.stderr
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_item_without_a_key_is_named_by_dataset_index_and_key(
+    project: Path, workers: int
+) -> None:
+    """torch's own error would be `KeyError: 'y'`, naming neither the dataset nor the item."""
+    flags = ["model.fail_at=0", f"num_workers={workers}", "datasets.train.keyless_item=13"]
+    done = run(NOETHER_TRAIN, "experiment.yaml", *flags, cwd=project)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "UnstackableItemsError: " in done.stderr
+    assert "dataset 'train': the item at index 13 has no key 'y' (the one at index" in done.stderr
+
+
 def test_a_failing_user_callback_prints_no_traceback(project: Path) -> None:
     callback = "{kind: 'failing_configs:RaisingCallbackConfig', every_n_updates: 2}"
     done = run(

@@ -26,6 +26,8 @@ class SmallDatasetConfig(DatasetConfig):
     """Its constructor raises a ValueError (the user's own check of its input)."""
     bad_item: int | None = None
     """An item whose read fails (a key the sample does not have)."""
+    keyless_item: int | None = None
+    """An item returned without its "y" (only stacking the batch notices)."""
 
 
 class FailingModelConfig(ModelConfig):

@@ -30,6 +30,7 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
         if config.invalid:
             raise ValueError("the mesh has no boundary")  # the user's own check
         self.bad_item = config.bad_item
+        self.keyless_item = config.keyless_item
         self.x = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
         self.y = self.x.sum(dim=1, keepdim=True)
 
@@ -40,6 +41,8 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
         sample = {"x": self.x[index], "y": self.y[index]}
         if index == self.bad_item:
             return {"x": sample["x"], "y": sample["pressure"]}  # the bug: no such key
+        if index == self.keyless_item:
+            return {"x": sample["x"]}  # the bug: "y" left out
         return sample
 
 

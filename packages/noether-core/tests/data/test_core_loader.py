@@ -3,12 +3,16 @@ collate of tensor dicts equals default_collate."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
-from noether.core.data.loader import RunDataLoader, collate_tensor_dicts
+from noether.core.data.batch_items import GetItemsError, UnstackableItemsError
+from noether.core.data.interleaved import MultiDataset
+from noether.core.data.loader import RunDataLoader, collate_items, collate_tensor_dicts
 
 BATCHES = [[3, 1], [0, 5, 2], [4]]
 
@@ -90,7 +94,6 @@ def test_collate_tensor_dicts_equals_default_collate():
     [
         [{"x": torch.ones(2), "label": 1}, {"x": torch.zeros(2), "label": 0}],  # a non-tensor
         [torch.ones(2), torch.zeros(2)],  # not dicts
-        [{"x": torch.ones(2)}, {"x": 3}],  # a non-tensor after the first item
     ],
 )
 def test_other_batches_are_collated_by_default_collate(items):
@@ -107,15 +110,24 @@ def test_other_batches_are_collated_by_default_collate(items):
         assert torch.equal(got, expected)
 
 
-def test_shape_mismatch_raises_default_collates_error():
-    items = [{"x": torch.ones(2)}, {"x": torch.ones(3)}]
-    with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([{"x": torch.ones(2)}, {"x": torch.ones(3)}], "index 1 has shape [3] at 'x', the one"),
+        ([{"x": torch.ones(2)}, {"x": 3}], "index 1 has an int at 'x', the one at index 0"),
+        ([{"a": {"b": torch.ones(1)}}, {"a": {}}], "index 1 has no key 'a.b' (the one at index 0"),
+    ],
+)
+def test_items_that_do_not_stack_name_the_item_and_key(items, message):
+    with pytest.raises(UnstackableItemsError, match=re.escape(message)):
         collate_tensor_dicts(items)
 
 
-def test_sparse_tensors_get_default_collates_message():
-    items = [{"x": torch.eye(2).to_sparse()}, {"x": torch.eye(2).to_sparse()}]
-    with pytest.raises(RuntimeError, match="sparse"):
+def test_sparse_tensors_are_named_with_what_to_return_instead():
+    """torch's own message asks for a custom collate_fn, which a noether config has none of."""
+    items = [{"x": torch.eye(2)}, {"x": torch.eye(2).to_sparse()}]
+    message = "the item at index 1 has a sparse_coo tensor at 'x'; batches stack dense tensors"
+    with pytest.raises(UnstackableItemsError, match=re.escape(message)):
         collate_tensor_dicts(items)
 
 
@@ -129,3 +141,56 @@ def test_in_process_iteration_collates_with_collate_tensor_dicts(monkeypatch):
     monkeypatch.setattr("noether.core.data.loader.collate_tensor_dicts", recording)
     assert len(list(RunDataLoader(Items(), batch_sampler=BATCHES))) == 3
     assert seen == [2, 3, 1]
+
+
+class Uneven(Items):
+    """Item 5 lacks "y"; item 2 has a longer "x" (a user's dataset bug)."""
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = super().__getitem__(index)
+        if index == 5:
+            del item["y"]
+        if index == 2:
+            item["x"] = torch.zeros(3)
+        return item
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        ([0, 5], "dataset 'val': the item at index 5 has no key 'y' (the one at index 0 has x, y)"),
+        ([1, 2], "dataset 'val': the item at index 2 has shape [3] at 'x', the one at index 1 [2]"),
+    ],
+)
+@pytest.mark.parametrize("workers", [0, 1])
+def test_items_that_do_not_stack_are_named_by_dataset_index_and_key(batch, message, workers):
+    """In a worker, torch's own error for the shapes is "Trying to resize storage..."."""
+    data = MultiDataset([Items(), Uneven()], ["train", "val"])
+    batches = [[6 + i for i in batch]]
+    loader = RunDataLoader(
+        data, batch_sampler=batches, num_workers=workers, collate_fn=collate_items
+    )
+    with pytest.raises(UnstackableItemsError, match=re.escape(message)):
+        list(loader)
+
+
+def test_nested_tensors_are_named_with_what_to_return_instead():
+    nested = torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)])
+    message = "index 0 has a nested tensor at 'x'; batches stack dense tensors only: return it"
+    with pytest.raises(UnstackableItemsError, match=re.escape(message)):
+        collate_tensor_dicts([{"x": nested}, {"x": nested}])
+
+
+class Stacking(Items):
+    """A `__getitems__` that returns the batch already stacked (a dict), not its items."""
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return default_collate([self[i] for i in indices])
+
+
+def test_a_getitems_that_returns_no_list_of_items_is_named():
+    loader = RunDataLoader(MultiDataset([Stacking()], ["train"]), batch_sampler=BATCHES)
+    message = "dataset 'train': Stacking.__getitems__ (" + __file__
+    with pytest.raises(GetItemsError, match=re.escape(message)) as error:
+        list(loader)
+    assert "returned a dict (keys x, y) for 2 indices" in str(error.value)

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from noether.core.counters import Frequency
+from noether.core.data.batch_items import FetchedItems, check_getitems
 from noether.core.data.container import ShardedEpochSampler
 from noether.core.rng import derive_seed, seed_all
 
@@ -27,10 +28,14 @@ _TRAIN, _AFTER_UPDATE, _AFTER_EPOCH, _EVALUATION = range(4)
 
 
 class MultiDataset(Dataset[Any]):
-    """Several datasets behind one index space (offsets in the order given)."""
+    """Several datasets behind one index space (offsets in the order given); `names` (one
+    per dataset) name a batch's dataset in the errors of items that do not stack."""
 
-    def __init__(self, datasets: Sequence[Dataset[Any]]) -> None:
+    def __init__(
+        self, datasets: Sequence[Dataset[Any]], names: Sequence[str] | None = None
+    ) -> None:
         self.datasets = list(datasets)
+        self.names = list(names) if names is not None else None
         self.offsets: list[int] = []
         total = 0
         for dataset in self.datasets:
@@ -63,9 +68,14 @@ class MultiDataset(Dataset[Any]):
         dataset, offset = self.datasets[i], self.offsets[i]
         local = [index - offset for index in indices] if offset else indices
         getitems = getattr(dataset, "__getitems__", None)
+        name = self.names[i] if self.names is not None else None
         if getitems is not None:
-            return list(getitems(local))
-        return list(map(dataset.__getitem__, local))  # tools/bench/loop_overhead.py (A)
+            returned = getitems(local)
+            items = FetchedItems(returned, name, local)
+            check_getitems(returned, items, local, name, getitems)
+            return items
+        # map over a list comprehension: tools/bench/loop_overhead.py (A)
+        return FetchedItems(map(dataset.__getitem__, local), name, local)
 
 
 class SeededBatch(list[int]):

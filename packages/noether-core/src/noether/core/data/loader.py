@@ -10,8 +10,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, default_collate
 
+from noether.core.data.batch_items import UnstackableItemsError, describe_mismatch
 from noether.core.data.container import DataContainer
 from noether.core.data.interleaved import InterleavedBatchSampler, IteratorSlot, MultiDataset
+from noether.core.data.prefetch import map_tensors
 from noether.core.data.workers import worker_init_fn
 from noether.core.distributed import get_rank
 
@@ -27,9 +29,9 @@ class RunDataLoader(DataLoader[Any]):
     Without workers, torch's iterator still wraps each batch in a profiler record and its
     own bookkeeping (measured by `tools/bench/loop_overhead.py`). Here each batch is fetched
     (the dataset's `__getitems__` where it has one, as torch's fetcher does), collated and
-    pinned when `pin_memory` is set and CUDA is present; torch's `default_collate` becomes
-    `collate_tensor_dicts`. With workers, or without a batch sampler, torch's own iterator
-    runs.
+    pinned when `pin_memory` is set and CUDA is present; torch's `default_collate` (or
+    `collate_items`) becomes `collate_tensor_dicts`. With workers, or without a batch
+    sampler, torch's own iterator runs.
     """
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
@@ -40,7 +42,7 @@ class RunDataLoader(DataLoader[Any]):
         ):
             return super().__iter__()
         collate = self.collate_fn
-        if collate is default_collate:
+        if collate is default_collate or collate is collate_items:
             collate = collate_tensor_dicts
         dataset = self.dataset
         getitems = getattr(dataset, "__getitems__", None)
@@ -56,20 +58,28 @@ class RunDataLoader(DataLoader[Any]):
 
 
 def pin_batch(batch: Any) -> Any:
-    """The batch with its tensors in page-locked memory (dicts, lists and tuples walked)."""
-    if isinstance(batch, Tensor):
-        return batch.pin_memory()
-    if isinstance(batch, dict):
-        return {key: pin_batch(value) for key, value in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(pin_batch(value) for value in batch)
-    return batch
+    """The batch with its tensors in page-locked memory (walked as by `map_tensors`)."""
+    return map_tensors(Tensor.pin_memory, batch)
+
+
+def collate_items(items: list[Any]) -> Any:
+    """`default_collate`, except that items that do not stack raise `UnstackableItemsError`
+    naming the dataset, key and samples (see `describe_mismatch`); the run's collate in
+    data workers, where `default_collate` stacks straight into shared memory."""
+    try:
+        return default_collate(items)
+    except (KeyError, TypeError, AttributeError, RuntimeError) as error:
+        # in workers torch sizes the shared output from each item: 'float' has no 'numel'
+        message = describe_mismatch(items)
+        if message is None:
+            raise
+        raise UnstackableItemsError(message) from error
 
 
 def collate_tensor_dicts(items: list[Any]) -> Any:
-    """`default_collate` for noether's items, dicts of dense tensors, without its type dispatch
-    per value (measured by `tools/bench/loop_overhead.py`); any other batch, and any error, is
-    left to `default_collate`."""
+    """`collate_items` for noether's items, dicts of dense tensors, without `default_collate`'s
+    type dispatch per value (measured by `tools/bench/loop_overhead.py`); any other batch,
+    and any error, is left to `collate_items`."""
     first = items[0]
     if type(first) is dict and all(
         type(value) is Tensor and value.layout is torch.strided for value in first.values()
@@ -78,8 +88,8 @@ def collate_tensor_dicts(items: list[Any]) -> Any:
             # map(itemgetter) over a list comprehension: tools/bench/loop_overhead.py (A)
             return {key: torch.stack(list(map(itemgetter(key), items))) for key in first}
         except (TypeError, KeyError, RuntimeError):
-            pass  # default_collate's own handling or error message
-    return default_collate(items)
+            pass  # collate_items' own handling or error message
+    return collate_items(items)
 
 
 def build_run_loader(
@@ -109,10 +119,12 @@ def build_run_loader(
         main_sampler_kwargs: keyword arguments of `DataContainer.get_main_sampler`.
     """
     datasets = []
+    names = []
     main_sampler = None
     if not evaluation:
         train = container.get_dataset("train")
         datasets.append(train)
+        names.append("train")
         main_sampler = container.get_main_sampler(train, **(main_sampler_kwargs or {}))
     offset = sum(len(d) for d in datasets)  # type: ignore[arg-type,misc]
     slots = []
@@ -121,6 +133,7 @@ def build_run_loader(
         indices = [offset + i for i in callback.sample_indices()]
         slots.append(IteratorSlot(callback.frequency, indices, callback.batch_size or batch_size))
         datasets.append(dataset)
+        names.append(callback.dataset_key)
         offset += len(dataset)  # type: ignore[arg-type]
     sampler = InterleavedBatchSampler(
         main_sampler=main_sampler,
@@ -148,8 +161,9 @@ def build_run_loader(
         extra["prefetch_factor"] = prefetch_factor
         extra["worker_init_fn"] = worker_init_fn()
     return RunDataLoader(
-        MultiDataset(datasets),
+        MultiDataset(datasets, names),
         batch_sampler=sampler,
+        collate_fn=collate_items,  # its errors name dataset and key, in workers too
         num_workers=num_workers,
         pin_memory=pin_memory,
         generator=generator,

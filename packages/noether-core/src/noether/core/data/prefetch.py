@@ -3,13 +3,39 @@ on a copy: while the GPU computes batch N, batch N + 1 is on its way."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
 Batch = dict[str, Any]
+
+
+def map_tensors(function: Callable[[Tensor], Tensor], value: Any) -> Any:
+    """The value with `function` applied to each of its tensors, walking dicts, lists and
+    tuples (named tuples and dict types kept); other values (a batch's names) as they are,
+    so that a batch that works on the CPU works on a GPU."""
+    if isinstance(value, Tensor):
+        return function(value)
+    if type(value) is dict:
+        return {key: map_tensors(function, item) for key, item in value.items()}
+    if isinstance(value, dict):  # OrderedDict, defaultdict: a copy keeps the type
+        clone = copy.copy(value)
+        clone.update((key, map_tensors(function, item)) for key, item in value.items())
+        return clone
+    if isinstance(value, tuple):
+        items = [map_tensors(function, item) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    if isinstance(value, list):
+        return [map_tensors(function, item) for item in value]
+    return value
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """The batch with its tensors copied to `device` (`non_blocking`; see `map_tensors`)."""
+    return map_tensors(lambda tensor: tensor.to(device, non_blocking=True), batch)
 
 
 class CudaPrefetcher:
@@ -22,7 +48,7 @@ class CudaPrefetcher:
     their memory to another tensor before the compute that reads them is done. Non-blocking
     copies overlap only from page-locked memory: the run's loader pins by default on CUDA.
 
-    Values that are not tensors are passed through unchanged.
+    Values that are not tensors are passed through unchanged (see `map_tensors`).
     """
 
     def __init__(self, batches: Iterator[Batch], device: torch.device) -> None:
@@ -44,9 +70,13 @@ class CudaPrefetcher:
             raise StopIteration
         compute = torch.cuda.current_stream(self.device)
         compute.wait_stream(self.stream)
-        for value in batch.values():
-            if isinstance(value, Tensor) and value.device.type == "cuda":
-                value.record_stream(compute)
+
+        def record(tensor: Tensor) -> Tensor:
+            if tensor.device.type == "cuda":
+                tensor.record_stream(compute)
+            return tensor
+
+        map_tensors(record, batch)
         self._load_next()
         return batch
 
@@ -61,9 +91,4 @@ class CudaPrefetcher:
             self.exhausted = True
             return
         with torch.cuda.stream(self.stream):
-            self.next_batch = {
-                key: value.to(self.device, non_blocking=True)
-                if isinstance(value, Tensor)
-                else value
-                for key, value in batch.items()
-            }
+            self.next_batch = to_device(batch, self.device)

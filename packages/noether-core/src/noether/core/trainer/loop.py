@@ -17,7 +17,7 @@ from noether.core.callbacks.dispatch import CallbackDispatcher, DueSchedule, ove
 from noether.core.checkpoint.writer import LATEST_TAG, CheckpointWriter
 from noether.core.counters import UpdateCounter
 from noether.core.data.container import per_rank_batches
-from noether.core.data.prefetch import CudaPrefetcher
+from noether.core.data.prefetch import CudaPrefetcher, to_device
 from noether.core.signals import StopAgreement, StopRequest
 from noether.core.stopwatch import Stopwatch
 from noether.core.trackers.log_writer import LogWriter
@@ -33,9 +33,19 @@ RunStep = Callable[[Batch, int], StepResult]
 
 
 def drop_metadata(batch: Batch) -> Batch:
-    """The batch without `__meta*` keys (bookkeeping that the model must not see)."""
-    if any(key.startswith("__meta") for key in batch):
-        return {k: v for k, v in batch.items() if not k.startswith("__meta")}
+    """The batch without `__meta*` keys (bookkeeping that the model must not see).
+
+    Raises:
+        TypeError: the batch is no mapping (the dataset's items are not dicts).
+    """
+    if not isinstance(batch, Mapping):
+        raise TypeError(
+            f"a batch is a {type(batch).__name__}, not a dict: a dataset's __getitem__ returns "
+            "each item as a dict of named tensors ({'x': ..., 'y': ...}), whose keys "
+            "forward_properties and target_properties name"
+        )
+    if any(str(key).startswith("__meta") for key in batch):
+        return {k: v for k, v in batch.items() if not str(k).startswith("__meta")}
     return batch
 
 
@@ -241,7 +251,7 @@ class TrainingLoop:
     def _to_device(self, batch: Batch) -> Batch:
         if self.device.type == "cpu":
             return batch
-        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        return to_device(batch, self.device)  # type: ignore[no-any-return]
 
     def evaluate_once(self, data_iter: Iterator[Batch]) -> None:
         """Evaluation only (no update left): every periodic callback runs once."""

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from noether.core.callbacks.context import GradNormMeter
+from noether.core.data.prefetch import to_device
 from noether.core.models.base import ModelBase
 from noether.core.stopwatch import Stopwatch
 from noether.core.trainer.nonfinite import NonFiniteLossGuard, SkipNonFinite
@@ -97,7 +98,7 @@ class TrainStep:
         """
         start = perf_counter()
         if self._move_to_device:
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            batch = to_device(batch, self.device)
         is_last = index == steps - 1
         ddp = self.ddp_model
         with nullcontext() if is_last or ddp is None else ddp.no_sync():

@@ -1,0 +1,145 @@
+"""A batch's items before collation, and what is wrong with them when they do not stack.
+
+Items are stacked key by key, so every item of a dataset needs the same keys and the same
+shape per key. torch's own errors for items that break this (`KeyError: 'heat'`, `stack
+expects each tensor to be equal size`) name neither the dataset, the key nor the sample;
+`describe_mismatch` does, from the `FetchedItems` that `MultiDataset` returns; for sparse
+and nested tensors, which torch asks for a custom collate_fn for, it says how to store them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+class UnstackableItemsError(ValueError):
+    """The items of one batch differ in their keys, types or shapes, or hold sparse or nested
+    tensors, so they cannot stack."""
+
+
+class GetItemsError(ValueError):
+    """A dataset's `__getitems__` returned something else than one item per index."""
+
+
+def check_getitems(
+    returned: Any, items: list[Any], indices: Sequence[int], dataset: str | None, method: Any
+) -> None:
+    """Raises `GetItemsError` unless `__getitems__` returned one item per index (a batch
+    already stacked into a dict comes back as its keys, which fail far from the cause)."""
+    if len(items) == len(indices) and not isinstance(returned, Mapping):
+        return
+    what = f"a {type(returned).__name__} of {len(items)}"
+    if isinstance(returned, Mapping):
+        what = f"a {type(returned).__name__} (keys {', '.join(map(str, returned))})"
+    where = f"dataset '{dataset}': " if dataset is not None else ""
+    raise GetItemsError(
+        f"{where}{_qualname(method)} returned {what} for {len(indices)} indices; it must "
+        "return the batch's items, one per index, as __getitem__ gives them (noether stacks "
+        "them)"
+    )
+
+
+def _qualname(method: Any) -> str:
+    """`Class.__getitems__ (file:line)` of a bound method, as far as it is known."""
+    name = getattr(method, "__qualname__", "__getitems__")
+    function: Callable[..., Any] = getattr(method, "__func__", method)
+    try:
+        file = inspect.getsourcefile(function)
+        line = function.__code__.co_firstlineno
+    except (TypeError, AttributeError):
+        return str(name)
+    return f"{name} ({file}:{line})"
+
+
+class FetchedItems(list[Any]):
+    """The items of one batch, with the dataset and the sample indices they came from."""
+
+    dataset: str | None
+    indices: Sequence[int]
+
+    def __init__(self, items: Iterable[Any], dataset: str | None, indices: Sequence[int]) -> None:
+        super().__init__(items)
+        self.dataset = dataset
+        self.indices = indices
+
+
+_Found = tuple[int, str]
+"""(position of the first item that differs from the first one, how; `OTHER` is the first)"""
+OTHER = "\x00other\x00"
+SAME_KEYS_AND_SHAPES = (
+    "every item needs the same keys and the same shape per key, since batches stack them key "
+    "by key (pad point clouds, or sample a fixed number of points)"
+)
+DENSE = (
+    "batches stack dense tensors only: return it dense (.to_dense()), or its indices and "
+    "values padded to a fixed size"
+)
+PADDED = "batches stack dense tensors only: return it padded (.to_padded_tensor(0.0))"
+
+
+def _kind(value: Any) -> str:
+    """The value's type with its article ("an int", "a Tensor")."""
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _compare(values: list[Any], path: str) -> _Found | None:
+    """The first item that does not match the first one at `path` (keys, type, shape)."""
+    first = values[0]
+    if isinstance(first, Mapping):
+        for position, value in enumerate(values):
+            if not isinstance(value, Mapping):
+                what = f"is {_kind(value)}, {OTHER} {_kind(first)}"
+                return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
+            missing = [key for key in first if key not in value]
+            if missing:
+                keys = ", ".join(map(str, first))
+                what = f"has no key '{path}{missing[0]}' ({OTHER} has {keys})"
+                return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
+        for key in first:
+            found = _compare([value[key] for value in values], f"{path}{key}.")
+            if found is not None:
+                return found
+        return None
+    where = f" at '{path.removesuffix('.')}'" if path else ""
+    if isinstance(first, Tensor) and (first.is_nested or first.layout is not torch.strided):
+        if first.is_nested:
+            return 0, f"has a nested tensor{where}; {PADDED}"
+        return 0, f"has a {str(first.layout).removeprefix('torch.')} tensor{where}; {DENSE}"
+    array = isinstance(first, (Tensor, np.ndarray))
+    for position, value in enumerate(values):
+        if array != isinstance(value, (Tensor, np.ndarray)):
+            what = f"has {_kind(value)}{where}, {OTHER} {_kind(first)}"
+            return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
+        if isinstance(value, Tensor) and value.layout is not torch.strided:
+            return (
+                position,
+                f"has a {str(value.layout).removeprefix('torch.')} tensor{where}; {DENSE}",
+            )
+        if array and tuple(value.shape) != tuple(first.shape):
+            shapes = f"{list(value.shape)}{where}, {OTHER} {list(first.shape)}"
+            return position, f"has shape {shapes}; {SAME_KEYS_AND_SHAPES}"
+    return None
+
+
+def describe_mismatch(items: list[Any]) -> str | None:
+    """What makes these items unstackable, naming the dataset, the key and the samples, or
+    None when they match (their error is something else)."""
+    try:
+        found = _compare(list(items), "") if items else None
+    except Exception:  # values it cannot inspect: torch's error stands
+        return None
+    if found is None:
+        return None
+    position, what = found
+    indices = getattr(items, "indices", None) or range(len(items))
+    dataset = getattr(items, "dataset", None)
+    where = f"dataset '{dataset}': " if dataset is not None else ""
+    what = what.replace(OTHER, f"the one at index {indices[0]}")
+    return f"{where}the item at index {indices[position]} {what}"
