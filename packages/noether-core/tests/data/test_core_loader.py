@@ -174,6 +174,7 @@ def test_items_that_do_not_stack_are_named_by_dataset_index_and_key(batch, messa
         list(loader)
 
 
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors:UserWarning")
 def test_nested_tensors_are_named_with_what_to_return_instead():
     nested = torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)])
     message = "index 0 has a nested tensor at 'x'; batches stack dense tensors only: return it"

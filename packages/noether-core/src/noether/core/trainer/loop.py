@@ -38,7 +38,7 @@ def drop_metadata(batch: Batch) -> Batch:
     Raises:
         TypeError: the batch is no mapping (the dataset's items are not dicts).
     """
-    if not isinstance(batch, Mapping):
+    if not isinstance(batch, dict) and not isinstance(batch, Mapping):  # dict: no ABC check
         raise TypeError(
             f"a batch is a {type(batch).__name__}, not a dict: a dataset's __getitem__ returns "
             "each item as a dict of named tensors ({'x': ..., 'y': ...}), whose keys "
