@@ -3,8 +3,8 @@
 Both sides train the same MLP on the same dataset (items are dicts of tensors, batched by a
 `DataLoader` without workers) with the same optimizer for the same number of updates. The
 plain loop iterates torch's `DataLoader`; the trainer its own `RunDataLoader` (the same
-batches, fetched and collated without torch's per-batch bookkeeping and without a Python
-call per item, counted here as part of the trainer, as a user would see it). The
+batches, fetched and collated without torch's per-batch bookkeeping, counted here as part of
+the trainer, as a user would see it). The
 trainer runs with its default callbacks on and a real tracker (`jsonl` in a temporary folder,
 or `noop`); `--bare` adds the trainer without default callbacks, and `--control` a second
 plain loop: its ratio to the first shows how finely this run can tell sides apart.

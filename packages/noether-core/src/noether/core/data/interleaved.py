@@ -74,8 +74,7 @@ class MultiDataset(Dataset[Any]):
             items = FetchedItems(returned, name, local)
             check_getitems(returned, items, local, name, getitems)
             return items
-        # map over a list comprehension: tools/bench/loop_overhead.py (A)
-        return FetchedItems(map(dataset.__getitem__, local), name, local)
+        return FetchedItems([dataset[index] for index in local], name, local)
 
 
 class SeededBatch(list[int]):

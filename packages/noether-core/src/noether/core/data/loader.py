@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -85,8 +84,7 @@ def collate_tensor_dicts(items: list[Any]) -> Any:
         type(value) is Tensor and value.layout is torch.strided for value in first.values()
     ):
         try:
-            # map(itemgetter) over a list comprehension: tools/bench/loop_overhead.py (A)
-            return {key: torch.stack(list(map(itemgetter(key), items))) for key in first}
+            return {key: torch.stack([item[key] for item in items]) for key in first}
         except (TypeError, KeyError, RuntimeError):
             pass  # collate_items' own handling or error message
     return collate_items(items)
