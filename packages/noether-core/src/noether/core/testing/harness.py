@@ -13,6 +13,7 @@ from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCa
 from noether.core.callbacks.context import CallbackContext
 from noether.core.counters import UpdateCounter
 from noether.core.data.container import DataContainer
+from noether.core.data.interleaved import IteratorSlot
 from noether.core.data.loader import collate_tensor_dicts
 from noether.core.stopwatch import Stopwatch
 from noether.core.testing.datasets import PairDataset
@@ -107,10 +108,10 @@ class CallbackHarness:
         effective batch size)."""
         if isinstance(callback, PeriodicDataIteratorCallback):
             dataset = self.context.data_container.get_dataset(callback.dataset_key)
-            indices = callback.sample_indices()
             size = callback.batch_size or self.counter.effective_batch_size
-            chunks = [indices[start : start + size] for start in range(0, len(indices), size)]
+            slot = IteratorSlot(callback.frequency, callback.sample_indices(), size)
             callback.set_batches(
-                collate_tensor_dicts([dataset[index] for index in chunk]) for chunk in chunks
+                collate_tensor_dicts([dataset[index] for index in chunk])
+                for chunk in slot.batches()
             )
         callback.periodic_callback()
