@@ -305,10 +305,11 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: P
     result = noether_train(tmp_path, CONFIG, "datasets.train.poison_index=5")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "the loss became NaN or infinite between updates" in result.stderr
-    assert "loss/online/mse" in result.stderr
     (run_dir,) = run_dirs(tmp_path)
     rows = metrics(run_dir)
+    # tracked every update: the read names the one update that went bad
+    assert f"the loss became NaN or infinite in update {rows[-1]['update']} (" in result.stderr
+    assert "loss/online/mse" in result.stderr
     assert rows[-1]["loss/online/mse"] == "nan"  # the window that went bad is logged
     latest = CheckpointWriter.load(run_dir, "latest")
     assert latest["trainer"]["update_counter"]["update"] == rows[-1]["update"] - 1

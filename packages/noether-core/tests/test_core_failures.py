@@ -50,6 +50,6 @@ def test_a_traceback_carried_as_text_gives_its_last_error_and_user_line() -> Non
         "in __getitem__\n    return sample[\"pressure\"]\nKeyError: 'pressure'\n"
     )
     assert describe_failure(RuntimeError(carried)) == [
-        "RuntimeError: Caught KeyError in DataLoader worker process 0. KeyError: 'pressure'",
+        "KeyError: 'pressure' (in DataLoader worker process 0)",
         '  at /home/me/project/data.py:9 in __getitem__: return sample["pressure"]',
     ]

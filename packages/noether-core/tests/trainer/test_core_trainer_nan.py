@@ -104,6 +104,21 @@ def test_by_default_a_non_finite_loss_stops_the_run_at_the_next_read():
     assert trainer.update_counter.update == 5
 
 
+def test_a_read_after_every_update_names_the_one_update():
+    trainer, _ = _nan_trainer(bad_calls={2}, max_updates=30, track_every_n_updates=1)
+    with pytest.raises(NonFiniteLossError, match=r"infinite in update 3 \("):
+        trainer.train(make_model())
+
+
+def test_skips_read_after_every_update_are_reported_for_the_one_update(caplog):
+    trainer, _ = _nan_trainer(
+        bad_calls={2}, max_updates=4, track_every_n_updates=1, skip_nan_loss=True
+    )
+    with caplog.at_level(logging.WARNING):
+        trainer.train(make_model())
+    assert "skipped 1 micro-batches in update 3 (1 in a row now" in caplog.text
+
+
 @pytest.mark.parametrize("bad", [3, 70, 129])
 def test_a_non_finite_loss_is_found_among_more_losses_than_are_summed_at_once(bad):
     """Between two reads the losses are summed on the device 64 at a time; a NaN in any

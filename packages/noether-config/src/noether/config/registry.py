@@ -121,7 +121,7 @@ class RegistryBase(BaseModel):
         """The root whose registry this class belongs to."""
         for klass in cls.__mro__:
             if "entry_point_group" in klass.__dict__:
-                return klass  # type: ignore[no-any-return]
+                return klass
         raise TypeError(f"{cls.__qualname__} derives from no registry root")
 
     @classmethod

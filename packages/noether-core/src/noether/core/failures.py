@@ -39,6 +39,8 @@ LIBRARY_PACKAGES = frozenset(
 """Installed packages whose frames are not the user's code."""
 
 EMBEDDED_TRACEBACK = "Traceback (most recent call last):"
+_CAUGHT = re.compile(r"^Caught \S+ (?P<where>in .+?)\.?$")
+"""torch's headline of a worker's error: `Caught KeyError in DataLoader worker process 0.`"""
 _FRAME_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>.+)$')
 _STDLIB = [Path(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib")]
 _INSTALLED = ("site-packages", "dist-packages")
@@ -71,9 +73,10 @@ def raised_in_user_code(exc: BaseException) -> bool:
     return bool(frames) and not is_library_file(frames[-1].filename)
 
 
-def _embedded(text: str) -> tuple[str, traceback.FrameSummary | None]:
-    """(headline and final error line, user frame) of an error message that carries a
-    worker's traceback as text (torch's `Caught X in DataLoader worker process N.`)."""
+def _embedded(text: str) -> tuple[str | None, traceback.FrameSummary | None]:
+    """(console line, user frame) of an error message that carries a worker's traceback as
+    text (torch's `Caught X in DataLoader worker process N.`): the worker's own final error
+    line, then where it was caught. None for the line when there is no final error line."""
     head, _, rest = text.partition(EMBEDDED_TRACEBACK)
     lines = rest.splitlines()
     found = None
@@ -85,8 +88,12 @@ def _embedded(text: str) -> tuple[str, traceback.FrameSummary | None]:
                 match["file"], int(match["line"]), match["name"], line=code
             )
     final = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    if not final:
+        return None, found
     head = head.strip().removesuffix("Original").strip()
-    return f"{head} {final}".strip(), found
+    caught = _CAUGHT.match(head)
+    where = caught["where"] if caught else head
+    return (f"{final} ({where})" if where else final), found
 
 
 def describe_failure(exc: BaseException) -> list[str]:
@@ -94,9 +101,13 @@ def describe_failure(exc: BaseException) -> list[str]:
     user's code raised it or called into the library code that did (when it did)."""
     text = str(exc)
     frame = user_frame(exc.__traceback__)
+    carried = None
     if EMBEDDED_TRACEBACK in text:
-        text, frame = _embedded(text)
-    lines = [f"{type(exc).__name__}: {text}" if text else type(exc).__name__]
+        carried, frame = _embedded(text)
+    if carried is not None:
+        lines = [carried]  # the worker's error line names its own type
+    else:
+        lines = [f"{type(exc).__name__}: {text}" if text else type(exc).__name__]
     if frame is not None:
         code = (frame.line or "").strip()
         where = f"{frame.filename}:{frame.lineno} in {frame.name}"

@@ -96,4 +96,4 @@ def construct_bounded_int(loader: Any, node: yaml.ScalarNode) -> int | str:
     then reports it where it is, like any other string where a number belongs)."""
     if len(str(node.value)) > MAX_NUMBER_CHARS:
         return str(node.value)
-    return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)  # type: ignore[no-any-return]
+    return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)

@@ -29,6 +29,7 @@ from noether.core.checkpoint.folders import (
     CheckpointNotFoundError,
 )
 from noether.core.checkpoint.safe_files import check_storable, load_file, save_file
+from noether.core.counters import UpdateCounter
 from noether.core.distributed import barrier, get_world_size, is_rank0
 from noether.core.run_logging import details_logger
 from noether.core.runs import PathProvider, run_checkpoint_dir
@@ -64,7 +65,9 @@ def atomic_save(obj: Any, path: Path) -> None:
     save_file(obj, path)
 
 
-def _position(counter: Any, trainer_state: dict[str, Any] | None) -> dict[str, int]:
+def _position(
+    counter: UpdateCounter | None, trainer_state: dict[str, Any] | None
+) -> dict[str, int]:
     """(epoch, update, sample) of a checkpoint, for its manifest."""
     if trainer_state is not None and isinstance(trainer_state.get("update_counter"), dict):
         state = trainer_state["update_counter"]
@@ -82,7 +85,9 @@ class CheckpointWriter:
             without trainer state).
     """
 
-    def __init__(self, path_provider: PathProvider, update_counter: Any = None) -> None:
+    def __init__(
+        self, path_provider: PathProvider, update_counter: UpdateCounter | None = None
+    ) -> None:
         self.path_provider = path_provider
         self.update_counter = update_counter
         self._held: list[Callable[[], None]] | None = None
@@ -158,6 +163,9 @@ class CheckpointWriter:
             log.warning("no error checkpoint: the other ranks may not have failed")
             return
         self.discard()
+        if self.update_counter is None:
+            log.warning("no error checkpoint: this writer has no update counter to name it by")
+            return
         tag = f"error_{self.update_counter.tag}"
         try:
             self.save(model, trainer, tag=tag)

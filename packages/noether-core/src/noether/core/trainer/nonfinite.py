@@ -20,6 +20,11 @@ from noether.core.trainer.types import NonFiniteLossError
 _FOLD_EVERY = 64
 
 
+def _updates(first: int, last: int) -> str:
+    """`in update 3` or `between updates 1 and 5`: where a read found what it reports."""
+    return f"in update {last}" if first >= last else f"between updates {first} and {last}"
+
+
 class NonFiniteLossGuard:
     """Keeps every backpropagated loss on the device (summed per 64) and reads their sum only
     when the host reads values anyway: at the track interval, before a checkpoint is written,
@@ -95,7 +100,7 @@ class NonFiniteLossGuard:
             if key.startswith("loss/") and not math.isfinite(value)
         )
         raise NonFiniteLossError(
-            f"the loss became NaN or infinite between updates {first} and {counter.update} "
+            f"the loss became NaN or infinite {_updates(first, counter.update)} "
             f"({', '.join(names) if names else 'total loss'}), so training stopped; checkpoints "
             "written before hold finite weights. Lower the learning rate, check the data, or "
             "set trainer.skip_nan_loss (skip such batches) or trainer.stop_on_nan_loss: false"
@@ -256,11 +261,9 @@ class SkipNonFinite:
             )
         if skipped:
             self.logger.warning(
-                "non-finite loss: skipped %d micro-batches in updates %d to %d "
-                "(%d in a row now, at most %d)",
+                "non-finite loss: skipped %d micro-batches %s (%d in a row now, at most %d)",
                 skipped,
-                first,
-                update,
+                _updates(first, update),
                 run,
                 self.max_count,
             )
