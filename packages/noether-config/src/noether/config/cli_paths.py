@@ -38,6 +38,9 @@ class Selection:
     skipped: list[str] = field(default_factory=list)
     others: list[str] = field(default_factory=list)
     """YAML files skipped as not experiments (only with `experiments_only`)."""
+    unreadable: dict[str, str] = field(default_factory=dict)
+    """Folders that could not be searched, with the reason: their files are unchecked, so the
+    run must fail rather than pass on fewer files."""
     scopes: dict[str, str] = field(default_factory=dict)
     """The folder the user named for each file to validate (the file's own folder when the
     file was named): where its includes may be read from outside a git checkout."""
@@ -71,7 +74,12 @@ def is_experiment_file(path: str) -> bool:
 
 def _walk_folder(folder: str, selection: Selection, scope: str) -> None:
     found: list[str] = []
-    for current, _, names in os.walk(folder):
+
+    def unreadable(error: OSError) -> None:
+        where = error.filename if isinstance(error.filename, str) else folder
+        selection.unreadable.setdefault(where, error.strerror or str(error))
+
+    for current, _, names in os.walk(folder, onerror=unreadable):
         found.extend(os.path.join(current, n) for n in names if n.endswith(YAML_SUFFIXES))
     for path in sorted(found):
         parts = os.path.relpath(path, folder).split(os.sep)
@@ -98,6 +106,18 @@ def _expand_glob(pattern: str, selection: Selection) -> None:
         raise PathUsageError(f"no YAML file matches {pattern!r}")
 
 
+def _exists(path: str) -> bool:
+    """Whether something is at `path` although it is no regular file or folder that can be
+    reached; validation then reports why it cannot be read, instead of "no such file"."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return False
+    except OSError:  # a loop of symlinks, a folder on the way that may not be searched
+        pass
+    return True
+
+
 def select_files(paths: list[str], experiments_only: bool = False) -> Selection:
     """Expands files, folders and globs; with `experiments_only`, keeps only experiment files.
 
@@ -112,6 +132,8 @@ def select_files(paths: list[str], experiments_only: bool = False) -> Selection:
             _walk_folder(path, selection, path)
         elif _has_magic(path):
             _expand_glob(path, selection)
+        elif _exists(path):  # a FIFO, a symlink loop, a file behind a closed folder
+            selection.add(path, skip=False, scope=os.path.dirname(path) or ".")
         else:
             raise PathUsageError(f"no such file or folder: {path!r}")
     if experiments_only:

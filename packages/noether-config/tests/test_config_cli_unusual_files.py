@@ -1,0 +1,133 @@
+"""Paths that are not plain readable files, and bytes that are not YAML text, given to the
+installed `noether-config validate` as a user (or a CI job on a pull request) gives them: each
+ends in a report that names the file and, where there is one, the line; never a traceback,
+never "no such file" for something that is there, and never a green run that skipped files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from noether.config import ConfigError, load_config
+
+NOBODY = 65534
+
+
+def run(command: list[str], cwd: Path, as_nobody: bool = False) -> tuple[int, str]:
+    """(exit code, stdout + stderr) of a command bounded by a timeout (a FIFO must not hang)."""
+    prefix: list[str] = []
+    if as_nobody and os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: permissions cannot be tested")
+        prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    done = subprocess.run([*prefix, *command], cwd=cwd, capture_output=True, text=True, timeout=30)
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output and "unexpected error" not in output, output
+    return done.returncode, output
+
+
+@pytest.fixture
+def world_readable() -> Iterator[Path]:
+    """A folder that another user can enter (pytest's tmp_path may not be)."""
+    folder = Path(tempfile.mkdtemp(prefix="noether-unusual-"))
+    folder.chmod(0o755)
+    yield folder
+    for current, names, _ in os.walk(folder):
+        for name in names:
+            os.chmod(os.path.join(current, name), 0o755)
+    shutil.rmtree(folder)
+
+
+def test_symlink_loop_is_an_unreadable_file(tmp_path: Path, noether_config: list[str]) -> None:
+    (tmp_path / "a.yaml").symlink_to("b.yaml")
+    (tmp_path / "b.yaml").symlink_to("a.yaml")
+
+    code, output = run([*noether_config, "validate", "a.yaml"], tmp_path)
+    assert code == 1, output
+    loop = "Too many levels of symbolic links"
+    assert f"a.yaml: <root>: cannot read config file 'a.yaml': {loop}" in output
+    code, output = run([*noether_config, "validate", "."], tmp_path)
+    assert code == 1 and "2 file(s) checked: 0 valid, 2 invalid" in output, output
+    with pytest.raises(ConfigError, match="Too many levels of symbolic links"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_fifo_named_on_the_command_line_is_reported_not_missing(
+    tmp_path: Path, noether_config: list[str]
+) -> None:
+    os.mkfifo(tmp_path / "exp.yaml")
+
+    code, output = run([*noether_config, "validate", "exp.yaml"], tmp_path)
+    assert code == 1, output
+    assert "exp.yaml: <root>: cannot read config file 'exp.yaml': not a regular file" in output
+    assert "no such file" not in output
+
+
+def test_unreadable_folder_fails_the_run(world_readable: Path, noether_config: list[str]) -> None:
+    (world_readable / "closed").mkdir()
+    (world_readable / "closed" / "exp.yaml").write_text("name: x\n")
+    (world_readable / "closed").chmod(0)
+
+    code, output = run([*noether_config, "validate", "."], world_readable, as_nobody=True)
+    assert code == 1, output
+    assert "./closed: <root>: cannot read folder: Permission denied" in output
+    code, output = run(
+        [*noether_config, "validate", "closed/exp.yaml"], world_readable, as_nobody=True
+    )
+    assert code == 1, output
+    assert "cannot read config file 'closed/exp.yaml': Permission denied" in output
+
+
+def test_bytes_that_are_not_utf8_are_reported_at_their_line(
+    tmp_path: Path, noether_config: list[str]
+) -> None:
+    (tmp_path / "exp.yaml").write_text(
+        "name: x\ntrainer:\n  kind: weighted_loss\n  callbacks: !include _callbacks.yaml\n"
+    )
+    (tmp_path / "_callbacks.yaml").write_bytes(b"- kind: checkpoint\n- {kind: caf\xe9}\n")
+
+    code, output = run([*noether_config, "validate", "exp.yaml"], tmp_path)
+    assert code == 1, output
+    assert (
+        "_callbacks.yaml:2: trainer.callbacks: cannot read file '_callbacks.yaml': not UTF-8 "
+        "text: byte 0xe9 at column 13 (invalid continuation byte)"
+    ) in output
+
+
+@pytest.mark.parametrize("size", ["short", "long"])  # pure-Python and libyaml parsers
+def test_characters_yaml_forbids_are_reported_at_their_line(
+    tmp_path: Path, noether_config: list[str], size: str
+) -> None:
+    filler = "".join(f"  k{i}: é{i}\n" for i in range(10_000 if size == "long" else 1))
+    (tmp_path / "exp.yaml").write_text(f'vars:\n{filler}trainer:\n  kind: "a\x00b"\n')
+    line = filler.count("\n") + 3
+
+    code, output = run([*noether_config, "validate", "exp.yaml"], tmp_path)
+    assert code == 1, output
+    where = f"exp.yaml:{line}: trainer.kind: invalid YAML: character U+0000 at column 11: "
+    assert where in output and "characters are not allowed" in output
+
+
+def test_include_without_a_path_is_reported_at_its_key(tmp_path: Path) -> None:
+    (tmp_path / "exp.yaml").write_text(
+        "name: x\ntrainer:\n  callbacks:\n    - !include\n    - !include [a, b]\n"
+        "    - {kind: checkpoint, x: !include ''}\n"
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "exp.yaml")
+    found = {(issue.line, issue.key) for issue in caught.value.issues}
+    expected = {
+        (4, "trainer.callbacks.0"),
+        (5, "trainer.callbacks.1"),
+        (6, "trainer.callbacks.2.x"),
+    }
+    assert expected <= found, caught.value
+    assert not any(issue.key == "<root>" for issue in caught.value.issues), caught.value
