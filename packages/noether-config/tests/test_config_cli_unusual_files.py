@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,32 @@ def test_include_without_a_path_is_reported_at_its_key(tmp_path: Path) -> None:
     }
     assert expected <= found, caught.value
     assert not any(issue.key == "<root>" for issue in caught.value.issues), caught.value
+
+
+def test_experiments_only_does_not_block_on_a_fifo(
+    tmp_path: Path, noether_config: list[str]
+) -> None:
+    (tmp_path / "configs").mkdir()
+    os.mkfifo(tmp_path / "configs" / "pipe.yaml")
+    (tmp_path / "configs" / "ci.yaml").write_text("on: push\n")
+
+    code, output = run([*noether_config, "validate", "--experiments-only", "configs"], tmp_path)
+    assert code == 1, output
+    assert "cannot read config file 'configs/pipe.yaml': not a regular file" in output
+    assert "1 other YAML file(s) skipped (not experiments)" in output
+
+
+def test_experiments_only_scans_a_huge_line_in_bounded_memory(
+    tmp_path: Path, run_bounded: Any, noether_config: list[str], interpreter_peak_mb: float
+) -> None:
+    with open(tmp_path / "data.yaml", "wb") as handle:  # one line of 1 GiB (sparse: no disk)
+        handle.truncate(1 << 30)
+
+    result = run_bounded(
+        [*noether_config, "validate", "--experiments-only", str(tmp_path)],
+        seconds=20,
+        memory_mb=512,
+    )
+    assert result.code == 0, result
+    assert "1 other YAML file(s) skipped (not experiments)" in result.output
+    assert result.peak_mb < interpreter_peak_mb + 100, result

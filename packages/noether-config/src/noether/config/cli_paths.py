@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
 YAML_SUFFIXES = (".yaml", ".yml")
+_SCAN_CHARS = 64 * 1024
+"""Longest piece of a line that the experiment check holds at once."""
 
 # A top-level key starts a line (block style, the way experiment files are written).
 _EXPERIMENT_KEY = re.compile(r"""(["']?)(?:trainer|extends)\1[ \t]*:(?:\s|$)""")
@@ -62,13 +65,21 @@ def is_experiment_file(path: str) -> bool:
     """Whether the file's top level has a `trainer:` or `extends:` key.
 
     Lines are scanned, not YAML parsed: fast on any file, and a broken experiment is still
-    recognised (and then reported by validation). A file that cannot be read counts as an
-    experiment, so that validation reports why.
+    recognised (and then reported by validation). Memory stays bounded on any file (a line is
+    read in pieces of at most _SCAN_CHARS). Anything that is not a regular file (a FIFO would
+    block the open) or cannot be read counts as an experiment, so that validation reports why.
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return True
         with open(path, encoding="utf-8", errors="replace") as handle:
-            return any(_EXPERIMENT_KEY.match(line.removeprefix("\ufeff")) for line in handle)
-    except OSError:
+            at_line_start = True
+            while piece := handle.readline(_SCAN_CHARS):
+                if at_line_start and _EXPERIMENT_KEY.match(piece.removeprefix("\ufeff")):
+                    return True
+                at_line_start = piece.endswith("\n")
+        return False
+    except (OSError, ValueError):
         return True
 
 
