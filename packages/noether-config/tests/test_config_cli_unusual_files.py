@@ -161,3 +161,25 @@ def test_experiments_only_scans_a_huge_line_in_bounded_memory(
     assert result.code == 0, result
     assert "1 other YAML file(s) skipped (not experiments)" in result.output
     assert result.peak_mb < interpreter_peak_mb + 100, result
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be-bom", "utf-32"])
+def test_utf16_and_utf32_files_with_a_bom_validate_like_utf8(
+    tmp_path: Path, noether_config: list[str], codec: str
+) -> None:
+    """The YAML spec's encodings; Windows PowerShell 5 writes UTF-16 with `>` and Out-File."""
+    text = "name: x\ntrainer:\n  kind: weighted_loss\n  callbacks: !include _callbacks.yaml\n"
+    fragment = "- {kind: checkpoint, every_n_epochs: -1}\n"
+    for name, content in (("exp.yaml", text), ("_callbacks.yaml", fragment)):
+        if codec == "utf-16-be-bom":
+            data = b"\xfe\xff" + content.encode("utf-16-be")
+        else:
+            data = content.encode(codec)
+        (tmp_path / name).write_bytes(data)
+
+    code, output = run([*noether_config, "validate", "--experiments-only", "."], tmp_path)
+    assert code == 1, output
+    assert "1 file(s) checked: 0 valid, 1 invalid, 1 fragment(s) skipped" in output
+    assert "_callbacks.yaml:1: trainer.callbacks.0.every_n_epochs: Input should be greater" in (
+        output
+    )

@@ -17,6 +17,8 @@ import re
 import stat
 from dataclasses import dataclass, field
 
+from noether.config.text_encoding import yaml_encoding
+
 YAML_SUFFIXES = (".yaml", ".yml")
 _SCAN_CHARS = 64 * 1024
 """Longest piece of a line that the experiment check holds at once."""
@@ -72,7 +74,9 @@ def is_experiment_file(path: str) -> bool:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return True
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open(path, "rb") as raw:
+            codec = yaml_encoding(raw.read(4))
+        with open(path, encoding=codec, errors="replace") as handle:
             at_line_start = True
             while piece := handle.readline(_SCAN_CHARS):
                 if at_line_start and _EXPERIMENT_KEY.match(piece.removeprefix("\ufeff")):

@@ -24,6 +24,7 @@ from noether.config.loader.nodes import (
     join_key,
 )
 from noether.config.loader.yaml_io import Include, YamlLoadError, parse_yaml
+from noether.config.text_encoding import yaml_encoding
 
 EXTENDS_KEY = "extends"
 
@@ -93,14 +94,16 @@ class _Composer:
             self.budget.add_file(status.st_size)
             with open(real, "rb") as handle:
                 data = handle.read(status.st_size)
-            return data.decode("utf-8")
+            codec = yaml_encoding(data[:4])
+            return data.decode(codec)
         except LimitExceeded as error:
             self.fail(where, at, f"{cannot}: {error}")
         except UnicodeDecodeError as error:  # at the bad byte's line of the file that holds it
             line = data.count(b"\n", 0, error.start) + 1
             column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
             byte = f"byte 0x{data[error.start]:02x} at column {column}"
-            self.fail(Loc(path, line), at, f"{cannot}: not UTF-8 text: {byte} ({error.reason})")
+            text = f"not {error.encoding.upper()} text"
+            self.fail(Loc(path, line), at, f"{cannot}: {text}: {byte} ({error.reason})")
         except OSError as error:
             reason = getattr(error, "strerror", None) or str(error)
             self.fail(where, at, f"{cannot}: {reason}")
