@@ -6,6 +6,8 @@ command. Shell completion is on (`--install-completion`, `--show-completion`).
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from enum import StrEnum
 from typing import Annotated
 
@@ -50,6 +52,12 @@ def _options(
     ] = None,
 ) -> None:
     """Options of noether-config itself (before the command)."""
+
+
+def _report_only_on_stdout() -> contextlib.AbstractContextManager[object]:
+    """Sends what imported schema modules print to stderr while a report is built, so that
+    stdout holds the report alone (`--format json`, `schema > file.json` stay parseable)."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -117,14 +125,15 @@ def validate(
     from noether.config.cli_validate import ValidateUsageError, run_validate
 
     try:
-        code, report = run_validate(
-            paths or [],
-            override or (),
-            output.value,
-            root=root,
-            max_nodes=max_nodes,
-            experiments_only=experiments_only,
-        )
+        with _report_only_on_stdout():
+            code, report = run_validate(
+                paths or [],
+                override or (),
+                output.value,
+                root=root,
+                max_nodes=max_nodes,
+                experiments_only=experiments_only,
+            )
     except ValidateUsageError as error:
         raise _usage_error(str(error)) from None
     typer.echo(report)
@@ -147,7 +156,8 @@ def schema(
     from noether.config.cli_catalog import CatalogUsageError, json_schema
 
     try:
-        document = json_schema(root)
+        with _report_only_on_stdout():
+            document = json_schema(root)
     except CatalogUsageError as error:
         raise _usage_error(str(error)) from None
     text = json.dumps(document, indent=2)
@@ -177,7 +187,8 @@ def kinds(
     from noether.config.cli_catalog import kinds as list_kinds
 
     try:
-        rows = list_kinds(group)
+        with _report_only_on_stdout():
+            rows = list_kinds(group)
     except CatalogUsageError as error:
         raise _usage_error(str(error)) from None
     typer.echo(render_kinds(rows, "json" if as_json else "text"))

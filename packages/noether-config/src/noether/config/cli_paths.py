@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
+from noether.config.text_encoding import yaml_encoding
+
 YAML_SUFFIXES = (".yaml", ".yml")
+_SCAN_CHARS = 64 * 1024
+"""Longest piece of a line that the experiment check holds at once."""
 
 # A top-level key starts a line (block style, the way experiment files are written).
 _EXPERIMENT_KEY = re.compile(r"""(["']?)(?:trainer|extends)\1[ \t]*:(?:\s|$)""")
@@ -38,6 +43,9 @@ class Selection:
     skipped: list[str] = field(default_factory=list)
     others: list[str] = field(default_factory=list)
     """YAML files skipped as not experiments (only with `experiments_only`)."""
+    unreadable: dict[str, str] = field(default_factory=dict)
+    """Folders that could not be searched, with the reason: their files are unchecked, so the
+    run must fail rather than pass on fewer files."""
     scopes: dict[str, str] = field(default_factory=dict)
     """The folder the user named for each file to validate (the file's own folder when the
     file was named): where its includes may be read from outside a git checkout."""
@@ -59,19 +67,34 @@ def is_experiment_file(path: str) -> bool:
     """Whether the file's top level has a `trainer:` or `extends:` key.
 
     Lines are scanned, not YAML parsed: fast on any file, and a broken experiment is still
-    recognised (and then reported by validation). A file that cannot be read counts as an
-    experiment, so that validation reports why.
+    recognised (and then reported by validation). Memory stays bounded on any file (a line is
+    read in pieces of at most _SCAN_CHARS). Anything that is not a regular file (a FIFO would
+    block the open) or cannot be read counts as an experiment, so that validation reports why.
     """
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return any(_EXPERIMENT_KEY.match(line.removeprefix("\ufeff")) for line in handle)
-    except OSError:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return True
+        with open(path, "rb") as raw:
+            codec = yaml_encoding(raw.read(4))
+        with open(path, encoding=codec, errors="replace") as handle:
+            at_line_start = True
+            while piece := handle.readline(_SCAN_CHARS):
+                if at_line_start and _EXPERIMENT_KEY.match(piece.removeprefix("\ufeff")):
+                    return True
+                at_line_start = piece.endswith("\n")
+        return False
+    except (OSError, ValueError):
         return True
 
 
 def _walk_folder(folder: str, selection: Selection, scope: str) -> None:
     found: list[str] = []
-    for current, _, names in os.walk(folder):
+
+    def unreadable(error: OSError) -> None:
+        where = error.filename if isinstance(error.filename, str) else folder
+        selection.unreadable.setdefault(where, error.strerror or str(error))
+
+    for current, _, names in os.walk(folder, onerror=unreadable):
         found.extend(os.path.join(current, n) for n in names if n.endswith(YAML_SUFFIXES))
     for path in sorted(found):
         parts = os.path.relpath(path, folder).split(os.sep)
@@ -98,6 +121,18 @@ def _expand_glob(pattern: str, selection: Selection) -> None:
         raise PathUsageError(f"no YAML file matches {pattern!r}")
 
 
+def _exists(path: str) -> bool:
+    """Whether something is at `path` although it is no regular file or folder that can be
+    reached; validation then reports why it cannot be read, instead of "no such file"."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return False
+    except OSError:  # a loop of symlinks, a folder on the way that may not be searched
+        pass
+    return True
+
+
 def select_files(paths: list[str], experiments_only: bool = False) -> Selection:
     """Expands files, folders and globs; with `experiments_only`, keeps only experiment files.
 
@@ -112,6 +147,8 @@ def select_files(paths: list[str], experiments_only: bool = False) -> Selection:
             _walk_folder(path, selection, path)
         elif _has_magic(path):
             _expand_glob(path, selection)
+        elif _exists(path):  # a FIFO, a symlink loop, a file behind a closed folder
+            selection.add(path, skip=False, scope=os.path.dirname(path) or ".")
         else:
             raise PathUsageError(f"no such file or folder: {path!r}")
     if experiments_only:

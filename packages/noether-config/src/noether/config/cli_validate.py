@@ -87,7 +87,7 @@ def run_validate(
         selection = select_files(list(paths), experiments_only)
     except PathUsageError as error:
         raise ValidateUsageError(str(error)) from None
-    if not selection.files and not experiments_only:
+    if not selection.files and not selection.unreadable and not experiments_only:
         raise ValidateUsageError(
             "no experiment files found in "
             + ", ".join(repr(p) for p in paths)
@@ -100,6 +100,10 @@ def run_validate(
         )
         for path in selection.files
     ]
+    results.extend(
+        FileResult(folder, [ConfigIssue(folder, None, "<root>", f"cannot read folder: {why}")])
+        for folder, why in selection.unreadable.items()
+    )
     code = 0 if all(result.valid for result in results) else 1
     return code, render(results, selection.skipped, output, selection.others)
 

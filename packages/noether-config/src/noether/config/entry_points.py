@@ -65,7 +65,20 @@ def split_dotted_path(path: str) -> tuple[str, str]:
 
 
 def import_dotted(module_name: str, attribute: str) -> object:
-    """Imports `module_name` and walks the dotted `attribute` inside it."""
+    """Imports `module_name` and walks the dotted `attribute` inside it.
+
+    A `__main__` module is refused unimported: importing one runs its program (`venv.__main__`
+    would create folders named after the command line's words), and a config from a pull
+    request must not run programs by naming them.
+
+    Raises:
+        ImportError: the module cannot be imported, or is a `__main__` module.
+    """
+    if "__main__" in module_name.split("."):
+        raise ImportError(
+            f"{module_name!r} is a __main__ module: importing it runs a program; "
+            "name the module that defines the class"
+        )
     obj: object = importlib.import_module(module_name)
     for part in filter(None, attribute.split(".")):
         obj = getattr(obj, part)

@@ -8,6 +8,7 @@ imported only by the steps that need it, so `--print-config` of a new run stays 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,10 +60,25 @@ def resolved_config_text(config: ExperimentConfig) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
+def _missing(path: Path) -> bool:
+    """Nothing is at `path` (or a symlink to nothing). A FIFO, a symlink loop or a file that
+    cannot be read is there: the loader says why it cannot be read (exit 1)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def load(config_file: Path, overrides: Sequence[str]) -> ExperimentConfig | int:
     """The validated config, or the exit code after saying why there is none."""
-    if not config_file.is_file():
+    if _missing(config_file):
         error(f"config file not found: {config_file}")
+        return 2
+    if os.path.isdir(config_file):  # Path.is_dir raises on a folder that cannot be searched
+        error(f"{config_file} is a folder, not a config file")
         return 2
     try:
         return load_config(config_file, overrides)

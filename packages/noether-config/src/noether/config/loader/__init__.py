@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from noether.config.errors import ConfigError, ConfigIssue
@@ -74,7 +73,7 @@ def load_raw(
         return raw
     if raw.tree is None:
         return raw
-    raw.issues.extend(apply_overrides(raw.tree, overrides, fallback))
+    raw.issues.extend(apply_overrides(raw.tree, overrides, fallback, budget))
     issues, poisoned = interpolate(raw.tree, fallback, budget)
     raw.issues.extend(issues)
     raw.poisoned.extend(path for path in poisoned if path[:1] != (VARS_KEY,))
@@ -90,8 +89,12 @@ def load_raw(
 
 
 def add_config_folder_to_path(path: str | os.PathLike[str]) -> None:
-    """Puts the config's folder first on sys.path so project-local schema modules import."""
-    folder = str(Path(path).resolve().parent)
+    """Puts the config's folder first on sys.path so project-local schema modules import.
+
+    `os.path.realpath`, not `Path.resolve`: a symlink loop must reach the loader, which
+    reports it as an unreadable file, instead of raising here.
+    """
+    folder = os.path.dirname(os.path.realpath(path))
     if folder not in sys.path:
         sys.path.insert(0, folder)
         importlib.invalidate_caches()

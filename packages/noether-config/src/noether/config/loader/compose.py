@@ -24,6 +24,7 @@ from noether.config.loader.nodes import (
     join_key,
 )
 from noether.config.loader.yaml_io import Include, YamlLoadError, parse_yaml
+from noether.config.text_encoding import yaml_encoding
 
 EXTENDS_KEY = "extends"
 
@@ -92,10 +93,18 @@ class _Composer:
                 return None
             self.budget.add_file(status.st_size)
             with open(real, "rb") as handle:
-                return handle.read(status.st_size).decode("utf-8")
+                data = handle.read(status.st_size)
+            codec = yaml_encoding(data[:4])
+            return data.decode(codec)
         except LimitExceeded as error:
             self.fail(where, at, f"{cannot}: {error}")
-        except (OSError, UnicodeDecodeError) as error:
+        except UnicodeDecodeError as error:  # at the bad byte's line of the file that holds it
+            line = data.count(b"\n", 0, error.start) + 1
+            column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+            byte = f"byte 0x{data[error.start]:02x} at column {column}"
+            text = f"not {error.encoding.upper()} text"
+            self.fail(Loc(path, line), at, f"{cannot}: {text}: {byte} ({error.reason})")
+        except OSError as error:
             reason = getattr(error, "strerror", None) or str(error)
             self.fail(where, at, f"{cannot}: {reason}")
         return None
@@ -113,6 +122,9 @@ class _Composer:
 
     def resolve_includes(self, node: Any, path: str, chain: tuple[str, ...], at: KeyPath) -> Any:
         if isinstance(node, Include):
+            if not node.path:
+                self.fail(node.loc, at, "!include takes a file path")
+                return None
             return self.load_named(node.path, path, chain, node.loc, at, "!include")
         if isinstance(node, dict):
             for key in list(node):

@@ -1,4 +1,9 @@
-"""Command-line overrides `key.path=value`, applied to the merged tree before interpolation."""
+"""Command-line overrides `key.path=value`, applied to the merged tree before interpolation.
+
+A value is parsed by the same guarded composer as the files and charged to the config's
+budget: an alias bomb or a deep value on a command line (a sweep tool's, a CI job's) ends in
+an error naming the override, like one in a file.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 import yaml
 
 from noether.config.errors import ConfigIssue
+from noether.config.loader.limits import Budget, LoaderLimits
 from noether.config.loader.nodes import (
     KeyPath,
     LDict,
@@ -16,8 +22,21 @@ from noether.config.loader.nodes import (
     as_index,
     attach,
     dotted,
+    excerpt,
     locate,
 )
+from noether.config.loader.yaml_guard import (
+    ExpansionGuard,
+    YamlLimitError,
+    construct_bounded_int,
+)
+
+
+class _ValueLoader(ExpansionGuard, yaml.SafeLoader):
+    """SafeLoader whose nodes are charged to a budget (call `guard`); plain containers."""
+
+
+_ValueLoader.add_constructor("tag:yaml.org,2002:int", construct_bounded_int)
 
 
 class _OverrideError(Exception):
@@ -27,8 +46,12 @@ class _OverrideError(Exception):
         self.message = message
 
 
-def parse_override(text: str) -> tuple[KeyPath, Any]:
-    """`trainer.callbacks.0.every_n_epochs=2` -> (('trainer', 'callbacks', '0', ...), 2)."""
+def parse_override(text: str, budget: Budget | None = None) -> tuple[KeyPath, Any]:
+    """`trainer.callbacks.0.every_n_epochs=2` -> (('trainer', 'callbacks', '0', ...), 2).
+
+    The key path and the value are bounded by `budget` (a fresh one by default).
+    """
+    budget = budget or Budget(LoaderLimits())
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep:
@@ -36,11 +59,23 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     parts = tuple(key.split("."))
     if not key or any(not part for part in parts):
         raise _OverrideError((), f"invalid key path {key!r}")
+    if len(parts) > budget.limits.max_depth:
+        limit = budget.limits.max_depth
+        raise _OverrideError(
+            (), f"the key path is nested more than {limit} levels deep (limit max_depth)"
+        )
+    loader = _ValueLoader(raw)
+    loader.guard(budget, len(parts))
     try:
-        value = yaml.safe_load(raw)
+        value = loader.get_single_data()
+    except YamlLimitError as error:
+        where = dotted((*parts, *error.path))
+        raise _OverrideError(parts, f"value at {where}: {error.message}") from None
     except yaml.YAMLError as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise _OverrideError(parts, f"value is not valid YAML ({first})") from None
+    finally:
+        loader.dispose()
     return parts, value
 
 
@@ -85,22 +120,30 @@ def _set(root: dict[Any, Any], parts: KeyPath, value: Any, loc: Loc) -> None:
             )
 
 
-def apply_overrides(root: Any, overrides: Iterable[str], fallback: Loc) -> list[ConfigIssue]:
-    """Applies each override in order; a bad one is reported and leaves the tree unchanged."""
+def apply_overrides(
+    root: Any, overrides: Iterable[str], fallback: Loc, budget: Budget | None = None
+) -> list[ConfigIssue]:
+    """Applies each override in order; a bad one is reported and leaves the tree unchanged.
+
+    Their values are charged to `budget`, the config's (a fresh one by default).
+    """
+    budget = budget or Budget(LoaderLimits())
     issues: list[ConfigIssue] = []
     for text in overrides:
         path: KeyPath = ()
         try:
-            path, value = parse_override(text)
+            path, value = parse_override(text, budget)
             if not isinstance(root, dict):
                 raise _OverrideError(path, "the config is not a mapping")
             site = locate(root, path, fallback)
-            _set(root, path, value, site.with_note(f"set by override {text!r}"))
+            _set(root, path, value, site.with_note(f"set by override {excerpt(text, 200)}"))
         except _OverrideError as error:
             path = error.path or path
             site = locate(root, path, fallback)
             key = dotted(path) or "<root>"
             issues.append(
-                ConfigIssue(site.file, site.line, key, f"bad override {text!r}: {error.message}")
+                ConfigIssue(
+                    site.file, site.line, key, f"bad override {excerpt(text, 200)}: {error.message}"
+                )
             )
     return issues

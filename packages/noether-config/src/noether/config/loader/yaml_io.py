@@ -74,13 +74,11 @@ def _construct_sequence(loader: LineLoader, node: yaml.SequenceNode) -> Iterator
         data.locs.append(Loc(loader.file, _line(item)))
 
 
-def _construct_include(loader: LineLoader, node: yaml.Node) -> Include | None:
-    if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
-        loader.issues.append(
-            ConfigIssue(loader.file, _line(node), "<root>", "!include takes a file path")
-        )
-        return None
-    return Include(str(node.value).strip(), Loc(loader.file, _line(node)))
+def _construct_include(loader: LineLoader, node: yaml.Node) -> Include:
+    """An `Include`; one without a path (`!include`, `!include [a, b]`) is reported by the
+    composer, which knows its key path."""
+    path = str(node.value).strip() if isinstance(node, yaml.ScalarNode) else ""
+    return Include(path, Loc(loader.file, _line(node)))
 
 
 LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
@@ -140,6 +138,8 @@ def parse_yaml(
         raise YamlLoadError(issue) from None
     except yaml.MarkedYAMLError as error:
         raise YamlLoadError(_syntax_issue(error, text, file)) from None
+    except yaml.reader.ReaderError as error:
+        raise YamlLoadError(_character_issue(error, text, file)) from None
     except yaml.YAMLError as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise YamlLoadError(ConfigIssue(file, None, "<root>", f"invalid YAML: {first}")) from None
@@ -200,6 +200,23 @@ def _syntax_issue(error: yaml.MarkedYAMLError, text: str, file: str) -> ConfigIs
     message = "invalid YAML: " + ("; ".join(parts) if parts else str(error).splitlines()[0])
     path = _path_before_error(text)
     return ConfigIssue(file, line, dotted(path) or "<root>", message)
+
+
+def _character_issue(error: yaml.reader.ReaderError, text: str, file: str) -> ConfigIssue:
+    """A character that YAML does not allow (NUL, control characters), at its line.
+
+    Located by searching for it, not from the error's position: libyaml counts bytes, the
+    pure-Python reader characters.
+    """
+    found = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if found is None:
+        return ConfigIssue(file, None, "<root>", f"invalid YAML: {error.reason}")
+    start = found.start()
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    character = f"U+{ord(found.group()[0]):04X} at column {column}"
+    message = f"invalid YAML: character {character}: {error.reason}"
+    return ConfigIssue(file, line, dotted(_path_before_error(text[:start])) or "<root>", message)
 
 
 def _shorter(text: str, limit: int = 200) -> str:

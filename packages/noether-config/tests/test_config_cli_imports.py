@@ -1,0 +1,65 @@
+"""What a config makes `noether-config validate` import: a schema module that prints while it
+is imported cannot corrupt the machine-readable report on stdout, and a kind that names a
+`__main__` module (importing it runs a program) is refused without importing it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+SCHEMA_MODULE = '''
+from typing import ClassVar
+
+from noether.config import ModelConfig
+
+print("loading chatty_schemas")  # a debug print left in a user's schema module
+
+
+class ChattyModelConfig(ModelConfig):
+    """A model."""
+
+    target: ClassVar[str] = "chatty_runtime:Chatty"
+'''
+
+
+def validate(
+    folder: Path, noether_config: list[str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*noether_config, "validate", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_prints_of_imported_schema_modules_stay_out_of_the_json_report(
+    tmp_path: Path, noether_config: list[str]
+) -> None:
+    (tmp_path / "chatty_schemas.py").write_text(SCHEMA_MODULE)
+    (tmp_path / "exp.yaml").write_text(
+        "name: x\nmodel: {kind: chatty_schemas:ChattyModelConfig}\n"
+        "trainer: {kind: weighted_loss, max_epochs: -1}\n"
+    )
+
+    done = validate(tmp_path, noether_config, "exp.yaml", "--format", "json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert any(issue["key"] == "trainer.max_epochs" for issue in report["files"][0]["issues"])
+    assert "loading chatty_schemas" in done.stderr
+
+
+def test_a_kind_naming_a_main_module_is_refused_unimported(
+    tmp_path: Path, noether_config: list[str]
+) -> None:
+    (tmp_path / "exp.yaml").write_text("name: x\ntrainer: {kind: 'venv.__main__:X'}\n")
+
+    done = validate(tmp_path, noether_config, "exp.yaml")
+    assert done.returncode == 1, done.stderr
+    assert (
+        "exp.yaml:2: trainer.kind: cannot import 'venv.__main__:X': 'venv.__main__' is a "
+        "__main__ module: importing it runs a program"
+    ) in done.stdout
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["exp.yaml"]  # no venv made

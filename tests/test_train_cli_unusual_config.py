@@ -1,0 +1,87 @@
+"""`noether-train` given a config path that is there but is no readable file: it says why
+(exit 1, the loader's message) or that it is a folder (exit 2), never "not found" for
+something that is there, never a traceback, and never hangs on a FIFO."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+NOETHER_TRAIN = Path(sys.executable).with_name("noether-train")
+NOBODY = 65534
+
+
+def fifo(folder: Path) -> str:
+    os.mkfifo(folder / "exp.yaml")
+    return "exp.yaml"
+
+
+def symlink_loop(folder: Path) -> str:
+    (folder / "exp.yaml").symlink_to("other.yaml")
+    (folder / "other.yaml").symlink_to("exp.yaml")
+    return "exp.yaml"
+
+
+def in_a_closed_folder(folder: Path) -> str:
+    (folder / "closed").mkdir()
+    (folder / "closed" / "exp.yaml").write_text("name: x\n")
+    (folder / "closed").chmod(0)
+    return "closed/exp.yaml"
+
+
+def a_folder(folder: Path) -> str:
+    (folder / "exp.yaml").mkdir()
+    return "exp.yaml"
+
+
+@pytest.fixture
+def world_readable() -> Iterator[Path]:
+    """A folder that another user can enter (pytest's tmp_path may not be)."""
+    folder = Path(tempfile.mkdtemp(prefix="noether-train-unusual-"))
+    folder.chmod(0o755)
+    yield folder
+    for current, names, _ in os.walk(folder):
+        for name in names:
+            os.chmod(os.path.join(current, name), 0o755)
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "message"),
+    [
+        (fifo, 1, "cannot read config file 'exp.yaml': not a regular file"),
+        (symlink_loop, 1, "cannot read config file 'exp.yaml': Too many levels of symbolic links"),
+        (in_a_closed_folder, 1, "cannot read config file 'closed/exp.yaml': Permission denied"),
+        (a_folder, 2, "noether-train: exp.yaml is a folder, not a config file"),
+    ],
+    ids=["fifo", "symlink-loop", "closed-folder", "folder"],
+)
+def test_config_path_that_is_no_readable_file(
+    world_readable: Path, make: Callable[[Path], str], code: int, message: str
+) -> None:
+    name = make(world_readable)
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root reads any file: drop to another user
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv")
+        prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+    done = subprocess.run(
+        [*prefix, str(NOETHER_TRAIN), name, "--print-config"],
+        cwd=world_readable,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == code, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and "not found" not in done.stderr, done.stderr
