@@ -43,6 +43,12 @@ class CallbackConfig(RegistryBase):
         callbacks that read it (order, frequency); False where unknown."""
         return False
 
+    def first_due(self) -> tuple[str, int] | None:
+        """(its field, the count) of the first point at which this callback acts, in that
+        field's unit (epochs, updates or samples), so that validation can tell one that would
+        never act before max_*; None for kinds without one."""
+        return self.frequency()
+
     def frequency(self) -> tuple[str, int] | None:
         """(the frequency field given, its n), or None for kinds without one."""
         for name in FREQUENCY_FIELDS:

@@ -151,6 +151,14 @@ class FixedEarlyStopperConfig(CallbackConfig):
             ExactlyOne("stop_at_epoch", "stop_at_update", "stop_at_sample"),
         )
 
+    def first_due(self) -> tuple[str, int] | None:
+        """The stop criterion that is given (the point at which it stops the run)."""
+        for name in ("stop_at_epoch", "stop_at_update", "stop_at_sample"):
+            value = getattr(self, name)
+            if value is not None:
+                return name, int(value)
+        return None
+
 
 class MetricEarlyStopperConfig(CallbackConfig):
     """Ends training when a logged metric stopped improving for `patience` checks."""

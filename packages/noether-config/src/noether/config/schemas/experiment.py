@@ -1,5 +1,6 @@
 """The top level of an experiment file."""
 
+import math
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,6 +12,9 @@ from noether.config.schemas.model import ModelConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.config.schemas.trainer import BaseTrainerConfig
 from noether.config.startup import field_docstrings
+
+STOP_FIELDS = ("max_epochs", "max_updates", "max_samples")
+"""The trainer's stop criteria (exactly one is set)."""
 
 FOLDER_NAME = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$"
 """One folder name of a run's path (experiment name, run id): no separator, no `..`, not
@@ -66,6 +70,7 @@ class ExperimentConfig(BaseModel):
                 )
         _check_ema_factors(trainer.callbacks)
         _check_metric_sources(trainer.callbacks)
+        _check_callbacks_act(trainer)
         return self
 
 
@@ -84,6 +89,44 @@ def _check_ema_factors(callbacks: list[object]) -> None:
             raise ValueError(
                 f"trainer.callbacks.{index}.ema_factor: no ema callback averages with factor "
                 f"{factor:g} (target_factors: {known})"
+            )
+
+
+def _last_point(trainer: BaseTrainerConfig, unit: str) -> int | None:  # type: ignore[type-arg]
+    """The count in `unit` (epoch, update, sample) at the end of training, where the config
+    tells it: updates and samples convert by effective_batch_size, epochs only meet them by
+    the data's size (left to the run). None also for an evaluation-only run (max_* = 0)."""
+    batch = trainer.effective_batch_size
+    if trainer.max_epochs:
+        return trainer.max_epochs if unit == "epoch" else None
+    if unit == "epoch":
+        return None
+    if trainer.max_updates:
+        updates = trainer.max_updates
+    elif trainer.max_samples:
+        updates = math.ceil(trainer.max_samples / batch)
+    else:
+        return None
+    return updates if unit == "update" else updates * batch
+
+
+def _check_callbacks_act(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
+    """A callback whose first due point (`every_n_*`, `stop_at_*`) lies past the end of
+    training would never act: no checkpoint, no evaluation, no stop, and the run would not
+    say so."""
+    stop = next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
+    for index, callback in enumerate(trainer.callbacks):
+        due = callback.first_due()
+        if due is None or stop is None:
+            continue
+        field, count = due
+        unit = field.rsplit("_", 1)[-1].removesuffix("s")
+        last = _last_point(trainer, unit)
+        if last is not None and count > last:
+            raise ValueError(
+                f"trainer.callbacks.{index}.{field}: {count} is after the last {unit} of "
+                f"training ({unit} {last}, from trainer.{stop}: {getattr(trainer, stop)}), so "
+                f"this {callback.kind} callback would never run: lower {field} or train longer"
             )
 
 
