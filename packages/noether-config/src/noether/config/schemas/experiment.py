@@ -69,7 +69,7 @@ class ExperimentConfig(BaseModel):
                     f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} (datasets: {known})"
                 )
         _check_ema_factors(trainer.callbacks)
-        _check_metric_sources(trainer.callbacks)
+        _check_metric_sources(trainer.callbacks, trainer.logged_losses())
         _check_callbacks_act(trainer)
         return self
 
@@ -145,19 +145,26 @@ def _show_frequency(callback: CallbackConfig) -> str:
     return "at fixed points" if frequency is None else f"{frequency[0]}: {frequency[1]}"
 
 
-def _check_metric_sources(callbacks: list[CallbackConfig]) -> None:
+OWNED_FAMILIES = ("best/", "best_update/", "outputs/", "loss/")
+"""Metric families that only callbacks of the list log (`loss/online/` is the loop's own)."""
+
+
+def _check_metric_sources(callbacks: list[CallbackConfig], loss_names: list[str] | None) -> None:
     """A callback that reads a metric (`metric_key`) runs after a callback of this file that
     logs it, and only when that one runs too; otherwise it fails at its first run, or reads
-    a stale value. Metrics that no listed kind declares (a user's callback) are left to the
-    run."""
+    a stale value. A key that no callback logs, where the config tells every key that its
+    callbacks log, is an error with the closest logged key; otherwise (a user's callback or
+    trainer) it is left to the run."""
     for index, reader in enumerate(callbacks):
         key = getattr(reader, "metric_key", None)
         if not isinstance(key, str):
             continue
-        sources = [(i, c) for i, c in enumerate(callbacks) if i != index and c.logs_metric(key)]
-        if not sources:
-            continue
         where = f"trainer.callbacks.{index}"
+        claims = [(i, c) for i, c in enumerate(callbacks) if i != index and c.logs_metric(key)]
+        sources = [(i, c) for i, c in claims if _may_log(c, key, loss_names)]
+        if not sources:
+            _check_logged_at_all(where, key, callbacks, claims, loss_names)
+            continue
         earlier = [(i, c) for i, c in sources if i < index]
         if not earlier:
             i, source = sources[0]
@@ -172,3 +179,40 @@ def _check_metric_sources(callbacks: list[CallbackConfig]) -> None:
                 f"by trainer.callbacks.{i} ({source.kind}) {_show_frequency(source)}, so it would "
                 "read a missing or stale value: give it the same frequency (or a multiple)"
             )
+
+
+def _may_log(callback: CallbackConfig, key: str, loss_names: list[str] | None) -> bool:
+    logged = callback.logged_metrics(loss_names)
+    return logged is None or key in logged
+
+
+def _check_logged_at_all(
+    where: str,
+    key: str,
+    callbacks: list[CallbackConfig],
+    claims: list[tuple[int, CallbackConfig]],
+    loss_names: list[str] | None,
+) -> None:
+    """Raises for a metric_key that no callback logs where the config tells it: one whose
+    family a callback logs under other names (a misspelt field), or, when every callback's
+    and the trainer's metrics are known, one of the families that only callbacks log."""
+    from noether.config.registry import closest_first  # error messages only
+
+    known = [c.logged_metrics(loss_names) for c in callbacks]
+    logged = sorted({name for names in known for name in names or ()})
+    close = closest_first(key, logged, cutoff=0.6, limit=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if claims:
+        i, source = claims[0]
+        names = ", ".join(source.logged_metrics(loss_names) or ())
+        raise ValueError(
+            f"{where}.metric_key: {key!r} is not logged: trainer.callbacks.{i} ({source.kind}) "
+            f"logs {names}{hint}"
+        )
+    everything_known = loss_names is not None and all(names is not None for names in known)
+    owned = key.startswith(OWNED_FAMILIES) and not key.startswith("loss/online/")
+    if everything_known and owned:
+        raise ValueError(
+            f"{where}.metric_key: no callback logs {key!r} (they log: "
+            f"{', '.join(logged) or 'nothing'}){hint}"
+        )

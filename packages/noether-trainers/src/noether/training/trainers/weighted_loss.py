@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from noether.config import WeightedLossTrainerConfig
+from noether.config.losses import TOTAL_KEY, unweighted_key
 from noether.core.build import BuildError
 from noether.core.trainer.base import BaseTrainer
 from noether.core.trainer.batching import BatchSplitter
@@ -22,10 +23,6 @@ from noether.core.trainer.types import LossResult, TrainerResult
 from noether.training.trainers.losses import LossFn, resolve_loss
 
 TARGET_SUFFIX = "_target"
-TOTAL_KEY = "total"
-"""Name of the weighted total among the logged losses (so no field may be called so)."""
-UNWEIGHTED_SUFFIX = "_unweighted"
-"""A field's unweighted loss is logged as `<field>_unweighted` (its name holds the weighted)."""
 
 
 class WeightedLossError(BuildError, ValueError):
@@ -38,11 +35,6 @@ class WeightedLossError(BuildError, ValueError):
 def target_key(field: str) -> str:
     """Batch key that holds the ground truth of `field`."""
     return f"{field}{TARGET_SUFFIX}"
-
-
-def unweighted_key(field: str) -> str:
-    """Logged name of the unweighted loss of `field`."""
-    return f"{field}{UNWEIGHTED_SUFFIX}"
 
 
 class WeightedLossTrainer(BaseTrainer):
