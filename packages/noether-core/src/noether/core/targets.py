@@ -62,11 +62,14 @@ def check_targets(config: BaseModel) -> int:
             its key path, its kind and why (the package to install, when it is missing).
     """
     found = list(components(config))
+    where = getattr(config, "where", None)  # an ExperimentConfig knows its files' lines
     problems = []
     for path, component in found:
         problem = _import_problem(component)
         if problem is not None:
-            problems.append(f"  {path} (kind {component.kind!r}): {problem}")
+            site = where(f"{path}.kind") if where is not None else ""
+            at = f"{site}: " if site else ""
+            problems.append(f"  {at}{path} (kind {component.kind!r}): {problem}")
     if problems:
         raise MissingImplementationError(
             "cannot build this experiment, nothing was built:\n" + "\n".join(problems)

@@ -1,9 +1,9 @@
 """The top level of an experiment file."""
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from noether.config.registry import Discriminated
 from noether.config.schemas.callback import CallbackConfig
@@ -19,6 +19,21 @@ STOP_FIELDS = ("max_epochs", "max_updates", "max_samples")
 FOLDER_NAME = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$"
 """One folder name of a run's path (experiment name, run id): no separator, no `..`, not
 hidden."""
+
+
+class Sources:
+    """The located tree (file and line of each key) that a config was loaded from. Equal to
+    any other and to none: where a config was written is no part of its value, so a loaded
+    config equals one built in Python with the same values."""
+
+    def __init__(self, tree: Any) -> None:
+        self.tree = tree
+
+    def __eq__(self, other: object) -> bool:
+        return other is None or isinstance(other, Sources)
+
+    def __hash__(self) -> int:
+        return 0
 
 
 class ExperimentConfig(BaseModel):
@@ -52,6 +67,28 @@ class ExperimentConfig(BaseModel):
         default_factory=JsonlTrackerConfig
     )
     """Where metrics are written."""
+
+    _sources: Sources | None = PrivateAttr(default=None)
+    """Where its keys were written, when `load_config` made it; for `where`."""
+
+    def attach_sources(self, tree: Any) -> None:
+        """Remembers the located tree that `load_config` validated this config from."""
+        self._sources = Sources(tree)
+
+    def where(self, key_path: str) -> str:
+        """`file:line` of a dotted key path (`trainer.callbacks.0`) in the files this config
+        was loaded from (with a note such as the override that set it), so that errors found
+        after validation (a kind whose package is missing) point at the line too; "" for a
+        config built in Python."""
+        if self._sources is None:
+            return ""
+        from noether.config.loader.nodes import Loc, locate
+
+        steps = [int(part) if part.isdigit() else part for part in key_path.split(".")]
+        site = locate(self._sources.tree, steps, Loc("", None))
+        if not site.file or site.line is None:
+            return ""
+        return f"{site.file}:{site.line}" + (f" ({site.note})" if site.note else "")
 
     @model_validator(mode="after")
     def validate_datasets_exist(self) -> "ExperimentConfig":
