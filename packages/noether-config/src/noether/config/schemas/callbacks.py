@@ -37,11 +37,13 @@ class CheckpointCallbackConfig(CallbackConfig):
     save_weights: bool = True
     """Write the model weights into a folder tagged with the counters (`E1_U10_S640`)."""
     save_optim: bool = False
-    """Also write the optimizer and trainer state (counters, callbacks, RNG): what resume needs."""
+    """Also write the optimizer and trainer state (counters, callbacks, RNG): what resume needs
+    (with the weights, whatever save_weights says)."""
     save_latest_weights: bool = False
     """Write the weights into the rolling `latest` folder, overwritten each time."""
     save_latest_optim: bool = False
-    """Write optimizer and trainer state into the rolling `latest` folder."""
+    """Write weights, optimizer and trainer state into the rolling `latest` folder (resumable
+    with `--checkpoint latest`)."""
     keep_last: int | None = Field(default=None, ge=1)
     """Keep only the newest k tagged checkpoints of this callback; older ones are deleted."""
 
