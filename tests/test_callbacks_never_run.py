@@ -68,8 +68,14 @@ def write_config(tmp_path: Path, callback: str, stop: str) -> Path:
             "trainer.callbacks.0.every_n_updates: 5 is after the last update of training "
             "(update 4, from trainer.max_samples: 100)",
         ),
+        (  # trained nothing: "the run already stopped at E3_U..."
+            "max_epochs: 5\n  start_at_epoch: 3",
+            "{kind: fixed_early_stopper, stop_at_epoch: 3}",
+            "trainer.callbacks.0.stop_at_epoch: 3 is not after trainer.start_at_epoch (3), so "
+            "this fixed_early_stopper callback would act before the first update",
+        ),
     ],
-    ids=["epochs", "stopper", "samples_of_updates", "updates_of_samples"],
+    ids=["epochs", "stopper", "samples_of_updates", "updates_of_samples", "stop_before_start"],
 )
 def test_validate_names_a_callback_that_would_never_run(
     tmp_path: Path, stop: str, callback: str, message: str
@@ -78,7 +84,8 @@ def test_validate_names_a_callback_that_would_never_run(
     done = run(tmp_path, "noether-config", "validate", str(config))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    assert f"exp.yaml:6: {message}" in done.stdout, done.stdout
+    line = 6 + stop.count("\n")  # the callback's line
+    assert f"exp.yaml:{line}: {message}" in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize(

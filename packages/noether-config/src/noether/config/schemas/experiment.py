@@ -150,7 +150,8 @@ def _last_point(trainer: BaseTrainerConfig, unit: str) -> int | None:  # type: i
 def _check_callbacks_act(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
     """A callback whose first due point (`every_n_*`, `stop_at_*`) lies past the end of
     training would never act: no checkpoint, no evaluation, no stop, and the run would not
-    say so."""
+    say so; a single point (`stop_at_epoch`) at or before start_at_epoch would stop the run
+    before its first update."""
     stop = next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
     for index, callback in enumerate(trainer.callbacks):
         due = callback.first_due()
@@ -164,6 +165,13 @@ def _check_callbacks_act(trainer: BaseTrainerConfig) -> None:  # type: ignore[ty
                 f"trainer.callbacks.{index}.{field}: {count} is after the last {unit} of "
                 f"training ({unit} {last}, from trainer.{stop}: {getattr(trainer, stop)}), so "
                 f"this {callback.kind} callback would never run: lower {field} or train longer"
+            )
+        start = trainer.start_at_epoch
+        if not callback.periodic and unit == "epoch" and start and count <= start:
+            raise ValueError(  # one point only, and training starts after it
+                f"trainer.callbacks.{index}.{field}: {count} is not after "
+                f"trainer.start_at_epoch ({start}), so this {callback.kind} callback would act "
+                f"before the first update: raise {field} or lower start_at_epoch"
             )
 
 
