@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+from noether.config.registry import closest_first
 from noether.core.callbacks import CallbackConfigError
 
 Mode = Literal["min", "max"]
@@ -29,9 +30,13 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
     """
     value = log_writer.get(key)
     if value is None:
-        known = ", ".join(sorted(current_values(log_writer))) or "none yet"
+        logged = sorted(current_values(log_writer))
+        close = closest_first(key, logged, cutoff=0.6, limit=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        known = ", ".join(logged) or "none yet"
         raise MissingMetricError(
-            f"{reader}: metric {key!r} has not been logged (logged keys: {known}). Callbacks run "
+            f"{reader}: metric {key!r} has not been logged (logged keys: {known}){hint}. "
+            "Callbacks run "
             f"in the order of trainer.callbacks: list {reader} after the callback that logs "
             f"{key!r} (e.g. offline_loss) and give both the same frequency"
         )

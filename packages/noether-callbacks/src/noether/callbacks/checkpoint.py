@@ -34,11 +34,12 @@ class CheckpointCallback(PeriodicCallback):
                 self.saved_tags.append(tag)
             self.checkpoint_writer.claim(tag, self.state_key)
             stale = self._split_stale()
+            # optimizer and trainer state go with the weights they belong to (resumable)
             self.checkpoint_writer.save(
                 model,
                 trainer,
                 tag,
-                save_weights=cfg.save_weights,
+                save_weights=cfg.save_weights or cfg.save_optim,
                 save_optim=cfg.save_optim,
                 save_trainer=cfg.save_optim,
             )
@@ -47,7 +48,7 @@ class CheckpointCallback(PeriodicCallback):
             self.checkpoint_writer.save_latest(
                 model,
                 trainer,
-                save_weights=cfg.save_latest_weights,
+                save_weights=cfg.save_latest_weights or cfg.save_latest_optim,
                 save_optim=cfg.save_latest_optim,
                 save_trainer=cfg.save_latest_optim,
             )

@@ -12,6 +12,11 @@ from noether.config.entry_points import DuplicateKindError, kind_entries
 
 LOSS_ENTRY_POINT_GROUP = "noether.losses"
 
+TOTAL_KEY = "total"
+"""Name of the weighted total among the losses that the weighted-loss trainer logs."""
+UNWEIGHTED_SUFFIX = "_unweighted"
+"""A field's unweighted loss is logged as `<field>_unweighted` (its name holds the weighted)."""
+
 BUILTIN_LOSSES = ("mse", "l1", "smooth_l1", "huber", "rel_l2")
 """Names of the losses that noether-trainers publishes under `noether.losses`."""
 
@@ -31,3 +36,15 @@ def unknown_loss_message(name: str) -> str:
 
     known = closest_first(name, known_losses())
     return f"unknown loss {name!r}; known losses: {', '.join(known)}"
+
+
+def unweighted_key(field: str) -> str:
+    """Logged name of the unweighted loss of `field` (the trainer and validation share it)."""
+    return f"{field}{UNWEIGHTED_SUFFIX}"
+
+
+def weighted_loss_names(field_weights: dict[str, float]) -> list[str]:
+    """The losses that the weighted-loss trainer logs: each trained field (weight not 0), every
+    field's unweighted loss, and the total."""
+    trained = [field for field, weight in field_weights.items() if weight]
+    return [*trained, *(unweighted_key(field) for field in field_weights), TOTAL_KEY]

@@ -2,7 +2,9 @@
 
 `noether-train` asks this right after validating the config, before it makes a run folder or
 builds anything, so a kind whose package is missing costs no dataset build and leaves no
-folder behind; `--dry-run` asks it too.
+folder behind; `--dry-run` asks it too. A runtime class may also check what only it can tell
+from its config (a trainer's loss that must import) with a classmethod `check_config(config)`
+that raises `ComponentConfigError`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,15 @@ from noether.config import KindError, RegistryBase
 
 class MissingImplementationError(KindError):
     """One or more kinds of a config whose implementation cannot be imported (named each)."""
+
+
+class ComponentConfigError(ValueError):
+    """What a runtime class's `check_config` found wrong with the value of `key` (a field of
+    its config, e.g. `loss_fn`), reported at that key's file and line before anything is built."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def components(node: Any, path: str = "") -> Iterator[tuple[str, RegistryBase]]:
@@ -38,35 +49,48 @@ def components(node: Any, path: str = "") -> Iterator[tuple[str, RegistryBase]]:
         yield from components(child, f"{path}.{key}" if path else str(key))
 
 
-def _import_problem(component: RegistryBase) -> str | None:
+def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
+    """(the key it is about, relative to the component: "" for its kind; why), or None."""
     try:
-        component.load_target()
+        runtime = component.load_target()
+        check = getattr(runtime, "check_config", None)
+        if callable(check):
+            check(component)
+    except ComponentConfigError as error:
+        return error.key, str(error)
     except KindError as error:
-        return str(error)
+        return "", str(error)
     except ImportError as error:
-        return f"importing {component.target!r} failed: {error}"
+        return "", f"importing {component.target!r} failed: {error}"
     except AttributeError:
         module, _, name = component.target.partition(":")
-        return f"{component.target!r}: module {module!r} has no {name!r}"
+        return "", f"{component.target!r}: module {module!r} has no {name!r}"
     return None
 
 
 def check_targets(config: BaseModel) -> int:
-    """Imports the runtime class of every component of `config`.
+    """Imports the runtime class of every component of `config` and runs its `check_config`.
 
     Returns:
         How many components were checked.
 
     Raises:
-        MissingImplementationError: some could not be imported; one line per component with
-            its key path, its kind and why (the package to install, when it is missing).
+        MissingImplementationError: some could not be imported or checked; one line per
+            component with its file and line, key path, kind and why (the package to
+            install, when it is missing).
     """
     found = list(components(config))
+    where = getattr(config, "where", None)  # an ExperimentConfig knows its files' lines
     problems = []
     for path, component in found:
         problem = _import_problem(component)
-        if problem is not None:
-            problems.append(f"  {path} (kind {component.kind!r}): {problem}")
+        if problem is None:
+            continue
+        key, why = problem
+        site = where(f"{path}.{key or 'kind'}") if where is not None else ""
+        at = f"{site}: " if site else ""
+        about = f"{path}.{key}" if key else f"{path} (kind {component.kind!r})"
+        problems.append(f"  {at}{about}: {why}")
     if problems:
         raise MissingImplementationError(
             "cannot build this experiment, nothing was built:\n" + "\n".join(problems)

@@ -128,6 +128,7 @@ def load_config(
             issues.extend(issues_from_validation(error, raw.tree, fallback, raw.poisoned))
         else:
             if not issues:
+                config.attach_sources(raw.tree)  # for `config.where(key)` in later errors
                 return config
     if not issues:  # only reachable when every error was below an unreadable part
         issues.append(ConfigIssue(raw.path, 1, "<root>", "the config could not be read"))

@@ -96,6 +96,11 @@ def issues_from_validation(
         if _under(path, skipped):
             continue
         message = _message(item)
+        if item.get("type") == "extra_forbidden":
+            from noether.config.loader.suggest import did_you_mean
+            from noether.config.schemas.experiment import ExperimentConfig
+
+            message += did_you_mean(ExperimentConfig, tree, path)
         if not path:
             path, message = _key_in_message(tree, message)
         site = locate(tree, path, fallback)

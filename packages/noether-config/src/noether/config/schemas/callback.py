@@ -17,6 +17,9 @@ class CallbackConfig(RegistryBase):
     entry_point_group: ClassVar[str] = "noether.callbacks"
     periodic: ClassVar[bool] = True
     """False for kinds that run at fixed points (e.g. after training) and take no frequency."""
+    logs_no_metrics: ClassVar[bool] = False
+    """True for kinds known to log no metric (checkpoints, early stopping): validation then
+    knows every metric that the callback list logs."""
 
     every_n_epochs: int | None = Field(default=None, ge=1)
     """Run after every n-th epoch."""
@@ -42,6 +45,18 @@ class CallbackConfig(RegistryBase):
         """Whether this callback logs the metric `key`, so that validation can check the
         callbacks that read it (order, frequency); False where unknown."""
         return False
+
+    def logged_metrics(self, loss_names: list[str] | None) -> list[str] | None:
+        """Every metric key this callback logs, given the names of the trainer's logged
+        losses (None: unknown), so that validation can tell a misspelt metric_key; None where
+        the config does not tell (a user's kind)."""
+        return [] if self.logs_no_metrics else None
+
+    def first_due(self) -> tuple[str, int] | None:
+        """(its field, the count) of the first point at which this callback acts, in that
+        field's unit (epochs, updates or samples), so that validation can tell one that would
+        never act before max_*; None for kinds without one."""
+        return self.frequency()
 
     def frequency(self) -> tuple[str, int] | None:
         """(the frequency field given, its n), or None for kinds without one."""

@@ -32,15 +32,18 @@ class CheckpointCallbackConfig(CallbackConfig):
     kind: str = "checkpoint"
     """Selects this callback: `checkpoint`."""
     target: ClassVar[str] = "noether.callbacks.checkpoint:CheckpointCallback"
+    logs_no_metrics: ClassVar[bool] = True
 
     save_weights: bool = True
     """Write the model weights into a folder tagged with the counters (`E1_U10_S640`)."""
     save_optim: bool = False
-    """Also write the optimizer and trainer state (counters, callbacks, RNG): what resume needs."""
+    """Also write the optimizer and trainer state (counters, callbacks, RNG): what resume needs
+    (with the weights, whatever save_weights says)."""
     save_latest_weights: bool = False
     """Write the weights into the rolling `latest` folder, overwritten each time."""
     save_latest_optim: bool = False
-    """Write optimizer and trainer state into the rolling `latest` folder."""
+    """Write weights, optimizer and trainer state into the rolling `latest` folder (resumable
+    with `--checkpoint latest`)."""
     keep_last: int | None = Field(default=None, ge=1)
     """Keep only the newest k tagged checkpoints of this callback; older ones are deleted."""
 
@@ -70,6 +73,7 @@ class BestCheckpointCallbackConfig(CallbackConfig):
     kind: str = "best_checkpoint"
     """Selects this callback: `best_checkpoint`."""
     target: ClassVar[str] = "noether.callbacks.best_checkpoint:BestCheckpointCallback"
+    logs_no_metrics: ClassVar[bool] = True
 
     metric_key: str = Field(min_length=1)
     """Metric to compare, as logged (e.g. `loss/val/total`); list this callback after its source."""
@@ -101,6 +105,7 @@ class EmaCallbackConfig(CallbackConfig):
     kind: str = "ema"
     """Selects this callback: `ema`."""
     target: ClassVar[str] = "noether.callbacks.ema:EmaCallback"
+    logs_no_metrics: ClassVar[bool] = True
 
     target_factors: list[float] = Field(min_length=1)
     """Decay factors f in (0, 1), e.g. [0.999, 0.9999]; one averaged copy of the model each."""
@@ -133,6 +138,7 @@ class FixedEarlyStopperConfig(CallbackConfig):
     """Selects this callback: `fixed_early_stopper`."""
     target: ClassVar[str] = "noether.callbacks.fixed_early_stopper:FixedEarlyStopper"
     periodic: ClassVar[bool] = False
+    logs_no_metrics: ClassVar[bool] = True
 
     stop_at_epoch: int | None = Field(default=None, ge=1)
     """Stop after this epoch has ended."""
@@ -151,6 +157,14 @@ class FixedEarlyStopperConfig(CallbackConfig):
             ExactlyOne("stop_at_epoch", "stop_at_update", "stop_at_sample"),
         )
 
+    def first_due(self) -> tuple[str, int] | None:
+        """The stop criterion that is given (the point at which it stops the run)."""
+        for name in ("stop_at_epoch", "stop_at_update", "stop_at_sample"):
+            value = getattr(self, name)
+            if value is not None:
+                return name, int(value)
+        return None
+
 
 class MetricEarlyStopperConfig(CallbackConfig):
     """Ends training when a logged metric stopped improving for `patience` checks."""
@@ -158,6 +172,7 @@ class MetricEarlyStopperConfig(CallbackConfig):
     kind: str = "metric_early_stopper"
     """Selects this callback: `metric_early_stopper`."""
     target: ClassVar[str] = "noether.callbacks.metric_early_stopper:MetricEarlyStopper"
+    logs_no_metrics: ClassVar[bool] = True
 
     metric_key: str = Field(min_length=1)
     """Metric to watch, as logged (e.g. `loss/val/total`); list this callback after its source."""
@@ -189,7 +204,11 @@ class BestMetricCallbackConfig(CallbackConfig):
 
     def logs_metric(self, key: str) -> bool:
         """`best/<metric_key>` and `best_update/<metric_key>`."""
-        return key in (f"best/{self.metric_key}", f"best_update/{self.metric_key}")
+        return key in self.logged_metrics(None)
+
+    def logged_metrics(self, loss_names: list[str] | None) -> list[str]:
+        """`best/<metric_key>` and `best_update/<metric_key>`."""
+        return [f"best/{self.metric_key}", f"best_update/{self.metric_key}"]
 
 
 class OfflineLossCallbackConfig(CallbackConfig):
@@ -209,12 +228,23 @@ class OfflineLossCallbackConfig(CallbackConfig):
     ema_factor: float | None = Field(default=None, gt=0.0, lt=1.0)
     """Evaluate the EMA weights of this factor (needs an earlier `ema` callback that has it)."""
 
-    def logs_metric(self, key: str) -> bool:
-        """`loss/<dataset_key>/<field>` (`.../ema<f>/<field>` with ema_factor)."""
+    def key_prefix(self) -> str:
+        """`loss/<dataset_key>/` (plus `ema<f>/` with ema_factor)."""
         prefix = f"loss/{self.dataset_key}/"
         if self.ema_factor is not None:
             prefix += f"ema{self.ema_factor:g}/"
+        return prefix
+
+    def logs_metric(self, key: str) -> bool:
+        """`loss/<dataset_key>/<field>` (`.../ema<f>/<field>` with ema_factor)."""
+        prefix = self.key_prefix()
         return key.startswith(prefix) and "/" not in key[len(prefix) :]
+
+    def logged_metrics(self, loss_names: list[str] | None) -> list[str] | None:
+        """The prefix with each of the trainer's loss names (which the run knows otherwise)."""
+        if loss_names is None:
+            return None
+        return [self.key_prefix() + name for name in loss_names]
 
 
 class TrackOutputsCallbackConfig(CallbackConfig):
@@ -233,7 +263,11 @@ class TrackOutputsCallbackConfig(CallbackConfig):
 
     def logs_metric(self, key: str) -> bool:
         """`outputs/<key>` for each of `keys`."""
-        return key in {f"outputs/{name}" for name in self.keys}
+        return key in self.logged_metrics(None)
+
+    def logged_metrics(self, loss_names: list[str] | None) -> list[str]:
+        """`outputs/<key>` for each of `keys`."""
+        return [f"outputs/{name}" for name in self.keys]
 
     @field_validator("keys")
     @classmethod

@@ -1,8 +1,9 @@
 """The top level of an experiment file."""
 
-from typing import Annotated
+import math
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from noether.config.registry import Discriminated
 from noether.config.schemas.callback import CallbackConfig
@@ -12,9 +13,27 @@ from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.config.schemas.trainer import BaseTrainerConfig
 from noether.config.startup import field_docstrings
 
+STOP_FIELDS = ("max_epochs", "max_updates", "max_samples")
+"""The trainer's stop criteria (exactly one is set)."""
+
 FOLDER_NAME = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$"
 """One folder name of a run's path (experiment name, run id): no separator, no `..`, not
 hidden."""
+
+
+class Sources:
+    """The located tree (file and line of each key) that a config was loaded from. Equal to
+    any other and to none: where a config was written is no part of its value, so a loaded
+    config equals one built in Python with the same values."""
+
+    def __init__(self, tree: Any) -> None:
+        self.tree = tree
+
+    def __eq__(self, other: object) -> bool:
+        return other is None or isinstance(other, Sources)
+
+    def __hash__(self) -> int:
+        return 0
 
 
 class ExperimentConfig(BaseModel):
@@ -49,6 +68,28 @@ class ExperimentConfig(BaseModel):
     )
     """Where metrics are written."""
 
+    _sources: Sources | None = PrivateAttr(default=None)
+    """Where its keys were written, when `load_config` made it; for `where`."""
+
+    def attach_sources(self, tree: Any) -> None:
+        """Remembers the located tree that `load_config` validated this config from."""
+        self._sources = Sources(tree)
+
+    def where(self, key_path: str) -> str:
+        """`file:line` of a dotted key path (`trainer.callbacks.0`) in the files this config
+        was loaded from (with a note such as the override that set it), so that errors found
+        after validation (a kind whose package is missing) point at the line too; "" for a
+        config built in Python."""
+        if self._sources is None:
+            return ""
+        from noether.config.loader.nodes import Loc, locate
+
+        steps = [int(part) if part.isdigit() else part for part in key_path.split(".")]
+        site = locate(self._sources.tree, steps, Loc("", None))
+        if not site.file or site.line is None:
+            return ""
+        return f"{site.file}:{site.line}" + (f" ({site.note})" if site.note else "")
+
     @model_validator(mode="after")
     def validate_datasets_exist(self) -> "ExperimentConfig":
         """A training run needs `train`; callbacks may only name datasets that exist."""
@@ -65,7 +106,8 @@ class ExperimentConfig(BaseModel):
                     f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} (datasets: {known})"
                 )
         _check_ema_factors(trainer.callbacks)
-        _check_metric_sources(trainer.callbacks)
+        _check_metric_sources(trainer.callbacks, trainer.logged_losses())
+        _check_callbacks_act(trainer)
         return self
 
 
@@ -87,6 +129,52 @@ def _check_ema_factors(callbacks: list[object]) -> None:
             )
 
 
+def _last_point(trainer: BaseTrainerConfig, unit: str) -> int | None:  # type: ignore[type-arg]
+    """The count in `unit` (epoch, update, sample) at the end of training, where the config
+    tells it: updates and samples convert by effective_batch_size, epochs only meet them by
+    the data's size (left to the run). None also for an evaluation-only run (max_* = 0)."""
+    batch = trainer.effective_batch_size
+    if trainer.max_epochs:
+        return trainer.max_epochs if unit == "epoch" else None
+    if unit == "epoch":
+        return None
+    if trainer.max_updates:
+        updates = trainer.max_updates
+    elif trainer.max_samples:
+        updates = math.ceil(trainer.max_samples / batch)
+    else:
+        return None
+    return updates if unit == "update" else updates * batch
+
+
+def _check_callbacks_act(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
+    """A callback whose first due point (`every_n_*`, `stop_at_*`) lies past the end of
+    training would never act: no checkpoint, no evaluation, no stop, and the run would not
+    say so; a single point (`stop_at_epoch`) at or before start_at_epoch would stop the run
+    before its first update."""
+    stop = next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
+    for index, callback in enumerate(trainer.callbacks):
+        due = callback.first_due()
+        if due is None or stop is None:
+            continue
+        field, count = due
+        unit = field.rsplit("_", 1)[-1].removesuffix("s")
+        last = _last_point(trainer, unit)
+        if last is not None and count > last:
+            raise ValueError(
+                f"trainer.callbacks.{index}.{field}: {count} is after the last {unit} of "
+                f"training ({unit} {last}, from trainer.{stop}: {getattr(trainer, stop)}), so "
+                f"this {callback.kind} callback would never run: lower {field} or train longer"
+            )
+        start = trainer.start_at_epoch
+        if not callback.periodic and unit == "epoch" and start and count <= start:
+            raise ValueError(  # one point only, and training starts after it
+                f"trainer.callbacks.{index}.{field}: {count} is not after "
+                f"trainer.start_at_epoch ({start}), so this {callback.kind} callback would act "
+                f"before the first update: raise {field} or lower start_at_epoch"
+            )
+
+
 def _reads_fresh_values(reader: CallbackConfig, source: CallbackConfig) -> bool:
     """Whether `source` runs (and logs) whenever `reader` runs, as far as the config tells:
     in the same unit, the reader's n a multiple of the source's; in different units (epochs
@@ -102,19 +190,26 @@ def _show_frequency(callback: CallbackConfig) -> str:
     return "at fixed points" if frequency is None else f"{frequency[0]}: {frequency[1]}"
 
 
-def _check_metric_sources(callbacks: list[CallbackConfig]) -> None:
+OWNED_FAMILIES = ("best/", "best_update/", "outputs/", "loss/")
+"""Metric families that only callbacks of the list log (`loss/online/` is the loop's own)."""
+
+
+def _check_metric_sources(callbacks: list[CallbackConfig], loss_names: list[str] | None) -> None:
     """A callback that reads a metric (`metric_key`) runs after a callback of this file that
     logs it, and only when that one runs too; otherwise it fails at its first run, or reads
-    a stale value. Metrics that no listed kind declares (a user's callback) are left to the
-    run."""
+    a stale value. A key that no callback logs, where the config tells every key that its
+    callbacks log, is an error with the closest logged key; otherwise (a user's callback or
+    trainer) it is left to the run."""
     for index, reader in enumerate(callbacks):
         key = getattr(reader, "metric_key", None)
         if not isinstance(key, str):
             continue
-        sources = [(i, c) for i, c in enumerate(callbacks) if i != index and c.logs_metric(key)]
-        if not sources:
-            continue
         where = f"trainer.callbacks.{index}"
+        claims = [(i, c) for i, c in enumerate(callbacks) if i != index and c.logs_metric(key)]
+        sources = [(i, c) for i, c in claims if _may_log(c, key, loss_names)]
+        if not sources:
+            _check_logged_at_all(where, key, callbacks, claims, loss_names)
+            continue
         earlier = [(i, c) for i, c in sources if i < index]
         if not earlier:
             i, source = sources[0]
@@ -129,3 +224,40 @@ def _check_metric_sources(callbacks: list[CallbackConfig]) -> None:
                 f"by trainer.callbacks.{i} ({source.kind}) {_show_frequency(source)}, so it would "
                 "read a missing or stale value: give it the same frequency (or a multiple)"
             )
+
+
+def _may_log(callback: CallbackConfig, key: str, loss_names: list[str] | None) -> bool:
+    logged = callback.logged_metrics(loss_names)
+    return logged is None or key in logged
+
+
+def _check_logged_at_all(
+    where: str,
+    key: str,
+    callbacks: list[CallbackConfig],
+    claims: list[tuple[int, CallbackConfig]],
+    loss_names: list[str] | None,
+) -> None:
+    """Raises for a metric_key that no callback logs where the config tells it: one whose
+    family a callback logs under other names (a misspelt field), or, when every callback's
+    and the trainer's metrics are known, one of the families that only callbacks log."""
+    from noether.config.registry import closest_first  # error messages only
+
+    known = [c.logged_metrics(loss_names) for c in callbacks]
+    logged = sorted({name for names in known for name in names or ()})
+    close = closest_first(key, logged, cutoff=0.6, limit=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if claims:
+        i, source = claims[0]
+        names = ", ".join(source.logged_metrics(loss_names) or ())
+        raise ValueError(
+            f"{where}.metric_key: {key!r} is not logged: trainer.callbacks.{i} ({source.kind}) "
+            f"logs {names}{hint}"
+        )
+    everything_known = loss_names is not None and all(names is not None for names in known)
+    owned = key.startswith(OWNED_FAMILIES) and not key.startswith("loss/online/")
+    if everything_known and owned:
+        raise ValueError(
+            f"{where}.metric_key: no callback logs {key!r} (they log: "
+            f"{', '.join(logged) or 'nothing'}){hint}"
+        )

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from noether.config.batching import split_batch
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
-from noether.config.losses import known_losses, unknown_loss_message
+from noether.config.losses import known_losses, unknown_loss_message, weighted_loss_names
 from noether.config.registry import Discriminated, RegistryBase
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.initializer import InitializerConfig
@@ -164,6 +164,12 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
             AtMostOne("track_every_n_epochs", "track_every_n_updates", "track_every_n_samples"),
         )
 
+    def logged_losses(self) -> list[str] | None:
+        """Names of the losses that `train_step` logs (`loss/<dataset>/<name>`), where the
+        config tells them, so that validation can check a metric_key against them; None where
+        only the run knows (a trainer's own train_step)."""
+        return None
+
     @model_validator(mode="after")
     def validate_start_at_epoch(self) -> "BaseTrainerConfig[TCallbackConfig]":
         """Training cannot start after its last epoch."""
@@ -222,6 +228,13 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
     loss_fn: str = "mse"
     """Loss per field: a built-in name, a name from `noether.losses`, or a dotted import path
     (`my_project.losses:my_loss`; its module must be findable when the config is validated)."""
+
+    def logged_losses(self) -> list[str] | None:
+        """Each trained field, each field's `<field>_unweighted` and `total`; None for a
+        schema that builds another trainer class (its train_step may log more)."""
+        if self.target != WeightedLossTrainerConfig.target:
+            return None
+        return weighted_loss_names(self.field_weights)
 
     @field_validator("field_weights")
     @classmethod

@@ -8,6 +8,7 @@ group, or a dotted import path (`my_project.losses:weighted_huber` or
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import torch
@@ -23,6 +24,7 @@ from noether.config.entry_points import (
 )
 from noether.config.losses import BUILTIN_LOSSES as BUILTIN_LOSS_NAMES
 from noether.config.losses import LOSS_ENTRY_POINT_GROUP, known_losses, unknown_loss_message
+from noether.config.registry import closest_first
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """A loss: prediction and target of the same shape in, a scalar tensor out."""
@@ -131,9 +133,18 @@ def _import_loss(path: str) -> LossFn:
         raise UnknownLossError(f"cannot import loss {path!r}: {error}") from None
     except AttributeError:
         raise UnknownLossError(
-            f"cannot import loss {path!r}: module {module_name!r} has no attribute {attribute!r}"
+            f"cannot import loss {path!r}: module {module_name!r} has no attribute "
+            f"{attribute!r}{_did_you_mean(module_name, attribute)}"
         ) from None
     return _check_callable(path, obj)
+
+
+def _did_you_mean(module_name: str, attribute: str) -> str:
+    """`; did you mean 'L1Loss'?` from the module's public names (it imported already)."""
+    module = importlib.import_module(module_name)
+    public = (name for name in dir(module) if not name.startswith("_"))
+    close = closest_first(attribute.split(".")[-1], public, cutoff=0.6, limit=3)
+    return f"; did you mean {', '.join(repr(name) for name in close)}?" if close else ""
 
 
 def _check_callable(name: str, obj: object) -> LossFn:

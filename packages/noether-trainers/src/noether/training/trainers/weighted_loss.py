@@ -15,17 +15,15 @@ import torch
 from torch import Tensor
 
 from noether.config import WeightedLossTrainerConfig
+from noether.config.losses import TOTAL_KEY, unweighted_key
 from noether.core.build import BuildError
+from noether.core.targets import ComponentConfigError
 from noether.core.trainer.base import BaseTrainer
 from noether.core.trainer.batching import BatchSplitter
 from noether.core.trainer.types import LossResult, TrainerResult
-from noether.training.trainers.losses import LossFn, resolve_loss
+from noether.training.trainers.losses import LossFn, UnknownLossError, resolve_loss
 
 TARGET_SUFFIX = "_target"
-TOTAL_KEY = "total"
-"""Name of the weighted total among the logged losses (so no field may be called so)."""
-UNWEIGHTED_SUFFIX = "_unweighted"
-"""A field's unweighted loss is logged as `<field>_unweighted` (its name holds the weighted)."""
 
 
 class WeightedLossError(BuildError, ValueError):
@@ -38,11 +36,6 @@ class WeightedLossError(BuildError, ValueError):
 def target_key(field: str) -> str:
     """Batch key that holds the ground truth of `field`."""
     return f"{field}{TARGET_SUFFIX}"
-
-
-def unweighted_key(field: str) -> str:
-    """Logged name of the unweighted loss of `field`."""
-    return f"{field}{UNWEIGHTED_SUFFIX}"
 
 
 class WeightedLossTrainer(BaseTrainer):
@@ -91,6 +84,21 @@ class WeightedLossTrainer(BaseTrainer):
         # Splits batches like BaseTrainer.train_step does (no forward_properties: every key
         # that is not a target goes to the model; unused keys are warned about once).
         self._field_splitter = BatchSplitter(self.forward_properties, self.target_properties)
+
+    @classmethod
+    def check_config(cls, trainer_config: WeightedLossTrainerConfig) -> None:
+        """Before a run folder or a model exists (`noether-train`'s preflight): the loss must
+        resolve, which validation can tell only for names, not for every import path.
+
+        Raises:
+            ComponentConfigError: at `loss_fn`, why it does not resolve.
+        """
+        if not isinstance(trainer_config, WeightedLossTrainerConfig):
+            return  # the constructor says so
+        try:
+            resolve_loss(trainer_config.loss_fn)
+        except UnknownLossError as error:
+            raise ComponentConfigError("loss_fn", str(error)) from None
 
     def loss_compute(self, forward_output: Any, targets: dict[str, Tensor]) -> LossResult:
         """Weighted loss of each field, keyed by field (their sum is the total loss)."""

@@ -1,0 +1,114 @@
+"""A callback that would never run before the end of training is a config error.
+
+A checkpoint every 20 epochs in a 5-epoch run, or an early stopper at an epoch past
+max_epochs, trained to the end and wrote nothing, without a word: the run looked fine and
+had no checkpoint to resume from. `noether-config validate` and `noether-train` now name
+the callback's key and line, before a run folder or a model exists.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "examples" / "quickstart" / "config.yaml"
+BIN = Path(sys.executable).parent
+
+
+def run(tmp_path: Path, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / tool), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def write_config(tmp_path: Path, callback: str, stop: str) -> Path:
+    """The quickstart (copied: files may only extend files beside them) with one callback."""
+    shutil.copytree(CONFIG.parent, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / "exp.yaml"
+    unset = "# max_epochs as given" if stop.startswith("max_epochs") else "max_epochs: null"
+    path.write_text(
+        f"extends: config.yaml\ntrainer:\n  {unset}\n  {stop}\n  callbacks:\n    - {callback}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("stop", "callback", "message"),
+    [
+        (
+            "max_epochs: 5",
+            "{kind: checkpoint, every_n_epochs: 20}",
+            "trainer.callbacks.0.every_n_epochs: 20 is after the last epoch of training "
+            "(epoch 5, from trainer.max_epochs: 5), so this checkpoint callback would never run",
+        ),
+        (
+            "max_epochs: 3",
+            "{kind: fixed_early_stopper, stop_at_epoch: 4}",
+            "trainer.callbacks.0.stop_at_epoch: 4 is after the last epoch",
+        ),
+        (  # 10 updates of 32 samples: sample 320 is the last
+            "max_updates: 10",
+            "{kind: checkpoint, every_n_samples: 321, batch_size: 8}",
+            "trainer.callbacks.0.every_n_samples: 321 is after the last sample of training "
+            "(sample 320, from trainer.max_updates: 10)",
+        ),
+        (  # 100 samples take 4 updates of 32
+            "max_samples: 100",
+            "{kind: ema, every_n_updates: 5, target_factors: [0.9]}",
+            "trainer.callbacks.0.every_n_updates: 5 is after the last update of training "
+            "(update 4, from trainer.max_samples: 100)",
+        ),
+        (  # trained nothing: "the run already stopped at E3_U..."
+            "max_epochs: 5\n  start_at_epoch: 3",
+            "{kind: fixed_early_stopper, stop_at_epoch: 3}",
+            "trainer.callbacks.0.stop_at_epoch: 3 is not after trainer.start_at_epoch (3), so "
+            "this fixed_early_stopper callback would act before the first update",
+        ),
+    ],
+    ids=["epochs", "stopper", "samples_of_updates", "updates_of_samples", "stop_before_start"],
+)
+def test_validate_names_a_callback_that_would_never_run(
+    tmp_path: Path, stop: str, callback: str, message: str
+) -> None:
+    config = write_config(tmp_path, callback, stop)
+    done = run(tmp_path, "noether-config", "validate", str(config))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    line = 6 + stop.count("\n")  # the callback's line
+    assert f"exp.yaml:{line}: {message}" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("stop", "callback"),
+    [
+        ("max_updates: 10", "{kind: checkpoint, every_n_samples: 320, batch_size: 8}"),
+        ("max_samples: 100", "{kind: ema, every_n_updates: 4, target_factors: [0.9]}"),
+        ("max_epochs: 3", "{kind: fixed_early_stopper, stop_at_epoch: 3}"),
+        # epochs meet updates by the data's size: left to the run
+        ("max_epochs: 1", "{kind: checkpoint, every_n_updates: 1000}"),
+    ],
+)
+def test_a_callback_due_at_the_last_point_is_valid(
+    tmp_path: Path, stop: str, callback: str
+) -> None:
+    config = write_config(tmp_path, callback, stop)
+    done = run(tmp_path, "noether-config", "validate", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_train_refuses_it_before_making_a_run_folder(tmp_path: Path) -> None:
+    done = run(tmp_path, "noether-train", str(CONFIG), "trainer.max_epochs=5", "device=cpu")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "trainer.callbacks.1.every_n_epochs: 20 is after the last epoch" in done.stderr
+    assert not (tmp_path / "runs").exists()
