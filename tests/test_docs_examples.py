@@ -76,7 +76,6 @@ def test_the_my_project_of_the_guides_validates_and_trains(tmp_path: Path) -> No
         "exp.yaml",
         "device=cpu",
         "trainer.max_epochs=1",
-        "trainer.callbacks.1.every_n_epochs=1",  # the guide's checkpoint runs every 5 epochs
         "datasets.train.num_samples=128",
         "datasets.val.num_samples=32",
     )

@@ -98,3 +98,33 @@ def test_the_run_suggests_the_closest_logged_key(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert "metric 'loss/online/totl' has not been logged" in done.stderr
     assert "; did you mean 'loss/online/total'?" in done.stderr
+
+
+def test_a_key_a_users_callback_may_log_stays_valid(tmp_path: Path) -> None:
+    """A user's callback kind can log into the offline_loss's family (`loss/val/<its own>`):
+    only the run knows, so validation does not call a reader of that key misspelt."""
+    shutil.copytree(QUICKSTART, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "acme_callbacks.py").write_text(
+        "from typing import ClassVar\n"
+        "from noether.config import CallbackConfig\n\n\n"
+        "class ValStatsConfig(CallbackConfig):\n"
+        '    kind: str = "acme_callbacks:ValStatsConfig"\n'
+        '    target: ClassVar[str] = "acme_callbacks:ValStats"\n',
+        encoding="utf-8",
+    )
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "extends: config.yaml\ntrainer:\n  callbacks:\n"
+        "    - {kind: offline_loss, dataset_key: val, every_n_epochs: 2}\n"
+        "    - {kind: acme_callbacks:ValStatsConfig, every_n_epochs: 2}\n"
+        "    - {kind: best_metric, every_n_epochs: 2, metric_key: loss/val/max_abs_error}\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [str(BIN / "noether-config"), "validate", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from noether.config.errors import ConfigError, ConfigIssue
@@ -25,6 +25,8 @@ class FileResult:
 
     path: str
     issues: list[ConfigIssue]
+    notes: list[ConfigIssue] = field(default_factory=list)
+    """What is valid but likely unintended (`ExperimentConfig.notes`); no failure."""
 
     @property
     def valid(self) -> bool:
@@ -39,7 +41,7 @@ def validate_file(
     from noether.config.loader import load_config
 
     try:
-        load_config(path, overrides, root=root, limits=limits)
+        config = load_config(path, overrides, root=root, limits=limits)
     except ConfigError as error:
         return FileResult(path, error.issues)
     except RecursionError:
@@ -47,7 +49,7 @@ def validate_file(
     except (Exception, SystemExit) as error:  # a broken plug-in or schema module, not a crash
         message = f"unexpected error while validating: {type(error).__name__}: {error}"
         return FileResult(path, [ConfigIssue(path, 1, "<root>", message)])
-    return FileResult(path, [])
+    return FileResult(path, [], config.notes())
 
 
 def run_validate(
@@ -116,6 +118,15 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _annotation(level: str, issue: ConfigIssue, path: str) -> str:
+    """One GitHub workflow command (`::error` / `::warning`) at the issue's file and line."""
+    where = f"file={_escape_property(issue.file or path)}"
+    if issue.line is not None:
+        where += f",line={issue.line}"
+    title = _escape_property(f"noether-config: {path}")
+    return f"::{level} {where},title={title}::{_escape_data(f'{issue.key}: {issue.message}')}"
+
+
 def render(
     results: Sequence[FileResult],
     skipped: Sequence[str],
@@ -140,6 +151,7 @@ def render(
                     "path": result.path,
                     "valid": result.valid,
                     "issues": [issue.to_dict() for issue in result.issues],
+                    "notes": [note.to_dict() for note in result.notes],
                 }
                 for result in results
             ],
@@ -150,15 +162,11 @@ def render(
     lines: list[str] = []
     for result in results:
         if output == "github":
-            for issue in result.issues:
-                where = f"file={_escape_property(issue.file)}"
-                if issue.line is not None:
-                    where += f",line={issue.line}"
-                title = _escape_property(f"noether-config: {result.path}")
-                text = _escape_data(f"{issue.key}: {issue.message}")
-                lines.append(f"::error {where},title={title}::{text}")
+            lines.extend(_annotation("error", issue, result.path) for issue in result.issues)
+            lines.extend(_annotation("warning", note, result.path) for note in result.notes)
         elif result.valid:
             lines.append(f"ok: {result.path}")
+            lines.extend(f"note: {note}" for note in result.notes)
         else:
             lines.append(f"invalid: {result.path}")
             lines.extend(str(issue) for issue in result.issues)

@@ -81,11 +81,14 @@ def load(config_file: Path, overrides: Sequence[str]) -> ExperimentConfig | int:
         error(f"{config_file} is a folder, not a config file")
         return 2
     try:
-        return load_config(config_file, overrides)
+        config = load_config(config_file, overrides)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         error(f"{config_file} is not a valid experiment config")
         return 1
+    for note in config.notes():  # valid, but likely not meant (a callback that will not run)
+        error(f"note: {note}")
+    return config
 
 
 def resolve(request: TrainRequest) -> ResolvedRun | int:

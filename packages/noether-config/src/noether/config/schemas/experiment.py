@@ -1,10 +1,11 @@
 """The top level of an experiment file."""
 
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from noether.config.errors import ConfigIssue
 from noether.config.registry import Discriminated
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.dataset import DatasetConfig
@@ -12,6 +13,9 @@ from noether.config.schemas.model import ModelConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.config.schemas.trainer import BaseTrainerConfig
 from noether.config.startup import field_docstrings
+
+if TYPE_CHECKING:
+    from noether.config.loader.nodes import Loc
 
 STOP_FIELDS = ("max_epochs", "max_updates", "max_samples")
 """The trainer's stop criteria (exactly one is set)."""
@@ -80,15 +84,29 @@ class ExperimentConfig(BaseModel):
         was loaded from (with a note such as the override that set it), so that errors found
         after validation (a kind whose package is missing) point at the line too; "" for a
         config built in Python."""
-        if self._sources is None:
+        site = self._site(key_path)
+        if site is None:
             return ""
+        return f"{site.file}:{site.line}" + (f" ({site.note})" if site.note else "")
+
+    def _site(self, key_path: str) -> "Loc | None":
+        if self._sources is None:
+            return None
         from noether.config.loader.nodes import Loc, locate
 
         steps = [int(part) if part.isdigit() else part for part in key_path.split(".")]
         site = locate(self._sources.tree, steps, Loc("", None))
-        if not site.file or site.line is None:
-            return ""
-        return f"{site.file}:{site.line}" + (f" ({site.note})" if site.note else "")
+        return site if site.file and site.line is not None else None
+
+    def notes(self) -> list[ConfigIssue]:
+        """What is valid but likely unintended: a callback that will not run in this run (see
+        `callbacks_that_never_run`), at its file and line when loaded from files."""
+        found = []
+        for key, message in callbacks_that_never_run(self.trainer):
+            site = self._site(key)
+            file, line = (site.file, site.line) if site is not None else ("", None)
+            found.append(ConfigIssue(file, line, key, message))
+        return found
 
     @model_validator(mode="after")
     def validate_datasets_exist(self) -> "ExperimentConfig":
@@ -107,7 +125,7 @@ class ExperimentConfig(BaseModel):
                 )
         _check_ema_factors(trainer.callbacks)
         _check_metric_sources(trainer.callbacks, trainer.logged_losses())
-        _check_callbacks_act(trainer)
+        _check_stops_after_start(trainer)
         return self
 
 
@@ -147,12 +165,14 @@ def _last_point(trainer: BaseTrainerConfig, unit: str) -> int | None:  # type: i
     return updates if unit == "update" else updates * batch
 
 
-def _check_callbacks_act(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
-    """A callback whose first due point (`every_n_*`, `stop_at_*`) lies past the end of
-    training would never act: no checkpoint, no evaluation, no stop, and the run would not
-    say so; a single point (`stop_at_epoch`) at or before start_at_epoch would stop the run
-    before its first update."""
+def callbacks_that_never_run(trainer: BaseTrainerConfig) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    """(key path, message) of each callback whose first due point (`every_n_*`, `stop_at_*`)
+    lies past the end of training, as far as the config tells: it would write no checkpoint,
+    evaluate nothing or stop nothing. A note, not an error: a run shortened on the command
+    line (`trainer.max_epochs=3` under a checkpoint every 5 epochs) is what users do to try a
+    config, and it should run."""
     stop = next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
+    found: list[tuple[str, str]] = []
     for index, callback in enumerate(trainer.callbacks):
         due = callback.first_due()
         if due is None or stop is None:
@@ -161,13 +181,27 @@ def _check_callbacks_act(trainer: BaseTrainerConfig) -> None:  # type: ignore[ty
         unit = field.rsplit("_", 1)[-1].removesuffix("s")
         last = _last_point(trainer, unit)
         if last is not None and count > last:
-            raise ValueError(
-                f"trainer.callbacks.{index}.{field}: {count} is after the last {unit} of "
-                f"training ({unit} {last}, from trainer.{stop}: {getattr(trainer, stop)}), so "
-                f"this {callback.kind} callback would never run: lower {field} or train longer"
+            found.append(
+                (
+                    f"trainer.callbacks.{index}.{field}",
+                    f"{count} is after the last {unit} of training ({unit} {last}, from "
+                    f"trainer.{stop}: {getattr(trainer, stop)}), so this {callback.kind} "
+                    f"callback will not run in this run",
+                )
             )
-        start = trainer.start_at_epoch
-        if not callback.periodic and unit == "epoch" and start and count <= start:
+    return found
+
+
+def _check_stops_after_start(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
+    """A single stop point (`stop_at_epoch`) at or before start_at_epoch would stop the run
+    before its first update."""
+    start = trainer.start_at_epoch
+    for index, callback in enumerate(trainer.callbacks):
+        due = callback.first_due()
+        if due is None or callback.periodic or not start:
+            continue
+        field, count = due
+        if field.endswith("_epoch") and count <= start:
             raise ValueError(  # one point only, and training starts after it
                 f"trainer.callbacks.{index}.{field}: {count} is not after "
                 f"trainer.start_at_epoch ({start}), so this {callback.kind} callback would act "
@@ -244,6 +278,8 @@ def _check_logged_at_all(
     from noether.config.registry import closest_first  # error messages only
 
     known = [c.logged_metrics(loss_names) for c in callbacks]
+    if any(names is None for names in known):  # a user's callback may log it
+        return
     logged = sorted({name for names in known for name in names or ()})
     close = closest_first(key, logged, cutoff=0.6, limit=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -254,9 +290,8 @@ def _check_logged_at_all(
             f"{where}.metric_key: {key!r} is not logged: trainer.callbacks.{i} ({source.kind}) "
             f"logs {names}{hint}"
         )
-    everything_known = loss_names is not None and all(names is not None for names in known)
     owned = key.startswith(OWNED_FAMILIES) and not key.startswith("loss/online/")
-    if everything_known and owned:
+    if loss_names is not None and owned:
         raise ValueError(
             f"{where}.metric_key: no callback logs {key!r} (they log: "
             f"{', '.join(logged) or 'nothing'}){hint}"
