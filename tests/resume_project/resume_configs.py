@@ -24,6 +24,19 @@ class NoisyRegressionDatasetConfig(DatasetConfig):
     """An item whose input is NaN (a corrupt sample)."""
 
 
+class SlowBuildDatasetConfig(NoisyRegressionDatasetConfig):
+    """`NoisyRegressionDatasetConfig` whose constructor takes a while, as loading a large
+    dataset does when a run starts."""
+
+    kind: str = "resume_slow_build"
+    target: ClassVar[str] = "resume_runtime:SlowBuildDataset"
+
+    build_seconds: float = Field(default=2.0, ge=0.0)
+    """How long the constructor takes after writing `build_marker`."""
+    build_marker: str = "building"
+    """A file written (in the working directory) when the slow part of the build starts."""
+
+
 class MlpModelConfig(ModelConfig):
     """Linear - tanh - dropout - linear."""
 

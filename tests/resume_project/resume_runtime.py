@@ -13,6 +13,7 @@ from resume_configs import (
     HangingMseTrainerConfig,
     MlpModelConfig,
     NoisyRegressionDatasetConfig,
+    SlowBuildDatasetConfig,
     SlowCloseJsonlTrackerConfig,
 )
 from torch.utils.data import Dataset
@@ -45,6 +46,15 @@ class NoisyRegressionDataset(Dataset[dict[str, torch.Tensor]]):
             jitter = torch.randn(FEATURES) + float(np.random.normal()) + random.random()
             x = x + self.noise * jitter
         return {"x": x, "y": self.y[index]}
+
+
+class SlowBuildDataset(NoisyRegressionDataset):
+    """Writes a marker file, then takes `build_seconds` more to build."""
+
+    def __init__(self, config: SlowBuildDatasetConfig) -> None:
+        super().__init__(config)
+        Path(config.build_marker).write_text("building\n", encoding="utf-8")
+        time.sleep(config.build_seconds)
 
 
 class Mlp(ModelBase):
