@@ -16,21 +16,25 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
 from resume_testing import CONFIG, complete_checkpoints, noether_train, run_dirs, start_train
 
 ONE_EPOCH = ("trainer.max_epochs=1", "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1}]")
 
 
-def _signal_when(path: Path, process: subprocess.Popen[str]) -> str:
-    """Sends SIGTERM once `path` exists; returns the process's stderr."""
+def _signal_when(
+    path: Path, process: subprocess.Popen[str], sig: signal.Signals = signal.SIGTERM
+) -> str:
+    """Sends `sig` once `path` exists; returns the process's stderr."""
     try:
         deadline = time.monotonic() + 120
         while not path.exists():
             assert process.poll() is None, process.communicate()[1]
             assert time.monotonic() < deadline, f"{path} never appeared"
             time.sleep(0.02)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(sig)
         return process.communicate(timeout=60)[1]
     finally:
         if process.poll() is None:
@@ -59,18 +63,25 @@ def test_sigterm_while_the_datasets_are_built_exits_75_and_the_run_resumes(
     assert "E1_U12_S96" in complete_checkpoints(run_dir)
 
 
-def test_sigterm_while_a_finished_run_closes_its_tracker_lets_it_finish_with_0(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("sig", "args"),
+    [(signal.SIGTERM, ()), (signal.SIGINT, ("trainer.save_on_sigint=true",))],
+    ids=["sigterm", "sigint"],
+)
+def test_a_stop_signal_while_a_finished_run_closes_its_tracker_lets_it_finish_with_0(
+    tmp_path: Path, sig: signal.Signals, args: tuple[str, ...]
 ) -> None:
     process = start_train(
         tmp_path,
         CONFIG,
         *ONE_EPOCH,
+        *args,
         "tracker={kind: resume_configs:SlowCloseJsonlTrackerConfig, close_seconds: 1}",
     )
-    stderr = _signal_when(tmp_path / "closing", process)
+    stderr = _signal_when(tmp_path / "closing", process, sig)
     assert process.returncode == 0, stderr
-    assert "received SIGTERM after training ended" in stderr
+    assert f"received {sig.name} after training ended" in stderr
+    assert "finished run" in stderr
     assert "Traceback" not in stderr
     (run_dir,) = run_dirs(tmp_path)
     assert json.loads((run_dir / "summary.json").read_text())["loss/online/total"] > 0

@@ -12,8 +12,9 @@ started, and a run that had trained to its end was reported as killed.
 - before training, SIGTERM raises `StoppedBeforeTraining` at once (nothing is half-trained:
   the run folder holds no checkpoint of this start), which the command reports and turns
   into exit code 75, so `--resume` (or a fresh start when no run folder was made) follows;
-- after training, a first SIGTERM is noted and the run finishes closing with the exit code it
-  had; a second (or a first after training stopped on a signal) ends the process at once.
+- after training, a first SIGTERM (or SIGINT with `save_on_sigint`, which training caught as
+  well) is noted and the run finishes closing with the exit code it had; a second (or a
+  first after training stopped on a signal) ends the process at once.
 
 This module imports no torch, so the handler is in place before torch is imported.
 """
@@ -24,7 +25,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -93,18 +94,27 @@ def stop_signals_around_training() -> Iterator[RunSignals]:
     if threading.current_thread() is not threading.main_thread():
         yield handler
         return
-    previous: Any = signal.getsignal(signal.SIGTERM)
+    previous: dict[signal.Signals, Any] = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     _active = handler
     signal.signal(signal.SIGTERM, handler.handle)
     try:
         yield handler
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, before in previous.items():
+            signal.signal(sig, before)
         _active = None
 
 
-def end_training(signalled: bool) -> None:
-    """Training ended (`signalled`: this process got a stop signal while it trained): a SIGTERM
-    from now on lets the run close. Called by `catch_stop_signals`; no-op outside a block."""
-    if _active is not None:
-        _active.end_training(signalled)
+def end_training(signalled: bool) -> Callable[[int, FrameType | None], None] | None:
+    """Training ended (`signalled`: this process got a stop signal while it trained).
+
+    Called by `catch_stop_signals`, which then installs the returned handler for the signals
+    it caught (SIGTERM, and SIGINT with `save_on_sigint`), so that from now on they let the
+    run close. None outside a `stop_signals_around_training` block.
+    """
+    if _active is None:
+        return None
+    _active.end_training(signalled)
+    return _active.handle

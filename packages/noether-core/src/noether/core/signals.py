@@ -121,9 +121,9 @@ def catch_stop_signals(save_on_sigint: bool) -> Iterator[StopRequest]:
     try:
         yield request
     finally:
-        end_training(signalled=request.count > 0)  # noether-train's handler takes over
+        after = end_training(signalled=request.count > 0)  # noether-train's, when it runs
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, handler if after is None else after)
 
 
 _last_request: tuple[StopRequest, tuple[signal.Signals, ...]] | None = None
