@@ -85,3 +85,19 @@ def test_a_stop_signal_while_a_finished_run_closes_its_tracker_lets_it_finish_wi
     assert "Traceback" not in stderr
     (run_dir,) = run_dirs(tmp_path)
     assert json.loads((run_dir / "summary.json").read_text())["loss/online/total"] > 0
+
+
+def test_sigterm_while_the_process_exits_after_a_finished_run_keeps_exit_code_0(
+    tmp_path: Path,
+) -> None:
+    """The interpreter's teardown (joining workers, atexit hooks) comes after the last line
+    noether-train writes; a SIGTERM there must not turn a finished run into a kill."""
+    process = start_train(
+        tmp_path,
+        CONFIG,
+        *ONE_EPOCH,
+        "tracker={kind: resume_configs:SlowExitJsonlTrackerConfig, exit_seconds: 1}",
+    )
+    stderr = _signal_when(tmp_path / "exiting", process)
+    assert process.returncode == 0, stderr
+    assert "finished run" in stderr

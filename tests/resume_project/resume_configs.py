@@ -78,3 +78,15 @@ class SlowCloseJsonlTrackerConfig(JsonlTrackerConfig):
     """How long `close` takes after the rows are written."""
     close_marker: str = "closing"
     """A file written (in the working directory) when the slow part of `close` starts."""
+
+
+class SlowExitJsonlTrackerConfig(JsonlTrackerConfig):
+    """`jsonl` that leaves an exit hook taking a while, as a library's atexit cleanup does."""
+
+    kind: str = "resume_slow_exit_jsonl"
+    target: ClassVar[str] = "resume_runtime:SlowExitJsonlTracker"
+
+    exit_seconds: float = Field(default=1.0, ge=0.0)
+    """How long the exit hook takes after writing `exit_marker`."""
+    exit_marker: str = "exiting"
+    """A file written (in the working directory) when the exit hook starts."""

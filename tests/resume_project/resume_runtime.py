@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import random
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from resume_configs import (
     NoisyRegressionDatasetConfig,
     SlowBuildDatasetConfig,
     SlowCloseJsonlTrackerConfig,
+    SlowExitJsonlTrackerConfig,
 )
 from torch.utils.data import Dataset
 
@@ -106,3 +108,17 @@ class SlowCloseJsonlTracker(JsonlTracker):
         super()._close()
         Path(self.config.close_marker).write_text("closing\n", encoding="utf-8")
         time.sleep(self.config.close_seconds)
+
+
+class SlowExitJsonlTracker(JsonlTracker):
+    """Registers an atexit hook that writes a marker file, then takes `exit_seconds`."""
+
+    config: SlowExitJsonlTrackerConfig
+
+    def _close(self) -> None:
+        super()._close()
+        atexit.register(self._slow_exit)
+
+    def _slow_exit(self) -> None:
+        Path(self.config.exit_marker).write_text("exiting\n", encoding="utf-8")
+        time.sleep(self.config.exit_seconds)

@@ -14,7 +14,9 @@ started, and a run that had trained to its end was reported as killed.
   into exit code 75, so `--resume` (or a fresh start when no run folder was made) follows;
 - after training, a first SIGTERM (or SIGINT with `save_on_sigint`, which training caught as
   well) is noted and the run finishes closing with the exit code it had; a second (or a
-  first after training stopped on a signal) ends the process at once.
+  first after training stopped on a signal) ends the process at once;
+- once the exit code is decided, `exiting` ignores those signals for the interpreter's
+  teardown, which would otherwise restore the default handlers (a kill by the signal).
 
 This module imports no torch, so the handler is in place before torch is imported.
 """
@@ -25,7 +27,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -84,6 +86,8 @@ class RunSignals:
 
 _active: RunSignals | None = None
 """The handler of the `stop_signals_around_training` block in progress."""
+_handled: set[int] = set()
+"""The signals a block handled (SIGTERM, and those `end_training` took over), for `exiting`."""
 
 
 @contextmanager
@@ -98,6 +102,7 @@ def stop_signals_around_training() -> Iterator[RunSignals]:
         sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)
     }
     _active = handler
+    _handled.add(signal.SIGTERM)
     signal.signal(signal.SIGTERM, handler.handle)
     try:
         yield handler
@@ -107,14 +112,31 @@ def stop_signals_around_training() -> Iterator[RunSignals]:
         _active = None
 
 
-def end_training(signalled: bool) -> Callable[[int, FrameType | None], None] | None:
+def end_training(
+    signalled: bool, caught: Iterable[int]
+) -> Callable[[int, FrameType | None], None] | None:
     """Training ended (`signalled`: this process got a stop signal while it trained).
 
     Called by `catch_stop_signals`, which then installs the returned handler for the signals
-    it caught (SIGTERM, and SIGINT with `save_on_sigint`), so that from now on they let the
+    it `caught` (SIGTERM, and SIGINT with `save_on_sigint`), so that from now on they let the
     run close. None outside a `stop_signals_around_training` block.
     """
     if _active is None:
         return None
     _active.end_training(signalled)
+    _handled.update(caught)
     return _active.handle
+
+
+def exiting() -> None:
+    """`noether-train` calls it when its exit code is decided, just before it exits.
+
+    The interpreter's teardown (joining data workers, atexit hooks; often a second or more)
+    restores the default handlers, so a signal there would kill a process that is done and
+    turn its exit code into 143 (or 130). The signals a run handled are ignored from here.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in _handled:
+        signal.signal(sig, signal.SIG_IGN)
+    _handled.clear()

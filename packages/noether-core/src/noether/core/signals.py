@@ -121,7 +121,7 @@ def catch_stop_signals(save_on_sigint: bool) -> Iterator[StopRequest]:
     try:
         yield request
     finally:
-        after = end_training(signalled=request.count > 0)  # noether-train's, when it runs
+        after = end_training(request.count > 0, caught)  # noether-train's, when it runs
         for sig, handler in previous.items():
             signal.signal(sig, handler if after is None else after)
 
