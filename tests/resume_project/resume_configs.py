@@ -24,6 +24,19 @@ class NoisyRegressionDatasetConfig(DatasetConfig):
     """An item whose input is NaN (a corrupt sample)."""
 
 
+class SlowBuildDatasetConfig(NoisyRegressionDatasetConfig):
+    """`NoisyRegressionDatasetConfig` whose constructor takes a while, as loading a large
+    dataset does when a run starts."""
+
+    kind: str = "resume_slow_build"
+    target: ClassVar[str] = "resume_runtime:SlowBuildDataset"
+
+    build_seconds: float = Field(default=2.0, ge=0.0)
+    """How long the constructor takes after writing `build_marker`."""
+    build_marker: str = "building"
+    """A file written (in the working directory) when the slow part of the build starts."""
+
+
 class MlpModelConfig(ModelConfig):
     """Linear - tanh - dropout - linear."""
 
@@ -65,3 +78,15 @@ class SlowCloseJsonlTrackerConfig(JsonlTrackerConfig):
     """How long `close` takes after the rows are written."""
     close_marker: str = "closing"
     """A file written (in the working directory) when the slow part of `close` starts."""
+
+
+class SlowExitJsonlTrackerConfig(JsonlTrackerConfig):
+    """`jsonl` that leaves an exit hook taking a while, as a library's atexit cleanup does."""
+
+    kind: str = "resume_slow_exit_jsonl"
+    target: ClassVar[str] = "resume_runtime:SlowExitJsonlTracker"
+
+    exit_seconds: float = Field(default=1.0, ge=0.0)
+    """How long the exit hook takes after writing `exit_marker`."""
+    exit_marker: str = "exiting"
+    """A file written (in the working directory) when the exit hook starts."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import random
 import time
 from pathlib import Path
@@ -13,7 +14,9 @@ from resume_configs import (
     HangingMseTrainerConfig,
     MlpModelConfig,
     NoisyRegressionDatasetConfig,
+    SlowBuildDatasetConfig,
     SlowCloseJsonlTrackerConfig,
+    SlowExitJsonlTrackerConfig,
 )
 from torch.utils.data import Dataset
 
@@ -45,6 +48,15 @@ class NoisyRegressionDataset(Dataset[dict[str, torch.Tensor]]):
             jitter = torch.randn(FEATURES) + float(np.random.normal()) + random.random()
             x = x + self.noise * jitter
         return {"x": x, "y": self.y[index]}
+
+
+class SlowBuildDataset(NoisyRegressionDataset):
+    """Writes a marker file, then takes `build_seconds` more to build."""
+
+    def __init__(self, config: SlowBuildDatasetConfig) -> None:
+        super().__init__(config)
+        Path(config.build_marker).write_text("building\n", encoding="utf-8")
+        time.sleep(config.build_seconds)
 
 
 class Mlp(ModelBase):
@@ -96,3 +108,17 @@ class SlowCloseJsonlTracker(JsonlTracker):
         super()._close()
         Path(self.config.close_marker).write_text("closing\n", encoding="utf-8")
         time.sleep(self.config.close_seconds)
+
+
+class SlowExitJsonlTracker(JsonlTracker):
+    """Registers an atexit hook that writes a marker file, then takes `exit_seconds`."""
+
+    config: SlowExitJsonlTrackerConfig
+
+    def _close(self) -> None:
+        super()._close()
+        atexit.register(self._slow_exit)
+
+    def _slow_exit(self) -> None:
+        Path(self.config.exit_marker).write_text("exiting\n", encoding="utf-8")
+        time.sleep(self.config.exit_seconds)

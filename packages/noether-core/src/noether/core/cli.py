@@ -194,6 +194,9 @@ def run(argv: Sequence[str] | None = None) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     code = run(argv)
+    run_signals = sys.modules.get("noether.core.run_signals")  # imported by a training run
+    if run_signals is not None:
+        run_signals.exiting(code)  # the exit code is decided: a signal in the teardown keeps it
     signals = sys.modules.get("noether.core.signals")  # imported by a run (torch), not here
     if signals is not None and code == signals.EXIT_PREEMPTED:
         signals.absorb_stop_repeats(exiting=True)  # a repeat of the stop signal: 75 too

@@ -135,9 +135,30 @@ def resolve_resume(request: TrainRequest, run_dir: Path) -> ResolvedRun | int:
 
 
 def execute(request: TrainRequest) -> int:
-    """Runs the request; returns the exit code."""
+    """Runs the request; returns the exit code.
+
+    A training run holds `stop_signals_around_training` from here to its end, so SIGTERM
+    while it starts or closes ends it with the documented exit code, not as a kill.
+    """
     if request.action != "train":
         sys.dont_write_bytecode = True  # writing nothing: no __pycache__ of the user's modules
+        return _execute(request)
+    from noether.core.run_signals import (
+        EXIT_PREEMPTED,
+        StoppedBeforeTraining,
+        stop_signals_around_training,
+    )
+
+    try:
+        with stop_signals_around_training():
+            return _execute(request)
+    except StoppedBeforeTraining as stop:  # before a run folder was made (or reopened)
+        again = f"noether-train --resume {request.resume}" if request.resume else "start it again"
+        error(f"stopped by {stop.signal_name} before training began, nothing written: {again}")
+        return EXIT_PREEMPTED
+
+
+def _execute(request: TrainRequest) -> int:
     resolved = resolve(request)
     if isinstance(resolved, int):
         return resolved

@@ -40,6 +40,7 @@ from noether.core.resume import (
     write_run_info,
 )
 from noether.core.run_logging import logger, report, run_logging
+from noether.core.run_signals import StoppedBeforeTraining
 from noether.core.runs import (
     PathProvider,
     RunFolderError,
@@ -251,6 +252,12 @@ def train(
         return 1
     try:
         return train_in_folder(config, config_file, resume, checked, launch, path_provider)
+    except StoppedBeforeTraining as stop:
+        error(
+            f"stopped by {stop.signal_name} before training began, no checkpoint written: "
+            f"noether-train --resume {path_provider.run_dir}"
+        )
+        return EXIT_PREEMPTED
     finally:
         if lock is not None:
             lock.close()
@@ -314,6 +321,9 @@ def train_in_folder(
             if getattr(experiment.trainer, "stopped_by_signal", None) is not None:
                 outcome = "stopped"
                 absorb_stop_repeats()  # before closing the tracker: a repeat may still come
+        except StoppedBeforeTraining:
+            outcome = "stopped"
+            raise
         except USER_ERRORS as exc:
             report(exc, log_path)
             return 1

@@ -33,12 +33,11 @@ import torch
 import torch.distributed as dist
 
 from noether.core.distributed import get_world_size
+from noether.core.run_signals import EXIT_PREEMPTED as EXIT_PREEMPTED
+from noether.core.run_signals import end_training
 
 _logger = logging.getLogger(__name__)
 
-EXIT_PREEMPTED = 75
-"""Exit code of a run stopped by a signal after writing its checkpoint (sysexits' EX_TEMPFAIL:
-try again): a requeue script resumes it, while 0 means the run finished."""
 EXIT_INTERRUPTED = 130
 """Exit code of a run interrupted by Ctrl-C without a checkpoint (128 + SIGINT)."""
 REPEAT_WINDOW_S = 1.0
@@ -122,8 +121,9 @@ def catch_stop_signals(save_on_sigint: bool) -> Iterator[StopRequest]:
     try:
         yield request
     finally:
+        after = end_training(request.count > 0, caught)  # noether-train's, when it runs
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, handler if after is None else after)
 
 
 _last_request: tuple[StopRequest, tuple[signal.Signals, ...]] | None = None

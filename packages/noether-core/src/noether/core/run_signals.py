@@ -1,0 +1,154 @@
+"""SIGTERM outside the training loop: before it starts and after it ended.
+
+`BaseTrainer.train` catches SIGTERM while it trains (see `noether.core.signals`). A run also
+spends time before that (importing, reading the config, the rendezvous, building datasets
+and the model, restoring a checkpoint) and after it (closing the tracker, leaving the process
+group). Without a handler there, SIGTERM killed the process and the shell reported 143, so a
+requeue script that resumes on 75 (the documented contract) dropped a job pre-empted while it
+started, and a run that had trained to its end was reported as killed.
+
+`noether-train` holds `stop_signals_around_training` for its whole run:
+
+- before training, SIGTERM raises `StoppedBeforeTraining` at once (nothing is half-trained:
+  the run folder holds no checkpoint of this start), which the command reports and turns
+  into exit code 75, so `--resume` (or a fresh start when no run folder was made) follows;
+- after training, a first SIGTERM (or SIGINT with `save_on_sigint`, which training caught as
+  well) is noted and the run finishes closing with the exit code it had; a second (or a
+  first after training stopped on a signal) ends the process at once;
+- once the exit code is decided, `exiting` lets a first of those signals pass during the
+  interpreter's teardown, which would otherwise restore the default handlers (a kill by the
+  signal); a second ends the process with that exit code.
+
+This module imports no torch, so the handler is in place before torch is imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+_logger = logging.getLogger("noether.train")
+
+EXIT_PREEMPTED = 75
+"""Exit code of a run stopped by a signal (after writing its checkpoint when it was
+training; sysexits' EX_TEMPFAIL: try again): a requeue script resumes it, while 0 means the
+run finished."""
+
+
+class StoppedBeforeTraining(BaseException):
+    """SIGTERM arrived before training began (a BaseException, as KeyboardInterrupt is, so
+    that no `except Exception` of a build step reports it as a failure)."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(f"{signal_name} before training began")
+        self.signal_name = signal_name
+
+
+class RunSignals:
+    """The handler of SIGTERM outside `BaseTrainer.train`; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.training_ended = False
+        """Whether training returned (signals are then noted, not raised)."""
+        self.stopped_by_signal = False
+        """Whether this process got a signal while training (another one ends it at once)."""
+        self.received = 0
+        """Signals received since training ended."""
+
+    def end_training(self, stopped_by_signal: bool) -> None:
+        """From now on a signal lets the run finish closing (see the module docstring)."""
+        self.training_ended = True
+        self.stopped_by_signal = stopped_by_signal
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """The signal handler."""
+        del frame
+        name = signal.Signals(signum).name
+        if not self.training_ended:
+            raise StoppedBeforeTraining(name)
+        self.received += 1
+        if self.stopped_by_signal or self.received > 1:
+            _logger.error("received %s again after training ended: exiting now", name)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        _logger.warning(
+            "received %s after training ended: finishing the run's shutdown "
+            "(send it again to exit at once)",
+            name,
+        )
+
+
+_active: RunSignals | None = None
+"""The handler of the `stop_signals_around_training` block in progress."""
+_handled: set[int] = set()
+"""The signals a block handled (SIGTERM, and those `end_training` took over), for `exiting`."""
+
+
+@contextmanager
+def stop_signals_around_training() -> Iterator[RunSignals]:
+    """Within the block, SIGTERM is handled by a `RunSignals` (main thread only)."""
+    global _active
+    handler = RunSignals()
+    if threading.current_thread() is not threading.main_thread():
+        yield handler
+        return
+    previous: dict[signal.Signals, Any] = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    _active = handler
+    _handled.add(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, handler.handle)
+    try:
+        yield handler
+    finally:
+        for sig, before in previous.items():
+            signal.signal(sig, before)
+        _active = None
+
+
+def end_training(
+    signalled: bool, caught: Iterable[int]
+) -> Callable[[int, FrameType | None], None] | None:
+    """Training ended (`signalled`: this process got a stop signal while it trained).
+
+    Called by `catch_stop_signals`, which then installs the returned handler for the signals
+    it `caught` (SIGTERM, and SIGINT with `save_on_sigint`), so that from now on they let the
+    run close. None outside a `stop_signals_around_training` block.
+    """
+    if _active is None:
+        return None
+    _active.end_training(signalled)
+    _handled.update(caught)
+    return _active.handle
+
+
+def exiting(code: int) -> None:
+    """`noether-train` calls it when its exit code is decided, just before it exits.
+
+    The interpreter's teardown (joining data workers, atexit hooks; often a second or more)
+    restores the default handlers, so a signal there would kill a process that is done and
+    turn its exit code into 143 (or 130). From here a first signal of those a run handled is
+    let pass; a second ends the process at once with `code` (a teardown that hangs can still
+    be stopped, and says what the run did).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    received = 0
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        nonlocal received
+        del signum, frame
+        received += 1
+        if received > 1:
+            os._exit(code)
+
+    for sig in _handled:
+        signal.signal(sig, handle)
+    _handled.clear()
