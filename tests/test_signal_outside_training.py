@@ -24,16 +24,21 @@ from resume_testing import CONFIG, complete_checkpoints, noether_train, run_dirs
 ONE_EPOCH = ("trainer.max_epochs=1", "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1}]")
 
 
+def _wait_for(path: Path, process: subprocess.Popen[str]) -> None:
+    """Returns once the run wrote `path` (a marker of the phase it is in)."""
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
 def _signal_when(
     path: Path, process: subprocess.Popen[str], sig: signal.Signals = signal.SIGTERM
 ) -> str:
     """Sends `sig` once `path` exists; returns the process's stderr."""
     try:
-        deadline = time.monotonic() + 120
-        while not path.exists():
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, f"{path} never appeared"
-            time.sleep(0.02)
+        _wait_for(path, process)
         process.send_signal(sig)
         return process.communicate(timeout=60)[1]
     finally:
@@ -115,11 +120,7 @@ def test_a_second_sigterm_while_the_process_exits_ends_it_at_once_with_its_exit_
         "tracker={kind: resume_configs:SlowExitJsonlTrackerConfig, exit_seconds: 60}",
     )
     try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "exiting").exists():
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "the exit hook never ran"
-            time.sleep(0.02)
+        _wait_for(tmp_path / "exiting", process)
         process.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         assert process.poll() is None  # the first one lets the teardown go on

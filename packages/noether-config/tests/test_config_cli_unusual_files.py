@@ -6,10 +6,7 @@ never "no such file" for something that is there, and never a green run that ski
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,33 +14,14 @@ import pytest
 
 from noether.config import ConfigError, load_config
 
-NOBODY = 65534
 
-
-def run(command: list[str], cwd: Path, as_nobody: bool = False) -> tuple[int, str]:
-    """(exit code, stdout + stderr) of a command bounded by a timeout (a FIFO must not hang)."""
-    prefix: list[str] = []
-    if as_nobody and os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: permissions cannot be tested")
-        prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+def run(command: list[str], cwd: Path, prefix: tuple[str, ...] | list[str] = ()) -> tuple[int, str]:
+    """(exit code, stdout + stderr) of a command bounded by a timeout (a FIFO must not hang);
+    `prefix` runs it as another user (the `unprivileged` fixture)."""
     done = subprocess.run([*prefix, *command], cwd=cwd, capture_output=True, text=True, timeout=30)
     output = done.stdout + done.stderr
     assert "Traceback" not in output and "unexpected error" not in output, output
     return done.returncode, output
-
-
-@pytest.fixture
-def world_readable() -> Iterator[Path]:
-    """A folder that another user can enter (pytest's tmp_path may not be)."""
-    folder = Path(tempfile.mkdtemp(prefix="noether-unusual-"))
-    folder.chmod(0o755)
-    yield folder
-    for current, names, _ in os.walk(folder):
-        for name in names:
-            os.chmod(os.path.join(current, name), 0o755)
-    shutil.rmtree(folder)
 
 
 def test_symlink_loop_is_an_unreadable_file(tmp_path: Path, noether_config: list[str]) -> None:
@@ -71,16 +49,18 @@ def test_fifo_named_on_the_command_line_is_reported_not_missing(
     assert "no such file" not in output
 
 
-def test_unreadable_folder_fails_the_run(world_readable: Path, noether_config: list[str]) -> None:
+def test_unreadable_folder_fails_the_run(
+    world_readable: Path, unprivileged: list[str], noether_config: list[str]
+) -> None:
     (world_readable / "closed").mkdir()
     (world_readable / "closed" / "exp.yaml").write_text("name: x\n")
     (world_readable / "closed").chmod(0)
 
-    code, output = run([*noether_config, "validate", "."], world_readable, as_nobody=True)
+    code, output = run([*noether_config, "validate", "."], world_readable, unprivileged)
     assert code == 1, output
     assert "./closed: <root>: cannot read folder: Permission denied" in output
     code, output = run(
-        [*noether_config, "validate", "closed/exp.yaml"], world_readable, as_nobody=True
+        [*noether_config, "validate", "closed/exp.yaml"], world_readable, unprivileged
     )
     assert code == 1, output
     assert "cannot read config file 'closed/exp.yaml': Permission denied" in output
