@@ -6,8 +6,9 @@ only the modules they need.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from noether.config.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from noether.config.errors import ConfigError, ConfigIssue
@@ -68,14 +69,4 @@ __all__ = [
 if not TYPE_CHECKING:
     # Hidden from type checkers: they see the imports above, so a name that is not
     # exported is an error for them rather than a silent Any.
-    def __getattr__(name: str) -> Any:
-        home = _HOMES.get(name)
-        if home is None:
-            raise AttributeError(f"module 'noether.config' has no attribute {name!r}")
-        value = getattr(importlib.import_module(home), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+    __getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())

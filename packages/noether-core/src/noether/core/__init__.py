@@ -6,8 +6,9 @@ import each other without cycles.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from noether.config.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "BaseTrainer": "noether.core.trainer.base",
@@ -64,14 +65,4 @@ if TYPE_CHECKING:
 if not TYPE_CHECKING:
     # Hidden from type checkers: they see the imports above, so a name that is not
     # exported is an error for them rather than a silent Any.
-    def __getattr__(name: str) -> Any:
-        module = _EXPORTS.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
