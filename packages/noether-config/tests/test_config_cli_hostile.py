@@ -130,3 +130,22 @@ def test_symlink_out_of_the_root_is_refused_and_not_opened(
     assert f"{path}:2: trainer: !include '_secret.yaml' is outside the config root" in output
     assert f"{path}:3: model: !include '_pipe.yaml' is outside the config root" in output
     assert "NOETHER-TEST-SECRET" not in output
+
+
+def test_very_long_unknown_keys_and_kinds_cost_no_more_than_short_ones(
+    tmp_path: Path, validate: Validate
+) -> None:
+    """Unknown keys and kinds are ranked against the schema's names ("did you mean", "known
+    kinds"): one of 600,000 characters by its head, not searched whole for each name. Its
+    quoted excerpt in the message costs no memory that grows with its length."""
+    long = "Qz" * 300_000  # three of them: just under the 2 MiB limit on a file
+    path = tmp_path / "long_names.yaml"
+    path.write_text(
+        f"name: long\ntrainer:\n  kind: weighted_loss\n  ? {long}\n  : 1\n"
+        f"  callbacks:\n    - kind: {long}\n? {long}\n: 1\n"
+    )
+    output = validate(str(path))
+    assert f'{path}:4: trainer."QzQz' in output and "unknown key (not allowed here)" in output
+    assert f"{path}:7: trainer.callbacks.0.kind: unknown CallbackConfig kind 'QzQz" in output
+    assert f'{path}:8: "QzQz' in output
+    assert long[:200] not in output

@@ -82,12 +82,18 @@ def test_too_many_non_finite_losses_in_a_row_stop_with_a_clear_error():
     assert trainer.update_counter.update == 4
 
 
-def test_up_to_the_limit_in_a_row_is_fine():
+def test_up_to_the_limit_in_a_row_is_fine(caplog):
     trainer, _ = _nan_trainer(
-        bad_calls={2, 3}, max_updates=6, skip_nan_loss=True, skip_nan_loss_max_count=2
+        bad_calls={2, 3},
+        max_updates=6,
+        track_every_n_updates=6,
+        skip_nan_loss=True,
+        skip_nan_loss_max_count=2,
     )
-    trainer.train(make_model())
+    with caplog.at_level(logging.WARNING):
+        trainer.train(make_model())
     assert trainer.update_counter.update == 6
+    assert "skipped 2 micro-batches between updates 1 and 6 (0 in a row now" in caplog.text
 
 
 def test_with_stop_on_nan_loss_off_the_loss_goes_through():
@@ -116,7 +122,7 @@ def test_skips_read_after_every_update_are_reported_for_the_one_update(caplog):
     )
     with caplog.at_level(logging.WARNING):
         trainer.train(make_model())
-    assert "skipped 1 micro-batches in update 3 (1 in a row now" in caplog.text
+    assert "skipped 1 micro-batch in update 3 (1 in a row now" in caplog.text
 
 
 @pytest.mark.parametrize("bad", [3, 70, 129])

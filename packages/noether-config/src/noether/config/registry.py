@@ -217,7 +217,10 @@ def _ranked(name: str, candidates: tuple[str, ...]) -> tuple[tuple[str, float], 
     """Cached: a config may repeat one unknown kind thousands of times (YAML aliases)."""
     import difflib  # only error messages need it
 
-    ratios = {n: difflib.SequenceMatcher(None, name, n).ratio() for n in candidates}
+    # A name several times longer than every candidate is a typo of none of them, and ratio()
+    # searches it in time that grows with its length: its head ranks them just as well.
+    head = name[: 4 * max(map(len, candidates), default=0) + 8]
+    ratios = {n: difflib.SequenceMatcher(None, head, n).ratio() for n in candidates}
     return tuple(sorted(ratios.items(), key=lambda item: (-item[1], item[0])))
 
 

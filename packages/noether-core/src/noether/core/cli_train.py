@@ -36,7 +36,6 @@ from noether.core.resume import (
     ResumePlan,
     log_plan,
     plan_resume,
-    write_config_text,
     write_run_info,
 )
 from noether.core.run_logging import logger, report, run_logging
@@ -50,6 +49,7 @@ from noether.core.runs import (
 )
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
 from noether.core.targets import check_targets
+from noether.core.text_files import replace_text
 from noether.core.trackers.base import RunOutcome, TrackerBase
 from noether.core.trainer.types import NonFiniteLossError, TrainStepError
 
@@ -108,7 +108,7 @@ def record_config(config: ExperimentConfig, config_file: Path, path_provider: Pa
         return
     if config_file.resolve() != path_provider.config_path.resolve():
         write_run_info(path_provider, config_file)
-    write_config_text(path_provider.config_path, resolved_config_text(config))
+    replace_text(path_provider.config_path, resolved_config_text(config))
 
 
 def final_losses(trainer: Any) -> dict[str, float]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from noether.core.checkpoint.compat import ConfigChange, compare_configs
 from noether.core.checkpoint.folders import CheckpointInfo, CheckpointNotFoundError
 from noether.core.checkpoint.initializers import InitializerError
 from noether.core.runs import PathProvider, run_checkpoint_dir, run_config_path
+from noether.core.text_files import replace_text
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +51,7 @@ def write_run_info(path_provider: PathProvider, config_file: Path) -> None:
         "config_file": str(config_file.resolve()),
         "config_dir": str(config_file.parent.resolve()),
     }
-    path = path_provider.run_dir / RUN_INFO_FILE
-    path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    replace_text(path_provider.run_dir / RUN_INFO_FILE, json.dumps(info, indent=1) + "\n")
 
 
 def add_config_dir_to_path(run_dir: Path) -> None:
@@ -168,10 +167,3 @@ def later_checkpoints(plan: ResumePlan) -> list[CheckpointInfo]:
     resumed state is restored: `ResumeInitializer.apply`)."""
     position = plan.checkpoint.update if plan.checkpoint is not None else 0
     return folders.later_resumable(run_checkpoint_dir(plan.run_dir), position)
-
-
-def write_config_text(path: Path, text: str) -> None:
-    """Replaces a file atomically (checkpoints copy config.yaml while a run writes it)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

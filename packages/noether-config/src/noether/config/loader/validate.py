@@ -20,11 +20,17 @@ _SHOW_INPUT = {
     "kind_not_allowed",
     "value_error",
 }
-_LONG_QUOTE = re.compile(
-    r"(?<![\w'\"])(?:'(?:[^'\\\n]|\\.){60,}'|\"(?:[^\"\\\n]|\\.){60,}\")(?!\w)"
+_QUOTED = re.compile(
+    r"(?<![\w'\"])(?:'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'|\"[^\"\\\n]*+(?:\\.[^\"\\\n]*+)*+\")(?!\w)"
 )
-"""A quoted value in a message (e.g. an unknown kind) longer than 60 characters; a quote right
-after a word character closes a value, so the text between two quoted values never matches."""
+"""A quoted value in a message (e.g. an unknown kind); a quote right after a word character
+closes a value, so the text between two quoted values never matches. Runs of plain characters
+repeat one character class, not a group per character: regex memory would grow with the length."""
+
+
+def _shorten_quoted(quoted: re.Match[str]) -> str:
+    text = quoted.group(0)
+    return text if len(text) <= 62 else text[:60] + "..."
 
 
 def _data_path(root: Any, loc: Sequence[Any]) -> KeyPath:
@@ -52,7 +58,7 @@ def _message(error: Any) -> str:
     for prefix in _PREFIXES:
         if message.startswith(prefix):
             message = message[len(prefix) :]
-    message = _LONG_QUOTE.sub(lambda quoted: quoted.group(0)[:60] + "...", message)
+    message = _QUOTED.sub(_shorten_quoted, message)
     message = " ".join(message.splitlines())  # e.g. from the import of a user's schema module
     value = error.get("input")
     scalar = value is None or isinstance(value, str | int | float | bool)

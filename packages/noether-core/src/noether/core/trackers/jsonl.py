@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from noether.config.schemas.tracker import JsonlTrackerConfig
 from noether.core.runs import PathProvider
+from noether.core.text_files import replace_text
 from noether.core.trackers.base import TrackerBase
 
 _dumps_finite = json.JSONEncoder(allow_nan=False).encode
@@ -99,9 +100,7 @@ class JsonlTracker(TrackerBase):
         """Rewrites summary.json whole (atomically); NaN / infinity as strings."""
         assert self.summary_path is not None
         values = {key: _json_number(value) for key, value in self._summary_values.items()}
-        tmp = self.summary_path.with_name(self.summary_path.name + ".tmp")
-        tmp.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(self.summary_path)
+        replace_text(self.summary_path, json.dumps(values, indent=2) + "\n")
 
     def _close(self) -> None:
         if self._file is not None:
@@ -138,9 +137,7 @@ def _keep_rows_up_to(path: Path, update: int) -> tuple[dict[str, float], set[str
             last_values.update({key: float(value) for key, value in metrics.items()})
         else:
             dropped_keys.update(metrics)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    tmp.replace(path)
+    replace_text(path, "".join(kept))
     return last_values, dropped_keys
 
 

@@ -24,6 +24,7 @@ from noether.config import KindError
 from noether.config.schemas.tracker import MlflowTrackerConfig
 from noether.core.build import BuildError
 from noether.core.runs import PathProvider
+from noether.core.text_files import replace_text
 from noether.core.trackers.base import TrackerBase
 
 logger = logging.getLogger(__name__)
@@ -277,6 +278,4 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:
     """Rewrites the file whole, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    replace_text(path, json.dumps(value, indent=2) + "\n")

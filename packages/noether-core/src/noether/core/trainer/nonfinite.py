@@ -261,8 +261,9 @@ class SkipNonFinite:
             )
         if skipped:
             self.logger.warning(
-                "non-finite loss: skipped %d micro-batches %s (%d in a row now, at most %d)",
+                "non-finite loss: skipped %d %s %s (%d in a row now, at most %d)",
                 skipped,
+                "micro-batch" if skipped == 1 else "micro-batches",
                 _updates(first, update),
                 run,
                 self.max_count,
