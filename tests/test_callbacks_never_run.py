@@ -133,3 +133,32 @@ def test_train_names_it_and_trains_the_shortened_run(tmp_path: Path) -> None:
     assert "trainer.callbacks.1.every_n_epochs: 20 is after the last epoch" in done.stderr
     (run_dir,) = (tmp_path / "runs" / "quickstart").iterdir()
     assert not (run_dir / "checkpoints").exists() or not any((run_dir / "checkpoints").iterdir())
+
+
+def test_train_names_callbacks_in_units_that_meet_only_by_the_data_size(tmp_path: Path) -> None:
+    """A checkpoint every 1000 updates in a 1-epoch run: `validate` cannot tell (the number of
+    updates in an epoch is the data's), the run can once its datasets are built; what the
+    config already told is not said twice."""
+    done = run(
+        tmp_path,
+        "noether-train",
+        str(CONFIG),
+        "trainer.max_epochs=1",
+        "datasets.train.num_samples=64",  # 2 updates of 32
+        "datasets.val.num_samples=32",
+        "trainer.callbacks=[{kind: checkpoint, every_n_updates: 1000},"
+        " {kind: checkpoint, every_n_epochs: 20}, {kind: checkpoint, every_n_updates: 2},"
+        " {kind: checkpoint, every_n_samples: 65, batch_size: 32}]",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert (
+        "note: trainer.callbacks.0.every_n_updates: 1000 is after the last update of training "
+        "(update 2, from trainer.max_epochs: 1 at 2 updates per epoch), so this checkpoint "
+        "callback will not run in this run"
+    ) in done.stderr
+    assert done.stderr.count("trainer.callbacks.1.every_n_epochs: 20 is after") == 1
+    assert "trainer.callbacks.2." not in done.stderr  # due at the last update
+    assert "trainer.callbacks.3.every_n_samples: 65 is after the last sample" in done.stderr
+    (run_dir,) = (tmp_path / "runs" / "quickstart").iterdir()
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["E1_U2_S64"]

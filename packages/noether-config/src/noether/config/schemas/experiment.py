@@ -147,30 +147,41 @@ def _check_ema_factors(callbacks: list[object]) -> None:
             )
 
 
-def _last_point(trainer: BaseTrainerConfig, unit: str) -> int | None:  # type: ignore[type-arg]
-    """The count in `unit` (epoch, update, sample) at the end of training, where the config
-    tells it: updates and samples convert by effective_batch_size, epochs only meet them by
-    the data's size (left to the run). None also for an evaluation-only run (max_* = 0)."""
+def _last_point(
+    trainer: BaseTrainerConfig,  # type: ignore[type-arg]
+    unit: str,
+    updates_per_epoch: int | None,
+) -> int | None:
+    """The count in `unit` (epoch, update, sample) at the end of training, where it is known:
+    updates and samples convert by effective_batch_size, and epochs meet them only by the
+    data's size (`updates_per_epoch`, known once the datasets are built; a partial last epoch
+    does not count). None also for an evaluation-only run (max_* = 0)."""
     batch = trainer.effective_batch_size
     if trainer.max_epochs:
-        return trainer.max_epochs if unit == "epoch" else None
-    if unit == "epoch":
-        return None
-    if trainer.max_updates:
+        if updates_per_epoch is None:
+            return trainer.max_epochs if unit == "epoch" else None
+        updates = trainer.max_epochs * updates_per_epoch
+    elif trainer.max_updates:
         updates = trainer.max_updates
     elif trainer.max_samples:
         updates = math.ceil(trainer.max_samples / batch)
     else:
         return None
+    if unit == "epoch":
+        return updates // updates_per_epoch if updates_per_epoch is not None else None
     return updates if unit == "update" else updates * batch
 
 
-def callbacks_that_never_run(trainer: BaseTrainerConfig) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+def callbacks_that_never_run(
+    trainer: BaseTrainerConfig,  # type: ignore[type-arg]
+    updates_per_epoch: int | None = None,
+) -> list[tuple[str, str]]:
     """(key path, message) of each callback whose first due point (`every_n_*`, `stop_at_*`)
-    lies past the end of training, as far as the config tells: it would write no checkpoint,
-    evaluate nothing or stop nothing. A note, not an error: a run shortened on the command
-    line (`trainer.max_epochs=3` under a checkpoint every 5 epochs) is what users do to try a
-    config, and it should run."""
+    lies past the end of training: it would write no checkpoint, evaluate nothing or stop
+    nothing. From the config alone (`validate`), units that meet only by the data's size are
+    left out; the trainer passes `updates_per_epoch` to tell them too. A note, not an error:
+    a run shortened on the command line (`trainer.max_epochs=3` under a checkpoint every 5
+    epochs) is what users do to try a config, and it should run."""
     stop = next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
     found: list[tuple[str, str]] = []
     for index, callback in enumerate(trainer.callbacks):
@@ -179,14 +190,15 @@ def callbacks_that_never_run(trainer: BaseTrainerConfig) -> list[tuple[str, str]
             continue
         field, count = due
         unit = field.rsplit("_", 1)[-1].removesuffix("s")
-        last = _last_point(trainer, unit)
+        last = _last_point(trainer, unit, updates_per_epoch)
         if last is not None and count > last:
+            size = f" at {updates_per_epoch} updates per epoch" if updates_per_epoch else ""
             found.append(
                 (
                     f"trainer.callbacks.{index}.{field}",
                     f"{count} is after the last {unit} of training ({unit} {last}, from "
-                    f"trainer.{stop}: {getattr(trainer, stop)}), so this {callback.kind} "
-                    f"callback will not run in this run",
+                    f"trainer.{stop}: {getattr(trainer, stop)}{size}), so this "
+                    f"{callback.kind} callback will not run in this run",
                 )
             )
     return found

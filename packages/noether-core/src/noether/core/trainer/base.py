@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from noether.config.schemas.experiment import callbacks_that_never_run
 from noether.core.callbacks.base import CallbackBase, PeriodicDataIteratorCallback
 from noether.core.callbacks.context import CallbackContext, GradNormMeter
 from noether.core.callbacks.dispatch import CallbackDispatcher
@@ -132,6 +133,10 @@ class BaseTrainer(abc.ABC):
             max_samples=config.max_samples,
             start_epoch=config.start_at_epoch or 0,
         )
+        told = dict(callbacks_that_never_run(config))  # noted by `validate` and the CLI
+        for key, message in callbacks_that_never_run(config, self.updates_per_epoch):
+            if key not in told:
+                self.logger.warning("note: %s: %s", key, message)
         self.log_writer = LogWriter(tracker) if tracker is not None else None
         self.checkpoint_writer = (
             CheckpointWriter(path_provider, self.update_counter)
