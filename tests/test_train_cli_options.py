@@ -143,6 +143,20 @@ def test_print_config_prints_the_run_folders_config_yaml_and_writes_nothing(
     assert (run_dir / "config.yaml").read_text() == printed.stdout
 
 
+def test_print_config_writes_only_the_yaml_to_stdout_when_a_schema_module_prints(
+    project: Path,
+) -> None:
+    """`noether-train --print-config exp.yaml > resolved.yaml` stays a YAML file when the
+    user's schema module prints on import: that goes to stderr."""
+    schemas = project / "train_cli_configs.py"
+    schemas.write_text(schemas.read_text() + 'print("loading my schemas")\n')
+    printed = run(NOETHER_TRAIN, "--print-config", str(project / "experiment.yaml"), cwd=project)
+    assert printed.returncode == 0, printed.stderr
+    assert "loading my schemas" not in printed.stdout
+    assert "loading my schemas" in printed.stderr
+    assert yaml.safe_load(printed.stdout)["name"] == EXPERIMENT
+
+
 def dry_run_lines(stdout: str) -> dict[str, str]:
     lines = [line.strip() for line in stdout.splitlines() if line.startswith("  ")]
     return dict(line.split(": ", 1) for line in lines)

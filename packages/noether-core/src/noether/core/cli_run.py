@@ -8,6 +8,7 @@ imported only by the steps that need it, so `--print-config` of a new run stays 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -159,12 +160,17 @@ def execute(request: TrainRequest) -> int:
 
 
 def _execute(request: TrainRequest) -> int:
+    if request.action == "print-config":
+        # what the user's schema modules print goes to stderr: stdout is the YAML alone
+        with contextlib.redirect_stdout(sys.stderr):
+            resolved = resolve(request)
+        if isinstance(resolved, int):
+            return resolved
+        sys.stdout.write(resolved_config_text(resolved.config))
+        return 0
     resolved = resolve(request)
     if isinstance(resolved, int):
         return resolved
-    if request.action == "print-config":
-        sys.stdout.write(resolved_config_text(resolved.config))
-        return 0
     if request.action == "dry-run":
         from noether.core.cli_dry_run import dry_run
 
