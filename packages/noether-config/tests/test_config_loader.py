@@ -154,6 +154,28 @@ def test_unknown_reference_and_cycle_are_errors_at_their_key(project: Project) -
     assert any(i.startswith(f"{path}:6: output_path: ") and "is a mapping" not in i for i in issues)
 
 
+def test_an_unclosed_reference_is_an_error_at_its_key(project: Project) -> None:
+    """`"runs/${vars.b"` reached the run as written; `$${` stays the literal `${`."""
+    folder = project(
+        **{
+            "exp.yaml": """\
+                name: x
+                vars:
+                  b: 1
+                  note: "cost $${5} and ${vars.b}"
+                output_path: "runs/${vars.b"
+                seed: "${vars.${vars.b}}"
+                """
+        }
+    )
+    issues = issues_of(folder / "exp.yaml")
+    path = folder / "exp.yaml"
+    closing = "close it with '}' (write $${ for a literal ${)"
+    assert f"{path}:5: output_path: unclosed reference ${{vars.b: {closing}" in issues
+    assert f"{path}:6: seed: unclosed reference ${{vars.${{vars.b}}}}: {closing}" in issues
+    assert not any("vars.note" in issue for issue in issues), issues
+
+
 def test_overrides_parse_yaml_values_and_index_lists(project: Project, valid_yaml: str) -> None:
     text = valid_yaml + "  callbacks:\n    - {kind: checkpoint, every_n_epochs: 1}\n"
     text = text.replace("tracker: {kind: jsonl}\n", "") + "tracker: {kind: jsonl}\n"

@@ -2,10 +2,10 @@
 
 A string that is exactly one reference takes the referred value with its type (numbers stay
 numbers, mappings are copied); a reference inside a longer string is inserted as text.
-`$${...}` is a literal `${...}`. Only keys of the config are looked up (no environment
-variables, nothing outside the tree). What references build is charged to the config's budget:
-copied mappings and lists as nodes, inserted text as characters; chains of references are
-bounded like nesting.
+`$${...}` is a literal `${...}`; a `${` that nothing closes is an error. Only keys of the
+config are looked up (no environment variables, nothing outside the tree). What references
+build is charged to the config's budget: copied mappings and lists as nodes, inserted text as
+characters; chains of references are bounded like nesting.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from noether.config.loader.nodes import (
 )
 
 _REFERENCE = re.compile(r"(\$?)\$\{([^{}]*)\}")
+_OPENING = re.compile(r"(?<!\$)\$\{")
 
 
 class _RefError(Exception):
@@ -36,6 +37,20 @@ class _RefError(Exception):
 def _shown(ref: str) -> str:
     """`${ref}` for a message, cut short (a reference may be written with any length)."""
     return "${" + (ref if len(ref) <= 60 else ref[:60] + "...") + "}"
+
+
+def _refuse_unclosed(text: str) -> None:
+    """A `${` that no reference closes (`"${vars.b"`, `${a.${b}}`) is a typo, not text: it
+    would reach the run as written. A reference's body holds no brace, so every `${` that
+    one covers is where that reference starts."""
+    starts = {match.start() + len(match.group(1)) for match in _REFERENCE.finditer(text)}
+    for opening in _OPENING.finditer(text):
+        if opening.start() not in starts:
+            rest = text[opening.start() + 2 :]
+            shown = "${" + (rest if len(rest) <= 60 else rest[:60] + "...")
+            raise _RefError(
+                f"unclosed reference {shown}: close it with '}}' (write $${{ for a literal ${{)"
+            )
 
 
 def _as_text(value: Any, ref: str) -> str:
@@ -127,6 +142,7 @@ class _Interpolator:
         return resolved
 
     def _substitute(self, text: str) -> Any:
+        _refuse_unclosed(text)
         whole = _REFERENCE.fullmatch(text.strip())
         if whole and not whole.group(1):
             return self._lookup(whole.group(2).strip())
