@@ -6,7 +6,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from noether.config.batching import split_batch
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
-from noether.config.losses import known_losses, unknown_loss_message, weighted_loss_names
+from noether.config.losses import (
+    duplicate_loss_message,
+    known_losses,
+    unknown_loss_message,
+    weighted_loss_names,
+)
 from noether.config.registry import Discriminated, RegistryBase
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.initializer import InitializerConfig
@@ -261,4 +266,7 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
             return name
         if name not in known_losses():
             raise ValueError(unknown_loss_message(name))
+        duplicate = duplicate_loss_message(name)
+        if duplicate is not None:
+            raise ValueError(duplicate)
         return name
