@@ -161,7 +161,7 @@ def test_a_name_two_distributions_publish_leaves_the_other_names_usable(fake_dis
     # the built-in name is now published twice (noether-trainers and the plug-in): refused
     with pytest.raises(
         UnknownLossError,
-        match="noether-trainers .* trainers-test-pair-a|trainers-test-pair-a .* noether-trainers",
+        match=r"noether-trainers .* trainers-test-pair-a|trainers-test-pair-a .* noether-trainers",
     ):
         resolve_loss("mse")
     with pytest.raises(ValidationError, match="registered by two distributions"):
@@ -176,7 +176,7 @@ def test_a_loss_module_that_raises_on_import_names_the_distribution(fake_distrib
         {"raising_loss": "trainers_test_raises:loss"},
         {"trainers_test_raises": "raise RuntimeError('not today')\n"},
     )
-    with pytest.raises(UnknownLossError, match="trainers-test-raises .*RuntimeError: not today"):
+    with pytest.raises(UnknownLossError, match=r"trainers-test-raises .*RuntimeError: not today"):
         resolve_loss("raising_loss")
 
 
