@@ -150,3 +150,52 @@ def test_an_entry_point_with_an_extras_marker_resolves(tmp_path: Path) -> None:
     assert rows["acme_trainer"]["schema"] == "acme_kinds.schemas:AcmeTrainerConfig"
     assert rows["acme_trainer"]["distribution"] == "acme-kinds"
     assert "error" not in rows["acme_trainer"]
+
+
+MISPLACED = '''
+from noether.config import CallbackConfig, ModelConfig
+
+
+class MisplacedCallbackConfig(CallbackConfig):
+    """A callback's schema, published under noether.models by mistake."""
+
+
+class TargetlessModelConfig(ModelConfig):
+    """A model's schema without its runtime class."""
+
+
+def model_factory():
+    """A function, not a schema."""
+'''
+
+
+def test_a_published_object_that_is_no_schema_of_its_group_is_named(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path,
+        "[noether.models]\n"
+        "misplaced = acme_kinds.misplaced:MisplacedCallbackConfig\n"
+        "factory = acme_kinds.misplaced:model_factory\n"
+        "targetless = acme_kinds.misplaced:TargetlessModelConfig\n",
+    )
+    (site / "acme_kinds" / "misplaced.py").write_text(MISPLACED)
+    (tmp_path / "exp.yaml").write_text(
+        (CONFIG % "weighted_loss").replace("  smoothness: 0.5\n", "  field_weights: {p: 1}\n")
+    )
+    done = run(site, tmp_path, "validate", "exp.yaml", "-o", "model={kind: misplaced}")
+    assert done.returncode == 1
+    assert (
+        "exp.yaml:4: model.kind: kind 'misplaced' of acme-kinds "
+        "(acme_kinds.misplaced:MisplacedCallbackConfig) is a CallbackConfig subclass, not a "
+        "ModelConfig subclass: publish it under the entry-point group 'noether.callbacks'"
+    ) in done.stdout, done.stdout
+    done = run(site, tmp_path, "validate", "exp.yaml", "-o", "model={kind: factory}")
+    assert (
+        "kind 'factory' of acme-kinds (acme_kinds.misplaced:model_factory) is a function, "
+        "not a ModelConfig subclass"
+    ) in done.stdout, done.stdout
+    assert run(site, tmp_path, "validate", "exp.yaml").returncode == 0  # other kinds: fine
+    listing = run(site, tmp_path, "kinds", "models", "--json")
+    rows = {row["kind"]: row for row in json.loads(listing.stdout)}
+    assert rows["misplaced"]["error"].startswith("a CallbackConfig subclass, not a ModelConfig")
+    assert rows["factory"]["error"] == "a function, not a ModelConfig subclass"
+    assert "names no runtime class" in rows["targetless"]["error"]

@@ -72,7 +72,7 @@ def json_schema(root: str | None) -> dict[str, Any]:
 
 
 def _describe(entry: KindEntry) -> dict[str, Any]:
-    from noether.config.registry import RegistryBase, module_findable
+    from noether.config.registry import module_findable, not_a_schema_of
 
     row: dict[str, Any] = {
         "group": entry.group,
@@ -89,12 +89,15 @@ def _describe(entry: KindEntry) -> dict[str, Any]:
     except Exception as error:  # a broken plug-in is reported, not fatal
         row.update(target=None, installed=False, error=f"{type(error).__name__}: {error}")
         return row
-    if isinstance(cls, type) and issubclass(cls, RegistryBase):
+    root = _roots()[_group_name(entry.group)]
+    if isinstance(cls, type) and issubclass(cls, root):
         row.update(target=cls.target or None, installed=cls.target_installed())
         if cls.target:
             row["provided_by"] = cls.target_distribution()
+        else:
+            row["error"] = "names no runtime class: give the schema a `target` (module:Class)"
     else:
-        row.update(target=None, installed=False, error="not a RegistryBase subclass")
+        row.update(target=None, installed=False, error=not_a_schema_of(cls, root))
     return row
 
 

@@ -246,6 +246,11 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
                     f"kind {kind!r} of {entry.distribution} ({entry.value}) cannot be imported: "
                     f"{type(error).__name__}: {error}"
                 ) from None
+            if not (isinstance(cls, type) and issubclass(cls, root)):
+                raise KindError(
+                    f"kind {kind!r} of {entry.distribution} ({entry.value}) is "
+                    f"{not_a_schema_of(cls, root)}"
+                )
         elif kind in root._subclasses_by_kind:
             cls = root._subclasses_by_kind[kind]
         else:
@@ -257,6 +262,24 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
     if not (isinstance(cls, type) and issubclass(cls, root)):
         raise KindError(f"kind {kind!r} does not name a {root.__name__} subclass")
     return cls
+
+
+def not_a_schema_of(obj: object, root: type[RegistryBase]) -> str:
+    """What `obj` is instead of a schema of `root`, and where it belongs if it is a schema of
+    another root: the end of an error about a published name."""
+    expected = f"not a {root.__name__} subclass"
+    if isinstance(obj, type) and issubclass(obj, RegistryBase):
+        try:
+            other = obj.registry_root()
+        except TypeError:
+            return f"{obj.__qualname__}, {expected}"
+        return (
+            f"a {other.__name__} subclass, {expected}: publish it under the entry-point "
+            f"group {other.entry_point_group!r}"
+        )
+    if isinstance(obj, type):
+        return f"the class {obj.__qualname__}, {expected}"
+    return f"a {type(obj).__name__}, {expected}"
 
 
 def _import_schema(path: str) -> Any:
