@@ -148,6 +148,11 @@ class RegistryBase(BaseModel):
     @classmethod
     def load_target(cls) -> Any:
         """Imports the runtime class; a missing package is named in the error."""
+        if not cls.target:
+            raise KindError(
+                f"{cls.__module__}:{cls.__qualname__} names no runtime class to build: give it "
+                'target: ClassVar[str] = "package.module:Class"'
+            )
         module, _, attribute = cls.target.partition(":")
         if not module_findable(module):
             raise KindError(

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from noether.config import KindError, RegistryBase
+from noether.core.failures import describe_failure
 
 
 class MissingImplementationError(KindError):
@@ -31,11 +32,12 @@ class ComponentConfigError(ValueError):
 
 
 def components(node: Any, path: str = "") -> Iterator[tuple[str, RegistryBase]]:
-    """Every config in `node` that names a runtime class, with its key path, depth first.
+    """Every config in `node` that selects a runtime class (a `kind`), with its key path,
+    depth first; a run builds each, so one without a `target` is reported too.
 
     E.g. `("model", ...)`, `("model.optimizer.schedule", ...)`, `("trainer.callbacks.0", ...)`.
     """
-    if isinstance(node, RegistryBase) and node.target:
+    if isinstance(node, RegistryBase):
         yield path or "<root>", node
     if isinstance(node, BaseModel):
         children: Any = ((name, getattr(node, name)) for name in type(node).model_fields)
@@ -65,6 +67,10 @@ def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
     except AttributeError:
         module, _, name = component.target.partition(":")
         return "", f"{component.target!r}: module {module!r} has no {name!r}"
+    except Exception as error:  # the runtime module raised while importing (a plug-in's bug)
+        return "", f"importing {component.target!r} failed: " + "; ".join(
+            line.strip() for line in describe_failure(error)
+        )
     return None
 
 
