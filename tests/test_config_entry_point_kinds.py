@@ -199,3 +199,21 @@ def test_a_published_object_that_is_no_schema_of_its_group_is_named(tmp_path: Pa
     assert rows["misplaced"]["error"].startswith("a CallbackConfig subclass, not a ModelConfig")
     assert rows["factory"]["error"] == "a function, not a ModelConfig subclass"
     assert "names no runtime class" in rows["targetless"]["error"]
+
+
+def test_a_schema_module_importing_a_runtime_dependency_says_what_to_move(tmp_path: Path) -> None:
+    """Where torch is not installed (CI), a plug-in whose schema module imports it fails with
+    a message that says so; `not_installed_runtime` stands in for torch here."""
+    site = make_site(tmp_path, "[noether.models]\nheavy = acme_kinds.heavy:HeavyModelConfig\n")
+    (site / "acme_kinds" / "heavy.py").write_text("import not_installed_runtime\n")
+    (tmp_path / "exp.yaml").write_text(
+        (CONFIG % "weighted_loss").replace("  smoothness: 0.5\n", "  field_weights: {p: 1}\n")
+    )
+    done = run(site, tmp_path, "validate", "exp.yaml", "-o", "model={kind: heavy}")
+    assert done.returncode == 1
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("exp.yaml:4:")]
+    assert "kind 'heavy' of acme-kinds (acme_kinds.heavy:HeavyModelConfig) cannot be imported" in (
+        line
+    )
+    assert "imports 'not_installed_runtime', which is not installed here" in line
+    assert "only in the module that the schema's `target` names" in line

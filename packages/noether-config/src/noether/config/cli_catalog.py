@@ -72,7 +72,8 @@ def json_schema(root: str | None) -> dict[str, Any]:
 
 
 def _describe(entry: KindEntry) -> dict[str, Any]:
-    from noether.config.registry import module_findable, not_a_schema_of
+    from noether.config.kind_messages import not_a_schema_of
+    from noether.config.registry import module_findable
 
     row: dict[str, Any] = {
         "group": entry.group,

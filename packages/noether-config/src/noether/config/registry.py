@@ -35,6 +35,7 @@ from noether.config.entry_points import (
     import_dotted,
     split_dotted_path,
 )
+from noether.config.kind_messages import missing_dependency_hint, not_a_schema_of
 from noether.config.startup import field_docstrings
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
             except Exception as error:  # a broken plug-in: name it instead of crashing
                 raise KindError(
                     f"kind {kind!r} of {entry.distribution} ({entry.value}) cannot be imported: "
-                    f"{type(error).__name__}: {error}"
+                    f"{type(error).__name__}: {error}{missing_dependency_hint(error, entry.value)}"
                 ) from None
             if not (isinstance(cls, type) and issubclass(cls, root)):
                 raise KindError(
@@ -269,24 +270,6 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
     return cls
 
 
-def not_a_schema_of(obj: object, root: type[RegistryBase]) -> str:
-    """What `obj` is instead of a schema of `root`, and where it belongs if it is a schema of
-    another root: the end of an error about a published name."""
-    expected = f"not a {root.__name__} subclass"
-    if isinstance(obj, type) and issubclass(obj, RegistryBase):
-        try:
-            other = obj.registry_root()
-        except TypeError:
-            return f"{obj.__qualname__}, {expected}"
-        return (
-            f"a {other.__name__} subclass, {expected}: publish it under the entry-point "
-            f"group {other.entry_point_group!r}"
-        )
-    if isinstance(obj, type):
-        return f"the class {obj.__qualname__}, {expected}"
-    return f"a {type(obj).__name__}, {expected}"
-
-
 def _import_schema(path: str) -> Any:
     try:
         module_name, attribute = split_dotted_path(path)
@@ -295,7 +278,8 @@ def _import_schema(path: str) -> Any:
     try:
         return import_dotted(module_name, attribute)
     except ImportError as error:
-        raise KindError(f"cannot import {path!r}: {error}") from None
+        hint = missing_dependency_hint(error, module_name)
+        raise KindError(f"cannot import {path!r}: {error}{hint}") from None
     except AttributeError:
         raise KindError(f"module {module_name!r} has no attribute {attribute!r}") from None
     except Exception as error:  # the user's module raised while importing
