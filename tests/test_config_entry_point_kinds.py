@@ -217,3 +217,25 @@ def test_a_schema_module_importing_a_runtime_dependency_says_what_to_move(tmp_pa
     )
     assert "imports 'not_installed_runtime', which is not installed here" in line
     assert "only in the module that the schema's `target` names" in line
+
+
+def test_a_malformed_entry_point_breaks_only_its_own_kind(tmp_path: Path) -> None:
+    """importlib cannot parse a value that is no `module:attribute`; every lookup of the group
+    used to fail on it ('NoneType' object has no attribute 'group')."""
+    site = make_site(tmp_path)
+    add_distribution(site, "acme-typo", "[noether.trainers]\nbroken = acme typo:::\n")
+    (tmp_path / "short.yaml").write_text(CONFIG % "acme_trainer")
+    done = run(site, tmp_path, "validate", "short.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run(site, tmp_path, "validate", "short.yaml", "-o", "trainer.kind=broken")
+    assert done.returncode == 1
+    assert (
+        "short.yaml:6: trainer.kind: kind 'broken' of acme-typo (acme typo:::) cannot be "
+        "imported: ImportError: the entry point's value 'acme typo:::' is not "
+        "'module:attribute' (in acme-typo's entry_points.txt)"
+    ) in done.stdout, done.stdout
+    listing = run(site, tmp_path, "kinds", "trainers", "--json")
+    assert listing.returncode == 0, listing.stderr
+    rows = {row["kind"]: row for row in json.loads(listing.stdout)}
+    assert "is not 'module:attribute'" in rows["broken"]["error"]
+    assert "error" not in rows["acme_trainer"]

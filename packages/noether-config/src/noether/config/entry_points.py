@@ -46,8 +46,28 @@ class KindEntry:
         return dist.name if dist is not None else "<unknown distribution>"
 
     def load(self) -> object:
-        """Imports the published object (a schema class or, for losses, a callable)."""
+        """Imports the published object (a schema class or, for losses, a callable).
+
+        Raises:
+            ImportError: also for a value that is no `module:attribute` (a malformed entry
+                point; importlib would raise an AttributeError of its own parsing).
+        """
+        if _parsed_value(self.entry_point) is None:
+            raise ImportError(
+                f"the entry point's value {self.value!r} is not 'module:attribute' "
+                f"(in {self.distribution}'s entry_points.txt)"
+            )
         return self.entry_point.load()
+
+
+def _parsed_value(entry_point: EntryPoint) -> str | None:
+    """`module:attribute` (or `module`) of an entry point, extras left out; None for a value
+    that is neither, which importlib cannot parse (its `module` raises AttributeError)."""
+    try:
+        module, attribute = entry_point.module, entry_point.attr
+    except AttributeError:
+        return None
+    return f"{module}:{attribute}" if attribute else module
 
 
 def split_dotted_path(path: str) -> tuple[str, str]:
@@ -102,7 +122,7 @@ def _published() -> _Selectable:
 def group_entries(group: str) -> tuple[KindEntry, ...]:
     """The entry points of one group, sorted by short name."""
     found = [
-        KindEntry(ep.name, group, f"{ep.module}:{ep.attr}" if ep.attr else ep.module, ep)
+        KindEntry(ep.name, group, _parsed_value(ep) or ep.value, ep)
         for ep in _published().select(group=group)
     ]
     return tuple(sorted(found, key=lambda entry: entry.name))
