@@ -239,3 +239,34 @@ def test_a_malformed_entry_point_breaks_only_its_own_kind(tmp_path: Path) -> Non
     rows = {row["kind"]: row for row in json.loads(listing.stdout)}
     assert "is not 'module:attribute'" in rows["broken"]["error"]
     assert "error" not in rows["acme_trainer"]
+
+
+ODD_SCHEMA = '''
+from collections.abc import Callable
+
+from noether.config import ModelConfig
+
+
+class OddModelConfig(ModelConfig):
+    """A model whose config takes a callable: no JSON Schema for that field."""
+
+    kind: str = "odd"
+    hook: Callable[[int], int] | None = None
+    """Called on every step."""
+'''
+
+
+def test_a_kind_without_json_schema_leaves_the_editor_schema_of_the_rest(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path,
+        "[noether.models]\nodd = acme_kinds.odd:OddModelConfig\n"
+        "[noether.trainers]\nacme_trainer = acme_kinds.schemas:AcmeTrainerConfig\n",
+    )
+    (site / "acme_kinds" / "odd.py").write_text(ODD_SCHEMA)
+    for root in ("experiment", "models"):
+        done = run(site, tmp_path, "schema", root)
+        assert done.returncode == 0, done.stderr
+        schema = json.loads(done.stdout)
+        assert '"odd"' in done.stdout  # still offered, with its root's fields
+        if root == "experiment":
+            assert "AcmeTrainerConfig" in schema["$defs"]
