@@ -270,3 +270,46 @@ def test_a_kind_without_json_schema_leaves_the_editor_schema_of_the_rest(tmp_pat
         assert '"odd"' in done.stdout  # still offered, with its root's fields
         if root == "experiment":
             assert "AcmeTrainerConfig" in schema["$defs"]
+
+
+UNBUILDABLE_SCHEMA = '''
+from noether.config import ModelConfig
+
+
+class Mesh:
+    """Not a type pydantic can validate."""
+
+
+class MeshModelConfig(ModelConfig):
+    """A model whose config holds a Mesh object."""
+
+    kind: str = "mesh_model"
+    mesh: Mesh | None = None
+    """The mesh."""
+'''
+
+
+def test_a_schema_pydantic_cannot_build_is_an_error_at_its_kind(tmp_path: Path) -> None:
+    """Schemas are built when first used: the error was the whole file's, at line 1, and
+    `noether-config schema` an internal error."""
+    site = make_site(
+        tmp_path,
+        "[noether.models]\nmesh_model = acme_kinds.mesh:MeshModelConfig\n"
+        "[noether.trainers]\nacme_trainer = acme_kinds.schemas:AcmeTrainerConfig\n",
+    )
+    (site / "acme_kinds" / "mesh.py").write_text(UNBUILDABLE_SCHEMA)
+    (tmp_path / "short.yaml").write_text(CONFIG % "acme_trainer")
+    assert run(site, tmp_path, "validate", "short.yaml").returncode == 0
+    done = run(site, tmp_path, "validate", "short.yaml", "-o", "model={kind: mesh_model}")
+    assert done.returncode == 1
+    assert (
+        "short.yaml:4: model.kind: kind 'mesh_model' of acme-kinds "
+        "(acme_kinds.mesh:MeshModelConfig): its schema cannot be built: Unable to generate "
+        "pydantic-core schema for <class 'acme_kinds.mesh.Mesh'>."
+    ) in done.stdout, done.stdout
+    schema = run(site, tmp_path, "schema")
+    assert schema.returncode == 0, schema.stderr
+    assert "AcmeTrainerConfig" in json.loads(schema.stdout)["$defs"]
+    listing = run(site, tmp_path, "kinds", "models", "--json")
+    (row,) = json.loads(listing.stdout)
+    assert row["error"].startswith("its schema cannot be built: Unable to generate")

@@ -73,7 +73,7 @@ def json_schema(root: str | None) -> dict[str, Any]:
 
 def _describe(entry: KindEntry) -> dict[str, Any]:
     from noether.config.kind_messages import not_a_schema_of
-    from noether.config.registry import module_findable
+    from noether.config.registry import module_findable, schema_problem
 
     row: dict[str, Any] = {
         "group": entry.group,
@@ -97,6 +97,9 @@ def _describe(entry: KindEntry) -> dict[str, Any]:
             row["provided_by"] = cls.target_distribution()
         else:
             row["error"] = "names no runtime class: give the schema a `target` (module:Class)"
+        problem = schema_problem(cls)
+        if problem is not None:
+            row["error"] = problem
     else:
         row.update(target=None, installed=False, error=not_a_schema_of(cls, root))
     return row

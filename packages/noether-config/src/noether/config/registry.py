@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    PydanticUserError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError, ValidationError, core_schema
@@ -237,6 +238,7 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
         KindError: unknown kind (with the known kinds, closest first), a duplicate short name,
             or a dotted path that does not name a subclass of the root.
     """
+    origin = ""
     if ":" in kind or "." in kind:
         cls = _import_schema(kind)
     else:
@@ -257,6 +259,7 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
                     f"kind {kind!r} of {entry.distribution} ({entry.value}) is "
                     f"{not_a_schema_of(cls, root)}"
                 )
+            origin = f"of {entry.distribution} ({entry.value})"
         elif kind in root._subclasses_by_kind:
             cls = root._subclasses_by_kind[kind]
         else:
@@ -267,7 +270,22 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
             )
     if not (isinstance(cls, type) and issubclass(cls, root)):
         raise KindError(f"kind {kind!r} does not name a {root.__name__} subclass")
+    problem = schema_problem(cls)
+    if problem is not None:
+        where = origin or f"({cls.__module__}:{cls.__qualname__})"
+        raise KindError(f"kind {kind!r} {where}: {problem}")
     return cls
+
+
+def schema_problem(cls: type[BaseModel]) -> str | None:
+    """Why pydantic cannot build a schema class (a field type it cannot validate, an
+    annotation it cannot resolve), or None: found at the class's `kind` and named, rather
+    than at its first validation (deferred), where it would be an error of the whole file."""
+    try:
+        cls.model_rebuild()
+    except PydanticUserError as error:
+        return f"its schema cannot be built: {str(error).splitlines()[0]}"
+    return None
 
 
 def _import_schema(path: str) -> Any:
