@@ -313,3 +313,27 @@ def test_a_schema_pydantic_cannot_build_is_an_error_at_its_kind(tmp_path: Path) 
     listing = run(site, tmp_path, "kinds", "models", "--json")
     (row,) = json.loads(listing.stdout)
     assert row["error"].startswith("its schema cannot be built: Unable to generate")
+
+
+def test_an_unknown_kind_published_in_another_group_says_where(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path,
+        "[noether.trainer]\nother_trainer = acme_kinds.other:OtherTrainerConfig\n"
+        "[noether.datasets]\nacme_data = acme_kinds.schemas:AcmeDataConfig\n",
+    )
+    (site / "acme_kinds" / "other.py").write_text(
+        "from noether.config import WeightedLossTrainerConfig\n\n\n"
+        "class OtherTrainerConfig(WeightedLossTrainerConfig):\n"
+        '    """Published in a misspelt group."""\n'
+    )
+    (tmp_path / "short.yaml").write_text(CONFIG % "other_trainer")
+    done = run(site, tmp_path, "validate", "short.yaml", "-o", "model={kind: acme_data}")
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    (trainer,) = [line for line in lines if line.startswith("short.yaml:6: trainer.kind:")]
+    assert trainer.endswith(
+        "(acme-kinds publishes it in the entry-point group 'noether.trainer'; this key reads "
+        "'noether.trainers')"
+    ), trainer
+    (model,) = [line for line in lines if line.startswith("short.yaml:4: model.kind:")]
+    assert "(acme-kinds publishes it in the entry-point group 'noether.datasets'; " in model

@@ -73,7 +73,7 @@ def json_schema(root: str | None) -> dict[str, Any]:
 
 def _describe(entry: KindEntry) -> dict[str, Any]:
     from noether.config.kind_messages import not_a_schema_of
-    from noether.config.registry import module_findable, schema_problem
+    from noether.config.registry import RegistryBase, module_findable, schema_problem
 
     row: dict[str, Any] = {
         "group": entry.group,
@@ -90,7 +90,7 @@ def _describe(entry: KindEntry) -> dict[str, Any]:
     except Exception as error:  # a broken plug-in is reported, not fatal
         row.update(target=None, installed=False, error=f"{type(error).__name__}: {error}")
         return row
-    root = _roots()[_group_name(entry.group)]
+    root: type[RegistryBase] = _roots()[_group_name(entry.group)]
     if isinstance(cls, type) and issubclass(cls, root):
         row.update(target=cls.target or None, installed=cls.target_installed())
         if cls.target:

@@ -110,6 +110,9 @@ class _Selectable(Protocol):
 
     def select(self, *, group: str) -> EntryPoints: ...
 
+    @property
+    def groups(self) -> set[str]: ...
+
 
 @functools.cache
 def _published() -> _Selectable:
@@ -169,6 +172,13 @@ def find_kind(group: str, name: str) -> KindEntry | None:
     if error is not None:
         raise error
     return matches[0] if matches else None
+
+
+def published_elsewhere(group: str, name: str) -> list[KindEntry]:
+    """Entries named `name` in other `noether.*` groups, including misspelt ones
+    (`noether.model`): why a name that a distribution publishes is unknown in `group`."""
+    others = sorted(g for g in _published().groups if g.startswith("noether.") and g != group)
+    return [entry for other in others for entry in group_entries(other) if entry.name == name]
 
 
 def clear_cache() -> None:

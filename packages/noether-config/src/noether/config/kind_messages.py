@@ -4,6 +4,11 @@ of its group, or what its schema module lacks. Shared by validation and `noether
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from noether.config.entry_points import KindEntry
+
 
 def missing_dependency_hint(error: BaseException, schema_module: str) -> str:
     """For a schema module that imports a package that is not installed (torch, most often,
@@ -36,3 +41,15 @@ def not_a_schema_of(obj: object, root: type) -> str:
     if isinstance(obj, type):
         return f"the class {obj.__qualname__}, {expected}"
     return f"a {type(obj).__name__}, {expected}"
+
+
+def elsewhere_hint(group: str, entries: list[KindEntry]) -> str:
+    """For an unknown kind that a distribution publishes in another (or a misspelt) group:
+    where it is, where noether reads it; else ""."""
+    if not entries:
+        return ""
+    places = ", ".join(
+        f"{entry.distribution} publishes it in the entry-point group {entry.group!r}"
+        for entry in entries
+    )
+    return f" ({places}; this key reads {group!r})"

@@ -34,9 +34,10 @@ from noether.config.entry_points import (
     find_kind,
     group_entries,
     import_dotted,
+    published_elsewhere,
     split_dotted_path,
 )
-from noether.config.kind_messages import missing_dependency_hint, not_a_schema_of
+from noether.config.kind_messages import elsewhere_hint, missing_dependency_hint, not_a_schema_of
 from noether.config.startup import field_docstrings
 
 if TYPE_CHECKING:
@@ -267,6 +268,9 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
             raise KindError(
                 f"unknown {root.__name__} kind {kind!r}; known kinds: "
                 + (", ".join(known) if known else "none registered")
+                + elsewhere_hint(
+                    root.entry_point_group, published_elsewhere(root.entry_point_group, kind)
+                )
             )
     if not (isinstance(cls, type) and issubclass(cls, root)):
         raise KindError(f"kind {kind!r} does not name a {root.__name__} subclass")
