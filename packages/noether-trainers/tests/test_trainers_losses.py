@@ -168,6 +168,8 @@ def test_a_name_two_distributions_publish_leaves_the_other_names_usable(fake_dis
         WeightedLossTrainerConfig(
             field_weights={"p": 1.0}, loss_fn="mse", max_epochs=1, effective_batch_size=2
         )
+    with pytest.raises(ValidationError, match="registered by two distributions"):  # default
+        WeightedLossTrainerConfig(field_weights={"p": 1.0}, max_epochs=1, effective_batch_size=2)
 
 
 def test_a_loss_module_that_raises_on_import_names_the_distribution(fake_distributions):

@@ -230,9 +230,10 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
 
     field_weights: dict[str, float] = Field(min_length=1)
     """Output field -> weight (>= 0); the batch holds `<field>_target` for each field."""
-    loss_fn: str = "mse"
+    loss_fn: str = Field(default="mse", validate_default=True)
     """Loss per field: a built-in name, a name from `noether.losses`, or a dotted import path
-    (`my_project.losses:my_loss`; its module must be findable when the config is validated)."""
+    (`my_project.losses:my_loss`; its module must be findable when the config is validated).
+    The default is checked too: a plug-in that also publishes `mse` makes it ambiguous."""
 
     def logged_losses(self) -> list[str] | None:
         """Each trained field, each field's `<field>_unweighted` and `total`; None for a
