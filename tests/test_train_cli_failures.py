@@ -268,20 +268,30 @@ class RaisingTrackerConfig(TrackerConfig):
 
 class TargetlessModelConfig(ModelConfig):
     """Names no runtime class."""
+
+
+class PlainCallbackConfig(CallbackConfig):
+    """Its runtime class is no CallbackBase."""
+
+    target: ClassVar[str] = "broken_plain:Callback"
 '''
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
-def test_runtime_modules_that_fail_to_import_are_named_by_key_before_anything_is_built(
+def test_runtime_classes_that_fail_to_import_or_to_fit_their_kind_are_named_before_building(
     project: Path, dry_run: bool
 ) -> None:
     (project / "broken_schemas.py").write_text(BROKEN_SCHEMAS)
     (project / "broken_syntax.py").write_text("def callback(:\n    pass\n")
     (project / "broken_raises.py").write_text("raise ZeroDivisionError('no tracker today')\n")
+    (project / "broken_plain.py").write_text(
+        "class Callback:\n    def __init__(self, *a, **k): ...\n"
+    )
     done = run(
         *(NOETHER_TRAIN, *(["--dry-run"] if dry_run else []), "experiment.yaml"),
         "model={kind: 'broken_schemas:TargetlessModelConfig', optimizer: {kind: sgd, lr: 0.1}}",
-        "trainer.callbacks=[{kind: 'broken_schemas:SyntaxCallbackConfig', every_n_epochs: 1}]",
+        "trainer.callbacks=[{kind: 'broken_schemas:SyntaxCallbackConfig', every_n_epochs: 1},"
+        " {kind: 'broken_schemas:PlainCallbackConfig', every_n_epochs: 1}]",
         "tracker={kind: 'broken_schemas:RaisingTrackerConfig'}",
         cwd=project,
     )
@@ -294,6 +304,10 @@ def test_runtime_modules_that_fail_to_import_are_named_by_key_before_anything_is
     (callback,) = [line for line in lines if "trainer.callbacks.0 (kind " in line]
     assert "importing 'broken_syntax:Callback' failed: SyntaxError: " in callback
     assert f"at {project / 'broken_syntax.py'}:1" in callback
+    (plain,) = [line for line in lines if "trainer.callbacks.1 (kind " in line]
+    assert "'broken_plain:Callback' is not a noether.core.callbacks.base.CallbackBase subclass" in (
+        plain
+    )
     (tracker,) = [line for line in lines if "): tracker (kind " in line]
     assert "importing 'broken_raises:Tracker' failed: ZeroDivisionError: no tracker today" in (
         tracker

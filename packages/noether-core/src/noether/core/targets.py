@@ -51,10 +51,44 @@ def components(node: Any, path: str = "") -> Iterator[tuple[str, RegistryBase]]:
         yield from components(child, f"{path}.{key}" if path else str(key))
 
 
+def _runtime_bases() -> dict[type[RegistryBase], type]:
+    """The class that the runtime class of each root's kinds must subclass (roots not listed:
+    a torch dataset, optimizer or schedule class, checked where they are used)."""
+    from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig, TrackerConfig
+    from noether.core.callbacks.base import CallbackBase
+    from noether.core.models.base import ModelBase
+    from noether.core.trackers.base import TrackerBase
+    from noether.core.trainer.base import BaseTrainer
+
+    return {
+        ModelConfig: ModelBase,
+        CallbackConfig: CallbackBase,
+        TrackerConfig: TrackerBase,
+        BaseTrainerConfig: BaseTrainer,
+    }
+
+
+def _wrong_base(component: RegistryBase, runtime: object) -> str | None:
+    """Why a runtime class cannot serve its kind's root (it subclasses none of the root's
+    base), or None; a factory function is not checked here."""
+    if not isinstance(runtime, type):
+        return None
+    for root, base in _runtime_bases().items():
+        if isinstance(component, root) and not issubclass(runtime, base):
+            return (
+                f"{component.target!r} is not a {base.__module__}.{base.__qualname__} "
+                f"subclass, which a {root.__name__} kind's runtime class must be"
+            )
+    return None
+
+
 def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
     """(the key it is about, relative to the component: "" for its kind; why), or None."""
     try:
         runtime = component.load_target()
+        wrong = _wrong_base(component, runtime)
+        if wrong is not None:
+            return "", wrong
         check = getattr(runtime, "check_config", None)
         if callable(check):
             check(component)
