@@ -177,12 +177,20 @@ def find_kind(group: str, name: str) -> KindEntry | None:
 def published_elsewhere(group: str, name: str) -> list[KindEntry]:
     """Entries named `name` in other `noether.*` groups, including misspelt ones
     (`noether.model`): why a name that a distribution publishes is unknown in `group`."""
-    others = sorted(g for g in _published().groups if g.startswith("noether.") and g != group)
+    others = (other for other in _noether_groups() if other != group)
     return [entry for other in others for entry in group_entries(other) if entry.name == name]
+
+
+@functools.cache
+def _noether_groups() -> tuple[str, ...]:
+    """Every published group named `noether.*`, sorted (read once: an unknown kind repeated
+    by YAML aliases asks for them each time)."""
+    return tuple(sorted(g for g in _published().groups if g.startswith("noether.")))
 
 
 def clear_cache() -> None:
     """Forgets discovered entry points (after installing a package at run time)."""
     importlib.invalidate_caches()
     _published.cache_clear()
+    _noether_groups.cache_clear()
     group_entries.cache_clear()
