@@ -84,6 +84,7 @@ def _wrong_base(component: RegistryBase, runtime: object) -> str | None:
 
 def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
     """(the key it is about, relative to the component: "" for its kind; why), or None."""
+    step = "importing"
     try:
         runtime = component.load_target()
         wrong = _wrong_base(component, runtime)
@@ -91,6 +92,7 @@ def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
             return "", wrong
         check = getattr(runtime, "check_config", None)
         if callable(check):
+            step = "checking the config of"
             check(component)
     except ComponentConfigError as error:
         return error.key, str(error)
@@ -101,8 +103,8 @@ def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
     except AttributeError:
         module, _, name = component.target.partition(":")
         return "", f"{component.target!r}: module {module!r} has no {name!r}"
-    except Exception as error:  # the runtime module raised while importing (a plug-in's bug)
-        return "", f"importing {component.target!r} failed: " + "; ".join(
+    except Exception as error:  # the runtime module or its check_config raised (a bug there)
+        return "", f"{step} {component.target!r} failed: " + "; ".join(
             line.strip() for line in describe_failure(error)
         )
     return None
