@@ -150,3 +150,190 @@ def test_an_entry_point_with_an_extras_marker_resolves(tmp_path: Path) -> None:
     assert rows["acme_trainer"]["schema"] == "acme_kinds.schemas:AcmeTrainerConfig"
     assert rows["acme_trainer"]["distribution"] == "acme-kinds"
     assert "error" not in rows["acme_trainer"]
+
+
+MISPLACED = '''
+from noether.config import CallbackConfig, ModelConfig
+
+
+class MisplacedCallbackConfig(CallbackConfig):
+    """A callback's schema, published under noether.models by mistake."""
+
+
+class TargetlessModelConfig(ModelConfig):
+    """A model's schema without its runtime class."""
+
+
+def model_factory():
+    """A function, not a schema."""
+'''
+
+
+def test_a_published_object_that_is_no_schema_of_its_group_is_named(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path,
+        "[noether.models]\n"
+        "misplaced = acme_kinds.misplaced:MisplacedCallbackConfig\n"
+        "factory = acme_kinds.misplaced:model_factory\n"
+        "targetless = acme_kinds.misplaced:TargetlessModelConfig\n",
+    )
+    (site / "acme_kinds" / "misplaced.py").write_text(MISPLACED)
+    (tmp_path / "exp.yaml").write_text(
+        (CONFIG % "weighted_loss").replace("  smoothness: 0.5\n", "  field_weights: {p: 1}\n")
+    )
+    done = run(site, tmp_path, "validate", "exp.yaml", "-o", "model={kind: misplaced}")
+    assert done.returncode == 1
+    assert (
+        "exp.yaml:4: model.kind: kind 'misplaced' of acme-kinds "
+        "(acme_kinds.misplaced:MisplacedCallbackConfig) is a CallbackConfig subclass, not a "
+        "ModelConfig subclass: publish it under the entry-point group 'noether.callbacks'"
+    ) in done.stdout, done.stdout
+    done = run(site, tmp_path, "validate", "exp.yaml", "-o", "model={kind: factory}")
+    assert (
+        "kind 'factory' of acme-kinds (acme_kinds.misplaced:model_factory) is a function, "
+        "not a ModelConfig subclass"
+    ) in done.stdout, done.stdout
+    assert run(site, tmp_path, "validate", "exp.yaml").returncode == 0  # other kinds: fine
+    listing = run(site, tmp_path, "kinds", "models", "--json")
+    rows = {row["kind"]: row for row in json.loads(listing.stdout)}
+    assert rows["misplaced"]["error"].startswith("a CallbackConfig subclass, not a ModelConfig")
+    assert rows["factory"]["error"] == "a function, not a ModelConfig subclass"
+    assert "names no runtime class" in rows["targetless"]["error"]
+
+
+def test_a_schema_module_importing_a_runtime_dependency_says_what_to_move(tmp_path: Path) -> None:
+    """Where torch is not installed (CI), a plug-in whose schema module imports it fails with
+    a message that says so; `not_installed_runtime` stands in for torch here."""
+    site = make_site(tmp_path, "[noether.models]\nheavy = acme_kinds.heavy:HeavyModelConfig\n")
+    (site / "acme_kinds" / "heavy.py").write_text("import not_installed_runtime\n")
+    (tmp_path / "exp.yaml").write_text(
+        (CONFIG % "weighted_loss").replace("  smoothness: 0.5\n", "  field_weights: {p: 1}\n")
+    )
+    done = run(site, tmp_path, "validate", "exp.yaml", "-o", "model={kind: heavy}")
+    assert done.returncode == 1
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("exp.yaml:4:")]
+    assert "kind 'heavy' of acme-kinds (acme_kinds.heavy:HeavyModelConfig) cannot be imported" in (
+        line
+    )
+    assert "imports 'not_installed_runtime', which is not installed here" in line
+    assert "only in the module that the schema's `target` names" in line
+
+
+def test_a_malformed_entry_point_breaks_only_its_own_kind(tmp_path: Path) -> None:
+    """importlib cannot parse a value that is no `module:attribute`; every lookup of the group
+    used to fail on it ('NoneType' object has no attribute 'group')."""
+    site = make_site(tmp_path)
+    add_distribution(site, "acme-typo", "[noether.trainers]\nbroken = acme typo:::\n")
+    (tmp_path / "short.yaml").write_text(CONFIG % "acme_trainer")
+    done = run(site, tmp_path, "validate", "short.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run(site, tmp_path, "validate", "short.yaml", "-o", "trainer.kind=broken")
+    assert done.returncode == 1
+    assert (
+        "short.yaml:6: trainer.kind: kind 'broken' of acme-typo (acme typo:::) cannot be "
+        "imported: ImportError: the entry point's value 'acme typo:::' is not "
+        "'module:attribute' (in acme-typo's entry_points.txt)"
+    ) in done.stdout, done.stdout
+    listing = run(site, tmp_path, "kinds", "trainers", "--json")
+    assert listing.returncode == 0, listing.stderr
+    rows = {row["kind"]: row for row in json.loads(listing.stdout)}
+    assert "is not 'module:attribute'" in rows["broken"]["error"]
+    assert "error" not in rows["acme_trainer"]
+
+
+ODD_SCHEMA = '''
+from collections.abc import Callable
+
+from noether.config import ModelConfig
+
+
+class OddModelConfig(ModelConfig):
+    """A model whose config takes a callable: no JSON Schema for that field."""
+
+    kind: str = "odd"
+    hook: Callable[[int], int] | None = None
+    """Called on every step."""
+'''
+
+
+def test_a_kind_without_json_schema_leaves_the_editor_schema_of_the_rest(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path,
+        "[noether.models]\nodd = acme_kinds.odd:OddModelConfig\n"
+        "[noether.trainers]\nacme_trainer = acme_kinds.schemas:AcmeTrainerConfig\n",
+    )
+    (site / "acme_kinds" / "odd.py").write_text(ODD_SCHEMA)
+    for root in ("experiment", "models"):
+        done = run(site, tmp_path, "schema", root)
+        assert done.returncode == 0, done.stderr
+        schema = json.loads(done.stdout)
+        assert '"odd"' in done.stdout  # still offered, with its root's fields
+        if root == "experiment":
+            assert "AcmeTrainerConfig" in schema["$defs"]
+
+
+UNBUILDABLE_SCHEMA = '''
+from noether.config import ModelConfig
+
+
+class Mesh:
+    """Not a type pydantic can validate."""
+
+
+class MeshModelConfig(ModelConfig):
+    """A model whose config holds a Mesh object."""
+
+    kind: str = "mesh_model"
+    mesh: Mesh | None = None
+    """The mesh."""
+'''
+
+
+def test_a_schema_pydantic_cannot_build_is_an_error_at_its_kind(tmp_path: Path) -> None:
+    """Schemas are built when first used: the error was the whole file's, at line 1, and
+    `noether-config schema` an internal error."""
+    site = make_site(
+        tmp_path,
+        "[noether.models]\nmesh_model = acme_kinds.mesh:MeshModelConfig\n"
+        "[noether.trainers]\nacme_trainer = acme_kinds.schemas:AcmeTrainerConfig\n",
+    )
+    (site / "acme_kinds" / "mesh.py").write_text(UNBUILDABLE_SCHEMA)
+    (tmp_path / "short.yaml").write_text(CONFIG % "acme_trainer")
+    assert run(site, tmp_path, "validate", "short.yaml").returncode == 0
+    done = run(site, tmp_path, "validate", "short.yaml", "-o", "model={kind: mesh_model}")
+    assert done.returncode == 1
+    assert (
+        "short.yaml:4: model.kind: kind 'mesh_model' of acme-kinds "
+        "(acme_kinds.mesh:MeshModelConfig): its schema cannot be built: Unable to generate "
+        "pydantic-core schema for <class 'acme_kinds.mesh.Mesh'>."
+    ) in done.stdout, done.stdout
+    schema = run(site, tmp_path, "schema")
+    assert schema.returncode == 0, schema.stderr
+    assert "AcmeTrainerConfig" in json.loads(schema.stdout)["$defs"]
+    listing = run(site, tmp_path, "kinds", "models", "--json")
+    (row,) = json.loads(listing.stdout)
+    assert row["error"].startswith("its schema cannot be built: Unable to generate")
+
+
+def test_an_unknown_kind_published_in_another_group_says_where(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path,
+        "[noether.trainer]\nother_trainer = acme_kinds.other:OtherTrainerConfig\n"
+        "[noether.datasets]\nacme_data = acme_kinds.schemas:AcmeDataConfig\n",
+    )
+    (site / "acme_kinds" / "other.py").write_text(
+        "from noether.config import WeightedLossTrainerConfig\n\n\n"
+        "class OtherTrainerConfig(WeightedLossTrainerConfig):\n"
+        '    """Published in a misspelt group."""\n'
+    )
+    (tmp_path / "short.yaml").write_text(CONFIG % "other_trainer")
+    done = run(site, tmp_path, "validate", "short.yaml", "-o", "model={kind: acme_data}")
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    (trainer,) = [line for line in lines if line.startswith("short.yaml:6: trainer.kind:")]
+    assert trainer.endswith(
+        "(acme-kinds publishes it in the entry-point group 'noether.trainer'; this key reads "
+        "'noether.trainers')"
+    ), trainer
+    (model,) = [line for line in lines if line.startswith("short.yaml:4: model.kind:")]
+    assert "(acme-kinds publishes it in the entry-point group 'noether.datasets'; " in model

@@ -62,18 +62,29 @@ def uv(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_wheel_alone_pulls_no_torch_and_validates(tmp_path: Path) -> None:
-    built = uv(
-        "build", "--package", "noether-config", "--wheel", "--out-dir", str(tmp_path / "dist")
-    )
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The noether-config wheel, built once for this module's tests."""
+    dist = tmp_path_factory.mktemp("dist")
+    built = uv("build", "--package", "noether-config", "--wheel", "--out-dir", str(dist))
     assert built.returncode == 0, built.stderr
-    (wheel,) = (tmp_path / "dist").glob("noether_config-*.whl")
-    venv = tmp_path / "venv"
+    (found,) = dist.glob("noether_config-*.whl")
+    return found
+
+
+def install(venv: Path, *args: str) -> Path:
+    """A fresh venv at `venv` with `uv pip install *args`; returns its python."""
     made = uv("venv", str(venv), "--python", sys.executable, "--quiet")
     assert made.returncode == 0, made.stderr
     python = venv / "bin" / "python"
-    installed = uv("pip", "install", "--python", str(python), str(wheel))
-    assert installed.returncode == 0, installed.stderr
+    installed = uv("pip", "install", "--python", str(python), *args)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    return python
+
+
+def test_wheel_alone_pulls_no_torch_and_validates(wheel: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    python = install(venv, str(wheel))
     listing = uv("pip", "list", "--python", str(python), "--format", "freeze")
     names = {line.split("==")[0].lower() for line in listing.stdout.splitlines() if line}
     assert {"noether-config", "pydantic", "typer", "pyyaml"} <= names
@@ -111,3 +122,30 @@ def test_wheel_alone_pulls_no_torch_and_validates(tmp_path: Path) -> None:
         "experiment.yaml:14: tracker.kind: unknown TrackerConfig kind 'jsonll'; known kinds: jsonl"
         in (bad.stdout)
     )
+
+
+def test_wheel_alone_works_with_the_lowest_versions_its_requirements_allow(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """The declared lower bounds are true: typer 0.12.0 to 0.12.3 cannot build the CLI's
+    `list[str] | None` options, so `typer>=0.12` let pip install a CLI that crashed."""
+    venv = tmp_path / "venv"
+    install(venv, "--resolution", "lowest", str(wheel))
+    (tmp_path / "alone_schemas.py").write_text(SCHEMAS)
+    (tmp_path / "experiment.yaml").write_text(CONFIG)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run(
+        [
+            str(venv / "bin" / "noether-config"),
+            "validate",
+            "experiment.yaml",
+            "-o",
+            "tracker.kind=jsonll",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "experiment.yaml:14: tracker.kind: unknown TrackerConfig kind 'jsonll'" in done.stdout

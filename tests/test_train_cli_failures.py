@@ -246,3 +246,70 @@ def test_an_error_checkpoint_that_cannot_be_written_is_a_note_without_a_tracebac
     assert "RuntimeError: the probe file is missing" in done.stderr
     (run_dir,) = run_dirs(project)
     assert "in state_dict" in (run_dir / "train.log").read_text()
+
+
+BROKEN_SCHEMAS = '''
+from typing import ClassVar
+
+from noether.config import CallbackConfig, ModelConfig, TrackerConfig
+
+
+class SyntaxCallbackConfig(CallbackConfig):
+    """Its runtime module does not compile."""
+
+    target: ClassVar[str] = "broken_syntax:Callback"
+
+
+class RaisingTrackerConfig(TrackerConfig):
+    """Its runtime module raises while it is imported."""
+
+    target: ClassVar[str] = "broken_raises:Tracker"
+
+
+class TargetlessModelConfig(ModelConfig):
+    """Names no runtime class."""
+
+
+class PlainCallbackConfig(CallbackConfig):
+    """Its runtime class is no CallbackBase."""
+
+    target: ClassVar[str] = "broken_plain:Callback"
+'''
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_runtime_classes_that_fail_to_import_or_to_fit_their_kind_are_named_before_building(
+    project: Path, dry_run: bool
+) -> None:
+    (project / "broken_schemas.py").write_text(BROKEN_SCHEMAS)
+    (project / "broken_syntax.py").write_text("def callback(:\n    pass\n")
+    (project / "broken_raises.py").write_text("raise ZeroDivisionError('no tracker today')\n")
+    (project / "broken_plain.py").write_text(
+        "class Callback:\n    def __init__(self, *a, **k): ...\n"
+    )
+    done = run(
+        *(NOETHER_TRAIN, *(["--dry-run"] if dry_run else []), "experiment.yaml"),
+        "model={kind: 'broken_schemas:TargetlessModelConfig', optimizer: {kind: sgd, lr: 0.1}}",
+        "trainer.callbacks=[{kind: 'broken_schemas:SyntaxCallbackConfig', every_n_epochs: 1},"
+        " {kind: 'broken_schemas:PlainCallbackConfig', every_n_epochs: 1}]",
+        "tracker={kind: 'broken_schemas:RaisingTrackerConfig'}",
+        cwd=project,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert "noether-train: cannot build this experiment, nothing was built:" in lines, lines
+    (model,) = [line for line in lines if "): model (kind " in line]
+    assert "broken_schemas:TargetlessModelConfig names no runtime class to build" in model
+    (callback,) = [line for line in lines if "trainer.callbacks.0 (kind " in line]
+    assert "importing 'broken_syntax:Callback' failed: SyntaxError: " in callback
+    assert f"at {project / 'broken_syntax.py'}:1" in callback
+    (plain,) = [line for line in lines if "trainer.callbacks.1 (kind " in line]
+    assert "'broken_plain:Callback' is not a noether.core.callbacks.base.CallbackBase subclass" in (
+        plain
+    )
+    (tracker,) = [line for line in lines if "): tracker (kind " in line]
+    assert "importing 'broken_raises:Tracker' failed: ZeroDivisionError: no tracker today" in (
+        tracker
+    )
+    assert run_dirs(project) == []

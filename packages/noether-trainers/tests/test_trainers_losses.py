@@ -144,6 +144,44 @@ def test_same_loss_name_from_two_distributions_is_an_error_naming_both(fake_dist
     assert "trainers-test-dup-b" in str(info.value)
 
 
+def test_a_name_two_distributions_publish_leaves_the_other_names_usable(fake_distributions):
+    source = {"trainers_test_pair": "def twin(input, target):\n    return (input - target).sum()\n"}
+    fake_distributions(
+        "trainers-test-pair-a",
+        {"own_loss": "trainers_test_pair:twin", "mse": "trainers_test_pair:twin"},
+        source,
+    )
+    fake_distributions("trainers-test-pair-b", {"own_loss_b": "trainers_test_pair:twin"}, {})
+    assert resolve_loss("own_loss_b")(torch.tensor([3.0]), torch.tensor([1.0])).item() == 2.0
+    assert resolve_loss("own_loss")(torch.tensor([3.0]), torch.tensor([1.0])).item() == 2.0
+    config = WeightedLossTrainerConfig(
+        field_weights={"p": 1.0}, loss_fn="own_loss_b", max_epochs=1, effective_batch_size=2
+    )
+    assert config.loss_fn == "own_loss_b"
+    # the built-in name is now published twice (noether-trainers and the plug-in): refused
+    with pytest.raises(
+        UnknownLossError,
+        match=r"noether-trainers .* trainers-test-pair-a|trainers-test-pair-a .* noether-trainers",
+    ):
+        resolve_loss("mse")
+    with pytest.raises(ValidationError, match="registered by two distributions"):
+        WeightedLossTrainerConfig(
+            field_weights={"p": 1.0}, loss_fn="mse", max_epochs=1, effective_batch_size=2
+        )
+    with pytest.raises(ValidationError, match="registered by two distributions"):  # default
+        WeightedLossTrainerConfig(field_weights={"p": 1.0}, max_epochs=1, effective_batch_size=2)
+
+
+def test_a_loss_module_that_raises_on_import_names_the_distribution(fake_distributions):
+    fake_distributions(
+        "trainers-test-raises",
+        {"raising_loss": "trainers_test_raises:loss"},
+        {"trainers_test_raises": "raise RuntimeError('not today')\n"},
+    )
+    with pytest.raises(UnknownLossError, match=r"trainers-test-raises .*RuntimeError: not today"):
+        resolve_loss("raising_loss")
+
+
 @pytest.mark.parametrize("separator", [":", "."])
 def test_dotted_path_names_a_custom_loss(tmp_path, monkeypatch, separator):
     package = tmp_path / f"trainers_test_pkg_{'colon' if separator == ':' else 'dot'}"

@@ -72,7 +72,8 @@ def json_schema(root: str | None) -> dict[str, Any]:
 
 
 def _describe(entry: KindEntry) -> dict[str, Any]:
-    from noether.config.registry import RegistryBase, module_findable
+    from noether.config.kind_messages import not_a_schema_of
+    from noether.config.registry import RegistryBase, module_findable, schema_problem
 
     row: dict[str, Any] = {
         "group": entry.group,
@@ -89,12 +90,18 @@ def _describe(entry: KindEntry) -> dict[str, Any]:
     except Exception as error:  # a broken plug-in is reported, not fatal
         row.update(target=None, installed=False, error=f"{type(error).__name__}: {error}")
         return row
-    if isinstance(cls, type) and issubclass(cls, RegistryBase):
+    root: type[RegistryBase] = _roots()[_group_name(entry.group)]
+    if isinstance(cls, type) and issubclass(cls, root):
         row.update(target=cls.target or None, installed=cls.target_installed())
         if cls.target:
             row["provided_by"] = cls.target_distribution()
+        else:
+            row["error"] = "names no runtime class: give the schema a `target` (module:Class)"
+        problem = schema_problem(cls)
+        if problem is not None:
+            row["error"] = problem
     else:
-        row.update(target=None, installed=False, error="not a RegistryBase subclass")
+        row.update(target=None, installed=False, error=not_a_schema_of(cls, root))
     return row
 
 

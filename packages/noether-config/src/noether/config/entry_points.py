@@ -46,8 +46,28 @@ class KindEntry:
         return dist.name if dist is not None else "<unknown distribution>"
 
     def load(self) -> object:
-        """Imports the published object (a schema class or, for losses, a callable)."""
+        """Imports the published object (a schema class or, for losses, a callable).
+
+        Raises:
+            ImportError: also for a value that is no `module:attribute` (a malformed entry
+                point; importlib would raise an AttributeError of its own parsing).
+        """
+        if _parsed_value(self.entry_point) is None:
+            raise ImportError(
+                f"the entry point's value {self.value!r} is not 'module:attribute' "
+                f"(in {self.distribution}'s entry_points.txt)"
+            )
         return self.entry_point.load()
+
+
+def _parsed_value(entry_point: EntryPoint) -> str | None:
+    """`module:attribute` (or `module`) of an entry point, extras left out; None for a value
+    that is neither, which importlib cannot parse (its `module` raises AttributeError)."""
+    try:
+        module, attribute = entry_point.module, entry_point.attr
+    except AttributeError:
+        return None
+    return f"{module}:{attribute}" if attribute else module
 
 
 def split_dotted_path(path: str) -> tuple[str, str]:
@@ -90,6 +110,9 @@ class _Selectable(Protocol):
 
     def select(self, *, group: str) -> EntryPoints: ...
 
+    @property
+    def groups(self) -> set[str]: ...
+
 
 @functools.cache
 def _published() -> _Selectable:
@@ -102,7 +125,7 @@ def _published() -> _Selectable:
 def group_entries(group: str) -> tuple[KindEntry, ...]:
     """The entry points of one group, sorted by short name."""
     found = [
-        KindEntry(ep.name, group, f"{ep.module}:{ep.attr}" if ep.attr else ep.module, ep)
+        KindEntry(ep.name, group, _parsed_value(ep) or ep.value, ep)
         for ep in _published().select(group=group)
     ]
     return tuple(sorted(found, key=lambda entry: entry.name))
@@ -151,8 +174,23 @@ def find_kind(group: str, name: str) -> KindEntry | None:
     return matches[0] if matches else None
 
 
+def published_elsewhere(group: str, name: str) -> list[KindEntry]:
+    """Entries named `name` in other `noether.*` groups, including misspelt ones
+    (`noether.model`): why a name that a distribution publishes is unknown in `group`."""
+    others = (other for other in _noether_groups() if other != group)
+    return [entry for other in others for entry in group_entries(other) if entry.name == name]
+
+
+@functools.cache
+def _noether_groups() -> tuple[str, ...]:
+    """Every published group named `noether.*`, sorted (read once: an unknown kind repeated
+    by YAML aliases asks for them each time)."""
+    return tuple(sorted(g for g in _published().groups if g.startswith("noether.")))
+
+
 def clear_cache() -> None:
     """Forgets discovered entry points (after installing a package at run time)."""
     importlib.invalidate_caches()
     _published.cache_clear()
+    _noether_groups.cache_clear()
     group_entries.cache_clear()

@@ -15,6 +15,8 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pydantic.errors import PydanticInvalidForJsonSchema
+
 from noether.config.registry import known_kinds, resolve_kind
 
 if TYPE_CHECKING:
@@ -74,20 +76,24 @@ def kind_dispatch(
     names: list[str] = []
     summaries: list[str] = []
     branches: list[dict[str, Any]] = []
+    base = schema_of(root)
     for name in known_kinds(root):
         try:
             cls = resolve_kind(root, name)
         except Exception:  # a broken plug-in must not break the schema of the rest
             continue
+        try:
+            schema = schema_of(cls)
+        except PydanticInvalidForJsonSchema:  # a field without one (a Callable): its root's
+            schema = base
         names.append(name)
         summaries.append(_summary(cls))
-        branches.append(_when_kind({"const": name}, schema_of(cls)))
+        branches.append(_when_kind({"const": name}, schema))
     own = f"Your own {root.__name__} subclass by dotted path (pkg.mod:Class)."
     dotted = {"type": "string", "pattern": DOTTED_KIND_PATTERN}
     kinds: list[dict[str, Any]] = [{**dotted, "description": own}]
     if names:  # `enumDescriptions`: what editors show next to each value
         kinds.insert(0, {"enum": names, "enumDescriptions": summaries})
-    base = schema_of(root)
     branches.append(_when_kind(dotted, base))
     # No kind yet (being typed, or in a file with `extends` that keeps its base's kind): the
     # root's fields, which every kind has.

@@ -8,7 +8,7 @@ test of noether-trainers checks that the two agree.
 
 from __future__ import annotations
 
-from noether.config.entry_points import DuplicateKindError, kind_entries
+from noether.config.entry_points import DuplicateKindError, find_kind, group_entries
 
 LOSS_ENTRY_POINT_GROUP = "noether.losses"
 
@@ -22,12 +22,22 @@ BUILTIN_LOSSES = ("mse", "l1", "smooth_l1", "huber", "rel_l2")
 
 
 def known_losses() -> list[str]:
-    """Built-in loss names and those registered under `noether.losses`, sorted."""
-    try:
-        published = set(kind_entries(LOSS_ENTRY_POINT_GROUP))
-    except DuplicateKindError:
-        published = set()
+    """Built-in loss names and those registered under `noether.losses`, sorted.
+
+    A name that two distributions publish is listed too: it is an error of the configs that
+    use it (`duplicate_loss_message`), not of those that use another name.
+    """
+    published = {entry.name for entry in group_entries(LOSS_ENTRY_POINT_GROUP)}
     return sorted(set(BUILTIN_LOSSES) | published)
+
+
+def duplicate_loss_message(name: str) -> str | None:
+    """Why `name` is ambiguous (two distributions publish it, both named), or None."""
+    try:
+        find_kind(LOSS_ENTRY_POINT_GROUP, name)
+    except DuplicateKindError as error:
+        return str(error)
+    return None
 
 
 def unknown_loss_message(name: str) -> str:

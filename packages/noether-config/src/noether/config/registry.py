@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    PydanticUserError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError, ValidationError, core_schema
@@ -33,8 +34,10 @@ from noether.config.entry_points import (
     find_kind,
     group_entries,
     import_dotted,
+    published_elsewhere,
     split_dotted_path,
 )
+from noether.config.kind_messages import elsewhere_hint, missing_dependency_hint, not_a_schema_of
 from noether.config.startup import field_docstrings
 
 if TYPE_CHECKING:
@@ -148,6 +151,11 @@ class RegistryBase(BaseModel):
     @classmethod
     def load_target(cls) -> Any:
         """Imports the runtime class; a missing package is named in the error."""
+        if not cls.target:
+            raise KindError(
+                f"{cls.__module__}:{cls.__qualname__} names no runtime class to build: give it "
+                'target: ClassVar[str] = "package.module:Class"'
+            )
         module, _, attribute = cls.target.partition(":")
         if not module_findable(module):
             raise KindError(
@@ -231,6 +239,7 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
         KindError: unknown kind (with the known kinds, closest first), a duplicate short name,
             or a dotted path that does not name a subclass of the root.
     """
+    origin = ""
     if ":" in kind or "." in kind:
         cls = _import_schema(kind)
     else:
@@ -244,8 +253,14 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
             except Exception as error:  # a broken plug-in: name it instead of crashing
                 raise KindError(
                     f"kind {kind!r} of {entry.distribution} ({entry.value}) cannot be imported: "
-                    f"{type(error).__name__}: {error}"
+                    f"{type(error).__name__}: {error}{missing_dependency_hint(error, entry.value)}"
                 ) from None
+            if not (isinstance(cls, type) and issubclass(cls, root)):
+                raise KindError(
+                    f"kind {kind!r} of {entry.distribution} ({entry.value}) is "
+                    f"{not_a_schema_of(cls, root)}"
+                )
+            origin = f"of {entry.distribution} ({entry.value})"
         elif kind in root._subclasses_by_kind:
             cls = root._subclasses_by_kind[kind]
         else:
@@ -253,10 +268,28 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
             raise KindError(
                 f"unknown {root.__name__} kind {kind!r}; known kinds: "
                 + (", ".join(known) if known else "none registered")
+                + elsewhere_hint(
+                    root.entry_point_group, published_elsewhere(root.entry_point_group, kind)
+                )
             )
     if not (isinstance(cls, type) and issubclass(cls, root)):
         raise KindError(f"kind {kind!r} does not name a {root.__name__} subclass")
+    problem = schema_problem(cls)
+    if problem is not None:
+        where = origin or f"({cls.__module__}:{cls.__qualname__})"
+        raise KindError(f"kind {kind!r} {where}: {problem}")
     return cls
+
+
+def schema_problem(cls: type[BaseModel]) -> str | None:
+    """Why pydantic cannot build a schema class (a field type it cannot validate, an
+    annotation it cannot resolve), or None: found at the class's `kind` and named, rather
+    than at its first validation (deferred), where it would be an error of the whole file."""
+    try:
+        cls.model_rebuild()
+    except PydanticUserError as error:
+        return f"its schema cannot be built: {str(error).splitlines()[0]}"
+    return None
 
 
 def _import_schema(path: str) -> Any:
@@ -267,7 +300,8 @@ def _import_schema(path: str) -> Any:
     try:
         return import_dotted(module_name, attribute)
     except ImportError as error:
-        raise KindError(f"cannot import {path!r}: {error}") from None
+        hint = missing_dependency_hint(error, module_name)
+        raise KindError(f"cannot import {path!r}: {error}{hint}") from None
     except AttributeError:
         raise KindError(f"module {module_name!r} has no attribute {attribute!r}") from None
     except Exception as error:  # the user's module raised while importing

@@ -108,6 +108,9 @@ def describe_failure(exc: BaseException) -> list[str]:
         lines = [carried]  # the worker's error line names its own type
     else:
         lines = [f"{type(exc).__name__}: {text}" if text else type(exc).__name__]
+    if frame is None and isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        # a module that does not compile: the error's own place, not an importer's frame
+        frame = traceback.FrameSummary(exc.filename, exc.lineno, "<module>", line=exc.text)
     if frame is not None:
         code = (frame.line or "").strip()
         where = f"{frame.filename}:{frame.lineno} in {frame.name}"

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from noether.config import KindError, RegistryBase
+from noether.core.failures import describe_failure
 
 
 class MissingImplementationError(KindError):
@@ -31,11 +32,12 @@ class ComponentConfigError(ValueError):
 
 
 def components(node: Any, path: str = "") -> Iterator[tuple[str, RegistryBase]]:
-    """Every config in `node` that names a runtime class, with its key path, depth first.
+    """Every config in `node` that selects a runtime class (a `kind`), with its key path,
+    depth first; a run builds each, so one without a `target` is reported too.
 
     E.g. `("model", ...)`, `("model.optimizer.schedule", ...)`, `("trainer.callbacks.0", ...)`.
     """
-    if isinstance(node, RegistryBase) and node.target:
+    if isinstance(node, RegistryBase):
         yield path or "<root>", node
     if isinstance(node, BaseModel):
         children: Any = ((name, getattr(node, name)) for name in type(node).model_fields)
@@ -49,12 +51,48 @@ def components(node: Any, path: str = "") -> Iterator[tuple[str, RegistryBase]]:
         yield from components(child, f"{path}.{key}" if path else str(key))
 
 
+def _runtime_bases() -> dict[type[RegistryBase], type]:
+    """The class that the runtime class of each root's kinds must subclass (roots not listed:
+    a torch dataset, optimizer or schedule class, checked where they are used)."""
+    from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig, TrackerConfig
+    from noether.core.callbacks.base import CallbackBase
+    from noether.core.models.base import ModelBase
+    from noether.core.trackers.base import TrackerBase
+    from noether.core.trainer.base import BaseTrainer
+
+    return {
+        ModelConfig: ModelBase,
+        CallbackConfig: CallbackBase,
+        TrackerConfig: TrackerBase,
+        BaseTrainerConfig: BaseTrainer,
+    }
+
+
+def _wrong_base(component: RegistryBase, runtime: object) -> str | None:
+    """Why a runtime class cannot serve its kind's root (it subclasses none of the root's
+    base), or None; a factory function is not checked here."""
+    if not isinstance(runtime, type):
+        return None
+    for root, base in _runtime_bases().items():
+        if isinstance(component, root) and not issubclass(runtime, base):
+            return (
+                f"{component.target!r} is not a {base.__module__}.{base.__qualname__} "
+                f"subclass, which a {root.__name__} kind's runtime class must be"
+            )
+    return None
+
+
 def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
     """(the key it is about, relative to the component: "" for its kind; why), or None."""
+    step = "importing"
     try:
         runtime = component.load_target()
+        wrong = _wrong_base(component, runtime)
+        if wrong is not None:
+            return "", wrong
         check = getattr(runtime, "check_config", None)
         if callable(check):
+            step = "checking the config of"
             check(component)
     except ComponentConfigError as error:
         return error.key, str(error)
@@ -65,6 +103,10 @@ def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
     except AttributeError:
         module, _, name = component.target.partition(":")
         return "", f"{component.target!r}: module {module!r} has no {name!r}"
+    except Exception as error:  # the runtime module or its check_config raised (a bug there)
+        return "", f"{step} {component.target!r} failed: " + "; ".join(
+            line.strip() for line in describe_failure(error)
+        )
     return None
 
 

@@ -6,7 +6,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from noether.config.batching import split_batch
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
-from noether.config.losses import known_losses, unknown_loss_message, weighted_loss_names
+from noether.config.losses import (
+    duplicate_loss_message,
+    known_losses,
+    unknown_loss_message,
+    weighted_loss_names,
+)
 from noether.config.registry import Discriminated, RegistryBase
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.initializer import InitializerConfig
@@ -225,9 +230,10 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
 
     field_weights: dict[str, float] = Field(min_length=1)
     """Output field -> weight (>= 0); the batch holds `<field>_target` for each field."""
-    loss_fn: str = "mse"
+    loss_fn: str = Field(default="mse", validate_default=True)
     """Loss per field: a built-in name, a name from `noether.losses`, or a dotted import path
-    (`my_project.losses:my_loss`; its module must be findable when the config is validated)."""
+    (`my_project.losses:my_loss`; its module must be findable when the config is validated).
+    The default is checked too: a plug-in that also publishes `mse` makes it ambiguous."""
 
     def logged_losses(self) -> list[str] | None:
         """Each trained field, each field's `<field>_unweighted` and `total`; None for a
@@ -261,4 +267,7 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
             return name
         if name not in known_losses():
             raise ValueError(unknown_loss_message(name))
+        duplicate = duplicate_loss_message(name)
+        if duplicate is not None:
+            raise ValueError(duplicate)
         return name

@@ -18,8 +18,8 @@ from torch import Tensor
 from noether.config import KindError
 from noether.config.entry_points import (
     DuplicateKindError,
+    find_kind,
     import_dotted,
-    kind_entries,
     split_dotted_path,
 )
 from noether.config.losses import BUILTIN_LOSSES as BUILTIN_LOSS_NAMES
@@ -97,14 +97,14 @@ def resolve_loss(name: str) -> LossFn:
             first), its entry point is ambiguous or broken, or the dotted path does not import
             or names something that is not callable.
     """
-    if name in BUILTIN_LOSSES:
-        return BUILTIN_LOSSES[name]
     if ":" in name or "." in name:
         return _import_loss(name)
-    try:
-        entry = kind_entries(LOSS_ENTRY_POINT_GROUP).get(name)
+    try:  # only this name's duplicates: another ambiguous name leaves it usable
+        entry = find_kind(LOSS_ENTRY_POINT_GROUP, name)
     except DuplicateKindError as error:
         raise UnknownLossError(str(error)) from None
+    if name in BUILTIN_LOSSES:
+        return BUILTIN_LOSSES[name]
     if entry is None:
         raise UnknownLossError(
             f"{unknown_loss_message(name)} "
@@ -112,10 +112,10 @@ def resolve_loss(name: str) -> LossFn:
         )
     try:
         loss = entry.load()
-    except (ImportError, AttributeError) as error:
+    except Exception as error:  # a broken plug-in (ImportError, SyntaxError, ...): named
         raise UnknownLossError(
             f"loss {name!r} is published by {entry.distribution} as {entry.value!r}, "
-            f"which cannot be loaded: {error}"
+            f"which cannot be loaded: {type(error).__name__}: {error}"
         ) from None
     return _check_callable(name, loss)
 

@@ -1,0 +1,55 @@
+"""The end of an error about a kind that a distribution publishes: why its object is no schema
+of its group, or what its schema module lacks. Shared by validation and `noether-config kinds`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from noether.config.entry_points import KindEntry
+
+
+def missing_dependency_hint(error: BaseException, schema_module: str) -> str:
+    """For a schema module that imports a package that is not installed (torch, most often,
+    where configs are validated without it): what to do, else ""."""
+    missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+    own = schema_module.partition(":")[0].split(".")[0]
+    if not missing or missing.split(".")[0] == own:
+        return ""
+    return (
+        f"; the schema module (or its package's __init__) imports {missing!r}, which is not "
+        "installed here: schemas are imported to validate configs, so import runtime "
+        "dependencies only in the module that the schema's `target` names"
+    )
+
+
+def not_a_schema_of(obj: object, root: type) -> str:
+    """What `obj` is instead of a schema of `root`, and where it belongs if it is a schema of
+    another root: the end of an error about a published name."""
+    expected = f"not a {root.__name__} subclass"
+    registry_root = getattr(obj, "registry_root", None) if isinstance(obj, type) else None
+    if isinstance(obj, type) and callable(registry_root):  # a schema of another root
+        try:
+            other = registry_root()
+        except TypeError:
+            return f"{obj.__qualname__}, {expected}"
+        return (
+            f"a {other.__name__} subclass, {expected}: publish it under the entry-point "
+            f"group {other.entry_point_group!r}"
+        )
+    if isinstance(obj, type):
+        return f"the class {obj.__qualname__}, {expected}"
+    return f"a {type(obj).__name__}, {expected}"
+
+
+def elsewhere_hint(group: str, entries: list[KindEntry]) -> str:
+    """For an unknown kind that a distribution publishes in another (or a misspelt) group:
+    where it is, where noether reads it; else ""."""
+    if not entries:
+        return ""
+    places = ", ".join(
+        f"{entry.distribution} publishes it in the entry-point group {entry.group!r}"
+        for entry in entries
+    )
+    return f" ({places}; this key reads {group!r})"
