@@ -19,7 +19,15 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
-from resume_testing import CONFIG, complete_checkpoints, noether_train, run_dirs, start_train
+from resume_testing import (
+    CONFIG,
+    complete_checkpoints,
+    environment,
+    noether_train,
+    run_dirs,
+    start_train,
+    train_command,
+)
 
 ONE_EPOCH = ("trainer.max_epochs=1", "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1}]")
 
@@ -106,6 +114,35 @@ def test_sigterm_while_the_process_exits_after_a_finished_run_keeps_exit_code_0(
     stderr = _signal_when(tmp_path / "exiting", process)
     assert process.returncode == 0, stderr
     assert "finished run" in stderr
+
+
+def test_sigterm_after_the_exit_hooks_of_a_finished_run_keeps_exit_code_0(
+    tmp_path: Path,
+) -> None:
+    """After its atexit hooks the interpreter finalizes (seconds with torch loaded), runs no
+    Python signal handler and restores the default ones: a SIGTERM there killed the run
+    that printed its final losses (143)."""
+    process = subprocess.Popen(
+        train_command(CONFIG, *ONE_EPOCH),
+        cwd=tmp_path,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("final loss/online/total"):
+                break
+        time.sleep(0.2)  # past the exit hooks, which this run has hardly any of
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def test_a_second_sigterm_while_the_process_exits_ends_it_at_once_with_its_exit_code(

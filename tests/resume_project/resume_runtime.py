@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import random
 import time
 from pathlib import Path
@@ -25,6 +26,22 @@ from noether.core.trackers.jsonl import JsonlTracker
 from noether.core.trainer.base import BaseTrainer
 
 FEATURES = 4
+
+
+def _wait_at_import_gate() -> None:
+    """With RESUME_IMPORT_GATE=<folder>: writes `<folder>/importing`, then waits for
+    `<folder>/go`, so that a test can act while `noether-train` imports the project (after it
+    planned a resume, before it locked the run folder)."""
+    gate = os.environ.get("RESUME_IMPORT_GATE")
+    if not gate:
+        return
+    (Path(gate) / "importing").write_text("importing\n", encoding="utf-8")
+    deadline = time.monotonic() + 60
+    while not (Path(gate) / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+_wait_at_import_gate()
 
 
 class NoisyRegressionDataset(Dataset[dict[str, torch.Tensor]]):

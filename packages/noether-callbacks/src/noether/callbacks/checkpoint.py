@@ -14,13 +14,18 @@ class CheckpointCallback(PeriodicCallback):
     With `keep_last: k`, only this callback's newest k tagged checkpoints stay on disk, each
     deleted with the EMA weights written next to it; a tag that another checkpoint callback
     also wrote stays while that one keeps it. The list of tags it wrote is part of its state,
-    so the rule holds across a resume.
+    so the rule holds across a resume; so are the tags it was deleting when the checkpoint
+    was written, which a resume deletes again (a run killed after writing a checkpoint and
+    before deleting the one it replaces would otherwise leave that one forever).
     """
 
     def __init__(self, callback_config: CheckpointCallbackConfig, context: CallbackContext) -> None:
         super().__init__(callback_config, context)
         self.checkpoint_config = callback_config
         self.saved_tags: list[str] = []
+        self.pruning: list[str] = []
+        """Tags deleted right after this update's checkpoint is written."""
+        self._pruned_before: list[str] = []
 
     def periodic_callback(self) -> None:
         """Saves the checkpoint(s) that are due and prunes old ones."""
@@ -33,7 +38,7 @@ class CheckpointCallback(PeriodicCallback):
             if tag not in self.saved_tags:
                 self.saved_tags.append(tag)
             self.checkpoint_writer.claim(tag, self.state_key)
-            stale = self._split_stale()
+            stale = self.pruning = self._split_stale()
             # optimizer and trainer state go with the weights they belong to (resumable)
             self.checkpoint_writer.save(
                 model,
@@ -65,17 +70,34 @@ class CheckpointCallback(PeriodicCallback):
             self.checkpoint_writer.remove(tag, owner=self.state_key)
 
     def state_dict(self) -> dict[str, Any]:
-        """The tags written so far (needed to prune correctly after a resume)."""
-        return {"saved_tags": list(self.saved_tags)}
+        """The tags written so far and those being deleted (to prune after a resume)."""
+        return {"saved_tags": list(self.saved_tags), "pruning": list(self.pruning)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restores the tags written before the resume (and claims them again, so another
         checkpoint callback's pruning leaves them)."""
         self.saved_tags = list(state_dict["saved_tags"])
+        self.pruning = list(state_dict.get("pruning", []))
+        self._pruned_before = list(self.pruning)
         writer = self.context.checkpoint_writer
         if writer is not None:
             for tag in self.saved_tags:
                 writer.claim(tag, self.state_key)
+
+    def before_training(self) -> None:
+        """After a resume: deletes again the checkpoints that were being deleted when the
+        resumed one was written (once every callback's state, and claims, are restored)."""
+        pruned, self._pruned_before = self._pruned_before, []
+        writer = self.context.checkpoint_writer
+        if writer is None:
+            return
+        for tag in pruned:
+            if (writer.checkpoint_dir / tag).exists():
+                self.logger.info(
+                    "deleting checkpoint %s: past keep_last, left behind when the run stopped",
+                    tag,
+                )
+                writer.remove(tag, owner=self.state_key)
 
 
 def save_final_checkpoint(context: CallbackContext) -> None:

@@ -16,6 +16,7 @@ work is done by `noether.core.cli_run`.
 
 from __future__ import annotations
 
+import atexit
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -191,8 +192,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _after_exit_hooks() -> None:
+    run_signals = sys.modules.get("noether.core.run_signals")  # imported by a training run
+    if run_signals is not None:
+        run_signals.after_exit_hooks()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
+    atexit.register(_after_exit_hooks)  # registered first: runs after every other exit hook
     code = run(argv)
     run_signals = sys.modules.get("noether.core.run_signals")  # imported by a training run
     if run_signals is not None:

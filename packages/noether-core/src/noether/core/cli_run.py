@@ -106,7 +106,6 @@ def resolve(request: TrainRequest) -> ResolvedRun | int:
 
 def resolve_resume(request: TrainRequest, run_dir: Path) -> ResolvedRun | int:
     """`--resume RUN_DIR`: the stored (or given) config, checked against the checkpoint."""
-    from noether.config.schemas.initializer import ResumeInitializerConfig
     from noether.core.checkpoint.folders import CheckpointError
     from noether.core.checkpoint.initializers import InitializerError
     from noether.core.resume import add_config_dir_to_path, plan_resume
@@ -116,7 +115,9 @@ def resolve_resume(request: TrainRequest, run_dir: Path) -> ResolvedRun | int:
         error(f"--resume {run_dir}: not a run folder (it has no config.yaml)")
         return 2
     if request.config_file is None:
-        add_config_dir_to_path(run_dir)  # the user's modules next to the original config
+        note = add_config_dir_to_path(run_dir)  # the user's modules next to the original config
+        if note is not None:
+            error(f"note: {note}")
     config_file = request.config_file or run_config_path(run_dir)
     config = load(config_file, request.overrides)
     if isinstance(config, int):
@@ -128,10 +129,7 @@ def resolve_resume(request: TrainRequest, run_dir: Path) -> ResolvedRun | int:
     except (CheckpointError, InitializerError) as exc:
         error(str(exc))
         return 1
-    if plan.checkpoint is not None:
-        config.trainer.initializer = ResumeInitializerConfig(
-            run=str(run_dir.resolve()), checkpoint=plan.checkpoint.tag, force=request.force
-        )
+    # the config stays the run's own (its config.yaml); training adds the resume initializer
     return ResolvedRun(config, config_file, resume=plan)
 
 

@@ -34,6 +34,7 @@ from noether.core.failures import raised_in_user_code
 from noether.core.launch import LaunchEnvironment
 from noether.core.resume import (
     ResumePlan,
+    check_plan_current,
     log_plan,
     plan_resume,
     write_run_info,
@@ -221,6 +222,23 @@ def _finished_at_checkpoint(resume: ResumePlan | None, trainer: Any) -> bool:
     return True
 
 
+def with_resume_initializer(
+    config: ExperimentConfig, resume: ResumePlan | None
+) -> ExperimentConfig:
+    """The config to build a `--resume` with: the run's own, whose trainer continues from the
+    planned checkpoint. The run's own stays what its `config.yaml` records: a copy of that
+    file started as a new run trains from the start, as the original did."""
+    if resume is None or resume.checkpoint is None:
+        return config
+    run_config = config.model_copy(deep=True)
+    run_config.trainer.initializer = ResumeInitializerConfig(
+        run=str(resume.run_dir.resolve()),
+        checkpoint=resume.checkpoint.tag,
+        force=resume.force,
+    )
+    return run_config
+
+
 def train(
     config: ExperimentConfig,
     config_file: Path,
@@ -235,6 +253,8 @@ def train(
         resume: `--resume`: the run (and checkpoint) to continue in its own folder.
         run_id: the new run folder's name (default: a fresh id).
     """
+    lock = None
+    recorded, config = config, with_resume_initializer(config, resume)
     try:
         checked = preflight(config, resume)
         device = resolve_device(config.device)
@@ -243,15 +263,23 @@ def train(
         path_provider = open_run_folder(config, resume, run_id)
         # held until training ends (this function returns): one run per folder at a time
         lock = lock_run_folder(path_provider.run_dir) if is_rank0() else None
+        if resume is not None and is_rank0():
+            check_plan_current(resume)  # planned before the lock: still what it would be?
     except START_ERRORS as exc:
+        if lock is not None:
+            lock.close()
         error(str(exc))
         return 1
     except Exception as exc:  # e.g. a user's tracker that raises when built
+        if lock is not None:
+            lock.close()
         with run_logging(None):
             report(exc, None, headline="building the experiment failed")
         return 1
     try:
-        return train_in_folder(config, config_file, resume, checked, launch, path_provider)
+        return train_in_folder(
+            config, config_file, resume, checked, launch, path_provider, recorded
+        )
     except StoppedBeforeTraining as stop:
         error(
             f"stopped by {stop.signal_name} before training began, no checkpoint written: "
@@ -270,10 +298,12 @@ def train_in_folder(
     checked: Preflight,
     launch: LaunchEnvironment,
     path_provider: PathProvider,
+    recorded: ExperimentConfig,
 ) -> int:
-    """Builds and trains in the run folder that `train` opened; returns the exit code."""
+    """Builds and trains `config` in the run folder that `train` opened; `recorded` is the
+    config that the folder's config.yaml holds. Returns the exit code."""
     if resume is None:
-        record_config(config, config_file, path_provider)
+        record_config(recorded, config_file, path_provider)
     with run_logging(path_provider) as log_path:
         logger.info("config %s -> run folder %s", config_file, path_provider.run_dir)
         if launch.world_size > 1:
@@ -300,7 +330,7 @@ def train_in_folder(
                 before_tracker_start=(
                     None
                     if resume is None
-                    else functools.partial(record_config, config, config_file, path_provider)
+                    else functools.partial(record_config, recorded, config_file, path_provider)
                 ),
             )
         except Exception as exc:  # e.g. a user's dataset or model that raises when built

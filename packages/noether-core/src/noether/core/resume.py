@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,26 +44,54 @@ class ResumePlan:
     """Changes that keep the resume exact (logged)."""
     forced: list[ConfigChange] = field(default_factory=list)
     """Changes that break exactness, accepted with force (warned about)."""
+    tag: str | None = None
+    """The checkpoint asked for (`--checkpoint`); None: the newest resumable one."""
+    force: bool = False
+    """`--force`: changes that break exactness are accepted (also by the initializer)."""
 
 
 def write_run_info(path_provider: PathProvider, config_file: Path) -> None:
-    """Records the config file of a run (its folder holds the user's schema modules)."""
+    """Records the config file of a run (its folder holds the user's schema modules), also
+    relative to the run folder, which stays right when the project (run folders inside it)
+    is renamed or copied to another path."""
+    config_dir = config_file.parent.resolve()
     info = {
         "config_file": str(config_file.resolve()),
-        "config_dir": str(config_file.parent.resolve()),
+        "config_dir": str(config_dir),
+        "config_dir_from_run": os.path.relpath(config_dir, path_provider.run_dir.resolve()),
     }
     replace_text(path_provider.run_dir / RUN_INFO_FILE, json.dumps(info, indent=1) + "\n")
 
 
-def add_config_dir_to_path(run_dir: Path) -> None:
-    """Puts the folder of the run's original config on sys.path (as loading it did)."""
+def add_config_dir_to_path(run_dir: Path) -> str | None:
+    """Puts the folder of the run's original config on sys.path (as loading it did): where
+    it was, else where it is relative to the run folder now (the project was moved).
+
+    Returns:
+        A note when the folder is recorded but found in neither place, else None.
+    """
     try:
         info: dict[str, Any] = json.loads((run_dir / RUN_INFO_FILE).read_text("utf-8"))
     except (OSError, ValueError):
-        return
-    folder = info.get("config_dir")
-    if isinstance(folder, str) and Path(folder).is_dir() and folder not in sys.path:
-        sys.path.insert(0, folder)
+        return None
+    recorded = info.get("config_dir")
+    candidates = [recorded]
+    relative, config_file = info.get("config_dir_from_run"), info.get("config_file")
+    if isinstance(relative, str) and isinstance(config_file, str):
+        moved = os.path.normpath(run_dir.resolve() / relative)
+        if (Path(moved) / Path(config_file).name).is_file():  # the project, moved whole
+            candidates.append(moved)
+    for folder in candidates:
+        if isinstance(folder, str) and Path(folder).is_dir():
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            return None
+    if not isinstance(recorded, str):
+        return None
+    return (
+        f"the folder of the run's config, {recorded}, is gone (moved?): its modules are "
+        "imported only if they are on PYTHONPATH"
+    )
 
 
 def find_checkpoint(run_dir: Path, tag: str | None) -> CheckpointInfo:
@@ -70,6 +99,7 @@ def find_checkpoint(run_dir: Path, tag: str | None) -> CheckpointInfo:
 
     Raises:
         CheckpointNotFoundError: no such complete checkpoint; names those that exist.
+        ResumeRefusedError: `tag` holds weights only.
     """
     checkpoint_dir = run_checkpoint_dir(run_dir)
     if tag is None:
@@ -80,12 +110,19 @@ def find_checkpoint(run_dir: Path, tag: str | None) -> CheckpointInfo:
                 "resume from (save them with a checkpoint callback, save_optim: true)"
             )
         return info
-    folder = folders.resolve(checkpoint_dir, tag)
-    info = folders.read_manifest(folder) if folder is not None else None
+    info = folders.find(checkpoint_dir, tag)
     if info is None:
         tags = [c.tag for c in folders.list_checkpoints(checkpoint_dir)]
         raise CheckpointNotFoundError(
             f"{run_dir} has no complete checkpoint {tag!r} (complete: {', '.join(tags) or 'none'})"
+        )
+    if not info.resumable:  # refused here, so a dry run says it before anything is built
+        resumable = [c.tag for c in folders.list_checkpoints(checkpoint_dir) if c.resumable]
+        raise ResumeRefusedError(
+            f"cannot resume {run_dir} from checkpoint {tag!r}: it holds {', '.join(info.files)} "
+            "without the optimizer and trainer state that resume needs (resumable: "
+            f"{', '.join(resumable) or 'none'}); to start a new run from its weights use "
+            f"trainer.initializer: {{kind: checkpoint, path: {info.path / folders.MODEL_FILE}}}"
         )
     return info
 
@@ -112,7 +149,7 @@ def plan_resume(run_dir: Path, tag: str | None, config: dict[str, Any], force: b
     """
     if tag is None and folders.newest_resumable(run_checkpoint_dir(run_dir)) is None:
         _refuse_weights_only(run_dir)
-        return ResumePlan(run_dir, None)  # stopped before its first checkpoint
+        return ResumePlan(run_dir, None, tag=tag)  # stopped before its first checkpoint
     checkpoint = find_checkpoint(run_dir, tag)
     breaking, other = compare_configs(stored_config(run_dir, checkpoint), config)
     if breaking and not force:
@@ -122,7 +159,37 @@ def plan_resume(run_dir: Path, tag: str | None, config: dict[str, Any], force: b
             f"make the run differ from the uninterrupted one:\n{listing}\n"
             "undo them, or resume with --force (trainer.initializer.force) to accept them"
         )
-    return ResumePlan(run_dir, checkpoint, changes=other, forced=breaking)
+    return ResumePlan(run_dir, checkpoint, changes=other, forced=breaking, tag=tag, force=force)
+
+
+def check_plan_current(plan: ResumePlan) -> None:
+    """Checks, once the run folder is locked, that `plan` still names the checkpoint that it
+    would name now.
+
+    A plan is made before the folder is locked (a refused change costs no GPU time). A
+    process that still trained there then (a requeued job's predecessor writing its SIGTERM
+    checkpoint) may have written newer checkpoints since: continuing from the planned one
+    would delete them as checkpoints past the resumed position.
+
+    Raises:
+        ResumeRefusedError: the checkpoints changed; names the planned and the current one.
+    """
+    checkpoint_dir = run_checkpoint_dir(plan.run_dir)
+    if plan.tag is None:
+        now = folders.newest_resumable(checkpoint_dir)
+    else:
+        now = folders.find(checkpoint_dir, plan.tag)
+
+    def describe(info: CheckpointInfo | None) -> str:
+        return "no checkpoint" if info is None else f"{info.tag} (update {info.update})"
+
+    if describe(now) != describe(plan.checkpoint):
+        raise ResumeRefusedError(
+            f"cannot resume {plan.run_dir}: its checkpoints changed while this run started, "
+            "so another process was still training there (it was to continue from "
+            f"{describe(plan.checkpoint)}, now it would be {describe(now)}); nothing was "
+            "changed: run the command again to continue from there"
+        )
 
 
 def _refuse_weights_only(run_dir: Path) -> None:

@@ -17,7 +17,8 @@ started, and a run that had trained to its end was reported as killed.
   first after training stopped on a signal) ends the process at once;
 - once the exit code is decided, `exiting` lets a first of those signals pass during the
   interpreter's teardown, which would otherwise restore the default handlers (a kill by the
-  signal); a second ends the process with that exit code.
+  signal); a second ends the process with that exit code. After the last atexit hook
+  (`after_exit_hooks`), where Python runs no handler any more, they are ignored.
 
 This module imports no torch, so the handler is in place before torch is imported.
 """
@@ -151,4 +152,21 @@ def exiting(code: int) -> None:
 
     for sig in _handled:
         signal.signal(sig, handle)
+    _passing.update(_handled)
     _handled.clear()
+
+
+_passing: set[int] = set()
+"""The signals that `exiting` lets pass."""
+
+
+def after_exit_hooks() -> None:
+    """`noether-train`'s last exit hook (registered first, so it runs after every other
+    atexit hook): from here the interpreter finalizes, runs no Python signal handler and puts
+    the default ones back, so a signal that `exiting` let pass would kill the process (143)
+    at the very end. These signals are ignored for the rest of the teardown (SIGKILL still
+    ends it)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in _passing:
+        signal.signal(sig, signal.SIG_IGN)

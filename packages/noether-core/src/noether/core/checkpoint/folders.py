@@ -12,6 +12,7 @@ leaves no `<tag>` but two complete folders; `resolve` then reads the newer one, 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -27,6 +28,8 @@ TRAINER_FILE = "trainer.pt"
 UNIT_FILES = (MODEL_FILE, OPTIM_FILE, TRAINER_FILE, MANIFEST_FILE)
 """Files that make up a checkpoint; other callbacks may add their own (e.g. EMA weights)."""
 FORMAT_VERSION = 1
+LATEST_TAG = "latest"
+"""The rolling tag, replaced by each newer checkpoint (often an alias of a named one)."""
 _STAGING = ".staging-"
 _RETIRED = ".retired-"
 
@@ -187,6 +190,17 @@ def resolve(checkpoint_dir: Path, tag: str) -> Path | None:
     return _swap_candidate(checkpoint_dir, tag)
 
 
+def find(checkpoint_dir: Path, tag: str) -> CheckpointInfo | None:
+    """The complete checkpoint `tag` (see `resolve`), or None.
+
+    Its `tag` is the name it was found by: the folder `latest` holds the files, and the
+    manifest, of the checkpoint it was aliased from (`sigterm_<position>`), but it is the
+    folder `latest` that a resume reads and that deleting it must remove."""
+    folder = resolve(checkpoint_dir, tag)
+    info = read_manifest(folder) if folder is not None else None
+    return dataclasses.replace(info, tag=tag) if info is not None else None
+
+
 def recover(checkpoint_dir: Path) -> None:
     """Finishes interrupted replacements and deletes the leftovers of interrupted writes."""
     for retired in _leftovers(checkpoint_dir, _RETIRED):
@@ -203,30 +217,28 @@ def recover(checkpoint_dir: Path) -> None:
 
 
 def list_checkpoints(checkpoint_dir: Path) -> list[CheckpointInfo]:
-    """Every complete checkpoint of a run (including one caught mid-replacement)."""
+    """Every complete checkpoint of a run (including one caught mid-replacement), each under
+    its folder's name (an alias such as `latest` is listed as itself)."""
     if not checkpoint_dir.is_dir():
         return []
     tags = {p.name for p in checkpoint_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
     tags |= {
         p.name[len(_RETIRED) :].rpartition("-")[0] for p in _leftovers(checkpoint_dir, _RETIRED)
     }
-    found = []
-    for tag in sorted(tags):
-        folder = resolve(checkpoint_dir, tag)
-        info = read_manifest(folder) if folder is not None else None
-        if info is not None:
-            found.append(info)
-    return found
+    found = [find(checkpoint_dir, tag) for tag in sorted(tags)]
+    return [info for info in found if info is not None]
 
 
 def newest_resumable(checkpoint_dir: Path) -> CheckpointInfo | None:
-    """The resumable checkpoint furthest into training (error checkpoints are left out)."""
+    """The resumable checkpoint furthest into training (error checkpoints are left out); of
+    several at that update, one under its own name rather than `latest`, which the resumed
+    run replaces."""
     candidates = [
         info
         for info in list_checkpoints(checkpoint_dir)
         if info.resumable and not info.tag.startswith("error_")
     ]
-    return max(candidates, key=lambda info: info.update, default=None)
+    return max(candidates, key=lambda info: (info.update, info.tag != LATEST_TAG), default=None)
 
 
 def later_resumable(checkpoint_dir: Path, position: int) -> list[CheckpointInfo]:
@@ -241,7 +253,13 @@ def later_resumable(checkpoint_dir: Path, position: int) -> list[CheckpointInfo]
 def remove(checkpoint_dir: Path, tag: str) -> None:
     """Deletes checkpoint `tag`: the manifest first (the folder stops being a checkpoint at
     once), then the folder with every file in it, those other callbacks added (EMA weights of
-    the same position) included."""
+    the same position) included; also the folders of an interrupted replacement of `tag`,
+    which `resolve` would read in its place."""
     folder = checkpoint_dir / tag
     (folder / MANIFEST_FILE).unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
+    for leftover in (
+        *_leftovers(checkpoint_dir, _RETIRED, tag),
+        *_leftovers(checkpoint_dir, _STAGING, tag),
+    ):
+        shutil.rmtree(leftover, ignore_errors=True)

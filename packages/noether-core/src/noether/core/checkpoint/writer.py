@@ -36,7 +36,7 @@ from noether.core.runs import PathProvider, run_checkpoint_dir
 
 logger = logging.getLogger(__name__)
 
-LATEST_TAG = "latest"
+LATEST_TAG = folders.LATEST_TAG
 """The tag that always names the newest checkpoint written with `save_latest` or aliased."""
 # The files of a checkpoint folder (MANIFEST_FILE, MODEL_FILE, OPTIM_FILE, TRAINER_FILE) are
 # defined in `folders`, which reads them back; import them from here.
@@ -300,8 +300,7 @@ class CheckpointWriter:
                 that is refused.
         """
         checkpoint_dir = run_checkpoint_dir(run_dir)
-        folder = folders.resolve(checkpoint_dir, tag)
-        info = folders.read_manifest(folder) if folder is not None else None
+        info = folders.find(checkpoint_dir, tag)
         if info is None:
             tags = [c.tag for c in folders.list_checkpoints(checkpoint_dir)]
             state = "is incomplete" if (checkpoint_dir / tag).exists() else "does not exist"
