@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from noether.config.registry import closest_first
+from noether.config.similar_names import closest_first
 from noether.core.callbacks import CallbackConfigError
 
 Mode = Literal["min", "max"]

@@ -42,7 +42,7 @@ def duplicate_loss_message(name: str) -> str | None:
 
 def unknown_loss_message(name: str) -> str:
     """Why `name` is no loss: the known names, closest first."""
-    from noether.config.registry import closest_first
+    from noether.config.similar_names import closest_first
 
     known = closest_first(name, known_losses())
     return f"unknown loss {name!r}; known losses: {', '.join(known)}"

@@ -16,7 +16,7 @@ import importlib.machinery
 import sys
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import (
@@ -38,6 +38,7 @@ from noether.config.entry_points import (
     split_dotted_path,
 )
 from noether.config.kind_messages import elsewhere_hint, missing_dependency_hint, not_a_schema_of
+from noether.config.similar_names import closest_first
 from noether.config.startup import field_docstrings
 
 if TYPE_CHECKING:
@@ -210,26 +211,6 @@ def known_kinds(root: type[RegistryBase]) -> list[str]:
     names = set(root._subclasses_by_kind)
     names |= {entry.name for entry in group_entries(root.entry_point_group)}
     return sorted(names)
-
-
-def closest_first(
-    name: str, candidates: Iterable[str], *, cutoff: float = 0.0, limit: int | None = None
-) -> list[str]:
-    """`candidates` by similarity to `name` (difflib's ratio; ties alphabetically), at least
-    `cutoff` similar, at most `limit`: the one ranking of "known kinds" and "did you mean"."""
-    return [n for n, ratio in _ranked(name, tuple(candidates)) if ratio >= cutoff][:limit]
-
-
-@functools.lru_cache(maxsize=256)
-def _ranked(name: str, candidates: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
-    """Cached: a config may repeat one unknown kind thousands of times (YAML aliases)."""
-    import difflib  # only error messages need it
-
-    # A name several times longer than every candidate is a typo of none of them, and ratio()
-    # searches it in time that grows with its length: its head ranks them just as well.
-    head = name[: 4 * max(map(len, candidates), default=0) + 8]
-    ratios = {n: difflib.SequenceMatcher(None, head, n).ratio() for n in candidates}
-    return tuple(sorted(ratios.items(), key=lambda item: (-item[1], item[0])))
 
 
 def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:

@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from noether.config.loader.nodes import PathKey, child
-from noether.config.registry import Discriminated, KindError, closest_first, resolve_kind
+from noether.config.registry import Discriminated, KindError, resolve_kind
+from noether.config.similar_names import closest_first
 
 
 def _schema(annotation: Any, metadata: Sequence[Any], node: Any) -> Any:

@@ -287,7 +287,7 @@ def _check_logged_at_all(
     """Raises for a metric_key that no callback logs where the config tells it: one whose
     family a callback logs under other names (a misspelt field), or, when every callback's
     and the trainer's metrics are known, one of the families that only callbacks log."""
-    from noether.config.registry import closest_first  # error messages only
+    from noether.config.similar_names import closest_first  # error messages only
 
     known = [c.logged_metrics(loss_names) for c in callbacks]
     if any(names is None for names in known):  # a user's callback may log it

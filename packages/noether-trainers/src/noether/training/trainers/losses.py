@@ -24,7 +24,7 @@ from noether.config.entry_points import (
 )
 from noether.config.losses import BUILTIN_LOSSES as BUILTIN_LOSS_NAMES
 from noether.config.losses import LOSS_ENTRY_POINT_GROUP, known_losses, unknown_loss_message
-from noether.config.registry import closest_first
+from noether.config.similar_names import closest_first
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """A loss: prediction and target of the same shape in, a scalar tensor out."""
