@@ -31,7 +31,7 @@ from noether.core.checkpoint.initializers import InitializerError, build_initial
 from noether.core.cli_run import error, resolved_config_text
 from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.failures import raised_in_user_code
-from noether.core.launch import LaunchEnvironment
+from noether.core.launch import LaunchEnvironment, LaunchError
 from noether.core.resume import (
     ResumePlan,
     log_plan,
@@ -74,6 +74,7 @@ class BatchSplitError(ValueError):
 START_ERRORS: tuple[type[BaseException], ...] = (
     *USER_ERRORS,
     BatchSplitError,
+    LaunchError,
     RunFolderError,
     RunInUseError,
 )
