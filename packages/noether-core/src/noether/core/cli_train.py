@@ -213,11 +213,12 @@ def _finished_at_checkpoint(resume: ResumePlan | None, trainer: Any) -> bool:
     if resume.checkpoint.update < counter.total_updates:
         return False
     logger.info(
-        "nothing left to train: %s ended at update %d (checkpoint %s); raise its stop "
-        "criterion to continue it (e.g. trainer.max_epochs=...)",
-        resume.run_dir,
-        counter.total_updates,
+        "nothing left to train: checkpoint %s of %s is at update %d, and training ends at "
+        "update %d; raise its stop criterion to continue it (e.g. trainer.max_epochs=...)",
         resume.checkpoint.tag,
+        resume.run_dir,
+        resume.checkpoint.update,
+        counter.total_updates,
     )
     return True
 
