@@ -88,9 +88,8 @@ def load(config_file: Path, overrides: Sequence[str], notes: bool = True) -> Exp
         print(str(exc), file=sys.stderr)
         error(f"{config_file} is not a valid experiment config")
         return 1
-    for note in (
-        config.notes() if notes else ()
-    ):  # valid, but likely not meant (a callback that will not run)
+    # valid, but likely not meant (a callback that will not run)
+    for note in config.notes() if notes else ():
         error(f"note: {note}")
     return config
 
