@@ -53,3 +53,16 @@ def test_a_traceback_carried_as_text_gives_its_last_error_and_user_line() -> Non
         "KeyError: 'pressure' (in DataLoader worker process 0)",
         '  at /home/me/project/data.py:9 in __getitem__: return sample["pressure"]',
     ]
+
+
+def test_an_error_of_a_collective_says_that_another_rank_may_have_failed_first() -> None:
+    """A rank whose peer died fails in the collective, in the transport's words ("Connection
+    reset by peer"); its message points to the peer's own error."""
+    with pytest.raises(ValueError) as raised:  # no process group: torch.distributed raises
+        torch.distributed.all_reduce(torch.zeros(1))
+    lines = describe_failure(raised.value)
+    assert lines[-1].startswith("  in torch.distributed's all_reduce, which all ranks join: ")
+    assert "if another rank failed or was killed first, its own error says why" in lines[-1]
+    with pytest.raises(RuntimeError) as raised:
+        torch.zeros(2) @ torch.zeros(3)
+    assert "torch.distributed" not in "\n".join(describe_failure(raised.value))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from noether.core.launch import DEFAULT_PORT, detect, first_host
+from noether.core.launch import DEFAULT_PORT, LaunchError, detect, first_host
 
 
 @pytest.mark.parametrize(
@@ -56,7 +58,7 @@ def test_srun_tasks_form_a_job_from_slurm_variables() -> None:
     assert (
         detect({**env, "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "4000"}).master_addr == "10.0.0.1"
     )
-    assert detect({**env, "SLURM_STEP_NUM_TASKS": "2"}).world_size == 2
+    assert detect({**env, "SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "2"}).world_size == 2
     assert detect({k: v for k, v in env.items() if k != "SLURM_JOB_ID"}).master_port == DEFAULT_PORT
 
 
@@ -65,3 +67,21 @@ def test_one_task_or_an_interactive_shell_is_a_single_process() -> None:
     shell = {"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_JOB_NAME": "bash"}
     assert detect(shell).launcher == "single"
     assert detect({}).world_size == 1
+
+
+def test_launch_variables_that_name_no_place_in_the_job_are_refused_by_name() -> None:
+    slurm = {"SLURM_PROCID": "1", "SLURM_NTASKS": "4"}
+    for env, message in (
+        (
+            {**slurm, "SLURM_PROCID": "4"},
+            "SLURM_PROCID='4' is out of range (it must be from 0 to 3)",
+        ),
+        ({**slurm, "SLURM_LOCALID": "-1"}, "SLURM_LOCALID='-1' is out of range"),
+        ({**slurm, "SLURM_NTASKS": "four"}, "SLURM_NTASKS='four' is not a whole number"),
+        ({"RANK": "0", "WORLD_SIZE": "0"}, "WORLD_SIZE='0' is out of range"),
+        ({"RANK": "0", "WORLD_SIZE": "2", "MASTER_PORT": "http"}, "MASTER_PORT='http' is not"),
+        ({"RANK": "0"}, "RANK='0' is set but WORLD_SIZE is not"),
+    ):
+        with pytest.raises(LaunchError, match=re.escape(message)):
+            detect(env)
+    assert detect({"WORLD_SIZE": "1"}).launcher == "single"

@@ -73,8 +73,9 @@ def _missing(path: Path) -> bool:
     return False
 
 
-def load(config_file: Path, overrides: Sequence[str]) -> ExperimentConfig | int:
-    """The validated config, or the exit code after saying why there is none."""
+def load(config_file: Path, overrides: Sequence[str], notes: bool = True) -> ExperimentConfig | int:
+    """The validated config, or the exit code after saying why there is none; with `notes`,
+    also what is valid but likely not meant (every rank validates, one rank says it)."""
     if _missing(config_file):
         error(f"config file not found: {config_file}")
         return 2
@@ -87,24 +88,26 @@ def load(config_file: Path, overrides: Sequence[str]) -> ExperimentConfig | int:
         print(str(exc), file=sys.stderr)
         error(f"{config_file} is not a valid experiment config")
         return 1
-    for note in config.notes():  # valid, but likely not meant (a callback that will not run)
+    # valid, but likely not meant (a callback that will not run)
+    for note in config.notes() if notes else ():
         error(f"note: {note}")
     return config
 
 
-def resolve(request: TrainRequest) -> ResolvedRun | int:
+def resolve(request: TrainRequest, rank: int = 0) -> ResolvedRun | int:
     """The config of the request (with its resume plan), or the exit code after saying why
-    there is none: 2 for a missing file or run folder, 1 for a bad config or refused resume."""
+    there is none: 2 for a missing file or run folder, 1 for a bad config or refused resume.
+    Notes on the config are printed by rank 0 only."""
     if request.resume is None:
         assert request.config_file is not None
-        config = load(request.config_file, request.overrides)
+        config = load(request.config_file, request.overrides, notes=rank == 0)
         if isinstance(config, int):
             return config
         return ResolvedRun(config, request.config_file)
-    return resolve_resume(request, request.resume)
+    return resolve_resume(request, request.resume, rank)
 
 
-def resolve_resume(request: TrainRequest, run_dir: Path) -> ResolvedRun | int:
+def resolve_resume(request: TrainRequest, run_dir: Path, rank: int = 0) -> ResolvedRun | int:
     """`--resume RUN_DIR`: the stored (or given) config, checked against the checkpoint."""
     from noether.core.checkpoint.folders import CheckpointError
     from noether.core.checkpoint.initializers import InitializerError
@@ -119,7 +122,7 @@ def resolve_resume(request: TrainRequest, run_dir: Path) -> ResolvedRun | int:
         if note is not None:
             error(f"note: {note}")
     config_file = request.config_file or run_config_path(run_dir)
-    config = load(config_file, request.overrides)
+    config = load(config_file, request.overrides, notes=rank == 0)
     if isinstance(config, int):
         return config
     try:
@@ -158,15 +161,22 @@ def execute(request: TrainRequest) -> int:
 
 
 def _execute(request: TrainRequest) -> int:
+    from noether.core.launch import LaunchError, detect
+
+    try:
+        launch = detect()  # read again where needed; checked once here
+    except LaunchError as exc:
+        error(f"launch environment: {exc}")
+        return 1
     if request.action == "print-config":
         # what the user's schema modules print goes to stderr: stdout is the YAML alone
         with contextlib.redirect_stdout(sys.stderr):
-            resolved = resolve(request)
+            resolved = resolve(request, launch.rank)
         if isinstance(resolved, int):
             return resolved
         sys.stdout.write(resolved_config_text(resolved.config))
         return 0
-    resolved = resolve(request)
+    resolved = resolve(request, launch.rank)
     if isinstance(resolved, int):
         return resolved
     if request.action == "dry-run":

@@ -31,7 +31,7 @@ from noether.core.checkpoint.initializers import InitializerError, build_initial
 from noether.core.cli_run import error, resolved_config_text
 from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.failures import raised_in_user_code
-from noether.core.launch import LaunchEnvironment
+from noether.core.launch import LaunchEnvironment, LaunchError
 from noether.core.resume import (
     ResumePlan,
     check_plan_current,
@@ -75,6 +75,7 @@ class BatchSplitError(ValueError):
 START_ERRORS: tuple[type[BaseException], ...] = (
     *USER_ERRORS,
     BatchSplitError,
+    LaunchError,
     RunFolderError,
     RunInUseError,
 )
@@ -213,11 +214,12 @@ def _finished_at_checkpoint(resume: ResumePlan | None, trainer: Any) -> bool:
     if resume.checkpoint.update < counter.total_updates:
         return False
     logger.info(
-        "nothing left to train: %s ended at update %d (checkpoint %s); raise its stop "
-        "criterion to continue it (e.g. trainer.max_epochs=...)",
-        resume.run_dir,
-        counter.total_updates,
+        "nothing left to train: checkpoint %s of %s is at update %d, and training ends at "
+        "update %d; raise its stop criterion to continue it (e.g. trainer.max_epochs=...)",
         resume.checkpoint.tag,
+        resume.run_dir,
+        resume.checkpoint.update,
+        counter.total_updates,
     )
     return True
 

@@ -157,9 +157,32 @@ def wrap_ddp(
     elif any(isinstance(m, _BATCH_NORMS) for m in model.modules()):
         # SyncBatchNorm runs on accelerators only; on CPU each rank keeps its own statistics
         _logger.warning("BatchNorm is not synchronised across ranks on %s", device.type)
-    return torch.nn.parallel.DistributedDataParallel(
+    ddp = torch.nn.parallel.DistributedDataParallel(
         model,
         device_ids=[device.index] if device.type == "cuda" and device.index is not None else None,
         find_unused_parameters=find_unused_parameters,
         static_graph=static_graph,
     )
+    if get_world_size() > 2:
+        # torch checks the hook's annotations as objects; this module's are strings
+        ddp.register_comm_hook(None, lambda state, bucket: reduce_each_gradient(state, bucket))
+    return ddp
+
+
+def reduce_each_gradient(state: object, bucket: Any) -> torch.futures.Future[torch.Tensor]:
+    """DDP communication hook: the mean over ranks of each gradient of the bucket, reduced
+    by itself.
+
+    DDP's own hook reduces a bucket as one tensor, and a sum over three or more ranks
+    depends on where a value lies in it (the chunks of a ring are summed in different rank
+    orders). DDP lays its buckets out anew after the first update of every process, so the
+    first update after a resume would be summed differently from the uninterrupted run's
+    update there. Reduced by itself, a gradient's sum does not depend on the layout.
+    (Two ranks' sum does not depend on the order: DDP's hook is kept there.) `bucket` is a
+    `torch.distributed.GradBucket`, which torch's type stubs do not name.
+    """
+    del state
+    buffer = bucket.buffer()
+    buffer.div_(get_world_size())
+    futures = [dist.all_reduce(grad, async_op=True).get_future() for grad in bucket.gradients()]
+    return torch.futures.collect_all(futures).then(lambda _: buffer)

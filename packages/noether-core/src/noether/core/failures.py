@@ -115,4 +115,24 @@ def describe_failure(exc: BaseException) -> list[str]:
         code = (frame.line or "").strip()
         where = f"{frame.filename}:{frame.lineno} in {frame.name}"
         lines.append(f"  at {where}" + (f": {code}" if code else ""))
+    collective = _collective(exc.__traceback__)
+    if collective is not None:
+        lines.append(
+            f"  in torch.distributed's {collective}, which all ranks join: if another rank "
+            "failed or was killed first, its own error says why (train.rank<N>.log)"
+        )
     return lines
+
+
+def _collective(tb: TracebackType | None) -> str | None:
+    """The torch.distributed function that raised the error (a collective such as
+    all_reduce), None when torch.distributed did not raise it: a rank that lost its peers
+    fails there, in the transport's words, not in those of the peer's error."""
+    names = []
+    for frame in reversed(traceback.extract_tb(tb)):
+        parts = Path(frame.filename).parts
+        if not any(parts[i : i + 2] == ("torch", "distributed") for i in range(len(parts))):
+            break
+        names.append(frame.name)
+    public = [name for name in names if not name.startswith("_") and name != "wrapper"]
+    return public[-1] if public else None

@@ -20,6 +20,7 @@ from noether.core.checkpoint import folders
 from noether.core.checkpoint.compat import ConfigChange, compare_configs
 from noether.core.checkpoint.folders import CheckpointInfo, CheckpointNotFoundError
 from noether.core.checkpoint.initializers import InitializerError
+from noether.core.launch import detect
 from noether.core.runs import PathProvider, run_checkpoint_dir, run_config_path
 from noether.core.text_files import replace_text
 
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 RUN_INFO_FILE = "run.json"
 """Where a run's config came from, so `--resume` finds the user's modules next to it."""
+
+
+WORLD_SIZE_KEY = "world size (processes)"
+"""How a change of the number of ranks is named among the config changes."""
 
 
 class ResumeRefusedError(InitializerError):
@@ -136,8 +141,16 @@ def stored_config(run_dir: Path, checkpoint: CheckpointInfo) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def plan_resume(run_dir: Path, tag: str | None, config: dict[str, Any], force: bool) -> ResumePlan:
-    """Finds the checkpoint and compares its config with `config` (the resolved new one).
+def plan_resume(
+    run_dir: Path,
+    tag: str | None,
+    config: dict[str, Any],
+    force: bool,
+    world_size: int | None = None,
+) -> ResumePlan:
+    """Finds the checkpoint and compares its config with `config` (the resolved new one), and
+    the number of processes that wrote it with `world_size` (default: this launch's): on
+    other ranks, the run draws other random numbers and sums its gradients in another order.
 
     Without `tag`, a run that wrote no checkpoint gets a plan without one (it starts again
     in its folder).
@@ -152,6 +165,9 @@ def plan_resume(run_dir: Path, tag: str | None, config: dict[str, Any], force: b
         return ResumePlan(run_dir, None, tag=tag)  # stopped before its first checkpoint
     checkpoint = find_checkpoint(run_dir, tag)
     breaking, other = compare_configs(stored_config(run_dir, checkpoint), config)
+    ranks = detect().world_size if world_size is None else world_size
+    if checkpoint.world_size is not None and checkpoint.world_size != ranks:
+        breaking.append(ConfigChange(WORLD_SIZE_KEY, checkpoint.world_size, ranks))
     if breaking and not force:
         listing = "\n".join(f"  {change}" for change in breaking)
         raise ResumeRefusedError(

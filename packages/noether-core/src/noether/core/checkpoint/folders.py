@@ -54,6 +54,8 @@ class CheckpointInfo:
     files: tuple[str, ...]
     config_yaml: str | None
     """The run's resolved config when the checkpoint was written (for resume checks)."""
+    world_size: int | None = None
+    """The number of processes that wrote it (None: a manifest from before it was recorded)."""
 
     @property
     def resumable(self) -> bool:
@@ -71,7 +73,11 @@ def fsync_folder(folder: Path) -> None:
 
 
 def write_manifest(
-    folder: Path, tag: str, position: dict[str, int], config_yaml: str | None
+    folder: Path,
+    tag: str,
+    position: dict[str, int],
+    config_yaml: str | None,
+    world_size: int = 1,
 ) -> None:
     """Writes the manifest last: from then on the folder counts as a complete checkpoint."""
     files = sorted(p.name for p in folder.iterdir() if p.name in UNIT_FILES)
@@ -83,6 +89,7 @@ def write_manifest(
         "sample": position["sample"],
         "files": files,
         "config": config_yaml,
+        "world_size": world_size,
     }
     path = folder / MANIFEST_FILE
     with path.open("w", encoding="utf-8") as file:
@@ -104,6 +111,7 @@ def read_manifest(folder: Path) -> CheckpointInfo | None:
             sample=int(manifest["sample"]),
             files=tuple(str(name) for name in manifest["files"]),
             config_yaml=manifest.get("config"),
+            world_size=int(manifest["world_size"]) if "world_size" in manifest else None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

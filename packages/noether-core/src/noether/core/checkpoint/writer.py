@@ -245,7 +245,9 @@ class CheckpointWriter:
                 self._stage_file(state, staging, tag, name)
             position = _position(self.update_counter, trainer_state)
             folders.keep_same_position_files(self.checkpoint_dir / tag, staging, position)
-            folders.write_manifest(staging, tag, position, self._config_text())
+            folders.write_manifest(
+                staging, tag, position, self._config_text(), world_size=get_world_size()
+            )
             folders.publish(staging, self.checkpoint_dir / tag)
             logger.info("saved checkpoint %s", self.checkpoint_dir / tag)
         barrier()
