@@ -21,7 +21,7 @@ from noether.core.checkpoint.writer import CheckpointWriter
 from noether.core.counters import Frequency, TrainingEnd, UpdateCounter
 from noether.core.data.container import DataContainer
 from noether.core.data.loader import build_run_loader
-from noether.core.distributed import get_world_size, wrap_ddp
+from noether.core.distributed import get_rank, get_world_size, wrap_ddp
 from noether.core.models.base import ModelBase
 from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
 from noether.core.signals import catch_stop_signals
@@ -135,7 +135,7 @@ class BaseTrainer(abc.ABC):
         )
         told = dict(callbacks_that_never_run(config))  # noted by `validate` and the CLI
         for key, message in callbacks_that_never_run(config, self.updates_per_epoch):
-            if key not in told:
+            if key not in told and get_rank() == 0:  # every rank would say it
                 self.logger.warning("note: %s: %s", key, message)
         self.log_writer = LogWriter(tracker) if tracker is not None else None
         self.checkpoint_writer = (
