@@ -63,3 +63,42 @@ def test_a_second_signal_after_the_repeat_window_ends_the_process() -> None:
     assert result.returncode == -signal.SIGTERM
     assert result.stdout == ""
     assert "received SIGTERM a second time: exiting now" in result.stderr
+
+
+MID_WRITE = textwrap.dedent(
+    """
+    import io, logging, os, signal, sys
+    from noether.core.signals import catch_stop_signals
+
+    class SignalInsideWrite(io.RawIOBase):
+        # stderr's file, where the signal lands while the buffered stream writes to it
+        armed = True
+        def writable(self):
+            return True
+        def write(self, data):
+            if self.armed:
+                self.armed = False
+                os.kill(os.getpid(), signal.SIGTERM)  # its handler runs here
+            os.write(2, bytes(data))
+            return len(data)
+
+    stream = io.TextIOWrapper(io.BufferedWriter(SignalInsideWrite()), write_through=True)
+    logging.basicConfig(stream=stream, level=logging.INFO, format="%(message)s")
+    with catch_stop_signals(save_on_sigint=False) as request:
+        logging.getLogger("train").info("update 7 of 10")
+    print(request.requested)
+    """
+)
+
+
+def test_a_signal_during_a_log_write_is_logged_without_a_traceback() -> None:
+    """The handler's own log line went to the stream it interrupted: "reentrant call inside
+    BufferedWriter", printed as a logging error with a traceback (seen in CI on SIGTERM)."""
+    result = subprocess.run(
+        [sys.executable, "-c", MID_WRITE], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"]
+    assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
+    assert "update 7 of 10" in result.stderr
+    assert "received SIGTERM: stopping after this update" in result.stderr

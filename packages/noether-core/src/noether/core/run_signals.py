@@ -25,6 +25,7 @@ This module imports no torch, so the handler is in place before torch is importe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -35,6 +36,27 @@ from types import FrameType
 from typing import Any
 
 _logger = logging.getLogger("noether.train")
+
+
+def log_from_handler(logger: logging.Logger, level: int, message: str, *args: object) -> None:
+    """Logs a signal handler's message from a short-lived thread.
+
+    A handler runs inside whatever the main thread was doing, which may be writing a log line
+    to the same stream (a write blocked on a full pipe is interrupted by the signal): logging
+    there again re-enters the stream, which raises ("reentrant call inside BufferedWriter")
+    and prints a traceback. The thread logs once that write is done (it waits for the log
+    handler's lock); the interpreter waits for it before it exits.
+    """
+    thread = threading.Thread(target=logger.log, args=(level, message, *args), daemon=False)
+    thread.start()
+
+
+def say_before_dying(message: str) -> None:
+    """A handler's last words before it ends the process: written straight to stderr's file
+    descriptor (a thread might not run before the end, and the stream may be mid-write)."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"noether-train: {message}\n".encode())
+
 
 EXIT_PREEMPTED = 75
 """Exit code of a run stopped by a signal (after writing its checkpoint when it was
@@ -75,11 +97,13 @@ class RunSignals:
             raise StoppedBeforeTraining(name)
         self.received += 1
         if self.stopped_by_signal or self.received > 1:
-            _logger.error("received %s again after training ended: exiting now", name)
+            say_before_dying(f"received {name} again after training ended: exiting now")
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        _logger.warning(
+        log_from_handler(
+            _logger,
+            logging.WARNING,
             "received %s after training ended: finishing the run's shutdown "
             "(send it again to exit at once)",
             name,

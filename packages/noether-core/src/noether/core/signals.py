@@ -34,7 +34,7 @@ import torch.distributed as dist
 
 from noether.core.distributed import get_world_size
 from noether.core.run_signals import EXIT_PREEMPTED as EXIT_PREEMPTED
-from noether.core.run_signals import end_training
+from noether.core.run_signals import end_training, log_from_handler, say_before_dying
 
 _logger = logging.getLogger(__name__)
 
@@ -83,16 +83,23 @@ class StopRequest:
         if self.count == 1:
             self.signal_number = signum
             self._first_at = now
-            _logger.warning(
+            log_from_handler(
+                _logger,
+                logging.WARNING,
                 "received %s: stopping after this update, with a checkpoint "
                 "(send it again to exit at once)",
                 name,
             )
         elif self.count == 2 and now - self._first_at < REPEAT_WINDOW_S:
-            _logger.warning("received %s again: exiting once the checkpoint is written", name)
+            log_from_handler(
+                _logger,
+                logging.WARNING,
+                "received %s again: exiting once the checkpoint is written",
+                name,
+            )
         else:
             ordinal = "second" if self.count == 2 else "third"
-            _logger.error("received %s a %s time: exiting now", name, ordinal)
+            say_before_dying(f"received {name} a {ordinal} time: exiting now")
             _die_by(signum)
 
 
