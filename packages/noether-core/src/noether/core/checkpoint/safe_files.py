@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import tempfile
+import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +56,34 @@ def check_storable(value: Any, where: str) -> None:
     )
 
 
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C's KeyboardInterrupt is raised once the file is written, not inside `torch.save`:
+    there torch's writer turned it into its own RuntimeError ("unexpected pos"), and the run
+    ended as a failure instead of as interrupted. Main thread, default SIGINT handler only."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
+
+
 def save_file(obj: Any, path: Path) -> None:
     """`torch.save` to `path` through a synced temporary file and `os.replace` (a crash
     leaves the previous file, or none, never half of one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as file:
+        with os.fdopen(fd, "wb") as file, _ctrl_c_deferred():
             torch.save(obj, file)
             file.flush()
             os.fsync(file.fileno())
