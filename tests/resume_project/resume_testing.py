@@ -43,12 +43,15 @@ def start_train(cwd: Path, *args: str | Path) -> subprocess.Popen[str]:
     )
 
 
-def wait_until_training(cwd: Path, process: subprocess.Popen[Any], timeout: float = 120) -> None:
-    """Returns once the run under `cwd` logged its first progress line (or `process` ended)."""
+def wait_until_training(
+    cwd: Path, process: subprocess.Popen[Any], timeout: float = 120, since: int = 0
+) -> None:
+    """Returns once the run under `cwd` logged a progress line past the first `since`
+    characters of its train.log (or `process` ended)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         logs = list((cwd / "runs").glob("*/*/train.log"))
-        if logs and "ProgressCallback" in logs[0].read_text():
+        if logs and "ProgressCallback" in logs[0].read_text()[since:]:
             return
         time.sleep(0.01)
 

@@ -113,3 +113,21 @@ def test_wrapped_model_is_saved_without_wrapper_prefixes(tmp_path: Path) -> None
         "layer.weight",
         "layer.bias",
     }
+
+
+def test_a_signal_checkpoint_deletes_only_the_older_signal_checkpoints(tmp_path: Path) -> None:
+    counter = UpdateCounter(updates_per_epoch=5, effective_batch_size=4, max_epochs=4)
+    writer = CheckpointWriter(PathProvider(tmp_path, "exp"), counter)
+    model = trained_model()
+    written = {}
+    for update, tag in ((1, "sigterm_"), (2, "sigint_"), (3, ""), (4, "sigterm_"), (6, "sigterm_")):
+        while counter.update < update:
+            counter.add_update()
+        written[update] = writer.save(model, None, f"{tag}{counter.tag}").name
+    newest = written[4]  # as if a resume from update 4 left the one at 6 behind
+
+    deleted = writer.remove_older_signal_checkpoints(newest)
+
+    assert sorted(deleted) == sorted([written[1], written[2]])
+    left = sorted(p.name for p in writer.checkpoint_dir.iterdir())
+    assert left == sorted([written[3], newest, written[6]])

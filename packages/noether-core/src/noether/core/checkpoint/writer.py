@@ -42,6 +42,15 @@ LATEST_TAG = folders.LATEST_TAG
 # defined in `folders`, which reads them back; import them from here.
 
 
+def signal_tag(signal_name: str, position: str) -> str:
+    """The tag of the checkpoint a stop signal writes: `sigterm_<position>`."""
+    return f"{signal_name.lower()}_{position}"
+
+
+SIGNAL_TAG_PREFIXES = tuple(signal_tag(name, "") for name in ("SIGTERM", "SIGINT"))
+"""How the tags of signal checkpoints begin."""
+
+
 class TrainerLike(Protocol):
     """The part of BaseTrainer that a checkpoint holds."""
 
@@ -213,6 +222,30 @@ class CheckpointWriter:
             self._claims.pop(tag, None)
         self._do(functools.partial(self._remove, tag))
 
+    def remove_older_signal_checkpoints(self, newest: str) -> list[str]:
+        """Deletes the signal checkpoints before `newest` (files on rank 0).
+
+        A signal checkpoint exists so that the run can be resumed; once a newer one is
+        written, the older ones serve nothing, and a job requeued at every time limit would
+        otherwise keep one per requeue. Checkpoints past `newest` are left alone.
+
+        Returns:
+            The tags deleted (on rank 0; empty on other ranks).
+        """
+        newest_info = folders.find(self.checkpoint_dir, newest) if is_rank0() else None
+        if newest_info is None:
+            return []
+        older = [
+            info.tag
+            for info in folders.list_checkpoints(self.checkpoint_dir)
+            if info.tag.startswith(SIGNAL_TAG_PREFIXES)
+            and info.tag != newest
+            and info.update <= newest_info.update
+        ]
+        for tag in older:
+            folders.remove(self.checkpoint_dir, tag)
+        return older
+
     def _prepare(self) -> None:
         if not self._recovered:
             folders.recover(self.checkpoint_dir)
@@ -322,9 +355,11 @@ __all__ = [
     "MANIFEST_FILE",
     "MODEL_FILE",
     "OPTIM_FILE",
+    "SIGNAL_TAG_PREFIXES",
     "TRAINER_FILE",
     "CheckpointError",
     "CheckpointWriter",
     "atomic_save",
+    "signal_tag",
     "unwrap_model",
 ]

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCallback
 from noether.core.callbacks.dispatch import CallbackDispatcher, DueSchedule, overrides
-from noether.core.checkpoint.writer import LATEST_TAG, CheckpointWriter
+from noether.core.checkpoint.writer import LATEST_TAG, CheckpointWriter, signal_tag
 from noether.core.counters import UpdateCounter
 from noether.core.data.container import per_rank_batches
 from noether.core.data.prefetch import CudaPrefetcher, to_device
@@ -277,8 +277,14 @@ class TrainingLoop:
             self.nonfinite_guard.check(self.counter, self._logged_values)
         self._check_skips()
         self.flush_tracker()
-        folder = self.save_checkpoint(f"{signal_name.lower()}_{tag}")
+        folder = self.save_checkpoint(signal_tag(signal_name, tag))
         self.checkpoint_writer.alias(folder, LATEST_TAG)
+        older = self.checkpoint_writer.remove_older_signal_checkpoints(folder.name)
+        replaced = f"; deleted the older {', '.join(older)}" if older else ""
         self.logger.warning(
-            "%s: saved checkpoint %s (also as %s); stopping", signal_name, folder.name, LATEST_TAG
+            "%s: saved checkpoint %s (also as %s%s); stopping",
+            signal_name,
+            folder.name,
+            LATEST_TAG,
+            replaced,
         )
