@@ -32,11 +32,12 @@ class TensorboardTracker(TrackerBase):
 
         log_dir = path_provider.run_dir / self.config.subdir
         # resumed: TensorBoard's readers drop the earlier events from the purge step on
+        # (from step 0 when the run starts again: its summary values are sent again)
         purge_step = None if self.resumed_at is None else self.resumed_at + 1
         self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
         # a resumed run's summary values of its start go to the resume step, not a second
         # time to step 0 (which the purge keeps)
-        self._last_update = self.resumed_at or 0
+        self._last_update = max(self.resumed_at or 0, 0)
         self._writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```")
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
