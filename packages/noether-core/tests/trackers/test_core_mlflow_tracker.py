@@ -125,6 +125,32 @@ def test_a_resumed_run_continues_the_same_mlflow_run_without_duplicated_steps(
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
+def test_rows_a_killed_run_sent_but_had_not_recorded_as_sent_are_not_sent_again(
+    store: str, tmp_path: Path
+) -> None:
+    provider = PathProvider(tmp_path, "exp")
+    first = started(store, provider)
+    for update in range(1, 4):
+        first.log({"loss": 1.0 / update}, update=update, epoch=0, sample=update * 8)
+    first.flush()  # the checkpoint of update 3: rows up to 3 sent and recorded
+    recorded = (provider.run_dir / "mlflow_run.json").read_text()
+    for update in range(4, 7):
+        first.log({"loss": 1.0 / update}, update=update, epoch=0, sample=update * 8)
+    first.flush()
+    # killed between sending rows 4 to 6 and recording that it had: the file says 3
+    (provider.run_dir / "mlflow_run.json").write_text(recorded)
+    run_id = run_id_of(provider)
+
+    resumed = started(store, PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True), 3)
+    for update in range(4, 9):
+        resumed.log({"loss": 1.0 / update}, update=update, epoch=0, sample=update * 8)
+    resumed.close()
+
+    client = MlflowClient(store)
+    assert history(client, run_id, "loss") == [(u, 1.0 / u) for u in range(1, 9)]
+    assert [step for step, _ in history(client, run_id, "counters/sample")] == list(range(1, 9))
+
+
 def test_a_run_stopped_by_a_signal_is_killed_until_resumed_and_a_failed_one_failed(
     store: str, tmp_path: Path
 ) -> None:

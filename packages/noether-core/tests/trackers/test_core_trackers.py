@@ -169,6 +169,32 @@ def test_tensorboard_writes_event_files_that_tensorboard_reads_back(
     assert "config/text_summary" in events.Tags()["tensors"]
 
 
+def test_tensorboard_resumed_twice_from_one_checkpoint_holds_each_config_and_step_once(
+    provider: PathProvider,
+) -> None:
+    # the accumulator that TensorBoard serves its dashboards from (it purges text, too)
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+
+    tracker = TensorboardTracker(TensorboardTrackerConfig())
+    tracker.start(provider, {"name": "exp"})
+    for update in range(1, 5):
+        tracker.log({"loss": float(update)}, update=update, epoch=0, sample=update)
+    tracker.close()
+    same_folder = PathProvider(provider.output_path, "exp", provider.run_id, reuse_existing=True)
+    for _ in range(2):  # resumed from the checkpoint of update 2, twice (killed in between)
+        resumed = TensorboardTracker(TensorboardTrackerConfig())
+        resumed.start(same_folder, {"name": "exp", "trainer": {"max_epochs": 4}}, resumed_at=2)
+        for update in range(3, 5):
+            resumed.log({"loss": float(update)}, update=update, epoch=0, sample=update)
+        resumed.close()
+
+    events = EventAccumulator(str(provider.run_dir / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    assert [e.step for e in events.Tensors("loss")] == list(range(1, 5))
+    # the config of the run, and the resumed run's from its first own update on: once each
+    assert [e.step for e in events.Tensors("config/text_summary")] == [0, 3]
+
+
 def test_noop_tracker_writes_nothing(provider: PathProvider) -> None:
     tracker = NoopTracker(NoopTrackerConfig())
     tracker.start(provider, {})

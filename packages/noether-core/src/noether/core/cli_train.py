@@ -321,7 +321,9 @@ def train_in_folder(
                 log_plan(plan)
         resumed_at = None
         if resume is not None:
-            resumed_at = resume.checkpoint.update if resume.checkpoint is not None else 0
+            # no checkpoint: the run starts again, and every row of the interrupted run
+            # (even the summary values of its start, at update 0) is superseded
+            resumed_at = resume.checkpoint.update if resume.checkpoint is not None else -1
         try:
             experiment = build_experiment(
                 config,

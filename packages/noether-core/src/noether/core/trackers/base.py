@@ -29,7 +29,9 @@ class TrackerBase:
         self.is_active = False
         self.resumed_at: int | None = None
         """The update a resumed run continues from (rows logged after it by the interrupted
-        run are dropped or superseded); None for a new run."""
+        run are dropped or superseded); -1 when it starts again from the beginning (no
+        checkpoint: every row, those of update 0 included, is superseded); None for a new
+        run."""
         self.outcome: RunOutcome = "finished"
         """How the run ended (set by `close`, read by `_close`)."""
 
@@ -42,7 +44,8 @@ class TrackerBase:
             path_provider: the run folder.
             config: the resolved experiment config.
             resumed_at: when the run continues in its own folder, the update of the
-                checkpoint it resumed from (rows after it are the interrupted run's).
+                checkpoint it resumed from (rows after it are the interrupted run's), or -1
+                without a checkpoint (the run starts again).
         """
         if self.is_active or not is_rank0():
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -80,8 +81,9 @@ class MlflowTracker(TrackerBase):
     `config.yaml`, and summary values as metrics `summary/<key>` at the last logged update.
 
     The run's id is kept in `<run_dir>/mlflow_run.json`; a run resumed in its own folder
-    continues that MLflow run. MLflow cannot delete logged points, so the rows that the
-    interrupted run already sent (after the checkpoint) are kept and not sent again; params
+    continues that MLflow run. MLflow cannot delete logged points, so the rows and summary
+    values that the interrupted run already sent (after the checkpoint; by MLflow's own record,
+    whether or not it lived to note them in the file) are kept and not sent again; params
     keep their first value (the changed config is in the `config.yaml` artifact).
     """
 
@@ -106,7 +108,7 @@ class MlflowTracker(TrackerBase):
     def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
         run_dir = path_provider.run_dir.resolve()
         self._run_file = run_dir / RUN_FILE
-        self._last_update = self.resumed_at or 0
+        self._last_update = max(self.resumed_at or 0, 0)
         configured_uri = self.config.tracking_uri
         if configured_uri is None and self._mlflow.is_tracking_uri_set():
             configured_uri = self._mlflow.get_tracking_uri()
@@ -139,7 +141,9 @@ class MlflowTracker(TrackerBase):
             else:
                 self._run_id = run.info.run_id
                 self._stored = stored
-                self._skip_up_to = self._sent_up_to = int(stored.get("sent_up_to", -1))
+                self._skip_up_to = self._sent_up_to = max(
+                    int(stored.get("sent_up_to", -1)), self._last_step_logged()
+                )
                 self._client.update_run(self._run_id, status="RUNNING")
                 logger.info("mlflow: continuing run %s", self._run_id)
                 return dict(run.data.params)
@@ -154,6 +158,13 @@ class MlflowTracker(TrackerBase):
         self._stored = {"tracking_uri": configured_uri, "run_id": self._run_id}
         _write_json(self._run_file, self._stored)
         return {}
+
+    def _last_step_logged(self) -> int:
+        """The last update whose whole row the run holds (-1: none), read from MLflow itself:
+        a run killed after sending rows but before recording it in RUN_FILE sent them all
+        the same. `counters/sample` is the last metric of every row, sent in order."""
+        history = self._client.get_metric_history(self._run_id, "counters/sample")
+        return max((int(metric.step) for metric in history), default=-1)
 
     def _experiment_id(self, name: str, artifact_location: str | None) -> str:
         """The id of the experiment `name`, created when missing."""
@@ -213,10 +224,25 @@ class MlflowTracker(TrackerBase):
             self.flush()
 
     def _summary(self, metrics: dict[str, float]) -> None:
+        keys = {key: f"summary/{key}" for key in metrics}
+        if self._last_update < self._skip_up_to:  # the interrupted run went past this point
+            keys = {
+                key: name
+                for key, name in keys.items()
+                if not self._holds(name, metrics[key], self._last_update)
+            }
         timestamp = int(time.time() * 1000)
         self._pending.extend(
-            self._metric(f"summary/{key}", value, timestamp, self._last_update)
-            for key, value in metrics.items()
+            self._metric(name, metrics[key], timestamp, self._last_update)
+            for key, name in keys.items()
+        )
+
+    def _holds(self, key: str, value: float, step: int) -> bool:
+        """Whether the run has this value of `key` at `step` (sent by the interrupted run:
+        MLflow cannot delete it, and a second point would show twice)."""
+        return any(
+            metric.step == step and _same(metric.value, value)
+            for metric in self._client.get_metric_history(self._run_id, key)
         )
 
     def flush(self) -> None:
@@ -266,6 +292,11 @@ class MlflowTracker(TrackerBase):
 
 _STATUS = {"finished": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
 """MLflow's run status of each outcome (a stopped run is RUNNING again once resumed)."""
+
+
+def _same(stored: float, value: float) -> bool:
+    """Equal values, NaN equal to NaN."""
+    return stored == value or (math.isnan(stored) and math.isnan(value))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

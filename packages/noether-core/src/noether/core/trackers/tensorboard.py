@@ -14,7 +14,8 @@ class TensorboardTracker(TrackerBase):
     """Writes every metric as a scalar at step = update into `<run_dir>/<subdir>`.
 
     Epoch and sample are written as scalars `counters/epoch` and `counters/sample`, so plots
-    can be read against either; the resolved config is stored as text, the summary as scalars
+    can be read against either; the resolved config is stored as text (a resumed run's at the
+    first update it writes), the summary as scalars
     under `summary/` at the last logged update (in a resumed run, before its first row: the
     update it resumed at).
     """
@@ -32,12 +33,17 @@ class TensorboardTracker(TrackerBase):
 
         log_dir = path_provider.run_dir / self.config.subdir
         # resumed: TensorBoard's readers drop the earlier events from the purge step on
+        # (from step 0 when the run starts again: its summary values are sent again)
         purge_step = None if self.resumed_at is None else self.resumed_at + 1
         self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
         # a resumed run's summary values of its start go to the resume step, not a second
         # time to step 0 (which the purge keeps)
-        self._last_update = self.resumed_at or 0
-        self._writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```")
+        self._last_update = max(self.resumed_at or 0, 0)
+        # at the resumed part's first own step: a later resume from the same checkpoint
+        # purges it, and the config each part ran with is shown once, from where it applies
+        self._writer.add_text(
+            "config", "```\n" + json.dumps(config, indent=2) + "\n```", global_step=purge_step or 0
+        )
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
         self._last_update = update

@@ -283,6 +283,8 @@ class BaseTrainer(abc.ABC):
             grad_scaler=self.grad_scaler,
             layout=self.data_layout(),
             summaries=self.log_writer.summary_values if self.log_writer is not None else {},
+            # with the row of this update (still buffered while callbacks checkpoint)
+            last_values=self.log_writer.latest_values() if self.log_writer is not None else {},
         )
 
     def data_layout(self) -> dict[str, int]:
@@ -304,6 +306,9 @@ class BaseTrainer(abc.ABC):
         )
         if self.log_writer is not None:
             self.log_writer.summary_values.update(state_dict.get("summaries", {}))
+            # the metrics logged before the checkpoint: `final` lines and metric-based
+            # callbacks read them as the uninterrupted run would
+            self.log_writer.last_values.update(state_dict.get("last_values", {}))
 
     def apply_resume_initializer(self, model: ModelBase) -> None:
         """Restores weights, optimizer and trainer state from the initializer, if any."""

@@ -54,6 +54,7 @@ def trainer_state(
     grad_scaler: torch.amp.GradScaler | None,
     layout: dict[str, int],
     summaries: dict[str, float],
+    last_values: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The trainer's part of a checkpoint. Every rank must call it (the RNG states of all
     ranks are gathered)."""
@@ -64,6 +65,7 @@ def trainer_state(
         "rng": all_gather_object(get_rng_states()),
         "data": layout,
         "summaries": dict(summaries),
+        "last_values": dict(last_values or {}),
     }
     if grad_scaler is not None:
         state["grad_scaler"] = grad_scaler.state_dict()
