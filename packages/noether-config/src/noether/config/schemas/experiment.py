@@ -126,6 +126,7 @@ class ExperimentConfig(BaseModel):
         _check_ema_factors(trainer.callbacks)
         _check_metric_sources(trainer.callbacks, trainer.logged_losses())
         _check_stops_after_start(trainer)
+        _check_schedule_length(self.model, trainer)
         return self
 
 
@@ -202,6 +203,24 @@ def callbacks_that_never_run(
                 )
             )
     return found
+
+
+def _check_schedule_length(
+    model: ModelConfig,
+    trainer: BaseTrainerConfig,  # type: ignore[type-arg]
+) -> None:
+    """A schedule that cannot run its course in the run's updates (`length_problem`), where the
+    config tells that number (max_updates, max_samples; max_epochs needs the data's size and
+    is checked by the run)."""
+    schedule = model.optimizer.schedule if model.optimizer is not None else None
+    updates = _last_point(trainer, "update", None)
+    if schedule is None or updates is None:
+        return
+    stop = next(name for name in STOP_FIELDS if getattr(trainer, name))
+    problem = schedule.length_problem(updates, f"trainer.{stop}: {getattr(trainer, stop)}")
+    if problem is not None:
+        field, message = problem
+        raise ValueError(f"model.optimizer.schedule.{field}: {message}")
 
 
 def _check_stops_after_start(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
