@@ -1,4 +1,4 @@
-"""Schedules that cannot run their course are refused by validation, at their file and line."""
+"""Optimizer and schedule values that cannot work are refused by validation, at their key."""
 
 from __future__ import annotations
 
@@ -61,3 +61,12 @@ def test_decay_ending_above_its_start_is_an_error(
     )
     assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.end_value" in issue
     assert "less than or equal to 1" in issue
+
+
+def test_negative_lr_scale_is_an_error_at_the_lr_scale_key(
+    project: Project, valid_yaml: str
+) -> None:
+    folder = project(**{"exp.yaml": valid_yaml})
+    (issue,) = issues_of(folder / "exp.yaml", ["model.optimizer.lr_scale={head: -1.0}"])
+    assert ": model.optimizer.lr_scale: " in issue
+    assert "lr_scale values must be >= 0 (negative for head)" in issue
