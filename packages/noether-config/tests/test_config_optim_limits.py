@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from noether.config import ConfigError, load_config
+from noether.config.schemas.experiment import schedule_length_note
 
 Project = Callable[..., Path]
 
@@ -21,34 +22,41 @@ def issues_of(path: Path, overrides: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("stop", "runs"),
-    [("trainer.max_epochs=null", None), ("trainer.max_updates=10", "trainer.max_updates: 10")],
+    ("overrides", "runs"),
+    [
+        (["trainer.max_updates=10"], "trainer.max_updates: 10"),
+        (["trainer.max_samples=40"], "trainer.max_samples: 40"),  # 4 samples per update
+    ],
 )
-def test_warmup_longer_than_the_run_is_an_error_at_its_key(
-    project: Project, valid_yaml: str, stop: str, runs: str | None
+def test_warmup_longer_than_the_run_is_a_note_at_its_key(
+    project: Project, valid_yaml: str, overrides: list[str], runs: str
 ) -> None:
+    # a note, not an error: `trainer.max_updates=1` to try a config should still run
     folder = project(**{"exp.yaml": valid_yaml})
     warmup = "model.optimizer.schedule={kind: linear_warmup_cosine_decay, warmup_updates: 50}"
-    if runs is None:  # max_samples: 40 samples at 4 per update are 10 updates
-        overrides = [stop, "trainer.max_samples=40", warmup]
-        runs = "trainer.max_samples: 40"
-    else:
-        overrides = ["trainer.max_epochs=null", stop, warmup]
-    (issue,) = issues_of(folder / "exp.yaml", overrides)
-    assert f"exp.yaml:{SCHEDULE_LINE}" in issue
-    assert "model.optimizer.schedule.warmup_updates" in issue
-    assert f"more than the run has (10 updates, from {runs})" in issue
+    config = load_config(folder / "exp.yaml", ["trainer.max_epochs=null", *overrides, warmup])
+    (note,) = [str(issue) for issue in config.notes()]
+    assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.warmup_updates: 50 " in note
+    assert f"more than the run has (10 updates, from {runs})" in note
+    assert "stop at 0.2 of its peak" in note
 
 
-def test_warmup_as_long_as_the_run_and_epoch_runs_pass_validation(
+def test_warmup_within_the_run_has_no_note_and_epochs_need_the_data(
     project: Project, valid_yaml: str
 ) -> None:
     folder = project(**{"exp.yaml": valid_yaml})
     warmup = "model.optimizer.schedule={kind: linear_warmup_cosine_decay, warmup_updates: 10}"
-    load_config(folder / "exp.yaml", ["trainer.max_epochs=null", "trainer.max_updates=10", warmup])
-    # in epochs the run's length needs the data's size: left to the run
-    longer = "model.optimizer.schedule.warmup_updates=500"
-    load_config(folder / "exp.yaml", [warmup, longer])
+    config = load_config(
+        folder / "exp.yaml", ["trainer.max_epochs=null", "trainer.max_updates=10", warmup]
+    )
+    assert config.notes() == []
+    # in epochs the run's length needs the data's size: the trainer tells it
+    config = load_config(folder / "exp.yaml", [warmup])  # max_epochs: 2
+    assert config.notes() == []
+    note = schedule_length_note(config.model, config.trainer, updates_per_epoch=4)
+    assert note is not None and note[0] == "model.optimizer.schedule.warmup_updates"
+    assert "(8 updates, from trainer.max_epochs: 2 at 4 updates per epoch)" in note[1]
+    assert schedule_length_note(config.model, config.trainer, updates_per_epoch=5) is None
 
 
 @pytest.mark.parametrize("kind", ["linear_warmup_cosine_decay", "polynomial"])

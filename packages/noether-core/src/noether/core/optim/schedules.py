@@ -32,10 +32,6 @@ class ScheduleBase:
     def __init__(self, config: ScheduleConfig, total_updates: int) -> None:
         if total_updates < 0:
             raise ValueError(f"total_updates must be >= 0, got {total_updates}")
-        problem = config.length_problem(total_updates)
-        if problem is not None:
-            field, message = problem
-            raise ValueError(f"model.optimizer.schedule.{field}: {message}")
         self.config = config
         self.total_updates = total_updates
 
