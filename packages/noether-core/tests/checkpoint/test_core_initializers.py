@@ -169,3 +169,49 @@ def test_non_strict_still_rejects_shape_mismatches(tmp_path: Path) -> None:
 def test_checkpoint_initializer_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
         CheckpointInitializer(CheckpointInitializerConfig(path=str(tmp_path / "missing.pt")))
+
+
+def test_resume_warns_only_when_the_next_update_takes_another_lr(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from noether.config.schemas.schedule import LinearScheduleConfig
+
+    def run(max_updates: int) -> tuple[InitModel, Trainer]:
+        torch.manual_seed(0)
+        schedule = LinearScheduleConfig(start_value=1.0, end_value=0.0)
+        model = InitModel(InitModelConfig(optimizer=AdamWConfig(lr=0.01, schedule=schedule)))
+        model.initialize(total_updates=max_updates)
+        return model, Trainer(max_updates)
+
+    provider = PathProvider(tmp_path, "exp")
+    model, trainer = run(11)
+    train_steps(model, 4)
+    for _ in range(4):
+        model.optimizer_schedule_step()
+        trainer.update_counter.add_update()
+    CheckpointWriter(provider).save_latest(model, trainer.update_counter)
+    config = ResumeInitializerConfig(run=provider.run_id)
+    for max_updates, warned in ((11, False), (21, True)):
+        caplog.clear()
+        resumed, trainer = run(max_updates)
+        ResumeInitializer(config, PathProvider(tmp_path, "exp")).apply(resumed, trainer)
+        messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert bool(messages) is warned, messages
+    # 21 updates: update 5 (index 4) takes 1 - 4/20 of the lr, the 11-update run 1 - 4/10
+    assert messages == [
+        "the learning rate of update 5 is 0.008, not 0.006 as the checkpoint's run set it: "
+        "this config's optimizer or linear schedule sets it otherwise (the schedule now spans "
+        "21 updates)"
+    ]
+
+
+class Trainer:
+    """The part of a trainer that resuming restores: the counter."""
+
+    def __init__(self, max_updates: int) -> None:
+        self.update_counter = UpdateCounter(
+            updates_per_epoch=10, effective_batch_size=8, max_updates=max_updates
+        )
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.update_counter.load_state_dict(state)  # saved from the counter itself

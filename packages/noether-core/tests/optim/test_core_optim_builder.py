@@ -122,3 +122,12 @@ def test_clip_grad_value_clamps_each_element() -> None:
     a.grad = torch.tensor([-5.0, 0.5, 2.0])
     assert clip_gradients([a], clip_grad_value=1.0) is None
     torch.testing.assert_close(a.grad, torch.tensor([-1.0, 0.5, 1.0]))
+
+
+def test_lr_scale_key_that_names_no_parameter_is_an_error() -> None:
+    model = Net()
+    with pytest.raises(ValueError, match=r"lr_scale: 'haed' is part of no parameter name of Net"):
+        build_optimizer(AdamWConfig(lr=1e-3, lr_scale={"head": 0.1, "haed": 0.1}), model)
+    # a key of frozen parameters only is no typo: it scales nothing, and is accepted
+    model.encoder.requires_grad_(False)
+    build_optimizer(AdamWConfig(lr=1e-3, lr_scale={"encoder": 0.1}), model)

@@ -100,9 +100,11 @@ class ExperimentConfig(BaseModel):
 
     def notes(self) -> list[ConfigIssue]:
         """What is valid but likely unintended: a callback that will not run in this run (see
-        `callbacks_that_never_run`), at its file and line when loaded from files."""
+        `callbacks_that_never_run`), a warm-up longer than the run (`schedule_length_note`),
+        at its file and line when loaded from files."""
         found = []
-        for key, message in callbacks_that_never_run(self.trainer):
+        schedule = schedule_length_note(self.model, self.trainer)
+        for key, message in [*callbacks_that_never_run(self.trainer), *filter(None, [schedule])]:
             site = self._site(key)
             file, line = (site.file, site.line) if site is not None else ("", None)
             found.append(ConfigIssue(file, line, key, message))
@@ -202,6 +204,30 @@ def callbacks_that_never_run(
                 )
             )
     return found
+
+
+def schedule_length_note(
+    model: ModelConfig,
+    trainer: BaseTrainerConfig,  # type: ignore[type-arg]
+    updates_per_epoch: int | None = None,
+) -> tuple[str, str] | None:
+    """(key path, message) when the schedule cannot run its course in the run's updates
+    (`ScheduleConfig.length_problem`: a warm-up longer than the run), where the run's length
+    is known: from the config alone (max_updates, max_samples) or, given
+    `updates_per_epoch` by the trainer, in epochs too. A note, not an error, as for
+    `callbacks_that_never_run`: a run shortened on the command line to try a config
+    (`trainer.max_updates=1`) should run."""
+    schedule = model.optimizer.schedule if model.optimizer is not None else None
+    updates = _last_point(trainer, "update", updates_per_epoch)
+    if schedule is None or updates is None:
+        return None
+    stop = next(name for name in STOP_FIELDS if getattr(trainer, name))
+    size = f" at {updates_per_epoch} updates per epoch" if updates_per_epoch else ""
+    problem = schedule.length_problem(updates, f"trainer.{stop}: {getattr(trainer, stop)}{size}")
+    if problem is None:
+        return None
+    field, message = problem
+    return f"model.optimizer.schedule.{field}", message
 
 
 def _check_stops_after_start(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]

@@ -2,7 +2,7 @@
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from noether.config.registry import Discriminated, RegistryBase
 from noether.config.schemas.schedule import ScheduleConfig
@@ -29,13 +29,14 @@ class OptimizerConfig(RegistryBase):
     schedule: Annotated[ScheduleConfig, Discriminated(ScheduleConfig)] | None = None
     """Learning-rate schedule over the training updates; constant when absent."""
 
-    @model_validator(mode="after")
-    def validate_lr_scale(self) -> "OptimizerConfig":
-        """Scales must be non-negative."""
-        bad = [key for key, value in self.lr_scale.items() if value < 0]
+    @field_validator("lr_scale")
+    @classmethod
+    def validate_lr_scale(cls, lr_scale: dict[str, float]) -> dict[str, float]:
+        """Scales must be non-negative (reported at `lr_scale`, the key to fix)."""
+        bad = [key for key, value in lr_scale.items() if value < 0]
         if bad:
             raise ValueError(f"lr_scale values must be >= 0 (negative for {', '.join(bad)})")
-        return self
+        return lr_scale
 
 
 class SGDConfig(OptimizerConfig):

@@ -13,6 +13,16 @@ class ScheduleConfig(RegistryBase):
 
     entry_point_group: ClassVar[str] = "noether.schedules"
 
+    def length_problem(self, total_updates: int, source: str = "") -> tuple[str, str] | None:
+        """(field, message) when this schedule cannot run its course in `total_updates`
+        updates (a warm-up longer than the run), else None.
+
+        One torch-free rule: `noether-config validate` applies it where the config tells the
+        run's length (max_updates, max_samples), the runtime once the data tells it
+        (max_epochs), so a schedule that would silently never reach its peak is refused.
+        `source` says where the number of updates comes from (`trainer.max_updates: 10`)."""
+        return None
+
 
 class ConstantScheduleConfig(ScheduleConfig):
     """The same multiplier at every update."""
@@ -56,8 +66,8 @@ class PolynomialScheduleConfig(ScheduleConfig):
 
     power: float = Field(default=1.0, gt=0)
     """Exponent of the decay."""
-    end_value: float = Field(default=0.0, ge=0)
-    """Multiplier at the last update."""
+    end_value: float = Field(default=0.0, ge=0, le=1)
+    """Multiplier at the last update (at most 1: the schedule decays from 1)."""
 
 
 class LinearWarmupCosineDecayScheduleConfig(ScheduleConfig):
@@ -70,10 +80,32 @@ class LinearWarmupCosineDecayScheduleConfig(ScheduleConfig):
     """Length of the warm-up in updates."""
     warmup_percent: float | None = Field(default=None, ge=0, lt=1)
     """Length of the warm-up as a fraction of all updates."""
-    end_value: float = Field(default=0.0, ge=0)
-    """Multiplier at the last update."""
+    end_value: float = Field(default=0.0, ge=0, le=1)
+    """Multiplier at the last update (at most 1: the schedule decays from its peak)."""
 
     @classmethod
     def field_rules(cls) -> tuple[FieldRule, ...]:
         """Warm-up is given in updates or as a fraction, not both."""
         return (AtMostOne("warmup_updates", "warmup_percent"),)
+
+    def warmup_length(self, total_updates: int) -> int:
+        """Warm-up updates of a run of `total_updates` updates (the runtime's rule too)."""
+        if self.warmup_updates is not None:
+            return self.warmup_updates
+        if self.warmup_percent is not None:
+            return round(self.warmup_percent * total_updates)
+        return 0
+
+    def length_problem(self, total_updates: int, source: str = "") -> tuple[str, str] | None:
+        """A warm-up of more updates than the run has never reaches the peak lr."""
+        warmup = self.warmup_length(total_updates)
+        if 0 < total_updates < warmup:
+            where = f", from {source}" if source else ""
+            reached = total_updates / warmup
+            return (
+                "warmup_updates",
+                f"{warmup} updates of warm-up are more than the run has ({total_updates} "
+                f"updates{where}): the learning rate would stop at {reached:.3g} of its peak "
+                "and never decay; shorten the warm-up or use warmup_percent",
+            )
+        return None

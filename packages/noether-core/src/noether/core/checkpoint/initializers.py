@@ -9,6 +9,7 @@ for it.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ from noether.core.checkpoint.folders import CheckpointError
 from noether.core.checkpoint.safe_files import load_file
 from noether.core.checkpoint.writer import MODEL_FILE, CheckpointWriter, TrainerLike, unwrap_model
 from noether.core.distributed import is_rank0
+from noether.core.models.base import ModelBase
 from noether.core.runs import PathProvider, find_run_dir, run_checkpoint_dir
 
 logger = logging.getLogger(__name__)
@@ -107,6 +109,8 @@ class ResumeInitializer(InitializerBase):
         )
         """Continues the run in its own folder (`noether-train --resume`)."""
         self._state: dict[str, Any] | None = None
+        self._stored_lrs: list[float] = []
+        """The lr of every group that the checkpoint's run had set for its next update."""
 
     @property
     def state(self) -> dict[str, Any]:
@@ -148,6 +152,7 @@ class ResumeInitializer(InitializerBase):
             for group in optimizer.param_groups
         ]
         stored = self._part("optim", "optimizer state")
+        self._stored_lrs = [float(group["lr"]) for group in stored.get("param_groups", [])]
         try:
             optimizer.load_state_dict(stored)
         except ValueError as error:
@@ -174,6 +179,8 @@ class ResumeInitializer(InitializerBase):
         finally:
             self._state = None  # restored: not held in memory for the whole run
         counter = getattr(trainer, "update_counter", None)
+        if counter is not None:
+            warn_if_lr_changed(model, self._stored_lrs, counter.update, counter.total_updates)
         if self.in_place and counter is not None and is_rank0():
             retire_later_checkpoints(run_checkpoint_dir(self.run_dir), counter.update)
 
@@ -208,6 +215,40 @@ class ResumeInitializer(InitializerBase):
         if not self.config.force:
             raise InitializerError(message + "; resume with force to accept this")
         logger.warning("%s; resuming anyway (force)", message)
+
+
+def warn_if_lr_changed(
+    model: nn.Module, stored_lrs: list[float], update: int, total_updates: int
+) -> None:
+    """Says when the resumed run's next update takes another lr than the checkpoint's run
+    had set for it.
+
+    Schedules span the whole run, so a raised stop criterion (extending a finished run)
+    stretches them: the lr jumps (from the end of a cosine back up to its middle) and the
+    remaining updates follow the new schedule. Resume accepts such a change; this says
+    what it does to the learning rate, which the changed key alone does not tell.
+    """
+    model = unwrap_model(model)
+    optimizer = getattr(model, "optimizer", None)
+    if not isinstance(model, ModelBase) or optimizer is None or not stored_lrs or not is_rank0():
+        return
+    multiplier = model.lr_multiplier(update)
+    now = [float(group["base_lr"]) * multiplier for group in optimizer.param_groups]
+    if len(now) != len(stored_lrs) or all(
+        math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
+        for a, b in zip(now, stored_lrs, strict=True)
+    ):
+        return
+    schedule = model.model_config.optimizer.schedule if model.model_config.optimizer else None
+    logger.warning(
+        "the learning rate of update %d is %.6g, not %.6g as the checkpoint's run set it: "
+        "this config's optimizer%s sets it otherwise%s",
+        update + 1,
+        now[0],
+        stored_lrs[0],
+        "" if schedule is None else f" or {schedule.kind} schedule",
+        "" if schedule is None else f" (the schedule now spans {total_updates} updates)",
+    )
 
 
 def _weights_near(path: Path) -> str:

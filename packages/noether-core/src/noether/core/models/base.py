@@ -123,11 +123,17 @@ class ModelBase(nn.Module):
         self.__dict__["_update"] = update
         self._apply_lr(update)
 
+    def lr_multiplier(self, update: int) -> float:
+        """The schedule's multiplier of every group's `base_lr` at `update` (0-based); 1.0
+        without a schedule. What `set_update` applies, and what the lr callback reports for
+        an update already done."""
+        return 1.0 if self.schedule is None else self.schedule.get_value(update)
+
     def _apply_lr(self, update: int) -> None:
         optimizer = self.optimizer
         if optimizer is None:
             return
-        multiplier = 1.0 if self.schedule is None else self.schedule.get_value(update)
+        multiplier = self.lr_multiplier(update)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * multiplier
 

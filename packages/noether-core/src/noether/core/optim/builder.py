@@ -53,8 +53,32 @@ def lr_scale_for(name: str, lr_scale: dict[str, float]) -> tuple[str | None, flo
     return key, lr_scale[key]
 
 
+def check_lr_scale_keys(lr_scale: dict[str, float], model: nn.Module) -> None:
+    """Every key of `lr_scale` is part of some parameter's name (frozen ones count).
+
+    A key that matches nothing is a typo or a renamed module, and the parameters it meant
+    would train at the full lr without a word.
+
+    Raises:
+        ValueError: naming the keys that match nothing and some of the parameter names.
+    """
+    names = [name for name, _ in model.named_parameters()]
+    unmatched = [key for key in lr_scale if not any(key in name for name in names)]
+    if unmatched:
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise ValueError(
+            f"model.optimizer.lr_scale: {', '.join(map(repr, unmatched))} is part of no "
+            f"parameter name of {type(model).__name__} (its parameters: {shown})"
+        )
+
+
 def build_param_groups(config: OptimizerConfig, model: nn.Module) -> list[dict[str, Any]]:
-    """Groups the trainable parameters of `model` by weight decay and lr scale."""
+    """Groups the trainable parameters of `model` by weight decay and lr scale.
+
+    Raises:
+        ValueError: a key of `lr_scale` names no parameter.
+    """
+    check_lr_scale_keys(config.lr_scale, model)
     norm_names = norm_parameter_names(model) if config.exclude_bias_and_norm_from_wd else set()
     groups: dict[tuple[float, str | None], dict[str, Any]] = {}
     for name, param in model.named_parameters():

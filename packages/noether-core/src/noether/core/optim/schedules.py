@@ -100,14 +100,7 @@ class LinearWarmupCosineDecaySchedule(ScheduleBase):
 
     def __init__(self, config: ScheduleConfig, total_updates: int) -> None:
         super().__init__(config, total_updates)
-        self.warmup_updates = self._warmup_updates()
-
-    def _warmup_updates(self) -> int:
-        if self.config.warmup_updates is not None:
-            return self.config.warmup_updates
-        if self.config.warmup_percent is not None:
-            return round(self.config.warmup_percent * self.total_updates)
-        return 0
+        self.warmup_updates = self.config.warmup_length(total_updates)
 
     def get_value(self, update: int) -> float:
         warmup = self.warmup_updates

@@ -1,0 +1,80 @@
+"""Optimizer and schedule values that cannot work are refused by validation, at their key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from noether.config import ConfigError, load_config
+from noether.config.schemas.experiment import schedule_length_note
+
+Project = Callable[..., Path]
+
+SCHEDULE_LINE = 11  # `schedule:` of VALID_CONFIG (conftest)
+
+
+def issues_of(path: Path, overrides: list[str]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, overrides)
+    return [str(issue) for issue in caught.value.issues]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "runs"),
+    [
+        (["trainer.max_updates=10"], "trainer.max_updates: 10"),
+        (["trainer.max_samples=40"], "trainer.max_samples: 40"),  # 4 samples per update
+    ],
+)
+def test_warmup_longer_than_the_run_is_a_note_at_its_key(
+    project: Project, valid_yaml: str, overrides: list[str], runs: str
+) -> None:
+    # a note, not an error: `trainer.max_updates=1` to try a config should still run
+    folder = project(**{"exp.yaml": valid_yaml})
+    warmup = "model.optimizer.schedule={kind: linear_warmup_cosine_decay, warmup_updates: 50}"
+    config = load_config(folder / "exp.yaml", ["trainer.max_epochs=null", *overrides, warmup])
+    (note,) = [str(issue) for issue in config.notes()]
+    assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.warmup_updates: 50 " in note
+    assert f"more than the run has (10 updates, from {runs})" in note
+    assert "stop at 0.2 of its peak" in note
+
+
+def test_warmup_within_the_run_has_no_note_and_epochs_need_the_data(
+    project: Project, valid_yaml: str
+) -> None:
+    folder = project(**{"exp.yaml": valid_yaml})
+    warmup = "model.optimizer.schedule={kind: linear_warmup_cosine_decay, warmup_updates: 10}"
+    config = load_config(
+        folder / "exp.yaml", ["trainer.max_epochs=null", "trainer.max_updates=10", warmup]
+    )
+    assert config.notes() == []
+    # in epochs the run's length needs the data's size: the trainer tells it
+    config = load_config(folder / "exp.yaml", [warmup])  # max_epochs: 2
+    assert config.notes() == []
+    note = schedule_length_note(config.model, config.trainer, updates_per_epoch=4)
+    assert note is not None and note[0] == "model.optimizer.schedule.warmup_updates"
+    assert "(8 updates, from trainer.max_epochs: 2 at 4 updates per epoch)" in note[1]
+    assert schedule_length_note(config.model, config.trainer, updates_per_epoch=5) is None
+
+
+@pytest.mark.parametrize("kind", ["linear_warmup_cosine_decay", "polynomial"])
+def test_decay_ending_above_its_start_is_an_error(
+    project: Project, valid_yaml: str, kind: str
+) -> None:
+    folder = project(**{"exp.yaml": valid_yaml})
+    (issue,) = issues_of(
+        folder / "exp.yaml", [f"model.optimizer.schedule={{kind: {kind}, end_value: 2.0}}"]
+    )
+    assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.end_value" in issue
+    assert "less than or equal to 1" in issue
+
+
+def test_negative_lr_scale_is_an_error_at_the_lr_scale_key(
+    project: Project, valid_yaml: str
+) -> None:
+    folder = project(**{"exp.yaml": valid_yaml})
+    (issue,) = issues_of(folder / "exp.yaml", ["model.optimizer.lr_scale={head: -1.0}"])
+    assert ": model.optimizer.lr_scale: " in issue
+    assert "lr_scale values must be >= 0 (negative for head)" in issue
