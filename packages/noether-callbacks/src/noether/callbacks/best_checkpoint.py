@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch import nn
+
 from noether.callbacks._metrics import is_improvement, read_metric, safe_tag, within_tolerance
+from noether.callbacks.ema import ema_factor_in_key, ema_filename, ema_model_name
 from noether.config.schemas.callbacks import BestCheckpointCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicCallback
 
 
 class BestCheckpointCallback(PeriodicCallback):
     """Writes `checkpoint_dir/best_<metric>/` whenever the metric reaches a new best value.
+
+    A metric of EMA weights (`loss/val/ema<f>/...`, logged by `offline_loss` with
+    `ema_factor`) is reached by the EMA weights, so they are written too, as
+    `model_ema=<f>.pt` next to `model.pt` (the trained weights of the same update).
 
     For each tolerance t, `best_<metric>_tol<t>/` holds an earlier new best while the best value
     stays within t% of it; it is replaced by the current (best) weights only when the best
@@ -60,6 +67,18 @@ class BestCheckpointCallback(PeriodicCallback):
             save_optim=self.best_config.save_optim,
             save_trainer=False,
         )
+        scored = self._scored_ema()
+        if scored is not None:  # the weights that reached the best value are the EMA's
+            factor, ema_model = scored
+            self.checkpoint_writer.save_object(ema_model.state_dict(), tag, ema_filename(factor))
+
+    def _scored_ema(self) -> tuple[float, nn.Module] | None:
+        """The EMA whose weights the metric measures (`loss/val/ema0.999/total`), if an ema
+        callback of the run averages with that factor."""
+        factor = ema_factor_in_key(self.best_config.metric_key)
+        if factor is None or ema_model_name(factor) not in self.context.models:
+            return None
+        return factor, self.context.model_named(ema_model_name(factor))
 
     def state_dict(self) -> dict[str, Any]:
         """Best value so far and what each tolerance folder holds."""

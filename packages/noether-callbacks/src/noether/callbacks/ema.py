@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from typing import Any
 
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 
 from noether.config.schemas.callbacks import EmaCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicCallback
+from noether.core.checkpoint.folders import ema_file
 from noether.core.checkpoint.writer import LATEST_TAG, unwrap_model
 
 
@@ -32,9 +34,30 @@ def ema_model_name(factor: float) -> str:
     return f"ema={factor:g}"
 
 
+def ema_metric_segment(factor: float) -> str:
+    """How metrics of the EMA weights of one factor are marked in their keys
+    (`loss/val/ema0.999/total`), so a reader of the metric knows which weights scored."""
+    return f"ema{factor:g}"
+
+
+_EMA_SEGMENT = re.compile(r"(?:^|/)ema([0-9.]+(?:e-?[0-9]+)?)(?:/|$)")
+
+
+def ema_factor_in_key(key: str) -> float | None:
+    """The EMA factor whose weights a metric key measures (see `ema_metric_segment`)."""
+    found = _EMA_SEGMENT.search(key)
+    if found is None:
+        return None
+    try:
+        return float(found.group(1))
+    except ValueError:
+        return None
+
+
 def ema_filename(factor: float) -> str:
-    """Weights file of one factor inside a checkpoint folder."""
-    return f"model_ema={factor:g}.pt"
+    """Weights file of one factor inside a checkpoint folder (the rule lives in core, where
+    `noether.core.load_model` reads it)."""
+    return ema_file(factor)
 
 
 class EmaCallback(PeriodicCallback):

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from noether.callbacks.ema import ema_model_name
+from noether.callbacks.ema import ema_metric_segment, ema_model_name
 from noether.config.schemas.callbacks import OfflineLossCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicDataIteratorCallback
 from noether.core.data.sharding import real_shard_size
@@ -51,7 +51,7 @@ class OfflineLossCallback(PeriodicDataIteratorCallback):
         """Prefix of the logged keys, `loss/<dataset_key>` (plus `/ema<f>` for EMA weights)."""
         prefix = f"loss/{self.dataset_key}"
         if self.ema_factor is not None:
-            prefix += f"/ema{self.ema_factor:g}"
+            prefix += f"/{ema_metric_segment(self.ema_factor)}"
         return prefix
 
     def before_training(self) -> None:

@@ -18,6 +18,7 @@ _EXPORTS = {
     "NonFiniteLossError": "noether.core.trainer.types",
     "TrainStepError": "noether.core.trainer.types",
     "Stopwatch": "noether.core.stopwatch",
+    "load_model": "noether.core.trained",
     "ModelBase": "noether.core.models.base",
     "DataContainer": "noether.core.data.container",
     "CallbackBase": "noether.core.callbacks.base",
@@ -40,6 +41,7 @@ __all__ = [
     "Stopwatch",
     "TrainStepError",
     "TrainerResult",
+    "load_model",
 ]
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from noether.core.data.container import DataContainer
     from noether.core.models.base import ModelBase
     from noether.core.stopwatch import Stopwatch
+    from noether.core.trained import load_model
     from noether.core.trainer.base import BaseTrainer
     from noether.core.trainer.types import (
         EarlyStopIteration,

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from noether.config import ExperimentConfig, RegistryBase
+from noether.config import ExperimentConfig, ModelConfig, RegistryBase
 from noether.core.data import DataContainer
 from noether.core.distributed import broadcast_object, get_local_rank, get_rank, is_rank0
 from noether.core.launch import LaunchEnvironment, detect, export
@@ -172,15 +172,21 @@ def build_datasets(config: ExperimentConfig) -> DataContainer:
 
 
 def build_model(config: ExperimentConfig) -> ModelBase:
-    """The model from its kind's target.
+    """The model of an experiment from its kind's target (see `build_model_from`)."""
+    return build_model_from(config.model)
+
+
+def build_model_from(model_config: ModelConfig) -> ModelBase:
+    """The model of one validated model schema, from its kind's target (also how a trained
+    model is rebuilt from its run folder).
 
     Raises:
         BuildError: the target built something that is not a ModelBase.
     """
-    model = build_component(config.model)
+    model = build_component(model_config)
     if not isinstance(model, ModelBase):
         raise BuildError(
-            f"model: {config.model.target} built a {type(model).__name__}, which is not a "
+            f"model: {model_config.target} built a {type(model).__name__}, which is not a "
             "noether.core.models.ModelBase subclass"
         )
     return model

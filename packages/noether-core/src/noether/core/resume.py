@@ -132,9 +132,10 @@ def find_checkpoint(run_dir: Path, tag: str | None) -> CheckpointInfo:
     return info
 
 
-def stored_config(run_dir: Path, checkpoint: CheckpointInfo) -> dict[str, Any]:
-    """The config the checkpoint was written with (else the run's config.yaml)."""
-    text = checkpoint.config_yaml
+def stored_config(run_dir: Path, checkpoint: CheckpointInfo | None) -> dict[str, Any]:
+    """The config the checkpoint was written with (else, or without one, the run's
+    config.yaml)."""
+    text = checkpoint.config_yaml if checkpoint is not None else None
     if text is None:
         text = run_config_path(run_dir).read_text(encoding="utf-8")
     loaded = yaml.safe_load(text)

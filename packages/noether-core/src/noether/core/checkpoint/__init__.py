@@ -1,6 +1,11 @@
 """Checkpoints: whole-or-nothing writing, safe reading, and initializers (resume, load weights)."""
 
-from noether.core.checkpoint.folders import CheckpointError, CheckpointInfo, newest_resumable
+from noether.core.checkpoint.folders import (
+    CheckpointError,
+    CheckpointInfo,
+    CheckpointNotFoundError,
+    newest_resumable,
+)
 from noether.core.checkpoint.initializers import (
     CheckpointInitializer,
     InitializerBase,
@@ -13,6 +18,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointInfo",
     "CheckpointInitializer",
+    "CheckpointNotFoundError",
     "CheckpointWriter",
     "InitializerBase",
     "InitializerError",

@@ -27,6 +27,8 @@ OPTIM_FILE = "optim.pt"
 TRAINER_FILE = "trainer.pt"
 UNIT_FILES = (MODEL_FILE, OPTIM_FILE, TRAINER_FILE, MANIFEST_FILE)
 """Files that make up a checkpoint; other callbacks may add their own (e.g. EMA weights)."""
+EMA_FILE_PREFIX = "model_ema="
+"""How the files of EMA weights in a checkpoint folder begin: `model_ema=<factor>.pt`."""
 FORMAT_VERSION = 1
 LATEST_TAG = "latest"
 """The rolling tag, replaced by each newer checkpoint (often an alias of a named one)."""
@@ -61,6 +63,20 @@ class CheckpointInfo:
     def resumable(self) -> bool:
         """Whether it holds what an exact resume needs (weights, optimizer, trainer)."""
         return {MODEL_FILE, OPTIM_FILE, TRAINER_FILE} <= set(self.files)
+
+
+def ema_file(factor: float) -> str:
+    """The weights file of the EMA of one factor inside a checkpoint folder (written by the
+    `ema` callback, read by `load_model`)."""
+    return f"{EMA_FILE_PREFIX}{factor:g}.pt"
+
+
+def ema_factors_in(folder: Path) -> list[str]:
+    """The factors of the EMA weights files in a checkpoint folder, as written."""
+    if not folder.is_dir():
+        return []
+    names = [p.name for p in folder.iterdir() if p.name.startswith(EMA_FILE_PREFIX)]
+    return sorted(n[len(EMA_FILE_PREFIX) : -len(".pt")] for n in names if n.endswith(".pt"))
 
 
 def fsync_folder(folder: Path) -> None:

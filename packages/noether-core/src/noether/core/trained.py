@@ -1,0 +1,175 @@
+"""A trained model back from its run folder: `load_model(run_dir, checkpoint, ema, device)`.
+
+The model is rebuilt the way `noether-train` built it (its kind's target, from the model
+part of the config the checkpoint was written with), then given the checkpoint's weights,
+read with `weights_only=True`. Nothing else of the run is built: no datasets, optimizer,
+trainer or tracker, so it works on a machine without the training data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import torch
+from pydantic import TypeAdapter, ValidationError
+
+from noether.config import ConfigError, Discriminated, KindError, ModelConfig
+from noether.core.checkpoint import folders
+from noether.core.checkpoint.folders import (
+    LATEST_TAG,
+    MODEL_FILE,
+    CheckpointError,
+    CheckpointInfo,
+    CheckpointNotFoundError,
+)
+from noether.core.checkpoint.safe_files import load_file
+from noether.core.models import ModelBase
+from noether.core.runs import run_checkpoint_dir, run_config_path
+
+_MODEL_SCHEMA: TypeAdapter[ModelConfig] = TypeAdapter(
+    Annotated[ModelConfig, Discriminated(ModelConfig)]
+)
+
+
+def load_model(
+    run_dir: str | os.PathLike[str],
+    checkpoint: str | None = None,
+    ema: float | None = None,
+    device: str | torch.device = "cpu",
+) -> ModelBase:
+    """The model of a run with the weights of one of its checkpoints, in eval mode.
+
+    Args:
+        run_dir: the run folder (`<output_path>/<name>/<run_id>`, with `config.yaml` and
+            `checkpoints/`), from any working directory, also after the project moved.
+        checkpoint: a checkpoint tag, i.e. a folder of `checkpoints/` (`E20_U640_S20480`,
+            `best_loss.val.total`, `latest`, ...). None: the checkpoint furthest into
+            training that holds the weights asked for (the rule `--resume` follows).
+        ema: load the EMA weights of this factor (`model_ema=<f>.pt`, written by the `ema`
+            callback) instead of the trained weights.
+        device: `cpu`, `cuda`, `cuda:N` or `auto`.
+
+    Raises:
+        CheckpointNotFoundError: no run folder, no such checkpoint (the message lists the
+            existing ones), or a checkpoint without these weights (it names the checkpoints
+            that hold them).
+        CheckpointError: the model cannot be rebuilt from the run's config, or the weights
+            file is refused or does not fit the model.
+    """
+    from noether.core.build import BuildError, build_model_from, resolve_device
+    from noether.core.resume import add_config_dir_to_path, stored_config
+
+    target_device = resolve_device(str(device))  # a bad device fails before anything is read
+    run = Path(run_dir).expanduser()
+    if not run_config_path(run).is_file():
+        raise CheckpointNotFoundError(
+            f"{run} is not a run folder: it has no {run_config_path(run).name}"
+        )
+    filename = MODEL_FILE if ema is None else folders.ema_file(ema)
+    folder, info = _checkpoint_folder(run, checkpoint, filename, ema)
+    note = add_config_dir_to_path(run)  # the user's model modules, next to the original config
+    try:
+        model_config = _MODEL_SCHEMA.validate_python(stored_config(run, info).get("model"))
+        model = build_model_from(model_config)
+    except (ValidationError, KindError, ConfigError, BuildError, ImportError) as error:
+        hint = f" ({note})" if note else ""
+        raise CheckpointError(
+            f"cannot rebuild the model of {run} from its config{hint}: {_reason(error)}"
+        ) from None
+    weights = folder / filename
+    state = load_file(weights)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise CheckpointError(
+            f"{weights} does not fit the model built from the run's config: "
+            f"{str(error).splitlines()[0]}"
+        ) from None
+    return model.to(target_device).eval()
+
+
+def _reason(error: Exception) -> str:
+    """One line per problem, each at its key path under `model`."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    return "; ".join(
+        ".".join(["model", *(str(part) for part in issue["loc"])]) + f": {issue['msg']}"
+        for issue in error.errors()
+    )
+
+
+def _checkpoint_folder(
+    run: Path, tag: str | None, filename: str, ema: float | None
+) -> tuple[Path, CheckpointInfo | None]:
+    """The folder of checkpoint `tag` (None: the newest) that holds `filename`, and its
+    manifest (None for a folder that holds only EMA weights, written at an update without a
+    checkpoint)."""
+    checkpoint_dir = run_checkpoint_dir(run)
+    complete = folders.list_checkpoints(checkpoint_dir)
+    holding = [info for info in complete if (info.path / filename).is_file()]
+    what = "weights (model.pt)" if ema is None else f"EMA weights of factor {ema:g} ({filename})"
+    if tag is None:
+        newest = _newest(holding)
+        if newest is not None:
+            return newest.path, newest
+        ema_only = _ema_only_folders(checkpoint_dir, filename) if ema is not None else []
+        if ema_only:
+            return ema_only[-1], None
+        listing = ", ".join(info.tag for info in complete) or "none"
+        written = sorted({f for p in _folders(checkpoint_dir) for f in folders.ema_factors_in(p)})
+        ema_note = (
+            f"; EMA factors written: {', '.join(written) or 'none'}" if ema is not None else ""
+        )
+        raise CheckpointNotFoundError(
+            f"{run} has no checkpoint with {what} (complete checkpoints: {listing}{ema_note})"
+        )
+    folder = folders.resolve(checkpoint_dir, tag)
+    if folder is None:
+        loose = checkpoint_dir / tag
+        if ema is not None and Path(tag).name == tag and (loose / filename).is_file():
+            return loose, None  # EMA weights written at an update without a checkpoint
+        listing = ", ".join(info.tag for info in complete) or "none"
+        raise CheckpointNotFoundError(
+            f"{run} has no complete checkpoint {tag!r} (complete checkpoints: {listing})"
+        )
+    if not (folder / filename).is_file():
+        found = ", ".join(info.tag for info in holding) or "none"
+        factors = folders.ema_factors_in(folder)
+        ema_note = f"; its EMA factors: {', '.join(factors)}" if factors else ""
+        raise CheckpointNotFoundError(
+            f"checkpoint {tag!r} of {run} holds no {what}{ema_note} (checkpoints that do: {found})"
+        )
+    return folder, folders.read_manifest(folder)
+
+
+def _newest(infos: list[CheckpointInfo]) -> CheckpointInfo | None:
+    """The one furthest into training (error checkpoints left out); at one update, a
+    tagged one before `latest` before a best_* one, which are copies of the same weights."""
+    candidates = [info for info in infos if not info.tag.startswith("error_")]
+    return max(
+        candidates,
+        key=lambda info: (
+            info.update,
+            not info.tag.startswith("best_"),
+            info.tag != LATEST_TAG,
+        ),
+        default=None,
+    )
+
+
+def _folders(checkpoint_dir: Path) -> list[Path]:
+    """The checkpoint folders of a run (not the staging or retired ones)."""
+    if not checkpoint_dir.is_dir():
+        return []
+    return [p for p in checkpoint_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+def _ema_only_folders(checkpoint_dir: Path, filename: str) -> list[Path]:
+    """Folders that hold EMA weights but no checkpoint, oldest first (by file time)."""
+    found = [p for p in _folders(checkpoint_dir) if (p / filename).is_file()]
+    return sorted(found, key=lambda p: (p / filename).stat().st_mtime_ns)
+
+
+__all__ = ["load_model"]
