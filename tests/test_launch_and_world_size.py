@@ -1,7 +1,7 @@
 """`noether-train --resume` on another number of ranks than the run had is refused by name
 (other random numbers, another order of the gradients' sums), unless forced; a launch
 environment that names no place in a job is refused with the variable, before anything runs;
-notes on the config are printed once, by rank 0.
+notes on the config are printed once, by rank 0; so is a refused resume.
 """
 
 from __future__ import annotations
@@ -12,21 +12,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
 import yaml
-from resume_testing import CONFIG, NOETHER_TRAIN, environment, noether_train, run_dirs
+from resume_testing import CONFIG, NOETHER_TRAIN, TORCHRUN, environment, noether_train, run_dirs
 
 from noether.core.resume import plan_resume
 
 EPOCH_CHECKPOINT = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1, save_optim: true}]"
 
 
-def _as_rank_0_of_2(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`noether-train ARGS` with torchrun's variables for rank 0 of 2 (and no rank 1: what
-    is checked here is decided before the ranks meet)."""
-    launch = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}
+def _on_two_ranks(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`noether-train ARGS` under torchrun with two processes."""
     return subprocess.run(
-        [str(NOETHER_TRAIN), *map(str, args)],
+        [
+            str(TORCHRUN),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(NOETHER_TRAIN),
+            *map(str, args),
+        ],
         cwd=cwd,
-        env=environment(**launch, MASTER_PORT="29999"),
+        env=environment(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -41,11 +46,12 @@ def test_a_resume_on_another_number_of_ranks_is_refused_by_name_unless_forced(
     (run_dir,) = run_dirs(tmp_path)
     before = sorted(p.name for p in run_dir.rglob("*"))
 
-    refused = _as_rank_0_of_2(tmp_path, "--resume", run_dir, "trainer.max_epochs=2")
+    refused = _on_two_ranks(tmp_path, "--resume", run_dir, "trainer.max_epochs=2")
     assert refused.returncode == 1, refused.stderr
-    assert "world size (processes): 1 -> 2" in refused.stderr
+    assert refused.stderr.count("world size (processes): 1 -> 2") == 1  # said once
+    assert refused.stderr.count("exitcode  : 1 ") == 2  # both ranks exit 1 themselves
     assert "--force" in refused.stderr
-    assert "Traceback" not in refused.stderr
+    assert "noether/core/" not in refused.stderr  # no frames of ours (torchrun prints its own)
     assert sorted(p.name for p in run_dir.rglob("*")) == before
 
     config = yaml.safe_load((run_dir / "config.yaml").read_text())

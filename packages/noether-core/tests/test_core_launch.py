@@ -85,3 +85,13 @@ def test_launch_variables_that_name_no_place_in_the_job_are_refused_by_name() ->
         with pytest.raises(LaunchError, match=re.escape(message)):
             detect(env)
     assert detect({"WORLD_SIZE": "1"}).launcher == "single"
+
+
+def test_the_rendezvous_timeout_is_read_in_seconds_and_checked() -> None:
+    from noether.core.rendezvous import DEFAULT_TIMEOUT, rendezvous_timeout
+
+    assert rendezvous_timeout({}) == DEFAULT_TIMEOUT
+    assert rendezvous_timeout({"NOETHER_RENDEZVOUS_TIMEOUT": "2.5"}) == 2.5
+    for text in ("0", "-3", "soon", "inf", "nan"):
+        with pytest.raises(LaunchError, match=f"NOETHER_RENDEZVOUS_TIMEOUT={text!r} is not"):
+            rendezvous_timeout({"NOETHER_RENDEZVOUS_TIMEOUT": text})

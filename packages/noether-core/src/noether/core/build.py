@@ -19,8 +19,9 @@ import torch.distributed as dist
 from noether.config import ExperimentConfig, ModelConfig, RegistryBase
 from noether.core.data import DataContainer
 from noether.core.distributed import broadcast_object, get_local_rank, get_rank, is_rank0
-from noether.core.launch import LaunchEnvironment, detect, export
+from noether.core.launch import LaunchEnvironment, detect
 from noether.core.models import ModelBase
+from noether.core.rendezvous import Rendezvous, join
 from noether.core.rng import seed_all
 from noether.core.runs import PathProvider, RunFolderError
 from noether.core.trackers.base import TrackerBase
@@ -82,21 +83,29 @@ def seed_everything(seed: int) -> None:
     seed_all(seed)
 
 
-def init_distributed_from_env(device: torch.device) -> LaunchEnvironment:
+def init_distributed_from_env(
+    device: torch.device, meeting: Rendezvous | None = None
+) -> LaunchEnvironment:
     """Joins the process group when started by torchrun or srun with more than one process
     (and not joined yet); see `noether.core.launch`.
+
+    Args:
+        device: this rank's device (its backend: NCCL for CUDA, gloo otherwise).
+        meeting: the ranks, met already (`noether.core.rendezvous`); met here when None.
 
     Returns:
         Who launched this process, and its rank.
     """
-    launch = detect()
+    launch = detect() if meeting is None else meeting.launch
     if launch.world_size <= 1 or dist.is_initialized():
         return launch
-    export(launch)
+    if meeting is None:
+        meeting = join(launch)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(
         backend="nccl" if device.type == "cuda" else "gloo",
+        store=dist.PrefixStore("default_pg", meeting.store),  # type: ignore[attr-defined]
         rank=launch.rank,
         world_size=launch.world_size,
     )

@@ -9,10 +9,13 @@ imported only by the steps that need it, so `--print-config` of a new run stays 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -21,6 +24,8 @@ import yaml
 from noether.config import ConfigError, ExperimentConfig, load_config
 
 if TYPE_CHECKING:
+    from noether.core.launch import LaunchEnvironment
+    from noether.core.rendezvous import Rendezvous
     from noether.core.resume import ResumePlan
 
 Action = Literal["train", "print-config", "dry-run"]
@@ -54,6 +59,84 @@ class ResolvedRun:
 def error(message: str) -> None:
     """One message on stderr, prefixed with the program name."""
     print(f"noether-train: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[io.StringIO]:
+    """What a start check prints on stderr, kept to be said once for all ranks
+    (`pass_together`); printed at once when the check is cut short (e.g. by a signal)."""
+    caught = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(caught):
+            yield caught
+    except BaseException:
+        sys.stderr.write(caught.getvalue())
+        raise
+
+
+def pass_together(meeting: Rendezvous | None, step: str, code: int, text: str) -> int:
+    """A start check's outcome for this rank: its exit code (0: go on) once the ranks agreed,
+    its printed `text` said once (see `Rendezvous.agree`); alone, the text and the code."""
+    if meeting is None:
+        sys.stderr.write(text)
+        return code
+    from noether.core.rendezvous import RendezvousError
+
+    try:
+        return meeting.agree(step, code, text)
+    except RendezvousError as exc:
+        error(str(exc))
+        return code or 1
+
+
+RUN_PACKAGES = ("noether-config", "noether-core", "noether-trainers", "noether-callbacks", "torch")
+"""Packages whose versions all ranks of a run must share."""
+
+
+def run_facts(config: ExperimentConfig) -> dict[str, str]:
+    """What every rank of one run must have alike: each config value (by key path) and the
+    versions of the packages that train it."""
+    facts: dict[str, str] = {}
+
+    def flatten(value: object, path: str) -> None:
+        if isinstance(value, dict) and value:
+            for key, item in value.items():
+                flatten(item, f"{path}.{key}" if path else str(key))
+        else:
+            facts[path] = json.dumps(value, sort_keys=True)
+
+    flatten(config.model_dump(mode="json"), "")
+    for package in RUN_PACKAGES:
+        try:
+            facts[f"version of {package}"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            facts[f"version of {package}"] = "not installed"
+    return facts
+
+
+def refusal(differences: Sequence[str], shown: int = 5) -> str:
+    """The message of a rank whose config or packages differ from rank 0's ('' if none)."""
+    if not differences:
+        return ""
+    more = len(differences) - shown
+    lines = [*differences[:shown], *([f"... and {more} more"] if more > 0 else [])]
+    return (
+        "noether-train: the ranks of this job would train different runs (a config file, an "
+        "override or an installation differs between them); this rank differs from rank 0 "
+        "in:\n" + "".join(f"  {line}\n" for line in lines)
+    )
+
+
+def meet(launch: LaunchEnvironment) -> Rendezvous | int:
+    """The job's other ranks, met (see `noether.core.rendezvous`); or exit code 1 after
+    saying why they did not meet."""
+    from noether.core.rendezvous import RendezvousError, join
+
+    try:
+        return join(launch)
+    except (RendezvousError, ValueError) as exc:  # LaunchError is a ValueError
+        error(str(exc))
+        return 1
 
 
 def resolved_config_text(config: ExperimentConfig) -> str:
@@ -176,15 +259,36 @@ def _execute(request: TrainRequest) -> int:
             return resolved
         sys.stdout.write(resolved_config_text(resolved.config))
         return 0
-    resolved = resolve(request, launch.rank)
-    if isinstance(resolved, int):
-        return resolved
     if request.action == "dry-run":
+        resolved = resolve(request, launch.rank)
+        if isinstance(resolved, int):
+            return resolved
         from noether.core.cli_dry_run import dry_run
 
         return dry_run(resolved, request.run_id)
+    # several ranks meet once the config is read: each start check's error is said once
+    with captured_stderr() as caught:
+        resolved = resolve(request, launch.rank)
+    meeting = meet(launch) if launch.world_size > 1 else None
+    if isinstance(meeting, int):
+        sys.stderr.write(caught.getvalue())
+        return resolved if isinstance(resolved, int) else meeting
+    code = pass_together(
+        meeting, "config", resolved if isinstance(resolved, int) else 0, caught.getvalue()
+    )
+    if code or isinstance(resolved, int):
+        return code or 1
+    if meeting is not None:
+        different = meeting.differences("run-facts", run_facts(resolved.config))
+        code = pass_together(meeting, "same-run", 1 if different else 0, refusal(different))
+        if code:
+            return code
     from noether.core.cli_train import train
 
     return train(
-        resolved.config, resolved.config_file, resume=resolved.resume, run_id=request.run_id
+        resolved.config,
+        resolved.config_file,
+        resume=resolved.resume,
+        run_id=request.run_id,
+        meeting=meeting,
     )

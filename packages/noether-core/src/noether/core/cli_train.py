@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from noether.config import ExperimentConfig, KindError
 from noether.config.batching import split_batch
 from noether.config.schemas.initializer import (
@@ -28,10 +30,11 @@ from noether.core.build import (
 )
 from noether.core.checkpoint.folders import CheckpointError
 from noether.core.checkpoint.initializers import InitializerError, build_initializer
-from noether.core.cli_run import error, resolved_config_text
+from noether.core.cli_run import captured_stderr, error, pass_together, resolved_config_text
 from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.failures import raised_in_user_code
-from noether.core.launch import LaunchEnvironment, LaunchError
+from noether.core.launch import LaunchEnvironment, LaunchError, detect
+from noether.core.rendezvous import Rendezvous
 from noether.core.resume import (
     ResumePlan,
     check_plan_current,
@@ -246,6 +249,7 @@ def train(
     config_file: Path,
     resume: ResumePlan | None = None,
     run_id: str | None = None,
+    meeting: Rendezvous | None = None,
 ) -> int:
     """Makes (or reopens) the run folder, builds and trains; returns the exit code.
 
@@ -254,30 +258,33 @@ def train(
         config_file: where it came from.
         resume: `--resume`: the run (and checkpoint) to continue in its own folder.
         run_id: the new run folder's name (default: a fresh id).
+        meeting: the job's other ranks (several processes): the checks before training are
+            passed together, each error said once.
     """
     lock = None
     recorded, config = config, with_resume_initializer(config, resume)
-    try:
-        checked = preflight(config, resume)
-        device = resolve_device(config.device)
-        launch = init_distributed_from_env(device)
-        check_batch_split(config, launch.world_size)
-        path_provider = open_run_folder(config, resume, run_id)
-        # held until training ends (this function returns): one run per folder at a time
-        lock = lock_run_folder(path_provider.run_dir) if is_rank0() else None
-        if resume is not None and is_rank0():
-            check_plan_current(resume)  # planned before the lock: still what it would be?
-    except START_ERRORS as exc:
+    with captured_stderr() as caught:
+        checked, device = _check_before_folder(config, resume)
+    code = pass_together(meeting, "preflight", 0 if checked is not None else 1, caught.getvalue())
+    if code or checked is None or device is None:
+        return code or 1
+    with captured_stderr() as caught:
+        try:
+            launch = init_distributed_from_env(device, meeting)
+            path_provider = open_run_folder(config, resume, run_id)
+            # held until training ends (this function returns): one run per folder at a time
+            lock = lock_run_folder(path_provider.run_dir) if is_rank0() else None
+            if resume is not None and is_rank0():
+                check_plan_current(resume)  # planned before the lock: still what it would be?
+            code = 0
+        except START_ERRORS as exc:
+            error(str(exc))
+            code = 1
+    code = pass_together(meeting, "run-folder", code, caught.getvalue())
+    if code:
         if lock is not None:
             lock.close()
-        error(str(exc))
-        return 1
-    except Exception as exc:  # e.g. a user's tracker that raises when built
-        if lock is not None:
-            lock.close()
-        with run_logging(None):
-            report(exc, None, headline="building the experiment failed")
-        return 1
+        return code
     try:
         return train_in_folder(
             config, config_file, resume, checked, launch, path_provider, recorded
@@ -291,6 +298,25 @@ def train(
     finally:
         if lock is not None:
             lock.close()
+
+
+def _check_before_folder(
+    config: ExperimentConfig, resume: ResumePlan | None
+) -> tuple[Preflight | None, torch.device | None]:
+    """The checks before the run folder is made: the preflight, the device and the batch
+    split for this launch's ranks; (None, None) after saying why the run cannot start."""
+    try:
+        checked = preflight(config, resume)
+        device = resolve_device(config.device)
+        check_batch_split(config, detect().world_size)
+    except START_ERRORS as exc:
+        error(str(exc))
+        return None, None
+    except Exception as exc:  # e.g. a user's tracker that raises when built
+        with run_logging(None):
+            report(exc, None, headline="building the experiment failed")
+        return None, None
+    return checked, device
 
 
 def train_in_folder(

@@ -1,0 +1,155 @@
+"""How a multi-process run starts and fails to start: a rendezvous that cannot happen ends
+every rank within `NOETHER_RENDEZVOUS_TIMEOUT`, naming the address; a job that meets another
+job at its port is refused; an error found while starting is said once, and every rank exits
+with the documented exit code. Real processes: srun-style tasks and torchrun, two gloo ranks.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
+from resume_testing import CONFIG, NOETHER_TRAIN, TORCHRUN, environment, free_port, run_dirs
+
+LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def _start_srun_tasks(
+    cwd: Path,
+    port: int,
+    *args: str,
+    job_id: str = "7",
+    timeout: float = 5,
+    ranks: tuple[int, ...] = (0, 1),
+    rank_args: dict[int, tuple[str, ...]] | None = None,
+) -> list[subprocess.Popen[str]]:
+    """Tasks `ranks` of a two-task SLURM job step, as srun starts them, meeting at
+    localhost:`port`."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    base = {k: v for k, v in environment().items() if k not in LAUNCH_VARIABLES}
+    return [
+        subprocess.Popen(
+            [str(NOETHER_TRAIN), str(CONFIG), *args, *(rank_args or {}).get(rank, ())],
+            cwd=cwd,
+            env={
+                **base,
+                "SLURM_PROCID": str(rank),
+                "SLURM_LOCALID": str(rank),
+                "SLURM_NTASKS": "2",
+                "SLURM_JOB_ID": job_id,
+                "SLURM_JOB_NODELIST": "localhost",
+                "SLURM_JOB_NAME": "train",
+                "MASTER_PORT": str(port),
+                "NOETHER_RENDEZVOUS_TIMEOUT": str(timeout),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in ranks
+    ]
+
+
+def _finish(processes: list[subprocess.Popen[str]], timeout: float = 90) -> list[str]:
+    """Each process's stderr once all ended (killed after `timeout` seconds: a hang)."""
+    try:
+        return [p.communicate(timeout=timeout)[1] for p in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_taken_rendezvous_port_ends_every_srun_task_promptly_naming_it(tmp_path: Path) -> None:
+    """Rank 0 cannot listen; rank 1 reaches a program that never answers (torch alone waited
+    for its collectives' 30 minutes, or until that program closed the port)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(8)
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        processes = _start_srun_tasks(tmp_path, port, "trainer.max_epochs=1", timeout=3)
+        errors = _finish(processes)
+        elapsed = time.monotonic() - started
+    assert [p.returncode for p in processes] == [1, 1], errors
+    assert (
+        f"rank 0 cannot open the rendezvous at localhost:{port}: port {port} is in use"
+        in (errors[0])
+    )
+    assert f"rank 1 could not join the rendezvous at localhost:{port} within 3 s" in errors[1]
+    assert "Traceback" not in errors[0] + errors[1]
+    assert elapsed < 60  # start-up (imports) plus the 3 s, not torch's 30 minutes
+    assert run_dirs(tmp_path) == []
+
+
+def test_a_job_given_the_port_of_another_job_is_refused_by_both_its_tasks(
+    tmp_path: Path,
+) -> None:
+    """The first job holds the port (its rank 0 waits for its rank 1); the second job's
+    rank 1 reaches the first job's rendezvous, and is told so instead of joining it."""
+    port = free_port()
+    first = _start_srun_tasks(tmp_path / "first", port, job_id="1", timeout=60, ranks=(0,))
+    try:
+        deadline = time.monotonic() + 60
+        while not _listening(port):  # the first job's rank 0 opened the rendezvous
+            assert time.monotonic() < deadline and first[0].poll() is None
+            time.sleep(0.1)
+        second = _start_srun_tasks(tmp_path / "second", port, job_id="2")
+        errors = _finish(second)
+    finally:
+        first[0].kill()
+        first[0].communicate()
+    assert [p.returncode for p in second] == [1, 1], errors
+    assert f"port {port} is in use" in errors[0]
+    assert f"rank 1 met another job at the rendezvous localhost:{port}" in errors[1]
+    assert "SLURM_JOB_ID=1" in errors[1] and "SLURM_JOB_ID=2" in errors[1]
+    assert run_dirs(tmp_path / "second") == []
+
+
+def test_a_config_error_under_torchrun_is_said_once_and_every_rank_exits_1(
+    tmp_path: Path,
+) -> None:
+    command = [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", str(NOETHER_TRAIN)]
+    result = subprocess.run(
+        [*command, str(CONFIG), "trainer.max_epochz=3"],
+        cwd=tmp_path,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("trainer.max_epochz: unknown key") == 1, result.stderr
+    assert result.stderr.count("is not a valid experiment config") == 1
+    # torchrun's summary: both workers exited 1 themselves (none was ended by a signal)
+    assert result.stderr.count("exitcode  : 1 ") == 2, result.stderr
+    assert run_dirs(tmp_path) == []
+
+
+def test_ranks_started_with_different_configs_refuse_to_train_naming_the_difference(
+    tmp_path: Path,
+) -> None:
+    """Another learning rate on one rank trained on silently (DDP checks shapes only)."""
+    processes = _start_srun_tasks(
+        tmp_path,
+        free_port(),
+        "trainer.max_epochs=1",
+        rank_args={0: ("model.optimizer.lr=0.01",), 1: ("model.optimizer.lr=0.02",)},
+        timeout=30,
+    )
+    errors = _finish(processes)
+    assert [p.returncode for p in processes] == [1, 1], errors
+    assert "the ranks of this job would train different runs" in errors[1]
+    assert "model.optimizer.lr: 0.01 on rank 0, 0.02 on rank 1" in errors[1]
+    assert "different runs" not in errors[0]  # said once, by the rank that differs
+    assert run_dirs(tmp_path) == []
