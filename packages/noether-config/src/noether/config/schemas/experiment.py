@@ -103,8 +103,7 @@ class ExperimentConfig(BaseModel):
         `callbacks_that_never_run`), a warm-up longer than the run (`schedule_length_note`),
         at its file and line when loaded from files."""
         found = []
-        schedule = schedule_length_note(self.model, self.trainer)
-        for key, message in [*callbacks_that_never_run(self.trainer), *filter(None, [schedule])]:
+        for key, message in run_length_notes(self.model, self.trainer):
             site = self._site(key)
             file, line = (site.file, site.line) if site is not None else ("", None)
             found.append(ConfigIssue(file, line, key, message))
@@ -228,6 +227,19 @@ def schedule_length_note(
         return None
     field, message = problem
     return f"model.optimizer.schedule.{field}", message
+
+
+def run_length_notes(
+    model: ModelConfig,
+    trainer: BaseTrainerConfig,  # type: ignore[type-arg]
+    updates_per_epoch: int | None = None,
+) -> list[tuple[str, str]]:
+    """(key path, message) of each part of the config that the run's length defeats: the
+    callbacks that never run and a warm-up longer than the run. From the config alone
+    (`validate`), or with the run's `updates_per_epoch` (the trainer, once the data tells
+    it)."""
+    schedule = schedule_length_note(model, trainer, updates_per_epoch)
+    return [*callbacks_that_never_run(trainer, updates_per_epoch), *filter(None, [schedule])]
 
 
 def _check_stops_after_start(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]

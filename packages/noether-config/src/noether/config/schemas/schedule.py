@@ -19,7 +19,7 @@ class ScheduleConfig(RegistryBase):
 
         One torch-free rule: `noether-config validate` applies it where the config tells the
         run's length (max_updates, max_samples), the runtime once the data tells it
-        (max_epochs), so a schedule that would silently never reach its peak is refused.
+        (max_epochs), so a schedule that would silently never reach its peak is noted.
         `source` says where the number of updates comes from (`trainer.max_updates: 10`)."""
         return None
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from noether.config.schemas.experiment import callbacks_that_never_run, schedule_length_note
+from noether.config.schemas.experiment import run_length_notes
 from noether.core.callbacks.base import CallbackBase, PeriodicDataIteratorCallback
 from noether.core.callbacks.context import CallbackContext, GradNormMeter
 from noether.core.callbacks.dispatch import CallbackDispatcher
@@ -133,10 +133,6 @@ class BaseTrainer(abc.ABC):
             max_samples=config.max_samples,
             start_epoch=config.start_at_epoch or 0,
         )
-        told = dict(callbacks_that_never_run(config))  # noted by `validate` and the CLI
-        for key, message in callbacks_that_never_run(config, self.updates_per_epoch):
-            if key not in told and get_rank() == 0:  # every rank would say it
-                self.logger.warning("note: %s: %s", key, message)
         self.log_writer = LogWriter(tracker) if tracker is not None else None
         self.checkpoint_writer = (
             CheckpointWriter(path_provider, self.update_counter)
@@ -433,20 +429,22 @@ class BaseTrainer(abc.ABC):
         model = model.to(self.device)
         if not model.is_initialized:
             model.initialize(self.update_counter.total_updates)
-        self._note_schedule_length(model)
+        self._note_what_the_data_tells(model)
         self._model = model
         self.apply_resume_initializer(model)
         if self.update_counter.update > 0:
             model.set_update(self.update_counter.update)
         return model
 
-    def _note_schedule_length(self, model: ModelBase) -> None:
-        """Warns of a warm-up longer than the run where only the data told the run's length
-        (max_epochs); `validate` and the CLI noted the others."""
-        told = schedule_length_note(model.model_config, self.config)
-        note = schedule_length_note(model.model_config, self.config, self.updates_per_epoch)
-        if note is not None and told is None and get_rank() == 0:
-            self.logger.warning("note: %s: %s", *note)
+    def _note_what_the_data_tells(self, model: ModelBase) -> None:
+        """Notes what the run's length defeats (see `run_length_notes`) where only the data
+        told that length; `validate` and the CLI noted the others."""
+        told = dict(run_length_notes(model.model_config, self.config))
+        for key, message in run_length_notes(
+            model.model_config, self.config, self.updates_per_epoch
+        ):
+            if key not in told and get_rank() == 0:  # every rank would say it
+                self.logger.warning("note: %s: %s", key, message)
 
     def _build_loop(self, model: ModelBase, dist_model: torch.nn.Module) -> TrainingLoop:
         guard = None
