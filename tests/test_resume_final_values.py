@@ -7,31 +7,20 @@ checkpoint the run resumes from is still among the `final ...` lines and in summ
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
+from resume_testing import noether_train
+
 PROJECT = Path(__file__).parent / "train_cli_project"
 CONFIG = PROJECT / "experiment.yaml"
-BIN = Path(sys.executable).parent
 # 4 updates per epoch, 3 epochs; the evaluation runs after epoch 2 only
 CALLBACKS = (
     "trainer.callbacks=[{kind: offline_loss, dataset_key: train, every_n_epochs: 2},"
     " {kind: checkpoint, every_n_epochs: 1, save_optim: true}]"
 )
-
-
-def noether_train(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "noether-train"), *map(str, args)],
-        cwd=cwd,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def final_lines(stdout: str) -> list[str]:

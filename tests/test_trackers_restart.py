@@ -9,26 +9,15 @@ failure off.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
+from resume_testing import noether_train
+
 PROJECT = Path(__file__).parent / "failing_project"
-BIN = Path(sys.executable).parent
 SUMMARIES = ("summary/dataset/train/size", "summary/model/params/trainable")
-
-
-def noether_train(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "noether-train"), *map(str, args)],
-        cwd=cwd,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def failed_then_resumed(tmp_path: Path, tracker: str) -> Path:
