@@ -20,8 +20,8 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
-from resume_configs import MlpModelConfig
-from resume_runtime import FEATURES, Mlp
+# the project's own modules are imported in subprocesses only: their schemas would add kinds
+# to this process's registry, which later tests list
 from resume_testing import PROJECT, environment, metrics, noether_train, run_dirs
 
 CALLBACKS = (
@@ -34,13 +34,11 @@ CALLBACKS = (
     "{kind: checkpoint, every_n_epochs: 1}]"
 )
 NO_NOISE = "datasets.train.noise=0.0"  # the same loss each time the data is evaluated
-INPUTS = torch.linspace(-1.0, 1.0, 5 * FEATURES).reshape(5, FEATURES)
 
 LOAD = """
 import json, sys, torch
 from noether.core import load_model
 requests, out = json.loads(sys.argv[1]), sys.argv[2]
-x = torch.linspace(-1.0, 1.0, 5 * int(sys.argv[3])).reshape(5, -1)
 outputs, errors = {}, {}
 for name, (run, kwargs) in requests.items():
     try:
@@ -49,10 +47,25 @@ for name, (run, kwargs) in requests.items():
         errors[name] = f"{type(error).__name__}: {error}"
         continue
     assert not model.training and model.optimizer is None
+    from resume_runtime import FEATURES  # found where load_model found the model's module
     with torch.no_grad():
-        outputs[name] = model(x)
+        outputs[name] = model(torch.linspace(-1.0, 1.0, 5 * FEATURES).reshape(5, FEATURES))
 torch.save(outputs, out)
 print(json.dumps(errors))
+"""
+
+REFERENCE = """
+import json, sys, torch
+from resume_configs import MlpModelConfig
+from resume_runtime import FEATURES, Mlp
+weights, out = json.loads(sys.argv[1]), sys.argv[2]
+outputs = {}
+for name, path in weights.items():
+    model = Mlp(MlpModelConfig(dropout=0.1))
+    model.load_state_dict(torch.load(path, weights_only=True))
+    with torch.no_grad():
+        outputs[name] = model.eval()(torch.linspace(-1.0, 1.0, 5 * FEATURES).reshape(5, FEATURES))
+torch.save(outputs, out)
 """
 
 
@@ -97,7 +110,7 @@ def loaded(
     requests["not_a_run"] = [str(moved_run.parent), {}]
     out = cwd / "outputs.pt"
     result = subprocess.run(
-        [sys.executable, "-c", LOAD, json.dumps(requests), str(out), str(FEATURES)],
+        [sys.executable, "-c", LOAD, json.dumps(requests), str(out)],
         cwd=cwd,
         env={**environment(), "PYTHONPATH": ""},
         capture_output=True,
@@ -108,16 +121,23 @@ def loaded(
     return torch.load(out, weights_only=True), json.loads(result.stdout)
 
 
-def _reference(weights: Path) -> torch.Tensor:
-    """The model class with the file's state dict, in eval mode (dropout off)."""
-    model = Mlp(MlpModelConfig(dropout=0.1))
-    model.load_state_dict(torch.load(weights, weights_only=True))
-    with torch.no_grad():
-        return model.eval()(INPUTS)
+def _references(project: Path, weights: dict[str, Path], out: Path) -> dict[str, torch.Tensor]:
+    """The model class given each file's state dict, in eval mode (dropout off)."""
+    paths = json.dumps({name: str(path) for name, path in weights.items()})
+    result = subprocess.run(
+        [sys.executable, "-c", REFERENCE, paths, str(out)],
+        cwd=project,
+        env={**environment(), "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return torch.load(out, weights_only=True)  # type: ignore[no-any-return]
 
 
 def test_load_model_gives_each_checkpoints_weights_in_eval_mode(
-    moved_run: Path, loaded: tuple[dict[str, torch.Tensor], dict[str, str]]
+    tmp_path: Path, moved_run: Path, loaded: tuple[dict[str, torch.Tensor], dict[str, str]]
 ) -> None:
     checkpoints = moved_run / "checkpoints"
     assert sorted(p.name for p in checkpoints.iterdir()) == [
@@ -141,8 +161,9 @@ def test_load_model_gives_each_checkpoints_weights_in_eval_mode(
     tagged = {12: "E1_U12_S96", 24: "E2_U24_S192"}[best_update]
     # the EMA weights that reached the best EMA loss, not the trained weights of that update
     expected["best_ema"] = checkpoints / tagged / "model_ema=0.9.pt"
-    for name, weights in expected.items():
-        torch.testing.assert_close(outputs[name], _reference(weights), rtol=0, atol=0)
+    references = _references(moved_run.parents[2], expected, tmp_path / "references.pt")
+    for name in expected:
+        torch.testing.assert_close(outputs[name], references[name], rtol=0, atol=0)
     assert not torch.equal(outputs["ema"], outputs["latest"])
     assert not torch.equal(outputs["E1"], outputs["latest"])
 
