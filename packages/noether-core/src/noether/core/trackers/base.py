@@ -35,6 +35,12 @@ class TrackerBase:
         self.outcome: RunOutcome = "finished"
         """How the run ended (set by `close`, read by `_close`)."""
 
+    @property
+    def start_update(self) -> int:
+        """The update the run's rows start after: the resumed checkpoint's, else 0 (a new run,
+        or one started again without a checkpoint); where its start's summary values go."""
+        return max(self.resumed_at or 0, 0)
+
     def start(
         self, path_provider: PathProvider, config: dict[str, Any], resumed_at: int | None = None
     ) -> None:

@@ -108,7 +108,7 @@ class MlflowTracker(TrackerBase):
     def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
         run_dir = path_provider.run_dir.resolve()
         self._run_file = run_dir / RUN_FILE
-        self._last_update = max(self.resumed_at or 0, 0)
+        self._last_update = self.start_update
         configured_uri = self.config.tracking_uri
         if configured_uri is None and self._mlflow.is_tracking_uri_set():
             configured_uri = self._mlflow.get_tracking_uri()

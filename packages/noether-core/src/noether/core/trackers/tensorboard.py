@@ -38,7 +38,7 @@ class TensorboardTracker(TrackerBase):
         self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
         # a resumed run's summary values of its start go to the resume step, not a second
         # time to step 0 (which the purge keeps)
-        self._last_update = max(self.resumed_at or 0, 0)
+        self._last_update = self.start_update
         # at the resumed part's first own step: a later resume from the same checkpoint
         # purges it, and the config each part ran with is shown once, from where it applies
         self._writer.add_text(
