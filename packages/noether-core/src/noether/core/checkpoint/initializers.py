@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+import yaml
 from torch import nn
 
 from noether.config.schemas.initializer import (
@@ -153,6 +154,18 @@ class ResumeInitializer(InitializerBase):
         ]
         stored = self._part("optim", "optimizer state")
         self._stored_lrs = [float(group["lr"]) for group in stored.get("param_groups", [])]
+        kinds = (self._stored_optimizer_kind(), _optimizer_kind(model))
+        if None not in kinds and kinds[0] != kinds[1]:
+            # another optimizer's moments mean nothing to this one (Adam reads a `step` that
+            # SGD never stored); the change itself was forced past the resume check
+            logger.warning(
+                "the optimizer changed since checkpoint %s (%s -> %s): its state is not "
+                "carried over, the %s optimizer starts afresh",
+                self.tag,
+                *kinds,
+                kinds[1],
+            )
+            return
         try:
             optimizer.load_state_dict(stored)
         except ValueError as error:
@@ -164,6 +177,15 @@ class ResumeInitializer(InitializerBase):
                 f"{run_checkpoint_dir(self.run_dir) / self.tag}}}"
             ) from None
         keep_configured_hyperparameters(optimizer, configured)
+
+    def _stored_optimizer_kind(self) -> str | None:
+        """`model.optimizer.kind` of the config the checkpoint was written with (None when
+        its manifest holds no config)."""
+        info = folders.find(run_checkpoint_dir(self.run_dir), self.tag)
+        if info is None or info.config_yaml is None:
+            return None
+        kind = _lookup(yaml.safe_load(info.config_yaml), "model", "optimizer", "kind")
+        return kind if isinstance(kind, str) else None
 
     def apply(self, model: nn.Module, trainer: TrainerStateLike | None = None) -> None:
         """Checks that the checkpoint continues this run's data, then restores everything.
@@ -262,6 +284,21 @@ def _weights_near(path: Path) -> str:
             if tags:
                 return f" (checkpoints with weights in {folder}: {', '.join(tags)})"
     return ""
+
+
+def _optimizer_kind(model: nn.Module) -> str | None:
+    """The optimizer kind of the model's config (None for a model without one)."""
+    if not isinstance(model, ModelBase) or model.model_config.optimizer is None:
+        return None
+    return model.model_config.optimizer.kind
+
+
+def _lookup(tree: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(tree, Mapping):
+            return None
+        tree = tree.get(key)
+    return tree
 
 
 def keep_configured_hyperparameters(
