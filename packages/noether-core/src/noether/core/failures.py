@@ -119,7 +119,8 @@ def describe_failure(exc: BaseException) -> list[str]:
     if collective is not None:
         lines.append(
             f"  in torch.distributed's {collective}, which all ranks join: if another rank "
-            "failed or was killed first, its own error says why (train.rank<N>.log)"
+            "failed first, its own error says why (train.rank<N>.log); a rank killed by a "
+            "signal writes none: the launcher's output names its exit code"
         )
     return lines
 
