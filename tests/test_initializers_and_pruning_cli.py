@@ -118,3 +118,15 @@ def test_keep_last_deletes_whole_folders_and_spares_another_callbacks_checkpoint
         names = {p.name for p in folder.iterdir()}
         # the weights-only write at the same update did not drop the optimizer and trainer state
         assert {"model.pt", "optim.pt", "trainer.pt", "model_ema=0.9.pt"} <= names, tag
+
+
+def test_a_resume_initializer_without_a_tag_takes_the_newest_resumable_checkpoint(
+    tmp_path: Path, source: Path
+) -> None:
+    # as `noether-train --resume` does; the source run has epoch checkpoints, no `latest`
+    initializer = f"trainer.initializer={{kind: resume, run: {source}}}"
+    result = noether_train(tmp_path, CONFIG, "trainer.max_epochs=3", initializer, NO_CALLBACKS)
+    assert result.returncode == 0, result.stderr
+    assert "from checkpoint E2_U24_S192" in result.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    assert min(row["update"] for row in metrics(run_dir)) > 24

@@ -21,8 +21,9 @@ class ResumeInitializerConfig(InitializerConfig):
 
     run: str = Field(min_length=1)
     """Run folder (a path) or run id (a folder under `<output_path>/<name>`)."""
-    checkpoint: str = "latest"
-    """Checkpoint tag to resume from, e.g. `latest` or `E3_U120_S7680`."""
+    checkpoint: str | None = None
+    """Checkpoint tag to resume from, e.g. `latest` or `E3_U120_S7680`; when absent, the run's
+    newest checkpoint with optimizer and trainer state (as `noether-train --resume` takes)."""
     force: bool = False
     """Resume even when the config or the data changed in ways that break an exact resume
     (batch sizes, seed, datasets, model, optimizer kind, precision); each is warned about."""
