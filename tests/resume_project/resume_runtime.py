@@ -14,6 +14,7 @@ import torch
 from resume_configs import (
     HangingMseTrainerConfig,
     MlpModelConfig,
+    NanAtUpdatesMseTrainerConfig,
     NoisyRegressionDatasetConfig,
     SlowBuildDatasetConfig,
     SlowCloseJsonlTrackerConfig,
@@ -114,6 +115,18 @@ class HangingMseTrainer(MseTrainer):
             while True:
                 time.sleep(0.05)
         return super().loss_compute(forward_output, targets)
+
+
+class NanAtUpdatesMseTrainer(MseTrainer):
+    """The loss is NaN in the updates of `nan_updates` (the same update after a resume)."""
+
+    config: NanAtUpdatesMseTrainerConfig
+
+    def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
+        losses = super().loss_compute(forward_output, targets)
+        if self.update_counter.update + 1 in self.config.nan_updates:
+            return {name: loss * float("nan") for name, loss in losses.items()}
+        return losses
 
 
 class SlowCloseJsonlTracker(JsonlTracker):

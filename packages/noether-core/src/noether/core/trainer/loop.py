@@ -130,6 +130,9 @@ class TrainingLoop:
         step_hooked = [cb for cb in self.periodic if overrides(cb, STEP_HOOK)]
         update_hooked = [cb for cb in self.periodic if overrides(cb, UPDATE_HOOK)]
         schedule = DueSchedule(self.periodic, counter.update)
+        for reader in (self.nonfinite_guard, self.skip_nonfinite):
+            if reader is not None:  # a resumed run's reads name its own updates
+                reader.start(counter.update)
         agreement = StopAgreement(stop_request)
         while not counter.is_finished:
             stop = False

@@ -50,6 +50,11 @@ class NonFiniteLossGuard:
         self._sums: list[Tensor] = []
         self._checked_update = 0
 
+    def start(self, update: int) -> None:
+        """Training starts after `update` (a resumed run, start_at_epoch): the first read
+        names the updates from the next one on, not from update 1."""
+        self._checked_update = update
+
     def add(self, loss: Tensor) -> None:
         """Called for every backpropagated (scalar, detached) loss: kept, and added on the
         device in groups (one op per 64 losses instead of one per loss:
@@ -144,6 +149,11 @@ class SkipNonFinite:
         self._hooks: list[RemovableHandle] = []
         self._hooked: nn.Module | None = None
         self._checked_update = 0
+
+    def start(self, update: int) -> None:
+        """Training starts after `update` (a resumed run, start_at_epoch): the first read
+        names the updates from the next one on, not from update 1."""
+        self._checked_update = update
 
     # ------------------------------------------------------------------ state
     @property
@@ -255,9 +265,10 @@ class SkipNonFinite:
         self._counts[2].zero_()
         if longest > self.max_count:
             raise NonFiniteLossError(
-                f"the loss was NaN or infinite {longest} times in a row "
-                f"(skip_nan_loss_max_count={self.max_count}); check the data, learning rate "
-                "and precision"
+                f"the loss was NaN or infinite {longest} times in a row, more than "
+                f"skip_nan_loss_max_count={self.max_count} {_updates(first, update)}, so "
+                "training stopped. Check the data, learning rate and precision, or raise "
+                "trainer.skip_nan_loss_max_count"
             )
         if skipped:
             self.logger.warning(
