@@ -76,6 +76,8 @@ class NanAtUpdatesMseTrainerConfig(MseTrainerConfig):
 
     nan_updates: list[int] = []
     """The updates (counted from 1) whose every micro-batch has a NaN loss."""
+    nan_gradient_updates: list[int] = []
+    """The updates whose loss is finite but whose gradient is NaN (the square root of 0)."""
 
 
 class SlowCloseJsonlTrackerConfig(JsonlTrackerConfig):

@@ -118,14 +118,19 @@ class HangingMseTrainer(MseTrainer):
 
 
 class NanAtUpdatesMseTrainer(MseTrainer):
-    """The loss is NaN in the updates of `nan_updates` (the same update after a resume)."""
+    """The loss is NaN in the updates of `nan_updates` (the same update after a resume); in
+    those of `nan_gradient_updates` the loss is finite and its gradient NaN."""
 
     config: NanAtUpdatesMseTrainerConfig
 
     def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
         losses = super().loss_compute(forward_output, targets)
-        if self.update_counter.update + 1 in self.config.nan_updates:
+        update = self.update_counter.update + 1
+        if update in self.config.nan_updates:
             return {name: loss * float("nan") for name, loss in losses.items()}
+        if update in self.config.nan_gradient_updates:  # sqrt(0) = 0, its derivative is inf
+            zero = ((forward_output - forward_output.detach()) ** 2).sum()
+            return {**losses, "distance": torch.sqrt(zero)}
         return losses
 
 
