@@ -7,6 +7,7 @@ import logging
 import pytest
 import torch
 
+from noether.core.callbacks.base import PeriodicCallback
 from noether.core.testing import MseTrainer, make_config, make_model, make_trainer
 from noether.core.trainer.update import NonFiniteLossError
 
@@ -233,3 +234,25 @@ def test_too_many_skips_in_a_row_name_the_updates_and_the_setting_to_raise():
     message = str(error.value)
     assert "more than skip_nan_loss_max_count=2 between updates 5 and 8" in message
     assert "raise trainer.skip_nan_loss_max_count" in message
+
+
+class _SaveEvery2(PeriodicCallback):
+    def periodic_callback(self):
+        self.checkpoint_writer.save(self.model, self.trainer, tag=self.update_counter.tag)
+
+
+class _Saving(MseTrainer):
+    def get_trainer_callbacks(self, callback_default_args):
+        return [_SaveEvery2(**callback_default_args, every_n_updates=2)]
+
+
+def test_a_frozen_parameter_that_holds_minus_infinity_by_design_is_checkpointed(path_provider):
+    """Before a checkpoint the trainable weights are checked: a frozen -inf (a mask) is fine."""
+    model = make_model()
+    model.mask = torch.nn.Parameter(torch.full((3,), float("-inf")), requires_grad=False)
+    trainer = make_trainer(
+        make_config(max_updates=4), path_provider=path_provider, trainer_cls=_Saving
+    )
+    trainer.train(model)
+    assert trainer.update_counter.update == 4
+    assert (path_provider.run_dir / "checkpoints" / "E0_U4_S32").is_dir()
