@@ -68,6 +68,18 @@ class HangingMseTrainerConfig(MseTrainerConfig):
     """A file written (in the working directory) when the hang starts."""
 
 
+class NanAtUpdatesMseTrainerConfig(MseTrainerConfig):
+    """`MseTrainerConfig` whose loss is NaN in chosen updates, as a diverging run's is."""
+
+    kind: str = "resume_nan_at_updates_mse_trainer"
+    target: ClassVar[str] = "resume_runtime:NanAtUpdatesMseTrainer"
+
+    nan_updates: list[int] = []
+    """The updates (counted from 1) whose every micro-batch has a NaN loss."""
+    nan_gradient_updates: list[int] = []
+    """The updates whose loss is finite but whose gradient is NaN (the square root of 0)."""
+
+
 class SlowCloseJsonlTrackerConfig(JsonlTrackerConfig):
     """`jsonl` whose close takes a while, as a tracker uploading its last rows does."""
 

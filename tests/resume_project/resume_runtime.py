@@ -14,6 +14,7 @@ import torch
 from resume_configs import (
     HangingMseTrainerConfig,
     MlpModelConfig,
+    NanAtUpdatesMseTrainerConfig,
     NoisyRegressionDatasetConfig,
     SlowBuildDatasetConfig,
     SlowCloseJsonlTrackerConfig,
@@ -114,6 +115,23 @@ class HangingMseTrainer(MseTrainer):
             while True:
                 time.sleep(0.05)
         return super().loss_compute(forward_output, targets)
+
+
+class NanAtUpdatesMseTrainer(MseTrainer):
+    """The loss is NaN in the updates of `nan_updates` (the same update after a resume); in
+    those of `nan_gradient_updates` the loss is finite and its gradient NaN."""
+
+    config: NanAtUpdatesMseTrainerConfig
+
+    def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
+        losses = super().loss_compute(forward_output, targets)
+        update = self.update_counter.update + 1
+        if update in self.config.nan_updates:
+            return {name: loss * float("nan") for name, loss in losses.items()}
+        if update in self.config.nan_gradient_updates:  # sqrt(0) = 0, its derivative is inf
+            zero = ((forward_output - forward_output.detach()) ** 2).sum()
+            return {**losses, "distance": torch.sqrt(zero)}
+        return losses
 
 
 class SlowCloseJsonlTracker(JsonlTracker):

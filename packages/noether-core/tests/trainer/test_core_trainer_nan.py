@@ -7,6 +7,7 @@ import logging
 import pytest
 import torch
 
+from noether.core.callbacks.base import PeriodicCallback
 from noether.core.testing import MseTrainer, make_config, make_model, make_trainer
 from noether.core.trainer.update import NonFiniteLossError
 
@@ -77,7 +78,10 @@ def test_too_many_non_finite_losses_in_a_row_stop_with_a_clear_error():
     trainer, _ = _nan_trainer(
         bad_calls={2, 3, 4}, max_updates=8, skip_nan_loss=True, skip_nan_loss_max_count=2
     )
-    with pytest.raises(NonFiniteLossError, match=r"3 times in a row \(skip_nan_loss_max_count=2"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match="3 times in a row, more than skip_nan_loss_max_count=2 in update 5",
+    ):
         trainer.train(make_model())
     assert trainer.update_counter.update == 4
 
@@ -186,6 +190,69 @@ def test_the_skip_count_is_read_at_the_track_interval_not_per_micro_batch(caplog
         skip_nan_loss_max_count=2,
         track_every_n_updates=4,
     )
-    with pytest.raises(NonFiniteLossError, match=r"3 times in a row \(skip_nan_loss_max_count=2"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match="3 times in a row, more than skip_nan_loss_max_count=2 between updates 1 and 4",
+    ):
         trainer.train(make_model())
     assert trainer.update_counter.update == 3
+
+
+def test_a_run_that_starts_later_names_the_updates_from_its_own_start():
+    """A run that starts at update 8 (start_at_epoch here, --resume alike) reads first after
+    update 12: a NaN in update 10 is reported between 9 and 12, not from update 1."""
+    trainer, _ = _nan_trainer(
+        bad_calls={1}, max_epochs=3, start_at_epoch=1, track_every_n_updates=4
+    )
+    with pytest.raises(NonFiniteLossError, match="between updates 9 and 12 "):
+        trainer.train(make_model())
+
+
+def test_skips_of_a_run_that_starts_later_are_reported_from_its_own_start(caplog):
+    trainer, _ = _nan_trainer(
+        bad_calls={1},
+        max_epochs=2,
+        start_at_epoch=1,
+        track_every_n_updates=4,
+        skip_nan_loss=True,
+    )
+    with caplog.at_level(logging.WARNING):
+        trainer.train(make_model())
+    assert "skipped 1 micro-batch between updates 9 and 12 (0 in a row now" in caplog.text
+
+
+def test_too_many_skips_in_a_row_name_the_updates_and_the_setting_to_raise():
+    trainer, _ = _nan_trainer(
+        bad_calls={2, 3, 4},
+        max_updates=8,
+        track_every_n_updates=4,
+        skip_nan_loss=True,
+        skip_nan_loss_max_count=2,
+    )
+    with pytest.raises(NonFiniteLossError) as error:
+        trainer.train(make_model())
+    message = str(error.value)
+    assert "more than skip_nan_loss_max_count=2 between updates 5 and 8" in message
+    assert "raise trainer.skip_nan_loss_max_count" in message
+
+
+class _SaveEvery2(PeriodicCallback):
+    def periodic_callback(self):
+        self.checkpoint_writer.save(self.model, self.trainer, tag=self.update_counter.tag)
+
+
+class _Saving(MseTrainer):
+    def get_trainer_callbacks(self, callback_default_args):
+        return [_SaveEvery2(**callback_default_args, every_n_updates=2)]
+
+
+def test_a_frozen_parameter_that_holds_minus_infinity_by_design_is_checkpointed(path_provider):
+    """Before a checkpoint the trainable weights are checked: a frozen -inf (a mask) is fine."""
+    model = make_model()
+    model.mask = torch.nn.Parameter(torch.full((3,), float("-inf")), requires_grad=False)
+    trainer = make_trainer(
+        make_config(max_updates=4), path_provider=path_provider, trainer_cls=_Saving
+    )
+    trainer.train(model)
+    assert trainer.update_counter.update == 4
+    assert (path_provider.run_dir / "checkpoints" / "E0_U4_S32").is_dir()

@@ -33,7 +33,7 @@ from noether.core.trainer.compiling import (
     update_start_marker,
 )
 from noether.core.trainer.loop import TrainingLoop, drop_metadata
-from noether.core.trainer.nonfinite import NonFiniteLossGuard, SkipNonFinite
+from noether.core.trainer.nonfinite import FiniteWeightsCheck, NonFiniteLossGuard, SkipNonFinite
 from noether.core.trainer.state import (
     describe_data_layout,
     make_state_keys_unique,
@@ -479,6 +479,12 @@ class BaseTrainer(abc.ABC):
             ),
             nonfinite_guard=guard,
             skip_nonfinite=skip,
+            # with either policy: a finite loss can have a NaN gradient
+            weights_check=(
+                FiniteWeightsCheck(model, get_world_size())
+                if self.config.stop_on_nan_loss and writer is not None
+                else None
+            ),
             # a tracker that does not derive from TrackerBase may have no flush
             flush_tracker=getattr(self.tracker, "flush", None) or _nothing,
             logger=self.logger,

@@ -21,7 +21,7 @@ from noether.core.data.prefetch import CudaPrefetcher, to_device
 from noether.core.signals import StopAgreement, StopRequest
 from noether.core.stopwatch import Stopwatch
 from noether.core.trackers.log_writer import LogWriter
-from noether.core.trainer.nonfinite import NonFiniteLossGuard, SkipNonFinite
+from noether.core.trainer.nonfinite import FiniteWeightsCheck, NonFiniteLossGuard, SkipNonFinite
 from noether.core.trainer.step import StepResult
 
 STEP_HOOK = "track_after_accumulation_step"
@@ -79,6 +79,7 @@ class TrainingLoop:
         save_checkpoint: writes a whole checkpoint under a tag (None: no run folder).
         nonfinite_guard: the stop_on_nan_loss check (None: off).
         skip_nonfinite: the skip_nan_loss counts, read when the guard would read (None: off).
+        weights_check: before each checkpoint, the weights are finite (None: off).
         flush_tracker: puts the tracker's rows on disk before a checkpoint.
         logger: where signal stops are reported.
     """
@@ -99,6 +100,7 @@ class TrainingLoop:
         nonfinite_guard: NonFiniteLossGuard | None,
         flush_tracker: Callable[[], None],
         skip_nonfinite: SkipNonFinite | None = None,
+        weights_check: FiniteWeightsCheck | None = None,
         logger: logging.Logger,
     ) -> None:
         self.counter = counter
@@ -113,6 +115,7 @@ class TrainingLoop:
         self.save_checkpoint = save_checkpoint
         self.nonfinite_guard = nonfinite_guard
         self.skip_nonfinite = skip_nonfinite
+        self.weights_check = weights_check
         self.flush_tracker = flush_tracker
         self.logger = logger
         self.stopped_by_signal: str | None = None
@@ -130,6 +133,9 @@ class TrainingLoop:
         step_hooked = [cb for cb in self.periodic if overrides(cb, STEP_HOOK)]
         update_hooked = [cb for cb in self.periodic if overrides(cb, UPDATE_HOOK)]
         schedule = DueSchedule(self.periodic, counter.update)
+        for reader in (self.nonfinite_guard, self.skip_nonfinite, self.weights_check):
+            if reader is not None:  # a resumed run's reads name its own updates
+                reader.start(counter.update)
         agreement = StopAgreement(stop_request)
         while not counter.is_finished:
             stop = False
@@ -172,6 +178,11 @@ class TrainingLoop:
         if self.nonfinite_guard is not None:
             self.nonfinite_guard.check(counter, self._logged_values)
 
+    def _check_weights(self) -> None:
+        """Before a checkpoint: its weights are finite (stop_on_nan_loss)."""
+        if self.weights_check is not None:
+            self.weights_check.check(self.counter.update)
+
     def _check_skips(self) -> None:
         """Reads the skip_nan_loss counts (raises when too many were skipped in a row)."""
         if self.skip_nonfinite is not None:
@@ -208,6 +219,7 @@ class TrainingLoop:
                 if guard is not None:  # no checkpoint of weights that a NaN went into
                     guard.check(counter, self._logged_values)
                 self._check_skips()
+                self._check_weights()
                 self.flush_tracker()  # rows up to this update are on disk before it
                 writer.release()
             elif guard is not None and guard.is_due(counter, end_of_epoch):
@@ -276,6 +288,7 @@ class TrainingLoop:
         if self.nonfinite_guard is not None:
             self.nonfinite_guard.check(self.counter, self._logged_values)
         self._check_skips()
+        self._check_weights()
         self.flush_tracker()
         folder = self.save_checkpoint(signal_tag(signal_name, tag))
         self.checkpoint_writer.alias(folder, LATEST_TAG)

@@ -50,6 +50,11 @@ class NonFiniteLossGuard:
         self._sums: list[Tensor] = []
         self._checked_update = 0
 
+    def start(self, update: int) -> None:
+        """Training starts after `update` (a resumed run, start_at_epoch): the first read
+        names the updates from the next one on, not from update 1."""
+        self._checked_update = update
+
     def add(self, loss: Tensor) -> None:
         """Called for every backpropagated (scalar, detached) loss: kept, and added on the
         device in groups (one op per 64 losses instead of one per loss:
@@ -107,6 +112,55 @@ class NonFiniteLossGuard:
         )
 
 
+class FiniteWeightsCheck:
+    """Before a checkpoint is written: the weights are finite on every rank (one host read
+    per checkpoint, which copies the weights to the host anyway).
+
+    A loss can be finite while its gradient is not (a square root or a division at 0), so
+    the loss checks see such a step only at the next update's loss; without this check the
+    checkpoint of the update in between would hold NaN weights.
+
+    Args:
+        model: the trained model (its trainable parameters are checked).
+        world_size: processes that train together (they agree by an all-reduce MIN).
+    """
+
+    def __init__(self, model: nn.Module, world_size: int) -> None:
+        self.model = model
+        self.world_size = world_size
+        self._checked_update = 0
+
+    def start(self, update: int) -> None:
+        """Training starts after `update`: the first check names the updates after it."""
+        self._checked_update = update
+
+    def check(self, update: int) -> None:
+        """Raises when a weight is NaN or infinite on any rank after `update`.
+
+        Raises:
+            NonFiniteLossError: naming the updates since the last check.
+        """
+        # trainable ones: a frozen parameter may hold -inf by design (a mask)
+        params = [param.detach() for param in self.model.parameters() if param.requires_grad]
+        first, self._checked_update = self._checked_update + 1, update
+        if not params:
+            return
+        finite = torch.stack([torch.isfinite(param).all() for param in params]).all()
+        if self.world_size > 1:
+            agreed = finite.to(torch.int32).reshape(1)
+            all_reduce_min(agreed)
+            finite = agreed[0].bool()
+        if bool(finite.item()):
+            return
+        raise NonFiniteLossError(
+            f"the weights became NaN or infinite {_updates(first, update)} though the loss "
+            "was finite (a gradient that is not: e.g. a square root or a division at 0 in "
+            "the model or loss), so training stopped before writing a checkpoint; "
+            "checkpoints written before hold finite weights. Make that gradient finite (e.g. "
+            "sqrt(x + eps)), or set trainer.stop_on_nan_loss: false to train on"
+        )
+
+
 class SkipNonFinite:
     """The skip_nan_loss policy, decided on the device: a micro-batch whose loss is NaN or
     infinite on any rank contributes nothing on all ranks, at most `max_count` in a row.
@@ -144,6 +198,11 @@ class SkipNonFinite:
         self._hooks: list[RemovableHandle] = []
         self._hooked: nn.Module | None = None
         self._checked_update = 0
+
+    def start(self, update: int) -> None:
+        """Training starts after `update` (a resumed run, start_at_epoch): the first read
+        names the updates from the next one on, not from update 1."""
+        self._checked_update = update
 
     # ------------------------------------------------------------------ state
     @property
@@ -255,9 +314,10 @@ class SkipNonFinite:
         self._counts[2].zero_()
         if longest > self.max_count:
             raise NonFiniteLossError(
-                f"the loss was NaN or infinite {longest} times in a row "
-                f"(skip_nan_loss_max_count={self.max_count}); check the data, learning rate "
-                "and precision"
+                f"the loss was NaN or infinite {longest} times in a row, more than "
+                f"skip_nan_loss_max_count={self.max_count} {_updates(first, update)}, so "
+                "training stopped. Check the data, learning rate and precision, or raise "
+                "trainer.skip_nan_loss_max_count"
             )
         if skipped:
             self.logger.warning(
