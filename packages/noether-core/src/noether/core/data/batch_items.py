@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from noether.core.failures import READING
+
 
 class UnstackableItemsError(ValueError):
     """The items of one batch differ in their keys, types or shapes, or hold sparse or nested
@@ -55,6 +57,24 @@ def _qualname(method: Any) -> str:
     except (TypeError, AttributeError):
         return str(name)
     return f"{name} ({file}:{line})"
+
+
+SHOWN_INDICES = 8
+"""Indices of a failed `__getitems__` call that its note lists."""
+
+
+def note_reading(error: BaseException, dataset: str | None, indices: Sequence[int]) -> None:
+    """Adds a note naming the dataset and the index (or the indices of a `__getitems__`
+    call) to an error that reading them raised: the user's own message often names neither,
+    and the run's console shows notes (see `noether.core.failures`)."""
+    where = f"dataset '{dataset}'" if dataset is not None else "the dataset"
+    if len(indices) == 1:
+        what = f"at index {indices[0]}"
+    else:
+        shown = ", ".join(map(str, indices[:SHOWN_INDICES]))
+        more = f", ... ({len(indices)} in all)" if len(indices) > SHOWN_INDICES else ""
+        what = f"with __getitems__ at indices [{shown}{more}]"
+    error.add_note(f"{READING}{where} {what}")
 
 
 class FetchedItems(list[Any]):
