@@ -115,6 +115,9 @@ def build_run_loader(
         device: pin memory by default when it is a CUDA device.
         prefetch_factor: batches each worker loads ahead.
         main_sampler_kwargs: keyword arguments of `DataContainer.get_main_sampler`.
+
+    Raises:
+        ValueError: a callback's dataset has no samples.
     """
     datasets = []
     names = []
@@ -128,6 +131,11 @@ def build_run_loader(
     slots = []
     for callback in iterator_callbacks:
         dataset = container.get_dataset(callback.dataset_key)
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            # refused before the first update, not when the callback is first due
+            raise ValueError(
+                f"dataset '{callback.dataset_key}' has no samples, but {callback!r} reads it"
+            )
         indices = [offset + i for i in callback.sample_indices()]
         slots.append(IteratorSlot(callback.frequency, indices, callback.batch_size or batch_size))
         datasets.append(dataset)
