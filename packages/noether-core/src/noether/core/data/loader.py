@@ -165,7 +165,7 @@ def build_run_loader(
     if num_workers > 0:
         extra["persistent_workers"] = True
         extra["prefetch_factor"] = prefetch_factor
-        extra["worker_init_fn"] = worker_init_fn()
+        extra["worker_init_fn"] = worker_init_fn(num_workers)
     return RunDataLoader(
         MultiDataset(datasets, names),
         batch_sampler=sampler,
