@@ -158,7 +158,7 @@ def test_an_item_without_a_key_is_named_by_dataset_index_and_key(
     done = run(NOETHER_TRAIN, "experiment.yaml", *flags, cwd=project)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert "UnstackableItemsError: " in done.stderr
+    assert ": UnstackableItemsError: dataset 'train': " in done.stderr  # type as in process
     assert "dataset 'train': the item at index 13 has no key 'y' (the one at index" in done.stderr
 
 

@@ -73,6 +73,20 @@ def test_the_dataset_and_index_being_read_follow_the_users_line() -> None:
     ]
 
 
+def test_an_error_carried_from_a_worker_names_its_type_as_in_process() -> None:
+    """Python's traceback text puts the module before types outside builtins."""
+    carried = (
+        "Caught UnstackableItemsError in DataLoader worker process 1.\nOriginal Traceback (most "
+        'recent call last):\n  File "/home/me/project/data.py", line 9, in load\n    return x\n'
+        "noether.core.data.batch_items.UnstackableItemsError: dataset 'train': the item at "
+        "index 5 has no key 'y.z'\n"
+    )
+    assert describe_failure(RuntimeError(carried))[0] == (
+        "UnstackableItemsError: dataset 'train': the item at index 5 has no key 'y.z' "
+        "(in DataLoader worker process 1)"
+    )
+
+
 def test_an_error_of_a_collective_says_that_another_rank_may_have_failed_first() -> None:
     """A rank whose peer died fails in the collective, in the transport's words ("Connection
     reset by peer"); its message points to the peer's own error."""
