@@ -152,6 +152,8 @@ class Uneven(Items):
             del item["y"]
         if index == 2:
             item["x"] = torch.zeros(3)
+        if index == 3:
+            item["x"] = item["x"].double()
         return item
 
 
@@ -160,6 +162,12 @@ class Uneven(Items):
     [
         ([0, 5], "dataset 'val': the item at index 5 has no key 'y' (the one at index 0 has x, y)"),
         ([1, 2], "dataset 'val': the item at index 2 has shape [3] at 'x', the one at index 1 [2]"),
+        # stacked without a check, the batch was float64 in process and float32 in workers
+        (
+            [1, 3],
+            "dataset 'val': the item at index 3 has dtype float64 at 'x', the one at index 1 "
+            "float32",
+        ),
     ],
 )
 @pytest.mark.parametrize("workers", [0, 1])

@@ -1,7 +1,7 @@
 """A batch's items before collation, and what is wrong with them when they do not stack.
 
 Items are stacked key by key, so every item of a dataset needs the same keys and the same
-shape per key. torch's own errors for items that break this (`KeyError: 'heat'`, `stack
+shape and dtype per key. torch's own errors for items that break this (`KeyError: 'heat'`, `stack
 expects each tensor to be equal size`) name neither the dataset, the key nor the sample;
 `describe_mismatch` does, from the `FetchedItems` that `MultiDataset` returns; for sparse
 and nested tensors, which torch asks for a custom collate_fn for, it says how to store them.
@@ -96,6 +96,10 @@ SAME_KEYS_AND_SHAPES = (
     "every item needs the same keys and the same shape per key, since batches stack them key "
     "by key (pad point clouds, or sample a fixed number of points)"
 )
+SAME_DTYPES = (
+    "every item needs the same dtype per key: a batch of mixed dtypes would take the first "
+    "item's (with data workers) or the widest (without), so cast it in __getitem__"
+)
 DENSE = (
     "batches stack dense tensors only: return it dense (.to_dense()), or its indices and "
     "values padded to a fixed size"
@@ -145,7 +149,17 @@ def _compare(values: list[Any], path: str) -> _Found | None:
         if array and tuple(value.shape) != tuple(first.shape):
             shapes = f"{list(value.shape)}{where}, {OTHER} {list(first.shape)}"
             return position, f"has shape {shapes}; {SAME_KEYS_AND_SHAPES}"
+        if array and isinstance(value, Tensor) != isinstance(first, Tensor):
+            what = f"has {_kind(value)}{where}, {OTHER} {_kind(first)}"
+            return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
+        if array and value.dtype != first.dtype:
+            dtypes = f"{_dtype(value)}{where}, {OTHER} {_dtype(first)}"
+            return position, f"has dtype {dtypes}; {SAME_DTYPES}"
     return None
+
+
+def _dtype(value: Tensor | np.ndarray) -> str:
+    return str(value.dtype).removeprefix("torch.")
 
 
 def describe_mismatch(items: list[Any]) -> str | None:

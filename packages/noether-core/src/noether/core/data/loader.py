@@ -62,9 +62,13 @@ def pin_batch(batch: Any) -> Any:
 
 
 def collate_items(items: list[Any]) -> Any:
-    """`default_collate`, except that items that do not stack raise `UnstackableItemsError`
-    naming the dataset, key and samples (see `describe_mismatch`); the run's collate in
-    data workers, where `default_collate` stacks straight into shared memory."""
+    """`default_collate`, except that items that do not stack (or differ in dtype, which
+    `default_collate` would cast to the first item's) raise `UnstackableItemsError` naming
+    the dataset, key and samples (see `describe_mismatch`); the run's collate in data
+    workers, where `default_collate` stacks straight into shared memory."""
+    if (message := describe_mismatch(items)) is not None:
+        # before stacking: default_collate casts tensors of other dtypes to the first one's
+        raise UnstackableItemsError(message)
     try:
         return default_collate(items)
     except (KeyError, TypeError, AttributeError, RuntimeError) as error:
@@ -84,9 +88,13 @@ def collate_tensor_dicts(items: list[Any]) -> Any:
         type(value) is Tensor and value.layout is torch.strided for value in first.values()
     ):
         try:
-            return {key: torch.stack([item[key] for item in items]) for key in first}
+            batch = {key: torch.stack([item[key] for item in items]) for key in first}
         except (TypeError, KeyError, RuntimeError):
             pass  # collate_items' own handling or error message
+        else:
+            # torch.stack promotes mixed dtypes: refused as with workers (collate_items)
+            if all(item[k].dtype is v.dtype for item in items for k, v in first.items()):
+                return batch
     return collate_items(items)
 
 
