@@ -122,24 +122,31 @@ def test_an_output_path_that_is_no_folder_is_a_message_on_one_or_two_ranks(
     assert (project / "results").read_text() == "a file where the runs should go"
 
 
-def test_a_failing_item_in_a_data_worker_is_reported_by_its_line_and_ends_the_run(
-    project: Path,
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_failing_item_is_reported_by_its_line_dataset_and_index_and_ends_the_run(
+    project: Path, workers: int
 ) -> None:
-    """torch carries the worker's traceback over as the error's text; the workers end."""
+    """The user's error (`KeyError: 'pressure'`) names neither the dataset nor the sample:
+    a note says both. In a data worker torch carries the traceback over as the error's text;
+    the workers end."""
     done = run(
         NOETHER_TRAIN,
         "experiment.yaml",
         "model.fail_at=0",
-        "num_workers=2",
+        f"num_workers={workers}",
         "datasets.train.bad_item=13",
         cwd=project,
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert "KeyError: 'pressure' (in DataLoader worker process " in done.stderr
+    worker = " (in DataLoader worker process " if workers else "\n"
+    assert f"KeyError: 'pressure'{worker}" in done.stderr
     assert "Caught KeyError" not in done.stderr  # the error's type is said once
     assert f"at {project / 'failing_runtime.py'}:" in done.stderr
     assert 'in __getitem__: return {"x": sample["x"], "y": sample["pressure"]}' in done.stderr
+    assert "\n  while reading dataset 'train' at index 13\n" in done.stderr, done.stderr
+    (run_dir,) = run_dirs(project)
+    assert "while reading dataset 'train' at index 13" in (run_dir / "train.log").read_text()
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -151,7 +158,7 @@ def test_an_item_without_a_key_is_named_by_dataset_index_and_key(
     done = run(NOETHER_TRAIN, "experiment.yaml", *flags, cwd=project)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert "UnstackableItemsError: " in done.stderr
+    assert ": UnstackableItemsError: dataset 'train': " in done.stderr  # type as in process
     assert "dataset 'train': the item at index 13 has no key 'y' (the one at index" in done.stderr
 
 

@@ -215,6 +215,26 @@ def test_a_constructor_that_does_not_fit_names_the_class_and_signature(tmp_path:
     assert isinstance(caught.value.__cause__, TypeError)
 
 
+class TypeErrorDataset:
+    """Fits the call; its own code raises a TypeError (a bug of the user's, not a mismatch)."""
+
+    def __init__(self, config: Any) -> None:
+        self.points = len(None)  # type: ignore[arg-type]
+
+
+class TypeErrorDatasetConfig(DatasetConfig):
+    kind: str = "core_build_test_type_error_dataset"
+    target: ClassVar[str] = f"{HERE}:TypeErrorDataset"
+
+
+def test_a_type_error_inside_a_constructor_that_fits_is_its_own_error() -> None:
+    """Reported as a signature mismatch, it sent the user to fix a signature that was fine."""
+    with pytest.raises(TypeError, match="has no len") as caught:
+        build_component(TypeErrorDatasetConfig())
+    assert not isinstance(caught.value, BuildError)
+    assert caught.traceback[-1].name == "__init__"
+
+
 def test_an_abstract_class_is_named_with_the_methods_it_lacks() -> None:
     # not a constructor mismatch: the signature hint would send the user the wrong way
     with pytest.raises(BuildError) as caught:

@@ -55,6 +55,38 @@ def test_a_traceback_carried_as_text_gives_its_last_error_and_user_line() -> Non
     ]
 
 
+def test_the_dataset_and_index_being_read_follow_the_users_line() -> None:
+    """In process from the error's notes; from a worker after the error's line in the text."""
+    note = "while reading dataset 'val' at index 4"
+    error = KeyError("pressure")
+    error.add_note(note)
+    assert describe_failure(error) == ["KeyError: 'pressure'", f"  {note}"]
+    carried = (
+        "Caught KeyError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
+        'last):\n  File "/home/me/project/data.py", line 9, in __getitem__\n    return '
+        "sample[\"pressure\"]\nKeyError: 'pressure'\n" + note + "\n"
+    )
+    assert describe_failure(RuntimeError(carried)) == [
+        "KeyError: 'pressure' (in DataLoader worker process 0)",
+        '  at /home/me/project/data.py:9 in __getitem__: return sample["pressure"]',
+        f"  {note}",
+    ]
+
+
+def test_an_error_carried_from_a_worker_names_its_type_as_in_process() -> None:
+    """Python's traceback text puts the module before types outside builtins."""
+    carried = (
+        "Caught UnstackableItemsError in DataLoader worker process 1.\nOriginal Traceback (most "
+        'recent call last):\n  File "/home/me/project/data.py", line 9, in load\n    return x\n'
+        "noether.core.data.batch_items.UnstackableItemsError: dataset 'train': the item at "
+        "index 5 has no key 'y.z'\n"
+    )
+    assert describe_failure(RuntimeError(carried))[0] == (
+        "UnstackableItemsError: dataset 'train': the item at index 5 has no key 'y.z' "
+        "(in DataLoader worker process 1)"
+    )
+
+
 def test_an_error_of_a_collective_says_that_another_rank_may_have_failed_first() -> None:
     """A rank whose peer died fails in the collective, in the transport's words ("Connection
     reset by peer"); its message points to the peer's own error."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch.utils.data import TensorDataset
 
 from noether.core.data.container import DataContainer, ShardedEpochSampler
+from noether.core.testing import RegressionDataset
 
 
 def test_missing_dataset_names_the_existing_ones():
@@ -43,3 +46,16 @@ def test_unshuffled_order_and_bad_rank():
     assert list(ShardedEpochSampler(5, shuffle=False, rank=1, world_size=2)) == [1, 3]
     with pytest.raises(ValueError, match="rank 2 out of range"):
         ShardedEpochSampler(5, rank=2, world_size=2)
+
+
+class Stream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        yield {"x": torch.zeros(2)}
+
+
+@pytest.mark.parametrize("dataset", [Stream(), object()])
+def test_a_dataset_that_is_not_map_style_is_named_when_the_run_is_built(dataset):
+    """It failed later as a constructor that did not fit the trainer's signature."""
+    message = f"dataset 'val' ({type(dataset).__name__}) is not a map-style dataset"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        DataContainer({"train": RegressionDataset(8), "val": dataset})

@@ -152,6 +152,8 @@ class Uneven(Items):
             del item["y"]
         if index == 2:
             item["x"] = torch.zeros(3)
+        if index == 3:
+            item["x"] = item["x"].double()
         return item
 
 
@@ -160,6 +162,12 @@ class Uneven(Items):
     [
         ([0, 5], "dataset 'val': the item at index 5 has no key 'y' (the one at index 0 has x, y)"),
         ([1, 2], "dataset 'val': the item at index 2 has shape [3] at 'x', the one at index 1 [2]"),
+        # stacked without a check, the batch was float64 in process and float32 in workers
+        (
+            [1, 3],
+            "dataset 'val': the item at index 3 has dtype float64 at 'x', the one at index 1 "
+            "float32",
+        ),
     ],
 )
 @pytest.mark.parametrize("workers", [0, 1])
@@ -195,3 +203,41 @@ def test_a_getitems_that_returns_no_list_of_items_is_named():
     with pytest.raises(GetItemsError, match=re.escape(message)) as error:
         list(loader)
     assert "returned a dict (keys x, y) for 2 indices" in str(error.value)
+
+
+class Corrupt(Items):
+    """Item 4 cannot be read; with `batched`, neither can a batch that holds it."""
+
+    def __init__(self, batched: bool) -> None:
+        super().__init__()
+        if batched:
+            self.__getitems__ = self.read_batch
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if index == 4:
+            raise OSError("truncated file")
+        return super().__getitem__(index)
+
+    def read_batch(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+        return [self[i] for i in indices]
+
+
+@pytest.mark.parametrize(
+    ("batched", "note"),
+    [
+        (False, "while reading dataset 'val' at index 4"),
+        (True, "while reading dataset 'val' with __getitems__ at indices [3, 4]"),
+    ],
+)
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_error_reading_an_item_names_the_dataset_and_index(batched, note, workers):
+    """The user's own error stays (its type and message); a note names what was read, also
+    in the text that torch carries over from a worker."""
+    data = MultiDataset([Items(), Corrupt(batched)], ["train", "val"])
+    loader = RunDataLoader(data, batch_sampler=[[6 + 3, 6 + 4]], num_workers=workers)
+    with pytest.raises(OSError, match="truncated file") as error:
+        list(loader)
+    if workers:
+        assert str(error.value).rstrip().endswith(note)
+    else:
+        assert error.value.__notes__ == [note]

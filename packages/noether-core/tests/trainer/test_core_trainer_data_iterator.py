@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import torch
@@ -142,3 +143,18 @@ def test_workers_start_once_for_training_and_evaluation_and_are_seeded(tmp_path)
     _, pids_again, noise_again = run("b")
     assert pids_again.isdisjoint(pids)
     assert torch.equal(noise, noise_again)  # seeded workers: same random augmentation
+
+
+def test_an_empty_dataset_of_a_callback_is_refused_before_the_first_update():
+    """Found when the callback was first due, it failed a run after hours of training."""
+    runs: list = []
+    datasets = {"train": RegressionDataset(64), "val": IndexedDataset(0)}
+    model = make_model()
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer = _trainer(runs, datasets, max_updates=6, every={"every_n_epochs": 1})
+    message = "dataset 'val' has no samples, but CollectingCallback(state_key="
+    with pytest.raises(ValueError, match=re.escape(message)):
+        trainer.train(model)
+    assert trainer.update_counter.update == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert runs == []

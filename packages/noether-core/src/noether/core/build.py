@@ -142,8 +142,8 @@ def build_component(config: RegistryBase, **kwargs: Any) -> Any:
     Raises:
         KindError: the target's package is not installed (named in the message).
         BuildError: the target is an abstract class (the message names the methods it
-            lacks), or its constructor raised a TypeError (it does not take these
-            arguments; the message names the class, how it is called and its signature).
+            lacks), or its constructor does not take these arguments (the message names
+            the class, how it is called and its signature).
     """
     target = config.load_target()
     if inspect.isabstract(target):
@@ -153,9 +153,19 @@ def build_component(config: RegistryBase, **kwargs: Any) -> Any:
             f"not implement the abstract method(s) {missing}; define them in the class"
         )
     try:
-        return target(config, **kwargs)
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # none to read: the call tells
+        try:
+            return target(config, **kwargs)
+        except TypeError as error:
+            raise BuildError(_constructor_mismatch(config, target, kwargs, error)) from error
+    try:
+        signature.bind(config, **kwargs)
     except TypeError as error:
         raise BuildError(_constructor_mismatch(config, target, kwargs, error)) from error
+    # a TypeError of the constructor's own code (`len()` of a dataset without one) is that
+    # code's error, not a signature that does not fit
+    return target(config, **kwargs)
 
 
 def _constructor_mismatch(

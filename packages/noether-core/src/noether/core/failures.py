@@ -38,8 +38,16 @@ LIBRARY_PACKAGES = frozenset(
 )
 """Installed packages whose frames are not the user's code."""
 
+READING = "while reading "
+"""How the note starts that names the dataset and index whose reading raised an error
+(`noether.core.data.batch_items.note_reading`): the console shows it, and it tells the note
+apart in the text of a data worker's traceback, which carries notes after the error's line."""
 EMBEDDED_TRACEBACK = "Traceback (most recent call last):"
 _CAUGHT = re.compile(r"^Caught \S+ (?P<where>in .+?)\.?$")
+_MODULE_OF_TYPE = re.compile(r"^(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*: )")
+"""The module that Python's traceback text puts before an error's type outside builtins
+(`noether.core.data.batch_items.UnstackableItemsError: ...`); without a worker, the console
+names the type alone."""
 """torch's headline of a worker's error: `Caught KeyError in DataLoader worker process 0.`"""
 _FRAME_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>.+)$')
 _STDLIB = [Path(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib")]
@@ -73,12 +81,16 @@ def raised_in_user_code(exc: BaseException) -> bool:
     return bool(frames) and not is_library_file(frames[-1].filename)
 
 
-def _embedded(text: str) -> tuple[str | None, traceback.FrameSummary | None]:
-    """(console line, user frame) of an error message that carries a worker's traceback as
-    text (torch's `Caught X in DataLoader worker process N.`): the worker's own final error
-    line, then where it was caught. None for the line when there is no final error line."""
+def _embedded(text: str) -> tuple[str | None, traceback.FrameSummary | None, list[str]]:
+    """(console line, user frame, notes) of an error message that carries a worker's
+    traceback as text (torch's `Caught X in DataLoader worker process N.`): the worker's own
+    final error line, then where it was caught. None for the line when there is no final
+    error line. Notes are noether's reading notes, which follow the error's line."""
     head, _, rest = text.partition(EMBEDDED_TRACEBACK)
-    lines = rest.splitlines()
+    lines = [line for line in rest.splitlines() if line.strip()]
+    notes: list[str] = []
+    while lines and lines[-1].startswith(READING):
+        notes.insert(0, lines.pop())
     found = None
     for index, line in enumerate(lines):
         match = _FRAME_LINE.match(line)
@@ -87,23 +99,25 @@ def _embedded(text: str) -> tuple[str | None, traceback.FrameSummary | None]:
             found = traceback.FrameSummary(
                 match["file"], int(match["line"]), match["name"], line=code
             )
-    final = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    final = _MODULE_OF_TYPE.sub("", lines[-1].strip()) if lines else ""
     if not final:
-        return None, found
+        return None, found, notes
     head = head.strip().removesuffix("Original").strip()
     caught = _CAUGHT.match(head)
     where = caught["where"] if caught else head
-    return (f"{final} ({where})" if where else final), found
+    return (f"{final} ({where})" if where else final), found, notes
 
 
 def describe_failure(exc: BaseException) -> list[str]:
     """The console lines of an unexpected error: its type and message, then where the
-    user's code raised it or called into the library code that did (when it did)."""
+    user's code raised it or called into the library code that did (when it did), then
+    the dataset and index that were being read (see `note_reading`)."""
     text = str(exc)
     frame = user_frame(exc.__traceback__)
     carried = None
+    notes = [note for note in getattr(exc, "__notes__", ()) if note.startswith(READING)]
     if EMBEDDED_TRACEBACK in text:
-        carried, frame = _embedded(text)
+        carried, frame, notes = _embedded(text)
     if carried is not None:
         lines = [carried]  # the worker's error line names its own type
     else:
@@ -115,6 +129,7 @@ def describe_failure(exc: BaseException) -> list[str]:
         code = (frame.line or "").strip()
         where = f"{frame.filename}:{frame.lineno} in {frame.name}"
         lines.append(f"  at {where}" + (f": {code}" if code else ""))
+    lines.extend(f"  {note}" for note in notes)
     collective = _collective(exc.__traceback__)
     if collective is not None:
         lines.append(

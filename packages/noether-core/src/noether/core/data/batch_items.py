@@ -1,7 +1,7 @@
 """A batch's items before collation, and what is wrong with them when they do not stack.
 
 Items are stacked key by key, so every item of a dataset needs the same keys and the same
-shape per key. torch's own errors for items that break this (`KeyError: 'heat'`, `stack
+shape and dtype per key. torch's own errors for items that break this (`KeyError: 'heat'`, `stack
 expects each tensor to be equal size`) name neither the dataset, the key nor the sample;
 `describe_mismatch` does, from the `FetchedItems` that `MultiDataset` returns; for sparse
 and nested tensors, which torch asks for a custom collate_fn for, it says how to store them.
@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+
+from noether.core.failures import READING
 
 
 class UnstackableItemsError(ValueError):
@@ -57,6 +59,24 @@ def _qualname(method: Any) -> str:
     return f"{name} ({file}:{line})"
 
 
+SHOWN_INDICES = 8
+"""Indices of a failed `__getitems__` call that its note lists."""
+
+
+def note_reading(error: BaseException, dataset: str | None, indices: Sequence[int]) -> None:
+    """Adds a note naming the dataset and the index (or the indices of a `__getitems__`
+    call) to an error that reading them raised: the user's own message often names neither,
+    and the run's console shows notes (see `noether.core.failures`)."""
+    where = f"dataset '{dataset}'" if dataset is not None else "the dataset"
+    if len(indices) == 1:
+        what = f"at index {indices[0]}"
+    else:
+        shown = ", ".join(map(str, indices[:SHOWN_INDICES]))
+        more = f", ... ({len(indices)} in all)" if len(indices) > SHOWN_INDICES else ""
+        what = f"with __getitems__ at indices [{shown}{more}]"
+    error.add_note(f"{READING}{where} {what}")
+
+
 class FetchedItems(list[Any]):
     """The items of one batch, with the dataset and the sample indices they came from."""
 
@@ -75,6 +95,10 @@ OTHER = "\x00other\x00"
 SAME_KEYS_AND_SHAPES = (
     "every item needs the same keys and the same shape per key, since batches stack them key "
     "by key (pad point clouds, or sample a fixed number of points)"
+)
+SAME_DTYPES = (
+    "every item needs the same dtype per key: a batch of mixed dtypes would take the first "
+    "item's (with data workers) or the widest (without), so cast it in __getitem__"
 )
 DENSE = (
     "batches stack dense tensors only: return it dense (.to_dense()), or its indices and "
@@ -125,7 +149,17 @@ def _compare(values: list[Any], path: str) -> _Found | None:
         if array and tuple(value.shape) != tuple(first.shape):
             shapes = f"{list(value.shape)}{where}, {OTHER} {list(first.shape)}"
             return position, f"has shape {shapes}; {SAME_KEYS_AND_SHAPES}"
+        if array and isinstance(value, Tensor) != isinstance(first, Tensor):
+            what = f"has {_kind(value)}{where}, {OTHER} {_kind(first)}"
+            return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
+        if array and value.dtype != first.dtype:
+            dtypes = f"{_dtype(value)}{where}, {OTHER} {_dtype(first)}"
+            return position, f"has dtype {dtypes}; {SAME_DTYPES}"
     return None
+
+
+def _dtype(value: Tensor | np.ndarray) -> str:
+    return str(value.dtype).removeprefix("torch.")
 
 
 def describe_mismatch(items: list[Any]) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, IterableDataset, Sampler
 
 from noether.core.data.sharding import shard_size, take_shard
 from noether.core.distributed import get_rank, get_world_size
@@ -72,6 +72,8 @@ class DataContainer:
     ) -> None:
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0 (got {num_workers})")
+        for key, dataset in datasets.items():
+            check_map_style(key, dataset)
         self.datasets = dict(datasets)
         self.num_workers = num_workers
         self.seed = seed
@@ -106,6 +108,21 @@ class DataContainer:
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.datasets.items())  # type: ignore[arg-type]
         return f"DataContainer({sizes})"
+
+
+def check_map_style(key: str, dataset: object) -> None:
+    """Raises a ValueError naming the dataset unless it is map-style (`__len__` and
+    `__getitem__`): the run shuffles, shards and interleaves its samples by index, which
+    an IterableDataset (or one without a length) does not allow."""
+    if isinstance(dataset, IterableDataset) or not (
+        hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")
+    ):
+        raise ValueError(
+            f"dataset '{key}' ({type(dataset).__name__}) is not a map-style dataset: noether "
+            "reads samples by index (shuffled, sharded over ranks, interleaved with "
+            "evaluations), so a dataset needs __len__ and __getitem__ (an IterableDataset "
+            "cannot be read that way)"
+        )
 
 
 def per_rank_batches(length: int, batch_size: int) -> int:

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from noether.core.counters import Frequency
-from noether.core.data.batch_items import FetchedItems, check_getitems
+from noether.core.data.batch_items import FetchedItems, check_getitems, note_reading
 from noether.core.data.container import ShardedEpochSampler
 from noether.core.rng import derive_seed, seed_all
 
@@ -60,7 +60,8 @@ class MultiDataset(Dataset[Any]):
         """A whole batch (the DataLoader's batched fetch): all indices of a batch come from
         one dataset, so it is located once; a dataset's own `__getitems__` is used.
 
-        A `SeededBatch` first seeds the process's RNGs (in data workers: see there)."""
+        A `SeededBatch` first seeds the process's RNGs (in data workers: see there). An error
+        of the dataset gets a note naming the dataset and the index (`note_reading`)."""
         seed = getattr(indices, "seed", None)
         if seed is not None:
             seed_all(seed)
@@ -70,11 +71,22 @@ class MultiDataset(Dataset[Any]):
         getitems = getattr(dataset, "__getitems__", None)
         name = self.names[i] if self.names is not None else None
         if getitems is not None:
-            returned = getitems(local)
+            try:
+                returned = getitems(local)
+            except Exception as error:
+                note_reading(error, name, local)
+                raise
             items = FetchedItems(returned, name, local)
             check_getitems(returned, items, local, name, getitems)
             return items
-        return FetchedItems([dataset[index] for index in local], name, local)
+        items = FetchedItems((), name, local)
+        for index in local:
+            try:
+                items.append(dataset[index])
+            except Exception as error:
+                note_reading(error, name, [index])
+                raise
+        return items
 
 
 class SeededBatch(list[int]):

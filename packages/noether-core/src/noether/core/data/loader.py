@@ -62,9 +62,13 @@ def pin_batch(batch: Any) -> Any:
 
 
 def collate_items(items: list[Any]) -> Any:
-    """`default_collate`, except that items that do not stack raise `UnstackableItemsError`
-    naming the dataset, key and samples (see `describe_mismatch`); the run's collate in
-    data workers, where `default_collate` stacks straight into shared memory."""
+    """`default_collate`, except that items that do not stack (or differ in dtype, which
+    `default_collate` would cast to the first item's) raise `UnstackableItemsError` naming
+    the dataset, key and samples (see `describe_mismatch`); the run's collate in data
+    workers, where `default_collate` stacks straight into shared memory."""
+    if (message := describe_mismatch(items)) is not None:
+        # before stacking: default_collate casts tensors of other dtypes to the first one's
+        raise UnstackableItemsError(message)
     try:
         return default_collate(items)
     except (KeyError, TypeError, AttributeError, RuntimeError) as error:
@@ -84,9 +88,13 @@ def collate_tensor_dicts(items: list[Any]) -> Any:
         type(value) is Tensor and value.layout is torch.strided for value in first.values()
     ):
         try:
-            return {key: torch.stack([item[key] for item in items]) for key in first}
+            batch = {key: torch.stack([item[key] for item in items]) for key in first}
         except (TypeError, KeyError, RuntimeError):
             pass  # collate_items' own handling or error message
+        else:
+            # torch.stack promotes mixed dtypes: refused as with workers (collate_items)
+            if all(item[k].dtype is v.dtype for item in items for k, v in first.items()):
+                return batch
     return collate_items(items)
 
 
@@ -115,6 +123,9 @@ def build_run_loader(
         device: pin memory by default when it is a CUDA device.
         prefetch_factor: batches each worker loads ahead.
         main_sampler_kwargs: keyword arguments of `DataContainer.get_main_sampler`.
+
+    Raises:
+        ValueError: a callback's dataset has no samples.
     """
     datasets = []
     names = []
@@ -128,6 +139,11 @@ def build_run_loader(
     slots = []
     for callback in iterator_callbacks:
         dataset = container.get_dataset(callback.dataset_key)
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            # refused before the first update, not when the callback is first due
+            raise ValueError(
+                f"dataset '{callback.dataset_key}' has no samples, but {callback!r} reads it"
+            )
         indices = [offset + i for i in callback.sample_indices()]
         slots.append(IteratorSlot(callback.frequency, indices, callback.batch_size or batch_size))
         datasets.append(dataset)
@@ -157,7 +173,7 @@ def build_run_loader(
     if num_workers > 0:
         extra["persistent_workers"] = True
         extra["prefetch_factor"] = prefetch_factor
-        extra["worker_init_fn"] = worker_init_fn()
+        extra["worker_init_fn"] = worker_init_fn(num_workers)
     return RunDataLoader(
         MultiDataset(datasets, names),
         batch_sampler=sampler,

@@ -7,24 +7,63 @@ checkpoint, then shuts the workers down. So a worker ignores SIGTERM / SIGINT fr
 but its main process, and ends on its main process's SIGTERM (how torch and
 multiprocessing stop workers that did not stop when asked). A worker also ends when its
 main process is gone (torch's own watchdog).
+
+When training ends (done, stopped by a signal, failed), `stop_workers` ends the workers at
+once: torch's own shutdown lets each worker finish the batch it is loading, up to 5 seconds
+per worker, batches that nobody reads (with slow items, a stopped run exited long after
+its checkpoint, past a job's grace period).
 """
 
 from __future__ import annotations
 
-import functools
+import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable
+from typing import Any
 
 from noether.core.data.interleaved import seed_worker
 
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
-def worker_init_fn() -> Callable[[int], None]:
+class WorkerInit:
+    """The `worker_init_fn` of the run's DataLoader, made in the main process: initializes
+    each worker (`init_worker`) and records its pid, so that `stop` can end them.
+
+    Args:
+        num_workers: the loader's worker processes.
+    """
+
+    def __init__(self, num_workers: int) -> None:
+        self.main_pid = os.getpid()
+        # shared memory, inherited by the workers (they start with this object)
+        self.pids: Any = multiprocessing.RawArray("q", num_workers)
+
+    def __call__(self, worker_id: int) -> None:
+        init_worker(worker_id, self.main_pid)
+        self.pids[worker_id] = os.getpid()  # once it ends on its main's SIGTERM
+
+    def stop(self) -> None:
+        """Ends the workers now, whatever they are loading (see the module): SIGTERM to
+        each that is still a child of this process."""
+        registered = {pid for pid in self.pids if pid}
+        for child in multiprocessing.active_children():
+            if child.pid in registered:
+                child.terminate()
+
+
+def worker_init_fn(num_workers: int) -> WorkerInit:
     """The `worker_init_fn` of the run's DataLoader, made in the main process (its pid)."""
-    return functools.partial(init_worker, main_pid=os.getpid())
+    return WorkerInit(num_workers)
+
+
+def stop_workers(loader: Any) -> None:
+    """Ends the data workers of a DataLoader made by `build_run_loader` now, without waiting
+    for the batches they are loading; nothing for other loaders and without workers."""
+    init = getattr(loader, "worker_init_fn", None)
+    if isinstance(init, WorkerInit):
+        init.stop()
 
 
 def init_worker(worker_id: int, main_pid: int) -> None:

@@ -21,6 +21,7 @@ from noether.core.checkpoint.writer import CheckpointWriter
 from noether.core.counters import Frequency, TrainingEnd, UpdateCounter
 from noether.core.data.container import DataContainer
 from noether.core.data.loader import build_run_loader
+from noether.core.data.workers import stop_workers
 from noether.core.distributed import get_rank, get_world_size, wrap_ddp
 from noether.core.models.base import ModelBase
 from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
@@ -525,6 +526,7 @@ class BaseTrainer(abc.ABC):
                 if not stop_request.hurry:
                     self.call_after_training(self.callbacks)
         finally:
+            stop_workers(loader)  # not after the batches they are loading (see there)
             # DDP's reducer holds the process group: let it go with the training, so that
             # `leave_process_group` destroys the group last (see there)
             self.step_runner.ddp_model = None
