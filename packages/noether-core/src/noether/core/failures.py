@@ -44,11 +44,11 @@ READING = "while reading "
 apart in the text of a data worker's traceback, which carries notes after the error's line."""
 EMBEDDED_TRACEBACK = "Traceback (most recent call last):"
 _CAUGHT = re.compile(r"^Caught \S+ (?P<where>in .+?)\.?$")
+"""torch's headline of a worker's error: `Caught KeyError in DataLoader worker process 0.`"""
 _MODULE_OF_TYPE = re.compile(r"^(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*: )")
 """The module that Python's traceback text puts before an error's type outside builtins
 (`noether.core.data.batch_items.UnstackableItemsError: ...`); without a worker, the console
 names the type alone."""
-"""torch's headline of a worker's error: `Caught KeyError in DataLoader worker process 0.`"""
 _FRAME_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>.+)$')
 _STDLIB = [Path(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib")]
 _INSTALLED = ("site-packages", "dist-packages")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, default_collate
@@ -66,8 +67,8 @@ def collate_items(items: list[Any]) -> Any:
     `default_collate` would cast to the first item's) raise `UnstackableItemsError` naming
     the dataset, key and samples (see `describe_mismatch`); the run's collate in data
     workers, where `default_collate` stacks straight into shared memory."""
-    if (message := describe_mismatch(items)) is not None:
-        # before stacking: default_collate casts tensors of other dtypes to the first one's
+    if _mixed_dtypes(items) and (message := describe_mismatch(items)) is not None:
+        # before stacking: default_collate casts arrays of other dtypes to the first one's
         raise UnstackableItemsError(message)
     try:
         return default_collate(items)
@@ -77,6 +78,20 @@ def collate_items(items: list[Any]) -> Any:
         if message is None:
             raise
         raise UnstackableItemsError(message) from error
+
+
+def _mixed_dtypes(items: list[Any]) -> bool:
+    """Whether a key's arrays differ in dtype across the items (top-level keys of dict items;
+    a full `describe_mismatch` per batch would cost most of what collating does)."""
+    first = items[0]
+    if not isinstance(first, dict):
+        return False
+    for key, value in first.items():
+        if isinstance(value, Tensor | np.ndarray):
+            dtypes = {getattr(item.get(key), "dtype", None) for item in items if type(item) is dict}
+            if len(dtypes) > 1:
+                return True
+    return False
 
 
 def collate_tensor_dicts(items: list[Any]) -> Any:
@@ -92,8 +107,11 @@ def collate_tensor_dicts(items: list[Any]) -> Any:
         except (TypeError, KeyError, RuntimeError):
             pass  # collate_items' own handling or error message
         else:
-            # torch.stack promotes mixed dtypes: refused as with workers (collate_items)
-            if all(item[k].dtype is v.dtype for item in items for k, v in first.items()):
+            # torch.stack promotes mixed dtypes where default_collate casts to the first
+            # item's: a batch whose dtype moved is refused as in workers (collate_items); one
+            # whose first item holds the widest dtype is the same batch either way. One check
+            # per key, not per item (tools/bench/loop_overhead.py)
+            if all(batch[key].dtype is value.dtype for key, value in first.items()):
                 return batch
     return collate_items(items)
 
