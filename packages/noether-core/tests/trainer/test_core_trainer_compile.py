@@ -100,7 +100,7 @@ def test_each_update_is_marked_once_before_its_first_micro_batch(monkeypatch):
     """With accumulation (3 + 3 + 2), the CUDA graph iteration spans the whole update."""
     events: list[str] = []
     monkeypatch.setattr(
-        "noether.core.trainer.base.update_start_marker", lambda *_: lambda: events.append("mark")
+        "noether.core.trainer.run.update_start_marker", lambda *_: lambda: events.append("mark")
     )
     trainer = make_trainer(make_config(max_updates=2, max_batch_size=3))
     update = trainer.update

@@ -1,9 +1,9 @@
-"""BaseTrainer: the training loop that every noether trainer inherits."""
+"""BaseTrainer: what every noether trainer inherits (its parts, hooks and state); one run of
+it is a `TrainerRun` (`noether.core.trainer.run`)."""
 
 from __future__ import annotations
 
 import abc
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -12,29 +12,26 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from noether.config.schemas.experiment import run_length_notes
 from noether.core.callbacks.base import CallbackBase, PeriodicDataIteratorCallback
 from noether.core.callbacks.context import CallbackContext, GradNormMeter
 from noether.core.callbacks.dispatch import CallbackDispatcher
 from noether.core.checkpoint.initializers import build_initializer
 from noether.core.checkpoint.writer import CheckpointWriter
-from noether.core.counters import Frequency, TrainingEnd, UpdateCounter
+from noether.core.counters import TrainingEnd, UpdateCounter
 from noether.core.data.container import DataContainer
 from noether.core.data.loader import build_run_loader
-from noether.core.data.workers import stop_workers
-from noether.core.distributed import get_rank, get_world_size, wrap_ddp
+from noether.core.distributed import get_world_size, wrap_ddp
 from noether.core.models.base import ModelBase
 from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
-from noether.core.signals import catch_stop_signals
 from noether.core.trackers.log_writer import LogWriter
 from noether.core.trainer.batching import BatchSplitter, epoch_updates, micro_batch_plan
 from noether.core.trainer.compiling import (
     compile_model,
     compiles_inside_ddp,
-    update_start_marker,
 )
-from noether.core.trainer.loop import TrainingLoop, drop_metadata
-from noether.core.trainer.nonfinite import FiniteWeightsCheck, NonFiniteLossGuard, SkipNonFinite
+from noether.core.trainer.loop import drop_metadata
+from noether.core.trainer.nonfinite import SkipNonFinite
+from noether.core.trainer.run import TrainerRun
 from noether.core.trainer.state import (
     describe_data_layout,
     make_state_keys_unique,
@@ -426,134 +423,18 @@ class BaseTrainer(abc.ABC):
         """Updates of the whole run (from the stop criterion)."""
         return self.update_counter.total_updates
 
-    def _prepare_model(self, model: ModelBase) -> ModelBase:
-        model = model.to(self.device)
-        if not model.is_initialized:
-            model.initialize(self.update_counter.total_updates)
-        self._note_what_the_data_tells(model)
-        self._model = model
-        self.apply_resume_initializer(model)
-        if self.update_counter.update > 0:
-            model.set_update(self.update_counter.update)
-        return model
-
-    def _note_what_the_data_tells(self, model: ModelBase) -> None:
-        """Notes what the run's length defeats (see `run_length_notes`) where only the data
-        told that length; `validate` and the CLI noted the others."""
-        told = dict(run_length_notes(model.model_config, self.config))
-        for key, message in run_length_notes(
-            model.model_config, self.config, self.updates_per_epoch
-        ):
-            if key not in told and get_rank() == 0:  # every rank would say it
-                self.logger.warning("note: %s: %s", key, message)
-
-    def _build_loop(self, model: ModelBase, dist_model: torch.nn.Module) -> TrainingLoop:
-        guard = None
-        track = Frequency(**self.get_default_callback_intervals()["track"])
-        if self.config.stop_on_nan_loss and not self.config.skip_nan_loss:
-            guard = NonFiniteLossGuard(track, self.device, get_world_size())
-        skip = self.step_runner.skip_nonfinite
-        if skip is not None:
-            skip.frequency = track
-        self.step_runner.nonfinite_guard = guard
-        writer = self.checkpoint_writer
-        accumulation_steps = self.accumulation_steps
-        mark_update_start = update_start_marker(self.config.use_torch_compile, self.device)
-
-        def run_step(batch: dict[str, Tensor], index: int) -> StepResult:
-            if index == 0 and mark_update_start is not None:
-                mark_update_start()
-            return self.update(batch, dist_model, model, accumulation_steps, index)
-
-        return TrainingLoop(
-            counter=self.update_counter,
-            callbacks=self.callbacks,
-            dispatcher=self.dispatcher,
-            run_step=run_step,
-            accumulation_steps=accumulation_steps,
-            device=self.device,
-            iterator_batch_size=self.micro_batch_plan.sizes[0],
-            log_writer=self.log_writer,
-            checkpoint_writer=writer,
-            save_checkpoint=(
-                functools.partial(writer.save, model, self) if writer is not None else None
-            ),
-            nonfinite_guard=guard,
-            skip_nonfinite=skip,
-            # with either policy: a finite loss can have a NaN gradient
-            weights_check=(
-                FiniteWeightsCheck(model, get_world_size())
-                if self.config.stop_on_nan_loss and writer is not None
-                else None
-            ),
-            # a tracker that does not derive from TrackerBase may have no flush
-            flush_tracker=getattr(self.tracker, "flush", None) or _nothing,
-            logger=self.logger,
-        )
-
     def train(self, model: ModelBase) -> None:
-        """Trains `model` until the stop criterion (or a callback's early stop)."""
+        """Trains `model` until the stop criterion (or a callback's early stop); the run
+        itself is a `TrainerRun` (`noether.core.trainer.run`)."""
         self._model = model
         self.callbacks = self.get_all_callbacks(model)
-        model = self._prepare_model(model)
-        dist_model = self.wrap_model(model)
-        evaluation = self.update_counter.is_finished
-        if evaluation and self.update_counter.update > 0:
-            self.logger.warning(
-                "nothing to train: the run starts at update %d, at or past its stop criterion "
-                "(%d updates); its callbacks run once",
-                self.update_counter.update,
-                self.update_counter.total_updates,
-            )
-        loader = self.get_data_loader(
-            _iterating(self.callbacks), self.micro_batch_plan.sizes[0], evaluation
-        )
-        model.optimizer_zero_grad()
-        loop = self._build_loop(model, dist_model)
-        try:
-            with catch_stop_signals(self.config.save_on_sigint) as stop_request:
-                data_iter = iter(loader)
-                dist_model.eval()
-                stop = self.call_before_training(self.callbacks)
-                dist_model.train()
-                if evaluation:
-                    loop.evaluate_once(data_iter)
-                elif not stop:
-                    loop.run(data_iter, stop_request)
-                    self.stopped_by_signal = loop.stopped_by_signal
-                dist_model.eval()
-                del data_iter
-                if not stop_request.hurry:
-                    self.call_after_training(self.callbacks)
-        finally:
-            stop_workers(loader)  # not after the batches they are loading (see there)
-            # DDP's reducer holds the process group: let it go with the training, so that
-            # `leave_process_group` destroys the group last (see there)
-            self.step_runner.ddp_model = None
-            if self.step_runner.skip_nonfinite is not None:
-                self.step_runner.skip_nonfinite.detach()
-        if self.log_writer is not None:
-            self.log_writer.flush(self.update_counter)
+        self.stopped_by_signal = TrainerRun(self, model).train()
 
     def eval(self, model: ModelBase) -> None:
         """Evaluation only: every callback runs once on the model as it is (no update)."""
         self._model = model
         self.callbacks = self.get_all_callbacks(model)
-        model = model.to(self.device)
-        self._model = model
-        if self.initializer is not None:
-            self.initializer.init_weights(model)
-        loader = self.get_data_loader(
-            _iterating(self.callbacks), self.micro_batch_plan.sizes[0], evaluation=True
-        )
-        data_iter = iter(loader)
-        model.eval()
-        self.call_before_training(self.callbacks)
-        self._build_loop(model, model).evaluate_once(data_iter)
-        del data_iter
-        self.call_after_training(self.callbacks)
-        if self.log_writer is not None:
-            self.log_writer.flush(self.update_counter)
+        TrainerRun(self, model).evaluate()
 
 
 def _no_loss_compute(self: BaseTrainer, forward_output: Any, targets: dict[str, Tensor]) -> Any:
@@ -562,14 +443,6 @@ def _no_loss_compute(self: BaseTrainer, forward_output: Any, targets: dict[str, 
         f"{type(self).__name__} has no loss_compute: its train_step computes the loss itself "
         "(implement loss_compute to call it)"
     )
-
-
-def _iterating(callbacks: Sequence[CallbackBase]) -> list[PeriodicDataIteratorCallback]:
-    return [cb for cb in callbacks if isinstance(cb, PeriodicDataIteratorCallback)]
-
-
-def _nothing() -> None:
-    """A tracker flush where there is no tracker."""
 
 
 __all__ = ["BaseTrainer", "epoch_updates"]
