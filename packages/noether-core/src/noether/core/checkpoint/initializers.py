@@ -163,16 +163,17 @@ class ResumeInitializer(InitializerBase):
         ]
         stored = self._part("optim", "optimizer state")
         self._stored_lrs = [float(group["lr"]) for group in stored.get("param_groups", [])]
-        kinds = (self._stored_optimizer_kind(), _optimizer_kind(model))
-        if None not in kinds and kinds[0] != kinds[1]:
+        stored_kind, kind = self._stored_optimizer_kind(), _optimizer_kind(model)
+        if stored_kind is not None and kind is not None and stored_kind != kind:
             # another optimizer's moments mean nothing to this one (Adam reads a `step` that
             # SGD never stored); the change itself was forced past the resume check
             logger.warning(
                 "the optimizer changed since checkpoint %s (%s -> %s): its state is not "
                 "carried over, the %s optimizer starts afresh",
                 self.tag,
-                *kinds,
-                kinds[1],
+                stored_kind,
+                kind,
+                kind,
             )
             return
         try:
@@ -303,6 +304,7 @@ def _optimizer_kind(model: nn.Module) -> str | None:
 
 
 def _lookup(tree: Any, *keys: str) -> Any:
+    """`tree[k1][k2]...` of a loaded YAML document, None where a level is missing."""
     for key in keys:
         if not isinstance(tree, Mapping):
             return None
