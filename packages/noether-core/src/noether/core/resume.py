@@ -108,13 +108,7 @@ def find_checkpoint(run_dir: Path, tag: str | None) -> CheckpointInfo:
     """
     checkpoint_dir = run_checkpoint_dir(run_dir)
     if tag is None:
-        info = folders.newest_resumable(checkpoint_dir)
-        if info is None:
-            raise CheckpointNotFoundError(
-                f"{run_dir} has no complete checkpoint with optimizer and trainer state to "
-                "resume from (save them with a checkpoint callback, save_optim: true)"
-            )
-        return info
+        return folders.require_newest_resumable(checkpoint_dir, run_dir)
     info = folders.find(checkpoint_dir, tag)
     if info is None:
         tags = [c.tag for c in folders.list_checkpoints(checkpoint_dir)]

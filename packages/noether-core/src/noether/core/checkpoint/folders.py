@@ -265,6 +265,17 @@ def newest_resumable(checkpoint_dir: Path) -> CheckpointInfo | None:
     return max(candidates, key=lambda info: (info.update, info.tag != LATEST_TAG), default=None)
 
 
+def require_newest_resumable(checkpoint_dir: Path, run_dir: Path) -> CheckpointInfo:
+    """`newest_resumable`, or a CheckpointNotFoundError naming the run and what to save."""
+    info = newest_resumable(checkpoint_dir)
+    if info is None:
+        raise CheckpointNotFoundError(
+            f"{run_dir} has no complete checkpoint with optimizer and trainer state to "
+            "resume from (save them with a checkpoint callback, save_optim: true)"
+        )
+    return info
+
+
 def later_resumable(checkpoint_dir: Path, position: int) -> list[CheckpointInfo]:
     """The resumable checkpoints past update `position` (resuming there retires them)."""
     return [

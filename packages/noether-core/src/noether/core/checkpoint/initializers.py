@@ -104,7 +104,10 @@ class ResumeInitializer(InitializerBase):
         else:
             output_path, name = Path("."), ""
         self.run_dir = find_run_dir(output_path, name, config.run)
-        self.tag = config.checkpoint or self._newest_resumable_tag()
+        self.tag = (
+            config.checkpoint
+            or folders.require_newest_resumable(run_checkpoint_dir(self.run_dir), self.run_dir).tag
+        )
         self.in_place = (
             path_provider is not None and self.run_dir.resolve() == path_provider.run_dir.resolve()
         )
@@ -112,15 +115,6 @@ class ResumeInitializer(InitializerBase):
         self._state: dict[str, Any] | None = None
         self._stored_lrs: list[float] = []
         """The lr of every group that the checkpoint's run had set for its next update."""
-
-    def _newest_resumable_tag(self) -> str:
-        info = folders.newest_resumable(run_checkpoint_dir(self.run_dir))
-        if info is None:
-            raise InitializerError(
-                f"{self.run_dir} has no complete checkpoint with optimizer and trainer state to "
-                "resume from (save them with a checkpoint callback, save_optim: true)"
-            )
-        return info.tag
 
     @property
     def state(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from noether.core.data.batch_items import UnstackableItemsError, describe_mismat
 from noether.core.data.container import DataContainer
 from noether.core.data.interleaved import InterleavedBatchSampler, IteratorSlot, MultiDataset
 from noether.core.data.prefetch import map_tensors
-from noether.core.data.workers import worker_init_fn
+from noether.core.data.workers import WorkerInit
 from noether.core.distributed import get_rank
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def build_run_loader(
     if num_workers > 0:
         extra["persistent_workers"] = True
         extra["prefetch_factor"] = prefetch_factor
-        extra["worker_init_fn"] = worker_init_fn(num_workers)
+        extra["worker_init_fn"] = WorkerInit(num_workers)
     return RunDataLoader(
         MultiDataset(datasets, names),
         batch_sampler=sampler,

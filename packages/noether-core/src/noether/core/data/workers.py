@@ -53,11 +53,6 @@ class WorkerInit:
                 child.terminate()
 
 
-def worker_init_fn(num_workers: int) -> WorkerInit:
-    """The `worker_init_fn` of the run's DataLoader, made in the main process (its pid)."""
-    return WorkerInit(num_workers)
-
-
 def stop_workers(loader: Any) -> None:
     """Ends the data workers of a DataLoader made by `build_run_loader` now, without waiting
     for the batches they are loading; nothing for other loaders and without workers."""
