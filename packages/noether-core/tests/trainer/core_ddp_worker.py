@@ -42,9 +42,13 @@ class SignalRank1(PeriodicCallback):
 
 
 class Weights(PeriodicCallback):
-    """The weights after every update."""
+    """The weights after every update, and the total loss that each micro-batch logs."""
 
     seen: list[dict[str, torch.Tensor]] = []
+    logged: list[float] = []
+
+    def track_after_accumulation_step(self, losses: Any, *args: Any) -> None:
+        Weights.logged.append(float(losses["total"]))
 
     def track_after_update_step(self, losses: Any, timings: Any) -> None:
         assert self.model is not None
@@ -105,6 +109,7 @@ def main() -> None:
             "gathered": Gather.gathered,
             "update": trainer.update_counter.update,
             "weights_per_update": Weights.seen,
+            "logged_losses": Weights.logged,
         },
         out / f"rank{rank}.pt",
     )

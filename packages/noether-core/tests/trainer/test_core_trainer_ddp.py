@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -57,6 +58,11 @@ def test_skip_nan_loss_on_one_rank_skips_that_micro_batch_on_all_ranks(tmp_path)
             assert not torch.equal(seen[1][key], seen[0][key]), key  # update 2 stepped
         for value in result["weights"].values():
             assert torch.isfinite(value).all()
+        # what callbacks see: a skipped micro-batch logs NaN on every rank, so the online
+        # loss of a rank whose own loss was finite leaves it out of its mean too
+        logged = result["logged_losses"]
+        assert len(logged) == 12
+        assert [i for i, loss in enumerate(logged) if not math.isfinite(loss)] == [2, 4, 5]
     for key in ranks[0]["weights"]:
         assert torch.equal(ranks[0]["weights"][key], ranks[1]["weights"][key])
         assert not torch.equal(ranks[0]["weights"][key], clean[0]["weights"][key])

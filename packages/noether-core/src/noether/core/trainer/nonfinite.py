@@ -232,6 +232,13 @@ class SkipNonFinite:
         self._update_ok = finite if ok is None else ok | finite
         return finite
 
+    @staticmethod
+    def hide_skipped(losses: Mapping[str, Tensor], finite: Tensor) -> dict[str, Tensor]:
+        """The micro-batch's losses to log, NaN when it was skipped: a rank whose own loss
+        was finite must not count a micro-batch that another rank's NaN kept out of the
+        gradient (the online loss leaves NaN steps out of its mean)."""
+        return {name: torch.where(finite, loss.detach(), math.nan) for name, loss in losses.items()}
+
     def attach(self, model: nn.Module) -> None:
         """Puts the gradient mask on `model`'s trainable parameters (once per model)."""
         if self._hooked is model:

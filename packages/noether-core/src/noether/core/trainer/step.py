@@ -107,6 +107,7 @@ class TrainStep:
             loss = result.total_loss
             detached = loss.detach()
             skip = self.skip_nonfinite
+            finite: Tensor | None = None
             if skip is None:
                 if loss.requires_grad:
                     self._backward(loss, steps, index, retain_graph)
@@ -130,6 +131,8 @@ class TrainStep:
         losses = result.losses_to_log
         if losses is None:
             losses = {"total": detached}
+        if finite is not None:
+            losses = SkipNonFinite.hide_skipped(losses, finite)
         outputs = result.additional_outputs
         return StepResult(losses, {} if outputs is None else outputs, timings)
 
@@ -173,6 +176,7 @@ class TrainStep:
             if self.grad_norm.is_wanted:
                 self.grad_norm.measure(model.parameters(), self.grad_scaler)
             skip = self.skip_nonfinite
+            finite: Tensor | None = None
             if skip is None:
                 model.optimizer_step(self.grad_scaler)
             else:
