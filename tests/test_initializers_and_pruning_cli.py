@@ -4,6 +4,7 @@ A new run from a checkpoint (`trainer.initializer`) trains with the optimizer se
 own config; bad input is a message without a traceback and leaves the earlier run as it was.
 `keep_last` deletes whole checkpoint folders (EMA weights too) and never a checkpoint that
 another checkpoint callback keeps; two callbacks due at one update keep the fuller checkpoint.
+Folders of EMA weights alone are pruned by the ema callback's own `keep_last`.
 """
 
 from __future__ import annotations
@@ -118,6 +119,31 @@ def test_keep_last_deletes_whole_folders_and_spares_another_callbacks_checkpoint
         names = {p.name for p in folder.iterdir()}
         # the weights-only write at the same update did not drop the optimizer and trainer state
         assert {"model.pt", "optim.pt", "trainer.pt", "model_ema=0.9.pt"} <= names, tag
+
+
+def test_ema_keep_last_prunes_folders_of_ema_weights_alone_across_a_resume(
+    tmp_path: Path,
+) -> None:
+    callbacks = (
+        "trainer.callbacks=["
+        "{kind: ema, target_factors: [0.9], every_n_epochs: 1, keep_last: 1},"
+        "{kind: checkpoint, every_n_epochs: 2, save_optim: true, keep_last: 1},"
+        "{kind: checkpoint, every_n_epochs: 1, save_weights: false, save_latest_optim: true}]"
+    )
+    first = noether_train(tmp_path, CONFIG, callbacks, "trainer.max_epochs=3")
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    checkpoints = run_dir / "checkpoints"
+    # E1 (EMA weights alone) was pruned; E2 stays: the checkpoint callback keeps it
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["E2_U24_S192", "E3_U36_S288", "latest"]
+    resumed = noether_train(tmp_path, "--resume", run_dir, "trainer.max_epochs=4")
+    assert resumed.returncode == 0, resumed.stderr
+    # E3 was restored as the EMA callback's own tag, and pruned once E4 was written
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["E4_U48_S384", "latest"]
+    assert {p.name for p in (checkpoints / "E4_U48_S384").iterdir()} >= {
+        "model.pt",
+        "model_ema=0.9.pt",
+    }
 
 
 def test_a_resume_initializer_without_a_tag_takes_the_newest_resumable_checkpoint(

@@ -2,13 +2,16 @@
 
 The resume check refuses the change unless forced; forced, the new optimizer starts afresh:
 another optimizer's state (SGD's momentum buffers, Adam's moments and step counts) means
-nothing to it, and loading it crashed AdamW on SGD's state (`KeyError: 'step'`).
+nothing to it, and loading it crashed AdamW on SGD's state (`KeyError: 'step'`). An optimizer
+state that fails to load names the resume and its checkpoint, not update 0 (not restored yet).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
 from resume_testing import CONFIG, UPDATES_PER_EPOCH, noether_train, run_dirs
@@ -37,3 +40,21 @@ def test_a_forced_optimizer_change_starts_the_new_optimizer_afresh(tmp_path: Pat
     steps = {float(state["step"]) for state in optim["state"].values()}
     assert steps == {float(UPDATES_PER_EPOCH)}  # the resumed epoch's updates only
     assert not any("momentum_buffer" in state for state in optim["state"].values())
+
+
+def test_a_failure_while_the_resume_is_applied_names_the_checkpoint_not_update_0(
+    tmp_path: Path,
+) -> None:
+    first = noether_train(tmp_path, CONFIG, ONE_EPOCH)
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    optim_file = run_dir / "checkpoints" / "latest" / "optim.pt"
+    optim = torch.load(optim_file, weights_only=True)
+    del optim["param_groups"][0]["params"]  # an optimizer state that torch cannot load
+    torch.save(optim, optim_file)
+
+    resumed = noether_train(tmp_path, "--resume", run_dir, "trainer.max_epochs=2")
+    assert resumed.returncode == 1
+    expected = f"resuming {run_dir} from checkpoint 'latest' (update {UPDATES_PER_EPOCH}) failed"
+    assert f"{expected}: KeyError: 'params'" in resumed.stderr, resumed.stderr
+    assert "after update 0" not in resumed.stderr

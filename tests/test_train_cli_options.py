@@ -189,10 +189,17 @@ def test_dry_run_prints_the_plan_and_writes_nothing(project: Path, tmp_path: Pat
     assert report["updates per epoch"] == "4"
     assert report["total updates"] == "12 (3 epochs)"
     assert report["run folder"] == f"runs/{EXPERIMENT}/<a new run id>"
+    assert report["precision"] == "float32"
     frozen = run(
-        NOETHER_TRAIN, "--dry-run", str(project / "experiment.yaml"), "model.is_frozen=true"
+        NOETHER_TRAIN,
+        "--dry-run",
+        str(project / "experiment.yaml"),
+        "model.is_frozen=true",
+        "trainer.precision=fp16",  # on cpu: bfloat16, saying why
     )
-    assert dry_run_lines(frozen.stdout)["parameters"] == "0 trainable, 5 frozen"
+    frozen_report = dry_run_lines(frozen.stdout)
+    assert frozen_report["parameters"] == "0 trainable, 5 frozen"
+    assert frozen_report["precision"].startswith("bfloat16 (asked for fp16: bfloat16 keeps")
 
 
 def test_dry_run_of_a_resume_names_the_checkpoint_and_changes_nothing(

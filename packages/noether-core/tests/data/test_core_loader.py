@@ -4,6 +4,7 @@ collate of tensor dicts equals default_collate."""
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 import torch
@@ -12,7 +13,12 @@ from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
 from noether.core.data.batch_items import GetItemsError, UnstackableItemsError
 from noether.core.data.interleaved import MultiDataset
-from noether.core.data.loader import RunDataLoader, collate_items, collate_tensor_dicts
+from noether.core.data.loader import (
+    RunDataLoader,
+    collate_items,
+    collate_tensor_dicts,
+    usable_cpus,
+)
 
 BATCHES = [[3, 1], [0, 5, 2], [4]]
 
@@ -78,6 +84,20 @@ def test_workers_use_torchs_iterator_with_the_same_batches():
 def _dense_items():
     generator = torch.Generator().manual_seed(0)
     return [{"x": torch.randn(3, 2, generator=generator), "n": torch.tensor(i)} for i in range(4)]
+
+
+def test_too_many_workers_are_warned_about_once_naming_num_workers(caplog):
+    workers = usable_cpus() + 1
+    loader = RunDataLoader(Items(), batch_sampler=BATCHES, num_workers=workers)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(list(loader)) == len(list(loader)) == 3
+    assert not [w for w in caught if "worker" in str(w.message)]  # torch's, twice
+    messages = [r.getMessage() for r in caplog.records if "num_workers" in r.getMessage()]
+    assert messages == [
+        f"num_workers is {workers}, more than the {usable_cpus()} CPUs this process may use: "
+        "the data workers compete for them (loading may slow down or freeze); lower num_workers"
+    ]
 
 
 def test_collate_tensor_dicts_equals_default_collate():

@@ -109,7 +109,6 @@ def test_evaluation_only_run_reads_the_dataset_once():
     assert runs[0]["sizes"] == [4, 3]
 
 
-@pytest.mark.filterwarnings("ignore:batch keys")
 def test_workers_start_once_for_training_and_evaluation_and_are_seeded(tmp_path):
     def run(name):
         runs: list = []

@@ -66,7 +66,10 @@ class EmaCallback(PeriodicCallback):
     Parameters are averaged, buffers (e.g. batch-norm statistics) copied. The averages start
     from the weights at the start of training and live in the trainer state (exact resume);
     when due, they are written as `checkpoint_dir/<tag>/model_ema=<f>.pt` (and/or `latest/`).
-    List `ema` before an `offline_loss` that evaluates it (`ema_factor`).
+    With `keep_last: k` it claims the tags it writes, as a checkpoint callback does, and
+    deletes those before its newest k (a tag another callback keeps stays); the tags are part
+    of its state, so the rule holds across a resume. List `ema` before an `offline_loss` that
+    evaluates it (`ema_factor`).
     """
 
     def __init__(self, callback_config: EmaCallbackConfig, context: CallbackContext) -> None:
@@ -75,6 +78,8 @@ class EmaCallback(PeriodicCallback):
         self.factors = list(callback_config.target_factors)
         self.ema_models: dict[float, nn.Module] = {}
         self._pending_state: dict[str, Any] | None = None
+        self.saved_tags: list[str] = []
+        """The tags it wrote and keeps (with keep_last only)."""
         for factor in self.factors:
             context.offer_model(ema_model_name(factor), functools.partial(self.get_model, factor))
 
@@ -118,6 +123,7 @@ class EmaCallback(PeriodicCallback):
         tags = []
         if self.ema_config.save_weights:
             tags.append(self.update_counter.tag)
+            self._claim(self.update_counter.tag)
         if self.ema_config.save_latest_weights:
             tags.append(LATEST_TAG)
         for tag in tags:
@@ -125,17 +131,36 @@ class EmaCallback(PeriodicCallback):
                 self.checkpoint_writer.save_object(
                     ema_model.state_dict(), tag, ema_filename(factor)
                 )
+        keep = self.ema_config.keep_last
+        if keep is not None and len(self.saved_tags) > keep:
+            stale, self.saved_tags = self.saved_tags[:-keep], self.saved_tags[-keep:]
+            for tag in stale:
+                self.checkpoint_writer.remove(tag, owner=self.state_key)
+
+    def _claim(self, tag: str) -> None:
+        """With keep_last: books `tag` as written and kept by this callback."""
+        if self.ema_config.keep_last is not None and tag not in self.saved_tags:
+            self.saved_tags.append(tag)
+            self.checkpoint_writer.claim(tag, self.state_key)
 
     def state_dict(self) -> dict[str, Any]:
-        """The averaged weights of every factor."""
+        """The averaged weights of every factor, and the tags it keeps."""
         self._ensure_models()
         return {
             "factors": list(self.factors),
             "ema": {repr(f): m.state_dict() for f, m in self.ema_models.items()},
+            "saved_tags": list(self.saved_tags),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restores the averages (before or after before_training, whichever comes first)."""
+        """Restores the averages (before or after before_training, whichever comes first) and
+        the tags it keeps (claimed again, so another callback's pruning leaves them)."""
+        if self.ema_config.keep_last is not None:
+            self.saved_tags = list(state_dict.get("saved_tags", []))
+            writer = self.context.checkpoint_writer
+            if writer is not None:
+                for tag in self.saved_tags:
+                    writer.claim(tag, self.state_key)
         if not self.ema_models:
             self._pending_state = state_dict
             return

@@ -22,6 +22,7 @@ from noether.core.cli_run import ResolvedRun, error
 from noether.core.cli_train import is_bad_input, preflight
 from noether.core.counters import UpdateCounter
 from noether.core.launch import detect
+from noether.core.precision import choose_precision
 from noether.core.resume import ResumePlan, later_checkpoints
 from noether.core.run_logging import report, run_logging
 from noether.core.runs import check_run_folder_free
@@ -37,6 +38,8 @@ class DryRunReport:
     config_file: Path
     components: int
     device: torch.device
+    precision: str
+    """The autocast dtype the run would use, with the reason where it is not the asked one."""
     dataset_sizes: dict[str, int | None]
     model_name: str
     trainable: int
@@ -55,6 +58,7 @@ class DryRunReport:
             f"dry run of {self.config_file}: nothing was written",
             f"  implementations: {self.components} importable",
             f"  device: {self.device}",
+            f"  precision: {self.precision}",
             *(
                 f"  dataset {key}: {'unknown' if size is None else size} samples"
                 for key, size in self.dataset_sizes.items()
@@ -161,6 +165,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         config_file=resolved.config_file,
         components=checked.components,
         device=device,
+        precision=choose_precision(trainer.precision, device).describe(trainer.precision),
         dataset_sizes={key: _size(data_container.get_dataset(key)) for key in config.datasets},
         model_name=type(model).__name__,
         trainable=trainable,

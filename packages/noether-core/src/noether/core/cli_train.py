@@ -123,12 +123,16 @@ def final_losses(trainer: Any) -> dict[str, float]:
     return {key: value for key, value in sorted(values.items()) if key.startswith("loss/")}
 
 
-def position(trainer: Any) -> str:
-    """Where training was when it failed, as the console reports it."""
+def failure_headline(trainer: Any) -> str:
+    """What failed, as the console reports it: where training was, or the resume (or other
+    initializer) that was being applied, before the counters said where the run is."""
+    initializer = getattr(trainer, "initializer", None)
+    if initializer is not None and getattr(initializer, "applying", False):
+        return f"{initializer.describe()} failed"
     counter = getattr(trainer, "update_counter", None)
     if counter is None:
-        return "an unknown position"
-    return f"update {counter.update} of {counter.total_updates}"
+        return "training failed at an unknown position"
+    return f"training failed after update {counter.update} of {counter.total_updates}"
 
 
 def check_initializer(config: ExperimentConfig) -> ResumePlan | None:
@@ -392,7 +396,7 @@ def train_in_folder(
             logger.error("interrupted")
             return EXIT_INTERRUPTED
         except Exception as exc:
-            report(exc, log_path, headline=f"training failed after {position(experiment.trainer)}")
+            report(exc, log_path, headline=failure_headline(experiment.trainer))
             return 1
         finally:
             closed = close_tracker(experiment.tracker, outcome, log_path)

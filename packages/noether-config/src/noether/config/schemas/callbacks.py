@@ -113,6 +113,11 @@ class EmaCallbackConfig(CallbackConfig):
     """Write the averaged weights into the tagged checkpoint folder when due."""
     save_latest_weights: bool = False
     """Write the averaged weights into the rolling `latest` folder when due."""
+    keep_last: int | None = Field(default=None, ge=1)
+    """Keep only the tagged folders of this callback's newest k writes; older ones are deleted
+    (a folder that a checkpoint callback still keeps stays whole). Without it, every folder of
+    EMA weights alone stays: a checkpoint callback's keep_last prunes only the checkpoints it
+    wrote (with the EMA weights next to them)."""
 
     @field_validator("target_factors")
     @classmethod
@@ -128,6 +133,8 @@ class EmaCallbackConfig(CallbackConfig):
         """The frequency decides when EMA weights are written, so something must be written."""
         if not (self.save_weights or self.save_latest_weights):
             raise ValueError("set save_weights or save_latest_weights")
+        if self.keep_last is not None and not self.save_weights:
+            raise ValueError("keep_last needs save_weights (tagged folders)")
         return self
 
 

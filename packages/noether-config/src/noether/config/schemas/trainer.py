@@ -88,7 +88,8 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     effective_batch_size: int = Field(ge=1)
     """Samples per optimizer update, summed over devices and accumulation steps."""
     precision: Precision = "float32"
-    """Autocast precision of forward passes; float16 uses a gradient scaler on CUDA."""
+    """Autocast precision of forward passes; float16 uses a gradient scaler on CUDA and runs as
+    bfloat16 on CPU (no scaler needed); `noether-train --dry-run` prints the one used."""
     callbacks: list[Annotated[TCallbackConfig, Discriminated(CallbackConfig)]] = []
     """User callbacks (checkpointing, evaluation, early stopping, ...)."""
     initializer: Annotated[InitializerConfig, Discriminated(InitializerConfig)] | None = None

@@ -55,6 +55,14 @@ class InitializerBase:
     def __init__(self, config: InitializerConfig, path_provider: PathProvider | None = None):
         self.config = config
         self.path_provider = path_provider
+        self.applying = False
+        """True from the start of `apply` until it returns: still True after it raised, so
+        that a failure report can say that applying this initializer failed (the trainer's
+        counters are not restored yet, so its position would say update 0)."""
+
+    def describe(self) -> str:
+        """What applying it does, for messages (e.g. "resuming ... from checkpoint ...")."""
+        return f"initializing from {self.config.kind}"
 
     def init_weights(self, model: nn.Module) -> None:
         """Loads model weights."""
@@ -71,10 +79,12 @@ class InitializerBase:
 
     def apply(self, model: nn.Module, trainer: TrainerStateLike | None = None) -> None:
         """All of the above, in order."""
+        self.applying = True
         self.init_weights(model)
         self.init_optimizer(model)
         if trainer is not None:
             self.init_trainer(trainer)
+        self.applying = False
 
 
 def retire_later_checkpoints(checkpoint_dir: Path, position: int) -> None:
@@ -122,6 +132,11 @@ class ResumeInitializer(InitializerBase):
         if self._state is None:
             self._state = CheckpointWriter.load(self.run_dir, self.tag)
         return self._state
+
+    def describe(self) -> str:
+        info = folders.find(run_checkpoint_dir(self.run_dir), self.tag)
+        at = "" if info is None else f" (update {info.update})"
+        return f"resuming {self.run_dir} from checkpoint {self.tag!r}{at}"
 
     def prepare(self) -> None:
         """Reads the checkpoint's files now (kept until `apply`)."""
@@ -199,6 +214,7 @@ class ResumeInitializer(InitializerBase):
         pick one of them. Only then: a checkpoint that fails to load leaves them all."""
         try:
             if trainer is not None:
+                self.applying = True
                 stored = self._part("trainer", "trainer state").get("data", {})
                 self._check_data_layout(stored, trainer)
             super().apply(model, trainer)
@@ -342,6 +358,9 @@ class CheckpointInitializer(InitializerBase):
                 f"checkpoint initializer: no weights file {path}{_weights_near(Path(config.path))}"
             )
         self.path = path
+
+    def describe(self) -> str:
+        return f"loading weights from {self.path}"
 
     def init_weights(self, model: nn.Module) -> None:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,15 @@ if TYPE_CHECKING:
     from noether.core.callbacks.base import PeriodicDataIteratorCallback
     from noether.core.counters import UpdateCounter
 
+logger = logging.getLogger(__name__)
+
+
+def usable_cpus() -> int | None:
+    """The CPUs this process may run on (its affinity where the OS tells it), None if unknown."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count()
+
 
 class RunDataLoader(DataLoader[Any]):
     """A DataLoader that fetches batches in this process without torch's per-batch bookkeeping.
@@ -32,7 +43,25 @@ class RunDataLoader(DataLoader[Any]):
     pinned when `pin_memory` is set and CUDA is present; torch's `default_collate` (or
     `collate_items`) becomes `collate_tensor_dicts`. With workers, or without a batch
     sampler, torch's own iterator runs.
+
+    More workers than usable CPUs are warned about once per loader, in the run's log and
+    naming `num_workers`: torch warns when the loader is built and again for each iterator,
+    as a Python warning pointing at its own line.
     """
+
+    def check_worker_number_rationality(self) -> None:
+        """torch's check of the worker count (see the class), once."""
+        if getattr(self, "_worker_count_checked", False):
+            return
+        self._worker_count_checked = True
+        cpus = usable_cpus()
+        if self.num_workers > 0 and cpus is not None and self.num_workers > cpus:
+            logger.warning(
+                "num_workers is %d, more than the %d CPUs this process may use: the data "
+                "workers compete for them (loading may slow down or freeze); lower num_workers",
+                self.num_workers,
+                cpus,
+            )
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         if (

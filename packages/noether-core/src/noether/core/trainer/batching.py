@@ -4,7 +4,6 @@ and targets."""
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +65,9 @@ class BatchSplitter:
     """Splits a batch into the model's inputs and the loss's targets.
 
     The first batch is checked: a missing key is an error naming it and the keys that exist;
-    keys used by neither side are warned about once. Later batches are split without checks
+    keys used by neither side are warned about once, in the run's log (console and train.log)
+    and naming the config keys to change: the cause is the config, and a Python warning would
+    point at noether's own line and stay out of train.log. Later batches are split without checks
     (a key that goes missing later still fails with the same message). With no
     forward_properties, every key that is not a target goes to the model.
     """
@@ -90,10 +91,13 @@ class BatchSplitter:
         if self.forward_properties:
             extra = sorted(set(batch) - set(self.forward_properties) - set(self.target_properties))
             if extra:
-                warnings.warn(
-                    f"batch keys {extra} are in neither forward_properties nor "
-                    "target_properties and are not used",
-                    stacklevel=3,
+                _logger.warning(
+                    "batch keys %s are in neither trainer.forward_properties %s nor "
+                    "trainer.target_properties %s and are not used (loaded and collated "
+                    "for nothing: list them, or leave them out of the dataset's samples)",
+                    extra,
+                    self.forward_properties,
+                    self.target_properties,
                 )
 
     def split(self, batch: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
