@@ -176,7 +176,6 @@ class TrainStep:
             if self.grad_norm.is_wanted:
                 self.grad_norm.measure(model.parameters(), self.grad_scaler)
             skip = self.skip_nonfinite
-            finite: Tensor | None = None
             if skip is None:
                 model.optimizer_step(self.grad_scaler)
             else:
