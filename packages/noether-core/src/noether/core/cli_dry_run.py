@@ -18,8 +18,8 @@ import torch
 from noether.config.batching import MicroBatchPlan, split_batch
 from noether.core.build import build_datasets, build_model, resolve_device, seed_everything
 from noether.core.callbacks.default.param_count import count_parameters
+from noether.core.cli_preflight import is_bad_input, preflight
 from noether.core.cli_run import ResolvedRun, error
-from noether.core.cli_train import is_bad_input, preflight
 from noether.core.counters import UpdateCounter
 from noether.core.launch import detect
 from noether.core.precision import choose_precision
@@ -131,7 +131,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
     """Checks and builds what the run would, without writing; the report of it all.
 
     Raises:
-        Any of `cli_train.BUILD_ERRORS`: what the run would fail with (see `is_bad_input`).
+        Any of `cli_preflight.BUILD_ERRORS`: what the run would fail with (see `is_bad_input`).
     """
     config = resolved.config
     checked = preflight(config, resolved.resume)

@@ -8,91 +8,48 @@ Ctrl-C without a checkpoint. Bad input is reported as messages, never as a trace
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from noether.config import ExperimentConfig, KindError
-from noether.config.batching import split_batch
+from noether.config import ExperimentConfig
 from noether.config.schemas.initializer import (
-    CheckpointInitializerConfig,
     ResumeInitializerConfig,
 )
 from noether.core.build import (
-    BuildError,
-    build_component,
     build_experiment,
     create_path_provider,
     init_distributed_from_env,
     resolve_device,
 )
-from noether.core.checkpoint.folders import CheckpointError
-from noether.core.checkpoint.initializers import InitializerError, build_initializer
+from noether.core.cli_preflight import (
+    START_ERRORS,
+    USER_ERRORS,
+    Preflight,
+    check_batch_split,
+    is_bad_input,
+    preflight,
+)
 from noether.core.cli_run import captured_stderr, error, pass_together, resolved_config_text
 from noether.core.distributed import is_rank0, leave_process_group
-from noether.core.failures import raised_in_user_code
-from noether.core.launch import LaunchEnvironment, LaunchError, detect
+from noether.core.launch import LaunchEnvironment, detect
 from noether.core.rendezvous import Rendezvous
 from noether.core.resume import (
     ResumePlan,
     check_plan_current,
     log_plan,
-    plan_resume,
     write_run_info,
 )
 from noether.core.run_logging import logger, report, run_logging
 from noether.core.run_signals import StoppedBeforeTraining
 from noether.core.runs import (
     PathProvider,
-    RunFolderError,
-    RunInUseError,
-    find_run_dir,
     lock_run_folder,
 )
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
-from noether.core.targets import check_targets
 from noether.core.text_files import replace_text
 from noether.core.trackers.base import RunOutcome, TrackerBase
-from noether.core.trainer.types import NonFiniteLossError, TrainStepError
-
-# Errors that describe bad input or set-up, reported as a message without a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    KindError,
-    BuildError,
-    InitializerError,
-    CheckpointError,
-    NonFiniteLossError,
-    FileNotFoundError,
-    FileExistsError,
-    TrainStepError,
-)
-
-
-class BatchSplitError(ValueError):
-    """The effective batch cannot be spread over the ranks of this launch."""
-
-
-# Before the run folder is made: also a batch that the launch's ranks cannot share.
-START_ERRORS: tuple[type[BaseException], ...] = (
-    *USER_ERRORS,
-    BatchSplitError,
-    LaunchError,
-    RunFolderError,
-    RunInUseError,
-)
-# While building, a ValueError (e.g. a dataset smaller than one batch) is bad input, too.
-BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)
-
-
-def is_bad_input(exc: BaseException) -> bool:
-    """Whether a build error is bad input (a message) rather than a failure of the user's code
-    (a message with its type and the user's line): a ValueError raised by the user's own
-    constructor is the latter."""
-    if isinstance(exc, (*USER_ERRORS, RunInUseError)):
-        return True
-    return isinstance(exc, BUILD_ERRORS) and not raised_in_user_code(exc)
 
 
 def close_tracker(tracker: TrackerBase, outcome: RunOutcome, log_path: Path | None) -> bool:
@@ -133,64 +90,6 @@ def failure_headline(trainer: Any) -> str:
     if counter is None:
         return "training failed at an unknown position"
     return f"training failed after update {counter.update} of {counter.total_updates}"
-
-
-def check_initializer(config: ExperimentConfig) -> ResumePlan | None:
-    """For `trainer.initializer: {kind: resume}`: the checkpoint, checked against the config;
-    for `{kind: checkpoint}`: that its weights file exists (before the run folder is made)."""
-    initializer = config.trainer.initializer
-    if isinstance(initializer, CheckpointInitializerConfig):
-        build_initializer(initializer, None)
-    if not isinstance(initializer, ResumeInitializerConfig):
-        return None
-    run_dir = find_run_dir(config.output_path, config.name, initializer.run)
-    return plan_resume(
-        run_dir, initializer.checkpoint, config.model_dump(mode="json"), initializer.force
-    )
-
-
-@dataclass(frozen=True)
-class Preflight:
-    """What a run checks before it makes its folder (and a dry run checks too)."""
-
-    components: int
-    """Components whose implementation was imported."""
-    tracker: TrackerBase
-    """Built (not started): its library is installed."""
-    initializer_plan: ResumePlan | None
-    """A `resume` initializer's checkpoint, checked against the config (see `check_initializer`)."""
-
-
-def preflight(config: ExperimentConfig, resume: ResumePlan | None) -> Preflight:
-    """Imports every kind's implementation, builds the tracker and checks the initializer
-    (`check_initializer`), so that none of them fails after the run folder was made.
-
-    Raises:
-        Any of USER_ERRORS: what the run would fail with.
-    """
-    components = check_targets(config)
-    tracker = build_component(config.tracker)
-    initializer_plan = check_initializer(config) if resume is None else None
-    return Preflight(components, tracker, initializer_plan)
-
-
-def check_batch_split(config: ExperimentConfig, world_size: int) -> None:
-    """The trainer's batch rule for this launch's ranks (`split_batch`), checked once the
-    world size is known and before the run folder is made.
-
-    Raises:
-        BatchSplitError: e.g. an effective batch that is not a multiple of the ranks.
-    """
-    trainer = config.trainer
-    try:
-        split_batch(
-            trainer.effective_batch_size,
-            trainer.max_batch_size,
-            world_size,
-            trainer.disable_gradient_accumulation,
-        )
-    except ValueError as exc:
-        raise BatchSplitError(f"trainer: {exc}") from None
 
 
 def open_run_folder(

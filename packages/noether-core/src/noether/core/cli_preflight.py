@@ -1,0 +1,118 @@
+"""What `noether-train` (and `--dry-run`) checks before the run folder is made, and which
+errors are bad input: reported as a message, never as a traceback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from noether.config import ExperimentConfig, KindError
+from noether.config.batching import split_batch
+from noether.config.schemas.initializer import (
+    CheckpointInitializerConfig,
+    ResumeInitializerConfig,
+)
+from noether.core.build import BuildError, build_component
+from noether.core.checkpoint.folders import CheckpointError
+from noether.core.checkpoint.initializers import InitializerError, build_initializer
+from noether.core.failures import raised_in_user_code
+from noether.core.launch import LaunchError
+from noether.core.resume import ResumePlan, plan_resume
+from noether.core.runs import RunFolderError, RunInUseError, find_run_dir
+from noether.core.targets import check_targets
+from noether.core.trackers.base import TrackerBase
+from noether.core.trainer.types import NonFiniteLossError, TrainStepError
+
+# Errors that describe bad input or set-up, reported as a message without a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    KindError,
+    BuildError,
+    InitializerError,
+    CheckpointError,
+    NonFiniteLossError,
+    FileNotFoundError,
+    FileExistsError,
+    TrainStepError,
+)
+
+
+class BatchSplitError(ValueError):
+    """The effective batch cannot be spread over the ranks of this launch."""
+
+
+# Before the run folder is made: also a batch that the launch's ranks cannot share.
+START_ERRORS: tuple[type[BaseException], ...] = (
+    *USER_ERRORS,
+    BatchSplitError,
+    LaunchError,
+    RunFolderError,
+    RunInUseError,
+)
+# While building, a ValueError (e.g. a dataset smaller than one batch) is bad input, too.
+BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)
+
+
+def is_bad_input(exc: BaseException) -> bool:
+    """Whether a build error is bad input (a message) rather than a failure of the user's code
+    (a message with its type and the user's line): a ValueError raised by the user's own
+    constructor is the latter."""
+    if isinstance(exc, (*USER_ERRORS, RunInUseError)):
+        return True
+    return isinstance(exc, BUILD_ERRORS) and not raised_in_user_code(exc)
+
+
+def check_initializer(config: ExperimentConfig) -> ResumePlan | None:
+    """For `trainer.initializer: {kind: resume}`: the checkpoint, checked against the config;
+    for `{kind: checkpoint}`: that its weights file exists (before the run folder is made)."""
+    initializer = config.trainer.initializer
+    if isinstance(initializer, CheckpointInitializerConfig):
+        build_initializer(initializer, None)
+    if not isinstance(initializer, ResumeInitializerConfig):
+        return None
+    run_dir = find_run_dir(config.output_path, config.name, initializer.run)
+    return plan_resume(
+        run_dir, initializer.checkpoint, config.model_dump(mode="json"), initializer.force
+    )
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What a run checks before it makes its folder (and a dry run checks too)."""
+
+    components: int
+    """Components whose implementation was imported."""
+    tracker: TrackerBase
+    """Built (not started): its library is installed."""
+    initializer_plan: ResumePlan | None
+    """A `resume` initializer's checkpoint, checked against the config (see `check_initializer`)."""
+
+
+def preflight(config: ExperimentConfig, resume: ResumePlan | None) -> Preflight:
+    """Imports every kind's implementation, builds the tracker and checks the initializer
+    (`check_initializer`), so that none of them fails after the run folder was made.
+
+    Raises:
+        Any of USER_ERRORS: what the run would fail with.
+    """
+    components = check_targets(config)
+    tracker = build_component(config.tracker)
+    initializer_plan = check_initializer(config) if resume is None else None
+    return Preflight(components, tracker, initializer_plan)
+
+
+def check_batch_split(config: ExperimentConfig, world_size: int) -> None:
+    """The trainer's batch rule for this launch's ranks (`split_batch`), checked once the
+    world size is known and before the run folder is made.
+
+    Raises:
+        BatchSplitError: e.g. an effective batch that is not a multiple of the ranks.
+    """
+    trainer = config.trainer
+    try:
+        split_batch(
+            trainer.effective_batch_size,
+            trainer.max_batch_size,
+            world_size,
+            trainer.disable_gradient_accumulation,
+        )
+    except ValueError as exc:
+        raise BatchSplitError(f"trainer: {exc}") from None
