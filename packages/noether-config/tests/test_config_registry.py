@@ -19,8 +19,9 @@ from noether.config import (
     ModelConfig,
     TrackerConfig,
 )
+from noether.config.discriminated import narrowed_classes
 from noether.config.entry_points import clear_cache
-from noether.config.registry import narrowed_classes, resolve_kind
+from noether.config.registry import resolve_kind
 from noether.config.schemas import JsonlTrackerConfig
 from noether.config.schemas.callbacks import CheckpointCallbackConfig
 

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from noether.config.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
+    from noether.config.discriminated import Discriminated
     from noether.config.errors import ConfigError, ConfigIssue
     from noether.config.loader import load_config
-    from noether.config.registry import Discriminated, KindError, RegistryBase
+    from noether.config.registry import KindError, RegistryBase
     from noether.config.schemas import (
         BaseTrainerConfig,
         CallbackConfig,
@@ -31,7 +32,7 @@ _HOMES = {
     "ConfigError": "noether.config.errors",
     "ConfigIssue": "noether.config.errors",
     "load_config": "noether.config.loader",
-    "Discriminated": "noether.config.registry",
+    "Discriminated": "noether.config.discriminated",
     "KindError": "noether.config.registry",
     "RegistryBase": "noether.config.registry",
     "BaseTrainerConfig": "noether.config.schemas",

@@ -55,8 +55,8 @@ def json_schema(root: str | None) -> dict[str, Any]:
 
     from pydantic import TypeAdapter
 
+    from noether.config.discriminated import Discriminated
     from noether.config.editor_schema import editor_schema
-    from noether.config.registry import Discriminated
     from noether.config.schemas import ExperimentConfig
 
     if root is None or root.strip().lower() in ("experiment", "experimentconfig"):

@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from noether.config.discriminated import Discriminated
 from noether.config.loader.nodes import PathKey, child
-from noether.config.registry import Discriminated, KindError, resolve_kind
+from noether.config.registry import KindError, resolve_kind
 from noether.config.similar_names import closest_first
 
 

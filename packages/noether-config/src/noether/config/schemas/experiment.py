@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from noether.config.discriminated import Discriminated
 from noether.config.errors import ConfigIssue
-from noether.config.registry import Discriminated
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.dataset import DatasetConfig
 from noether.config.schemas.model import ModelConfig

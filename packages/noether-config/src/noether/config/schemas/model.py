@@ -2,7 +2,8 @@
 
 from typing import Annotated, ClassVar
 
-from noether.config.registry import Discriminated, RegistryBase
+from noether.config.discriminated import Discriminated
+from noether.config.registry import RegistryBase
 from noether.config.schemas.optimizer import OptimizerConfig
 
 

@@ -4,7 +4,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from noether.config.registry import Discriminated, RegistryBase
+from noether.config.discriminated import Discriminated
+from noether.config.registry import RegistryBase
 from noether.config.schemas.schedule import ScheduleConfig
 
 

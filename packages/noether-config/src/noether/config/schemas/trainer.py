@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, Ty
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from noether.config.batching import split_batch
+from noether.config.discriminated import Discriminated
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
 from noether.config.losses import (
     duplicate_loss_message,
@@ -12,7 +13,7 @@ from noether.config.losses import (
     unknown_loss_message,
     weighted_loss_names,
 )
-from noether.config.registry import Discriminated, RegistryBase
+from noether.config.registry import RegistryBase
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.initializer import InitializerConfig
 from noether.config.startup import field_docstrings

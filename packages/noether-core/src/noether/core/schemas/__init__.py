@@ -1,7 +1,8 @@
 """The seed's `noether.core.schemas` paths: the schemas themselves live in noether-config (torch
 free, so that configs validate without torch); these names are the same objects."""
 
-from noether.config.registry import Discriminated, RegistryBase
+from noether.config.discriminated import Discriminated
+from noether.config.registry import RegistryBase
 from noether.config.schemas import (
     BaseTrainerConfig,
     CallbackConfig,
