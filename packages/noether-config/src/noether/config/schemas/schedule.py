@@ -1,8 +1,9 @@
 """Learning-rate schedules: multipliers of the optimizer's lr as a function of the update."""
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from noether.config.field_rules import AtMostOne, FieldRule
 from noether.config.registry import RegistryBase
@@ -12,6 +13,8 @@ class ScheduleConfig(RegistryBase):
     """A learning-rate multiplier over the training updates."""
 
     entry_point_group: ClassVar[str] = "noether.schedules"
+    # a multiplier of inf (or NaN) makes every weight non-finite at its first update
+    model_config = ConfigDict(allow_inf_nan=False)
 
     def length_problem(self, total_updates: int, source: str = "") -> tuple[str, str] | None:
         """(field, message) when this schedule cannot run its course in `total_updates`
@@ -79,7 +82,10 @@ class LinearWarmupCosineDecayScheduleConfig(ScheduleConfig):
     warmup_updates: int | None = Field(default=None, ge=0)
     """Length of the warm-up in updates."""
     warmup_percent: float | None = Field(default=None, ge=0, lt=1)
-    """Length of the warm-up as a fraction of all updates."""
+    """Length of the warm-up as a fraction of all updates (0.05 for 5%), rounded to the nearest
+    update, halves up: 0.05 of 50 updates is 3, of 30 updates 2 (1.5 rounds up), of 10
+    updates 1. The product is taken of the number as written (0.1 of 30 is 3, not the
+    3.0000000000000004 of binary floats)."""
     end_value: float = Field(default=0.0, ge=0, le=1)
     """Multiplier at the last update (at most 1: the schedule decays from its peak)."""
 
@@ -93,7 +99,10 @@ class LinearWarmupCosineDecayScheduleConfig(ScheduleConfig):
         if self.warmup_updates is not None:
             return self.warmup_updates
         if self.warmup_percent is not None:
-            return round(self.warmup_percent * total_updates)
+            # Decimal(repr(...)) is the fraction as written; Python's round() would round
+            # halves to even (2.5 -> 2, 3.5 -> 4), so equal fractions of similar runs differ
+            exact = Decimal(repr(self.warmup_percent)) * total_updates
+            return int(exact.to_integral_value(rounding=ROUND_HALF_UP))
         return 0
 
     def length_problem(self, total_updates: int, source: str = "") -> tuple[str, str] | None:
