@@ -45,3 +45,16 @@ def test_non_finite_lr_is_refused_before_training_naming_file_line_and_key(
     )
     assert "Traceback" not in result.stderr
     assert run_dirs(tmp_path) == []
+
+
+def test_lr_scale_key_naming_no_parameter_is_a_config_error_at_its_line(tmp_path: Path) -> None:
+    # it was "training failed after update 0 of 48: ValueError: ..." with a traceback in
+    # train.log, as if the run had broken rather than the file
+    result = noether_train(tmp_path, CONFIG, "model.optimizer.lr_scale={nett: 0.1}")
+    assert result.returncode == 1
+    assert (
+        "experiment.yaml:12 (set by override 'model.optimizer.lr_scale={nett: 0.1}'): "
+        "model.optimizer.lr_scale: 'nett' is part of no parameter name of Mlp "
+        "(its parameters: net.0.weight, net.0.bias, net.3.weight, net.3.bias)"
+    ) in result.stderr
+    assert "training failed" not in result.stderr and "Traceback" not in result.stderr
