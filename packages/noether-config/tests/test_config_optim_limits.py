@@ -121,3 +121,12 @@ def test_warmup_percent_rounds_to_the_nearest_update_halves_up(
 ) -> None:
     config = LinearWarmupCosineDecayScheduleConfig(warmup_percent=fraction)
     assert config.warmup_length(total) == warmup
+
+
+def test_warmup_percent_of_5_says_it_is_a_fraction(project: Project, valid_yaml: str) -> None:
+    # "Input should be less than 1 (got 5)" left a user who read "percent" guessing
+    folder = project(**{"exp.yaml": valid_yaml})
+    schedule = "model.optimizer.schedule={kind: linear_warmup_cosine_decay, warmup_percent: 5}"
+    (issue,) = issues_of(folder / "exp.yaml", [schedule])
+    assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.warmup_percent: " in issue
+    assert "a fraction of all updates, less than 1 (0.05 for 5%), got 5" in issue

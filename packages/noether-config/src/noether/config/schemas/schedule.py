@@ -3,7 +3,7 @@
 from decimal import ROUND_HALF_UP, Decimal
 from typing import ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from noether.config.field_rules import AtMostOne, FieldRule
 from noether.config.registry import RegistryBase
@@ -88,6 +88,18 @@ class LinearWarmupCosineDecayScheduleConfig(ScheduleConfig):
     3.0000000000000004 of binary floats)."""
     end_value: float = Field(default=0.0, ge=0, le=1)
     """Multiplier at the last update (at most 1: the schedule decays from its peak)."""
+
+    @field_validator("warmup_percent", mode="before")
+    @classmethod
+    def validate_warmup_percent(cls, value: object) -> object:
+        """`warmup_percent: 5` means 5% to whoever reads the name: say it is a fraction (the
+        bound alone said "less than 1")."""
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 1:
+            raise ValueError(
+                f"warmup_percent is a fraction of all updates, less than 1 (0.05 for 5%), "
+                f"got {value}"
+            )
+        return value
 
     @classmethod
     def field_rules(cls) -> tuple[FieldRule, ...]:
