@@ -3,15 +3,36 @@ as a user sees them: the run's metrics.jsonl and the command's exit code and mes
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
-from resume_testing import CONFIG, metrics, noether_train, run_dirs
+from resume_testing import CONFIG, NOETHER_TRAIN, metrics, noether_train, run_dirs
 
 NO_CHECKPOINTS = "trainer.callbacks=[]"
+FAILING_PROJECT = Path(__file__).parent / "failing_project"
+
+OWN_SCHEMAS = """
+from typing import ClassVar
+
+from noether.config import OptimizerConfig, ScheduleConfig
+
+
+class RmsPropConfig(OptimizerConfig):
+    kind: str = "own_rmsprop"
+    target: ClassVar[str] = "torch.optim:RMSprop"
+    alpha: float = 0.99
+    decay_rate: float = 0.9
+
+
+class PlainScheduleConfig(ScheduleConfig):
+    kind: str = "own_plain"
+    target: ClassVar[str] = "own_runtime:PlainSchedule"
+"""
 
 
 def test_warmup_percent_of_a_half_update_rounds_up_in_the_run(tmp_path: Path) -> None:
@@ -58,3 +79,33 @@ def test_lr_scale_key_naming_no_parameter_is_a_config_error_at_its_line(tmp_path
         "(its parameters: net.0.weight, net.0.bias, net.3.weight, net.3.bias)"
     ) in result.stderr
     assert "training failed" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_own_optimizer_and_schedule_kinds_that_cannot_build_are_named_before_building(
+    tmp_path: Path,
+) -> None:
+    # both failed as "training failed after update 0 of N: TypeError: ...", after the
+    # datasets and the model were built, leaving a run folder behind
+    project = tmp_path / "project"
+    shutil.copytree(FAILING_PROJECT, project, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "own_schemas.py").write_text(OWN_SCHEMAS)
+    (project / "own_runtime.py").write_text("class PlainSchedule:\n    pass\n")
+    result = subprocess.run(
+        [str(NOETHER_TRAIN), "experiment.yaml",
+         "model.optimizer={kind: 'own_schemas:RmsPropConfig', lr: 0.1, "
+         "schedule: {kind: 'own_schemas:PlainScheduleConfig'}}"],
+        cwd=project, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    (optimizer,) = [line for line in lines if "): model.optimizer.decay_rate: " in line]
+    assert "experiment.yaml:11 " in optimizer
+    assert "'torch.optim:RMSprop' takes no argument 'decay_rate' (its arguments: lr, alpha" in (
+        optimizer
+    )
+    (schedule,) = [line for line in lines if "): model.optimizer.schedule (kind " in line]
+    assert (
+        "'own_runtime:PlainSchedule' is not a noether.core.optim.schedules.ScheduleBase subclass"
+    ) in schedule
+    assert not (project / "runs").exists()
