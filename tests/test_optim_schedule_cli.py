@@ -109,3 +109,29 @@ def test_own_optimizer_and_schedule_kinds_that_cannot_build_are_named_before_bui
         "'own_runtime:PlainSchedule' is not a noether.core.optim.schedules.ScheduleBase subclass"
     ) in schedule
     assert not (project / "runs").exists()
+
+
+def test_resume_that_changes_one_groups_lr_scale_warns_with_that_groups_values(
+    tmp_path: Path,
+) -> None:
+    # the warning said "the learning rate of update 13 is 0.01, not 0.01": the first group's
+    # values, which had not changed
+    constant = ["model.optimizer.schedule=null", "trainer.callbacks=[{kind: checkpoint, "
+                "every_n_epochs: 1, save_optim: true}]"]  # fmt: skip
+    first = noether_train(
+        tmp_path, CONFIG, "trainer.max_epochs=1", "model.optimizer.lr_scale={net.3: 0.5}",
+        *constant,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    resumed = noether_train(
+        tmp_path, "--resume", run_dir, "trainer.max_epochs=2",
+        "model.optimizer.lr_scale={net.3: 0.25}", *constant,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert (
+        "the learning rate of update 13 is 0.0025, not 0.005 as the checkpoint's run set it "
+        "(parameter group 'net.3'): this config's optimizer sets it otherwise"
+    ) in resumed.stderr
+    lrs = {row["update"]: row["optim/lr/net.3"] for row in metrics(run_dir) if "optim/lr" in row}
+    assert (lrs[12], lrs[13], lrs[24]) == (0.005, 0.0025, 0.0025)
