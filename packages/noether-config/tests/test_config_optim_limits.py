@@ -130,3 +130,15 @@ def test_warmup_percent_of_5_says_it_is_a_fraction(project: Project, valid_yaml:
     (issue,) = issues_of(folder / "exp.yaml", [schedule])
     assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.warmup_percent: " in issue
     assert "a fraction of all updates, less than 1 (0.05 for 5%), got 5" in issue
+
+
+def test_step_schedule_gamma_above_1_is_an_error_at_its_key(
+    project: Project, valid_yaml: str
+) -> None:
+    # gamma 2 validated, and a run of 1100 updates stopped with an OverflowError of 2 ** 1100
+    folder = project(**{"exp.yaml": valid_yaml})
+    (issue,) = issues_of(
+        folder / "exp.yaml", ["model.optimizer.schedule={kind: step, step_size: 1, gamma: 2}"]
+    )
+    assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.gamma: " in issue
+    assert "less than or equal to 1" in issue

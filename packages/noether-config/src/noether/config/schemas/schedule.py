@@ -57,8 +57,9 @@ class StepScheduleConfig(ScheduleConfig):
 
     step_size: int = Field(ge=1)
     """Number of updates between two decays."""
-    gamma: float = Field(default=0.1, gt=0)
-    """Decay factor applied at each step."""
+    gamma: float = Field(default=0.1, gt=0, le=1)
+    """Decay factor applied at each step (at most 1: a factor above 1 grows the lr without
+    bound, past the largest float in a long run)."""
 
 
 class PolynomialScheduleConfig(ScheduleConfig):
