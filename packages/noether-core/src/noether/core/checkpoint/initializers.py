@@ -276,18 +276,12 @@ def warn_if_lr_changed(
         return
     multiplier = model.lr_multiplier(update)
     now = [float(group["base_lr"]) * multiplier for group in optimizer.param_groups]
-    if len(now) != len(stored_lrs):
+    # the first group whose lr changed (an lr_scale change moves its groups only), named
+    # when it is not the one `optim/lr` logs
+    pairs = enumerate(zip(now, stored_lrs, strict=False))
+    index = next((i for i, (a, b) in pairs if not math.isclose(a, b, abs_tol=1e-15)), None)
+    if len(now) != len(stored_lrs) or index is None:
         return
-    # the first group whose lr changed (an lr_scale change moves its groups only): its
-    # values, named when it is not the first group, which `optim/lr` logs
-    changed = [
-        index
-        for index, (a, b) in enumerate(zip(now, stored_lrs, strict=True))
-        if not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
-    ]
-    if not changed:
-        return
-    index = changed[0]
     group = f" (parameter group {optimizer.param_groups[index].get('name') or index!r})"
     schedule = model.model_config.optimizer.schedule if model.model_config.optimizer else None
     logger.warning(
