@@ -9,6 +9,7 @@ import pytest
 
 from noether.config import ConfigError, load_config
 from noether.config.schemas.experiment import schedule_length_note
+from noether.config.schemas.schedule import LinearWarmupCosineDecayScheduleConfig
 
 Project = Callable[..., Path]
 
@@ -78,3 +79,66 @@ def test_negative_lr_scale_is_an_error_at_the_lr_scale_key(
     (issue,) = issues_of(folder / "exp.yaml", ["model.optimizer.lr_scale={head: -1.0}"])
     assert ": model.optimizer.lr_scale: " in issue
     assert "lr_scale values must be >= 0 (negative for head)" in issue
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "line"),
+    [
+        ("model.optimizer.lr=.inf", "model.optimizer.lr", 10),
+        ("model.optimizer.lr=.nan", "model.optimizer.lr", 10),
+        ("model.optimizer.clip_grad_norm=.inf", "model.optimizer", 8),
+        ("model.optimizer.lr_scale={width: .inf}", "model.optimizer.lr_scale.width", 8),
+        ("model.optimizer.betas=[.nan, 0.9]", "model.optimizer.betas.0", 8),
+        ("model.optimizer.schedule={kind: constant, value: .inf}", "schedule.value", 11),
+        ("model.optimizer.schedule={kind: step, step_size: 2, gamma: .inf}", "schedule.gamma", 11),
+    ],
+)
+def test_infinite_or_nan_optimizer_and_schedule_numbers_are_errors_at_their_key(
+    project: Project, valid_yaml: str, override: str, key: str, line: int
+) -> None:
+    # an lr of inf passed `gt=0`, and the run failed in its first update with a message about
+    # a non-finite gradient
+    folder = project(**{"exp.yaml": valid_yaml})
+    (issue,) = issues_of(folder / "exp.yaml", [override])
+    assert f"exp.yaml:{line}: " in issue and key in issue
+    assert "Input should be a finite number" in issue
+
+
+@pytest.mark.parametrize(
+    ("fraction", "total", "warmup"),
+    [
+        (0.05, 50, 3),  # 2.5: round() gave 2 (halves to even)
+        (0.05, 30, 2),  # 1.5
+        (0.05, 10, 1),  # 0.5: round() gave no warm-up at all
+        (0.25, 10, 3),  # 2.5
+        (0.1, 30, 3),  # 3.0000000000000004 in binary floats: still 3
+        (0.07, 100, 7),
+        (0.0, 10, 0),
+    ],
+)
+def test_warmup_percent_rounds_to_the_nearest_update_halves_up(
+    fraction: float, total: int, warmup: int
+) -> None:
+    config = LinearWarmupCosineDecayScheduleConfig(warmup_percent=fraction)
+    assert config.warmup_length(total) == warmup
+
+
+def test_warmup_percent_of_5_says_it_is_a_fraction(project: Project, valid_yaml: str) -> None:
+    # "Input should be less than 1 (got 5)" left a user who read "percent" guessing
+    folder = project(**{"exp.yaml": valid_yaml})
+    schedule = "model.optimizer.schedule={kind: linear_warmup_cosine_decay, warmup_percent: 5}"
+    (issue,) = issues_of(folder / "exp.yaml", [schedule])
+    assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.warmup_percent: " in issue
+    assert "a fraction of all updates, less than 1 (0.05 for 5%), got 5" in issue
+
+
+def test_step_schedule_gamma_above_1_is_an_error_at_its_key(
+    project: Project, valid_yaml: str
+) -> None:
+    # gamma 2 validated, and a run of 1100 updates stopped with an OverflowError of 2 ** 1100
+    folder = project(**{"exp.yaml": valid_yaml})
+    (issue,) = issues_of(
+        folder / "exp.yaml", ["model.optimizer.schedule={kind: step, step_size: 1, gamma: 2}"]
+    )
+    assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.gamma: " in issue
+    assert "less than or equal to 1" in issue

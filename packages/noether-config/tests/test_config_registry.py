@@ -93,6 +93,27 @@ def test_unknown_kind_lists_known_kinds_closest_first() -> None:
     assert set(known) >= {"jsonl", "noop", "tensorboard", "wandb"}
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "closest"),
+    [
+        ({"kind": "SGD", "lr": 0.1}, "sgd"),  # torch's class names, as users write them
+        ({"kind": "AdamW", "lr": 0.1}, "adamw"),
+        ({"kind": "sgd", "lr": 0.1, "schedule": {"kind": "cosine"}}, "linear_warmup_cosine_decay"),
+        (
+            {"kind": "sgd", "lr": 0.1, "schedule": {"kind": "warmup-cosine"}},
+            "linear_warmup_cosine_decay",
+        ),
+    ],
+)
+def test_unknown_kind_lists_first_the_kind_with_its_words_whatever_their_case(
+    optimizer: dict[str, Any], closest: str
+) -> None:
+    # `SGD` listed adam first and `cosine` listed constant first (difflib's ratio alone)
+    data = experiment(model={"kind": "reg_schemas:NetConfig", "optimizer": optimizer})
+    (message,) = errors_of(data).values()
+    assert message.split("known kinds: ")[1].split(", ")[0] == closest
+
+
 def test_kind_of_another_root_is_rejected() -> None:
     errors = errors_of(
         experiment(

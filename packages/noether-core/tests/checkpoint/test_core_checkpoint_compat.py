@@ -93,3 +93,13 @@ def test_a_precision_spelled_another_way_is_no_change() -> None:
     assert compare_configs(_config(trainer__precision="fp32"), _config()) == ([], [])
     breaking, _ = compare_configs(stored, _config(trainer__precision="fp16"))
     assert _keys(breaking) == ["trainer.precision"]
+
+
+def test_filling_or_emptying_a_mapping_names_only_the_keys_beneath_it() -> None:
+    # it also listed "model.optimizer.lr_scale: {} -> (absent)", which no one had changed so
+    stored = _config(model__optimizer__lr_scale={})
+    filled = _config(model__optimizer__lr_scale={"head": 0.5})
+    _, other = compare_configs(stored, filled)
+    assert [str(change) for change in other] == ["model.optimizer.lr_scale.head: (absent) -> 0.5"]
+    _, other = compare_configs(filled, stored)
+    assert [str(change) for change in other] == ["model.optimizer.lr_scale.head: 0.5 -> (absent)"]

@@ -10,9 +10,18 @@ from collections.abc import Iterable
 def closest_first(
     name: str, candidates: Iterable[str], *, cutoff: float = 0.0, limit: int | None = None
 ) -> list[str]:
-    """`candidates` by similarity to `name` (difflib's ratio; ties alphabetically), at least
-    `cutoff` similar, at most `limit`: the one ranking of "known kinds" and "did you mean"."""
+    """`candidates` by similarity to `name`, at least `cutoff` similar, at most `limit`: the
+    one ranking of "known kinds" and "did you mean".
+
+    Names are compared as words: case and `-` / space against `_` do not count (`AdamW` is
+    `adamw`), and a candidate holding every word of `name` ranks first (`cosine` and
+    `warmup_cosine` mean `linear_warmup_cosine_decay`, not `constant`); then difflib's ratio
+    of the normalised names, which `cutoff` applies to; ties alphabetically."""
     return [n for n, ratio in _ranked(name, tuple(candidates)) if ratio >= cutoff][:limit]
+
+
+def _normal(name: str) -> str:
+    return name.casefold().replace("-", "_").replace(" ", "_")
 
 
 @functools.lru_cache(maxsize=256)
@@ -22,6 +31,9 @@ def _ranked(name: str, candidates: tuple[str, ...]) -> tuple[tuple[str, float], 
 
     # A name several times longer than every candidate is a typo of none of them, and ratio()
     # searches it in time that grows with its length: its head ranks them just as well.
-    head = name[: 4 * max(map(len, candidates), default=0) + 8]
-    ratios = {n: difflib.SequenceMatcher(None, head, n).ratio() for n in candidates}
-    return tuple(sorted(ratios.items(), key=lambda item: (-item[1], item[0])))
+    head = _normal(name[: 4 * max(map(len, candidates), default=0) + 8])
+    words = {word for word in head.split("_") if word}
+    ratios = {n: difflib.SequenceMatcher(None, head, _normal(n)).ratio() for n in candidates}
+    holds_all = {n: bool(words) and words <= set(_normal(n).split("_")) for n in candidates}
+    ranked = sorted(ratios.items(), key=lambda item: (not holds_all[item[0]], -item[1], item[0]))
+    return tuple(ranked)

@@ -21,6 +21,7 @@ from noether.core.data import DataContainer
 from noether.core.distributed import broadcast_object, get_local_rank, get_rank, is_rank0
 from noether.core.launch import LaunchEnvironment, detect
 from noether.core.models import ModelBase
+from noether.core.optim.builder import check_lr_scale_keys
 from noether.core.rendezvous import Rendezvous, join
 from noether.core.rng import seed_all
 from noether.core.runs import PathProvider, RunFolderError
@@ -191,8 +192,22 @@ def build_datasets(config: ExperimentConfig) -> DataContainer:
 
 
 def build_model(config: ExperimentConfig) -> ModelBase:
-    """The model of an experiment from its kind's target (see `build_model_from`)."""
-    return build_model_from(config.model)
+    """The model of an experiment from its kind's target (see `build_model_from`).
+
+    Raises:
+        BuildError: a key of `model.optimizer.lr_scale` names no parameter of the model.
+    """
+    model = build_model_from(config.model)
+    optimizer = config.model.optimizer
+    if optimizer is not None and optimizer.lr_scale:
+        # the parameter names are known once the model is built: a key that matches none is
+        # a mistake in the file, reported at its line as validation reports the others
+        try:
+            check_lr_scale_keys(optimizer.lr_scale, model)
+        except ValueError as error:
+            site = config.where("model.optimizer.lr_scale")
+            raise BuildError(f"{site}: {error}" if site else str(error)) from None
+    return model
 
 
 def build_model_from(model_config: ModelConfig) -> ModelBase:

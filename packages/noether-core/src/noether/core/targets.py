@@ -9,6 +9,7 @@ that raises `ComponentConfigError`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,10 +54,20 @@ def components(node: Any, path: str = "") -> Iterator[tuple[str, RegistryBase]]:
 
 def _runtime_bases() -> dict[type[RegistryBase], type]:
     """The class that the runtime class of each root's kinds must subclass (roots not listed:
-    a torch dataset, optimizer or schedule class, checked where they are used)."""
-    from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig, TrackerConfig
+    a torch dataset class, checked where it is used)."""
+    import torch
+
+    from noether.config import (
+        BaseTrainerConfig,
+        CallbackConfig,
+        ModelConfig,
+        OptimizerConfig,
+        ScheduleConfig,
+        TrackerConfig,
+    )
     from noether.core.callbacks.base import CallbackBase
     from noether.core.models.base import ModelBase
+    from noether.core.optim.schedules import ScheduleBase
     from noether.core.trackers.base import TrackerBase
     from noether.core.trainer.base import BaseTrainer
 
@@ -65,7 +76,33 @@ def _runtime_bases() -> dict[type[RegistryBase], type]:
         CallbackConfig: CallbackBase,
         TrackerConfig: TrackerBase,
         BaseTrainerConfig: BaseTrainer,
+        OptimizerConfig: torch.optim.Optimizer,
+        ScheduleConfig: ScheduleBase,
     }
+
+
+def _unaccepted_argument(component: RegistryBase, runtime: object) -> tuple[str, str] | None:
+    """(the field, why) when an optimizer kind's own field is no argument of its torch class
+    (a schema of the user's that names `foo` for a class without it), else None: the run
+    would fail when it builds the optimizer, after its datasets and model were built."""
+    from noether.config import OptimizerConfig
+    from noether.core.optim.builder import optimizer_kwargs
+
+    if not isinstance(component, OptimizerConfig) or not isinstance(runtime, type):
+        return None
+    try:
+        parameters = inspect.signature(runtime).parameters
+    except (TypeError, ValueError):  # no signature to read: the build will tell
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    for key in optimizer_kwargs(component):
+        if key not in parameters:
+            accepted = ", ".join(name for name in parameters if name not in ("self", "params"))
+            return key, (
+                f"{component.target!r} takes no argument {key!r} (its arguments: {accepted})"
+            )
+    return None
 
 
 def _wrong_base(component: RegistryBase, runtime: object) -> str | None:
@@ -90,6 +127,9 @@ def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
         wrong = _wrong_base(component, runtime)
         if wrong is not None:
             return "", wrong
+        unaccepted = _unaccepted_argument(component, runtime)
+        if unaccepted is not None:
+            return unaccepted
         check = getattr(runtime, "check_config", None)
         if callable(check):
             step = "checking the config of"

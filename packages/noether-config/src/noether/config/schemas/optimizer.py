@@ -2,7 +2,7 @@
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from noether.config.discriminated import Discriminated
 from noether.config.registry import RegistryBase
@@ -13,6 +13,9 @@ class OptimizerConfig(RegistryBase):
     """Optimizer of a model, with gradient clipping and parameter-group modifiers."""
 
     entry_point_group: ClassVar[str] = "noether.optimizers"
+    # an infinite lr, decay or clip bound validates past `gt=0` and wrecks the weights in the
+    # first update (reported then as a non-finite gradient): every number here is finite
+    model_config = ConfigDict(allow_inf_nan=False)
 
     lr: float = Field(gt=0)
     """Peak learning rate; a schedule multiplies it."""

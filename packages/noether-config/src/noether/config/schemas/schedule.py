@@ -1,8 +1,9 @@
 """Learning-rate schedules: multipliers of the optimizer's lr as a function of the update."""
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, field_validator
 
 from noether.config.field_rules import AtMostOne, FieldRule
 from noether.config.registry import RegistryBase
@@ -12,6 +13,8 @@ class ScheduleConfig(RegistryBase):
     """A learning-rate multiplier over the training updates."""
 
     entry_point_group: ClassVar[str] = "noether.schedules"
+    # a multiplier of inf (or NaN) makes every weight non-finite at its first update
+    model_config = ConfigDict(allow_inf_nan=False)
 
     def length_problem(self, total_updates: int, source: str = "") -> tuple[str, str] | None:
         """(field, message) when this schedule cannot run its course in `total_updates`
@@ -54,8 +57,9 @@ class StepScheduleConfig(ScheduleConfig):
 
     step_size: int = Field(ge=1)
     """Number of updates between two decays."""
-    gamma: float = Field(default=0.1, gt=0)
-    """Decay factor applied at each step."""
+    gamma: float = Field(default=0.1, gt=0, le=1)
+    """Decay factor applied at each step (at most 1: a factor above 1 grows the lr without
+    bound, past the largest float in a long run)."""
 
 
 class PolynomialScheduleConfig(ScheduleConfig):
@@ -79,9 +83,24 @@ class LinearWarmupCosineDecayScheduleConfig(ScheduleConfig):
     warmup_updates: int | None = Field(default=None, ge=0)
     """Length of the warm-up in updates."""
     warmup_percent: float | None = Field(default=None, ge=0, lt=1)
-    """Length of the warm-up as a fraction of all updates."""
+    """Length of the warm-up as a fraction of all updates (0.05 for 5%), rounded to the nearest
+    update, halves up: 0.05 of 50 updates is 3, of 30 updates 2 (1.5 rounds up), of 10
+    updates 1. The product is taken of the number as written (0.1 of 30 is 3, not the
+    3.0000000000000004 of binary floats)."""
     end_value: float = Field(default=0.0, ge=0, le=1)
     """Multiplier at the last update (at most 1: the schedule decays from its peak)."""
+
+    @field_validator("warmup_percent", mode="before")
+    @classmethod
+    def validate_warmup_percent(cls, value: object) -> object:
+        """`warmup_percent: 5` means 5% to whoever reads the name: say it is a fraction (the
+        bound alone said "less than 1")."""
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 1:
+            raise ValueError(
+                f"warmup_percent is a fraction of all updates, less than 1 (0.05 for 5%), "
+                f"got {value}"
+            )
+        return value
 
     @classmethod
     def field_rules(cls) -> tuple[FieldRule, ...]:
@@ -93,7 +112,10 @@ class LinearWarmupCosineDecayScheduleConfig(ScheduleConfig):
         if self.warmup_updates is not None:
             return self.warmup_updates
         if self.warmup_percent is not None:
-            return round(self.warmup_percent * total_updates)
+            # Decimal(repr(...)) is the fraction as written; Python's round() would round
+            # halves to even (2.5 -> 2, 3.5 -> 4), so equal fractions of similar runs differ
+            exact = Decimal(repr(self.warmup_percent)) * total_updates
+            return int(exact.to_integral_value(rounding=ROUND_HALF_UP))
         return 0
 
     def length_problem(self, total_updates: int, source: str = "") -> tuple[str, str] | None:

@@ -53,6 +53,13 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _is_empty_parent(key: str, value: Any, other_flat: Mapping[str, Any]) -> bool:
+    """Whether `value` is an empty mapping (a leaf of `_flatten`) whose key the other config
+    fills with keys beneath it: `lr_scale: {}` against `lr_scale.head: 0.5`."""
+    prefix = key + "."
+    return value == {} and any(other.startswith(prefix) for other in other_flat)
+
+
 def _canonical(key: str, value: Any) -> Any:
     """One spelling per value: a precision's aliases (bf16, bfloat16) are the same dtype."""
     if key == "trainer.precision" and isinstance(value, str):
@@ -94,6 +101,8 @@ def compare_configs(
         old, value = old_flat.get(key, _MISSING), new_flat.get(key, _MISSING)
         if _canonical(key, old) == _canonical(key, value):
             continue
+        if _is_empty_parent(key, old, new_flat) or _is_empty_parent(key, value, old_flat):
+            continue  # `lr_scale: {} -> (absent)`: the keys beneath it tell the change
         change = ConfigChange(key, old, value)
         (breaking if _breaks_exactness(change) else other).append(change)
     return breaking, other

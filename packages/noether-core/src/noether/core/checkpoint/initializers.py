@@ -276,18 +276,21 @@ def warn_if_lr_changed(
         return
     multiplier = model.lr_multiplier(update)
     now = [float(group["base_lr"]) * multiplier for group in optimizer.param_groups]
-    if len(now) != len(stored_lrs) or all(
-        math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
-        for a, b in zip(now, stored_lrs, strict=True)
-    ):
+    # the first group whose lr changed (an lr_scale change moves its groups only), named
+    # when it is not the one `optim/lr` logs
+    pairs = enumerate(zip(now, stored_lrs, strict=False))
+    index = next((i for i, (a, b) in pairs if not math.isclose(a, b, abs_tol=1e-15)), None)
+    if len(now) != len(stored_lrs) or index is None:
         return
+    group = f" (parameter group {optimizer.param_groups[index].get('name') or index!r})"
     schedule = model.model_config.optimizer.schedule if model.model_config.optimizer else None
     logger.warning(
-        "the learning rate of update %d is %.6g, not %.6g as the checkpoint's run set it: "
+        "the learning rate of update %d is %.6g, not %.6g as the checkpoint's run set it%s: "
         "this config's optimizer%s sets it otherwise%s",
         update + 1,
-        now[0],
-        stored_lrs[0],
+        now[index],
+        stored_lrs[index],
+        group if index > 0 else "",
         "" if schedule is None else f" or {schedule.kind} schedule",
         "" if schedule is None else f" (the schedule now spans {total_updates} updates)",
     )
