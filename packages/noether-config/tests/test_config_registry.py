@@ -129,9 +129,22 @@ def test_kind_of_another_root_is_rejected() -> None:
 
 
 def test_missing_kind_and_non_mapping_are_errors() -> None:
-    errors = errors_of(experiment(tracker={"filename": "x"}, model="adamw"))
+    errors = errors_of(experiment(tracker={"filename": "x"}, model=["adamw"]))
     assert errors["tracker.kind"].startswith("missing `kind` for TrackerConfig; known kinds: jsonl")
-    assert errors["model"] == "expected a mapping with a `kind` key for ModelConfig, got str"
+    assert errors["model"] == "expected a mapping with a `kind` key for ModelConfig, got list"
+
+
+def test_a_kind_given_alone_as_a_string_says_how_to_write_it() -> None:
+    errors = errors_of(experiment(tracker="jsonl"))
+    assert errors["tracker"] == (
+        "expected a mapping with a `kind` key for TrackerConfig, got the string 'jsonl' "
+        "(write {kind: jsonl})"
+    )
+    errors = errors_of(experiment(tracker="tensorbord"))
+    assert errors["tracker"].startswith(
+        "expected a mapping with a `kind` key for TrackerConfig, got the string 'tensorbord' "
+        "(write {kind: ...}; known kinds: tensorboard, "
+    )
 
 
 def test_unimportable_dotted_kinds_are_errors_not_crashes() -> None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
 from noether.config.registry import KindError, RegistryBase, known_kinds, resolve_kind
+from noether.config.similar_names import closest_first
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
@@ -101,8 +102,23 @@ class Discriminated:
             ],
         )
 
+    def _kind_string_hint(self, value: str) -> str:
+        """A string where a mapping belongs is most often the kind alone (`schedule: cosine`):
+        the string, how to write it, and which kinds come closest."""
+        known = known_kinds(self.root)
+        if value in known:
+            return f"{value!r} (write {{kind: {value}}})"
+        closest = ", ".join(closest_first(value, known)) or "none registered"
+        return f"{value!r} (write {{kind: ...}}; known kinds: {closest})"
+
     def _resolve(self, value: Any) -> type[RegistryBase]:
         """The schema class that the mapping's `kind` names."""
+        if isinstance(value, str):
+            raise PydanticCustomError(
+                "kind_string",
+                "expected a mapping with a `kind` key for {root}, got the string {given}",
+                {"root": self.root.__name__, "given": self._kind_string_hint(value)},
+            )
         if not isinstance(value, Mapping):
             raise PydanticCustomError(
                 "kind_mapping",

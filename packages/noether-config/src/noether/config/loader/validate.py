@@ -18,6 +18,7 @@ _SHOW_INPUT = {
     "unknown_kind",
     "missing_kind",
     "kind_not_allowed",
+    "kind_string",
     "value_error",
 }
 _QUOTED = re.compile(
