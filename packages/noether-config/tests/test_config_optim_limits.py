@@ -81,6 +81,15 @@ def test_negative_lr_scale_is_an_error_at_the_lr_scale_key(
     assert "lr_scale values must be >= 0 (negative for head)" in issue
 
 
+def test_an_empty_lr_scale_key_is_an_error_not_a_scale_of_the_whole_model(
+    project: Project, valid_yaml: str
+) -> None:
+    folder = project(**{"exp.yaml": valid_yaml})
+    (issue,) = issues_of(folder / "exp.yaml", ["model.optimizer.lr_scale={'': 0.1}"])
+    assert ": model.optimizer.lr_scale: " in issue
+    assert "an empty key matches every parameter" in issue
+
+
 @pytest.mark.parametrize(
     ("override", "key", "line"),
     [

@@ -36,7 +36,13 @@ class OptimizerConfig(RegistryBase):
     @field_validator("lr_scale")
     @classmethod
     def validate_lr_scale(cls, lr_scale: dict[str, float]) -> dict[str, float]:
-        """Scales must be non-negative (reported at `lr_scale`, the key to fix)."""
+        """Scales must be non-negative, keys non-empty (an empty key is part of every name, so
+        it would scale the whole model); reported at `lr_scale`, the key to fix."""
+        if any(not key.strip() for key in lr_scale):
+            raise ValueError(
+                "lr_scale keys must name part of a parameter name (an empty key matches every "
+                "parameter: to scale the whole model, change lr)"
+            )
         bad = [key for key, value in lr_scale.items() if value < 0]
         if bad:
             raise ValueError(f"lr_scale values must be >= 0 (negative for {', '.join(bad)})")
