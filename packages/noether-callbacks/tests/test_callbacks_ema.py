@@ -70,3 +70,22 @@ def test_ema_continues_exactly_after_stop_and_resume(make_run: Any) -> None:
             assert torch.equal(actual[key][name], tensor), (key, name)
     # the run's own weights agree too, so the EMA saw the same updates
     assert torch.equal(resumed.model.linear.weight, straight.model.linear.weight)
+
+
+def test_ema_keep_last_deletes_after_a_resume_what_a_kill_left_behind(make_run: Any) -> None:
+    kept = {**EMA, "every_n_updates": 1, "keep_last": 1}
+    first = make_run(callbacks=[kept], max_updates=3).train()
+    folders = sorted(p.name for p in first.path.checkpoint_dir.iterdir())
+    assert folders == ["E0_U3_S12"]
+    state = first.callback(EmaCallback).state_dict()
+    assert (state["saved_tags"], state["pruning"]) == (["E0_U3_S12"], ["E0_U2_S8"])
+
+    # killed after writing E0_U3_S12 and before deleting E0_U2_S8, then resumed from it
+    resumed = make_run(callbacks=[kept], max_updates=6)
+    left_behind = resumed.path.checkpoint_dir / "E0_U2_S8"
+    left_behind.mkdir(parents=True)
+    (left_behind / "model_ema=0.5.pt").write_bytes(b"")
+    (fresh,) = resumed.trainer.get_user_callbacks(resumed.model)
+    fresh.load_state_dict(state)
+    fresh.before_training()
+    assert not left_behind.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from noether.callbacks.kept_tags import KeptTags
 from noether.config.schemas.callbacks import CheckpointCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicCallback
 
@@ -12,35 +13,25 @@ class CheckpointCallback(PeriodicCallback):
     """Writes `checkpoint_dir/<tag>/` every n epochs / updates / samples.
 
     With `keep_last: k`, only this callback's newest k tagged checkpoints stay on disk, each
-    deleted with the EMA weights written next to it; a tag that another checkpoint callback
-    also wrote stays while that one keeps it. The list of tags it wrote is part of its state,
-    so the rule holds across a resume; so are the tags it was deleting when the checkpoint
-    was written, which a resume deletes again (a run killed after writing a checkpoint and
-    before deleting the one it replaces would otherwise leave that one forever).
+    deleted with the EMA weights written next to it; a tag that another callback also keeps
+    stays while that one keeps it (see `KeptTags`, which also makes the rule hold across a
+    resume).
     """
 
     def __init__(self, callback_config: CheckpointCallbackConfig, context: CallbackContext) -> None:
         super().__init__(callback_config, context)
         self.checkpoint_config = callback_config
-        self.saved_tags: list[str] = []
-        self.pruning: list[str] = []
-        """Tags deleted right after this update's checkpoint is written."""
-        self._pruned_before: list[str] = []
+        self.kept = KeptTags(callback_config.keep_last, self.logger)
 
     def periodic_callback(self) -> None:
         """Saves the checkpoint(s) that are due and prunes old ones."""
         cfg = self.checkpoint_config
-        model, trainer = self.model, self.trainer
+        model, trainer, writer = self.model, self.trainer, self.checkpoint_writer
         if cfg.save_weights or cfg.save_optim:
             tag = self.update_counter.tag
-            # Book-keep first, so the trainer state written with this checkpoint already
-            # lists it (a resume from it then prunes it in turn).
-            if tag not in self.saved_tags:
-                self.saved_tags.append(tag)
-            self.checkpoint_writer.claim(tag, self.state_key)
-            stale = self.pruning = self._split_stale()
+            stale = self.kept.add(tag, writer, self.state_key)
             # optimizer and trainer state go with the weights they belong to (resumable)
-            self.checkpoint_writer.save(
+            writer.save(
                 model,
                 trainer,
                 tag,
@@ -48,9 +39,9 @@ class CheckpointCallback(PeriodicCallback):
                 save_optim=cfg.save_optim,
                 save_trainer=cfg.save_optim,
             )
-            self._delete(stale)
+            self.kept.delete(stale, writer, self.state_key)
         if cfg.save_latest_weights or cfg.save_latest_optim:
-            self.checkpoint_writer.save_latest(
+            writer.save_latest(
                 model,
                 trainer,
                 save_weights=cfg.save_latest_weights or cfg.save_latest_optim,
@@ -58,46 +49,15 @@ class CheckpointCallback(PeriodicCallback):
                 save_trainer=cfg.save_latest_optim,
             )
 
-    def _split_stale(self) -> list[str]:
-        keep = self.checkpoint_config.keep_last
-        if keep is None or len(self.saved_tags) <= keep:
-            return []
-        stale, self.saved_tags = self.saved_tags[:-keep], self.saved_tags[-keep:]
-        return stale
-
-    def _delete(self, stale: list[str]) -> None:
-        for tag in stale:
-            self.checkpoint_writer.remove(tag, owner=self.state_key)
-
     def state_dict(self) -> dict[str, Any]:
         """The tags written so far and those being deleted (to prune after a resume)."""
-        return {"saved_tags": list(self.saved_tags), "pruning": list(self.pruning)}
+        return self.kept.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restores the tags written before the resume (and claims them again, so another
-        checkpoint callback's pruning leaves them)."""
-        self.saved_tags = list(state_dict["saved_tags"])
-        self.pruning = list(state_dict.get("pruning", []))
-        self._pruned_before = list(self.pruning)
-        writer = self.context.checkpoint_writer
-        if writer is not None:
-            for tag in self.saved_tags:
-                writer.claim(tag, self.state_key)
+        self.kept.load_state_dict(state_dict, self.context.checkpoint_writer, self.state_key)
 
     def before_training(self) -> None:
-        """After a resume: deletes again the checkpoints that were being deleted when the
-        resumed one was written (once every callback's state, and claims, are restored)."""
-        pruned, self._pruned_before = self._pruned_before, []
-        writer = self.context.checkpoint_writer
-        if writer is None:
-            return
-        for tag in pruned:
-            if (writer.checkpoint_dir / tag).exists():
-                self.logger.info(
-                    "deleting checkpoint %s: past keep_last, left behind when the run stopped",
-                    tag,
-                )
-                writer.remove(tag, owner=self.state_key)
+        self.kept.delete_left_behind(self.context.checkpoint_writer, self.state_key)
 
 
 def save_final_checkpoint(context: CallbackContext) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from noether.callbacks.kept_tags import KeptTags
 from noether.config.schemas.callbacks import EmaCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicCallback
 from noether.core.checkpoint.folders import ema_file
@@ -78,8 +79,8 @@ class EmaCallback(PeriodicCallback):
         self.factors = list(callback_config.target_factors)
         self.ema_models: dict[float, nn.Module] = {}
         self._pending_state: dict[str, Any] | None = None
-        self.saved_tags: list[str] = []
-        """The tags it wrote and keeps (with keep_last only)."""
+        self.kept = KeptTags(callback_config.keep_last, self.logger)
+        """The tagged folders it wrote and keeps (booked with keep_last only)."""
         for factor in self.factors:
             context.offer_model(ema_model_name(factor), functools.partial(self.get_model, factor))
 
@@ -93,8 +94,10 @@ class EmaCallback(PeriodicCallback):
             self._pending_state = None
 
     def before_training(self) -> None:
-        """Starts the averages from the current (initialised or resumed) weights."""
+        """Starts the averages from the current (initialised or resumed) weights; after a
+        resume, deletes the folders it was pruning when the checkpoint was written."""
         self._ensure_models()
+        self.kept.delete_left_behind(self.context.checkpoint_writer, self.state_key)
 
     def get_model(self, factor: float) -> nn.Module:
         """The averaged model of one factor (for evaluation callbacks)."""
@@ -120,28 +123,18 @@ class EmaCallback(PeriodicCallback):
     def periodic_callback(self) -> None:
         """Writes the averaged weights of every factor (files on rank 0 only)."""
         self._ensure_models()
-        tags = []
+        writer = self.checkpoint_writer
+        tags, stale = [], []
         if self.ema_config.save_weights:
             tags.append(self.update_counter.tag)
-            self._claim(self.update_counter.tag)
+            if self.ema_config.keep_last is not None:
+                stale = self.kept.add(self.update_counter.tag, writer, self.state_key)
         if self.ema_config.save_latest_weights:
             tags.append(LATEST_TAG)
         for tag in tags:
             for factor, ema_model in self.ema_models.items():
-                self.checkpoint_writer.save_object(
-                    ema_model.state_dict(), tag, ema_filename(factor)
-                )
-        keep = self.ema_config.keep_last
-        if keep is not None and len(self.saved_tags) > keep:
-            stale, self.saved_tags = self.saved_tags[:-keep], self.saved_tags[-keep:]
-            for tag in stale:
-                self.checkpoint_writer.remove(tag, owner=self.state_key)
-
-    def _claim(self, tag: str) -> None:
-        """With keep_last: books `tag` as written and kept by this callback."""
-        if self.ema_config.keep_last is not None and tag not in self.saved_tags:
-            self.saved_tags.append(tag)
-            self.checkpoint_writer.claim(tag, self.state_key)
+                writer.save_object(ema_model.state_dict(), tag, ema_filename(factor))
+        self.kept.delete(stale, writer, self.state_key)
 
     def state_dict(self) -> dict[str, Any]:
         """The averaged weights of every factor, and the tags it keeps."""
@@ -149,18 +142,14 @@ class EmaCallback(PeriodicCallback):
         return {
             "factors": list(self.factors),
             "ema": {repr(f): m.state_dict() for f, m in self.ema_models.items()},
-            "saved_tags": list(self.saved_tags),
+            **self.kept.state_dict(),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restores the averages (before or after before_training, whichever comes first) and
         the tags it keeps (claimed again, so another callback's pruning leaves them)."""
         if self.ema_config.keep_last is not None:
-            self.saved_tags = list(state_dict.get("saved_tags", []))
-            writer = self.context.checkpoint_writer
-            if writer is not None:
-                for tag in self.saved_tags:
-                    writer.claim(tag, self.state_key)
+            self.kept.load_state_dict(state_dict, self.context.checkpoint_writer, self.state_key)
         if not self.ema_models:
             self._pending_state = state_dict
             return
