@@ -22,6 +22,7 @@ from noether.config.schemas.initializer import (
 )
 from noether.core.build import (
     BuildError,
+    ConfigKeyError,
     build_component,
     build_experiment,
     create_path_provider,
@@ -368,6 +369,8 @@ def train_in_folder(
                 ),
             )
         except Exception as exc:  # e.g. a user's dataset or model that raises when built
+            if isinstance(exc, ConfigKeyError):
+                exc.locate(config)
             if is_bad_input(exc):
                 report(exc, log_path)
             else:
@@ -389,6 +392,8 @@ def train_in_folder(
             outcome = "stopped"
             raise
         except USER_ERRORS as exc:
+            if isinstance(exc, ConfigKeyError):
+                exc.locate(config)
             report(exc, log_path)
             return 1
         except KeyboardInterrupt:
