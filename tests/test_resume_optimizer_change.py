@@ -58,3 +58,59 @@ def test_a_failure_while_the_resume_is_applied_names_the_checkpoint_not_update_0
     expected = f"resuming {run_dir} from checkpoint 'latest' (update {UPDATES_PER_EPOCH}) failed"
     assert f"{expected}: KeyError: 'params'" in resumed.stderr, resumed.stderr
     assert "after update 0" not in resumed.stderr
+
+
+TWO_LAYER = "model={kind: 'resume_configs:TwoLayerModelConfig', optimizer: {kind: adamw, lr: 0.01}}"
+
+
+def test_a_model_with_reordered_layers_resumes_with_each_parameters_own_state(
+    tmp_path: Path,
+) -> None:
+    """torch maps optimizer state by position: reordered modules got another layer's
+    moments and failed at the first update (`The size of tensor a (3) must match ...`)."""
+    first = noether_train(tmp_path, CONFIG, ONE_EPOCH, TWO_LAYER)
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    before = CheckpointWriter.load(run_dir)["optim"]["state"]
+
+    reordered = "model.head_first=true"
+    resumed = noether_train(
+        tmp_path, "--resume", run_dir, "--force", reordered, "trainer.max_epochs=2"
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    after = CheckpointWriter.load(run_dir)
+    names = [name for group in after["optim"]["param_groups"] for name in group["param_names"]]
+    assert names.index("head.weight") < names.index("hidden.weight")
+    for position, name in enumerate(names):
+        state = after["optim"]["state"][position]
+        assert state["exp_avg"].shape == after["model"][name].shape, name
+        assert float(state["step"]) == 2 * UPDATES_PER_EPOCH
+    assert len(before) == len(names)
+
+
+def test_an_optimizer_state_kept_for_another_shape_is_refused_naming_the_parameter(
+    tmp_path: Path,
+) -> None:
+    first = noether_train(tmp_path, CONFIG, ONE_EPOCH, TWO_LAYER)
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    optim_file = run_dir / "checkpoints" / "latest" / "optim.pt"
+    optim = torch.load(optim_file, weights_only=True)
+    for group in optim["param_groups"]:  # an optimizer that does not name its parameters
+        del group["param_names"]
+    weight_id, bias_id = (
+        optim["param_groups"][0]["params"][0],
+        optim["param_groups"][1]["params"][0],
+    )
+    optim["state"][weight_id], optim["state"][bias_id] = (
+        optim["state"][bias_id],
+        optim["state"][weight_id],
+    )
+    torch.save(optim, optim_file)
+
+    resumed = noether_train(tmp_path, "--resume", run_dir, "--force", "trainer.max_epochs=2")
+    assert resumed.returncode == 1
+    assert "Traceback" not in resumed.stderr
+    assert "its optimizer state of parameter 'hidden.weight'" in resumed.stderr, resumed.stderr
+    assert "of shape (3,), but this model's has shape (3, 4)" in resumed.stderr
+    assert "training failed" not in resumed.stderr

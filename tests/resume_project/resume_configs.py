@@ -49,6 +49,17 @@ class MlpModelConfig(ModelConfig):
     """Dropout after the hidden layer (draws from torch's RNG every step)."""
 
 
+class TwoLayerModelConfig(ModelConfig):
+    """Linear - tanh - linear with named layers, registered in either order."""
+
+    kind: str = "resume_two_layer"
+    target: ClassVar[str] = "resume_runtime:TwoLayer"
+
+    head_first: bool = False
+    """Registers the output layer before the hidden one: the same names and weights, another
+    order of the parameters (a user reordering the model's modules between runs)."""
+
+
 class MseTrainerConfig(BaseTrainerConfig[CallbackConfig]):
     """Mean squared error between the output and `y`."""
 

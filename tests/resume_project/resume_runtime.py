@@ -19,6 +19,7 @@ from resume_configs import (
     SlowBuildDatasetConfig,
     SlowCloseJsonlTrackerConfig,
     SlowExitJsonlTrackerConfig,
+    TwoLayerModelConfig,
 )
 from torch.utils.data import Dataset
 
@@ -91,6 +92,22 @@ class Mlp(ModelBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class TwoLayer(ModelBase):
+    """`hidden` (FEATURES -> 3) and `head` (3 -> 1), registered in the config's order."""
+
+    def __init__(self, model_config: TwoLayerModelConfig) -> None:
+        super().__init__(model_config)
+        if model_config.head_first:
+            self.head = torch.nn.Linear(3, 1)
+            self.hidden = torch.nn.Linear(FEATURES, 3)
+        else:
+            self.hidden = torch.nn.Linear(FEATURES, 3)
+            self.head = torch.nn.Linear(3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.hidden(x)))
 
 
 class MseTrainer(BaseTrainer):

@@ -78,6 +78,8 @@ def trainer_error(**changes: Any) -> str:
         ({"field_weights": {}}, "at least 1 item"),
         ({"field_weights": {"p": -1.0}}, "weights must be >= 0 (negative for p)"),
         ({"field_weights": {"p": 0.0}}, "at least one field weight must be > 0"),
+        ({"field_weights": {"p": 1.0, "v": float("nan")}}, "must be finite numbers (not for v)"),
+        ({"field_weights": {"p": float("inf")}}, "must be finite numbers (not for p)"),
         (
             {"compile_options": {"mode": "default"}},
             "compile_options is set but use_torch_compile is not true",

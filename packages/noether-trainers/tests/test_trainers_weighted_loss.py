@@ -232,6 +232,7 @@ def test_missing_model_output_field_names_it_and_what_the_model_returned():
     assert "no field 'velocity'" in message
     assert "field_weights: pressure, velocity" in message
     assert "the model returned: pressure" in message
+    assert info.value.key_path == "trainer.field_weights.velocity"  # noether-train adds file:line
     assert trainer.update_counter.update == 0
 
 

@@ -34,6 +34,30 @@ class BuildError(Exception):
     """The experiment cannot be built as configured (device, component types)."""
 
 
+class ConfigKeyError(BuildError):
+    """A build or run error about one key of the experiment file (`trainer.field_weights.v`).
+
+    `noether-train` fills `site` (`file:line`) from the config it loaded, so the message points
+    at the line to change, as validation errors do; the key path alone without a file.
+    """
+
+    def __init__(self, message: str, key_path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key_path = key_path
+        self.site = ""
+
+    def __str__(self) -> str:
+        if self.key_path is None:
+            return self.message
+        return f"{self.site + ': ' if self.site else ''}{self.key_path}: {self.message}"
+
+    def locate(self, config: ExperimentConfig) -> None:
+        """Fills `site` with the file and line of `key_path` in `config` (once)."""
+        if self.key_path is not None and not self.site:
+            self.site = config.where(self.key_path)
+
+
 @dataclass
 class Experiment:
     """Everything `noether-train` needs to run one experiment."""

@@ -18,6 +18,7 @@ from noether.config.schemas.initializer import (
     ResumeInitializerConfig,
 )
 from noether.core.build import (
+    ConfigKeyError,
     build_experiment,
     create_path_provider,
     init_distributed_from_env,
@@ -267,6 +268,8 @@ def train_in_folder(
                 ),
             )
         except Exception as exc:  # e.g. a user's dataset or model that raises when built
+            if isinstance(exc, ConfigKeyError):
+                exc.locate(config)
             if is_bad_input(exc):
                 report(exc, log_path)
             else:
@@ -288,6 +291,8 @@ def train_in_folder(
             outcome = "stopped"
             raise
         except USER_ERRORS as exc:
+            if isinstance(exc, ConfigKeyError):
+                exc.locate(config)
             report(exc, log_path)
             return 1
         except KeyboardInterrupt:

@@ -1,5 +1,6 @@
 """Trainer schemas: the seed's BaseTrainerConfig and the weighted-loss trainer."""
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -247,7 +248,11 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
     @field_validator("field_weights")
     @classmethod
     def validate_field_weights(cls, weights: dict[str, float]) -> dict[str, float]:
-        """Weights are non-negative and at least one is positive."""
+        """Weights are finite, non-negative and at least one is positive (a NaN weight
+        passes `< 0`, and NaN or inf would only surface as a non-finite loss while training)."""
+        non_finite = [name for name, weight in weights.items() if not math.isfinite(weight)]
+        if non_finite:
+            raise ValueError(f"weights must be finite numbers (not for {', '.join(non_finite)})")
         negative = [name for name, weight in weights.items() if weight < 0]
         if negative:
             raise ValueError(f"weights must be >= 0 (negative for {', '.join(negative)})")

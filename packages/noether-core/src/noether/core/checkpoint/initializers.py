@@ -25,6 +25,11 @@ from noether.config.schemas.initializer import (
 )
 from noether.core.checkpoint import folders
 from noether.core.checkpoint.folders import CheckpointError
+from noether.core.checkpoint.optim_state import (
+    OptimizerStateMismatch,
+    align_by_name,
+    check_state_shapes,
+)
 from noether.core.checkpoint.safe_files import load_file
 from noether.core.checkpoint.writer import MODEL_FILE, CheckpointWriter, TrainerLike, unwrap_model
 from noether.core.distributed import is_rank0
@@ -185,6 +190,15 @@ class ResumeInitializer(InitializerBase):
                 kind,
             )
             return
+        stored = align_by_name(stored, optimizer)
+        try:
+            check_state_shapes(stored, optimizer, self.state.get("model"))
+        except OptimizerStateMismatch as error:
+            raise InitializerError(
+                f"checkpoint {self.tag!r} of {self.run_dir}: {error} (was the model changed?); "
+                "start from the weights only with trainer.initializer: {kind: checkpoint, path: "
+                f"{run_checkpoint_dir(self.run_dir) / self.tag}}}"
+            ) from None
         try:
             optimizer.load_state_dict(stored)
         except ValueError as error:

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from noether.config import WeightedLossTrainerConfig
 from noether.config.losses import TOTAL_KEY, unweighted_key
-from noether.core.build import BuildError
+from noether.core.build import ConfigKeyError
 from noether.core.targets import ComponentConfigError
 from noether.core.trainer.base import BaseTrainer
 from noether.core.trainer.batching import BatchSplitter
@@ -26,11 +26,16 @@ from noether.training.trainers.losses import LossFn, UnknownLossError, resolve_l
 TARGET_SUFFIX = "_target"
 
 
-class WeightedLossError(BuildError, ValueError):
+class WeightedLossError(ConfigKeyError, ValueError):
     """The model output or the batch does not fit the trainer's `field_weights`.
 
-    A BuildError, so that `noether-train` reports it as a message rather than a traceback.
+    A BuildError, so that `noether-train` reports it as a message rather than a traceback,
+    at the file and line of the key it names (`trainer.field_weights.<field>`).
     """
+
+
+def _field_key(field: str) -> str:
+    return f"trainer.field_weights.{field}"
 
 
 def target_key(field: str) -> str:
@@ -67,13 +72,15 @@ class WeightedLossTrainer(BaseTrainer):
         if TOTAL_KEY in fields:
             raise WeightedLossError(
                 f"field_weights may not name a field {TOTAL_KEY!r}: it is the logged name of "
-                "the weighted total"
+                "the weighted total",
+                _field_key(TOTAL_KEY),
             )
         clashes = [field for field in fields if unweighted_key(field) in fields]
         if clashes:
             raise WeightedLossError(
                 f"field_weights names both {clashes[0]!r} and {unweighted_key(clashes[0])!r}, "
-                "the logged name of the unweighted loss of the first; rename one"
+                "the logged name of the unweighted loss of the first; rename one",
+                _field_key(clashes[0]),
             )
         # Resolve the loss first: an unknown name fails before any data or model is touched.
         self.loss_fn: LossFn = resolve_loss(trainer_config.loss_fn)
@@ -127,13 +134,15 @@ class WeightedLossTrainer(BaseTrainer):
                 raise WeightedLossError(
                     f"the model output has no field {field!r} (weighted in field_weights: "
                     f"{_names(self.field_weights)}); the model returned: "
-                    f"{_names(forward_output)}"
+                    f"{_names(forward_output)}",
+                    _field_key(field),
                 )
             key = target_key(field)
             if key not in targets:
                 raise WeightedLossError(
                     f"the batch has no {key!r}, the target of field {field!r}; "
-                    f"batch keys: {_names(targets)}"
+                    f"batch keys: {_names(targets)}",
+                    _field_key(field),
                 )
             prediction, target = forward_output[field], targets[key]
             if not isinstance(prediction, Tensor):
@@ -186,7 +195,8 @@ class WeightedLossTrainer(BaseTrainer):
             if key not in batch:
                 raise WeightedLossError(
                     f"the batch has no {key!r}, the target of field {field!r}; "
-                    f"batch keys: {_names(batch)}"
+                    f"batch keys: {_names(batch)}",
+                    _field_key(field),
                 )
         wanted = (*self.forward_properties, *self.target_properties)
         missing = [key for key in wanted if key not in batch]
@@ -208,7 +218,8 @@ def _with_target_properties(config: WeightedLossTrainerConfig) -> WeightedLossTr
         raise WeightedLossError(
             f"target_properties ({_names(config.target_properties)}) lacks {_names(missing)}, "
             "the target of a weighted field; leave target_properties empty to use "
-            f"{_names(needed)}"
+            f"{_names(needed)}",
+            "trainer.target_properties",
         )
     return config
 

@@ -1,0 +1,124 @@
+"""Fits a checkpoint's optimizer state to this run's parameters before torch loads it.
+
+torch maps a stored optimizer state to the parameters by position only. A model whose
+modules were reordered between runs (same names, same groups) therefore received another
+parameter's moments, loaded without a word, and failed at its first update with a bare
+`The size of tensor a (3) must match ...`. noether's param groups carry `param_names`, so
+the state is put back in the order of this run's names, and a state that still fits no
+parameter is refused before training, naming the parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+PARAM_SHAPED_STATE = frozenset(
+    {
+        "exp_avg",
+        "exp_avg_sq",
+        "max_exp_avg_sq",
+        "exp_inf",
+        "momentum_buffer",
+        "square_avg",
+        "grad_avg",
+        "sum",
+        "acc_delta",
+        "ax",
+        "prev",
+    }
+)
+"""State keys that torch's optimizers keep in the shape of their parameter. Only these are
+compared when the checkpoint does not say which parameter a state was kept for: other
+optimizers' state (Adafactor's row and column factors, a scalar `step`) has other shapes."""
+
+
+class OptimizerStateMismatch(ValueError):
+    """A stored optimizer state that was kept for a parameter of another shape."""
+
+
+def align_by_name(stored: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """`stored` with each group's states in the order of this optimizer's `param_names`.
+
+    A group whose stored names are the same names in another order (reordered modules) is
+    reordered; any other group is left as stored (the shape check judges it).
+    """
+    groups = stored.get("param_groups")
+    if not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
+        return stored
+    aligned = []
+    for saved, current in zip(groups, optimizer.param_groups, strict=True):
+        old_names, new_names = saved.get("param_names"), current.get("param_names")
+        if (
+            isinstance(old_names, list)
+            and isinstance(new_names, list)
+            and old_names != new_names
+            and sorted(old_names) == sorted(new_names)
+            and len(set(old_names)) == len(old_names) == len(saved.get("params", []))
+        ):
+            ids = dict(zip(old_names, saved["params"], strict=True))
+            saved = {
+                **saved,
+                "params": [ids[name] for name in new_names],
+                "param_names": list(new_names),
+            }
+        aligned.append(saved)
+    return {**stored, "param_groups": aligned}
+
+
+def check_state_shapes(
+    stored: Mapping[str, Any],
+    optimizer: torch.optim.Optimizer,
+    stored_weights: Mapping[str, Any] | None,
+) -> None:
+    """Raises when a stored state was kept for a parameter of another shape than the one
+    that torch would hand it to (the same position in the same group).
+
+    Where the stored group names its parameters and the checkpoint holds their weights, the
+    stored parameter's shape is compared (exact, for any optimizer); otherwise the state
+    tensors that torch's optimizers keep in their parameter's shape are.
+
+    Raises:
+        OptimizerStateMismatch: naming the parameter, its shape and the stored one.
+    """
+    groups = stored.get("param_groups")
+    states = stored.get("state")
+    if not isinstance(groups, list) or not isinstance(states, Mapping):
+        return
+    for saved, current in zip(groups, optimizer.param_groups, strict=False):
+        saved_ids = saved.get("params", [])
+        old_names = saved.get("param_names") or [None] * len(saved_ids)
+        new_names = current.get("param_names") or [None] * len(current["params"])
+        for position, (saved_id, param) in enumerate(
+            zip(saved_ids, current["params"], strict=False)
+        ):
+            name = new_names[position] if position < len(new_names) else None
+            old_name = old_names[position] if position < len(old_names) else None
+            old_shape = _stored_shape(old_name, stored_weights, states.get(saved_id))
+            if old_shape is not None and old_shape != tuple(param.shape):
+                label = repr(name) if name else f"number {position}"
+                kept_for = f" {old_name!r}" if old_name and old_name != name else ""
+                raise OptimizerStateMismatch(
+                    f"its optimizer state of parameter {label} (group "
+                    f"{current.get('name', optimizer.param_groups.index(current))!r}) was kept "
+                    f"for a parameter{kept_for} of shape {old_shape}, but this model's has shape "
+                    f"{tuple(param.shape)}"
+                )
+
+
+def _stored_shape(
+    old_name: str | None, stored_weights: Mapping[str, Any] | None, state: Any
+) -> tuple[int, ...] | None:
+    """The shape of the parameter a stored state was kept for, None when unknown."""
+    if old_name is not None and stored_weights is not None:
+        weight = stored_weights.get(old_name)
+        if isinstance(weight, torch.Tensor):
+            return tuple(weight.shape)
+    if isinstance(state, Mapping):
+        for key in sorted(PARAM_SHAPED_STATE & state.keys()):
+            value = state[key]
+            if isinstance(value, torch.Tensor):
+                return tuple(value.shape)
+    return None

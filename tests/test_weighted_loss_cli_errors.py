@@ -1,0 +1,38 @@
+"""`noether-train` with a weighted field that the data does not hold: a message naming the
+file, line and key of the field (as validation errors do), exit 1 and no traceback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "examples" / "quickstart"
+NOETHER_TRAIN = Path(sys.executable).parent / "noether-train"
+
+
+def test_a_weighted_field_without_a_target_names_its_line_in_the_config(tmp_path: Path) -> None:
+    project = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, project, ignore=shutil.ignore_patterns("runs", "__pycache__"))
+    config = project / "config.yaml"
+    lines = config.read_text().splitlines()
+    (line,) = [i for i, text in enumerate(lines, 1) if "field_weights:" in text]
+    lines[line - 1] = "  field_weights: {pressure: 1.0, velocity: 0.5}"
+    config.write_text("\n".join(lines) + "\n")
+
+    result = subprocess.run(
+        [str(NOETHER_TRAIN), str(config), "trainer.max_epochs=1", "datasets.train.num_samples=64"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 1, result.stderr
+    expected = (
+        f"{config}:{line}: trainer.field_weights.velocity: the batch has no 'velocity_target', "
+        "the target of field 'velocity'; batch keys: points, flow_direction, pressure_target"
+    )
+    assert expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
