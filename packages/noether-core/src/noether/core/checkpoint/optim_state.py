@@ -1,4 +1,5 @@
-"""Fits a checkpoint's optimizer state to this run's parameters before torch loads it.
+"""A checkpoint's optimizer state in a resumed run: fitted to this run's parameters before
+torch loads it, this config's hyperparameters kept after, and a changed lr said.
 
 torch maps a stored optimizer state to the parameters by position only. A model whose
 modules were reordered between runs (same names, same groups) therefore received another
@@ -10,10 +11,19 @@ parameter is refused before training, naming the parameter.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
+from torch import nn
+
+from noether.core.checkpoint.writer import unwrap_model
+from noether.core.distributed import is_rank0
+from noether.core.models.base import ModelBase
+
+logger = logging.getLogger(__name__)
 
 PARAM_SHAPED_STATE = frozenset(
     {
@@ -122,3 +132,54 @@ def _stored_shape(
             if isinstance(value, torch.Tensor):
                 return tuple(value.shape)
     return None
+
+
+def keep_configured_hyperparameters(
+    optimizer: torch.optim.Optimizer, configured: list[dict[str, Any]]
+) -> None:
+    """Puts the config's hyperparameters (`base_lr`, weight decay, betas, ...) back into the
+    param groups after a checkpoint's optimizer state replaced them.
+
+    `load_state_dict` restores the stored groups' options along with the moments, so an
+    `lr` or `weight_decay` changed on resume (a change that resume accepts and logs) would
+    otherwise be silently ignored; with an unchanged config the values are the same.
+    """
+    for group, options in zip(optimizer.param_groups, configured, strict=True):
+        group.update(options)
+
+
+def warn_if_lr_changed(
+    model: nn.Module, stored_lrs: list[float], update: int, total_updates: int
+) -> None:
+    """Says when the resumed run's next update takes another lr than the checkpoint's run
+    had set for it.
+
+    Schedules span the whole run, so a raised stop criterion (extending a finished run)
+    stretches them: the lr jumps (from the end of a cosine back up to its middle) and the
+    remaining updates follow the new schedule. Resume accepts such a change; this says
+    what it does to the learning rate, which the changed key alone does not tell.
+    """
+    model = unwrap_model(model)
+    optimizer = getattr(model, "optimizer", None)
+    if not isinstance(model, ModelBase) or optimizer is None or not stored_lrs or not is_rank0():
+        return
+    multiplier = model.lr_multiplier(update)
+    now = [float(group["base_lr"]) * multiplier for group in optimizer.param_groups]
+    # the first group whose lr changed (an lr_scale change moves its groups only), named
+    # when it is not the one `optim/lr` logs
+    pairs = enumerate(zip(now, stored_lrs, strict=False))
+    index = next((i for i, (a, b) in pairs if not math.isclose(a, b, abs_tol=1e-15)), None)
+    if len(now) != len(stored_lrs) or index is None:
+        return
+    group = f" (parameter group {optimizer.param_groups[index].get('name') or index!r})"
+    schedule = model.model_config.optimizer.schedule if model.model_config.optimizer else None
+    logger.warning(
+        "the learning rate of update %d is %.6g, not %.6g as the checkpoint's run set it%s: "
+        "this config's optimizer%s sets it otherwise%s",
+        update + 1,
+        now[index],
+        stored_lrs[index],
+        group if index > 0 else "",
+        "" if schedule is None else f" or {schedule.kind} schedule",
+        "" if schedule is None else f" (the schedule now spans {total_updates} updates)",
+    )
