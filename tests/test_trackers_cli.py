@@ -272,3 +272,36 @@ def test_mlflow_run_reads_back_through_mlflows_client_and_resume_continues_it(
     assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
     artifact = client.download_artifacts(run_id, "config.yaml", str(tmp_path))
     assert yaml.safe_load(Path(artifact).read_text())["trainer"]["max_epochs"] == 4
+
+
+def test_wandb_offline_rows_before_a_checkpoint_survive_a_kill_9(
+    tmp_path: Path, proxy: Proxy
+) -> None:
+    env = wandb_env(tmp_path, proxy, WANDB_MODE="offline", WANDB_API_KEY=FAKE_KEY)
+    process = subprocess.Popen(
+        [str(BIN / "noether-train"), str(CONFIG), "trainer.max_epochs=100000", WANDB],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # killed with wandb's service process
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(list(tmp_path.glob("runs/*/*/checkpoints/E*/checkpoint.json"))) >= 3:
+                break
+            time.sleep(0.01)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    run_dir = the_run_dir(tmp_path)
+    # the checkpoint before the last one found (that one may be cut short) and its rows
+    checkpoints = sorted(
+        int(p.parent.name.split("_")[1][1:]) for p in run_dir.glob("checkpoints/E*/checkpoint.json")
+    )
+    (log,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    steps = set(history(wandb_records(log, env), "sample"))  # a key of every row
+    # rows every 2 updates: all those logged before that checkpoint's update
+    assert set(range(2, checkpoints[-2], 2)) <= steps, (checkpoints, sorted(steps))

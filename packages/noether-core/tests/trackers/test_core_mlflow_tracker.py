@@ -151,6 +151,42 @@ def test_rows_a_killed_run_sent_but_had_not_recorded_as_sent_are_not_sent_again(
     assert [step for step, _ in history(client, run_id, "counters/sample")] == list(range(1, 9))
 
 
+@pytest.mark.parametrize("sent_past_checkpoint", [0, 2])
+def test_a_resume_sends_no_summary_value_the_run_already_holds_at_its_step(
+    store: str, tmp_path: Path, sent_past_checkpoint: int
+) -> None:
+    def rows(tracker: MlflowTracker, updates: range) -> None:
+        for update in updates:
+            tracker.log({"loss": 1.0 / update}, update=update, epoch=0, sample=update * 8)
+            if update == 6:
+                tracker.summary({"best": 0.5})
+
+    provider = PathProvider(tmp_path, "exp")
+    first = started(store, provider)
+    rows(first, range(1, 5))
+    first.flush()  # the checkpoint of update 4
+    rows(first, range(5, 5 + sent_past_checkpoint))
+    first.flush()  # then killed
+
+    def resumed() -> MlflowTracker:
+        again = PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True)
+        return started(store, again, resumed_at=4)
+
+    changed = resumed()  # `--resume --force` with a changed dataset: its start's summary
+    changed.summary({"dataset/size": 48.0})
+    changed.flush()  # killed before its first row
+    last = resumed()  # the same checkpoint, the same changed config
+    last.summary({"dataset/size": 48.0})
+    rows(last, range(5, 9))
+    last.close()
+
+    client = MlflowClient(store)
+    run_id = run_id_of(provider)
+    assert history(client, run_id, "loss") == [(u, 1.0 / u) for u in range(1, 9)]
+    assert history(client, run_id, "summary/dataset/size") == [(4, 48.0)]
+    assert history(client, run_id, "summary/best") == [(6, 0.5)]
+
+
 def test_a_run_stopped_by_a_signal_is_killed_until_resumed_and_a_failed_one_failed(
     store: str, tmp_path: Path
 ) -> None:

@@ -99,6 +99,8 @@ class MlflowTracker(TrackerBase):
         self._stored: dict[str, Any] = {}
         self._pending: list[Any] = []
         self._refused: set[str] = set()
+        self._continued = False
+        """The run folder's MLflow run is continued (its earlier parts sent rows and values)."""
         self._skip_up_to = -1
         """Resumed: the last update whose rows the interrupted run sent (not sent again)."""
         self._sent_up_to = -1
@@ -141,6 +143,7 @@ class MlflowTracker(TrackerBase):
             else:
                 self._run_id = run.info.run_id
                 self._stored = stored
+                self._continued = True
                 self._skip_up_to = self._sent_up_to = max(
                     int(stored.get("sent_up_to", -1)), self._last_step_logged()
                 )
@@ -225,7 +228,9 @@ class MlflowTracker(TrackerBase):
 
     def _summary(self, metrics: dict[str, float]) -> None:
         keys = {key: f"summary/{key}" for key in metrics}
-        if self._last_update < self._skip_up_to:  # the interrupted run went past this point
+        if self._continued and self._last_update <= max(self._skip_up_to, self.start_update):
+            # an interrupted part may have sent it: up to the last row it sent, and at the
+            # start (a part killed before its first row sends its start's values all the same)
             keys = {
                 key: name
                 for key, name in keys.items()

@@ -9,6 +9,7 @@ a netrc entry for wandb's host. Without any credentials the run is recorded offl
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from noether.config import KindError
@@ -19,6 +20,10 @@ from noether.core.signals import EXIT_PREEMPTED
 from noether.core.trackers.base import TrackerBase
 
 INSTALL_HINT = "pip install 'noether-core[wandb]'"
+
+FLUSH_SECONDS = 0.1
+"""How often W&B's service writes what it received to the run's `.wandb` file (its
+`x_transaction_log_flush_interval`, 15 s by default); `flush()` waits for that write."""
 
 
 def import_wandb() -> Any:
@@ -41,6 +46,7 @@ class WandbTracker(TrackerBase):
         super().__init__(config)
         self._wandb = import_wandb()
         self._run: Any = None
+        self._unflushed = False
 
     def _mode(self) -> dict[str, str]:
         """The config's mode; else wandb's own (`WANDB_MODE`, `wandb offline`); else, when
@@ -63,6 +69,7 @@ class WandbTracker(TrackerBase):
                 id=path_provider.run_id,
                 resume="allow",
                 config=config,
+                settings=self._wandb.Settings(x_transaction_log_flush_interval=FLUSH_SECONDS),
                 **mode,
             )
         except self._wandb.errors.Error as exc:
@@ -73,9 +80,22 @@ class WandbTracker(TrackerBase):
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
         self._run.log({**metrics, "epoch": epoch, "sample": sample}, step=update)
+        self._unflushed = True
 
     def _summary(self, metrics: dict[str, float]) -> None:
         self._run.summary.update(metrics)
+        self._unflushed = True
+
+    def flush(self) -> None:
+        """Waits until W&B's service holds every row logged so far and has written it to the
+        run's `.wandb` file (the loop calls it before a checkpoint): rows are sent to the
+        service asynchronously and written in batches, so a run killed after its checkpoint
+        would lose the rows before it, which the resumed run does not log again."""
+        if self._run is None or not self._unflushed:
+            return
+        self._unflushed = False
+        dict(self._run.summary)  # a round trip: the service received every earlier record
+        time.sleep(2.5 * FLUSH_SECONDS)  # and wrote them to the file since
 
     def _close(self) -> None:
         # W&B shows a run by its exit code: 0 finished, else failed (here: 1, or 75 when a
