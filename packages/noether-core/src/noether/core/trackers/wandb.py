@@ -21,9 +21,10 @@ from noether.core.trackers.base import TrackerBase
 
 INSTALL_HINT = "pip install 'noether-core[wandb]'"
 
+FLUSH_SETTING = "x_transaction_log_flush_interval"
 FLUSH_SECONDS = 0.1
 """How often W&B's service writes what it received to the run's `.wandb` file (its
-`x_transaction_log_flush_interval`, 15 s by default); `flush()` waits for that write."""
+FLUSH_SETTING, 15 s by default); `flush()` waits for that write."""
 
 
 def import_wandb() -> Any:
@@ -47,6 +48,7 @@ class WandbTracker(TrackerBase):
         self._wandb = import_wandb()
         self._run: Any = None
         self._unflushed = False
+        self._timed_writes = False
 
     def _mode(self) -> dict[str, str]:
         """The config's mode; else wandb's own (`WANDB_MODE`, `wandb offline`); else, when
@@ -69,7 +71,7 @@ class WandbTracker(TrackerBase):
                 id=path_provider.run_id,
                 resume="allow",
                 config=config,
-                settings=self._wandb.Settings(x_transaction_log_flush_interval=FLUSH_SECONDS),
+                **self._flush_settings(),
                 **mode,
             )
         except self._wandb.errors.Error as exc:
@@ -77,6 +79,16 @@ class WandbTracker(TrackerBase):
                 f"tracker wandb: {exc} (to log without W&B's server, set WANDB_MODE=offline "
                 "or tracker.mode=offline; upload later with `wandb sync`)"
             ) from exc
+
+    def _flush_settings(self) -> dict[str, Any]:
+        """`settings` that make W&B's service write its file every FLUSH_SECONDS, where this
+        wandb has that setting (releases before it write the file only as 32 KiB blocks fill,
+        which no wait in `flush` can bring forward); else none."""
+        settings = self._wandb.Settings
+        if FLUSH_SETTING not in getattr(settings, "model_fields", {}):
+            return {}
+        self._timed_writes = True
+        return {"settings": settings(**{FLUSH_SETTING: FLUSH_SECONDS})}
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
         self._run.log({**metrics, "epoch": epoch, "sample": sample}, step=update)
@@ -95,7 +107,8 @@ class WandbTracker(TrackerBase):
             return
         self._unflushed = False
         dict(self._run.summary)  # a round trip: the service received every earlier record
-        time.sleep(2.5 * FLUSH_SECONDS)  # and wrote them to the file since
+        if self._timed_writes:
+            time.sleep(2.5 * FLUSH_SECONDS)  # and wrote them to the file since
 
     def _close(self) -> None:
         # W&B shows a run by its exit code: 0 finished, else failed (here: 1, or 75 when a
