@@ -211,15 +211,23 @@ def test_wandb_without_credentials_or_mode_records_the_run_offline(
     assert sorted(history(records, "loss/online/total")) == list(range(1, 13))
 
 
-def _stopped_by_sigterm(cwd: Path, env: dict[str, str]) -> int:
-    process = subprocess.Popen(
+def _start_endless_run(
+    cwd: Path, env: dict[str, str], own_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """A W&B run that trains until it is stopped (in its own session: killed as a group)."""
+    return subprocess.Popen(
         [str(BIN / "noether-train"), str(CONFIG), "trainer.max_epochs=100000", WANDB],
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=own_session,
     )
+
+
+def _stopped_by_sigterm(cwd: Path, env: dict[str, str]) -> int:
+    process = _start_endless_run(cwd, env)
     wait_until_training(cwd, process)
     process.send_signal(signal.SIGTERM)
     return process.wait(timeout=120)
@@ -278,15 +286,7 @@ def test_wandb_offline_rows_before_a_checkpoint_survive_a_kill_9(
     tmp_path: Path, proxy: Proxy
 ) -> None:
     env = wandb_env(tmp_path, proxy, WANDB_MODE="offline", WANDB_API_KEY=FAKE_KEY)
-    process = subprocess.Popen(
-        [str(BIN / "noether-train"), str(CONFIG), "trainer.max_epochs=100000", WANDB],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # killed with wandb's service process
-    )
+    process = _start_endless_run(tmp_path, env, own_session=True)  # killed with wandb's service
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and process.poll() is None:
