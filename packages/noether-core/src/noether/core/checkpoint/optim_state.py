@@ -84,7 +84,9 @@ def check_state_shapes(
     stored_weights: Mapping[str, Any] | None,
 ) -> None:
     """Raises when a stored state was kept for a parameter of another shape than the one
-    that torch would hand it to (the same position in the same group).
+    that torch would hand it to (the same position in the same group). Groups of other
+    sizes are left to torch's own refusal, which the caller explains: parameters regrouped
+    by the config (weight decay, lr_scale), not a changed model.
 
     Where the stored group names its parameters and the checkpoint holds their weights, the
     stored parameter's shape is compared (exact, for any optimizer); otherwise the state
@@ -97,7 +99,10 @@ def check_state_shapes(
     states = stored.get("state")
     if not isinstance(groups, list) or not isinstance(states, Mapping):
         return
-    for saved, current in zip(groups, optimizer.param_groups, strict=False):
+    sizes = [len(group.get("params", [])) for group in groups]
+    if sizes != [len(group["params"]) for group in optimizer.param_groups]:
+        return
+    for saved, current in zip(groups, optimizer.param_groups, strict=True):
         saved_ids = saved.get("params", [])
         old_names = saved.get("param_names") or [None] * len(saved_ids)
         new_names = current.get("param_names") or [None] * len(current["params"])
