@@ -9,7 +9,6 @@ from collections import OrderedDict, namedtuple
 import pytest
 import torch
 
-from noether.core.callbacks.context import GradNormMeter
 from noether.core.data.loader import pin_batch
 from noether.core.trainer.loop import drop_metadata
 from noether.core.trainer.step import TrainStep
@@ -26,11 +25,9 @@ def batch() -> dict[str, object]:
 def test_a_step_off_the_cpu_moves_tensors_and_keeps_other_values():
     step = TrainStep(
         device=torch.device("meta"),  # any device but the CPU moves batches
-        autocast=None,
-        grad_scaler=None,
+        precision=torch.float32,
         micro_batch_weights=(0.5, 0.5),
         skip_nonfinite=None,
-        grad_norm=GradNormMeter(),
         logger=logging.getLogger(__name__),
         trainer_name="Trainer",
     )

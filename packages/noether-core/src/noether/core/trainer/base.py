@@ -12,8 +12,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from noether.core.build import build_component
 from noether.core.callbacks.base import CallbackBase, PeriodicDataIteratorCallback
-from noether.core.callbacks.context import CallbackContext, GradNormMeter
+from noether.core.callbacks.context import CallbackContext
+from noether.core.callbacks.default import build_default_callbacks, default_intervals
 from noether.core.callbacks.dispatch import CallbackDispatcher
 from noether.core.checkpoint.initializers import build_initializer
 from noether.core.checkpoint.writer import CheckpointWriter
@@ -22,15 +24,11 @@ from noether.core.data.container import DataContainer
 from noether.core.data.loader import build_run_loader
 from noether.core.distributed import get_world_size, wrap_ddp
 from noether.core.models.base import ModelBase
-from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
+from noether.core.precision import autocast_factory
 from noether.core.trackers.log_writer import LogWriter
 from noether.core.trainer.batching import BatchSplitter, epoch_updates, micro_batch_plan
-from noether.core.trainer.compiling import (
-    compile_model,
-    compiles_inside_ddp,
-)
+from noether.core.trainer.compiling import compile_model, compiles_inside_ddp
 from noether.core.trainer.loop import drop_metadata
-from noether.core.trainer.nonfinite import SkipNonFinite
 from noether.core.trainer.run import TrainerRun
 from noether.core.trainer.state import (
     describe_data_layout,
@@ -116,9 +114,6 @@ class BaseTrainer(abc.ABC):
         self.tracker = tracker
         self.metric_property_provider = metric_property_provider
         self.end_checkpoint = TrainingEnd(config.max_epochs, config.max_updates, config.max_samples)
-        self.precision = resolve_precision(config.precision, self.device)
-        self.grad_scaler = create_grad_scaler(self.precision, self.device)
-        self.autocast = autocast_factory(self.precision, self.device)
         self.updates_per_epoch = epoch_updates(config, data_container)
         self.initializer = build_initializer(config.initializer, path_provider)
         if self.initializer is not None and config.start_at_epoch is not None:
@@ -150,23 +145,15 @@ class BaseTrainer(abc.ABC):
             config.disable_gradient_accumulation,
         )
         self.accumulation_steps = self.micro_batch_plan.accumulation_steps
-        self.grad_norm = GradNormMeter()
-        """Hands the gradient norm of wanted updates from the step to callbacks."""
-        self.step_runner = TrainStep(
-            device=self.device,
-            autocast=self.autocast if self.precision != torch.float32 else None,
-            grad_scaler=self.grad_scaler,
-            micro_batch_weights=self.micro_batch_plan.weights,
-            skip_nonfinite=(
-                SkipNonFinite(config.skip_nan_loss_max_count, self.logger, self.device)
-                if config.skip_nan_loss
-                else None
-            ),
-            grad_norm=self.grad_norm,
-            logger=self.logger,
-            trainer_name=type(self).__name__,
+        self.step_runner = TrainStep.for_config(
+            config, self.device, self.micro_batch_plan.weights, self.logger, type(self).__name__
         )
         """Runs one micro-batch and the optimizer step (`update`)."""
+        self.precision = self.step_runner.precision
+        self.grad_scaler = self.step_runner.grad_scaler
+        self.autocast = autocast_factory(self.precision, self.device)
+        self.grad_norm = self.step_runner.grad_norm
+        """Hands the gradient norm of wanted updates from the step to callbacks."""
         self.dispatcher = CallbackDispatcher(self.logger, self._write_error_checkpoint)
         """Calls the callbacks with one error policy."""
         self._offered_models: dict[str, Callable[[], torch.nn.Module]] = {}
@@ -226,30 +213,23 @@ class BaseTrainer(abc.ABC):
     def get_user_callbacks(self, model: ModelBase, evaluation: bool = False) -> list[CallbackBase]:
         """The callbacks of `config.callbacks`, built from their kinds' targets as
         `Callback(callback_config, context=context)`."""
-        from noether.core.build import build_component
-
         del evaluation  # every user callback also runs in evaluation-only runs
         context = self.callback_context_for(model)
         return [build_component(cfg, context=context) for cfg in self.config.callbacks]
 
     def get_trainer_callbacks(self, callback_default_args: dict[str, Any]) -> list[CallbackBase]:
-        """Callbacks a trainer class contributes (none here); `callback_default_args` holds
-        `callback_config=None` and `context`, so `MyCallback(**callback_default_args,
-        every_n_updates=10)` builds one."""
+        """Callbacks a trainer class contributes (none here), each built as
+        `MyCallback(**callback_default_args, every_n_updates=10)`."""
         del callback_default_args
         return []
 
     def get_default_callback_intervals(self) -> dict[str, dict[str, int | None]]:
         """Intervals of the default callbacks: `{"log": {...}, "track": {...}}` (see
         `noether.core.callbacks.default.default_intervals`)."""
-        from noether.core.callbacks.default import default_intervals
-
         return default_intervals(self.config, self.update_counter.total_updates)
 
     def get_default_callbacks(self, default_kwargs: dict[str, Any]) -> list[CallbackBase]:
         """The default logging callbacks (from `noether.core.callbacks.default`)."""
-        from noether.core.callbacks.default import build_default_callbacks
-
         intervals = self.get_default_callback_intervals()
         return build_default_callbacks(self.config, default_kwargs["context"], intervals)
 
@@ -268,17 +248,14 @@ class BaseTrainer(abc.ABC):
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Counters, gradient scaler, callbacks (by state_key), every rank's RNG states, the
-        data layout the position refers to and the summary values recorded so far (see
-        `noether.core.trainer.state`). Every rank must call it (RNG gather)."""
+        data layout and the logged values (`noether.core.trainer.state`); on every rank."""
         return trainer_state(
             counter=self.update_counter,
             callbacks=self.callbacks,
             skip_nan_loss_counter=self.skip_nan_loss_counter,
             grad_scaler=self.grad_scaler,
             layout=self.data_layout(),
-            summaries=self.log_writer.summary_values if self.log_writer is not None else {},
-            # with the row of this update (still buffered while callbacks checkpoint)
-            last_values=self.log_writer.latest_values() if self.log_writer is not None else {},
+            log_writer=self.log_writer,
         )
 
     def data_layout(self) -> dict[str, int]:
@@ -295,14 +272,10 @@ class BaseTrainer(abc.ABC):
             counter=self.update_counter,
             callbacks=self.callbacks,
             grad_scaler=self.grad_scaler,
+            log_writer=self.log_writer,
             seed=self.data_container.seed,
             logger=self.logger,
         )
-        if self.log_writer is not None:
-            self.log_writer.summary_values.update(state_dict.get("summaries", {}))
-            # the metrics logged before the checkpoint: `final` lines and metric-based
-            # callbacks read them as the uninterrupted run would
-            self.log_writer.last_values.update(state_dict.get("last_values", {}))
 
     def apply_resume_initializer(self, model: ModelBase) -> None:
         """Restores weights, optimizer and trainer state from the initializer, if any."""
@@ -316,9 +289,8 @@ class BaseTrainer(abc.ABC):
         batch_size: int,
         evaluation: bool = False,
     ) -> DataLoader[Any]:
-        """One DataLoader for the whole run: training batches interleaved with the batches
-        of due data-iterating callbacks (workers start once); `batch_size` is the batch size
-        of callbacks that set none (the trainer passes its micro-batch size)."""
+        """One DataLoader for the whole run: training batches interleaved with those of due
+        data-iterating callbacks; `batch_size` serves callbacks that set none."""
         return build_run_loader(
             self.data_container,
             self.update_counter,
@@ -352,19 +324,10 @@ class BaseTrainer(abc.ABC):
         retain_graph: bool = False,
     ) -> StepResult:
         """Forward and backward of one micro-batch through `train_step`; the optimizer steps
-        after the last one (see `TrainStep.run`).
-
-        Returns:
-            (losses_to_log, additional_outputs, timings) as a `StepResult`.
-        """
+        after the last one (`TrainStep.run`)."""
+        steps, index = accumulation_steps_total, accumulation_step
         return self.step_runner.run(
-            self.train_step,
-            batch,
-            dist_model,
-            model,
-            accumulation_steps_total,
-            accumulation_step,
-            retain_graph,
+            self.train_step, batch, dist_model, model, steps, index, retain_graph
         )
 
     drop_metadata = staticmethod(drop_metadata)
@@ -393,10 +356,8 @@ class BaseTrainer(abc.ABC):
         return ddp
 
     def wrap_compile(self, ddp_model: torch.nn.Module) -> torch.nn.Module:
-        """torch.compile when use_torch_compile (applied to the DDP-wrapped model, or to the
-        model that DDP then wraps: see `wrap_model`), with the config's compile_options
-        (mode, dynamic, fullgraph; torch's defaults when absent); see
-        `noether.core.trainer.compiling` for what is compiled and for CUDA graphs."""
+        """torch.compile with the config's compile_options when use_torch_compile (see
+        `wrap_model` for the order, `noether.core.trainer.compiling` for CUDA graphs)."""
         if not self.config.use_torch_compile:
             return ddp_model
         return compile_model(

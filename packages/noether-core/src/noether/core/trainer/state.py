@@ -2,8 +2,8 @@
 
 A resumed run must start where the stopped one was: the position (update counter), each
 callback's state (matched by `state_key`), the skip_nan_loss count, the gradient scaler,
-every rank's RNG states, and the data layout that the position refers to (checked by the
-resume initializer before anything is loaded).
+every rank's RNG states, the data layout that the position refers to (checked by the
+resume initializer before anything is loaded) and the values logged so far.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from noether.core.counters import UpdateCounter
 from noether.core.data.container import DataContainer
 from noether.core.distributed import all_gather_object, get_rank, get_world_size
 from noether.core.rng import derive_seed, get_rng_states, restore_rank_states
+from noether.core.trackers.log_writer import LogWriter
 
 
 def make_state_keys_unique(callbacks: Sequence[CallbackBase]) -> None:
@@ -53,19 +54,24 @@ def trainer_state(
     skip_nan_loss_counter: int,
     grad_scaler: torch.amp.GradScaler | None,
     layout: dict[str, int],
-    summaries: dict[str, float],
-    last_values: dict[str, float] | None = None,
+    log_writer: LogWriter | None,
 ) -> dict[str, Any]:
     """The trainer's part of a checkpoint. Every rank must call it (the RNG states of all
-    ranks are gathered)."""
+    ranks are gathered).
+
+    The log writer's summary values and the latest value of every metric (with the row of
+    this update, still buffered while callbacks checkpoint) are kept: a resumed run sends no
+    summary value again, and its `final` lines and metric-based callbacks read what the
+    uninterrupted run would.
+    """
     state: dict[str, Any] = {
         "update_counter": counter.state_dict(),
         "callbacks": {callback.state_key: callback.state_dict() for callback in callbacks},
         "skip_nan_loss_counter": skip_nan_loss_counter,
         "rng": all_gather_object(get_rng_states()),
         "data": layout,
-        "summaries": dict(summaries),
-        "last_values": dict(last_values or {}),
+        "summaries": dict(log_writer.summary_values) if log_writer is not None else {},
+        "last_values": log_writer.latest_values() if log_writer is not None else {},
     }
     if grad_scaler is not None:
         state["grad_scaler"] = grad_scaler.state_dict()
@@ -78,6 +84,7 @@ def restore_trainer_state(
     counter: UpdateCounter,
     callbacks: Sequence[CallbackBase],
     grad_scaler: torch.amp.GradScaler | None,
+    log_writer: LogWriter | None,
     seed: int,
     logger: logging.Logger,
 ) -> int:
@@ -99,6 +106,9 @@ def restore_trainer_state(
     scaler_state = state.get("grad_scaler")
     if grad_scaler is not None and scaler_state is not None:
         grad_scaler.load_state_dict(scaler_state)
+    if log_writer is not None:
+        log_writer.summary_values.update(state.get("summaries", {}))
+        log_writer.last_values.update(state.get("last_values", {}))
     restore_rank_states(
         state.get("rng") or [], fallback_seed=derive_seed(seed, get_rank(), counter.update)
     )

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from time import perf_counter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -15,9 +15,13 @@ from torch import Tensor, nn
 from noether.core.callbacks.context import GradNormMeter
 from noether.core.data.prefetch import to_device
 from noether.core.models.base import ModelBase
+from noether.core.precision import autocast_factory, create_grad_scaler, resolve_precision
 from noether.core.stopwatch import Stopwatch
 from noether.core.trainer.nonfinite import NonFiniteLossGuard, SkipNonFinite
 from noether.core.trainer.types import TrainerResult, TrainStepError, describe_non_scalar
+
+if TYPE_CHECKING:
+    from noether.config import BaseTrainerConfig
 
 TrainStepFn = Callable[[dict[str, Tensor], nn.Module], TrainerResult]
 """`train_step(batch, model) -> TrainerResult`: the user's forward and loss."""
@@ -43,11 +47,10 @@ class TrainStep:
 
     Args:
         device: where batches go (moved only when it is not the CPU).
-        autocast: the run's mixed-precision context (None: float32, no autocast).
-        grad_scaler: scales the loss for float16 (None otherwise).
+        precision: dtype of the forward pass: float32 runs without autocast; float16 on CUDA
+            scales the loss (gradient scaler).
         micro_batch_weights: loss weight of each micro-batch of an update (`split_batch`).
         skip_nonfinite: the skip_nan_loss policy (None: every loss is backpropagated as is).
-        grad_norm: measures the gradient norm before the optimizer step when wanted.
         logger: where updates without a gradient are reported.
         trainer_name: names the trainer in errors about what train_step returned.
     """
@@ -56,20 +59,22 @@ class TrainStep:
         self,
         *,
         device: torch.device,
-        autocast: Callable[[], AbstractContextManager[object]] | None,
-        grad_scaler: torch.amp.GradScaler | None,
+        precision: torch.dtype,
         micro_batch_weights: tuple[float, ...],
         skip_nonfinite: SkipNonFinite | None,
-        grad_norm: GradNormMeter,
         logger: logging.Logger,
         trainer_name: str,
     ) -> None:
         self.device = device
-        self.autocast = autocast
-        self.grad_scaler = grad_scaler
+        self.precision = precision
+        self.autocast: Callable[[], AbstractContextManager[object]] | None = (
+            None if precision == torch.float32 else autocast_factory(precision, device)
+        )
+        self.grad_scaler = create_grad_scaler(precision, device)
         self.micro_batch_weights = micro_batch_weights
         self.skip_nonfinite = skip_nonfinite
-        self.grad_norm = grad_norm
+        self.grad_norm = GradNormMeter()
+        """Measures the gradient norm before the optimizer step when a callback wants it."""
         self.logger = logger
         self.trainer_name = trainer_name
         self.ddp_model: torch.nn.parallel.DistributedDataParallel | None = None
@@ -78,6 +83,29 @@ class TrainStep:
         """Set while a run checks its losses (stop_on_nan_loss)."""
         self._move_to_device = device.type != "cpu"
         self._backward_steps = 0
+
+    @classmethod
+    def for_config(
+        cls,
+        config: BaseTrainerConfig[Any],
+        device: torch.device,
+        micro_batch_weights: tuple[float, ...],
+        logger: logging.Logger,
+        trainer_name: str,
+    ) -> TrainStep:
+        """The step a trainer config asks for: its precision on `device` and its non-finite
+        policy (skip_nan_loss)."""
+        skip = None
+        if config.skip_nan_loss:
+            skip = SkipNonFinite(config.skip_nan_loss_max_count, logger, device)
+        return cls(
+            device=device,
+            precision=resolve_precision(config.precision, device),
+            micro_batch_weights=micro_batch_weights,
+            skip_nonfinite=skip,
+            logger=logger,
+            trainer_name=trainer_name,
+        )
 
     def run(
         self,
