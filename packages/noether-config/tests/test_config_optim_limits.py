@@ -42,6 +42,25 @@ def test_warmup_longer_than_the_run_is_a_note_at_its_key(
     assert "stop at 0.2 of its peak" in note
 
 
+@pytest.mark.parametrize(("step_size", "noted"), [(10, True), (50, True), (9, False)])
+def test_a_step_as_long_as_the_run_is_a_note_at_its_key(
+    project: Project, valid_yaml: str, step_size: int, noted: bool
+) -> None:
+    folder = project(**{"exp.yaml": valid_yaml})
+    step = f"model.optimizer.schedule={{kind: step, step_size: {step_size}}}"
+    config = load_config(
+        folder / "exp.yaml", ["trainer.max_epochs=null", "trainer.max_updates=10", step]
+    )
+    notes = [str(issue) for issue in config.notes()]
+    if not noted:  # the 10th update (index 9) is the first at 0.1 of the lr
+        assert notes == []
+        return
+    (note,) = notes
+    assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.step_size: {step_size} " in note
+    assert "than the run has (10 updates, from trainer.max_updates: 10)" in note
+    assert "the learning rate never decays" in note
+
+
 def test_warmup_within_the_run_has_no_note_and_epochs_need_the_data(
     project: Project, valid_yaml: str
 ) -> None:

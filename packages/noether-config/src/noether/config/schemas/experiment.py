@@ -100,7 +100,7 @@ class ExperimentConfig(BaseModel):
 
     def notes(self) -> list[ConfigIssue]:
         """What is valid but likely unintended: a callback that will not run in this run (see
-        `callbacks_that_never_run`), a warm-up longer than the run (`schedule_length_note`),
+        `callbacks_that_never_run`), a schedule longer than the run (`schedule_length_note`),
         at its file and line when loaded from files."""
         found = []
         for key, message in run_length_notes(self.model, self.trainer):
@@ -211,7 +211,7 @@ def schedule_length_note(
     updates_per_epoch: int | None = None,
 ) -> tuple[str, str] | None:
     """(key path, message) when the schedule cannot run its course in the run's updates
-    (`ScheduleConfig.length_problem`: a warm-up longer than the run), where the run's length
+    (`ScheduleConfig.length_problem`: e.g. a warm-up longer than the run), where the run's length
     is known: from the config alone (max_updates, max_samples) or, given
     `updates_per_epoch` by the trainer, in epochs too. A note, not an error, as for
     `callbacks_that_never_run`: a run shortened on the command line to try a config
@@ -235,7 +235,7 @@ def run_length_notes(
     updates_per_epoch: int | None = None,
 ) -> list[tuple[str, str]]:
     """(key path, message) of each part of the config that the run's length defeats: the
-    callbacks that never run and a warm-up longer than the run. From the config alone
+    callbacks that never run and a schedule longer than the run. From the config alone
     (`validate`), or with the run's `updates_per_epoch` (the trainer, once the data tells
     it)."""
     schedule = schedule_length_note(model, trainer, updates_per_epoch)

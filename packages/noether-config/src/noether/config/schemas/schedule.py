@@ -18,7 +18,7 @@ class ScheduleConfig(RegistryBase):
 
     def length_problem(self, total_updates: int, source: str = "") -> tuple[str, str] | None:
         """(field, message) when this schedule cannot run its course in `total_updates`
-        updates (a warm-up longer than the run), else None.
+        updates (a warm-up longer than the run, a step that never comes), else None.
 
         One torch-free rule: `noether-config validate` applies it where the config tells the
         run's length (max_updates, max_samples), the runtime once the data tells it
@@ -60,6 +60,18 @@ class StepScheduleConfig(ScheduleConfig):
     gamma: float = Field(default=0.1, gt=0, le=1)
     """Decay factor applied at each step (at most 1: a factor above 1 grows the lr without
     bound, past the largest float in a long run)."""
+
+    def length_problem(self, total_updates: int, source: str = "") -> tuple[str, str] | None:
+        """A step as long as the run never decays: the run trains at the full lr."""
+        if self.gamma < 1 and 0 < total_updates <= self.step_size:
+            where = f", from {source}" if source else ""
+            return (
+                "step_size",
+                f"{self.step_size} updates before the first decay, not fewer than the run has "
+                f"({total_updates} updates{where}): the learning rate never decays; shorten "
+                "step_size",
+            )
+        return None
 
 
 class PolynomialScheduleConfig(ScheduleConfig):
