@@ -282,6 +282,10 @@ def build_experiment(
     if path_provider is None:
         path_provider = create_path_provider(config)
     data_container = build_datasets(config)
+    # imported here: it reports with this module's ConfigKeyError
+    from noether.core.data.item_keys import check_train_item
+
+    check_train_item(config.trainer, data_container)  # a missing key, before the model
     model = build_model(config)
     if tracker is None:
         tracker = build_component(config.tracker)
