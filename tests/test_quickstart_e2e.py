@@ -143,8 +143,8 @@ def test_loss_curve_tool_names_missing_keys(short_run, tmp_path):
     [
         (
             "trainer.field_weights={velocity: 1.0}",
-            "the batch has no 'velocity_target', the target of field 'velocity'; batch keys: "
-            "points, flow_direction, pressure_target",
+            "trainer.field_weights.velocity: item 0 of dataset 'train' (SphereFlowDataset) has "
+            "no velocity_target; its keys: points, flow_direction, pressure_target",
         ),
         (
             "trainer.loss_fn=sphere_flow.losses:relative_h1",

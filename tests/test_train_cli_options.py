@@ -301,7 +301,9 @@ def test_usage_errors_exit_2(args: tuple[str, ...], message: str) -> None:
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("run_id", ["../../elsewhere", "a/b", "..", ".hidden", "/tmp/abs", ""])
+@pytest.mark.parametrize(
+    "run_id", ["../../elsewhere", "a/b", "..", ".hidden", "/tmp/abs", "", "r\u00e9sum\u00e9"]
+)
 def test_a_run_id_that_is_no_folder_name_is_a_usage_error(
     project: Path, tmp_path: Path, run_id: str
 ) -> None:
@@ -313,6 +315,7 @@ def test_a_run_id_that_is_no_folder_name_is_a_usage_error(
     )
     assert done.returncode == 2, done.stderr
     assert "--run-id" in done.stderr and "not a folder name" in done.stderr
+    assert "use ASCII letters" in done.stderr  # an accented letter is a letter, but refused
     assert "Traceback" not in done.stderr
     assert list(cwd.iterdir()) == []
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["here"]

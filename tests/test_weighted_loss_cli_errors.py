@@ -31,8 +31,9 @@ def test_a_weighted_field_without_a_target_names_its_line_in_the_config(tmp_path
     )
     assert result.returncode == 1, result.stderr
     expected = (
-        f"{config}:{line}: trainer.field_weights.velocity: the batch has no 'velocity_target', "
-        "the target of field 'velocity'; batch keys: points, flow_direction, pressure_target"
+        f"{config}:{line}: trainer.field_weights.velocity: item 0 of dataset 'train' "
+        "(SphereFlowDataset) has no velocity_target; its keys: points, flow_direction, "
+        "pressure_target"
     )
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr

@@ -302,3 +302,17 @@ def test_given_target_properties_with_every_target_are_kept():
     config = make_config(target_properties=["velocity_target", "pressure_target"])
     trainer = make_trainer(config)
     assert trainer.target_properties == ["velocity_target", "pressure_target"]
+
+
+def test_item_keys_name_each_fields_target_at_its_weight():
+    """What `noether-train` checks in item 0 before the model is built, by config field."""
+    assert WeightedLossTrainer.item_keys(make_config()) == {
+        "forward_properties": ["x"],
+        "field_weights.pressure": ["pressure_target"],
+        "field_weights.velocity": ["velocity_target"],
+    }
+    given = make_config(target_properties=["pressure_target", "velocity_target", "mask"])
+    assert WeightedLossTrainer.item_keys(given) == {
+        "forward_properties": ["x"],
+        "target_properties": ["pressure_target", "velocity_target", "mask"],
+    }

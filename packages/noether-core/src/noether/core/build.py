@@ -255,7 +255,7 @@ def build_experiment(
     path_provider: PathProvider | None = None,
     resumed_at: int | None = None,
     tracker: TrackerBase | None = None,
-    before_tracker_start: Callable[[], None] | None = None,
+    before_tracker_start: Callable[[Any], None] | None = None,
 ) -> Experiment:
     """Seeds, resolves the device and builds datasets, model, tracker and trainer.
 
@@ -266,9 +266,10 @@ def build_experiment(
             drop or supersede what the interrupted run logged after it).
         tracker: the tracker, when built already (`noether-train` builds it before the run
             folder, so that a tracker whose library is missing leaves no folder behind).
-        before_tracker_start: called once everything is built and the checkpoint to start
-            from is read, before the tracker starts (which may read the run's config.yaml):
-            a resume writes the run's files there, so one that fails earlier changes none.
+        before_tracker_start: called with the trainer once everything is built and the
+            checkpoint to start from is read, before the tracker starts (which may read the
+            run's config.yaml): a resume writes the run's files there, so one that fails
+            earlier changes none.
 
     Raises:
         BuildError: bad device or a model that is not a ModelBase.
@@ -282,6 +283,10 @@ def build_experiment(
     if path_provider is None:
         path_provider = create_path_provider(config)
     data_container = build_datasets(config)
+    # imported here: it reports with this module's ConfigKeyError
+    from noether.core.data.item_keys import check_train_item
+
+    check_train_item(config.trainer, data_container)  # a missing key, before the model
     model = build_model(config)
     if tracker is None:
         tracker = build_component(config.tracker)
@@ -296,7 +301,7 @@ def build_experiment(
     if initializer is not None:  # a checkpoint that cannot be read changes no tracker file
         initializer.prepare()
     if before_tracker_start is not None:
-        before_tracker_start()
+        before_tracker_start(trainer)
     tracker.start(path_provider, config.model_dump(mode="json"), resumed_at=resumed_at)
     logger.info(
         "built %s: model %s, datasets %s, device %s",

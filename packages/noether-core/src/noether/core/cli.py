@@ -121,7 +121,8 @@ def noether_train(
         typer.Option(
             "--dry-run",
             help="Check that every kind's package is installed, build datasets and model, "
-            "print parameter counts, the batch plan and the run folder, and exit.",
+            "check that item 0 of the train dataset has the keys the trainer reads, print "
+            "parameter counts, the batch plan and the run folder, and exit.",
         ),
     ] = False,
     show_version: Annotated[

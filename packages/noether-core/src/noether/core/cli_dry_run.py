@@ -16,11 +16,18 @@ from typing import Any
 import torch
 
 from noether.config.batching import MicroBatchPlan, split_batch
-from noether.core.build import build_datasets, build_model, resolve_device, seed_everything
+from noether.core.build import (
+    ConfigKeyError,
+    build_datasets,
+    build_model,
+    resolve_device,
+    seed_everything,
+)
 from noether.core.callbacks.default.param_count import count_parameters
 from noether.core.cli_preflight import is_bad_input, preflight
 from noether.core.cli_run import ResolvedRun, error
 from noether.core.counters import UpdateCounter
+from noether.core.data.item_keys import check_train_item
 from noether.core.launch import detect
 from noether.core.precision import choose_precision
 from noether.core.resume import ResumePlan, later_checkpoints
@@ -41,6 +48,8 @@ class DryRunReport:
     precision: str
     """The autocast dtype the run would use, with the reason where it is not the asked one."""
     dataset_sizes: dict[str, int | None]
+    item_keys: int
+    """Keys of item 0 of the train dataset that the trainer's config names (all there)."""
     model_name: str
     trainable: int
     frozen: int
@@ -62,6 +71,11 @@ class DryRunReport:
             *(
                 f"  dataset {key}: {'unknown' if size is None else size} samples"
                 for key, size in self.dataset_sizes.items()
+            ),
+            *(
+                [f"  train item 0: has the {self.item_keys} keys the trainer reads"]
+                if self.item_keys
+                else []
             ),
             f"  model: {self.model_name}",
             f"  parameters: {self.trainable:,} trainable, {self.frozen:,} frozen",
@@ -142,6 +156,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     data_container = build_datasets(config)
+    item_checked = check_train_item(config.trainer, data_container)
     model = build_model(config)
     trainer = config.trainer
     plan = split_batch(
@@ -167,6 +182,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         device=device,
         precision=choose_precision(trainer.precision, device).describe(trainer.precision),
         dataset_sizes={key: _size(data_container.get_dataset(key)) for key in config.datasets},
+        item_keys=item_checked,
         model_name=type(model).__name__,
         trainable=trainable,
         frozen=frozen,
@@ -186,6 +202,8 @@ def dry_run(resolved: ResolvedRun, run_id: str | None) -> int:
         try:
             inspected = inspect_run(resolved, run_id)
         except Exception as exc:  # e.g. a user's dataset or model that raises when built
+            if isinstance(exc, ConfigKeyError):
+                exc.locate(resolved.config)  # at its file and line, as a run says it
             if is_bad_input(exc):
                 error(str(exc))
             else:

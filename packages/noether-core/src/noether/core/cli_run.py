@@ -183,6 +183,13 @@ def resolve(request: TrainRequest, rank: int = 0) -> ResolvedRun | int:
     Notes on the config are printed by rank 0 only."""
     if request.resume is None:
         assert request.config_file is not None
+        from noether.core.run_info import add_config_dir_to_path, run_of_config
+
+        source_run = run_of_config(request.config_file)
+        if source_run is not None:  # a run's config.yaml: its modules are by the original
+            note = add_config_dir_to_path(source_run)
+            if note is not None and rank == 0:
+                error(f"note: {note}")
         config = load(request.config_file, request.overrides, notes=rank == 0)
         if isinstance(config, int):
             return config
@@ -194,7 +201,8 @@ def resolve_resume(request: TrainRequest, run_dir: Path, rank: int = 0) -> Resol
     """`--resume RUN_DIR`: the stored (or given) config, checked against the checkpoint."""
     from noether.core.checkpoint.folders import CheckpointError
     from noether.core.checkpoint.initializers import InitializerError
-    from noether.core.resume import add_config_dir_to_path, plan_resume
+    from noether.core.resume import plan_resume
+    from noether.core.run_info import add_config_dir_to_path
     from noether.core.runs import run_config_path
 
     if not run_config_path(run_dir).is_file():

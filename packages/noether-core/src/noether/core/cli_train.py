@@ -40,8 +40,8 @@ from noether.core.resume import (
     ResumePlan,
     check_plan_current,
     log_plan,
-    write_run_info,
 )
+from noether.core.run_info import write_run_info
 from noether.core.run_logging import logger, report, run_logging
 from noether.core.run_signals import StoppedBeforeTraining
 from noether.core.runs import (
@@ -72,6 +72,20 @@ def record_config(config: ExperimentConfig, config_file: Path, path_provider: Pa
     if config_file.resolve() != path_provider.config_path.resolve():
         write_run_info(path_provider, config_file)
     replace_text(path_provider.config_path, resolved_config_text(config))
+
+
+def record_resumed_config(
+    resume: ResumePlan,
+    config: ExperimentConfig,
+    config_file: Path,
+    path_provider: PathProvider,
+    trainer: Any,
+) -> None:
+    """`record_config` for a resumed run, unless it has nothing left to train: such a run is
+    left as it is, and its config.yaml must keep saying how it was trained (an override given
+    to the resume, e.g. another lr, trained nothing)."""
+    if not _finished_at_checkpoint(resume, trainer, announce=False):
+        record_config(config, config_file, path_provider)
 
 
 def final_losses(trainer: Any) -> dict[str, float]:
@@ -109,7 +123,7 @@ def open_run_folder(
     )
 
 
-def _finished_at_checkpoint(resume: ResumePlan | None, trainer: Any) -> bool:
+def _finished_at_checkpoint(resume: ResumePlan | None, trainer: Any, announce: bool = True) -> bool:
     """Whether `--resume` continues from a checkpoint at (or past) the run's end.
 
     Such a run has nothing left to train: continuing it would only evaluate and checkpoint
@@ -120,6 +134,8 @@ def _finished_at_checkpoint(resume: ResumePlan | None, trainer: Any) -> bool:
         return False
     if resume.checkpoint.update < counter.total_updates:
         return False
+    if not announce:
+        return True
     logger.info(
         "nothing left to train: checkpoint %s of %s is at update %d, and training ends at "
         "update %d; raise its stop criterion to continue it (e.g. trainer.max_epochs=...)",
@@ -264,7 +280,9 @@ def train_in_folder(
                 before_tracker_start=(
                     None
                     if resume is None
-                    else functools.partial(record_config, recorded, config_file, path_provider)
+                    else functools.partial(
+                        record_resumed_config, resume, recorded, config_file, path_provider
+                    )
                 ),
             )
         except Exception as exc:  # e.g. a user's dataset or model that raises when built

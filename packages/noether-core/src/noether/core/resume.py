@@ -6,10 +6,7 @@ come here before anything is built, so a refused change costs no GPU time.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +18,9 @@ from noether.core.checkpoint.compat import ConfigChange, compare_configs
 from noether.core.checkpoint.folders import CheckpointInfo, CheckpointNotFoundError
 from noether.core.checkpoint.initializers import InitializerError
 from noether.core.launch import detect
-from noether.core.runs import PathProvider, run_checkpoint_dir, run_config_path
-from noether.core.text_files import replace_text
+from noether.core.runs import run_checkpoint_dir, run_config_path
 
 logger = logging.getLogger(__name__)
-
-RUN_INFO_FILE = "run.json"
-"""Where a run's config came from, so `--resume` finds the user's modules next to it."""
 
 
 WORLD_SIZE_KEY = "world size (processes)"
@@ -53,50 +46,6 @@ class ResumePlan:
     """The checkpoint asked for (`--checkpoint`); None: the newest resumable one."""
     force: bool = False
     """`--force`: changes that break exactness are accepted (also by the initializer)."""
-
-
-def write_run_info(path_provider: PathProvider, config_file: Path) -> None:
-    """Records the config file of a run (its folder holds the user's schema modules), also
-    relative to the run folder, which stays right when the project (run folders inside it)
-    is renamed or copied to another path."""
-    config_dir = config_file.parent.resolve()
-    info = {
-        "config_file": str(config_file.resolve()),
-        "config_dir": str(config_dir),
-        "config_dir_from_run": os.path.relpath(config_dir, path_provider.run_dir.resolve()),
-    }
-    replace_text(path_provider.run_dir / RUN_INFO_FILE, json.dumps(info, indent=1) + "\n")
-
-
-def add_config_dir_to_path(run_dir: Path) -> str | None:
-    """Puts the folder of the run's original config on sys.path (as loading it did): where
-    it was, else where it is relative to the run folder now (the project was moved).
-
-    Returns:
-        A note when the folder is recorded but found in neither place, else None.
-    """
-    try:
-        info: dict[str, Any] = json.loads((run_dir / RUN_INFO_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    recorded = info.get("config_dir")
-    candidates = [recorded]
-    relative, config_file = info.get("config_dir_from_run"), info.get("config_file")
-    if isinstance(relative, str) and isinstance(config_file, str):
-        moved = os.path.normpath(run_dir.resolve() / relative)
-        if (Path(moved) / Path(config_file).name).is_file():  # the project, moved whole
-            candidates.append(moved)
-    for folder in candidates:
-        if isinstance(folder, str) and Path(folder).is_dir():
-            if folder not in sys.path:
-                sys.path.insert(0, folder)
-            return None
-    if not isinstance(recorded, str):
-        return None
-    return (
-        f"the folder of the run's config, {recorded}, is gone (moved?): its modules are "
-        "imported only if they are on PYTHONPATH"
-    )
 
 
 def find_checkpoint(run_dir: Path, tag: str | None) -> CheckpointInfo:

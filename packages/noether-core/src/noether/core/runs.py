@@ -115,7 +115,7 @@ def check_run_id(run_id: str) -> str:
     """
     if not RUN_ID_PATTERN.fullmatch(run_id):
         raise ValueError(
-            f"run id {run_id!r} is not a folder name: use letters, digits, '_', '-' and '.' "
+            f"run id {run_id!r} is not a folder name: use ASCII letters, digits, '_', '-' and '.' "
             "(not first); the run folder is <output_path>/<name>/<run id>"
         )
     return run_id

@@ -59,7 +59,8 @@ def load_model(
             file is refused or does not fit the model.
     """
     from noether.core.build import BuildError, build_model_from, resolve_device
-    from noether.core.resume import add_config_dir_to_path, stored_config
+    from noether.core.resume import stored_config
+    from noether.core.run_info import add_config_dir_to_path
 
     target_device = resolve_device(str(device))  # a bad device fails before anything is read
     run = Path(run_dir).expanduser()

@@ -309,6 +309,21 @@ class BaseTrainer(abc.ABC):
         """The loss of one batch: a tensor, a dict of named losses, a list of losses, or
         `(losses, additional_outputs)`; the losses are summed for the backward pass."""
 
+    @classmethod
+    def item_keys(cls, config: BaseTrainerConfig[Any]) -> dict[str, list[str]]:
+        """The item keys that training reads, by the field of `config` that names them.
+
+        `noether-train` (and `--dry-run`) reads one item of the train dataset before the model
+        is built and reports a key it lacks at this field's file and line. A subclass that
+        reads keys named by other fields adds them; one whose items are collated into other
+        keys returns {}. Keys a `train_step` reads without the config naming them are not
+        checked.
+        """
+        return {
+            "forward_properties": list(config.forward_properties),
+            "target_properties": list(config.target_properties),
+        }
+
     def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
         """`model(**forward inputs)`, then `loss_compute(output, targets)` -> TrainerResult."""
         forward, targets = self.batch_splitter.split(batch)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from noether.config import WeightedLossTrainerConfig
+from noether.config import BaseTrainerConfig, WeightedLossTrainerConfig
 from noether.config.losses import TOTAL_KEY, unweighted_key
 from noether.core.build import ConfigKeyError
 from noether.core.targets import ComponentConfigError
@@ -52,7 +52,7 @@ class WeightedLossTrainer(BaseTrainer):
         **kwargs: passed on to `BaseTrainer` (the same by name, main_sampler_kwargs, ...).
 
     Example:
-        >>> from noether.config import WeightedLossTrainerConfig
+        >>> from noether.config import BaseTrainerConfig, WeightedLossTrainerConfig
         >>> trainer_params = dict(field_weights={"pressure": 1.0}, loss_fn="l1")
         >>> config = WeightedLossTrainerConfig(**trainer_params, max_epochs=10,
         ...                                    effective_batch_size=32)
@@ -106,6 +106,18 @@ class WeightedLossTrainer(BaseTrainer):
             resolve_loss(trainer_config.loss_fn)
         except UnknownLossError as error:
             raise ComponentConfigError("loss_fn", str(error)) from None
+
+    @classmethod
+    def item_keys(cls, config: BaseTrainerConfig[Any]) -> dict[str, list[str]]:
+        """The forward properties, and the target of each weighted field under its
+        `field_weights.<field>` key (or the given target_properties, which hold them)."""
+        keys = super().item_keys(config)
+        if isinstance(config, WeightedLossTrainerConfig) and not config.target_properties:
+            del keys["target_properties"]
+            keys.update(
+                {f"field_weights.{field}": [target_key(field)] for field in config.field_weights}
+            )
+        return keys
 
     def loss_compute(self, forward_output: Any, targets: dict[str, Tensor]) -> LossResult:
         """Weighted loss of each field, keyed by field (their sum is the total loss)."""
