@@ -311,14 +311,9 @@ class BaseTrainer(abc.ABC):
 
     @classmethod
     def item_keys(cls, config: BaseTrainerConfig[Any]) -> dict[str, list[str]]:
-        """The item keys that training reads, by the field of `config` that names them.
-
-        `noether-train` (and `--dry-run`) reads one item of the train dataset before the model
-        is built and reports a key it lacks at this field's file and line. A subclass that
-        reads keys named by other fields adds them; one whose items are collated into other
-        keys returns {}. Keys a `train_step` reads without the config naming them are not
-        checked.
-        """
+        """The item keys training reads, by the config field naming them: `noether-train` checks
+        one train item for them before the model is built. A subclass adds the keys that other
+        fields name; {} checks nothing (keys only a `train_step` knows are never checked)."""
         return {
             "forward_properties": list(config.forward_properties),
             "target_properties": list(config.target_properties),
