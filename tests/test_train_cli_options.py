@@ -202,6 +202,24 @@ def test_dry_run_prints_the_plan_and_writes_nothing(project: Path, tmp_path: Pat
     assert frozen_report["precision"].startswith("bfloat16 (asked for fp16: bfloat16 keeps")
 
 
+def test_dry_run_notes_what_the_data_size_tells_at_its_file_and_line(project: Path) -> None:
+    # 3 epochs of 4 updates: the length is known from the data only, so `validate` cannot
+    # tell that the warm-up outlasts the run; the dry run, which reads the data, says it
+    config = str(project / "experiment.yaml")
+    longer = "model.optimizer.schedule.warmup_updates=20"
+    done = run(NOETHER_TRAIN, "--dry-run", config, longer)
+    assert done.returncode == 0, done.stderr
+    notes = [line.strip() for line in done.stdout.splitlines() if "note:" in line]
+    assert notes == [
+        f"note: {config}:13: model.optimizer.schedule.warmup_updates: 20 updates of warm-up "
+        "are more than the run has (12 updates, from trainer.max_epochs: 3 at 4 updates per "
+        "epoch): the learning rate would stop at 0.6 of its peak and never decay; shorten "
+        "the warm-up or use warmup_percent"
+    ]
+    within = run(NOETHER_TRAIN, "--dry-run", config)
+    assert within.returncode == 0 and "note:" not in within.stdout + within.stderr
+
+
 def test_dry_run_of_a_resume_names_the_checkpoint_and_changes_nothing(
     project: Path, tmp_path: Path
 ) -> None:

@@ -3,8 +3,9 @@ without a run folder or any file.
 
 It validates (done by the caller), imports every kind's implementation, builds the tracker
 (not started), the datasets and the model (initialized, so freezing and the optimizer are
-checked too), and prints parameter counts, the batch plan of the trainer and where the run
-would write.
+checked too), and prints parameter counts, the batch plan of the trainer, where the run
+would write and what the data's size tells is likely not meant (a warm-up longer than a
+run measured in epochs).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class DryRunReport:
     run_dir: str
     resume: ResumePlan | None
     initializer: ResumePlan | None
+    data_notes: list[str]
+    """Notes that the data's size tells (a run in epochs): those of `validate` are printed
+    before the report, as a run prints them."""
 
     def lines(self) -> list[str]:
         counter = self.counter
@@ -91,6 +95,7 @@ class DryRunReport:
             if plan is not None:
                 lines += describe_resume(label, plan, counter.total_updates)
         lines.append(f"  run folder: {self.run_dir}")
+        lines += [f"  note: {note}" for note in self.data_notes]
         return lines
 
 
@@ -176,6 +181,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
     )
     model.initialize(counter.total_updates)
     trainable, frozen = count_parameters(model)
+    told = config.notes()  # by the CLI before the dry run
     return DryRunReport(
         config_file=resolved.config_file,
         components=checked.components,
@@ -193,6 +199,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         run_dir=run_dir,
         resume=resolved.resume,
         initializer=checked.initializer_plan,
+        data_notes=[str(note) for note in config.notes(per_epoch) if note not in told],
     )
 
 

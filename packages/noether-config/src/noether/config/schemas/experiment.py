@@ -98,12 +98,13 @@ class ExperimentConfig(BaseModel):
         site = locate(self._sources.tree, steps, Loc("", None))
         return site if site.file and site.line is not None else None
 
-    def notes(self) -> list[ConfigIssue]:
+    def notes(self, updates_per_epoch: int | None = None) -> list[ConfigIssue]:
         """What is valid but likely unintended: a callback that will not run in this run (see
         `callbacks_that_never_run`), a schedule longer than the run (`schedule_length_note`),
-        at its file and line when loaded from files."""
+        at its file and line when loaded from files. Given the run's `updates_per_epoch` (the
+        data tells it), runs measured in epochs are checked too."""
         found = []
-        for key, message in run_length_notes(self.model, self.trainer):
+        for key, message in run_length_notes(self.model, self.trainer, updates_per_epoch):
             site = self._site(key)
             file, line = (site.file, site.line) if site is not None else ("", None)
             found.append(ConfigIssue(file, line, key, message))
