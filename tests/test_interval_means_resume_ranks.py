@@ -1,7 +1,8 @@
-"""`track_outputs` on 2 gloo ranks, resumed from a checkpoint in the middle of its interval: it
-logs the same interval mean as the uninterrupted run. The checkpoint holds rank 0's callback
-state only, so the interval's sums over all ranks must be what it saves (before: rank 1's part
-was replaced by rank 0's, and the mean at the end of the interval changed)."""
+"""`track_outputs` and the online loss on 2 gloo ranks, resumed from a checkpoint in the middle of
+their interval: they log the same interval means as the uninterrupted run. The checkpoint holds
+rank 0's callback state only, so the interval's sums over all ranks must be what it saves
+(before: rank 1's part was replaced by rank 0's, and the mean at the end of the interval
+changed)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from noether.core.testing import free_port
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "quickstart"
 BIN = Path(sys.executable).parent
-KEY = "outputs/pressure_max_abs_error"
+KEYS = ("outputs/pressure_max_abs_error", "loss/online/total")
 CONFIG = """\
 name: track
 output_path: runs
@@ -35,6 +36,8 @@ model:
 trainer:
   kind: callbacks_demo.configs:ErrorReportingTrainerConfig
   max_updates: 8
+  track_every_n_updates: 4
+  log_every_n_updates: 4
   effective_batch_size: 8
   forward_properties: [points, flow_direction]
   field_weights: {pressure: 1.0}
@@ -53,12 +56,12 @@ def _torchrun(cwd: Path, *args: str) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
 
 
-def _logged(run: Path) -> list[tuple[int, float]]:
+def _logged(run: Path) -> list[tuple[int, float, float]]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [(row["update"], row[KEY]) for row in rows if KEY in row]
+    return [(row["update"], *(row[key] for key in KEYS)) for row in rows if KEYS[0] in row]
 
 
-def test_track_outputs_resumed_mid_interval_on_two_ranks_logs_the_same_means(
+def test_interval_means_resumed_mid_interval_on_two_ranks_logs_the_same_means(
     tmp_path: Path,
 ) -> None:
     for package in ("sphere_flow", "callbacks_demo"):
@@ -71,7 +74,9 @@ def test_track_outputs_resumed_mid_interval_on_two_ranks_logs_the_same_means(
         shutil.rmtree(cut / "checkpoints" / later)
     _torchrun(tmp_path, "--resume", str(cut), "--checkpoint", "E0_U2_S16")
     expected = _logged(full)
-    assert [update for update, _ in expected] == [4, 8]
+    assert [row[0] for row in expected] == [4, 8]
     resumed = _logged(cut)
-    assert [update for update, _ in resumed] == [4, 8]
-    assert [value for _, value in resumed] == pytest.approx([v for _, v in expected], rel=1e-9)
+    assert [row[0] for row in resumed] == [4, 8]
+    for key in (1, 2):  # track_outputs' and the online loss's interval means
+        got, want = [row[key] for row in resumed], [row[key] for row in expected]
+        assert got == pytest.approx(want, rel=1e-9)
