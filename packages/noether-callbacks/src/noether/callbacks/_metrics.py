@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from noether.config.similar_names import closest_first
 from noether.core.callbacks import CallbackConfigError
+from noether.core.distributed import broadcast_object
 
 Mode = Literal["min", "max"]
 
@@ -22,13 +23,20 @@ def current_values(log_writer: Any) -> dict[str, float]:
 
 
 def read_metric(log_writer: Any, key: str, reader: str) -> float:
-    """Returns the latest logged value of `key` as a float.
+    """Returns the latest logged value of `key` as a float: rank 0's on every rank.
+
+    Rank 0's value is the one its tracker writes, and every rank must decide alike (a stop on
+    one rank only, or a checkpoint that one rank writes alone, leaves the others waiting in a
+    collective). A metric that each rank computes on its own data, or that only rank 0 logs,
+    would make them differ, so rank 0's value is broadcast (all ranks read their metrics at
+    the same updates). Called on every rank.
 
     Raises:
         MissingMetricError: the key was never logged; names the logged keys and the ordering
             rule, because the usual cause is a callback listed before the one that logs it.
     """
-    value = log_writer.get(key)
+    local = log_writer.get(key)
+    value = broadcast_object(None if local is None else float(local))
     if value is None:
         logged = sorted(current_values(log_writer))
         close = closest_first(key, logged, cutoff=0.6, limit=1)

@@ -32,14 +32,20 @@ class MetricEarlyStopper(PeriodicCallback):
             return
         cfg = self.stopper_config
         self.logger.info(
-            "%s did not improve on %.6g for %d checks before %s; the run stays stopped "
-            "(raise patience to continue it)",
-            cfg.metric_key,
-            self.best_value,
+            "%s for %d checks before %s; the run stays stopped (raise patience to continue it)",
+            self._no_improvement(),
             self.checks_without_improvement,
             self.update_counter.tag,
         )
         raise EarlyStopIteration(f"metric_early_stopper: {cfg.metric_key} stopped improving")
+
+    def _no_improvement(self) -> str:
+        """What the checks without improvement saw; a metric that was NaN at every check has
+        no best value (NaN never improves)."""
+        key = self.stopper_config.metric_key
+        if self.best_value is None:
+            return f"{key} had no comparable value (NaN)"
+        return f"{key} did not improve on {self.best_value:.6g}"
 
     def periodic_callback(self) -> None:
         """Reads the metric, updates the patience counter and stops when it runs out."""
@@ -54,11 +60,7 @@ class MetricEarlyStopper(PeriodicCallback):
             return
         tag = self.update_counter.tag
         self.logger.info(
-            "%s did not improve on %.6g for %d checks; stopping at %s",
-            cfg.metric_key,
-            self.best_value,
-            cfg.patience,
-            tag,
+            "%s for %d checks; stopping at %s", self._no_improvement(), cfg.patience, tag
         )
         if cfg.save_checkpoint:
             save_final_checkpoint(self.context)

@@ -9,7 +9,7 @@ import torch
 from noether.config.schemas.callbacks import TrackOutputsCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicCallback
 from noether.core.callbacks.errors import CallbackConfigError
-from noether.core.distributed import all_reduce_sum
+from noether.core.distributed import all_reduce_sum, is_rank0
 
 
 class TrackOutputsCallback(PeriodicCallback):
@@ -63,10 +63,21 @@ class TrackOutputsCallback(PeriodicCallback):
         self.count = 0
 
     def state_dict(self) -> dict[str, Any]:
-        """The running sums of the current interval."""
-        return {"sums": {k: float(v) for k, v in self.sums.items()}, "count": self.count}
+        """The running sums and count of the current interval, summed over ranks (every rank
+        calls it): the checkpoint holds rank 0's state only, and the other ranks' part of an
+        interval cut by the checkpoint must not be lost (or replaced by rank 0's) on resume."""
+        if not self.sums:
+            return {"sums": {}, "count": 0}
+        values = [self.sums[key].to(self.device) for key in self.keys]
+        packed = torch.stack([*values, values[0].new_tensor(float(self.count))])
+        totals = all_reduce_sum(packed).tolist()
+        return {"sums": dict(zip(self.keys, totals[:-1], strict=True)), "count": int(totals[-1])}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restores the running sums of an interrupted interval."""
+        """Restores the interval's sums over all ranks on rank 0; the other ranks start from
+        zero, so that the reduction when logged counts each step once."""
+        if not is_rank0():
+            self.sums, self.count = {}, 0
+            return
         self.sums = {k: torch.tensor(v, dtype=torch.float64) for k, v in state_dict["sums"].items()}
         self.count = int(state_dict["count"])

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from noether.core.callbacks.base import PeriodicCallback
-from noether.core.distributed import all_reduce_sum, get_world_size
+from noether.core.distributed import all_reduce_sum, get_world_size, is_rank0
 from noether.core.host import host_values
 
 Window = dict[str, list[float]]
@@ -29,9 +29,24 @@ def _stack_losses(values: list[Tensor]) -> Tensor:
     return torch.stack([value.detach().float().mean() for value in values])
 
 
+def _window_state(window: Window, device: torch.device) -> dict[str, list[float]]:
+    """A window's `{name: [sum, count]}` summed over ranks (every rank calls it, in lockstep):
+    the checkpoint holds rank 0's callback state only, and a resume in the middle of the
+    window must keep the other ranks' steps of it (see `_load_window`)."""
+    names = sorted(window)
+    if not names or get_world_size() == 1:
+        return {name: list(window[name]) for name in names}
+    packed = torch.tensor([window[name] for name in names], dtype=torch.float64, device=device)
+    return dict(zip(names, all_reduce_sum(packed).tolist(), strict=True))
+
+
 def _load_window(window: Window, state: Mapping[str, Any]) -> None:
-    """Restores a window's `{name: [sum, count]}` in place (a console keeps a reference)."""
+    """Restores a window's `{name: [sum, count]}` (over all ranks) in place (a console keeps a
+    reference) on rank 0; the other ranks start it empty, so the reduction when the mean is
+    taken counts each step once."""
     window.clear()
+    if not is_rank0():
+        return
     for name, (total, count) in state.items():
         window[str(name)] = [float(total), float(count)]
 
@@ -151,7 +166,7 @@ class OnlineLossCallback(PeriodicCallback):
 
     def state_dict(self) -> dict[str, Any]:
         self.collect()
-        return {"track": {name: list(total) for name, total in self._track.items()}}
+        return {"track": _window_state(self._track, self.device)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending = []
@@ -188,7 +203,7 @@ class OnlineLossConsoleCallback(PeriodicCallback):
 
     def state_dict(self) -> dict[str, Any]:
         self.source.collect()
-        return {"window": {name: list(total) for name, total in self._window.items()}}
+        return {"window": _window_state(self._window, self.device)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         _load_window(self._window, state_dict.get("window", {}))
