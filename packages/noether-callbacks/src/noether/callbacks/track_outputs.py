@@ -66,11 +66,13 @@ class TrackOutputsCallback(PeriodicCallback):
         """The running sums and count of the current interval, summed over ranks (every rank
         calls it): the checkpoint holds rank 0's state only, and the other ranks' part of an
         interval cut by the checkpoint must not be lost (or replaced by rank 0's) on resume."""
-        if not self.sums:
+        # every rank reduces, whatever it holds: after a resume only rank 0 holds sums
+        zero = torch.zeros((), dtype=torch.float64)
+        values = [self.sums.get(key, zero).to(self.device) for key in self.keys]
+        packed = torch.stack([*values, torch.tensor(float(self.count), device=self.device)])
+        totals = all_reduce_sum(packed.double()).tolist()
+        if not totals[-1]:
             return {"sums": {}, "count": 0}
-        values = [self.sums[key].to(self.device) for key in self.keys]
-        packed = torch.stack([*values, values[0].new_tensor(float(self.count))])
-        totals = all_reduce_sum(packed).tolist()
         return {"sums": dict(zip(self.keys, totals[:-1], strict=True)), "count": int(totals[-1])}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from noether.core.callbacks.base import PeriodicCallback
-from noether.core.distributed import all_reduce_sum, get_world_size, is_rank0
+from noether.core.distributed import all_gather_object, all_reduce_sum, get_world_size, is_rank0
 from noether.core.host import host_values
 
 Window = dict[str, list[float]]
@@ -33,10 +33,14 @@ def _window_state(window: Window, device: torch.device) -> dict[str, list[float]
     """A window's `{name: [sum, count]}` summed over ranks (every rank calls it, in lockstep):
     the checkpoint holds rank 0's callback state only, and a resume in the middle of the
     window must keep the other ranks' steps of it (see `_load_window`)."""
-    names = sorted(window)
-    if not names or get_world_size() == 1:
-        return {name: list(window[name]) for name in names}
-    packed = torch.tensor([window[name] for name in names], dtype=torch.float64, device=device)
+    if get_world_size() == 1:
+        return {name: list(window[name]) for name in sorted(window)}
+    # the names of every rank (after a resume only rank 0's window holds any)
+    names = sorted(set().union(*all_gather_object(sorted(window))))
+    if not names:
+        return {}
+    totals = [window.get(name, [0.0, 0.0]) for name in names]
+    packed = torch.tensor(totals, dtype=torch.float64, device=device)
     return dict(zip(names, all_reduce_sum(packed).tolist(), strict=True))
 
 
