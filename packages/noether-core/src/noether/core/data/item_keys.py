@@ -14,7 +14,7 @@ into other keys can return `{}`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from typing import Any
 
 from noether.config import BaseTrainerConfig
@@ -90,7 +90,7 @@ def check_train_item(trainer_config: BaseTrainerConfig[Any], data_container: Dat
     if not wanted or not _trains(trainer_config) or TRAIN not in data_container:
         return 0
     dataset: Any = data_container.get_dataset(TRAIN)
-    if len(dataset) == 0:
+    if not isinstance(dataset, Sized) or len(dataset) == 0:  # no item 0 to read
         return 0
     item = read_first_item(data_container)
     first_key = next(iter(wanted))

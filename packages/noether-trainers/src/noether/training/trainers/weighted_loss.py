@@ -52,7 +52,7 @@ class WeightedLossTrainer(BaseTrainer):
         **kwargs: passed on to `BaseTrainer` (the same by name, main_sampler_kwargs, ...).
 
     Example:
-        >>> from noether.config import BaseTrainerConfig, WeightedLossTrainerConfig
+        >>> from noether.config import WeightedLossTrainerConfig
         >>> trainer_params = dict(field_weights={"pressure": 1.0}, loss_fn="l1")
         >>> config = WeightedLossTrainerConfig(**trainer_params, max_epochs=10,
         ...                                    effective_batch_size=32)
