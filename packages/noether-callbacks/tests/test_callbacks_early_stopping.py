@@ -101,3 +101,27 @@ def test_metric_read_before_it_is_logged_names_the_ordering_rule(make_run: Any) 
     )
     with pytest.raises(MissingMetricError, match="list metric_early_stopper after the callback"):
         run.train()
+
+
+def test_an_online_loss_read_before_its_first_row_says_the_defaults_run_after(
+    make_run: Any,
+) -> None:
+    # the default callbacks track every 2 updates here and run after the list: at update 1
+    # nothing is logged yet, and listing the stopper after a callback cannot help
+    stopper = {"kind": "metric_early_stopper", "every_n_updates": 1}
+    run = make_run(
+        callbacks=[{**stopper, "metric_key": "loss/online/total"}],
+        add_default_callbacks=True,
+        track_every_n_updates=2,
+    )
+    with pytest.raises(MissingMetricError) as caught:
+        run.train()
+    message = str(caught.value)
+    assert "the default callbacks log it after the callbacks of trainer.callbacks" in message
+    assert "list metric_early_stopper after" not in message
+    later = make_run(
+        callbacks=[{**stopper, "every_n_updates": 3, "metric_key": "loss/online/total"}],
+        add_default_callbacks=True,
+        track_every_n_updates=2,
+    )
+    later.train()  # reads the row of update 2 at update 3

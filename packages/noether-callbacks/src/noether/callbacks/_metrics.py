@@ -12,6 +12,10 @@ from noether.core.distributed import broadcast_object
 Mode = Literal["min", "max"]
 
 
+DEFAULT_FAMILIES = ("loss/online/", "optim/lr", "time/", "memory/", "stability/")
+"""Metrics that the default callbacks log; they run after the callbacks of trainer.callbacks."""
+
+
 class MissingMetricError(CallbackConfigError, RuntimeError):
     """A metric-based callback ran before its metric was logged."""
 
@@ -37,6 +41,15 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
     """
     local = log_writer.get(key)
     value = broadcast_object(None if local is None else float(local))
+    if value is None and key.startswith(DEFAULT_FAMILIES):
+        raise MissingMetricError(
+            f"{reader}: metric {key!r} has not been logged yet: the default callbacks log it "
+            "after the callbacks of trainer.callbacks have run, so "
+            f"{reader} reads the value of their previous row, and there is none at its first "
+            "run. Make its first run come after the default callbacks' first row (every "
+            "track_every_n_updates for loss/online/ and optim/lr, log_every_n_updates for "
+            "the others), e.g. with a larger every_n_updates"
+        )
     if value is None:
         logged = sorted(current_values(log_writer))
         close = closest_first(key, logged, cutoff=0.6, limit=1)
