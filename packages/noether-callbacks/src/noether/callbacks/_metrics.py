@@ -41,7 +41,7 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
     """
     local = log_writer.get(key)
     value = broadcast_object(None if local is None else float(local))
-    if value is None and key.startswith(DEFAULT_FAMILIES):
+    if value is None and _before_first_default_row(key, current_values(log_writer)):
         raise MissingMetricError(
             f"{reader}: metric {key!r} has not been logged yet: the default callbacks log it "
             "after the callbacks of trainer.callbacks have run, so "
@@ -50,7 +50,7 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
             "track_every_n_updates for loss/online/ and optim/lr, log_every_n_updates for "
             "the others), e.g. with a larger every_n_updates"
         )
-    if value is None:
+    if value is None:  # misspelt, or read before the callback that logs it
         logged = sorted(current_values(log_writer))
         close = closest_first(key, logged, cutoff=0.6, limit=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -62,6 +62,13 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
             f"{key!r} (e.g. offline_loss) and give both the same frequency"
         )
     return float(value)
+
+
+def _before_first_default_row(key: str, logged: dict[str, float]) -> bool:
+    """Whether `key` belongs to a default callbacks' family of which nothing is logged yet
+    (once one of its keys is, a missing one is misspelt)."""
+    family = next((prefix for prefix in DEFAULT_FAMILIES if key.startswith(prefix)), None)
+    return family is not None and not any(name.startswith(family) for name in logged)
 
 
 def is_improvement(value: float, best: float | None, mode: Mode, min_delta: float = 0.0) -> bool:
