@@ -5,15 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+from noether.config.default_metrics import default_family
 from noether.config.similar_names import closest_first
 from noether.core.callbacks import CallbackConfigError
 from noether.core.distributed import broadcast_object
 
 Mode = Literal["min", "max"]
-
-
-DEFAULT_FAMILIES = ("loss/online/", "optim/lr", "time/", "memory/", "stability/")
-"""Metrics that the default callbacks log; they run after the callbacks of trainer.callbacks."""
 
 
 class MissingMetricError(CallbackConfigError, RuntimeError):
@@ -67,7 +64,7 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
 def _before_first_default_row(key: str, logged: dict[str, float]) -> bool:
     """Whether `key` belongs to a default callbacks' family of which nothing is logged yet
     (once one of its keys is, a missing one is misspelt)."""
-    family = next((prefix for prefix in DEFAULT_FAMILIES if key.startswith(prefix)), None)
+    family = default_family(key)
     return family is not None and not any(name.startswith(family) for name in logged)
 
 
