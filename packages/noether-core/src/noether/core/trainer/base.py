@@ -215,7 +215,10 @@ class BaseTrainer(abc.ABC):
         `Callback(callback_config, context=context)`."""
         del evaluation  # every user callback also runs in evaluation-only runs
         context = self.callback_context_for(model)
-        return [build_component(cfg, context=context) for cfg in self.config.callbacks]
+        callbacks = [build_component(cfg, context=context) for cfg in self.config.callbacks]
+        for index, callback in enumerate(callbacks):  # their errors point at their lines
+            callback.config_key = f"trainer.callbacks.{index}"
+        return callbacks
 
     def get_trainer_callbacks(self, callback_default_args: dict[str, Any]) -> list[CallbackBase]:
         """Callbacks a trainer class contributes (none here), each built as
