@@ -3,7 +3,8 @@
 The server comes from the npm registry (installed once into a cache folder outside the
 repository) and is driven over LSP on stdio, as an editor does: completions of the kinds inside
 `trainer.callbacks` and inside a dotted-path model's optimizer, the base fields of a user's own
-model and trainer, and diagnostics of good files (extends, !include, ${...}) and bad ones.
+model and trainer, the fields' own docs on hover, and diagnostics of good files (extends,
+!include, ${...}) and bad ones.
 Skipped where node or npm is missing, or where npm cannot install the server (no network).
 Every read from the server has a timeout.
 """
@@ -163,6 +164,14 @@ class LanguageClient:
         )
         items = result["items"] if isinstance(result, dict) else result
         return {item["label"] for item in items}
+
+    def hover(self, uri: str, line: int, character: int) -> str:
+        """The hover text at a position, without the line naming the schema file."""
+        position = {"line": line, "character": character}
+        result = self.request(
+            "textDocument/hover", {"textDocument": {"uri": uri}, "position": position}
+        )
+        return "" if result is None else str(result["contents"]["value"]).split("\n\nSource")[0]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -410,3 +419,41 @@ def test_good_files_get_no_diagnostics_and_bad_ones_do(
     for path in (QUICKSTART / "config.yaml", QUICKSTART / "all_callbacks.yaml"):
         uri = client.open(path, path.read_text())
         assert client.diagnostics(uri) == [], path.name
+
+
+HOVERED = """\
+name: hover
+model:
+  kind: sphere_flow.configs:SphereFlowModelConfig
+  optimizer:
+    kind: adamw
+    schedule: {kind: constant}
+trainer:
+  kind: weighted_loss
+  max_epochs: 2
+  field_weights: {pressure: 1.0}
+  callbacks:
+    - {kind: checkpoint, every_n_epochs: 1}
+"""
+
+
+def test_hovering_a_key_shows_its_own_docs_not_those_of_references(
+    client: LanguageClient, schema: Path, tmp_path: Path
+) -> None:
+    """Mappings and lists take `${...}` / `!include` through an `if`; the server shows the
+    first description among the schemas it tried, so one on that `if` hid every mapping's
+    and list's docs behind the text about references."""
+    text = with_modeline(schema, HOVERED)
+    uri = client.open(tmp_path / "hover.yaml", text)
+    lines = text.split("\n")
+    shown = {}
+    for key in ("model", "optimizer", "schedule", "trainer", "field_weights", "callbacks"):
+        (row,) = [n for n, line in enumerate(lines) if line.strip().startswith(f"{key}:")]
+        shown[key] = client.hover(uri, row, lines[row].index(key) + 1)
+    for key, hover in shown.items():
+        assert "reference" not in hover, (key, hover)
+    assert shown["trainer"].startswith("#### Trainer"), shown
+    assert "weighted sum of one loss per output field" in shown["trainer"], shown
+    assert "The same multiplier at every update" in shown["schedule"], shown
+    assert "Output field -> weight" in shown["field_weights"], shown
+    assert "User callbacks" in shown["callbacks"], shown
