@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -457,3 +458,70 @@ def test_hovering_a_key_shows_its_own_docs_not_those_of_references(
     assert "The same multiplier at every update" in shown["schedule"], shown
     assert "Output field -> weight" in shown["field_weights"], shown
     assert "User callbacks" in shown["callbacks"], shown
+
+
+def documented_settings() -> dict[str, Any]:
+    """The editor settings of packages/noether-config/README.md, as the server reads them."""
+    readme = (ROOT / "packages" / "noether-config" / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"^```json\n(.*?)^```", readme, re.S | re.M) if "yaml." in b]
+    flat = json.loads(block)
+    return {"yaml": {key.removeprefix("yaml."): value for key, value in flat.items()}}
+
+
+FRAGMENTS = {
+    "configs/_base.yaml": "name: base\nmodel:\n  kind: sphere_flow.configs:SphereFlowModelConfig\n"
+    "  optimizer: {kind: adamw, lr: 1.0e-3}\n",
+    "configs/_partials/callbacks.yaml": "- {kind: checkpoint, every_n_epochs: 2}\n",
+    "configs/exp.yaml": "extends: _base.yaml\ndatasets:\n"
+    "  train: {kind: sphere_flow.configs:SphereFlowDatasetConfig, num_samples: 8}\n"
+    "trainer:\n  kind: weighted_loss\n  max_epochs: 2\n  effective_batch_size: 4\n"
+    "  field_weights: {pressure: 1.0}\n  callbacks: !include _partials/callbacks.yaml\n",
+    "configs/sub/bad.yml": "extends: ../_base.yaml\ntrainer:\n  max_epochs: -2\n",
+}
+
+
+def test_documented_settings_check_experiments_and_leave_fragments_alone(
+    language_server: Path, tmp_path: Path
+) -> None:
+    """The README's `yaml.schemas` applies the schema to every experiment file of the folder
+    (.yaml and .yml) and not to fragments: a base file or an included list marked wrong."""
+    shutil.copytree(QUICKSTART / "sphere_flow", tmp_path / "configs" / "sphere_flow")
+    for name, text in FRAGMENTS.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    done = subprocess.run(
+        [str(BIN / "noether-config"), "schema", "-O", str(tmp_path / "experiment.schema.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    settings = documented_settings()
+    settings["yaml"].update(validate=True, schemaStore={"enable": False})
+    client = LanguageClient(language_server, settings, tmp_path / "yaml-language-server.log")
+    try:
+        folder = [{"uri": tmp_path.as_uri(), "name": "project"}]
+        capabilities = {"workspace": {"configuration": True, "workspaceFolders": True}}
+        client.request(
+            "initialize",
+            {
+                "processId": os.getpid(),
+                "rootUri": tmp_path.as_uri(),
+                "workspaceFolders": folder,
+                "capabilities": capabilities,
+            },
+        )
+        client.notify("initialized", {})
+        client.notify("workspace/didChangeConfiguration", {"settings": settings})
+        found = {}
+        for name, text in FRAGMENTS.items():
+            uri = client.open(tmp_path / name, text)
+            found[name] = [d["range"]["start"]["line"] for d in client.diagnostics(uri)]
+    finally:
+        client.close()
+    assert found == {
+        "configs/_base.yaml": [],
+        "configs/_partials/callbacks.yaml": [],
+        "configs/exp.yaml": [],
+        "configs/sub/bad.yml": [2],  # max_epochs: -2
+    }, found
