@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import ModuleType
 
 
 def config_folder(path: str | os.PathLike[str]) -> str:
@@ -26,13 +25,21 @@ def config_folder(path: str | os.PathLike[str]) -> str:
     return os.path.dirname(os.path.realpath(path))
 
 
-def _defined_inside(module: ModuleType | None, folder: str) -> bool:
-    """Whether `module` was loaded from a file or package folder below `folder`."""
-    if module is None:
+def _found_in(name: str, folder: str) -> bool:
+    """Whether module `name` came from `folder` as an entry of sys.path: its top-level module
+    or package lies right in `folder`. Modules of packages installed below it (a project's own
+    `.venv`) or of noether itself never count: unloading those would split their classes."""
+    top_name = name.partition(".")[0]
+    top = sys.modules.get(top_name)
+    if top is None or top_name == "noether":
         return False
-    places = [getattr(module, "__file__", None), *list(getattr(module, "__path__", []) or [])]
-    prefix = folder.rstrip(os.sep) + os.sep
-    return any(isinstance(p, str) and os.path.realpath(p).startswith(prefix) for p in places)
+    package_folders = list(getattr(top, "__path__", None) or [])
+    if package_folders:
+        places = [os.path.dirname(os.path.realpath(p)) for p in package_folders]
+    else:
+        file = getattr(top, "__file__", None)
+        places = [os.path.dirname(os.path.realpath(file))] if isinstance(file, str) else []
+    return folder in places
 
 
 _PUT_FIRST: set[str] = set()
@@ -61,11 +68,7 @@ def folder_modules(folder: str) -> Iterator[None]:
     try:
         yield
     finally:
-        local = {
-            name
-            for name in set(sys.modules) - before
-            if _defined_inside(sys.modules.get(name), folder)
-        }
+        local = {name for name in set(sys.modules) - before if _found_in(name, folder)}
         for name in local:
             sys.modules.pop(name, None)
         if local:
