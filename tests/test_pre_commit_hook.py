@@ -126,3 +126,44 @@ def test_hook_passes_good_configs_fails_bad_ones_and_ignores_other_yaml(tmp_path
     assert "ok: configs/rods.yaml" in output
     assert "2 file(s) checked: 1 valid, 1 invalid, 2 other YAML file(s) skipped" in output
     assert "docker-compose.yml" not in output and "values.yaml" not in output
+
+
+def test_commit_that_changes_only_a_fragment_checks_the_experiments_that_use_it(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "scratch"
+    (repo / "configs").mkdir(parents=True)
+    (repo / "configs" / "rod_kinds.py").write_text(SCHEMAS)
+    (repo / "configs" / "_base.yaml").write_text(GOOD)
+    (repo / "configs" / "rods.yaml").write_text("extends: _base.yaml\nname: rods\n")
+    (repo / "configs" / "rods_long.yaml").write_text(
+        "extends: _base.yaml\nname: rods-long\ntrainer: {max_epochs: 30}\n"
+    )
+    (repo / "configs" / "other.yaml").write_text(GOOD.replace("name: rods", "name: other"))
+    (repo / ".pre-commit-config.yaml").write_text("repos: []\n")
+    git("init", "--quiet", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "init", cwd=repo)
+
+    broken = GOOD.replace("max_epochs: 3", "max_epochs: three")
+    (repo / "configs" / "_base.yaml").write_text(broken)
+    (repo / ".pre-commit-config.yaml").write_text("repos: [] # changed\n")
+    git("add", ".", cwd=repo)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    env.pop("VIRTUAL_ENV", None)
+    env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
+    failed = subprocess.run(  # no --all-files: the staged files, as `git commit` runs it
+        [str(PRE_COMMIT), "try-repo", str(ROOT), "noether-config-validate"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = failed.stdout + failed.stderr
+    assert failed.returncode == 1, output
+    assert "invalid: configs/rods.yaml (uses configs/_base.yaml)" in output
+    assert "invalid: configs/rods_long.yaml (uses configs/_base.yaml)" in output
+    assert output.count("configs/_base.yaml:9: trainer.max_epochs: Input should be") == 2
+    assert "2 file(s) checked: 0 valid, 2 invalid, 1 fragment(s) checked through" in output
+    assert "other.yaml" not in output and ".pre-commit-config" not in output.split("Failed")[-1]

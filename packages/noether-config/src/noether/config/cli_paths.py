@@ -1,6 +1,7 @@
 """Which files `noether-config validate` checks, from the files, folders and globs it is given.
 
-Rule: a file named explicitly is always validated. Inside a folder (searched recursively for
+Rule: a file named explicitly is always checked (a fragment through the experiments that use
+it: `noether.config.cli_fragments`). Inside a folder (searched recursively for
 `*.yaml` / `*.yml`) or a glob, files and folders whose name starts with `_` or `.` are skipped:
 they hold fragments for `extends:` / `!include` (e.g. `_base.yaml`, `_partials/optim.yaml`),
 not experiments.
@@ -49,6 +50,8 @@ class Selection:
     scopes: dict[str, str] = field(default_factory=dict)
     """The folder the user named for each file to validate (the file's own folder when the
     file was named): where its includes may be read from outside a git checkout."""
+    named: list[str] = field(default_factory=list)
+    """Files named on the command line (not found in a folder or by a glob)."""
 
     def add(self, path: str, skip: bool, scope: str) -> None:
         target = self.skipped if skip else self.files
@@ -143,6 +146,7 @@ def select_files(paths: list[str], experiments_only: bool = False) -> Selection:
     for path in paths:
         if os.path.isfile(path):
             selection.add(path, skip=False, scope=os.path.dirname(path) or ".")
+            selection.named.append(path)
         elif os.path.isdir(path):
             _walk_folder(path, selection, path)
         elif _has_magic(path):

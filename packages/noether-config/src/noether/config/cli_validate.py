@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from noether.config.errors import ConfigError, ConfigIssue
 
 if TYPE_CHECKING:
+    from noether.config.cli_paths import Selection
     from noether.config.loader.limits import LoaderLimits
 
 FORMATS = ("text", "json", "github")
@@ -28,6 +29,9 @@ class FileResult:
     issues: list[ConfigIssue]
     notes: list[ConfigIssue] = field(default_factory=list)
     """What is valid but likely unintended (`ExperimentConfig.notes`); no failure."""
+    uses: list[str] = field(default_factory=list)
+    """The fragments named on the command line that this experiment reaches (why it is
+    checked although it was not named)."""
 
     @property
     def valid(self) -> bool:
@@ -69,6 +73,9 @@ def run_validate(
     else the folder named for it); `max_nodes` overrides that limit.
     `experiments_only` skips YAML files whose top level has neither `trainer:` nor `extends:`
     (the pre-commit hook gets every changed YAML file); finding no experiment is then no error.
+    A named fragment (`_*`, or with `experiments_only` a YAML file that is no experiment) is
+    checked through the experiments that reach it (`noether.config.cli_fragments`); one that no
+    experiment uses is skipped with `experiments_only`, else validated on its own.
 
     Raises:
         ValidateUsageError: no path given, a path that does not exist, no file found, or a
@@ -91,6 +98,7 @@ def run_validate(
         selection = select_files(list(paths), experiments_only)
     except PathUsageError as error:
         raise ValidateUsageError(str(error)) from None
+    checked, uses = _take_fragments(selection, experiments_only, root, limits)
     if not selection.files and not selection.unreadable and not experiments_only:
         raise ValidateUsageError(
             "no experiment files found in "
@@ -103,11 +111,14 @@ def run_validate(
     for folder, files in itertools.groupby(selection.files, key=config_folder):
         with folder_modules(folder):
             results.extend(
-                validate_file(
-                    path,
-                    overrides,
-                    given_root or default_root(path, selection.scopes[path]),
-                    limits,
+                _with_uses(
+                    validate_file(
+                        path,
+                        overrides,
+                        given_root or default_root(path, selection.scopes[path]),
+                        limits,
+                    ),
+                    uses,
                 )
                 for path in files
             )
@@ -116,7 +127,49 @@ def run_validate(
         for folder, why in selection.unreadable.items()
     )
     code = 0 if all(result.valid for result in results) else 1
-    return code, render(results, selection.skipped, output, selection.others)
+    return code, render(results, selection.skipped, output, selection.others, checked)
+
+
+def _with_uses(result: FileResult, uses: dict[str, list[str]]) -> FileResult:
+    result.uses = uses.get(result.path, [])
+    return result
+
+
+def _take_fragments(
+    selection: Selection, experiments_only: bool, root: str | None, limits: LoaderLimits
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Replaces the named fragments of `selection` by the experiments that use them: (the
+    fragments checked so, experiment -> the fragments it uses). A fragment that no experiment
+    uses is skipped with `experiments_only`, else stays to be validated on its own."""
+    from noether.config.cli_fragments import find_users, is_named_fragment
+
+    others = set(selection.others)
+    by_name = {path for path in selection.named if is_named_fragment(path, root)}
+    fragments = [path for path in selection.named if path in by_name or path in others]
+    if not fragments:
+        return [], {}
+    taken = set(fragments)
+    exclude = {os.path.realpath(path) for path in selection.files if path not in taken}
+    users = find_users(fragments, root, limits, exclude)
+    unused = set(users.unused)
+    checked: list[str] = []
+    for fragment in fragments:
+        if fragment in unused and not experiments_only:
+            continue  # validated on its own, as any named file
+        if fragment in selection.files:
+            selection.files.remove(fragment)
+        if fragment not in unused:
+            checked.append(fragment)
+            if fragment in others:
+                selection.others.remove(fragment)
+        elif fragment in by_name:
+            if fragment in others:
+                selection.others.remove(fragment)
+            selection.skipped.append(fragment)
+    for experiment in users.experiments:
+        selection.files.append(experiment)
+        selection.scopes[experiment] = users.scopes[experiment]
+    return checked, users.experiments
 
 
 def _escape_data(text: str) -> str:
@@ -136,17 +189,28 @@ def _annotation(level: str, issue: ConfigIssue, path: str) -> str:
     return f"::{level} {where},title={title}::{_escape_data(f'{issue.key}: {issue.message}')}"
 
 
+def _uses(result: FileResult) -> str:
+    return f" (uses {', '.join(result.uses)})" if result.uses else ""
+
+
 def render(
     results: Sequence[FileResult],
     skipped: Sequence[str],
     output: str,
     others: Sequence[str] = (),
+    fragments: Sequence[str] = (),
 ) -> str:
-    """The report of a validate run in one of FORMATS; `others` were skipped as not experiments."""
+    """The report of a validate run in one of FORMATS; `others` were skipped as not experiments,
+    `fragments` were checked through the experiments that use them."""
     invalid = [result for result in results if not result.valid]
     summary = (
         f"{len(results)} file(s) checked: {len(results) - len(invalid)} valid, "
         f"{len(invalid)} invalid"
+        + (
+            f", {len(fragments)} fragment(s) checked through the files that use them"
+            if fragments
+            else ""
+        )
         + (f", {len(skipped)} fragment(s) skipped" if skipped else "")
         + (f", {len(others)} other YAML file(s) skipped (not experiments)" if others else "")
     )
@@ -161,9 +225,11 @@ def render(
                     "valid": result.valid,
                     "issues": [issue.to_dict() for issue in result.issues],
                     "notes": [note.to_dict() for note in result.notes],
+                    "uses": list(result.uses),
                 }
                 for result in results
             ],
+            "fragments_checked": list(fragments),
             "skipped": list(skipped),
             "not_experiments": list(others),
         }
@@ -174,10 +240,10 @@ def render(
             lines.extend(_annotation("error", issue, result.path) for issue in result.issues)
             lines.extend(_annotation("warning", note, result.path) for note in result.notes)
         elif result.valid:
-            lines.append(f"ok: {result.path}")
+            lines.append(f"ok: {result.path}{_uses(result)}")
             lines.extend(f"note: {note}" for note in result.notes)
         else:
-            lines.append(f"invalid: {result.path}")
+            lines.append(f"invalid: {result.path}{_uses(result)}")
             lines.extend(str(issue) for issue in result.issues)
     lines.append(summary)
     return "\n".join(lines)

@@ -37,6 +37,9 @@ class Composition:
     issues: list[ConfigIssue] = field(default_factory=list)
     poisoned: list[KeyPath] = field(default_factory=list)
     """Key paths whose content could not be read; validation errors below them are noise."""
+    files: set[str] = field(default_factory=set)
+    """Real paths of every file the config reaches (itself, its bases and includes), read or
+    not: which experiments use a fragment (`noether.config.cli_fragments`)."""
 
 
 class _Composer:
@@ -55,6 +58,7 @@ class _Composer:
         """Reads `path` (real path `real`) into a tree; `site` is where it was named (None for
         the top file)."""
         where = site or Loc(path, None)
+        self.result.files.add(real)
         if real in chain:
             names = [os.path.basename(p) for p in (*chain[chain.index(real) :], real)]
             self.fail(where, at, "include cycle: " + " -> ".join(names))
