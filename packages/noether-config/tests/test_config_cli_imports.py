@@ -5,6 +5,7 @@ is imported cannot corrupt the machine-readable report on stdout, and a kind tha
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -24,11 +25,12 @@ class ChattyModelConfig(ModelConfig):
 
 
 def validate(
-    folder: Path, noether_config: list[str], *args: str
+    folder: Path, noether_config: list[str], *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*noether_config, "validate", *args],
         cwd=folder,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -63,3 +65,31 @@ def test_a_kind_naming_a_main_module_is_refused_unimported(
         "__main__ module: importing it runs a program"
     ) in done.stdout
     assert sorted(path.name for path in tmp_path.iterdir()) == ["exp.yaml"]  # no venv made
+
+
+def test_a_package_at_the_project_root_not_found_says_where_it_looked_and_the_fix(
+    tmp_path: Path, noether_config: list[str]
+) -> None:
+    (tmp_path / "sphere_flow").mkdir()
+    (tmp_path / "sphere_flow" / "__init__.py").write_text("")
+    (tmp_path / "sphere_flow" / "configs.py").write_text(SCHEMA_MODULE.replace("print", "str"))
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "exp.yaml").write_text(
+        "name: x\nmodel: {kind: 'sphere_flow.configs:ChattyModelConfig'}\n"
+        "trainer: {kind: weighted_loss, max_epochs: -1}\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+    done = validate(tmp_path, noether_config, "configs/exp.yaml", env=env)
+    assert done.returncode == 1, done.stderr
+    folder, cwd = os.path.realpath(tmp_path / "configs"), os.path.realpath(tmp_path)
+    assert (
+        "configs/exp.yaml:2: model.kind: cannot import 'sphere_flow.configs:ChattyModelConfig': "
+        "No module named 'sphere_flow'; 'sphere_flow' was looked for beside the config (in "
+        f"{folder}) and on sys.path, which does not hold the working directory {cwd}: run from "
+        "the project root with PYTHONPATH=. set"
+    ) in done.stdout
+
+    fixed = validate(tmp_path, noether_config, "configs/exp.yaml", env={**env, "PYTHONPATH": "."})
+    assert fixed.returncode == 1 and "model.kind" not in fixed.stdout, fixed.stdout
+    assert "trainer.max_epochs" in fixed.stdout

@@ -158,8 +158,13 @@ def test_unimportable_dotted_kinds_are_errors_not_crashes() -> None:
             }
         )
     )
-    assert errors["datasets.train.kind"] == (
-        "cannot import 'no_such_module_xyz:Data': No module named 'no_such_module_xyz'"
+    assert errors["datasets.train.kind"].startswith(
+        "cannot import 'no_such_module_xyz:Data': No module named 'no_such_module_xyz'; "
+        "'no_such_module_xyz' was looked for on sys.path, which "
+    )
+    assert errors["datasets.train.kind"].endswith(
+        "run from the project root with PYTHONPATH=. set, install the package, or put "
+        "'no_such_module_xyz' beside the config"
     )
     assert errors["datasets.val.kind"] == "module 'reg_schemas' has no attribute 'Missing'"
     assert errors["datasets.test.kind"] == (

@@ -53,12 +53,15 @@ class Selection:
     named: list[str] = field(default_factory=list)
     """Files named on the command line (not found in a folder or by a glob)."""
 
-    def add(self, path: str, skip: bool, scope: str) -> None:
+    def add(self, path: str, skip: bool, scope: str) -> bool:
+        """Adds a path not seen before; whether it was added."""
         target = self.skipped if skip else self.files
-        if path not in self.files and path not in self.skipped:
-            target.append(path)
-            if not skip:
-                self.scopes[path] = scope
+        if path in self.files or path in self.skipped:
+            return False
+        target.append(path)
+        if not skip:
+            self.scopes[path] = scope
+        return True
 
 
 def is_fragment_name(parts: list[str]) -> bool:
@@ -145,8 +148,8 @@ def select_files(paths: list[str], experiments_only: bool = False) -> Selection:
     selection = Selection()
     for path in paths:
         if os.path.isfile(path):
-            selection.add(path, skip=False, scope=os.path.dirname(path) or ".")
-            selection.named.append(path)
+            if selection.add(path, skip=False, scope=os.path.dirname(path) or "."):
+                selection.named.append(path)
         elif os.path.isdir(path):
             _walk_folder(path, selection, path)
         elif _has_magic(path):

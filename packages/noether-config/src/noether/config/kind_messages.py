@@ -24,6 +24,30 @@ def missing_dependency_hint(error: BaseException, schema_module: str) -> str:
     )
 
 
+def module_not_found_hint(error: BaseException, module_name: str) -> str:
+    """For a dotted kind whose own top-level module is found nowhere (`kind: pkg.configs:X`
+    with `pkg/` at the project root and the config in `configs/`): where it was looked for and
+    the fixes, else ""."""
+    import os
+    import sys
+
+    from noether.config.loader.local_modules import latest_config_folder
+
+    top = module_name.split(".")[0]
+    if not isinstance(error, ModuleNotFoundError) or error.name != top:
+        return ""
+    folder = latest_config_folder()
+    cwd = os.getcwd()
+    on_path = any(os.path.abspath(entry or ".") == cwd for entry in sys.path)
+    beside = f"beside the config (in {folder}) and " if folder else ""
+    holds = "holds" if on_path else "does not hold"
+    return (
+        f"; {top!r} was looked for {beside}on sys.path, which {holds} the working directory "
+        f"{cwd}: run from the project root with PYTHONPATH=. set, install the package, or put "
+        f"{top!r} beside the config"
+    )
+
+
 def not_a_schema_of(obj: object, root: type) -> str:
     """What `obj` is instead of a schema of `root`, and where it belongs if it is a schema of
     another root: the end of an error about a published name."""

@@ -33,7 +33,12 @@ from noether.config.entry_points import (
     published_elsewhere,
     split_dotted_path,
 )
-from noether.config.kind_messages import elsewhere_hint, missing_dependency_hint, not_a_schema_of
+from noether.config.kind_messages import (
+    elsewhere_hint,
+    missing_dependency_hint,
+    module_not_found_hint,
+    not_a_schema_of,
+)
 from noether.config.similar_names import closest_first
 from noether.config.startup import field_docstrings
 
@@ -291,7 +296,9 @@ def _import_schema(path: str) -> Any:
     try:
         return import_dotted(module_name, attribute)
     except ImportError as error:
-        hint = missing_dependency_hint(error, module_name)
+        hint = missing_dependency_hint(error, module_name) or module_not_found_hint(
+            error, module_name
+        )
         raise KindError(f"cannot import {path!r}: {error}{hint}") from None
     except AttributeError:
         raise KindError(f"module {module_name!r} has no attribute {attribute!r}") from None

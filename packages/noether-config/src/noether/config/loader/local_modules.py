@@ -44,12 +44,21 @@ def _found_in(name: str, folder: str) -> bool:
 
 _PUT_FIRST: set[str] = set()
 """Folders that `put_first_on_path` added to sys.path (not those that were there before)."""
+_LATEST: list[str] = []
+"""The folder of the config loaded last (one item at most)."""
+
+
+def latest_config_folder() -> str | None:
+    """The folder of the config being loaded, while it is on sys.path: where a dotted kind's
+    module was looked for first (named when the import fails)."""
+    return next((folder for folder in _LATEST if folder in sys.path), None)
 
 
 def put_first_on_path(folder: str) -> None:
     """Puts a config's folder first on sys.path: a folder of an earlier config comes first
     again, so that its modules win over those of the same names in later folders; a folder
     that was on sys.path before keeps its place."""
+    _LATEST[:] = [folder]
     if folder in _PUT_FIRST and sys.path[:1] != [folder]:
         while folder in sys.path:
             sys.path.remove(folder)
