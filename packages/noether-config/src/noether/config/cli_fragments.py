@@ -43,14 +43,12 @@ def _shown(path: str) -> str:
 def boundary(fragment: str, root: str | None) -> str:
     """The folder whose experiments may include `fragment` (a real path): `root` when given,
     else the git checkout's root, else the nearest folder above it not named `_*` / `.*`."""
-    from noether.config.loader.confine import find_git_root
-
     if root is not None:
         return os.path.realpath(root)
-    folder = os.path.dirname(os.path.realpath(fragment))
-    git_root = find_git_root(folder)
+    git_root = _git_root_of(os.path.realpath(fragment))
     if git_root is not None:
-        return os.path.realpath(git_root)
+        return git_root
+    folder = os.path.dirname(os.path.realpath(fragment))
     while os.path.basename(folder).startswith(("_", ".")) and os.path.dirname(folder) != folder:
         folder = os.path.dirname(folder)
     return folder
@@ -110,27 +108,24 @@ def find_users(
     users = FragmentUsers()
     wanted = {os.path.realpath(fragment): fragment for fragment in fragments}
     used: set[str] = set()
-    by_boundary: dict[str, list[str]] = {}
+    by_boundary: dict[str, set[str]] = {}
     for fragment in fragments:
-        by_boundary.setdefault(boundary(fragment, root), []).append(fragment)
-    seen: set[str] = set()
-    for folder, members in by_boundary.items():
-        targets = {os.path.realpath(fragment) for fragment in members}
+        by_boundary.setdefault(boundary(fragment, root), set()).add(os.path.realpath(fragment))
+    reached: dict[tuple[str, str], set[str] | None] = {}  # each experiment composed once
+    for folder, targets in by_boundary.items():
         for experiment in _experiments_in(folder):
             real = os.path.realpath(experiment)
-            if real in seen or real in targets:
-                continue
-            seen.add(real)
             experiment_root = os.path.realpath(root) if root else default_root(experiment, folder)
-            reached = _reached(experiment, experiment_root, limits)
-            hits = sorted(targets if reached is None else reached & targets)
-            if not hits:
-                continue
+            if (real, experiment_root) not in reached:
+                reached[real, experiment_root] = _reached(experiment, experiment_root, limits)
+            files = reached[real, experiment_root]
+            hits = sorted((targets if files is None else files & targets) - {real})
             used.update(hits)
-            if real in exclude:
+            if not hits or real in exclude:
                 continue
             shown = _shown(experiment)
-            users.experiments.setdefault(shown, []).extend(wanted[hit] for hit in hits)
-            users.scopes[shown] = folder
+            names = users.experiments.setdefault(shown, [])
+            names.extend(wanted[hit] for hit in hits if wanted[hit] not in names)
+            users.scopes.setdefault(shown, folder)
     users.unused = [fragment for real, fragment in wanted.items() if real not in used]
     return users
