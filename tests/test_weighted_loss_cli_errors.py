@@ -37,3 +37,34 @@ def test_a_weighted_field_without_a_target_names_its_line_in_the_config(tmp_path
     )
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_field_named_like_a_logged_loss_is_refused_by_validate_and_dry_run(
+    tmp_path: Path,
+) -> None:
+    """packages/noether-trainers/README.md: a field may not be called `total` or
+    `<other field>_unweighted`. `validate` and `--dry-run` refuse it as the run does, at the
+    line of `field_weights`, and no run folder is made."""
+    project = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, project, ignore=shutil.ignore_patterns("runs", "__pycache__"))
+    config = project / "config.yaml"
+    (line,) = [i for i, t in enumerate(config.read_text().splitlines(), 1) if "field_weights:" in t]
+    bin_dir = NOETHER_TRAIN.parent
+    for weights, message in [
+        ("{total: 1.0}", "may not name a field 'total'"),
+        ("{pressure: 1.0, pressure_unweighted: 1.0}", "names both 'pressure' and"),
+    ]:
+        override = f"trainer.field_weights={weights}"
+        for command in (
+            [str(bin_dir / "noether-config"), "validate", str(config), override],
+            [str(NOETHER_TRAIN), "--dry-run", str(config), override],
+            [str(NOETHER_TRAIN), str(config), override],
+        ):
+            result = subprocess.run(
+                command, cwd=tmp_path, capture_output=True, text=True, timeout=120
+            )
+            output = result.stdout + result.stderr
+            assert result.returncode == 1, output
+            assert f"{config}:{line}: trainer.field_weights: " in output, output
+            assert message in output, output
+            assert not (project / "runs").exists(), command

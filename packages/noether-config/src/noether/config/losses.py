@@ -8,6 +8,8 @@ test of noether-trainers checks that the two agree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from noether.config.entry_points import DuplicateKindError, find_kind, group_entries
 
 LOSS_ENTRY_POINT_GROUP = "noether.losses"
@@ -58,3 +60,30 @@ def weighted_loss_names(field_weights: dict[str, float]) -> list[str]:
     field's unweighted loss, and the total."""
     trained = [field for field, weight in field_weights.items() if weight]
     return [*trained, *(unweighted_key(field) for field in field_weights), TOTAL_KEY]
+
+
+def field_name_clash(field_names: Iterable[str]) -> tuple[str, str] | None:
+    """The first field whose name is a logged name of the weighted-loss trainer, and why.
+
+    `total` and `<field>_unweighted` are logged next to each field's loss, so a field of that
+    name would overwrite (or be overwritten by) another logged value. Validation and the
+    trainer both ask, so `noether-config validate` refuses what the run would.
+
+    Returns:
+        (the field, the message), or None when every name is free.
+    """
+    names = list(field_names)
+    if TOTAL_KEY in names:
+        message = (
+            f"field_weights may not name a field {TOTAL_KEY!r}: it is the logged name of the "
+            "weighted total"
+        )
+        return TOTAL_KEY, message
+    for field in names:
+        if unweighted_key(field) in names:
+            message = (
+                f"field_weights names both {field!r} and {unweighted_key(field)!r}, the logged "
+                "name of the unweighted loss of the first; rename one"
+            )
+            return field, message
+    return None

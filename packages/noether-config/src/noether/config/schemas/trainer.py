@@ -10,6 +10,7 @@ from noether.config.discriminated import Discriminated
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
 from noether.config.losses import (
     duplicate_loss_message,
+    field_name_clash,
     known_losses,
     unknown_loss_message,
     weighted_loss_names,
@@ -249,7 +250,8 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
     @classmethod
     def validate_field_weights(cls, weights: dict[str, float]) -> dict[str, float]:
         """Weights are finite, non-negative and at least one is positive (a NaN weight
-        passes `< 0`, and NaN or inf would only surface as a non-finite loss while training)."""
+        passes `< 0`, and NaN or inf would only surface as a non-finite loss while training);
+        no field takes a name the trainer logs (`total`, another field's `_unweighted`)."""
         non_finite = [name for name, weight in weights.items() if not math.isfinite(weight)]
         if non_finite:
             raise ValueError(f"weights must be finite numbers (not for {', '.join(non_finite)})")
@@ -258,6 +260,9 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
             raise ValueError(f"weights must be >= 0 (negative for {', '.join(negative)})")
         if not any(weight > 0 for weight in weights.values()):
             raise ValueError("at least one field weight must be > 0")
+        clash = field_name_clash(weights)
+        if clash is not None:
+            raise ValueError(clash[1])
         return weights
 
     @field_validator("loss_fn")

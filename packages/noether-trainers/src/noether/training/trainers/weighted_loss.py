@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from noether.config import BaseTrainerConfig, WeightedLossTrainerConfig
-from noether.config.losses import TOTAL_KEY, unweighted_key
+from noether.config.losses import TOTAL_KEY, field_name_clash, unweighted_key
 from noether.core.build import ConfigKeyError
 from noether.core.targets import ComponentConfigError
 from noether.core.trainer.base import BaseTrainer
@@ -68,20 +68,9 @@ class WeightedLossTrainer(BaseTrainer):
                 "WeightedLossTrainer needs a WeightedLossTrainerConfig, got "
                 f"{type(trainer_config).__name__}"
             )
-        fields = trainer_config.field_weights
-        if TOTAL_KEY in fields:
-            raise WeightedLossError(
-                f"field_weights may not name a field {TOTAL_KEY!r}: it is the logged name of "
-                "the weighted total",
-                _field_key(TOTAL_KEY),
-            )
-        clashes = [field for field in fields if unweighted_key(field) in fields]
-        if clashes:
-            raise WeightedLossError(
-                f"field_weights names both {clashes[0]!r} and {unweighted_key(clashes[0])!r}, "
-                "the logged name of the unweighted loss of the first; rename one",
-                _field_key(clashes[0]),
-            )
+        clash = field_name_clash(trainer_config.field_weights)
+        if clash is not None:  # validation refuses it too; this is for unvalidated configs
+            raise WeightedLossError(clash[1], _field_key(clash[0]))
         # Resolve the loss first: an unknown name fails before any data or model is touched.
         self.loss_fn: LossFn = resolve_loss(trainer_config.loss_fn)
         self.field_weights: dict[str, float] = dict(trainer_config.field_weights)
