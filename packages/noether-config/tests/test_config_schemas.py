@@ -86,6 +86,10 @@ def trainer_error(**changes: Any) -> str:
             "names both 'p' and 'p_unweighted'",
         ),
         (
+            {"field_weights": {"p": 1.0, "v": 1.0}, "target_properties": ["p_target"]},
+            "target_properties (p_target) lacks v_target, the target of a weighted field",
+        ),
+        (
             {"compile_options": {"mode": "default"}},
             "compile_options is set but use_torch_compile is not true",
         ),

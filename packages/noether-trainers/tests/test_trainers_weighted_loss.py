@@ -300,9 +300,11 @@ def test_a_field_named_total_is_refused_by_validation_and_by_the_trainer():
 
 
 def test_given_target_properties_must_hold_every_field_target():
-    config = make_config(target_properties=["pressure_target"])
+    with pytest.raises(ValidationError, match="lacks velocity_target"):
+        make_config(target_properties=["pressure_target"])
+    config = make_config().model_copy(update={"target_properties": ["pressure_target"]})
     with pytest.raises(WeightedLossError, match="lacks velocity_target"):
-        make_trainer(config)
+        make_trainer(config)  # a config that skipped validation
 
 
 def test_given_target_properties_with_every_target_are_kept():

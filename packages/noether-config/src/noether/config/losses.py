@@ -16,6 +16,8 @@ LOSS_ENTRY_POINT_GROUP = "noether.losses"
 
 TOTAL_KEY = "total"
 """Name of the weighted total among the losses that the weighted-loss trainer logs."""
+TARGET_SUFFIX = "_target"
+"""The batch key of a weighted field's ground truth is `<field>_target`."""
 UNWEIGHTED_SUFFIX = "_unweighted"
 """A field's unweighted loss is logged as `<field>_unweighted` (its name holds the weighted)."""
 
@@ -87,3 +89,27 @@ def field_name_clash(field_names: Iterable[str]) -> tuple[str, str] | None:
             )
             return field, message
     return None
+
+
+def target_key(field: str) -> str:
+    """Batch key that holds the ground truth of `field` (the trainer and validation share it)."""
+    return f"{field}{TARGET_SUFFIX}"
+
+
+def missing_field_targets(
+    field_weights: Iterable[str], target_properties: Iterable[str]
+) -> str | None:
+    """Why given `target_properties` cannot train `field_weights`, or None when they can.
+
+    Empty target properties default to `<field>_target` for every field; given ones must hold
+    each of them, as the weighted loss reads them by that name.
+    """
+    given = list(target_properties)
+    needed = [target_key(field) for field in field_weights]
+    missing = [key for key in needed if key not in given]
+    if not given or not missing:
+        return None
+    return (
+        f"target_properties ({', '.join(given)}) lacks {', '.join(missing)}, the target of a "
+        f"weighted field; leave target_properties empty to use {', '.join(needed)}"
+    )

@@ -12,6 +12,7 @@ from noether.config.losses import (
     duplicate_loss_message,
     field_name_clash,
     known_losses,
+    missing_field_targets,
     unknown_loss_message,
     weighted_loss_names,
 )
@@ -264,6 +265,15 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
         if clash is not None:
             raise ValueError(clash[1])
         return weights
+
+    @model_validator(mode="after")
+    def validate_target_properties(self) -> "WeightedLossTrainerConfig":
+        """Given target properties hold every weighted field's `<field>_target` (the rule the
+        trainer applies when it is built, checked here before a run folder exists)."""
+        problem = missing_field_targets(self.field_weights, self.target_properties)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     @field_validator("loss_fn")
     @classmethod
