@@ -166,10 +166,12 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     @classmethod
     def field_rules(cls) -> tuple[FieldRule, ...]:
         """Exactly one stop criterion (0 means an evaluation-only run); start_at_epoch counts
-        in epochs; at most one log_every_n_* and at most one track_every_n_*."""
+        in epochs and is no initializer's business (a resumed run starts where its checkpoint
+        was written); at most one log_every_n_* and at most one track_every_n_*."""
         return (
             ExactlyOne("max_epochs", "max_updates", "max_samples"),
             Requires("start_at_epoch", "max_epochs"),
+            AtMostOne("start_at_epoch", "initializer"),
             AtMostOne("log_every_n_epochs", "log_every_n_updates", "log_every_n_samples"),
             AtMostOne("track_every_n_epochs", "track_every_n_updates", "track_every_n_samples"),
         )
