@@ -3,6 +3,7 @@ file, line and key of the field (as validation errors do), exit 1 and no traceba
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,11 @@ def test_a_weighted_field_without_a_target_names_its_line_in_the_config(tmp_path
     )
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+    readme = (ROOT / "packages" / "noether-trainers" / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(
+        r"`config\.yaml:37: (trainer\.field_weights\.velocity: [^`]*) \.\.\.`", readme
+    )
+    assert example in result.stderr, example  # the README's example is what the run prints
 
 
 def test_field_names_and_targets_the_run_refuses_are_refused_by_validate_and_dry_run(
