@@ -10,6 +10,7 @@ validate`, so that "good" and "bad" mean what the loader says.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -192,3 +193,29 @@ def test_mistakes_are_reported_at_their_key(
     assert done.returncode == 1, done.stdout
     reported = [line.strip() for line in done.stdout.splitlines() if "::$" in line]
     assert any(line.startswith(f"{path}::{where}:") for line in reported), done.stdout
+
+
+def test_documented_ci_command_checks_experiments_and_skips_fragments(
+    schema: Path, folder: Path, env: dict[str, str]
+) -> None:
+    """The README's check-jsonschema line, run by a shell in a project: a partial base file
+    (no trainer) next to the experiments is a fragment, not a failure."""
+    readme = (ROOT / "packages" / "noether-config" / "README.md").read_text(encoding="utf-8")
+    (command,) = re.findall(r"In CI, `(check-jsonschema [^`]+)`", readme)
+    configs = folder / "configs"
+    shutil.copytree(folder / "sphere_flow", configs / "sphere_flow")
+    shutil.copy(schema, folder / "experiment.schema.json")
+    base_without_trainer = BASE[: BASE.index("trainer:")]
+    (configs / "_base.yaml").write_text(base_without_trainer)
+    overlay = "extends: _base.yaml\ntrainer:\n  kind: weighted_loss\n  max_epochs: 2\n"
+    overlay += "  effective_batch_size: 4\n  field_weights: {pressure: 1.0}\n"
+    (configs / "exp.yaml").write_text(overlay)
+    shell = {**env, "PATH": os.pathsep.join([str(BIN), env.get("PATH", "")])}
+    assert validate([configs / "exp.yaml"], env).returncode == 0
+    done = run(["bash", "-c", command], shell, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (configs / "bad.yaml").write_text(overlay.replace("max_epochs: 2", "max_epochs: -2"))
+    done = run(["bash", "-c", command], shell, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    reported = [line.strip() for line in done.stdout.splitlines() if "::$" in line]
+    assert reported and all(line.startswith("configs/bad.yaml::$.trainer") for line in reported)

@@ -3,7 +3,8 @@
 The server comes from the npm registry (installed once into a cache folder outside the
 repository) and is driven over LSP on stdio, as an editor does: completions of the kinds inside
 `trainer.callbacks` and inside a dotted-path model's optimizer, the base fields of a user's own
-model and trainer, and diagnostics of good files (extends, !include, ${...}) and bad ones.
+model and trainer, the fields' own docs on hover, and diagnostics of good files (extends,
+!include, ${...}) and bad ones.
 Skipped where node or npm is missing, or where npm cannot install the server (no network).
 Every read from the server has a timeout.
 """
@@ -14,6 +15,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -163,6 +165,14 @@ class LanguageClient:
         )
         items = result["items"] if isinstance(result, dict) else result
         return {item["label"] for item in items}
+
+    def hover(self, uri: str, line: int, character: int) -> str:
+        """The hover text at a position, without the line naming the schema file."""
+        position = {"line": line, "character": character}
+        result = self.request(
+            "textDocument/hover", {"textDocument": {"uri": uri}, "position": position}
+        )
+        return "" if result is None else str(result["contents"]["value"]).split("\n\nSource")[0]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -410,3 +420,108 @@ def test_good_files_get_no_diagnostics_and_bad_ones_do(
     for path in (QUICKSTART / "config.yaml", QUICKSTART / "all_callbacks.yaml"):
         uri = client.open(path, path.read_text())
         assert client.diagnostics(uri) == [], path.name
+
+
+HOVERED = """\
+name: hover
+model:
+  kind: sphere_flow.configs:SphereFlowModelConfig
+  optimizer:
+    kind: adamw
+    schedule: {kind: constant}
+trainer:
+  kind: weighted_loss
+  max_epochs: 2
+  field_weights: {pressure: 1.0}
+  callbacks:
+    - {kind: checkpoint, every_n_epochs: 1}
+"""
+
+
+def test_hovering_a_key_shows_its_own_docs_not_those_of_references(
+    client: LanguageClient, schema: Path, tmp_path: Path
+) -> None:
+    """Mappings and lists take `${...}` / `!include` through an `if`; the server shows the
+    first description among the schemas it tried, so one on that `if` hid every mapping's
+    and list's docs behind the text about references."""
+    text = with_modeline(schema, HOVERED)
+    uri = client.open(tmp_path / "hover.yaml", text)
+    lines = text.split("\n")
+    shown = {}
+    for key in ("model", "optimizer", "schedule", "trainer", "field_weights", "callbacks"):
+        (row,) = [n for n, line in enumerate(lines) if line.strip().startswith(f"{key}:")]
+        shown[key] = client.hover(uri, row, lines[row].index(key) + 1)
+    for key, hover in shown.items():
+        assert "reference" not in hover, (key, hover)
+    assert shown["trainer"].startswith("#### Trainer"), shown
+    assert "weighted sum of one loss per output field" in shown["trainer"], shown
+    assert "The same multiplier at every update" in shown["schedule"], shown
+    assert "Output field -> weight" in shown["field_weights"], shown
+    assert "User callbacks" in shown["callbacks"], shown
+
+
+def documented_settings() -> dict[str, Any]:
+    """The editor settings of packages/noether-config/README.md, as the server reads them."""
+    readme = (ROOT / "packages" / "noether-config" / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"^```json\n(.*?)^```", readme, re.S | re.M) if "yaml." in b]
+    flat = json.loads(block)
+    return {"yaml": {key.removeprefix("yaml."): value for key, value in flat.items()}}
+
+
+FRAGMENTS = {
+    "configs/_base.yaml": "name: base\nmodel:\n  kind: sphere_flow.configs:SphereFlowModelConfig\n"
+    "  optimizer: {kind: adamw, lr: 1.0e-3}\n",
+    "configs/_partials/callbacks.yaml": "- {kind: checkpoint, every_n_epochs: 2}\n",
+    "configs/exp.yaml": "extends: _base.yaml\ndatasets:\n"
+    "  train: {kind: sphere_flow.configs:SphereFlowDatasetConfig, num_samples: 8}\n"
+    "trainer:\n  kind: weighted_loss\n  max_epochs: 2\n  effective_batch_size: 4\n"
+    "  field_weights: {pressure: 1.0}\n  callbacks: !include _partials/callbacks.yaml\n",
+    "configs/sub/bad.yml": "extends: ../_base.yaml\ntrainer:\n  max_epochs: -2\n",
+}
+
+
+def test_documented_settings_check_experiments_and_leave_fragments_alone(
+    language_server: Path, tmp_path: Path
+) -> None:
+    """The README's `yaml.schemas` applies the schema to every experiment file of the folder
+    (.yaml and .yml) and not to fragments: a base file or an included list marked wrong."""
+    shutil.copytree(QUICKSTART / "sphere_flow", tmp_path / "configs" / "sphere_flow")
+    for name, text in FRAGMENTS.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    done = subprocess.run(
+        [str(BIN / "noether-config"), "schema", "-O", str(tmp_path / "experiment.schema.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    settings = documented_settings()
+    settings["yaml"].update(validate=True, schemaStore={"enable": False})
+    client = LanguageClient(language_server, settings, tmp_path / "yaml-language-server.log")
+    try:
+        folder = [{"uri": tmp_path.as_uri(), "name": "project"}]
+        capabilities = {"workspace": {"configuration": True, "workspaceFolders": True}}
+        client.request(
+            "initialize",
+            {
+                "processId": os.getpid(),
+                "rootUri": tmp_path.as_uri(),
+                "workspaceFolders": folder,
+                "capabilities": capabilities,
+            },
+        )
+        client.notify("initialized", {})
+        client.notify("workspace/didChangeConfiguration", {"settings": settings})
+        found = {}
+        for name, text in FRAGMENTS.items():
+            uri = client.open(tmp_path / name, text)
+            found[name] = [d["range"]["start"]["line"] for d in client.diagnostics(uri)]
+    finally:
+        client.close()
+    assert found == {
+        "configs/_base.yaml": [],
+        "configs/_partials/callbacks.yaml": [],
+        "configs/exp.yaml": [],
+        "configs/sub/bad.yml": [2],  # max_epochs: -2
+    }, found

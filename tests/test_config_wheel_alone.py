@@ -149,3 +149,29 @@ def test_wheel_alone_works_with_the_lowest_versions_its_requirements_allow(
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "experiment.yaml:14: tracker.kind: unknown TrackerConfig kind 'jsonll'" in done.stdout
+
+
+def test_wheel_in_the_projects_own_venv_validates_configs_of_several_folders(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """The venv inside the project folder (`uv venv` makes `.venv` there), configs in the
+    project folder and a subfolder, each next to its own `alone_schemas.py`: validating both
+    at once forgets the first folder's modules, but never noether's own, which lie below that
+    folder too (unloading them broke the second folder's schemas)."""
+    project = tmp_path / "project"
+    install(project / ".venv", str(wheel))
+    for folder in (project, project / "sub"):
+        folder.mkdir(exist_ok=True)
+        (folder / "alone_schemas.py").write_text(SCHEMAS)
+        (folder / "experiment.yaml").write_text(CONFIG)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run(
+        [str(project / ".venv" / "bin" / "noether-config"), "validate", "."],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 file(s) checked: 2 valid, 0 invalid" in done.stdout

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from noether.config.cli_words import is_override, split_overrides
+
+BIN = Path(sys.executable).parent
 
 
 @pytest.mark.parametrize(
@@ -47,3 +54,29 @@ def test_split_keeps_the_order_of_each_kind() -> None:
         ["a.yaml", "b/"],
         ["seed=1", "trainer.max_epochs=2", "seed=3"],
     )
+
+
+def test_an_existing_file_named_like_an_override_is_a_path(
+    project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, valid_yaml: str
+) -> None:
+    """A pre-commit hook passes files at the repository's top as `lr=0.1.yaml`: read as an
+    override, the file went unchecked and `lr` was set in every other file."""
+    folder = project(**{"lr=0.1.yaml": valid_yaml, "config.yaml": valid_yaml})
+    monkeypatch.chdir(folder)
+    assert not is_override("lr=0.1.yaml")
+    assert is_override("lr=0.2.yaml")
+    done = subprocess.run(
+        [
+            str(BIN / "noether-config"),
+            "validate",
+            "--experiments-only",
+            "lr=0.1.yaml",
+            "config.yaml",
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok: lr=0.1.yaml" in done.stdout and "ok: config.yaml" in done.stdout

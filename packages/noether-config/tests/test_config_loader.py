@@ -342,3 +342,22 @@ tracker:
         f"{exp}:16: trainer.callbacks.0.kind: unknown CallbackConfig kind 'checkpont'",
         f"{exp}:17: tracker.kind: missing `kind` for TrackerConfig",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("name: x\ntrainer:\n  kind: a\n  forward: [1, 2\n", 4),  # a bracket left open
+        ("name: x\ntrainer: {kind: a\n", 2),
+        ('name: x\nseed: 1\ndevice: "cpu\n', 3),  # a quote left open
+    ],
+)
+def test_syntax_error_at_the_end_of_the_file_points_at_what_was_left_open(
+    project: Project, text: str, line: int
+) -> None:
+    """The parser finds these at the end of the file, past its last line, where an editor or a
+    pull request's annotation cannot show it."""
+    folder = project(**{"exp.yaml": text})
+    (issue,) = issues_of(folder / "exp.yaml")
+    assert issue.startswith(f"{folder / 'exp.yaml'}:{line}: "), issue
+    assert "invalid YAML" in issue

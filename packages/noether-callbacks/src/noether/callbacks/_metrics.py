@@ -5,15 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+from noether.config.default_metrics import default_family
 from noether.config.similar_names import closest_first
 from noether.core.callbacks import CallbackConfigError
 from noether.core.distributed import broadcast_object
 
 Mode = Literal["min", "max"]
-
-
-DEFAULT_FAMILIES = ("loss/online/", "optim/lr", "time/", "memory/", "stability/")
-"""Metrics that the default callbacks log; they run after the callbacks of trainer.callbacks."""
 
 
 class MissingMetricError(CallbackConfigError, RuntimeError):
@@ -26,7 +23,7 @@ def current_values(log_writer: Any) -> dict[str, float]:
     return dict(log_writer.latest_values())
 
 
-def read_metric(log_writer: Any, key: str, reader: str) -> float:
+def read_metric(log_writer: Any, key: str, reader: str, key_path: str | None = None) -> float:
     """Returns the latest logged value of `key` as a float: rank 0's on every rank.
 
     Rank 0's value is the one its tracker writes, and every rank must decide alike (a stop on
@@ -34,6 +31,9 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
     collective). A metric that each rank computes on its own data, or that only rank 0 logs,
     would make them differ, so rank 0's value is broadcast (all ranks read their metrics at
     the same updates). Called on every rank.
+
+    Args:
+        key_path: where the reader's `metric_key` sits in the experiment, for the error.
 
     Raises:
         MissingMetricError: the key was never logged; names the logged keys and the ordering
@@ -48,7 +48,8 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
             f"{reader} reads the value of their previous row, and there is none at its first "
             "run. Make its first run come after the default callbacks' first row (every "
             "track_every_n_updates for loss/online/ and optim/lr, log_every_n_updates for "
-            "the others), e.g. with a larger every_n_updates"
+            "the others), e.g. with a larger every_n_updates",
+            key_path,
         )
     if value is None:  # misspelt, or read before the callback that logs it
         logged = sorted(current_values(log_writer))
@@ -59,7 +60,8 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
             f"{reader}: metric {key!r} has not been logged (logged keys: {known}){hint}. "
             "Callbacks run "
             f"in the order of trainer.callbacks: list {reader} after the callback that logs "
-            f"{key!r} (e.g. offline_loss) and give both the same frequency"
+            f"{key!r} (e.g. offline_loss) and give both the same frequency",
+            key_path,
         )
     return float(value)
 
@@ -67,7 +69,7 @@ def read_metric(log_writer: Any, key: str, reader: str) -> float:
 def _before_first_default_row(key: str, logged: dict[str, float]) -> bool:
     """Whether `key` belongs to a default callbacks' family of which nothing is logged yet
     (once one of its keys is, a missing one is misspelt)."""
-    family = next((prefix for prefix in DEFAULT_FAMILIES if key.startswith(prefix)), None)
+    family = default_family(key)
     return family is not None and not any(name.startswith(family) for name in logged)
 
 

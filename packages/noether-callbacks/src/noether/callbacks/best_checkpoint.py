@@ -46,7 +46,9 @@ class BestCheckpointCallback(PeriodicCallback):
     def periodic_callback(self) -> None:
         """Compares the metric's latest value with the best and saves what changed."""
         cfg = self.best_config
-        value = read_metric(self.log_writer, cfg.metric_key, cfg.kind)
+        value = read_metric(
+            self.log_writer, cfg.metric_key, cfg.kind, self.config_key_path("metric_key")
+        )
         if not is_improvement(value, self.best_value, cfg.mode):
             return
         update = self.update_counter.update

@@ -31,7 +31,9 @@ class BestMetricCallback(PeriodicCallback):
     def periodic_callback(self) -> None:
         """Compares the latest value with the best and logs the best."""
         cfg = self.best_config
-        value = read_metric(self.log_writer, cfg.metric_key, cfg.kind)
+        value = read_metric(
+            self.log_writer, cfg.metric_key, cfg.kind, self.config_key_path("metric_key")
+        )
         if is_improvement(value, self.best_value, cfg.mode):
             self.best_value = value
             self.best_update = self.update_counter.update

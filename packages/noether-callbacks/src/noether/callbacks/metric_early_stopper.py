@@ -50,7 +50,9 @@ class MetricEarlyStopper(PeriodicCallback):
     def periodic_callback(self) -> None:
         """Reads the metric, updates the patience counter and stops when it runs out."""
         cfg = self.stopper_config
-        value = read_metric(self.log_writer, cfg.metric_key, cfg.kind)
+        value = read_metric(
+            self.log_writer, cfg.metric_key, cfg.kind, self.config_key_path("metric_key")
+        )
         if is_improvement(value, self.best_value, cfg.mode, cfg.min_delta):
             self.best_value = value
             self.checks_without_improvement = 0

@@ -42,7 +42,8 @@ class TrackOutputsCallback(PeriodicCallback):
             available = ", ".join(sorted(additional_outputs)) or "none"
             raise CallbackConfigError(
                 f"track_outputs: the trainer's additional_outputs have no {', '.join(missing)} "
-                f"(available: {available})"
+                f"(available: {available})",
+                self.config_key_path("keys"),
             )
         for key in self.keys:
             value = torch.as_tensor(additional_outputs[key]).detach()

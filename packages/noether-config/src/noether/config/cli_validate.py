@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ def run_validate(
     from noether.config.cli_words import split_overrides
     from noether.config.loader.confine import default_root
     from noether.config.loader.limits import LoaderLimits
+    from noether.config.loader.local_modules import config_folder, folder_modules
 
     paths, positional_overrides = split_overrides(paths)
     overrides = [*positional_overrides, *overrides]
@@ -96,12 +98,19 @@ def run_validate(
             + f" ({len(selection.skipped)} fragment(s) skipped)"
         )
     given_root = os.path.realpath(root) if root is not None else None
-    results = [
-        validate_file(
-            path, overrides, given_root or default_root(path, selection.scopes[path]), limits
-        )
-        for path in selection.files
-    ]
+    results: list[FileResult] = []
+    # each folder's own schema modules: `kinds.py` of a/ and of b/ are two modules
+    for folder, files in itertools.groupby(selection.files, key=config_folder):
+        with folder_modules(folder):
+            results.extend(
+                validate_file(
+                    path,
+                    overrides,
+                    given_root or default_root(path, selection.scopes[path]),
+                    limits,
+                )
+                for path in files
+            )
     results.extend(
         FileResult(folder, [ConfigIssue(folder, None, "<root>", f"cannot read folder: {why}")])
         for folder, why in selection.unreadable.items()

@@ -24,24 +24,32 @@ from noether.config.loader.compose import EXTENDS_KEY
 SUBSTITUTED = "Substituted"
 """Name of the definition that matches a `${...}` reference or an `!include` file name."""
 
+_SUBSTITUTED_PATTERN = r"\$\{[^{}]*\}|\.[yY][aA]?[mM][lL]\s*$"
 _SUBSTITUTED_SCHEMA = {
     "type": "string",
-    "pattern": r"\$\{[^{}]*\}|\.[yY][aA]?[mM][lL]\s*$",
+    "pattern": _SUBSTITUTED_PATTERN,
     "description": (
         "A `${...}` reference or an `!include`d YAML file: checked by `noether-config validate` "
         "once resolved."
     ),
 }
 _SUBSTITUTED_REF = {"$ref": f"#/$defs/{SUBSTITUTED}"}
+_SUBSTITUTED_CONDITION = {"type": "string", "pattern": _SUBSTITUTED_PATTERN}
+"""The `if` of a mapping or list position: Substituted without its description. The YAML
+language server shows the first description among the schemas it tried on a value, `if`
+included, so a `$ref` to Substituted there put its text over every mapping's own docs."""
+_NULL_OR_SUBSTITUTED_CONDITION = {"type": ["string", "null"], "pattern": _SUBSTITUTED_PATTERN}
 _ANNOTATIONS = ("title", "description", "default", "examples", "deprecated")
 _OVERLAY_SUFFIX = "Overlay"
 KIND = "kind"
 
 _EXTENDS_SCHEMA = {
+    "title": "Extends",
     "description": "Base file(s) merged under this one (paths relative to this file).",
     "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
 }
 _VARS_SCHEMA = {
+    "title": "Vars",
     "description": "Values for `${vars.name}` references; removed before validation.",
     "type": "object",
 }
@@ -63,11 +71,11 @@ def _substitutable(schema: Any) -> Any:
     if _is_container(schema):
         members = schema.get("anyOf", [schema])
         if {"type": "null"} not in members:
-            return {**outer, "if": _SUBSTITUTED_REF, "else": schema}
+            return {**outer, "if": dict(_SUBSTITUTED_CONDITION), "else": schema}
         rest = [member for member in members if member != {"type": "null"}]
         return {
             **outer,
-            "if": {"anyOf": [_SUBSTITUTED_REF, {"type": "null"}]},
+            "if": copy.deepcopy(_NULL_OR_SUBSTITUTED_CONDITION),
             "else": rest[0] if len(rest) == 1 else {"anyOf": rest},
         }
     if "anyOf" in schema and len(schema) == 1:

@@ -13,6 +13,7 @@ annotation again for every subclass; schemas that must name themselves quote tha
 import importlib
 import importlib.machinery
 import sys
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import (
@@ -199,6 +200,20 @@ def module_findable(module: str) -> bool:
             return False
         path = list(spec.submodule_search_locations or [])
     return True
+
+
+def forget_kinds_defined_in(modules: Collection[str]) -> None:
+    """Drops the in-process short kinds of schema classes defined in `modules`, which were
+    unloaded (`noether.config.loader.local_modules`): another folder's configs must not find
+    them."""
+    stack: list[type[RegistryBase]] = [RegistryBase]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        kinds = cls.__dict__.get("_subclasses_by_kind", {})  # set on the roots only
+        for kind, sub in list(kinds.items()):
+            if sub.__module__ in modules:
+                del kinds[kind]
 
 
 def known_kinds(root: type[RegistryBase]) -> list[str]:

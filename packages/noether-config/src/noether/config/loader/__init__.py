@@ -7,9 +7,7 @@ root (`confine`).
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,6 +17,7 @@ from noether.config.loader.compose import compose
 from noether.config.loader.confine import default_root
 from noether.config.loader.interpolate import interpolate
 from noether.config.loader.limits import Budget, LoaderLimits
+from noether.config.loader.local_modules import config_folder, put_first_on_path
 from noether.config.loader.nodes import KeyPath, LDict, Loc, locate, plain
 from noether.config.loader.overrides import apply_overrides
 
@@ -89,15 +88,9 @@ def load_raw(
 
 
 def add_config_folder_to_path(path: str | os.PathLike[str]) -> None:
-    """Puts the config's folder first on sys.path so project-local schema modules import.
-
-    `os.path.realpath`, not `Path.resolve`: a symlink loop must reach the loader, which
-    reports it as an unreadable file, instead of raising here.
-    """
-    folder = os.path.dirname(os.path.realpath(path))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-        importlib.invalidate_caches()
+    """Puts the config's folder first on sys.path so project-local schema modules import
+    (`local_modules.folder_modules` keeps those of several folders apart)."""
+    put_first_on_path(config_folder(path))
 
 
 def load_config(

@@ -194,8 +194,16 @@ def _container_paths(root: Any) -> dict[int, KeyPath]:
 
 
 def _syntax_issue(error: yaml.MarkedYAMLError, text: str, file: str) -> ConfigIssue:
+    """A syntax error at its line; one found at the end of the file (a bracket or quote left
+    open) at the line that opened it, since the end lies past the last line, where neither an
+    editor nor a pull request's annotation can show it."""
     mark = error.problem_mark or error.context_mark
-    line = int(mark.line) + 1 if mark is not None else None
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if mark is not None and mark.line >= lines:
+        mark = error.context_mark if error.context_mark is not None else None
+        line: int | None = int(mark.line) + 1 if mark is not None else max(lines, 1)
+    else:
+        line = int(mark.line) + 1 if mark is not None else None
     parts = [_shorter(part) for part in (error.context, error.problem) if part]
     message = "invalid YAML: " + ("; ".join(parts) if parts else str(error).splitlines()[0])
     path = _path_before_error(text)

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from noether.config.default_metrics import first_default_row
 from noether.config.discriminated import Discriminated
 from noether.config.errors import ConfigIssue
 from noether.config.schemas.callback import CallbackConfig
@@ -127,6 +128,7 @@ class ExperimentConfig(BaseModel):
                 )
         _check_ema_factors(trainer.callbacks)
         _check_metric_sources(trainer.callbacks, trainer.logged_losses())
+        _check_default_metric_readers(trainer)
         _check_stops_after_start(trainer)
         return self
 
@@ -308,6 +310,25 @@ def _check_metric_sources(callbacks: list[CallbackConfig], loss_names: list[str]
                 f"{where}: {reader.kind} runs {_show_frequency(reader)}, but {key!r} is logged "
                 f"by trainer.callbacks.{i} ({source.kind}) {_show_frequency(source)}, so it would "
                 "read a missing or stale value: give it the same frequency (or a multiple)"
+            )
+
+
+def _check_default_metric_readers(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
+    """A reader of a default callbacks' metric (`loss/online/total`) that runs, every n
+    updates, before their first row would fail there: the defaults run after the list, so
+    at update n it sees their rows of earlier updates only."""
+    total = _last_point(trainer, "update", None)
+    for index, reader in enumerate(trainer.callbacks):
+        key, frequency = getattr(reader, "metric_key", None), reader.frequency()
+        if not isinstance(key, str) or frequency is None or frequency[0] != "every_n_updates":
+            continue
+        first = first_default_row(trainer, key, total)
+        if first is not None and frequency[1] <= first[0]:
+            raise ValueError(
+                f"trainer.callbacks.{index}.every_n_updates: {reader.kind} first reads {key!r} "
+                f"at update {frequency[1]}, but the default callbacks log it first at update "
+                f"{first[0]} ({first[1]}), after the callbacks of this list, so it would not "
+                f"be logged yet: raise every_n_updates above {first[0]}"
             )
 
 

@@ -40,6 +40,14 @@ class CallbackBase:
         self.logger = logging.getLogger(type(self).__name__)
         kind = getattr(callback_config, "kind", None)
         self._state_key: str = kind if isinstance(kind, str) and kind else type(self).__name__
+        self.config_key: str | None = None
+        """Where the config sits in the experiment (`trainer.callbacks.2`); set by the trainer
+        for the callbacks of `trainer.callbacks`, None for others."""
+
+    def config_key_path(self, field: str) -> str | None:
+        """The key path of one of the config's fields (`trainer.callbacks.2.keys`), for errors
+        that point at the experiment file's line; None where the config sits nowhere."""
+        return f"{self.config_key}.{field}" if self.config_key is not None else None
 
     # shortcuts to the context, so subclasses read like the seed's callbacks; the model and
     # the writers raise a clear error where a run has none (read `self.context` to tell

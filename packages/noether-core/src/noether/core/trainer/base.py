@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -215,7 +215,10 @@ class BaseTrainer(abc.ABC):
         `Callback(callback_config, context=context)`."""
         del evaluation  # every user callback also runs in evaluation-only runs
         context = self.callback_context_for(model)
-        return [build_component(cfg, context=context) for cfg in self.config.callbacks]
+        callbacks = [build_component(cfg, context=context) for cfg in self.config.callbacks]
+        for index, callback in enumerate(callbacks):  # their errors point at their lines
+            callback.config_key = f"trainer.callbacks.{index}"
+        return callbacks
 
     def get_trainer_callbacks(self, callback_default_args: dict[str, Any]) -> list[CallbackBase]:
         """Callbacks a trainer class contributes (none here), each built as
@@ -373,15 +376,6 @@ class BaseTrainer(abc.ABC):
         return compile_model(
             ddp_model, self.config.compile_options, self.micro_batch_plan.sizes, self.logger
         )
-
-    # ------------------------------------------------------------------ callback hooks
-    def call_before_training(self, callbacks: Sequence[CallbackBase]) -> bool:
-        """`before_training` of every callback; True when one asked to stop."""
-        return self.dispatcher.call_hook(callbacks, "before_training")
-
-    def call_after_training(self, callbacks: Sequence[CallbackBase]) -> None:
-        """`after_training` of every callback (an early stop request is ignored here)."""
-        self.dispatcher.call_hook(callbacks, "after_training")
 
     def _write_error_checkpoint(self) -> None:
         """After a callback failed (see `CheckpointWriter.save_error`)."""

@@ -89,7 +89,7 @@ class TrainerRun:
             with catch_stop_signals(trainer.config.save_on_sigint) as stop_request:
                 data_iter = iter(loader)
                 dist_model.eval()
-                stop = trainer.call_before_training(trainer.callbacks)
+                stop = trainer.dispatcher.call_hook(trainer.callbacks, "before_training")
                 dist_model.train()
                 if evaluation:
                     loop.evaluate_once(data_iter)
@@ -99,7 +99,7 @@ class TrainerRun:
                 dist_model.eval()
                 del data_iter
                 if not stop_request.hurry:
-                    trainer.call_after_training(trainer.callbacks)
+                    trainer.dispatcher.call_hook(trainer.callbacks, "after_training")
         finally:
             stop_workers(loader)  # not after the batches they are loading (see there)
             # DDP's reducer holds the process group: let it go with the training, so that
@@ -120,10 +120,10 @@ class TrainerRun:
         try:
             data_iter = iter(loader)
             model.eval()
-            trainer.call_before_training(trainer.callbacks)
+            trainer.dispatcher.call_hook(trainer.callbacks, "before_training")
             self.build_loop(model).evaluate_once(data_iter)
             del data_iter
-            trainer.call_after_training(trainer.callbacks)
+            trainer.dispatcher.call_hook(trainer.callbacks, "after_training")
         finally:
             stop_workers(loader)
         self._flush_rows()

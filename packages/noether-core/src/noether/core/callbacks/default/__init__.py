@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from noether.config.default_metrics import INTERVAL_UNITS as _UNITS
+from noether.config.default_metrics import default_intervals
 from noether.core.callbacks.base import CallbackBase, CallbackContext
 from noether.core.callbacks.default.dataset_stats import DatasetStatsCallback
 from noether.core.callbacks.default.lr import LrCallback
@@ -26,8 +28,6 @@ from noether.core.callbacks.default.progress import ProgressCallback, TerminalPr
 from noether.core.callbacks.default.train_time import TrainTimeCallback
 from noether.core.callbacks.default.training_stability import TrainingStabilityCallback
 from noether.core.distributed import is_rank0
-
-_UNITS = ("epochs", "updates", "samples")
 
 
 @dataclass(frozen=True)
@@ -66,25 +66,6 @@ class DefaultCallbackIntervals:
     def is_set(self, prefix: str) -> bool:
         """Whether the `log` or `track` interval is given."""
         return any(value is not None for value in self.every(prefix).values())
-
-
-def default_intervals(trainer_config: Any, total_updates: int) -> dict[str, dict[str, int | None]]:
-    """The log and track intervals of a run: `{"log": {...}, "track": {...}}`, each with
-    every_n_epochs / every_n_updates / every_n_samples as the trainer config sets them.
-
-    Unset in the config, logging runs every 1/100 and tracking every 1/500 of the run's
-    updates (at least every update).
-    """
-    result: dict[str, dict[str, int | None]] = {}
-    for prefix, fraction in (("log", 100), ("track", 500)):
-        every = {
-            f"every_n_{unit}": getattr(trainer_config, f"{prefix}_every_n_{unit}")
-            for unit in _UNITS
-        }
-        if all(value is None for value in every.values()):
-            every["every_n_updates"] = max(1, total_updates // fraction)
-        result[prefix] = every
-    return result
 
 
 def _as_intervals(
