@@ -154,3 +154,41 @@ def test_the_callback_of_the_core_readme_runs_from_a_config_and_in_its_testing_e
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_invalid_report_of_the_ci_guide_is_what_validate_prints(tmp_path: Path) -> None:
+    """docs/validating-in-ci.md's report, for a file with its three problems at its lines:
+    printed as shown, by line, though validation finds the unknown `bogus` last."""
+    report = blocks(ROOT / "docs" / "validating-in-ci.md", "text")[0]
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "exp.yaml").write_text(
+        "name: exp\n"
+        "datasets: {train: {kind: my_kinds:Data}}\n"
+        "trainer:\n"
+        "  max_epochs: -1\n"
+        "  bogus: 1\n"
+        "  kind: weighted_loss\n"
+        "  callbacks: [{kind: checkpoint, every_n_epoch: 1}]\n"
+        "  effective_batch_size: 4\n"
+        "  field_weights: {pressure: 1.0}\n"
+        "model: {kind: my_kinds:Net, optimizer: {kind: adamw, lr: 1.0e-3}}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "configs" / "my_kinds.py").write_text(
+        "from typing import ClassVar\n"
+        "from noether.config import DatasetConfig, ModelConfig\n"
+        "class Data(DatasetConfig):\n"
+        "    target: ClassVar[str] = 'my_kinds:Dataset'\n"
+        "class Net(ModelConfig):\n"
+        "    target: ClassVar[str] = 'my_kinds:Model'\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [str(BIN / "noether-config"), "validate", "configs/"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == report

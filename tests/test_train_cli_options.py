@@ -337,3 +337,14 @@ def test_a_run_id_that_is_no_folder_name_is_a_usage_error(
     assert "Traceback" not in done.stderr
     assert list(cwd.iterdir()) == []
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["here"]
+
+
+def test_dry_run_tells_a_note_of_the_config_once(project: Path) -> None:
+    # known from the config alone (epochs): told before the report, not again inside it with
+    # the data's updates per epoch added
+    config = str(project / "experiment.yaml")
+    late = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 5}]"
+    done = run(NOETHER_TRAIN, "--dry-run", config, late)
+    assert done.returncode == 0, done.stderr
+    output = done.stdout + done.stderr
+    assert output.count("trainer.callbacks.0.every_n_epochs: 5 is after the last epoch") == 1

@@ -98,7 +98,7 @@ def test_include_cycle_names_the_chain_file_and_line(project: Project) -> None:
 
 def test_missing_include_and_missing_base_are_reported_at_their_line(project: Project) -> None:
     folder = project(**{"exp.yaml": "name: a\n\ntrainer: !include nope.yaml\n"})
-    issue, missing_model = issues_of(folder / "exp.yaml")
+    missing_model, issue = issues_of(folder / "exp.yaml")  # by line: model at its parent, line 1
     assert missing_model == f"{folder / 'exp.yaml'}:1: model: missing required key"
     assert issue.startswith(f"{folder / 'exp.yaml'}:3: trainer: cannot read file")
     assert "nope.yaml" in issue and "No such file" in issue

@@ -80,6 +80,15 @@ def trainer_error(**changes: Any) -> str:
         ({"field_weights": {"p": 0.0}}, "at least one field weight must be > 0"),
         ({"field_weights": {"p": 1.0, "v": float("nan")}}, "must be finite numbers (not for v)"),
         ({"field_weights": {"p": float("inf")}}, "must be finite numbers (not for p)"),
+        ({"field_weights": {"total": 1.0}}, "may not name a field 'total'"),
+        (
+            {"field_weights": {"p": 1.0, "p_unweighted": 1.0}},
+            "names both 'p' and 'p_unweighted'",
+        ),
+        (
+            {"field_weights": {"p": 1.0, "v": 1.0}, "target_properties": ["p_target"]},
+            "target_properties (p_target) lacks v_target, the target of a weighted field",
+        ),
         (
             {"compile_options": {"mode": "default"}},
             "compile_options is set but use_torch_compile is not true",

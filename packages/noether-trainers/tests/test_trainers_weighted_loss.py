@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from pydantic import ValidationError
 
 from noether.config import WeightedLossTrainerConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig
@@ -210,7 +211,10 @@ def test_unknown_loss_path_fails_when_the_trainer_is_built():
 
 
 def test_a_field_clashing_with_an_unweighted_name_is_refused():
-    config = make_config(field_weights={"pressure": 1.0, "pressure_unweighted": 1.0})
+    clashing = {"pressure": 1.0, "pressure_unweighted": 1.0}
+    with pytest.raises(ValidationError, match="'pressure_unweighted', the logged name"):
+        make_config(field_weights=clashing)
+    config = make_config().model_copy(update={"field_weights": clashing})  # not validated
     with pytest.raises(WeightedLossError, match="'pressure_unweighted', the logged name"):
         make_trainer(config)
 
@@ -287,15 +291,20 @@ def test_a_loss_that_does_not_reduce_to_a_scalar_is_named(tmp_path, monkeypatch)
     assert "scalar" in message
 
 
-def test_a_field_named_total_is_refused():
+def test_a_field_named_total_is_refused_by_validation_and_by_the_trainer():
+    with pytest.raises(ValidationError, match="may not name a field 'total'"):
+        make_config(field_weights={"total": 1.0})
+    unvalidated = make_config().model_copy(update={"field_weights": {"total": 1.0}})
     with pytest.raises(WeightedLossError, match="may not name a field 'total'"):
-        make_trainer(make_config(field_weights={"total": 1.0}))
+        make_trainer(unvalidated)
 
 
 def test_given_target_properties_must_hold_every_field_target():
-    config = make_config(target_properties=["pressure_target"])
+    with pytest.raises(ValidationError, match="lacks velocity_target"):
+        make_config(target_properties=["pressure_target"])
+    config = make_config().model_copy(update={"target_properties": ["pressure_target"]})
     with pytest.raises(WeightedLossError, match="lacks velocity_target"):
-        make_trainer(config)
+        make_trainer(config)  # a config that skipped validation
 
 
 def test_given_target_properties_with_every_target_are_kept():

@@ -8,12 +8,16 @@ test of noether-trainers checks that the two agree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from noether.config.entry_points import DuplicateKindError, find_kind, group_entries
 
 LOSS_ENTRY_POINT_GROUP = "noether.losses"
 
 TOTAL_KEY = "total"
 """Name of the weighted total among the losses that the weighted-loss trainer logs."""
+TARGET_SUFFIX = "_target"
+"""The batch key of a weighted field's ground truth is `<field>_target`."""
 UNWEIGHTED_SUFFIX = "_unweighted"
 """A field's unweighted loss is logged as `<field>_unweighted` (its name holds the weighted)."""
 
@@ -58,3 +62,54 @@ def weighted_loss_names(field_weights: dict[str, float]) -> list[str]:
     field's unweighted loss, and the total."""
     trained = [field for field, weight in field_weights.items() if weight]
     return [*trained, *(unweighted_key(field) for field in field_weights), TOTAL_KEY]
+
+
+def field_name_clash(field_names: Iterable[str]) -> tuple[str, str] | None:
+    """The first field whose name is a logged name of the weighted-loss trainer, and why.
+
+    `total` and `<field>_unweighted` are logged next to each field's loss, so a field of that
+    name would overwrite (or be overwritten by) another logged value. Validation and the
+    trainer both ask, so `noether-config validate` refuses what the run would.
+
+    Returns:
+        (the field, the message), or None when every name is free.
+    """
+    names = list(field_names)
+    if TOTAL_KEY in names:
+        message = (
+            f"field_weights may not name a field {TOTAL_KEY!r}: it is the logged name of the "
+            "weighted total"
+        )
+        return TOTAL_KEY, message
+    for field in names:
+        if unweighted_key(field) in names:
+            message = (
+                f"field_weights names both {field!r} and {unweighted_key(field)!r}, the logged "
+                "name of the unweighted loss of the first; rename one"
+            )
+            return field, message
+    return None
+
+
+def target_key(field: str) -> str:
+    """Batch key that holds the ground truth of `field` (the trainer and validation share it)."""
+    return f"{field}{TARGET_SUFFIX}"
+
+
+def missing_field_targets(
+    field_weights: Iterable[str], target_properties: Iterable[str]
+) -> str | None:
+    """Why given `target_properties` cannot train `field_weights`, or None when they can.
+
+    Empty target properties default to `<field>_target` for every field; given ones must hold
+    each of them, as the weighted loss reads them by that name.
+    """
+    given = list(target_properties)
+    needed = [target_key(field) for field in field_weights]
+    missing = [key for key in needed if key not in given]
+    if not given or not missing:
+        return None
+    return (
+        f"target_properties ({', '.join(given)}) lacks {', '.join(missing)}, the target of a "
+        f"weighted field; leave target_properties empty to use {', '.join(needed)}"
+    )

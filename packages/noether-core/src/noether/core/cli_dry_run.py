@@ -181,7 +181,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
     )
     model.initialize(counter.total_updates)
     trainable, frozen = count_parameters(model)
-    told = config.notes()  # by the CLI before the dry run
+    told = {note.key for note in config.notes()}  # by the CLI before the dry run
     return DryRunReport(
         config_file=resolved.config_file,
         components=checked.components,
@@ -199,7 +199,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         run_dir=run_dir,
         resume=resolved.resume,
         initializer=checked.initializer_plan,
-        data_notes=[str(note) for note in config.notes(per_epoch) if note not in told],
+        data_notes=[str(note) for note in config.notes(per_epoch) if note.key not in told],
     )
 
 

@@ -156,6 +156,8 @@ def with_resume_initializer(
     if resume is None or resume.checkpoint is None:
         return config
     run_config = config.model_copy(deep=True)
+    # the checkpoint says where the run is: a run started at start_at_epoch continues from it
+    run_config.trainer.start_at_epoch = None
     run_config.trainer.initializer = ResumeInitializerConfig(
         run=str(resume.run_dir.resolve()),
         checkpoint=resume.checkpoint.tag,

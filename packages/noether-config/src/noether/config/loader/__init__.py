@@ -125,7 +125,25 @@ def load_config(
                 return config
     if not issues:  # only reachable when every error was below an unreadable part
         issues.append(ConfigIssue(raw.path, 1, "<root>", "the config could not be read"))
-    raise ConfigError(issues)
+    raise ConfigError(reading_order(issues))
+
+
+def reading_order(issues: Iterable[ConfigIssue]) -> list[ConfigIssue]:
+    """Issues by file (in the order the files first come up) and by line within each file.
+
+    Validation finds problems in schema order (a key's rules before unknown keys next to it),
+    the loader in reading order; a reader fixes a file top to bottom, as a compiler's errors
+    read. The sort is stable: issues at one line keep the order they were found in.
+    """
+    listed = list(issues)
+    files: dict[str, int] = {}
+    for issue in listed:
+        files.setdefault(issue.file, len(files))
+
+    def place(issue: ConfigIssue) -> tuple[int, int]:
+        return files[issue.file], issue.line or 0  # a file's issues without a line first
+
+    return sorted(listed, key=place)
 
 
 __all__ = [

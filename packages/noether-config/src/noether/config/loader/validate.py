@@ -92,6 +92,27 @@ def _key_in_message(tree: Any, message: str) -> tuple[KeyPath, str]:
     return tuple(steps), message[match.end() :]
 
 
+_GIVEN_FIELDS = re.compile(r"\(got ([\w, ]+)\)$|^set (\w+) or (\w+), not both$")
+"""The fields that a rule over several fields found given: `set exactly one of ... (got a, b)`,
+`set a or b, not both`."""
+
+
+def _overridden_fields(tree: Any, path: KeyPath, message: str, fallback: Loc) -> str:
+    """For a rule over several fields broken by an override (`trainer.max_updates=100` over a
+    file's max_epochs): which field the override set, and how to unset the other (`=null`)."""
+    match = _GIVEN_FIELDS.search(message)
+    if match is None:
+        return ""
+    given = match.group(1).split(", ") if match.group(1) else [match.group(2), match.group(3)]
+    notes = {name: locate(tree, (*path, name), fallback).note for name in given}
+    overridden = [name for name, note in notes.items() if note]
+    if not overridden or len(overridden) == len(given):
+        return ""
+    unset = " ".join(f"{dotted((*path, name))}=null" for name in given if not notes[name])
+    keep = overridden[0]
+    return f" ({dotted((*path, keep))} {notes[keep]}; add {unset} to unset the other)"
+
+
 def issues_from_validation(
     error: ValidationError, tree: Any, fallback: Loc, skip: Sequence[KeyPath] = ()
 ) -> list[ConfigIssue]:
@@ -113,5 +134,7 @@ def issues_from_validation(
         site = locate(tree, path, fallback)
         if site.note:
             message += f" ({site.note})"
+        else:
+            message += _overridden_fields(tree, path, message, fallback)
         issues.append(ConfigIssue(site.file, site.line, dotted(path) or "<root>", message))
     return issues

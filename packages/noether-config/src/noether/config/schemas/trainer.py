@@ -10,7 +10,9 @@ from noether.config.discriminated import Discriminated
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
 from noether.config.losses import (
     duplicate_loss_message,
+    field_name_clash,
     known_losses,
+    missing_field_targets,
     unknown_loss_message,
     weighted_loss_names,
 )
@@ -164,10 +166,12 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     @classmethod
     def field_rules(cls) -> tuple[FieldRule, ...]:
         """Exactly one stop criterion (0 means an evaluation-only run); start_at_epoch counts
-        in epochs; at most one log_every_n_* and at most one track_every_n_*."""
+        in epochs and is no initializer's business (a resumed run starts where its checkpoint
+        was written); at most one log_every_n_* and at most one track_every_n_*."""
         return (
             ExactlyOne("max_epochs", "max_updates", "max_samples"),
             Requires("start_at_epoch", "max_epochs"),
+            AtMostOne("start_at_epoch", "initializer"),
             AtMostOne("log_every_n_epochs", "log_every_n_updates", "log_every_n_samples"),
             AtMostOne("track_every_n_epochs", "track_every_n_updates", "track_every_n_samples"),
         )
@@ -249,7 +253,8 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
     @classmethod
     def validate_field_weights(cls, weights: dict[str, float]) -> dict[str, float]:
         """Weights are finite, non-negative and at least one is positive (a NaN weight
-        passes `< 0`, and NaN or inf would only surface as a non-finite loss while training)."""
+        passes `< 0`, and NaN or inf would only surface as a non-finite loss while training);
+        no field takes a name the trainer logs (`total`, another field's `_unweighted`)."""
         non_finite = [name for name, weight in weights.items() if not math.isfinite(weight)]
         if non_finite:
             raise ValueError(f"weights must be finite numbers (not for {', '.join(non_finite)})")
@@ -258,7 +263,19 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
             raise ValueError(f"weights must be >= 0 (negative for {', '.join(negative)})")
         if not any(weight > 0 for weight in weights.values()):
             raise ValueError("at least one field weight must be > 0")
+        clash = field_name_clash(weights)
+        if clash is not None:
+            raise ValueError(clash[1])
         return weights
+
+    @model_validator(mode="after")
+    def validate_target_properties(self) -> "WeightedLossTrainerConfig":
+        """Given target properties hold every weighted field's `<field>_target` (the rule the
+        trainer applies when it is built, checked here before a run folder exists)."""
+        problem = missing_field_targets(self.field_weights, self.target_properties)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     @field_validator("loss_fn")
     @classmethod

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import secrets
 import signal
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -77,11 +77,23 @@ def _ctrl_c_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def _new_temporary_file(path: Path) -> tuple[int, str]:
+    """A new file beside `path`, open for writing, with the mode that the umask gives (as
+    `open` would): `tempfile.mkstemp` makes it 0600, and checkpoints stayed unreadable to
+    the rest of a team's group on a shared cluster."""
+    while True:
+        name = str(path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"))
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), name
+        except FileExistsError:
+            continue
+
+
 def save_file(obj: Any, path: Path) -> None:
     """`torch.save` to `path` through a synced temporary file and `os.replace` (a crash
     leaves the previous file, or none, never half of one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = _new_temporary_file(path)
     try:
         with os.fdopen(fd, "wb") as file, _ctrl_c_deferred():
             torch.save(obj, file)

@@ -5,8 +5,9 @@ terminal's Ctrl-C every process of its foreground group, data workers included. 
 process owns the stop: it finishes the update (with the workers' batches) and writes its
 checkpoint, then shuts the workers down. So a worker ignores SIGTERM / SIGINT from anyone
 but its main process, and ends on its main process's SIGTERM (how torch and
-multiprocessing stop workers that did not stop when asked). A worker also ends when its
-main process is gone (torch's own watchdog).
+multiprocessing stop workers that did not stop when asked). A worker also ends as soon as
+its main process is gone (killed with -9, out of memory): on Linux the kernel kills it then
+(`end_with_parent`), where torch's own watchdog would let it load on for up to 5 seconds.
 
 When training ends (done, stopped by a signal, failed), `stop_workers` ends the workers at
 once: torch's own shutdown lets each worker finish the batch it is loading, up to 5 seconds
@@ -16,15 +17,20 @@ its checkpoint, past a job's grace period).
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from typing import Any
 
 from noether.core.data.interleaved import seed_worker
 
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal this process gets when the thread that started it ends."""
 
 
 class WorkerInit:
@@ -64,6 +70,7 @@ def stop_workers(loader: Any) -> None:
 def init_worker(worker_id: int, main_pid: int) -> None:
     """Seeds the worker's RNGs and routes its stop signals (see the module)."""
     seed_worker(worker_id)
+    end_with_parent(main_pid)
     if hasattr(signal, "sigwaitinfo"):  # POSIX; elsewhere signals keep their defaults
         # blocked in this thread and in every thread it starts, so only the waiter sees them
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -71,6 +78,21 @@ def init_worker(worker_id: int, main_pid: int) -> None:
             target=_wait_for_stop_signals, args=(main_pid,), name="stop-signals", daemon=True
         )
         waiter.start()
+
+
+def end_with_parent(main_pid: int) -> None:
+    """On Linux, has the kernel kill this worker when its main process ends, whatever ends it.
+
+    Only for a worker that the main process started itself (fork or spawn; a forkserver's
+    worker has another parent, and keeps torch's watchdog). A main process that ended before
+    this call has left the worker to another parent: it exits at once.
+    """
+    if not sys.platform.startswith("linux") or os.getppid() != main_pid:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != main_pid:  # gone between the check and prctl
+        os._exit(0)
 
 
 def _wait_for_stop_signals(main_pid: int) -> None:

@@ -15,15 +15,19 @@ import torch
 from torch import Tensor
 
 from noether.config import BaseTrainerConfig, WeightedLossTrainerConfig
-from noether.config.losses import TOTAL_KEY, unweighted_key
+from noether.config.losses import (
+    TOTAL_KEY,
+    field_name_clash,
+    missing_field_targets,
+    target_key,
+    unweighted_key,
+)
 from noether.core.build import ConfigKeyError
 from noether.core.targets import ComponentConfigError
 from noether.core.trainer.base import BaseTrainer
 from noether.core.trainer.batching import BatchSplitter
 from noether.core.trainer.types import LossResult, TrainerResult
 from noether.training.trainers.losses import LossFn, UnknownLossError, resolve_loss
-
-TARGET_SUFFIX = "_target"
 
 
 class WeightedLossError(ConfigKeyError, ValueError):
@@ -36,11 +40,6 @@ class WeightedLossError(ConfigKeyError, ValueError):
 
 def _field_key(field: str) -> str:
     return f"trainer.field_weights.{field}"
-
-
-def target_key(field: str) -> str:
-    """Batch key that holds the ground truth of `field`."""
-    return f"{field}{TARGET_SUFFIX}"
 
 
 class WeightedLossTrainer(BaseTrainer):
@@ -68,20 +67,9 @@ class WeightedLossTrainer(BaseTrainer):
                 "WeightedLossTrainer needs a WeightedLossTrainerConfig, got "
                 f"{type(trainer_config).__name__}"
             )
-        fields = trainer_config.field_weights
-        if TOTAL_KEY in fields:
-            raise WeightedLossError(
-                f"field_weights may not name a field {TOTAL_KEY!r}: it is the logged name of "
-                "the weighted total",
-                _field_key(TOTAL_KEY),
-            )
-        clashes = [field for field in fields if unweighted_key(field) in fields]
-        if clashes:
-            raise WeightedLossError(
-                f"field_weights names both {clashes[0]!r} and {unweighted_key(clashes[0])!r}, "
-                "the logged name of the unweighted loss of the first; rename one",
-                _field_key(clashes[0]),
-            )
+        clash = field_name_clash(trainer_config.field_weights)
+        if clash is not None:  # validation refuses it too; this is for unvalidated configs
+            raise WeightedLossError(clash[1], _field_key(clash[0]))
         # Resolve the loss first: an unknown name fails before any data or model is touched.
         self.loss_fn: LossFn = resolve_loss(trainer_config.loss_fn)
         self.field_weights: dict[str, float] = dict(trainer_config.field_weights)
@@ -225,14 +213,9 @@ def _with_target_properties(config: WeightedLossTrainerConfig) -> WeightedLossTr
     needed = [target_key(field) for field in config.field_weights]
     if not config.target_properties:
         return config.model_copy(update={"target_properties": needed})
-    missing = [key for key in needed if key not in config.target_properties]
-    if missing:
-        raise WeightedLossError(
-            f"target_properties ({_names(config.target_properties)}) lacks {_names(missing)}, "
-            "the target of a weighted field; leave target_properties empty to use "
-            f"{_names(needed)}",
-            "trainer.target_properties",
-        )
+    problem = missing_field_targets(config.field_weights, config.target_properties)
+    if problem is not None:  # validation refuses it too; this is for unvalidated configs
+        raise WeightedLossError(problem, "trainer.target_properties")
     return config
 
 
