@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from noether.config.default_metrics import INTERVAL_UNITS as _UNITS
-from noether.config.default_metrics import default_intervals
+from noether.config.default_metrics import INTERVAL_UNITS, default_intervals
 from noether.core.callbacks.base import CallbackBase, CallbackContext
 from noether.core.callbacks.default.dataset_stats import DatasetStatsCallback
 from noether.core.callbacks.default.lr import LrCallback
@@ -52,16 +51,18 @@ class DefaultCallbackIntervals:
         values: dict[str, int | None] = {}
         for prefix in ("log", "track"):
             given = intervals.get(prefix, {})
-            unknown = set(given) - {f"every_n_{unit}" for unit in _UNITS}
+            unknown = set(given) - {f"every_n_{unit}" for unit in INTERVAL_UNITS}
             if unknown:
                 raise ValueError(f"unknown {prefix} interval keys: {', '.join(sorted(unknown))}")
-            for unit in _UNITS:
+            for unit in INTERVAL_UNITS:
                 values[f"{prefix}_every_n_{unit}"] = given.get(f"every_n_{unit}")
         return cls(**values)
 
     def every(self, prefix: str) -> dict[str, int | None]:
         """`every_n_*` keyword arguments of the `log` or `track` interval."""
-        return {f"every_n_{unit}": getattr(self, f"{prefix}_every_n_{unit}") for unit in _UNITS}
+        return {
+            f"every_n_{unit}": getattr(self, f"{prefix}_every_n_{unit}") for unit in INTERVAL_UNITS
+        }
 
     def is_set(self, prefix: str) -> bool:
         """Whether the `log` or `track` interval is given."""
