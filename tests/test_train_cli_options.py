@@ -348,3 +348,28 @@ def test_dry_run_tells_a_note_of_the_config_once(project: Path) -> None:
     assert done.returncode == 0, done.stderr
     output = done.stdout + done.stderr
     assert output.count("trainer.callbacks.0.every_n_epochs: 5 is after the last epoch") == 1
+
+
+def test_a_reader_before_the_defaults_first_row_is_refused_before_the_model_is_built(
+    project: Path,
+) -> None:
+    # 3 epochs of 4 updates: tracked every update (1/500 of 12, at least 1), which the data's
+    # size tells, so `validate` passes; at update 1 the defaults have not logged yet
+    config = str(project / "experiment.yaml")
+    reader = "[{kind: metric_early_stopper, every_n_updates: %d, metric_key: loss/online/total}]"
+    assert (
+        run(NOETHER_CONFIG, "validate", config, f"trainer.callbacks={reader % 1}").returncode == 0
+    )
+    for command in (("--dry-run",), ()):
+        done = run(NOETHER_TRAIN, *command, config, f"trainer.callbacks={reader % 1}", cwd=project)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        assert (
+            f"{config}:21 (set by override 'trainer.callbacks=" in done.stderr
+            and "): trainer.callbacks.0.every_n_updates: metric_early_stopper first reads "
+            "'loss/online/total' at update 1, but the default callbacks log it first at update 1 "
+            "(track_every_n_updates unset: 1/500 of the run's 12 updates)"
+            in done.stderr
+        ), done.stderr
+    later = run(NOETHER_TRAIN, "--dry-run", config, f"trainer.callbacks={reader % 2}")
+    assert later.returncode == 0, later.stderr

@@ -75,3 +75,30 @@ def first_default_row(
         return None
     fraction = INTERVAL_FRACTIONS[interval]
     return every, f"{field} unset: 1/{fraction} of the run's {total_updates} updates"
+
+
+def default_metric_reader_problems(
+    trainer_config: Any, total_updates: int | None
+) -> list[tuple[str, str]]:
+    """(key path, message) of each reader of a default callbacks' metric (`loss/online/total`)
+    whose first run, every n updates, comes before their first row: it would fail there, as
+    the defaults run after the list and a reader at update n sees their earlier rows only.
+    `total_updates` is the run's length where known (`validate`: from max_updates or
+    max_samples; the run: from the data's size too)."""
+    problems = []
+    for index, reader in enumerate(trainer_config.callbacks):
+        key, frequency = getattr(reader, "metric_key", None), reader.frequency()
+        if not isinstance(key, str) or frequency is None or frequency[0] != "every_n_updates":
+            continue
+        first = first_default_row(trainer_config, key, total_updates)
+        if first is not None and frequency[1] <= first[0]:
+            problems.append(
+                (
+                    f"trainer.callbacks.{index}.every_n_updates",
+                    f"{reader.kind} first reads {key!r} at update {frequency[1]}, but the "
+                    f"default callbacks log it first at update {first[0]} ({first[1]}), after "
+                    "the callbacks of this list, so it would not be logged yet: raise "
+                    f"every_n_updates above {first[0]}",
+                )
+            )
+    return problems

@@ -250,6 +250,24 @@ def build_model_from(model_config: ModelConfig) -> ModelBase:
     return model
 
 
+def check_metric_readers(trainer_config: Any, data_container: DataContainer) -> None:
+    """A reader of a default callbacks' metric that would run before their first row, in a run
+    measured in epochs (its length in updates is known from the data's size only; validation
+    told the others), before the model is built.
+
+    Raises:
+        ConfigKeyError: at the reader's `every_n_updates`.
+    """
+    from noether.config.default_metrics import default_metric_reader_problems
+    from noether.core.trainer.batching import epoch_updates
+
+    if not trainer_config.max_epochs:
+        return
+    total = trainer_config.max_epochs * epoch_updates(trainer_config, data_container)
+    for key_path, message in default_metric_reader_problems(trainer_config, total):
+        raise ConfigKeyError(message, key_path)
+
+
 def build_experiment(
     config: ExperimentConfig,
     path_provider: PathProvider | None = None,
@@ -287,6 +305,7 @@ def build_experiment(
     from noether.core.data.item_keys import check_train_item
 
     check_train_item(config.trainer, data_container)  # a missing key, before the model
+    check_metric_readers(config.trainer, data_container)
     model = build_model(config)
     if tracker is None:
         tracker = build_component(config.tracker)

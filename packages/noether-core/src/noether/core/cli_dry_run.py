@@ -21,6 +21,7 @@ from noether.core.build import (
     ConfigKeyError,
     build_datasets,
     build_model,
+    check_metric_readers,
     resolve_device,
     seed_everything,
 )
@@ -162,6 +163,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         torch.set_num_threads(config.num_threads)
     data_container = build_datasets(config)
     item_checked = check_train_item(config.trainer, data_container)
+    check_metric_readers(config.trainer, data_container)
     model = build_model(config)
     trainer = config.trainer
     plan = split_batch(

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from noether.config.default_metrics import first_default_row
+from noether.config.default_metrics import default_metric_reader_problems
 from noether.config.discriminated import Discriminated
 from noether.config.errors import ConfigIssue
 from noether.config.schemas.callback import CallbackConfig
@@ -314,22 +314,11 @@ def _check_metric_sources(callbacks: list[CallbackConfig], loss_names: list[str]
 
 
 def _check_default_metric_readers(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
-    """A reader of a default callbacks' metric (`loss/online/total`) that runs, every n
-    updates, before their first row would fail there: the defaults run after the list, so
-    at update n it sees their rows of earlier updates only."""
+    """A reader of a default callbacks' metric that would run before their first row, where
+    the config alone tells the run's length (`default_metric_reader_problems`)."""
     total = _last_point(trainer, "update", None)
-    for index, reader in enumerate(trainer.callbacks):
-        key, frequency = getattr(reader, "metric_key", None), reader.frequency()
-        if not isinstance(key, str) or frequency is None or frequency[0] != "every_n_updates":
-            continue
-        first = first_default_row(trainer, key, total)
-        if first is not None and frequency[1] <= first[0]:
-            raise ValueError(
-                f"trainer.callbacks.{index}.every_n_updates: {reader.kind} first reads {key!r} "
-                f"at update {frequency[1]}, but the default callbacks log it first at update "
-                f"{first[0]} ({first[1]}), after the callbacks of this list, so it would not "
-                f"be logged yet: raise every_n_updates above {first[0]}"
-            )
+    for key_path, message in default_metric_reader_problems(trainer, total):
+        raise ValueError(f"{key_path}: {message}")
 
 
 def _may_log(callback: CallbackConfig, key: str, loss_names: list[str] | None) -> bool:
