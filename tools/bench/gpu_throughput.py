@@ -4,7 +4,10 @@ Both sides train the same network on the same data with the same optimizer, prec
 compilation. The plain loop is what a careful user writes by hand: torch's `DataLoader`
 (pinned memory on CUDA), `.to(device, non_blocking=True)`, autocast for bfloat16,
 `torch.compile` for the compiled variant. The trainer runs with its default callbacks and a
-jsonl tracker (`--tracker noop` for none), as a user would see it.
+jsonl tracker (`--tracker noop` for none), as a user would see it. Its default callbacks
+log and track at the intervals they choose in a run of `--run-updates` updates (100,000 by
+default: track every 200, log every 1,000), not of the bench's own few updates, where they
+would read the device every update or two.
 
 The sides take turns (`turn_taking.py`, as in `loop_overhead.py`): each side is a thread
 that trains for a block of updates, then hands over. On CUDA, a turn boundary synchronises
@@ -44,6 +47,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from noether.config.default_metrics import default_intervals
 from noether.config.schemas.optimizer import AdamWConfig
 from noether.core.data.container import DataContainer
 from noether.core.runs import PathProvider
@@ -152,9 +156,12 @@ def trainer_side(
     variant: Variant,
     tracker_kind: str,
     output: Path,
+    run_updates: int,
 ) -> Callable[[], Side]:
     """A maker of trainer sides (default callbacks on); the model is kept over rounds, the
-    trainer is built in each side's timed body, its tracker outside the timing."""
+    trainer is built in each side's timed body, its tracker outside the timing. With
+    `run_updates`, the default callbacks log and track at the intervals of a run that long,
+    not of the bench's few updates (0: the bench's own length)."""
     model = make_model(workload, device)
     config = BenchTrainerConfig(
         max_updates=workload.updates,
@@ -164,6 +171,14 @@ def trainer_side(
         precision=variant.precision,  # type: ignore[arg-type]
         use_torch_compile=variant.compile,
     )
+    if run_updates:  # the intervals the defaults choose in a run of that length
+        intervals = default_intervals(config, run_updates)
+        config = config.model_copy(
+            update={
+                "log_every_n_updates": intervals["log"]["every_n_updates"],
+                "track_every_n_updates": intervals["track"]["every_n_updates"],
+            }
+        )
     data = DataContainer({"train": dataset})
 
     def make() -> Side:
@@ -230,7 +245,9 @@ def bench(
     dataset = PooledDataset(workload, workload.updates * workload.batch_size)
     makers = {
         "plain": plain_side(workload, dataset, device, variant),
-        "trainer": trainer_side(workload, dataset, device, variant, args.tracker, output),
+        "trainer": trainer_side(
+            workload, dataset, device, variant, args.tracker, output, args.run_updates
+        ),
     }
     per_turn = max(1, workload.updates // args.turns)
     row = Row(workload, variant, per_turn, {name: [] for name in makers})
@@ -261,11 +278,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--turns", type=int, default=16, help="turns each side takes per run")
     parser.add_argument("--tracker", choices=["jsonl", "noop"], default="jsonl")
     parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (device cpu)")
+    parser.add_argument(
+        "--run-updates",
+        type=int,
+        default=100_000,
+        help="the trainer's default callbacks log and track as in a run of this many updates "
+        "(default 100000: track every 200, log every 1000); 0: as in a run of the bench's own "
+        "few updates (track every 1 or 2: a host read each time)",
+    )
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 2 if args.tiny else 5
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    if args.run_updates < 0:
+        parser.error("--run-updates must be >= 0")
     if args.variants is None:
         args.variants = "fp32,bf16" if args.device == "cpu" else ",".join(VARIANTS)
     for name in args.variants.split(","):
@@ -280,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise SystemExit("no CUDA device here: use --device cpu --tiny")
+        if device.index is None:  # set_device wants an index: plain "cuda" is the current one
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
         clock: Callable[[], float] = CudaEventClock(device)
         where = f"{torch.cuda.get_device_name(device)}, clock: CUDA events"
@@ -290,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = workloads(args.tiny)
     names = [name.strip() for name in args.workload.split(",")]
     print(f"torch {torch.__version__}, {where}, {args.repeats} rounds, tracker {args.tracker}")
+    if args.run_updates:
+        print(f"  trainer logs and tracks as in a run of {args.run_updates:,} updates")
     for name in names:
         workload = chosen[name]
         params = parameter_count(make_model(workload, torch.device("cpu")))
@@ -297,14 +328,13 @@ def main(argv: list[str] | None = None) -> int:
             f"  {name}: {workload.description}, batch {workload.batch_size}, "
             f"{params:,} parameters, {workload.updates} updates per run"
         )
-    rows = []
+    print(HEADER)
     with tempfile.TemporaryDirectory(prefix="noether-gpu-bench-") as tmp:
         for name in names:
             for variant in args.variants.split(","):
-                rows.append(bench(chosen[name], VARIANTS[variant], device, args, clock, Path(tmp)))
-    print(HEADER)
-    for row in rows:
-        print(row.line())
+                # a row as soon as it is measured: a run cut short still shows what it measured
+                row = bench(chosen[name], VARIANTS[variant], device, args, clock, Path(tmp))
+                print(row.line(), flush=True)
     print("time ratio: trainer / plain time per update; throughput: plain / trainer")
     if args.tiny:
         print("tiny sizes: this run checks that the benchmark works, its ratios mean little")
