@@ -128,7 +128,7 @@ def test_hook_passes_good_configs_fails_bad_ones_and_ignores_other_yaml(tmp_path
     assert "docker-compose.yml" not in output and "values.yaml" not in output
 
 
-def test_commit_that_changes_only_a_fragment_checks_the_experiments_that_use_it(
+def test_commit_that_changes_only_a_fragment_or_a_base_checks_the_experiments_that_use_it(
     tmp_path: Path,
 ) -> None:
     repo = tmp_path / "scratch"
@@ -140,6 +140,9 @@ def test_commit_that_changes_only_a_fragment_checks_the_experiments_that_use_it(
         "extends: _base.yaml\nname: rods-long\ntrainer: {max_epochs: 30}\n"
     )
     (repo / "configs" / "other.yaml").write_text(GOOD.replace("name: rods", "name: other"))
+    (repo / "configs" / "other_long.yaml").write_text(
+        "extends: other.yaml\nname: other-long\ntrainer: {max_epochs: 30}\n"
+    )
     (repo / ".pre-commit-config.yaml").write_text("repos: []\n")
     git("init", "--quiet", cwd=repo)
     git("add", ".", cwd=repo)
@@ -152,14 +155,18 @@ def test_commit_that_changes_only_a_fragment_checks_the_experiments_that_use_it(
     env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
     env.pop("VIRTUAL_ENV", None)
     env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
-    failed = subprocess.run(  # no --all-files: the staged files, as `git commit` runs it
-        [str(PRE_COMMIT), "try-repo", str(ROOT), "noether-config-validate"],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def run_on_staged_files() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # no --all-files: the staged files, as `git commit` runs it
+            [str(PRE_COMMIT), "try-repo", str(ROOT), "noether-config-validate"],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    failed = run_on_staged_files()
     output = failed.stdout + failed.stderr
     assert failed.returncode == 1, output
     assert "invalid: configs/rods.yaml (uses configs/_base.yaml)" in output
@@ -167,3 +174,17 @@ def test_commit_that_changes_only_a_fragment_checks_the_experiments_that_use_it(
     assert output.count("configs/_base.yaml:9: trainer.max_epochs: Input should be") == 1
     assert "2 file(s) checked: 1 valid, 1 invalid, 1 fragment(s) checked through" in output
     assert "other.yaml" not in output and ".pre-commit-config" not in output.split("Failed")[-1]
+
+    # a complete experiment that another extends moves from epochs to updates: the child,
+    # which still sets max_epochs, fails the commit though only the base changed
+    git("reset", "--hard", "--quiet", cwd=repo)
+    moved = GOOD.replace("name: rods", "name: other").replace("max_epochs: 3", "max_updates: 90")
+    (repo / "configs" / "other.yaml").write_text(moved)
+    git("add", ".", cwd=repo)
+    failed = run_on_staged_files()
+    output = failed.stdout + failed.stderr
+    assert failed.returncode == 1, output
+    assert "ok: configs/other.yaml" in output
+    assert "invalid: configs/other_long.yaml (uses configs/other.yaml)" in output
+    assert "configs/other_long.yaml:3: trainer: set exactly one of max_epochs" in output
+    assert "rods" not in output

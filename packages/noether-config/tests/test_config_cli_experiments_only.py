@@ -79,8 +79,10 @@ def test_named_files_that_are_not_experiments_are_skipped(repo: Path) -> None:
     assert code == 0, output
     assert f"ok: {repo / 'good.yaml'}" in output
     assert "docker-compose" not in output.replace("2 other", "")
+    # child.yaml extends the named good.yaml, so the hook checks it too
+    assert f"ok: {repo / 'child.yaml'} (uses {repo / 'good.yaml'})" in output
     assert (
-        "1 file(s) checked: 1 valid, 0 invalid, 2 other YAML file(s) skipped (not experiments)"
+        "2 file(s) checked: 2 valid, 0 invalid, 2 other YAML file(s) skipped (not experiments)"
         in output
     )
 

@@ -106,3 +106,21 @@ def test_folder_outside_git_is_the_fragments_nearest_plain_folder(repo: Path) ->
     assert code == 1, output
     assert f"{Path('_partials', 'tracker.yaml')}:2: tracker.bogus: unknown key" in output
     assert "1 file(s) checked: 0 valid, 1 invalid, 1 fragment(s) checked through" in output
+
+
+def test_hook_checks_the_experiments_that_extend_a_changed_experiment(repo: Path) -> None:
+    (repo / "child.yaml").write_text("extends: alone.yaml\nname: child\ntrainer: {max_epochs: 5}\n")
+    (repo / "broken.yaml").write_text("extends: missing.yaml\nname: broken\n")  # reaches nothing
+    text = (repo / "alone.yaml").read_text().replace("max_epochs: 2", "max_updates: 10")
+    (repo / "alone.yaml").write_text(text)  # the base moves from epochs to updates
+    code, output = invoke("validate", "--experiments-only", "alone.yaml")
+    assert code == 1, output
+    assert "ok: alone.yaml" in output
+    assert "invalid: child.yaml (uses alone.yaml)" in output
+    assert "child.yaml:3: trainer: set exactly one of max_epochs, max_updates" in output
+    assert "broken.yaml" not in output and "a.yaml" not in output
+    assert "2 file(s) checked: 1 valid, 1 invalid" in output
+    # named outside the hook, an experiment is checked alone, as asked
+    code, output = invoke("validate", "alone.yaml")
+    assert code == 0, output
+    assert "child.yaml" not in output and "1 file(s) checked: 1 valid" in output

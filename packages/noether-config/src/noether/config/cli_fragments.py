@@ -7,12 +7,14 @@ through other fragments. Those experiments are found in the fragment's boundary,
 includes may come from (`--root`, else its git checkout's root, else its nearest folder that is
 not itself a fragment folder): its experiment files (the `--experiments-only` rule) are composed
 with the loader, which follows includes exactly as validation does and reads nothing outside
-the root, and each one that reads the fragment is validated.
+the root, and each one that reads the fragment is validated. The hook finds the experiments
+that extend a changed experiment the same way.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -98,15 +100,21 @@ def _reached(experiment: str, root: str, limits: LoaderLimits) -> set[str] | Non
 
 
 def find_users(
-    fragments: list[str], root: str | None, limits: LoaderLimits, exclude: set[str]
+    fragments: list[str],
+    root: str | None,
+    limits: LoaderLimits,
+    exclude: set[str],
+    reached_only: Collection[str] = (),
 ) -> FragmentUsers:
     """The experiments that reach any of `fragments`, except those whose real path is in
     `exclude` (already selected). An experiment whose includes cannot be followed counts as a
-    user: validation then reports why."""
+    user (validation then reports why), except of the files in `reached_only` (experiments,
+    which are validated themselves)."""
     from noether.config.loader.confine import default_root
 
     users = FragmentUsers()
     wanted = {os.path.realpath(fragment): fragment for fragment in fragments}
+    strict = {os.path.realpath(path) for path in reached_only}
     used: set[str] = set()
     by_boundary: dict[str, set[str]] = {}
     for fragment in fragments:
@@ -119,7 +127,7 @@ def find_users(
             if (real, experiment_root) not in reached:
                 reached[real, experiment_root] = _reached(experiment, experiment_root, limits)
             files = reached[real, experiment_root]
-            hits = sorted((targets if files is None else files & targets) - {real})
+            hits = sorted((targets - strict if files is None else files & targets) - {real})
             used.update(hits)
             if not hits or real in exclude:
                 continue

@@ -139,18 +139,26 @@ def _take_fragments(
     selection: Selection, experiments_only: bool, root: str | None, limits: LoaderLimits
 ) -> tuple[list[str], dict[str, list[str]]]:
     """Replaces the named fragments of `selection` by the experiments that use them: (the
-    fragments checked so, experiment -> the fragments it uses). A fragment that no experiment
-    uses is skipped with `experiments_only`, else stays to be validated on its own."""
+    fragments checked so, experiment -> the files it uses). A fragment that no experiment
+    uses is skipped with `experiments_only`, else stays to be validated on its own.
+
+    With `experiments_only` (the pre-commit hook, given the changed files), a named
+    experiment is validated itself and its users are added too: a change to an experiment
+    that others extend can break them."""
     from noether.config.cli_fragments import find_users, is_named_fragment
 
     others = set(selection.others)
     by_name = {path for path in selection.named if is_named_fragment(path, root)}
     fragments = [path for path in selection.named if path in by_name or path in others]
-    if not fragments:
-        return [], {}
     taken = set(fragments)
+    bases = []
+    if experiments_only:
+        selected = set(selection.files)
+        bases = [path for path in selection.named if path in selected and path not in taken]
+    if not fragments and not bases:
+        return [], {}
     exclude = {os.path.realpath(path) for path in selection.files if path not in taken}
-    users = find_users(fragments, root, limits, exclude)
+    users = find_users(fragments + bases, root, limits, exclude, reached_only=bases)
     unused = set(users.unused)
     checked: list[str] = []
     for fragment in fragments:
