@@ -28,6 +28,15 @@ def _got(names: list[str]) -> str:
     return f" (got {', '.join(names)})" if names else ""
 
 
+class FieldRuleError(ValueError):
+    """A broken rule, as validation raises it; `conflicting` names the given fields of which
+    all but one must go (one-of rules), so that an error can say which to unset."""
+
+    def __init__(self, message: str, conflicting: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.conflicting = conflicting
+
+
 class FieldRule:
     """A rule over some fields of a schema."""
 
@@ -36,6 +45,16 @@ class FieldRule:
     def problem(self, model: Any) -> str | None:
         """What is wrong with `model` under this rule, or None."""
         raise NotImplementedError
+
+    def conflicting(self, model: Any) -> tuple[str, ...]:
+        """The given fields of which all but one must go, when that is the fix."""
+        return ()
+
+    def check(self, model: Any) -> None:
+        """Raises `FieldRuleError` when `model` breaks this rule."""
+        problem = self.problem(model)
+        if problem is not None:
+            raise FieldRuleError(problem, self.conflicting(model))
 
     def json_schema(self) -> dict[str, Any]:
         """The rule as a JSON Schema that the object must also satisfy."""
@@ -54,6 +73,9 @@ class ExactlyOne(FieldRule):
             return None
         return f"set exactly one of {', '.join(self.fields)}{_got(given)}"
 
+    def conflicting(self, model: Any) -> tuple[str, ...]:
+        return tuple(_given_names(model, self.fields))
+
     def json_schema(self) -> dict[str, Any]:
         return {"oneOf": [_given(name) for name in self.fields]}
 
@@ -71,6 +93,9 @@ class AtMostOne(FieldRule):
         if len(self.fields) == 2:
             return f"set {self.fields[0]} or {self.fields[1]}, not both"
         return f"set at most one of {', '.join(self.fields)}{_got(given)}"
+
+    def conflicting(self, model: Any) -> tuple[str, ...]:
+        return tuple(_given_names(model, self.fields))
 
     def json_schema(self) -> dict[str, Any]:
         pairs = itertools.combinations(self.fields, 2)

@@ -116,9 +116,7 @@ class RegistryBase(BaseModel):
     def check_field_rules(self) -> "RegistryBase":
         """The first broken rule of `field_rules`, as a validation error."""
         for rule in type(self).field_rules():
-            problem = rule.problem(self)
-            if problem is not None:
-                raise ValueError(problem)
+            rule.check(self)
         return self
 
     @classmethod

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from noether.config.errors import ConfigIssue
+from noether.config.field_rules import FieldRuleError
 from noether.config.loader.nodes import KeyPath, Loc, child, dotted, excerpt, locate
 
 _PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -92,18 +93,11 @@ def _key_in_message(tree: Any, message: str) -> tuple[KeyPath, str]:
     return tuple(steps), message[match.end() :]
 
 
-_GIVEN_FIELDS = re.compile(r"\(got ([\w, ]+)\)$|^set (\w+) or (\w+), not both$")
-"""The fields that a rule over several fields found given: `set exactly one of ... (got a, b)`,
-`set a or b, not both`."""
-
-
-def _overridden_fields(tree: Any, path: KeyPath, message: str, fallback: Loc) -> str:
-    """For a rule over several fields broken by an override (`trainer.max_updates=100` over a
-    file's max_epochs): which field the override set, and how to unset the other (`=null`)."""
-    match = _GIVEN_FIELDS.search(message)
-    if match is None:
-        return ""
-    given = match.group(1).split(", ") if match.group(1) else [match.group(2), match.group(3)]
+def _overridden_fields(tree: Any, path: KeyPath, item: Any, fallback: Loc) -> str:
+    """For a one-of rule broken by an override (`trainer.max_updates=100` over a file's
+    max_epochs): which field the override set, and how to unset the other (`=null`)."""
+    error = item.get("ctx", {}).get("error")
+    given = error.conflicting if isinstance(error, FieldRuleError) else ()
     notes = {name: locate(tree, (*path, name), fallback).note for name in given}
     overridden = [name for name, note in notes.items() if note]
     if not overridden or len(overridden) == len(given):
@@ -135,6 +129,6 @@ def issues_from_validation(
         if site.note:
             message += f" ({site.note})"
         else:
-            message += _overridden_fields(tree, path, message, fallback)
+            message += _overridden_fields(tree, path, item, fallback)
         issues.append(ConfigIssue(site.file, site.line, dotted(path) or "<root>", message))
     return issues
