@@ -92,6 +92,22 @@ def test_a_taken_rendezvous_port_ends_every_srun_task_promptly_naming_it(tmp_pat
     assert run_dirs(tmp_path) == []
 
 
+def test_a_rank_whose_rank_0_never_came_says_so_in_one_line(tmp_path: Path) -> None:
+    """Nothing listens at the port: torch's client retries until its timeout, logging each
+    try from C++ with a C++ stack trace; the rank's standard error holds only its error."""
+    port = free_port()
+    (process,) = _start_srun_tasks(tmp_path, port, "trainer.max_epochs=1", ranks=(1,), timeout=3)
+    (error,) = _finish([process])
+    assert process.returncode == 1, error
+    lines = [line for line in error.splitlines() if line.strip()]
+    assert lines == [
+        f"noether-train: rank 1 could not join the rendezvous at localhost:{port} within 3 s "
+        "(NOETHER_RENDEZVOUS_TIMEOUT): rank 0 did not open it (its own error says why), or "
+        "another program holds the port"
+    ], error
+    assert run_dirs(tmp_path) == []
+
+
 def test_a_job_given_the_port_of_another_job_is_refused_by_both_its_tasks(
     tmp_path: Path,
 ) -> None:

@@ -14,6 +14,7 @@ it), and every rank stops when any rank did, with that rank's exit code.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -189,6 +190,22 @@ def _check_address(launch: LaunchEnvironment, where: str) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def _cpp_log_dropped() -> Iterator[None]:
+    """Standard error (file descriptor 2) goes nowhere while torch connects: its C++ log
+    writes each failed try with a C++ stack trace, dozens of lines around the one-line error
+    that this module gives instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _connect(launch: LaunchEnvironment, where: str, timeout: float) -> dist.Store:  # type: ignore[name-defined]
     """torch's env:// rendezvous store, within `timeout` seconds.
 
@@ -210,10 +227,13 @@ def _connect(launch: LaunchEnvironment, where: str, timeout: float) -> dist.Stor
             outcome.append(exc)
 
     thread = threading.Thread(target=connect, name="noether-rendezvous", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout + 1.0  # torch's own timeout, when it applies, first
-    while thread.is_alive() and time.monotonic() < deadline:
-        thread.join(_POLL_SECONDS * 5)
+    with _cpp_log_dropped():
+        thread.start()
+        deadline = time.monotonic() + timeout + 1.0  # torch's own timeout, when it applies, first
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(_POLL_SECONDS * 5)
+        if thread.is_alive():  # torch's last retry may end a little after its timeout
+            thread.join(min(timeout, _EXIT_GRACE_SECONDS))
     if not outcome:
         # torch's call returning while the interpreter shuts down aborts the process: let it
         # end first, when it ends by itself (one waiting for a reply never does)
