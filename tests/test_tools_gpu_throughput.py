@@ -11,7 +11,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "bench" / "gpu_throughp
 
 def test_gpu_throughput_runs_tiny_on_cpu_and_prints_its_table():
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--device", "cpu", "--tiny", "--repeats", "1"],
+        [sys.executable, str(SCRIPT), "--device", "cpu", "--tiny", "--repeats", "1", "--bare"],
         capture_output=True,
         text=True,
         timeout=240,  # seconds in a quiet run; a shared CI host can be several times slower
@@ -26,6 +26,25 @@ def test_gpu_throughput_runs_tiny_on_cpu_and_prints_its_table():
         (workload, variant) for workload in "ABT" for variant in ("fp32", "bf16")
     ]
     for row in rows:
-        time_ratio, throughput = float(row[4]), float(row[5])
+        time_ratio, throughput, bare_ratio = float(row[4]), float(row[5]), float(row[6])
         assert time_ratio > 0 and abs(time_ratio * throughput - 1) < 0.01
+        assert bare_ratio > 0
         assert row[-1] in {"yes", "NO"}
+
+
+def test_gpu_throughput_profile_prints_each_sides_top_functions():
+    args = ["--device", "cpu", "--tiny", "--workload", "A", "--variants", "fp32", "--profile", "5"]
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for side in ("plain", "trainer"):
+        header = f"== A fp32 {side}: one run of 32 updates"
+        assert header in result.stdout
+        profile = result.stdout.split(header)[1]
+        assert "Ordered by: internal time" in profile and "run_backward" in profile
+    assert "time ratio" not in result.stdout  # no timing table in profile mode

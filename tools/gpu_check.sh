@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CUDA checks, run by hand on a machine with a GPU and a system-wide torch (no uv there):
 # the CUDA tests, the GPU throughput benchmark (trainer against a plain loop, one workload per
-# process, so a stage cut short by its time limit still leaves the others' rows), then the
-# quickstart on the GPU in every precision, with and without torch.compile. Expects the
+# process, so a stage cut short by its time limit still leaves the others' rows), the
+# quickstart on the GPU in every precision, with and without torch.compile, then a profile
+# of each side's host time. Expects the
 # workspace wheels (and any missing dependency wheels) in .whl/:
 #   uv build --all-packages -o .whl
 # Each stage has its own time limit (seconds); GPU_CHECK_SCALE=0.5 halves them all.
@@ -25,10 +26,10 @@ timeout "$(limit 100)" python3 -m pytest -q -p no:cacheprovider -rs \
     packages/noether-core/tests/test_core_host.py 2>&1 | tail -15
 
 echo "== GPU throughput: trainer against a plain loop (tools/bench/gpu_throughput.py)"
-for stage in A:150 B:100 T:200; do
+for stage in A:200 B:130 T:250; do
     workload=${stage%%:*}
     timeout "$(limit "${stage#*:}")" python3 tools/bench/gpu_throughput.py --device cuda \
-        --workload "$workload" 2>&1 | grep -v -i warning
+        --workload "$workload" --bare 2>&1 | grep -v -i warning
     echo "(workload $workload: exit ${PIPESTATUS[0]})"
 done
 
@@ -54,3 +55,7 @@ for variant in "float32" "bfloat16" "float16" \
     if [ "$status" -eq 0 ]; then grep -E "final loss/(online|val)/total|precision|fall" /tmp/qs.log
     else tail -8 /tmp/qs.log; fi
 done
+
+echo "== where the host time goes on A and B (gpu_throughput.py --profile)"
+timeout "$(limit 90)" python3 tools/bench/gpu_throughput.py --device cuda --workload A,B \
+    --variants fp32 --bare --profile 25 2>&1 | grep -v -i warning

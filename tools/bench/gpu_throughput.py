@@ -27,13 +27,18 @@ loop's on A; throughput >= 0.98x on B and T.
     uv run python tools/bench/gpu_throughput.py                    # CUDA, every workload
     uv run python tools/bench/gpu_throughput.py --workload T --variants bf16,bf16-compiled
     uv run python tools/bench/gpu_throughput.py --device cpu --tiny  # seconds; kept by CI
+    uv run python tools/bench/gpu_throughput.py --bare             # + trainer, no callbacks
+    uv run python tools/bench/gpu_throughput.py --profile 25       # cProfile of each side
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
+import io
 import itertools
+import pstats
 import random
 import statistics
 import sys
@@ -54,9 +59,12 @@ from noether.core.runs import PathProvider
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_workloads import (
+    TARGETS,
+    VARIANTS,
     GpuBenchModel,
     GpuBenchModelConfig,
     PooledDataset,
+    Variant,
     Workload,
     parameter_count,
     workloads,
@@ -65,24 +73,6 @@ from loop_overhead import BenchTrainerConfig, MseTrainer, make_tracker
 from turn_taking import Side, pin_to_one_cpu, run_round
 
 LR = 1e-4
-
-
-@dataclass(frozen=True)
-class Variant:
-    """Precision and compilation of both sides."""
-
-    name: str
-    precision: str
-    compile: bool
-
-
-VARIANTS = {
-    "fp32": Variant("fp32", "float32", False),
-    "bf16": Variant("bf16", "bfloat16", False),
-    "bf16-compiled": Variant("bf16-compiled", "bfloat16", True),
-}
-TARGETS = {"A": ("time", 1.05), "B": ("throughput", 0.98), "T": ("throughput", 0.98)}
-"""Per workload: which ratio has a target, and the bound (time <=, throughput >=)."""
 
 
 class CudaEventClock:
@@ -157,11 +147,12 @@ def trainer_side(
     tracker_kind: str,
     output: Path,
     run_updates: int,
+    default_callbacks: bool = True,
 ) -> Callable[[], Side]:
-    """A maker of trainer sides (default callbacks on); the model is kept over rounds, the
-    trainer is built in each side's timed body, its tracker outside the timing. With
-    `run_updates`, the default callbacks log and track at the intervals of a run that long,
-    not of the bench's few updates (0: the bench's own length)."""
+    """A maker of trainer sides (default callbacks on unless told); the model is kept over
+    rounds, the trainer is built in each side's timed body, its tracker outside the timing.
+    With `run_updates`, the default callbacks log and track at the intervals of a run that
+    long, not of the bench's few updates (0: the bench's own length)."""
     model = make_model(workload, device)
     config = BenchTrainerConfig(
         max_updates=workload.updates,
@@ -170,6 +161,7 @@ def trainer_side(
         target_properties=["y"],
         precision=variant.precision,  # type: ignore[arg-type]
         use_torch_compile=variant.compile,
+        add_default_callbacks=default_callbacks,
     )
     if run_updates:  # the intervals the defaults choose in a run of that length
         intervals = default_intervals(config, run_updates)
@@ -208,29 +200,50 @@ class Row:
         turns = list(zip(*self.rounds[side], strict=True))
         return sum(statistics.median(t) for t in turns) / (len(turns) * self.per_turn)
 
-    @property
-    def time_ratio(self) -> float:
-        """Time per update, trainer over plain."""
-        return self.seconds_per_update("trainer") / self.seconds_per_update("plain")
+    def ratio(self, side: str = "trainer") -> float:
+        """Time per update, `side` over plain."""
+        return self.seconds_per_update(side) / self.seconds_per_update("plain")
 
     def line(self) -> str:
         plain = self.seconds_per_update("plain") * 1e6
         trainer = self.seconds_per_update("trainer") * 1e6
         kind, bound = TARGETS[self.workload.name]
-        value = self.time_ratio if kind == "time" else 1 / self.time_ratio
+        value = self.ratio() if kind == "time" else 1 / self.ratio()
         met = value <= bound if kind == "time" else value >= bound
         target = f"{kind} {'<=' if kind == 'time' else '>='} {bound:.2f}"
+        bare = f"{self.ratio('bare'):10.3f}" if "bare" in self.rounds else f"{'-':>10s}"
         return (
             f"{self.workload.name:8s} {self.variant.name:14s} {plain:11.1f} {trainer:11.1f} "
-            f"{self.time_ratio:11.3f} {1 / self.time_ratio:11.3f}   {target:18s} "
+            f"{self.ratio():11.3f} {1 / self.ratio():11.3f} {bare}   {target:18s} "
             f"{'yes' if met else 'NO'}"
         )
 
 
 HEADER = (
     f"{'workload':8s} {'variant':14s} {'plain us':>11s} {'trainer us':>11s} "
-    f"{'time ratio':>11s} {'throughput':>11s}   {'target':18s} met"
+    f"{'time ratio':>11s} {'throughput':>11s} {'bare ratio':>10s}   {'target':18s} met"
 )
+
+
+def side_makers(
+    workload: Workload,
+    variant: Variant,
+    device: torch.device,
+    args: argparse.Namespace,
+    output: Path,
+) -> dict[str, Callable[[], Side]]:
+    """plain, trainer and, with `--bare`, the trainer without default callbacks."""
+    dataset = PooledDataset(workload, workload.updates * workload.batch_size)
+    tracker, run_updates = args.tracker, args.run_updates
+    makers = {
+        "plain": plain_side(workload, dataset, device, variant),
+        "trainer": trainer_side(workload, dataset, device, variant, tracker, output, run_updates),
+    }
+    if args.bare:
+        makers["bare"] = trainer_side(
+            workload, dataset, device, variant, tracker, output, run_updates, False
+        )
+    return makers
 
 
 def bench(
@@ -242,13 +255,7 @@ def bench(
     output: Path,
 ) -> Row:
     """A warm-up round, then `args.repeats` rounds in alternating order."""
-    dataset = PooledDataset(workload, workload.updates * workload.batch_size)
-    makers = {
-        "plain": plain_side(workload, dataset, device, variant),
-        "trainer": trainer_side(
-            workload, dataset, device, variant, args.tracker, output, args.run_updates
-        ),
-    }
+    makers = side_makers(workload, variant, device, args, output)
     per_turn = max(1, workload.updates // args.turns)
     row = Row(workload, variant, per_turn, {name: [] for name in makers})
     orders = list(itertools.permutations(makers))
@@ -260,6 +267,29 @@ def bench(
             for name, seconds in zip(order, turns, strict=True):
                 row.rounds[name].append(seconds[1:-1])
     return row
+
+
+def profile(
+    workload: Workload,
+    variant: Variant,
+    device: torch.device,
+    args: argparse.Namespace,
+    output: Path,
+) -> None:
+    """cProfile of one run of each side after a warm-up run, by own time: where a side's
+    host time goes, to tell the trainer's extra time apart on a machine lent for minutes."""
+    for name, make in side_makers(workload, variant, device, args, output).items():
+        warm_up = make()
+        warm_up.body()
+        warm_up.close()
+        side = make()
+        with cProfile.Profile() as profiler:
+            side.body()
+        side.close()
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(args.profile)
+        print(f"== {workload.name} {variant.name} {name}: one run of {workload.updates} updates")
+        print(stream.getvalue().strip(), flush=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -278,6 +308,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--turns", type=int, default=16, help="turns each side takes per run")
     parser.add_argument("--tracker", choices=["jsonl", "noop"], default="jsonl")
     parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (device cpu)")
+    parser.add_argument(
+        "--bare", action="store_true", help="also time the trainer without default callbacks"
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="instead of timing, cProfile one run of each side and print its top ROWS functions",
+    )
     parser.add_argument(
         "--run-updates",
         type=int,
@@ -328,14 +368,22 @@ def main(argv: list[str] | None = None) -> int:
             f"  {name}: {workload.description}, batch {workload.batch_size}, "
             f"{params:,} parameters, {workload.updates} updates per run"
         )
-    print(HEADER)
+    if not args.profile:
+        print(HEADER)
     with tempfile.TemporaryDirectory(prefix="noether-gpu-bench-") as tmp:
         for name in names:
             for variant in args.variants.split(","):
+                if args.profile:
+                    profile(chosen[name], VARIANTS[variant], device, args, Path(tmp))
+                    continue
                 # a row as soon as it is measured: a run cut short still shows what it measured
                 row = bench(chosen[name], VARIANTS[variant], device, args, clock, Path(tmp))
                 print(row.line(), flush=True)
-    print("time ratio: trainer / plain time per update; throughput: plain / trainer")
+    if not args.profile:
+        print(
+            "time ratio: trainer / plain time per update; throughput: plain / trainer; "
+            "bare ratio (--bare): the trainer without default callbacks / plain"
+        )
     if args.tiny:
         print("tiny sizes: this run checks that the benchmark works, its ratios mean little")
     return 0

@@ -1,5 +1,6 @@
 """Workloads of `gpu_throughput.py`: two MLPs and a point-cloud transformer, each with its
-data (dicts `{"x", "y"}`), in a realistic size for a GPU and a tiny one for CI on CPU."""
+data (dicts `{"x", "y"}`), in a realistic size for a GPU and a tiny one for CI on CPU; the
+precision variants both sides run in, and each workload's target."""
 
 from __future__ import annotations
 
@@ -13,6 +14,24 @@ from torch.utils.data import Dataset
 
 from noether.config import ModelConfig
 from noether.core.models.base import ModelBase
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Precision and compilation of both sides."""
+
+    name: str
+    precision: str
+    compile: bool
+
+
+VARIANTS = {
+    "fp32": Variant("fp32", "float32", False),
+    "bf16": Variant("bf16", "bfloat16", False),
+    "bf16-compiled": Variant("bf16-compiled", "bfloat16", True),
+}
+TARGETS = {"A": ("time", 1.05), "B": ("throughput", 0.98), "T": ("throughput", 0.98)}
+"""Per workload: which ratio has a target, and the bound (time <=, throughput >=)."""
 
 
 @dataclass(frozen=True)
