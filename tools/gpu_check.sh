@@ -3,9 +3,12 @@
 # the CUDA tests, the GPU throughput benchmark (trainer against a plain loop, one workload per
 # process, so a stage cut short by its time limit still leaves the others' rows), the
 # quickstart on the GPU in every precision, with and without torch.compile, then a profile
-# of each side's host time. Expects the
-# workspace wheels (and any missing dependency wheels) in .whl/:
-#   uv build --all-packages -o .whl
+# of each side's host time. Expects the workspace wheels, and those of any dependency the
+# machine lacks, in .whl/ (a GPU machine with Python 3.12 and torch but no pydantic):
+#   uv build --all-packages -o .whl && rm .whl/*.tar.gz
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux2014_x86_64 -d .whl pydantic==<locked> pydantic-core==<locked> \
+#       annotated-types typing-inspection typing-extensions
 # Each stage has its own time limit (seconds); GPU_CHECK_SCALE=0.5 halves them all.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
