@@ -227,13 +227,12 @@ def _connect(launch: LaunchEnvironment, where: str, timeout: float) -> dist.Stor
             outcome.append(exc)
 
     thread = threading.Thread(target=connect, name="noether-rendezvous", daemon=True)
+    # torch's own timeout, when it applies, first: its last retry may end a little after it
+    deadline = time.monotonic() + timeout + 1.0 + min(timeout, _EXIT_GRACE_SECONDS)
     with _cpp_log_dropped():
         thread.start()
-        deadline = time.monotonic() + timeout + 1.0  # torch's own timeout, when it applies, first
         while thread.is_alive() and time.monotonic() < deadline:
             thread.join(_POLL_SECONDS * 5)
-        if thread.is_alive():  # torch's last retry may end a little after its timeout
-            thread.join(min(timeout, _EXIT_GRACE_SECONDS))
     if not outcome:
         # torch's call returning while the interpreter shuts down aborts the process: let it
         # end first, when it ends by itself (one waiting for a reply never does)
