@@ -36,28 +36,32 @@ for stage in A:200 B:130 T:250; do
     echo "(workload $workload: exit ${PIPESTATUS[0]})"
 done
 
+# quickstart CACHE OVERRIDES...: one quickstart run on the GPU with its own inductor cache.
+quickstart() {
+    local cache=$1 start status
+    shift
+    echo "== quickstart on cuda: $* (inductor cache: $cache)"
+    start=$(date +%s.%N)
+    TORCHINDUCTOR_CACHE_DIR="$caches/$cache" timeout "$(limit 80)" python3 -m noether.core.cli \
+        examples/quickstart/config.yaml output_path=/tmp/runs device=cuda "$@" > /tmp/qs.log 2>&1
+    status=$?
+    echo "exit $status wall $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s"
+    if [ "$status" -eq 0 ]; then grep -E "final loss/(online|val)/total|precision|fall" /tmp/qs.log
+    else tail -8 /tmp/qs.log; fi
+}
+
 # Each compiled variant gets its own inductor cache, and the float16 one runs again on the
 # bfloat16 one's cache: on an H200 (torch 2.11) the two compiled runs, sharing one cache,
 # trained to the same online loss to 7 digits; a difference between the two float16 runs
 # below would show that a cached graph ignored the autocast dtype.
 caches=$(mktemp -d)
-for variant in "float32" "bfloat16" "float16" \
-    "bfloat16 trainer.use_torch_compile=true" "float16 trainer.use_torch_compile=true" \
-    "float16 trainer.use_torch_compile=true cache=bfloat16"; do
-    echo "== quickstart on cuda: precision=$variant"
-    cache=${variant##*cache=}
-    [ "$cache" = "$variant" ] && cache=${variant%% *}
-    variant=${variant% cache=*}
-    start=$(date +%s.%N)
-    # shellcheck disable=SC2086
-    TORCHINDUCTOR_CACHE_DIR="$caches/$cache" timeout "$(limit 80)" python3 -m noether.core.cli \
-        examples/quickstart/config.yaml output_path=/tmp/runs device=cuda \
-        trainer.precision=$variant > /tmp/qs.log 2>&1
-    status=$?
-    echo "exit $status wall $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s"
-    if [ "$status" -eq 0 ]; then grep -E "final loss/(online|val)/total|precision|fall" /tmp/qs.log
-    else tail -8 /tmp/qs.log; fi
+for precision in float32 bfloat16 float16; do
+    quickstart "$precision" trainer.precision=$precision
 done
+for precision in bfloat16 float16; do
+    quickstart "$precision" trainer.precision=$precision trainer.use_torch_compile=true
+done
+quickstart bfloat16 trainer.precision=float16 trainer.use_torch_compile=true
 
 echo "== where the host time goes on A and B (gpu_throughput.py --profile)"
 timeout "$(limit 90)" python3 tools/bench/gpu_throughput.py --device cuda --workload A,B \

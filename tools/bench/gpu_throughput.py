@@ -207,14 +207,15 @@ class Row:
     def line(self) -> str:
         plain = self.seconds_per_update("plain") * 1e6
         trainer = self.seconds_per_update("trainer") * 1e6
+        ratio = self.ratio()
         kind, bound = TARGETS[self.workload.name]
-        value = self.ratio() if kind == "time" else 1 / self.ratio()
+        value = ratio if kind == "time" else 1 / ratio
         met = value <= bound if kind == "time" else value >= bound
         target = f"{kind} {'<=' if kind == 'time' else '>='} {bound:.2f}"
         bare = f"{self.ratio('bare'):10.3f}" if "bare" in self.rounds else f"{'-':>10s}"
         return (
             f"{self.workload.name:8s} {self.variant.name:14s} {plain:11.1f} {trainer:11.1f} "
-            f"{self.ratio():11.3f} {1 / self.ratio():11.3f} {bare}   {target:18s} "
+            f"{ratio:11.3f} {1 / ratio:11.3f} {bare}   {target:18s} "
             f"{'yes' if met else 'NO'}"
         )
 
