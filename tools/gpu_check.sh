@@ -29,10 +29,10 @@ timeout "$(limit 100)" python3 -m pytest -q -p no:cacheprovider -rs \
     packages/noether-core/tests/test_core_host.py 2>&1 | tail -15
 
 echo "== GPU throughput: trainer against a plain loop (tools/bench/gpu_throughput.py)"
-for stage in A:200 B:130 T:250; do
+for stage in A:150 B:100 T:240; do
     workload=${stage%%:*}
     timeout "$(limit "${stage#*:}")" python3 tools/bench/gpu_throughput.py --device cuda \
-        --workload "$workload" --bare 2>&1 | grep -v -i warning
+        --workload "$workload" --control 2>&1 | grep -v -i warning
     echo "(workload $workload: exit ${PIPESTATUS[0]})"
 done
 
@@ -50,18 +50,24 @@ quickstart() {
     else tail -8 /tmp/qs.log; fi
 }
 
-# Each compiled variant gets its own inductor cache, and the float16 one runs again on the
-# bfloat16 one's cache: on an H200 (torch 2.11) the two compiled runs, sharing one cache,
-# trained to the same online loss to 7 digits; a difference between the two float16 runs
-# below would show that a cached graph ignored the autocast dtype.
+# A float16 compiled run must not get the graph of a bfloat16 one from a shared cache: on an
+# H200 (torch 2.11) it did, before the trainer put the autocast dtype into torch's cache key
+# tag (noether.core.trainer.compiling). So the float16 one runs on its own cache, then again
+# on the bfloat16 one's: both must train to the same loss.
 caches=$(mktemp -d)
+quickstart bfloat16 trainer.precision=bfloat16 trainer.use_torch_compile=true
+quickstart float16 trainer.precision=float16 trainer.use_torch_compile=true
+own=$(grep -m1 "final loss/online/total" /tmp/qs.log)
+quickstart bfloat16 trainer.precision=float16 trainer.use_torch_compile=true
+shared=$(grep -m1 "final loss/online/total" /tmp/qs.log)
+if [ -n "$own" ] && [ "$own" = "$shared" ]; then
+    echo "float16 compiled on the bfloat16 cache: same loss as on its own cache (ok)"
+else
+    echo "float16 compiled on the bfloat16 cache: '$shared', on its own: '$own' (DIFFERENT)"
+fi
 for precision in float32 bfloat16 float16; do
     quickstart "$precision" trainer.precision=$precision
 done
-for precision in bfloat16 float16; do
-    quickstart "$precision" trainer.precision=$precision trainer.use_torch_compile=true
-done
-quickstart bfloat16 trainer.precision=float16 trainer.use_torch_compile=true
 
 echo "== where the host time goes on A and B (gpu_throughput.py --profile)"
 timeout "$(limit 90)" python3 tools/bench/gpu_throughput.py --device cuda --workload A,B \

@@ -16,7 +16,10 @@ boundaries nothing synchronises, so each side keeps the GPU queue as full as it 
 turns are timed with `perf_counter`. Only the steady state counts: the first turn (set-up,
 first updates, compilation in the warm-up round) and the last (tear-down) are left out, so
 every counted turn has the same number of updates. Per side, the medians over rounds of
-each counted turn, summed, give its time per update.
+each counted turn, summed, give its time per update. The process is pinned to one CPU
+(`--cpu`; `--no-pin` leaves it free) on a GPU as well: there both sides are bound by the
+host, and a thread moved between CPUs times differently. `--control` adds a second plain
+loop, whose ratio to the first shows how finely a run tells sides apart.
 
 Workloads: A (MLP 32-64-64-1, batch 64: launch bound), B (MLP 256-1024-1024-256, batch 128)
 and T (a point-cloud transformer: 65,536 points per cloud, 2 clouds per batch, patches of 64
@@ -27,7 +30,8 @@ loop's on A; throughput >= 0.98x on B and T.
     uv run python tools/bench/gpu_throughput.py                    # CUDA, every workload
     uv run python tools/bench/gpu_throughput.py --workload T --variants bf16,bf16-compiled
     uv run python tools/bench/gpu_throughput.py --device cpu --tiny  # seconds; kept by CI
-    uv run python tools/bench/gpu_throughput.py --bare             # + trainer, no callbacks
+    uv run python tools/bench/gpu_throughput.py --bare --control   # + trainer, no callbacks;
+                                                                   # + a second plain loop
     uv run python tools/bench/gpu_throughput.py --profile 25       # cProfile of each side
 """
 
@@ -212,17 +216,21 @@ class Row:
         value = ratio if kind == "time" else 1 / ratio
         met = value <= bound if kind == "time" else value >= bound
         target = f"{kind} {'<=' if kind == 'time' else '>='} {bound:.2f}"
-        bare = f"{self.ratio('bare'):10.3f}" if "bare" in self.rounds else f"{'-':>10s}"
+        optional = " ".join(
+            f"{self.ratio(side):10.3f}" if side in self.rounds else f"{'-':>10s}"
+            for side in ("bare", "control")
+        )
         return (
             f"{self.workload.name:8s} {self.variant.name:14s} {plain:11.1f} {trainer:11.1f} "
-            f"{ratio:11.3f} {1 / ratio:11.3f} {bare}   {target:18s} "
+            f"{ratio:11.3f} {1 / ratio:11.3f} {optional}   {target:18s} "
             f"{'yes' if met else 'NO'}"
         )
 
 
 HEADER = (
     f"{'workload':8s} {'variant':14s} {'plain us':>11s} {'trainer us':>11s} "
-    f"{'time ratio':>11s} {'throughput':>11s} {'bare ratio':>10s}   {'target':18s} met"
+    f"{'time ratio':>11s} {'throughput':>11s} {'bare ratio':>10s} {'control':>10s}   "
+    f"{'target':18s} met"
 )
 
 
@@ -233,13 +241,16 @@ def side_makers(
     args: argparse.Namespace,
     output: Path,
 ) -> dict[str, Callable[[], Side]]:
-    """plain, trainer and, with `--bare`, the trainer without default callbacks."""
+    """plain, trainer and, with `--control`, a second plain loop and, with `--bare`, the
+    trainer without default callbacks."""
     dataset = PooledDataset(workload, workload.updates * workload.batch_size)
     tracker, run_updates = args.tracker, args.run_updates
     makers = {
         "plain": plain_side(workload, dataset, device, variant),
         "trainer": trainer_side(workload, dataset, device, variant, tracker, output, run_updates),
     }
+    if args.control:
+        makers["control"] = plain_side(workload, dataset, device, variant)
     if args.bare:
         makers["bare"] = trainer_side(
             workload, dataset, device, variant, tracker, output, run_updates, False
@@ -257,7 +268,7 @@ def bench(
 ) -> Row:
     """A warm-up round, then `args.repeats` rounds in alternating order."""
     makers = side_makers(workload, variant, device, args, output)
-    per_turn = max(1, workload.updates // args.turns)
+    per_turn = max(1, workload.updates // (args.turns or workload.turns))
     row = Row(workload, variant, per_turn, {name: [] for name in makers})
     orders = list(itertools.permutations(makers))
     random.Random(0).shuffle(orders)
@@ -306,11 +317,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "variant on CPU, where compiling takes minutes)",
     )
     parser.add_argument("--repeats", type=int, default=None, help="rounds (default 5; tiny 2)")
-    parser.add_argument("--turns", type=int, default=16, help="turns each side takes per run")
+    parser.add_argument(
+        "--turns",
+        type=int,
+        default=None,
+        help="turns each side takes per run (default 16; 8 on T, whose updates are long)",
+    )
     parser.add_argument("--tracker", choices=["jsonl", "noop"], default="jsonl")
-    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (device cpu)")
+    parser.add_argument(
+        "--cpu", type=int, default=None, help="CPU to pin the process to (default: the last)"
+    )
+    parser.add_argument("--no-pin", action="store_true", help="leave the process unpinned")
     parser.add_argument(
         "--bare", action="store_true", help="also time the trainer without default callbacks"
+    )
+    parser.add_argument(
+        "--control", action="store_true", help="also time a second plain loop (noise floor)"
     )
     parser.add_argument(
         "--profile",
@@ -355,8 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{torch.cuda.get_device_name(device)}, clock: CUDA events"
     else:
         torch.set_num_threads(1)
-        where = f"cpu {pin_to_one_cpu(args.cpu)}, 1 thread, clock: perf_counter"
+        where = "1 thread, clock: perf_counter"
         clock = time.perf_counter
+    # on a GPU too: both sides are bound by the host, and threads that the scheduler moves
+    # between CPUs time differently (see loop_overhead.py)
+    where = f"host cpu {'not pinned' if args.no_pin else pin_to_one_cpu(args.cpu)}, {where}"
     chosen = workloads(args.tiny)
     names = [name.strip() for name in args.workload.split(",")]
     print(f"torch {torch.__version__}, {where}, {args.repeats} rounds, tracker {args.tracker}")
@@ -383,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.profile:
         print(
             "time ratio: trainer / plain time per update; throughput: plain / trainer; "
-            "bare ratio (--bare): the trainer without default callbacks / plain"
+            "bare ratio (--bare): the trainer without default callbacks / plain; control "
+            "(--control): a second plain loop / plain, how finely this run tells sides apart"
         )
     if args.tiny:
         print("tiny sizes: this run checks that the benchmark works, its ratios mean little")

@@ -48,6 +48,9 @@ class Workload:
     """One sample's target."""
     model: dict[str, int | tuple[int, ...]]
     """Keyword arguments of the model (`dims` for an MLP, sizes for the transformer)."""
+    turns: int = 16
+    """Turns each side takes per run (the first and last are not counted); fewer for T,
+    whose updates are long: each turn starts with the GPU's queue drained."""
 
 
 def workloads(tiny: bool) -> dict[str, Workload]:
@@ -55,10 +58,12 @@ def workloads(tiny: bool) -> dict[str, Workload]:
     if tiny:
         points, dim, layers, patch = 512, 32, 2, 32
         updates = {"A": 32, "B": 8, "T": 8}
+        t_turns = 4
         b_dims: tuple[int, ...] = (64, 128, 128, 64)
     else:
         points, dim, layers, patch = 65_536, 256, 6, 64
         updates = {"A": 1_024, "B": 512, "T": 64}
+        t_turns = 8
         b_dims = (256, 1024, 1024, 256)
     return {
         "A": Workload(
@@ -81,6 +86,7 @@ def workloads(tiny: bool) -> dict[str, Workload]:
             (points, 6),
             (points, 1),
             {"dim": dim, "layers": layers, "patch": patch, "in_dim": 6, "out_dim": 1},
+            t_turns,
         ),
     }
 

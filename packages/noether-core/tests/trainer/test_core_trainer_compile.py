@@ -133,3 +133,36 @@ def test_a_compiled_run_on_cpu_matches_the_eager_run():
     make_trainer(config, data).train(compiled)
     for a, b in zip(eager.parameters(), compiled.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+class TagRecordingTrainer(MseTrainer):
+    """Records torch's compile cache key tag at every step (where the model gets compiled)."""
+
+    tags: list[str]
+
+    def train_step(self, batch, model):
+        self.tags.append(torch.compiler.config.cache_key_tag)
+        return super().train_step(batch, model)
+
+
+@pytest.mark.parametrize(
+    ("precision", "compiled", "user_tag", "while_training"),
+    [
+        ("bfloat16", True, "", "autocast-bfloat16"),
+        ("bfloat16", True, "mine", "mine+autocast-bfloat16"),
+        ("float32", True, "mine", "mine"),
+        ("bfloat16", False, "", ""),
+    ],
+)
+def test_a_compiled_run_that_autocasts_keys_torchs_compile_caches_by_its_dtype(
+    compile_calls, precision, compiled, user_tag, while_training
+):
+    """torch 2.11's AOTAutograd cache served a bfloat16 graph to a float16 run (on an H200):
+    the dtype goes into the cache key tag while such a run trains, and the tag is restored."""
+    config = make_config(max_updates=2, precision=precision, use_torch_compile=compiled)
+    with torch.compiler.config.patch(cache_key_tag=user_tag):
+        trainer = make_trainer(config, trainer_cls=TagRecordingTrainer)
+        trainer.tags = []
+        trainer.train(make_model())
+        assert trainer.tags == [while_training, while_training]
+        assert torch.compiler.config.cache_key_tag == user_tag

@@ -18,16 +18,25 @@ overwritten. The trainer therefore marks the start of each update itself
 iteration and the gradients stay valid until the optimizer step and `zero_grad` (which drops
 them) are done. Once marked, torch takes iterations from the marks only, for every CUDA graph
 of the process: a model output kept past its update must be cloned.
+
+Compiled graphs are cached on disk across runs, and torch's AOTAutograd cache (in torch 2.11,
+for one) keys a graph compiled under autocast by whether autocast was on, not by its dtype:
+on an H200 a float16 quickstart compiled after a bfloat16 one, sharing the cache, trained
+the bfloat16 graph (the bfloat16 run's loss to 7 digits). A run that autocasts therefore adds
+its dtype to torch's cache key tag while it trains (`autocast_cache_key`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+from noether.core.precision import dtype_name
 
 if TYPE_CHECKING:
     from noether.config import BaseTrainerConfig
@@ -92,3 +101,20 @@ def update_start_marker(compiled: bool, device: torch.device) -> Callable[[], No
     if not compiled or device.type != "cuda":
         return None
     return torch.compiler.cudagraph_mark_step_begin
+
+
+@contextlib.contextmanager
+def autocast_cache_key(compiled: bool, precision: torch.dtype) -> Iterator[None]:
+    """While a compiled run that autocasts trains: `torch.compiler.config.cache_key_tag` with
+    the autocast dtype added (`+autocast-bfloat16`), so that its cached graphs are never
+    served to a run in another dtype (see the module docstring). A tag the user set is kept
+    in front; a torch without the tag (before 2.6) gets nothing."""
+    config = getattr(torch.compiler, "config", None)
+    if not compiled or precision == torch.float32 or not hasattr(config, "cache_key_tag"):
+        yield
+        return
+    assert config is not None
+    tag = f"autocast-{dtype_name(precision)}"
+    user_tag = config.cache_key_tag
+    with config.patch(cache_key_tag=f"{user_tag}+{tag}" if user_tag else tag):
+        yield

@@ -22,7 +22,7 @@ from noether.core.data.workers import stop_workers
 from noether.core.distributed import get_rank, get_world_size
 from noether.core.models.base import ModelBase
 from noether.core.signals import catch_stop_signals
-from noether.core.trainer.compiling import update_start_marker
+from noether.core.trainer.compiling import autocast_cache_key, update_start_marker
 from noether.core.trainer.loop import TrainingLoop
 from noether.core.trainer.nonfinite import FiniteWeightsCheck, NonFiniteLossGuard
 from noether.core.trainer.step import StepResult
@@ -86,7 +86,10 @@ class TrainerRun:
         loop = self.build_loop(dist_model)
         stopped_by = None
         try:
-            with catch_stop_signals(trainer.config.save_on_sigint) as stop_request:
+            with (
+                catch_stop_signals(trainer.config.save_on_sigint) as stop_request,
+                autocast_cache_key(trainer.config.use_torch_compile, trainer.step_runner.precision),
+            ):
                 data_iter = iter(loader)
                 dist_model.eval()
                 stop = trainer.dispatcher.call_hook(trainer.callbacks, "before_training")
