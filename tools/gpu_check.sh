@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # CUDA checks, run by hand on a machine with a GPU and a system-wide torch (no uv there):
-# the CUDA tests, the GPU throughput benchmark (trainer against a plain loop, one workload per
-# process, so a stage cut short by its time limit still leaves the others' rows), the
-# quickstart on the GPU in every precision, with and without torch.compile, then a profile
-# of each side's host time. Expects the workspace wheels, and those of any dependency the
-# machine lacks, in .whl/ (a GPU machine with Python 3.12 and torch but no pydantic):
+# the CUDA tests, the prefetcher's host time per batch, the GPU throughput benchmark (trainer
+# against a plain loop, one workload per process, so a stage cut short by its time limit still
+# leaves the others' rows), the quickstart on the GPU in every precision, with and without
+# torch.compile, then a profile of each side's host time. Expects the workspace wheels, and
+# those of any dependency the machine lacks, in .whl/ (a GPU machine with Python 3.12 and
+# torch but no pydantic):
 #   uv build --all-packages -o .whl && rm .whl/*.tar.gz
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux2014_x86_64 -d .whl pydantic==<locked> pydantic-core==<locked> \
@@ -27,6 +28,9 @@ timeout "$(limit 100)" python3 -m pytest -q -p no:cacheprovider -rs \
     packages/noether-core/tests/models/test_core_model_base.py \
     packages/noether-core/tests/test_core_build.py \
     packages/noether-core/tests/test_core_host.py 2>&1 | tail -15
+
+echo "== host time per batch of the side-stream prefetcher (tools/bench/prefetch_copy.py)"
+timeout "$(limit 40)" python3 tools/bench/prefetch_copy.py 2>&1 | grep -v -i warning
 
 echo "== GPU throughput: trainer against a plain loop (tools/bench/gpu_throughput.py)"
 for stage in A:150 B:100 T:240; do
