@@ -42,14 +42,12 @@ class CudaPrefetcher:
     """Iterates `batches` (dicts) with their tensors already on `device`.
 
     Each batch's tensors are copied with `non_blocking=True` on a side stream when the
-    batch before it is handed out, and an event is recorded after the copy. Handing out a
-    batch makes the compute stream (the stream current when the prefetcher was made) wait
-    for that event (a GPU-side wait: the host does not block) and marks the batch's tensors
-    as used by the compute stream (`record_stream`), so the caching allocator does not give
-    their memory to another tensor before the compute that reads them is done. One event
-    serves every batch: a wait applies to the event's latest recording at the time it is
-    queued. Non-blocking copies overlap only from page-locked memory: the run's loader pins
-    by default on CUDA.
+    batch before it is handed out. Handing out a batch makes the compute stream (the stream
+    current when the prefetcher was made) wait for its copy (`wait_stream`, a GPU-side wait:
+    the host does not block) and marks its tensors as used by the compute stream
+    (`record_stream`), so the caching allocator does not give their memory to another tensor
+    before the compute that reads them is done. Non-blocking copies overlap only from
+    page-locked memory: the run's loader pins by default on CUDA.
 
     Values that are not tensors are passed through unchanged (see `map_tensors`).
     """
@@ -61,7 +59,6 @@ class CudaPrefetcher:
         self.device = device
         self.stream = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
         self.compute = torch.cuda.current_stream(device)
-        self.copied = torch.cuda.Event()  # type: ignore[no-untyped-call]
         self.next_batch: Batch | None = None
         self.exhausted = False
         self._load_next()
@@ -73,7 +70,7 @@ class CudaPrefetcher:
         batch = self.next_batch
         if batch is None:
             raise StopIteration
-        self.compute.wait_event(self.copied)
+        self.compute.wait_stream(self.stream)
         map_tensors(self._record, batch)
         self._load_next()
         return batch
@@ -95,4 +92,3 @@ class CudaPrefetcher:
             return
         with torch.cuda.stream(self.stream):
             self.next_batch = to_device(batch, self.device)
-            self.copied.record(self.stream)
