@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import gc
 import io
 import itertools
 import pstats
@@ -413,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.tiny:
         print("tiny sizes: this run checks that the benchmark works, its ratios mean little")
+    # the sides' trainers, in reference cycles, go now, not during the interpreter's shutdown
+    # after CUDA's: an H200 run of A ended with a segfault, one of B hung, after their rows
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return 0
 
 
