@@ -29,6 +29,7 @@ its dtype to torch's cache key tag while it trains (`autocast_cache_key`).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -109,11 +110,12 @@ def autocast_cache_key(compiled: bool, precision: torch.dtype) -> Iterator[None]
     the autocast dtype added (`+autocast-bfloat16`), so that its cached graphs are never
     served to a run in another dtype (see the module docstring). A tag the user set is kept
     in front; a torch without the tag (before 2.6) gets nothing."""
-    config = getattr(torch.compiler, "config", None)
+    config: Any = None
+    with contextlib.suppress(ImportError):  # torch before 2.6 has none
+        config = importlib.import_module("torch.compiler.config")
     if not compiled or precision == torch.float32 or not hasattr(config, "cache_key_tag"):
         yield
         return
-    assert config is not None
     tag = f"autocast-{dtype_name(precision)}"
     user_tag = config.cache_key_tag
     with config.patch(cache_key_tag=f"{user_tag}+{tag}" if user_tag else tag):
