@@ -206,6 +206,12 @@ def _cpp_log_dropped() -> Iterator[None]:
         os.close(saved)
 
 
+def _join_quietly(thread: threading.Thread, seconds: float) -> None:
+    """Waits up to `seconds` for torch's connecting thread, with its C++ log dropped."""
+    with _cpp_log_dropped():
+        thread.join(seconds)
+
+
 def _connect(launch: LaunchEnvironment, where: str, timeout: float) -> dist.Store:  # type: ignore[name-defined]
     """torch's env:// rendezvous store, within `timeout` seconds.
 
@@ -235,8 +241,9 @@ def _connect(launch: LaunchEnvironment, where: str, timeout: float) -> dist.Stor
             thread.join(_POLL_SECONDS * 5)
     if not outcome:
         # torch's call returning while the interpreter shuts down aborts the process: let it
-        # end first, when it ends by itself (one waiting for a reply never does)
-        atexit.register(thread.join, _EXIT_GRACE_SECONDS)
+        # end first, when it ends by itself (one waiting for a reply never does), its log
+        # dropped still (on a loaded host torch may start trying late, and log after this)
+        atexit.register(_join_quietly, thread, _EXIT_GRACE_SECONDS)
         outcome.append(TimeoutError(f"no answer within {timeout:g} s"))
     if isinstance(outcome[0], BaseException):
         raise RendezvousError(_failure(launch, where, timeout, outcome[0]))
