@@ -61,11 +61,19 @@ class FieldRule:
         raise NotImplementedError
 
 
-class ExactlyOne(FieldRule):
-    """Exactly one of the fields is given (a stop criterion, a frequency)."""
+class _OneOf(FieldRule):
+    """A rule that allows one of its fields at most: when broken by several, the fix is to
+    unset all of them but one."""
 
     def __init__(self, *fields: str) -> None:
         self.fields = fields
+
+    def conflicting(self, model: Any) -> tuple[str, ...]:
+        return tuple(_given_names(model, self.fields))
+
+
+class ExactlyOne(_OneOf):
+    """Exactly one of the fields is given (a stop criterion, a frequency)."""
 
     def problem(self, model: Any) -> str | None:
         given = _given_names(model, self.fields)
@@ -73,18 +81,12 @@ class ExactlyOne(FieldRule):
             return None
         return f"set exactly one of {', '.join(self.fields)}{_got(given)}"
 
-    def conflicting(self, model: Any) -> tuple[str, ...]:
-        return tuple(_given_names(model, self.fields))
-
     def json_schema(self) -> dict[str, Any]:
         return {"oneOf": [_given(name) for name in self.fields]}
 
 
-class AtMostOne(FieldRule):
+class AtMostOne(_OneOf):
     """At most one of the fields is given (alternative ways to say one thing)."""
-
-    def __init__(self, *fields: str) -> None:
-        self.fields = fields
 
     def problem(self, model: Any) -> str | None:
         given = _given_names(model, self.fields)
@@ -93,9 +95,6 @@ class AtMostOne(FieldRule):
         if len(self.fields) == 2:
             return f"set {self.fields[0]} or {self.fields[1]}, not both"
         return f"set at most one of {', '.join(self.fields)}{_got(given)}"
-
-    def conflicting(self, model: Any) -> tuple[str, ...]:
-        return tuple(_given_names(model, self.fields))
 
     def json_schema(self) -> dict[str, Any]:
         pairs = itertools.combinations(self.fields, 2)
