@@ -74,7 +74,7 @@ from gpu_workloads import (
     parameter_count,
     workloads,
 )
-from loop_overhead import BenchTrainerConfig, MseTrainer, make_tracker
+from loop_sides import BenchTrainerConfig, MseTrainer, make_tracker
 from turn_taking import Side, pin_to_one_cpu, run_round
 
 LR = 1e-4

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from loop_overhead import build_mlp  # tools/bench is on sys.path (gpu_throughput.py)
+from loop_sides import build_mlp  # tools/bench is on sys.path (gpu_throughput.py)
 from torch import nn
 from torch.utils.data import Dataset
 

@@ -65,7 +65,7 @@ def build_helper(folder: Path) -> Path:
 def count_sides(workload_name: str, tracker: str, helper: Path) -> None:
     """Runs under callgrind: every side once uncounted, then once counted (one dump each)."""
     import torch
-    from loop_overhead import WORKLOADS, DictDataset, plain_side, trainer_side
+    from loop_sides import WORKLOADS, DictDataset, plain_side, trainer_side
 
     torch.set_num_threads(1)
     count = ctypes.CDLL(str(helper))
@@ -134,7 +134,7 @@ def main() -> int:
         if done.returncode != 0:
             raise SystemExit(f"the counted run failed:\n{done.stderr[-3000:]}")
         counts = read_counts(folder)
-    from loop_overhead import WORKLOADS
+    from loop_sides import WORKLOADS
 
     updates = WORKLOADS[args.workload].updates
     plain = counts["plain"]

@@ -8,6 +8,9 @@ the trainer, as a user would see it). The
 trainer runs with its default callbacks on and a real tracker (`jsonl` in a temporary folder,
 or `noop`); `--bare` adds the trainer without default callbacks, and `--control` a second
 plain loop: its ratio to the first shows how finely this run can tell sides apart.
+`--bounds` adds the trainer with parts of its default path switched off (`no_guard`:
+`stop_on_nan_loss: false`; `no_guard_loss`: also without the online-loss callbacks; with
+`--bare`, `bare_no_guard`): what removing those parts would gain at most.
 
 Measuring a few percent on a shared virtual machine: whole runs of the same loop vary by
 10-25 % here from one second to the next, more than the difference being measured. So:
@@ -35,6 +38,7 @@ workspace's dev group): `pl_bare` (no logger, progress bar or checkpoints) and `
 
     uv run python tools/bench/loop_overhead.py                 # both workloads
     uv run python tools/bench/loop_overhead.py --workload A --bare --control
+    uv run python tools/bench/loop_overhead.py --workload A --bare --bounds
     uv run python tools/bench/loop_overhead.py --tracker noop --clock wall
     uv run python tools/bench/loop_overhead.py --profile       # cProfile of the trainer on A
     uv run python tools/bench/loop_overhead.py --lightning 2>/dev/null  # + Lightning sides
@@ -59,176 +63,30 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
-
-from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
-from noether.config.schemas.optimizer import AdamWConfig
-from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
-from noether.core.data.container import DataContainer
-from noether.core.models.base import ModelBase
-from noether.core.runs import PathProvider
-from noether.core.trackers.base import TrackerBase
-from noether.core.trackers.jsonl import JsonlTracker
-from noether.core.trackers.noop import NoopTracker
-from noether.core.trainer.base import BaseTrainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lightning_sides import MISSING, find_lightning, lightning_makers
+from loop_sides import (
+    LR,
+    WORKLOADS,
+    DictDataset,
+    MseTrainerWithoutOnlineLoss,
+    Workload,
+    make_model,
+    plain_side,
+    trainer_side,
+)
 from turn_taking import Side, pin_to_one_cpu, run_round, sum_of_turn_medians
 
-LR = 1e-3
 TURNS_PER_RUN = 32
 CLOCKS: dict[str, Callable[[], float]] = {"thread": time.thread_time, "wall": time.perf_counter}
 
 
-@dataclass(frozen=True)
-class Workload:
-    """One benchmark setting."""
-
-    name: str
-    dims: tuple[int, ...]
-    samples: int
-    batch_size: int
-    updates: int
-
-
-WORKLOADS = {
-    "A": Workload("A", (32, 64, 64, 1), samples=65_536, batch_size=64, updates=1_024),
-    "B": Workload("B", (256, 1024, 1024, 256), samples=128 * 128, batch_size=128, updates=128),
-}
-
-
-class DictDataset(Dataset[dict[str, torch.Tensor]]):
-    """Random regression pairs; items are `{"x": ..., "y": ...}` as noether expects."""
-
-    def __init__(self, samples: int, in_dim: int, out_dim: int) -> None:
-        generator = torch.Generator().manual_seed(0)
-        self.x = torch.randn(samples, in_dim, generator=generator)
-        self.y = torch.randn(samples, out_dim, generator=generator)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[index], "y": self.y[index]}
-
-
-def build_mlp(dims: tuple[int, ...]) -> nn.Sequential:
-    """Linear layers with GELU in between."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(dims)):
-        layers.append(nn.Linear(a, b))
-        if i < len(dims) - 2:
-            layers.append(nn.GELU())
-    return nn.Sequential(*layers)
-
-
-class BenchModelConfig(ModelConfig):
-    """The MLP of the benchmark."""
-
-    kind: str = "bench_loop_overhead_mlp"
-    dims: tuple[int, ...]
-
-
-class BenchModel(ModelBase):
-    """`build_mlp(dims)` as a ModelBase; each forward call ticks `on_forward` when set."""
-
-    def __init__(self, model_config: BenchModelConfig) -> None:
-        super().__init__(model_config)
-        self.net = build_mlp(model_config.dims)
-        self.on_forward: Callable[[], None] | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        on_forward = self.on_forward
-        if on_forward is not None:
-            on_forward()
-        return self.net(x)
-
-
-class BenchTrainerConfig(BaseTrainerConfig[CallbackConfig]):
-    """Trainer config of the benchmark."""
-
-    kind: str = "bench_loop_overhead_trainer"
-
-
-class MseTrainer(BaseTrainer):
-    """The seed's minimal trainer: only loss_compute."""
-
-    def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
-        return nn.functional.mse_loss(forward_output, targets["y"])
-
-
-def make_model(workload: Workload) -> BenchModel:
-    """The same model (class, weights) for every side."""
-    torch.manual_seed(0)
-    return BenchModel(
-        BenchModelConfig(dims=workload.dims, optimizer=AdamWConfig(lr=LR, weight_decay=0.0))
-    )
-
-
-def plain_loop(workload: Workload, dataset: DictDataset, model: BenchModel) -> None:
-    """What a user writes by hand: data loader, optimizer and all updates."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
-    loader = DataLoader(dataset, batch_size=workload.batch_size, shuffle=True, drop_last=True)
-    model.train()
-    done = 0
-    while done < workload.updates:
-        for batch in loader:
-            loss = nn.functional.mse_loss(model(batch["x"]), batch["y"])
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            done += 1
-            if done == workload.updates:
-                break
-
-
-def make_tracker(kind: str) -> TrackerBase:
-    if kind == "jsonl":
-        return JsonlTracker(JsonlTrackerConfig())
-    return NoopTracker(TrackerConfig(kind="noop"))
-
-
-def plain_side(workload: Workload, dataset: DictDataset) -> Side:
-    model = make_model(workload)
-    return Side(model, lambda: plain_loop(workload, dataset, model))
-
-
-def trainer_side(
-    workload: Workload,
-    dataset: DictDataset,
-    tracker_kind: str,
-    output: Path,
-    default_callbacks: bool = True,
-) -> Side:
-    """BaseTrainer built and trained in the timed body (default callbacks on unless told);
-    the tracker is started before and closed after, outside the timing."""
-    model = make_model(workload)
-    config = BenchTrainerConfig(
-        max_updates=workload.updates,
-        effective_batch_size=workload.batch_size,
-        forward_properties=["x"],
-        target_properties=["y"],
-        add_default_callbacks=default_callbacks,
-    )
-    path_provider = PathProvider(output, f"bench_{workload.name}")
-    tracker = make_tracker(tracker_kind)
-    tracker.start(path_provider, {"benchmark": workload.name})
-    data = DataContainer({"train": dataset})
-
-    def body() -> None:
-        MseTrainer(config, data, "cpu", tracker, path_provider).train(model)
-
-    return Side(model, body, tracker.close)
-
-
 @dataclass
 class Result:
-    """The turn times of each side per round: `plain`, `trainer`, optionally `bare`."""
+    """The turn times of each side per round: `plain`, `trainer` and those the options add."""
 
     workload: Workload
     rounds: dict[str, list[list[float]]]
@@ -255,7 +113,7 @@ class Result:
             total = self.total(side)
             runs = [sum(turns) for turns in self.rounds[side]]
             text = (
-                f"  {side:10s} {total * 1e3:8.1f} ms = {total * per_update:7.1f} us/update "
+                f"  {side:13s} {total * 1e3:8.1f} ms = {total * per_update:7.1f} us/update "
                 f"(runs: min {min(runs) * 1e3:.1f}, max {max(runs) * 1e3:.1f} ms)"
             )
             if side != "plain":
@@ -278,6 +136,7 @@ class Options:
     clock: str = "thread"
     turns: int = TURNS_PER_RUN
     lightning: bool = False
+    bounds: bool = False
 
 
 def bench(workload: Workload, options: Options, output: Path) -> Result:
@@ -292,6 +151,22 @@ def bench(workload: Workload, options: Options, output: Path) -> Result:
         makers["bare"] = lambda: trainer_side(
             workload, dataset, options.tracker, output, default_callbacks=False
         )
+    if options.bounds:
+        makers["no_guard"] = lambda: trainer_side(
+            workload, dataset, options.tracker, output, nan_guard=False
+        )
+        makers["no_guard_loss"] = lambda: trainer_side(
+            workload,
+            dataset,
+            options.tracker,
+            output,
+            nan_guard=False,
+            trainer_class=MseTrainerWithoutOnlineLoss,
+        )
+        if options.bare:
+            makers["bare_no_guard"] = lambda: trainer_side(
+                workload, dataset, options.tracker, output, default_callbacks=False, nan_guard=False
+            )
     if options.control:
         makers["control"] = lambda: plain_side(workload, dataset)
     pl = find_lightning() if options.lightning else None
@@ -348,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         "--control", action="store_true", help="also time a second plain loop (noise floor)"
     )
     parser.add_argument(
+        "--bounds",
+        action="store_true",
+        help="also time the trainer without the NaN guard and without the online loss",
+    )
+    parser.add_argument(
         "--turns", type=int, default=TURNS_PER_RUN, help="turns each side takes per run"
     )
     parser.add_argument("--cpu", type=int, default=None, help="CPU to pin the process to")
@@ -371,13 +251,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         names = ["B", "A"] if args.workload == "both" else [args.workload]
         options = Options(
-            args.repeats,
-            args.tracker,
-            args.bare,
-            args.control,
-            args.clock,
-            args.turns,
-            args.lightning,
+            repeats=args.repeats,
+            tracker=args.tracker,
+            bare=args.bare,
+            control=args.control,
+            clock=args.clock,
+            turns=args.turns,
+            lightning=args.lightning,
+            bounds=args.bounds,
         )
         results = [bench(WORKLOADS[name], options, output) for name in names]
     print(
