@@ -125,10 +125,12 @@ class TrainingLoop:
     def run(self, data_iter: Iterator[Batch], stop_request: StopRequest) -> None:
         """Trains until the end, an early stop, or a stop signal (all ranks agree on it).
 
-        On CUDA, batches are copied to the device one ahead on a side stream (see
-        `CudaPrefetcher`); callbacks that read the stream get them already there."""
+        Metadata is dropped once, as batches leave the loader. On CUDA, batches are copied
+        to the device one ahead on a side stream (see `CudaPrefetcher`); callbacks that read
+        the stream get them already there."""
+        data_iter = map(drop_metadata, data_iter)
         if self.device.type == "cuda":
-            data_iter = CudaPrefetcher(map(drop_metadata, data_iter), self.device)
+            data_iter = CudaPrefetcher(data_iter, self.device)
         counter = self.counter
         step_hooked = [cb for cb in self.periodic if overrides(cb, STEP_HOOK)]
         update_hooked = [cb for cb in self.periodic if overrides(cb, UPDATE_HOOK)]
@@ -144,7 +146,7 @@ class TrainingLoop:
             losses: dict[str, Tensor] = {}
             for index in range(self.accumulation_steps):
                 start = perf_counter()
-                batch = drop_metadata(next(data_iter))
+                batch = next(data_iter)
                 data_wait += perf_counter() - start
                 losses, outputs, step_timings = self.run_step(batch, index)
                 _add_timings(timings, step_timings)
@@ -252,7 +254,7 @@ class TrainingLoop:
             return
         batch_size = callback.batch_size or self.iterator_batch_size
         count = per_rank_batches(callback.dataset_length, batch_size)
-        batches = (self._to_device(drop_metadata(b)) for b in itertools.islice(data_iter, count))
+        batches = (self._to_device(b) for b in itertools.islice(data_iter, count))
         callback.set_batches(batches)
         try:
             callback.periodic_callback()
@@ -267,6 +269,7 @@ class TrainingLoop:
 
     def evaluate_once(self, data_iter: Iterator[Batch]) -> None:
         """Evaluation only (no update left): every periodic callback runs once."""
+        data_iter = map(drop_metadata, data_iter)
         self.run_periodic(self.periodic, data_iter, end_of_epoch=False, force=True)
         if self.log_writer is not None:
             self.log_writer.flush(self.counter)
