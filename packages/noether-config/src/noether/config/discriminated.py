@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
+from noether.config.kind_messages import listed_kinds
 from noether.config.registry import KindError, RegistryBase, known_kinds, resolve_kind
 from noether.config.similar_names import closest_first
 
@@ -108,7 +109,7 @@ class Discriminated:
         known = known_kinds(self.root)
         if value in known:
             return f"{value!r} (write {{kind: {value}}})"
-        closest = ", ".join(closest_first(value, known)) or "none registered"
+        closest = listed_kinds(closest_first(value, known), self.root.entry_point_group)
         return f"{value!r} (write {{kind: ...}}; known kinds: {closest})"
 
     def _resolve(self, value: Any) -> type[RegistryBase]:
@@ -127,7 +128,7 @@ class Discriminated:
             )
         kind = value.get("kind")
         if not isinstance(kind, str) or not kind:
-            known = ", ".join(known_kinds(self.root)) or "none registered"
+            known = listed_kinds(known_kinds(self.root), self.root.entry_point_group)
             raise self._kind_error(
                 "missing_kind",
                 "missing `kind` for {root}; known kinds: {known}",

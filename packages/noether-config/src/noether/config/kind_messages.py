@@ -4,10 +4,23 @@ of its group, or what its schema module lacks. Shared by validation and `noether
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from noether.config.entry_points import KindEntry
+
+
+def listed_kinds(kinds: Sequence[str], group: str) -> str:
+    """The known kinds of an error message; with none, where kinds come from (validating
+    without the package that registers them, e.g. a project not installed in CI, is the
+    usual cause)."""
+    if kinds:
+        return ", ".join(kinds)
+    return (
+        f"none registered (kinds come from installed packages, in the entry-point group "
+        f"{group!r}; or write the schema's path, kind: module:Class)"
+    )
 
 
 def missing_dependency_hint(error: BaseException, schema_module: str) -> str:

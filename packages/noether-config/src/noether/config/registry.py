@@ -35,6 +35,7 @@ from noether.config.entry_points import (
 )
 from noether.config.kind_messages import (
     elsewhere_hint,
+    listed_kinds,
     missing_dependency_hint,
     module_not_found_hint,
     not_a_schema_of,
@@ -261,7 +262,7 @@ def resolve_kind(root: type[RegistryBase], kind: str) -> type[RegistryBase]:
             known = closest_first(kind, known_kinds(root))
             raise KindError(
                 f"unknown {root.__name__} kind {kind!r}; known kinds: "
-                + (", ".join(known) if known else "none registered")
+                + listed_kinds(known, root.entry_point_group)
                 + elsewhere_hint(
                     root.entry_point_group, published_elsewhere(root.entry_point_group, kind)
                 )
