@@ -270,6 +270,31 @@ def test_real_process_exit_codes(configs: Path) -> None:
     assert "Traceback" not in done.stdout + done.stderr
 
 
+def test_a_kind_where_none_is_registered_says_where_kinds_come_from(
+    project: Project, valid_yaml: str
+) -> None:
+    # datasets are the project's own: CI validating without the project installed lists none
+    datasets = "  train: {kind: acme_waves}\n  val: acme_waves\n  test: {num_samples: 3}\n"
+    original = '  train: {kind: "{module}:PointsDatasetConfig", num_samples: 16}\n'
+    folder = project(**{"ci.yaml": valid_yaml.replace(original, datasets)})
+    done = cli("validate", "ci.yaml", cwd=folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    where = (
+        "known kinds: none registered (kinds come from installed packages, in the entry-point "
+        "group 'noether.datasets'; or write the schema's path, kind: module:Class)"
+    )
+    lines = done.stdout.splitlines()
+    assert (
+        f"ci.yaml:4: datasets.train.kind: unknown DatasetConfig kind 'acme_waves'; {where}" in lines
+    )
+    assert any(
+        line.startswith("ci.yaml:5: datasets.val: ") and line.endswith(f"{{kind: ...}}; {where})")
+        for line in lines
+    ), done.stdout
+    assert f"ci.yaml:6: datasets.test.kind: missing `kind` for DatasetConfig; {where}" in lines
+    assert "Traceback" not in done.stdout + done.stderr
+
+
 def test_real_process_help_lists_commands() -> None:
     done = cli("--help")
     assert done.returncode == 0

@@ -1,5 +1,6 @@
-"""The end of an error about a kind that a distribution publishes: why its object is no schema
-of its group, or what its schema module lacks. Shared by validation and `noether-config kinds`.
+"""Parts of the errors about kinds: the known kinds (or, with none, where kinds come from), why
+a distribution's object is no schema of its group, or what its schema module lacks. Shared by
+validation and `noether-config kinds`.
 """
 
 from __future__ import annotations
