@@ -19,7 +19,7 @@ def listed_kinds(kinds: Sequence[str], group: str) -> str:
     if kinds:
         return ", ".join(kinds)
     return (
-        f"none registered (kinds come from installed packages, in the entry-point group "
+        "none registered (kinds come from installed packages, in the entry-point group "
         f"{group!r}; or write the schema's path, kind: module:Class)"
     )
 
