@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import itertools
 import pstats
@@ -143,29 +144,21 @@ def bench(workload: Workload, options: Options, output: Path) -> Result:
     """A warm-up round, then `options.repeats` rounds, each in another order of the sides
     (every permutation in turn, shuffled once), so who starts and who follows whom varies."""
     dataset = DictDataset(workload.samples, workload.dims[0], workload.dims[-1])
+    trainer = functools.partial(trainer_side, workload, dataset, options.tracker, output)
     makers: dict[str, Callable[[], Side]] = {
         "plain": lambda: plain_side(workload, dataset),
-        "trainer": lambda: trainer_side(workload, dataset, options.tracker, output),
+        "trainer": trainer,
     }
     if options.bare:
-        makers["bare"] = lambda: trainer_side(
-            workload, dataset, options.tracker, output, default_callbacks=False
-        )
+        makers["bare"] = functools.partial(trainer, default_callbacks=False)
     if options.bounds:
-        makers["no_guard"] = lambda: trainer_side(
-            workload, dataset, options.tracker, output, nan_guard=False
-        )
-        makers["no_guard_loss"] = lambda: trainer_side(
-            workload,
-            dataset,
-            options.tracker,
-            output,
-            nan_guard=False,
-            trainer_class=MseTrainerWithoutOnlineLoss,
+        makers["no_guard"] = functools.partial(trainer, nan_guard=False)
+        makers["no_guard_loss"] = functools.partial(
+            trainer, nan_guard=False, trainer_class=MseTrainerWithoutOnlineLoss
         )
         if options.bare:
-            makers["bare_no_guard"] = lambda: trainer_side(
-                workload, dataset, options.tracker, output, default_callbacks=False, nan_guard=False
+            makers["bare_no_guard"] = functools.partial(
+                trainer, default_callbacks=False, nan_guard=False
             )
     if options.control:
         makers["control"] = lambda: plain_side(workload, dataset)
