@@ -57,7 +57,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from noether.config.default_metrics import default_intervals
 from noether.config.schemas.optimizer import AdamWConfig
 from noether.core.data.container import DataContainer
 from noether.core.runs import PathProvider
@@ -74,7 +73,7 @@ from gpu_workloads import (
     parameter_count,
     workloads,
 )
-from loop_sides import BenchTrainerConfig, MseTrainer, make_tracker
+from loop_sides import BenchTrainerConfig, MseTrainer, at_run_intervals, make_tracker
 from turn_taking import Side, pin_to_one_cpu, run_round
 
 LR = 1e-4
@@ -168,14 +167,7 @@ def trainer_side(
         use_torch_compile=variant.compile,
         add_default_callbacks=default_callbacks,
     )
-    if run_updates:  # the intervals the defaults choose in a run of that length
-        intervals = default_intervals(config, run_updates)
-        config = config.model_copy(
-            update={
-                "log_every_n_updates": intervals["log"]["every_n_updates"],
-                "track_every_n_updates": intervals["track"]["every_n_updates"],
-            }
-        )
+    config = at_run_intervals(config, run_updates)
     data = DataContainer({"train": dataset})
 
     def make() -> Side:

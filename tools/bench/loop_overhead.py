@@ -11,6 +11,10 @@ plain loop: its ratio to the first shows how finely this run can tell sides apar
 `--bounds` adds the trainer with parts of its default path switched off (`no_guard`:
 `stop_on_nan_loss: false`; `no_guard_loss`: also without the online-loss callbacks; with
 `--bare`, `bare_no_guard`): what removing those parts would gain at most.
+`--run-updates N` adds `long_run`: the trainer whose default callbacks log and track at the
+intervals they choose in a run of N updates. In the bench's own 1,024 updates of A they
+track every 2 updates (1/500 of the run: a row to the tracker, the losses and the NaN guard's
+sum read on the host); in a run of 100,000, every 200, and the per-update cost is left.
 
 Measuring a few percent on a shared virtual machine: whole runs of the same loop vary by
 10-25 % here from one second to the next, more than the difference being measured. So:
@@ -39,6 +43,7 @@ workspace's dev group): `pl_bare` (no logger, progress bar or checkpoints) and `
     uv run python tools/bench/loop_overhead.py                 # both workloads
     uv run python tools/bench/loop_overhead.py --workload A --bare --control
     uv run python tools/bench/loop_overhead.py --workload A --bare --bounds
+    uv run python tools/bench/loop_overhead.py --workload A --bare --run-updates 100000
     uv run python tools/bench/loop_overhead.py --tracker noop --clock wall
     uv run python tools/bench/loop_overhead.py --profile       # cProfile of the trainer on A
     uv run python tools/bench/loop_overhead.py --lightning 2>/dev/null  # + Lightning sides
@@ -138,6 +143,7 @@ class Options:
     turns: int = TURNS_PER_RUN
     lightning: bool = False
     bounds: bool = False
+    run_updates: int = 0
 
 
 def bench(workload: Workload, options: Options, output: Path) -> Result:
@@ -160,6 +166,8 @@ def bench(workload: Workload, options: Options, output: Path) -> Result:
             makers["bare_no_guard"] = functools.partial(
                 trainer, default_callbacks=False, nan_guard=False
             )
+    if options.run_updates:
+        makers["long_run"] = functools.partial(trainer, run_updates=options.run_updates)
     if options.control:
         makers["control"] = lambda: plain_side(workload, dataset)
     pl = find_lightning() if options.lightning else None
@@ -221,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         help="also time the trainer without the NaN guard and without the online loss",
     )
     parser.add_argument(
+        "--run-updates",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time the trainer whose default callbacks log and track as in a run of N "
+        "updates (long_run)",
+    )
+    parser.add_argument(
         "--turns", type=int, default=TURNS_PER_RUN, help="turns each side takes per run"
     )
     parser.add_argument("--cpu", type=int, default=None, help="CPU to pin the process to")
@@ -232,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    if args.run_updates < 0:
+        parser.error("--run-updates must be >= 0")
     if args.lightning and find_lightning() is None:
         print(MISSING, file=sys.stderr)
         return 2
@@ -252,12 +270,15 @@ def main(argv: list[str] | None = None) -> int:
             turns=args.turns,
             lightning=args.lightning,
             bounds=args.bounds,
+            run_updates=args.run_updates,
         )
         results = [bench(WORKLOADS[name], options, output) for name in names]
     print(
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
         f"tracker {args.tracker}, clock {args.clock}, cpu {cpu}"
     )
+    if args.run_updates:
+        print(f"long_run: default callbacks log and track as in a run of {args.run_updates:,}")
     for result in results:
         print(result.describe())
     print(f"ratio_vs_plain={results[-1].ratio:.3f}")

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from turn_taking import Side
 
 from noether.config import BaseTrainerConfig, CallbackConfig, ModelConfig
+from noether.config.default_metrics import default_intervals
 from noether.config.schemas.optimizer import AdamWConfig
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.core.callbacks.base import CallbackBase
@@ -102,6 +103,20 @@ class BenchTrainerConfig(BaseTrainerConfig[CallbackConfig]):
     kind: str = "bench_loop_overhead_trainer"
 
 
+def at_run_intervals(config: BenchTrainerConfig, run_updates: int) -> BenchTrainerConfig:
+    """The config whose default callbacks log and track at the intervals they choose in a
+    run of `run_updates` updates (0: the config's own, those of the bench's few updates)."""
+    if not run_updates:
+        return config
+    intervals = default_intervals(config, run_updates)
+    return config.model_copy(
+        update={
+            "log_every_n_updates": intervals["log"]["every_n_updates"],
+            "track_every_n_updates": intervals["track"]["every_n_updates"],
+        }
+    )
+
+
 class MseTrainer(BaseTrainer):
     """The seed's minimal trainer: only loss_compute."""
 
@@ -162,9 +177,11 @@ def trainer_side(
     default_callbacks: bool = True,
     nan_guard: bool = True,
     trainer_class: type[MseTrainer] = MseTrainer,
+    run_updates: int = 0,
 ) -> Side:
     """BaseTrainer built and trained in the timed body (default callbacks and the NaN guard
-    on unless told); the tracker is started before and closed after, outside the timing."""
+    on unless told); the tracker is started before and closed after, outside the timing.
+    With `run_updates`, the default callbacks log and track as in a run that long."""
     model = make_model(workload)
     config = BenchTrainerConfig(
         max_updates=workload.updates,
@@ -174,6 +191,7 @@ def trainer_side(
         add_default_callbacks=default_callbacks,
         stop_on_nan_loss=nan_guard,
     )
+    config = at_run_intervals(config, run_updates)
     path_provider = PathProvider(output, f"bench_{workload.name}")
     tracker = make_tracker(tracker_kind)
     tracker.start(path_provider, {"benchmark": workload.name})
