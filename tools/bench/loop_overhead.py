@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         f"tracker {args.tracker}, clock {args.clock}, cpu {cpu}"
     )
     if args.run_updates:
-        print(f"long_run: default callbacks log and track as in a run of {args.run_updates:,}")
+        print(f"long_run: default callbacks log and track as in a {args.run_updates:,}-update run")
     for result in results:
         print(result.describe())
     print(f"ratio_vs_plain={results[-1].ratio:.3f}")
