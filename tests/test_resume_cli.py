@@ -184,6 +184,64 @@ def test_a_resume_from_a_checkpoint_that_cannot_be_read_changes_nothing_in_the_r
     assert_same_tensors(final["model"], CheckpointWriter.load(reference, FINAL_TAG)["model"])
 
 
+def _files(run_dir: Path) -> dict[Path, bytes]:
+    """Every file of a run folder with its contents, but for the lock and the run's log
+    (a refused resume writes who held the folder, and its error)."""
+    return {
+        path: path.read_bytes()
+        for path in run_dir.rglob("*")
+        if path.is_file() and path.name not in (LOCK_FILE, "train.log")
+    }
+
+
+@pytest.mark.parametrize("damage", ["cut short", "missing"])
+def test_a_checkpoint_without_a_readable_manifest_is_not_passed_over(
+    tmp_path: Path, reference: Path, damage: str
+) -> None:
+    """A copy of a run folder cut short, or a damaged manifest: the run is not continued from
+    an older checkpoint (or the start), whose continuation would write over the damaged one."""
+    run_dir = tmp_path / "runs" / "resume" / reference.name
+    shutil.copytree(reference, run_dir)
+    manifest = run_dir / "checkpoints" / FINAL_TAG / "checkpoint.json"
+    if damage == "missing":
+        manifest.unlink()
+    else:
+        manifest.write_text(manifest.read_text()[:20])
+    before = _files(run_dir)
+
+    refused = noether_train(tmp_path, "--resume", run_dir, "trainer.max_epochs=5")
+
+    assert refused.returncode == 1, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert f"checkpoints/{FINAL_TAG} holds checkpoint files without a readable" in refused.stderr
+    assert "the newest complete one is E3_U36_S288" in refused.stderr
+    assert _files(run_dir) == before
+
+
+def test_a_forced_model_change_that_cannot_load_leaves_the_run_resumable(
+    tmp_path: Path, reference: Path
+) -> None:
+    """`--force` accepts a changed model, but weights of another shape cannot continue: the
+    resume fails before it rewrites config.yaml or starts the tracker, so the run resumes as
+    it was afterwards."""
+    run_dir = tmp_path / "runs" / "resume" / reference.name
+    shutil.copytree(reference, run_dir)
+    before = _files(run_dir)
+
+    forced = noether_train(
+        tmp_path, "--resume", run_dir, "--force", "model.hidden=32", "trainer.max_epochs=5"
+    )
+
+    assert forced.returncode == 1, forced.stderr
+    assert "Traceback" not in forced.stderr
+    assert f"checkpoint '{FINAL_TAG}' of {run_dir} does not fit this model" in forced.stderr
+    assert "net.0.weight: shape (16, 4) stored, (32, 4) now" in forced.stderr
+    assert _files(run_dir) == before
+    resumed = noether_train(tmp_path, "--resume", run_dir, "trainer.max_epochs=5")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [row["update"] for row in metrics(run_dir)][-1] == TOTAL_UPDATES + 12
+
+
 def test_a_resume_of_a_run_that_still_trains_is_refused_and_works_once_it_ended(
     tmp_path: Path, reference: Path
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from noether.core.checkpoint.folders import (
+    damaged,
     list_checkpoints,
     new_staging_folder,
     newest_resumable,
@@ -102,8 +103,45 @@ def test_remove_drops_the_whole_folder_with_the_files_other_callbacks_added(
     assert not (tmp_path / "E0_U3_S12").exists()
 
 
-@pytest.mark.parametrize("leftover", [".staging-latest-1234", ".staging-E1_U2_S3-abcd"])
-def test_recover_deletes_leftovers_of_interrupted_writes(tmp_path: Path, leftover: str) -> None:
+def test_a_deletion_cut_short_leaves_nothing_under_the_checkpoints_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(_staged(tmp_path, "E0_U2_S8", 2, ("model.pt", "optim.pt")), tmp_path / "E0_U2_S8")
+
+    def killed(path: Path, ignore_errors: bool = False) -> None:
+        raise KeyboardInterrupt  # the process ends while the files are deleted
+
+    monkeypatch.setattr("shutil.rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        remove(tmp_path, "E0_U2_S8")
+    monkeypatch.undo()
+    assert not (tmp_path / "E0_U2_S8").exists()
+    assert damaged(tmp_path) == []  # what is left is no damaged checkpoint
+    recover(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_damaged_names_folders_with_checkpoint_files_but_no_readable_manifest(
+    tmp_path: Path,
+) -> None:
+    publish(_staged(tmp_path, "E0_U2_S8", 2), tmp_path / "E0_U2_S8")
+    publish(_staged(tmp_path, "E0_U4_S16", 4), tmp_path / "E0_U4_S16")
+    (tmp_path / "E0_U4_S16" / "checkpoint.json").write_text('{"format": 1, "tag": ')
+    (tmp_path / "E0_U6_S24").mkdir()  # a copy cut short before its manifest
+    (tmp_path / "E0_U6_S24" / "trainer.pt").write_text("?")
+    (tmp_path / "E0_U3_S12").mkdir()  # EMA weights where no checkpoint was written
+    (tmp_path / "E0_U3_S12" / "model_ema=0.9.pt").write_text("ema")
+    (tmp_path / ".staging-E0_U8_S32-abcd").mkdir()  # an interrupted write
+    (tmp_path / ".staging-E0_U8_S32-abcd" / "model.pt").write_text("partial")
+    assert damaged(tmp_path) == ["E0_U4_S16", "E0_U6_S24"]
+
+
+@pytest.mark.parametrize(
+    "leftover", [".staging-latest-1234", ".staging-E1_U2_S3-abcd", ".removed-E1_U2_S3-abcd"]
+)
+def test_recover_deletes_leftovers_of_interrupted_writes_and_deletions(
+    tmp_path: Path, leftover: str
+) -> None:
     (tmp_path / leftover).mkdir()
     (tmp_path / leftover / "model.pt").write_text("partial")
     recover(tmp_path)

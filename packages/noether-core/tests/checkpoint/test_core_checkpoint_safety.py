@@ -53,3 +53,47 @@ def test_rng_states_round_trip_through_a_safe_file(tmp_path: Path) -> None:
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2]
+
+
+@pytest.mark.parametrize("kept", [0.5, 0.99])
+def test_a_file_cut_short_is_refused_with_its_name(tmp_path: Path, kept: float) -> None:
+    path = tmp_path / "model.pt"
+    save_file({"w": torch.arange(4096.0)}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * kept)])  # a copy cut short
+    with pytest.raises(CheckpointError, match=r"model\.pt: cannot be read as a checkpoint file"):
+        load_file(path)
+
+
+_WRITE_UNDER_FILE_LIMIT = """
+import resource, sys
+from pathlib import Path
+import torch
+from noether.core.checkpoint.safe_files import save_file
+resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))  # Python ignores SIGXFSZ: EFBIG
+try:
+    save_file({"w": torch.zeros(100_000)}, Path(sys.argv[1]))
+except OSError as error:
+    print(type(error).__name__, error.errno, error.filename)
+"""
+
+
+def test_a_write_past_the_file_size_limit_inside_torch_save_names_the_file(
+    tmp_path: Path,
+) -> None:
+    # 400 KB in one record: torch's zip writer hits the limit itself and reports its own
+    # RuntimeError ("unexpected pos"), which hides the OSError; a full disk fails the same way
+    import errno
+    import subprocess
+    import sys
+
+    path = tmp_path / "model.pt"
+    done = subprocess.run(
+        [sys.executable, "-c", _WRITE_UNDER_FILE_LIMIT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["OSError", str(errno.EFBIG), str(path)]
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind

@@ -317,8 +317,8 @@ def build_experiment(
         path_provider=path_provider,
     )
     initializer = getattr(trainer, "initializer", None)
-    if initializer is not None:  # a checkpoint that cannot be read changes no tracker file
-        initializer.prepare()
+    if initializer is not None:  # a checkpoint that cannot be restored changes no file
+        initializer.prepare(model)
     if before_tracker_start is not None:
         before_tracker_start(trainer)
     tracker.start(path_provider, config.model_dump(mode="json"), resumed_at=resumed_at)

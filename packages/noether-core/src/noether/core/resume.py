@@ -102,8 +102,11 @@ def plan_resume(
     Raises:
         CheckpointNotFoundError: no such checkpoint.
         ResumeRefusedError: a change that breaks exactness, without force; lists each key
-            with its old and new value. Or the run's checkpoints hold weights only.
+            with its old and new value. Or the run's checkpoints hold weights only, or
+            (without `tag`) one of its checkpoint folders is damaged.
     """
+    if tag is None:
+        _refuse_damaged(run_dir)
     if tag is None and folders.newest_resumable(run_checkpoint_dir(run_dir)) is None:
         _refuse_weights_only(run_dir)
         return ResumePlan(run_dir, None, tag=tag)  # stopped before its first checkpoint
@@ -150,6 +153,27 @@ def check_plan_current(plan: ResumePlan) -> None:
             f"{describe(plan.checkpoint)}, now it would be {describe(now)}); nothing was "
             "changed: run the command again to continue from there"
         )
+
+
+def _refuse_damaged(run_dir: Path) -> None:
+    """Continuing from the newest complete checkpoint (or from the start) would pass over a
+    damaged one, and writing the same position again would replace it: refused, so that the
+    user decides (checkpoints are written whole, so such a folder is no interrupted write)."""
+    checkpoint_dir = run_checkpoint_dir(run_dir)
+    damaged = folders.damaged(checkpoint_dir)
+    if not damaged:
+        return
+    newest = folders.newest_resumable(checkpoint_dir)
+    if newest is None:
+        then = "without it, the run starts again from the beginning"
+    else:
+        then = f"the newest complete one is {newest.tag}; --checkpoint TAG names another"
+    names = ", ".join(f"checkpoints/{tag}" for tag in damaged)
+    raise ResumeRefusedError(
+        f"cannot resume {run_dir}: {names} holds checkpoint files without a readable "
+        f"{folders.MANIFEST_FILE} (a copy cut short, or damaged since), so it is no complete "
+        f"checkpoint; nothing was changed. Restore or delete it ({then})"
+    )
 
 
 def _refuse_weights_only(run_dir: Path) -> None:

@@ -6,7 +6,11 @@ renamed to `<tag>`. A folder named `<tag>` therefore always holds one whole chec
 `<tag>` exists already (`latest`, `best_*`), it is first renamed aside (`.retired-<tag>-<id>`),
 the new folder takes its name, and the old one is deleted. A crash between those two renames
 leaves no `<tag>` but two complete folders; `resolve` then reads the newer one, and `recover`
-(run by the writer before it writes) puts it in place. Any other leftover is deleted.
+(run by the writer before it writes) puts it in place. A checkpoint is deleted by renaming
+it aside first (`.removed-<tag>-<id>`). Any other leftover is deleted.
+
+So a folder `<tag>` that holds checkpoint files without a readable manifest was not left by
+an interrupted write or deletion: it was damaged, or copied in part (`damaged`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ LATEST_TAG = "latest"
 """The rolling tag, replaced by each newer checkpoint (often an alias of a named one)."""
 _STAGING = ".staging-"
 _RETIRED = ".retired-"
+_REMOVED = ".removed-"
 
 
 class CheckpointError(Exception):
@@ -236,8 +241,8 @@ def recover(checkpoint_dir: Path) -> None:
                 os.rename(candidate, target)
                 fsync_folder(checkpoint_dir)
         shutil.rmtree(retired, ignore_errors=True)
-    for staging in _leftovers(checkpoint_dir, _STAGING):
-        shutil.rmtree(staging, ignore_errors=True)
+    for leftover in (*_leftovers(checkpoint_dir, _STAGING), *_leftovers(checkpoint_dir, _REMOVED)):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def list_checkpoints(checkpoint_dir: Path) -> list[CheckpointInfo]:
@@ -251,6 +256,22 @@ def list_checkpoints(checkpoint_dir: Path) -> list[CheckpointInfo]:
     }
     found = [find(checkpoint_dir, tag) for tag in sorted(tags)]
     return [info for info in found if info is not None]
+
+
+def damaged(checkpoint_dir: Path) -> list[str]:
+    """The folders that hold checkpoint files (a manifest, weights, optimizer or trainer
+    state) but are no complete checkpoint: cut short by a copy, or damaged since. A folder
+    with other files only (EMA weights at a position without a checkpoint) is none."""
+    if not checkpoint_dir.is_dir():
+        return []
+    return sorted(
+        folder.name
+        for folder in checkpoint_dir.iterdir()
+        if folder.is_dir()
+        and not folder.name.startswith(".")
+        and any((folder / name).exists() for name in UNIT_FILES)
+        and read_manifest(folder) is None
+    )
 
 
 def newest_resumable(checkpoint_dir: Path) -> CheckpointInfo | None:
@@ -286,13 +307,17 @@ def later_resumable(checkpoint_dir: Path, position: int) -> list[CheckpointInfo]
 
 
 def remove(checkpoint_dir: Path, tag: str) -> None:
-    """Deletes checkpoint `tag`: the manifest first (the folder stops being a checkpoint at
-    once), then the folder with every file in it, those other callbacks added (EMA weights of
-    the same position) included; also the folders of an interrupted replacement of `tag`,
-    which `resolve` would read in its place."""
+    """Deletes checkpoint `tag`: renamed aside first (it stops being a checkpoint at once, and
+    a deletion cut short leaves no part of it under its name), then the folder with every
+    file in it, those other callbacks added (EMA weights of the same position) included; also
+    the folders of an interrupted replacement of `tag`, which `resolve` would read in its
+    place."""
     folder = checkpoint_dir / tag
-    (folder / MANIFEST_FILE).unlink(missing_ok=True)
-    shutil.rmtree(folder, ignore_errors=True)
+    if folder.is_dir():
+        removed = checkpoint_dir / f"{_REMOVED}{tag}-{secrets.token_hex(4)}"
+        os.rename(folder, removed)
+        fsync_folder(checkpoint_dir)
+        shutil.rmtree(removed, ignore_errors=True)
     for leftover in (
         *_leftovers(checkpoint_dir, _RETIRED, tag),
         *_leftovers(checkpoint_dir, _STAGING, tag),

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
-from torch import nn
+from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
 
 from noether.config.schemas.initializer import (
     CheckpointInitializerConfig,
@@ -78,8 +79,9 @@ class InitializerBase:
     def init_trainer(self, trainer: TrainerStateLike) -> None:
         """Restores counters, scaler, callbacks and RNG states."""
 
-    def prepare(self) -> None:
-        """Reads what it will restore, so that a file that cannot be read fails before the
+    def prepare(self, model: nn.Module | None = None) -> None:
+        """Reads what it will restore and checks that it fits `model` (built, not yet
+        initialised), so that a checkpoint that cannot be read or restored fails before the
         run changes anything (the tracker's files, the run folder); nothing here."""
 
     def apply(self, model: nn.Module, trainer: TrainerStateLike | None = None) -> None:
@@ -143,9 +145,19 @@ class ResumeInitializer(InitializerBase):
         at = "" if info is None else f" (update {info.update})"
         return f"resuming {self.run_dir} from checkpoint {self.tag!r}{at}"
 
-    def prepare(self) -> None:
-        """Reads the checkpoint's files now (kept until `apply`)."""
+    def prepare(self, model: nn.Module | None = None) -> None:
+        """Reads the checkpoint's files now (kept until `apply`) and checks that its weights
+        fit `model`: a forced model change that cannot continue (another layer size) then
+        fails before the resume rewrites the run's config.yaml and tracker files."""
         _ = self.state
+        if model is None:
+            return
+        mismatches = weight_mismatches(self._part("model", "model weights"), model)
+        if mismatches:
+            raise InitializerError(
+                f"checkpoint {self.tag!r} of {self.run_dir} does not fit this model (was the "
+                f"model changed?): {'; '.join(mismatches)}"
+            )
 
     def _part(self, key: str, what: str) -> Any:
         if key not in self.state:
@@ -271,6 +283,22 @@ class ResumeInitializer(InitializerBase):
         if not self.config.force:
             raise InitializerError(message + "; resume with force to accept this")
         logger.warning("%s; resuming anyway (force)", message)
+
+
+def weight_mismatches(stored: Mapping[str, Any], model: nn.Module, shown: int = 3) -> list[str]:
+    """What keeps `stored` weights from loading into `model` (as `load_state_dict` with
+    strict keys would refuse it), at most `shown` entries and a count of the rest; [] when
+    they fit. Lazy parameters (no shape yet) are not compared."""
+    expected = unwrap_model(model).state_dict()
+    found = [f"{key} missing" for key in expected if key not in stored]
+    found += [f"{key} unexpected" for key in stored if key not in expected]
+    for key, value in expected.items():
+        old = stored.get(key)
+        if isinstance(old, Tensor) and not is_lazy(value) and old.shape != value.shape:
+            found.append(f"{key}: shape {tuple(old.shape)} stored, {tuple(value.shape)} now")
+    if len(found) > shown:
+        found = [*found[:shown], f"{len(found) - shown} more"]
+    return found
 
 
 def _weights_near(path: Path) -> str:

@@ -103,10 +103,22 @@ def save_file(obj: Any, path: Path) -> None:
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
-            # a full disk or a file-size limit: the message names the file it hit
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        failed_write = _failed_write(exc)
+        if failed_write is not None:  # a full disk or a file-size limit: name the file it hit
+            raise OSError(failed_write.errno, failed_write.strerror, str(path)) from exc
         raise
+
+
+def _failed_write(exc: BaseException) -> OSError | None:
+    """The OSError of a write that failed, without a file name: raised as it is by a flush,
+    or the context of torch's own RuntimeError ("unexpected pos") when `torch.save`'s zip
+    writer met it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError):
+            return cause if cause.filename is None and cause.errno is not None else None
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def load_file(path: Path) -> Any:
@@ -128,7 +140,7 @@ def load_file(path: Path) -> Any:
             f"{path}: refused: it holds objects that only code could rebuild, so it was not "
             f"loaded and nothing in it ran ({reason})"
         ) from None
-    except (EOFError, RuntimeError, ValueError) as error:
+    except (EOFError, OSError, RuntimeError, ValueError) as error:  # OSError: cut short
         raise CheckpointError(f"{path}: cannot be read as a checkpoint file: {error}") from None
 
 
