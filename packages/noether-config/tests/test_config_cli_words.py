@@ -80,3 +80,30 @@ def test_an_existing_file_named_like_an_override_is_a_path(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok: lr=0.1.yaml" in done.stdout and "ok: config.yaml" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("word", "hinted"),
+    [
+        ("trainer.max_epochs", True),  # the "=value" forgotten
+        ("=1", True),  # the key forgotten
+        ("configs/missing.yaml", False),
+        ("missing.yaml", False),
+        ("missing", False),
+    ],
+)
+def test_a_missing_path_meant_as_an_override_says_how_overrides_are_written(
+    project: Callable[..., Path], valid_yaml: str, word: str, hinted: bool
+) -> None:
+    folder = project(**{"config.yaml": valid_yaml})
+    done = subprocess.run(
+        [str(BIN / "noether-config"), "validate", "config.yaml", word],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"no such file or folder: {word!r}" in done.stderr
+    assert ("(an override is written key.path=value)" in done.stderr) is hinted
+    assert "Traceback" not in done.stderr

@@ -18,6 +18,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 
+from noether.config.cli_words import looks_like_override
 from noether.config.text_encoding import yaml_encoding
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -157,7 +158,8 @@ def select_files(paths: list[str], experiments_only: bool = False) -> Selection:
         elif _exists(path):  # a FIFO, a symlink loop, a file behind a closed folder
             selection.add(path, skip=False, scope=os.path.dirname(path) or ".")
         else:
-            raise PathUsageError(f"no such file or folder: {path!r}")
+            hint = " (an override is written key.path=value)" if looks_like_override(path) else ""
+            raise PathUsageError(f"no such file or folder: {path!r}{hint}")
     if experiments_only:
         selection.others = [path for path in selection.files if not is_experiment_file(path)]
         others = set(selection.others)

@@ -26,6 +26,19 @@ def is_override(word: str) -> bool:
     return bool(equals) and _KEY_PATH.fullmatch(key) is not None and not os.path.lexists(word)
 
 
+def looks_like_override(word: str) -> bool:
+    """Whether a word that names no file was meant as an override: a dotted key path without
+    `=` (`trainer.max_epochs`), or `=value` without its key; said in the error about it."""
+    key, equals, _ = word.partition("=")
+    if equals:
+        return not key
+    return (
+        "." in word
+        and _KEY_PATH.fullmatch(word) is not None
+        and not word.endswith((".yaml", ".yml"))
+    )
+
+
 def split_overrides(words: Iterable[str]) -> tuple[list[str], list[str]]:
     """(other words, overrides) of positional words, each list in command-line order."""
     others: list[str] = []
