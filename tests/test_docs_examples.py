@@ -2,7 +2,8 @@
 
 Every Python block of the README files and guides parses, and the `my_project` of
 docs/models-and-datasets.md (its file blocks, each headed `# my_project/<file>.py`), trained
-with the experiment file of docs/configs-and-kinds.md, validates and trains through the CLIs.
+with the experiment file of docs/configs-and-kinds.md, validates and trains through the CLIs
+(the models guide's own experiment file validates too).
 """
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ def test_the_my_project_of_the_guides_validates_and_trains(tmp_path: Path) -> No
         )
 
     validated = run("noether-config", "validate", "exp.yaml")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    # the experiment file that the models guide itself shows, for the same project
+    (guide_experiment,) = [
+        block
+        for block in blocks(ROOT / "docs" / "models-and-datasets.md", "yaml")
+        if "trainer:" in block
+    ]
+    (tmp_path / "guide.yaml").write_text(guide_experiment, encoding="utf-8")
+    validated = run("noether-config", "validate", "guide.yaml")
     assert validated.returncode == 0, validated.stdout + validated.stderr
     trained = run(
         "noether-train",
