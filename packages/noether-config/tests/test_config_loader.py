@@ -276,6 +276,22 @@ def test_broken_yaml_reports_line_and_key_path(project: Project) -> None:
     assert issue.startswith(f"{folder / 'exp.yaml'}:5: trainer.forward.1: invalid YAML: ")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: x\ntrainer:\n  kind: a\n\tmax_epochs: 3\n", ":4: trainer: invalid YAML: "),
+        ("name: x\n\tseed: 3\n", ":2: <root>: invalid YAML: "),
+    ],
+)
+def test_a_tab_between_two_keys_names_their_mapping_not_the_key_before(
+    project: Project, text: str, expected: str
+) -> None:
+    folder = project(**{"exp.yaml": text})
+    (issue,) = issues_of(folder / "exp.yaml")
+    assert issue.startswith(f"{folder / 'exp.yaml'}{expected}"), issue
+    assert "'\\t'" in issue
+
+
 def test_duplicate_keys_are_reported(project: Project, valid_yaml: str) -> None:
     folder = project(**{"exp.yaml": valid_yaml + "seed: 4\n"})
     (issue,) = issues_of(folder / "exp.yaml")

@@ -261,8 +261,8 @@ def _path_before_error(text: str) -> KeyPath:
     for frame in frames:
         if frame[0] == "seq" and frame[1] >= 0:
             path.append(frame[1])
-        elif frame[0] == "map" and frame[1] is not None:
-            path.append(str(frame[1]))
+        elif frame[0] == "map" and frame[1] is not None and not frame[2]:
+            path.append(str(frame[1]))  # inside its value (not between two entries)
     return tuple(path)
 
 
