@@ -135,7 +135,8 @@ def test_resuming_a_finished_run_trains_nothing_and_leaves_its_files_as_they_are
 ) -> None:
     """A run killed after its last checkpoint (or a requeued job that had finished) is resumed
     from a checkpoint at its end: no evaluation or checkpoint is added to what the
-    uninterrupted run wrote."""
+    uninterrupted run wrote, and its final losses are printed as the finished run printed
+    them."""
     run_dir = tmp_path / "runs" / "resume" / reference.name
     shutil.copytree(reference, run_dir)
     rows = (run_dir / "metrics.jsonl").read_text()
@@ -147,6 +148,13 @@ def test_resuming_a_finished_run_trains_nothing_and_leaves_its_files_as_they_are
     assert manifest.stat().st_mtime_ns == written
     assert "nothing left to train" in resumed.stderr
     assert sorted(complete_checkpoints(run_dir)) == sorted(complete_checkpoints(reference))
+    # the result lines that the finished run printed (a job killed before they came out)
+    last: dict[str, float] = {}
+    for row in metrics(reference):
+        last.update({key: value for key, value in row.items() if key.startswith("loss/")})
+    printed = [line for line in resumed.stdout.splitlines() if line.startswith("final ")]
+    assert printed == [f"final {key} = {value:.6g}" for key, value in sorted(last.items())]
+    assert printed
     # a raised stop criterion continues it
     longer = noether_train(tmp_path, "--resume", run_dir, "trainer.max_epochs=5")
     assert longer.returncode == 0, longer.stderr

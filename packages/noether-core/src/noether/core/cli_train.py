@@ -8,6 +8,7 @@ Ctrl-C without a checkpoint. Bad input is reported as messages, never as a trace
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,26 @@ def record_resumed_config(
 def final_losses(trainer: Any) -> dict[str, float]:
     """The last logged value of every `loss/*` key."""
     log_writer = getattr(trainer, "log_writer", None)
-    values: dict[str, float] = getattr(log_writer, "last_values", {}) or {}
+    return _losses(getattr(log_writer, "last_values", {}) or {})
+
+
+def checkpoint_final_losses(trainer: Any) -> dict[str, float]:
+    """`final_losses` of a run left at the checkpoint it resumed from (nothing restored): the
+    values its trainer state holds as logged last, which the finished run printed."""
+    initializer = getattr(trainer, "initializer", None)
+    state = getattr(initializer, "state", None) or {}
+    return _losses(state.get("trainer", {}).get("last_values", {}))
+
+
+def _losses(values: Mapping[str, float]) -> dict[str, float]:
     return {key: value for key, value in sorted(values.items()) if key.startswith("loss/")}
+
+
+def print_final_losses(losses: Mapping[str, float]) -> None:
+    """`final <key> = <value>` lines on stdout (rank 0), the run's result for scripts."""
+    if is_rank0():
+        for key, value in losses.items():
+            print(f"final {key} = {value:.6g}")
 
 
 def failure_headline(trainer: Any) -> str:
@@ -297,6 +316,8 @@ def train_in_folder(
             return 1
         if _finished_at_checkpoint(resume, experiment.trainer):
             closed = close_tracker(experiment.tracker, "finished", log_path)
+            if closed:  # as the run printed them when it finished (killed before, maybe)
+                print_final_losses(checkpoint_final_losses(experiment.trainer))
             leave_process_group()
             return 0 if closed else 1
         outcome: RunOutcome = "failed"
@@ -335,8 +356,7 @@ def train_in_folder(
             )
         else:
             logger.info("finished run %s", path_provider.run_dir)
-    if is_rank0() and stopped_by is None:
-        for key, value in final_losses(experiment.trainer).items():
-            print(f"final {key} = {value:.6g}")
+    if stopped_by is None:
+        print_final_losses(final_losses(experiment.trainer))
     leave_process_group()
     return EXIT_PREEMPTED if stopped_by is not None else 0
