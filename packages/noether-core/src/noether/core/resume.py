@@ -107,9 +107,9 @@ def plan_resume(
     """
     if tag is None:
         _refuse_damaged(run_dir)
-    if tag is None and folders.newest_resumable(run_checkpoint_dir(run_dir)) is None:
-        _refuse_weights_only(run_dir)
-        return ResumePlan(run_dir, None, tag=tag)  # stopped before its first checkpoint
+        if folders.newest_resumable(run_checkpoint_dir(run_dir)) is None:
+            _refuse_weights_only(run_dir)
+            return ResumePlan(run_dir, None, tag=tag)  # stopped before its first checkpoint
     checkpoint = find_checkpoint(run_dir, tag)
     breaking, other = compare_configs(stored_config(run_dir, checkpoint), config)
     ranks = detect().world_size if world_size is None else world_size

@@ -154,10 +154,14 @@ class ResumeInitializer(InitializerBase):
             return
         mismatches = weight_mismatches(self._part("model", "model weights"), model)
         if mismatches:
-            raise InitializerError(
-                f"checkpoint {self.tag!r} of {self.run_dir} does not fit this model (was the "
-                f"model changed?): {'; '.join(mismatches)}"
-            )
+            raise self._not_fitting("; ".join(mismatches))
+
+    def _not_fitting(self, detail: str) -> InitializerError:
+        """The error of weights that do not fit the model (found before or while loading)."""
+        return InitializerError(
+            f"checkpoint {self.tag!r} of {self.run_dir} does not fit this model (was the model "
+            f"changed?): {detail}"
+        )
 
     def _part(self, key: str, what: str) -> Any:
         if key not in self.state:
@@ -171,10 +175,7 @@ class ResumeInitializer(InitializerBase):
         try:
             unwrap_model(model).load_state_dict(self._part("model", "model weights"))
         except RuntimeError as error:
-            raise InitializerError(
-                f"checkpoint {self.tag!r} of {self.run_dir} does not fit this model (was the "
-                f"model changed?): {str(error).splitlines()[0]}"
-            ) from None
+            raise self._not_fitting(str(error).splitlines()[0]) from None
         logger.info("resumed weights from %s (checkpoint %s)", self.run_dir, self.tag)
 
     def init_optimizer(self, model: nn.Module) -> None:
