@@ -9,10 +9,13 @@ import pytest
 
 from noether.core.checkpoint.folders import (
     damaged,
+    find,
+    finish_interrupted,
     list_checkpoints,
     new_staging_folder,
     newest_resumable,
     publish,
+    publish_alias,
     read_manifest,
     recover,
     remove,
@@ -21,11 +24,18 @@ from noether.core.checkpoint.folders import (
 )
 
 
-def _staged(root: Path, tag: str, update: int, files: tuple[str, ...] = ("model.pt",)) -> Path:
+def _staged(
+    root: Path,
+    tag: str,
+    update: int,
+    files: tuple[str, ...] = ("model.pt",),
+    aliases: dict[str, list[str]] | None = None,
+) -> Path:
     folder = new_staging_folder(root, tag)
     for name in files:
         (folder / name).write_text(f"{tag}@{update}")
-    write_manifest(folder, tag, {"epoch": 0, "update": update, "sample": update * 4}, None)
+    position = {"epoch": 0, "update": update, "sample": update * 4}
+    write_manifest(folder, tag, position, None, aliases=aliases)
     return folder
 
 
@@ -146,3 +156,44 @@ def test_recover_deletes_leftovers_of_interrupted_writes_and_deletions(
     (tmp_path / leftover / "model.pt").write_text("partial")
     recover(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+RESUMABLE = ("model.pt", "optim.pt", "trainer.pt")
+
+
+def test_an_alias_links_the_files_it_holds_under_a_manifest_of_its_own(tmp_path: Path) -> None:
+    publish(_staged(tmp_path, "E0_U2_S8", 2, RESUMABLE), tmp_path / "E0_U2_S8")
+    publish_alias(tmp_path / "E0_U2_S8", "latest", ["model.pt", "ema.pt"])
+    latest = tmp_path / "latest"
+    assert sorted(p.name for p in latest.iterdir()) == ["checkpoint.json", "model.pt"]
+    assert (latest / "model.pt").stat().st_ino == (tmp_path / "E0_U2_S8" / "model.pt").stat().st_ino
+    info = find(tmp_path, "latest")
+    assert info is not None and (info.files, info.update) == (("model.pt",), 2)
+    assert not info.resumable  # it holds the weights only, as asked
+
+
+def test_a_resume_publishes_the_aliases_that_a_stop_cut_off_and_clears_leftovers(
+    tmp_path: Path,
+) -> None:
+    publish(_staged(tmp_path, "latest", 2, RESUMABLE), tmp_path / "latest")
+    publish(
+        _staged(tmp_path, "E0_U4_S16", 4, RESUMABLE, aliases={"latest": list(RESUMABLE)}),
+        tmp_path / "E0_U4_S16",
+    )
+    (tmp_path / ".removed-E0_U1_S4-abcd").mkdir()  # a keep_last deletion cut short
+    (tmp_path / ".removed-E0_U1_S4-abcd" / "model.pt").write_text("old")
+    # killed here: before the checkpoint at update 4 was published as latest too
+    assert finish_interrupted(tmp_path, "E0_U4_S16") == ["latest"]
+    latest = find(tmp_path, "latest")
+    assert latest is not None and (latest.update, latest.files) == (4, tuple(sorted(RESUMABLE)))
+    assert (tmp_path / "latest" / "optim.pt").read_text() == "E0_U4_S16@4"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["E0_U4_S16", "latest"]
+    assert finish_interrupted(tmp_path, "E0_U4_S16") == []  # nothing left to finish
+    assert finish_interrupted(tmp_path, "latest") == []  # an alias lists no aliases
+
+
+def test_a_checkpoint_without_aliases_leaves_the_other_tags_alone(tmp_path: Path) -> None:
+    publish(_staged(tmp_path, "latest", 2, RESUMABLE), tmp_path / "latest")
+    publish(_staged(tmp_path, "E0_U4_S16", 4, RESUMABLE), tmp_path / "E0_U4_S16")
+    assert finish_interrupted(tmp_path, "E0_U4_S16") == []
+    assert read_manifest(tmp_path / "latest").update == 2  # type: ignore[union-attr]

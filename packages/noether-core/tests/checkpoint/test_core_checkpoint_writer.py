@@ -11,6 +11,7 @@ from torch import nn
 
 from noether.config import ModelConfig
 from noether.config.schemas.optimizer import AdamWConfig
+from noether.core.checkpoint.folders import read_manifest
 from noether.core.checkpoint.writer import CheckpointWriter, atomic_save
 from noether.core.counters import UpdateCounter
 from noether.core.models import ModelBase
@@ -70,6 +71,24 @@ def test_save_latest_overwrites_and_flags_select_files(tmp_path: Path) -> None:
     writer.save_latest(model, None, save_optim=False)
     loaded = CheckpointWriter.load(writer.path_provider.run_dir)
     assert torch.all(loaded["model"]["layer.weight"] == 7.0)
+
+
+def test_a_checkpoint_published_also_as_latest_is_written_once_and_lists_it(
+    tmp_path: Path,
+) -> None:
+    counter = UpdateCounter(updates_per_epoch=5, effective_batch_size=4, max_epochs=2)
+    writer = CheckpointWriter(PathProvider(tmp_path, "exp"), counter)
+    model = trained_model()
+    counter.add_update()
+    folder = writer.save(model, counter, counter.tag, also_as={"latest": ["model.pt"]})
+    latest = writer.path_provider.checkpoint_dir / "latest"
+    assert sorted(p.name for p in latest.iterdir()) == ["checkpoint.json", "model.pt"]
+    assert (latest / "model.pt").samefile(folder / "model.pt")
+    assert read_manifest(folder).aliases == {"latest": ("model.pt",)}  # type: ignore[union-attr]
+    assert read_manifest(latest).update == 1  # type: ignore[union-attr]
+    # a second write at the same position (an early stopper's final checkpoint) keeps the list
+    writer.save(model, counter, counter.tag)
+    assert read_manifest(folder).aliases == {"latest": ("model.pt",)}  # type: ignore[union-attr]
 
 
 def test_failed_write_leaves_the_previous_file_intact(

@@ -7,6 +7,8 @@ from typing import Any
 from noether.callbacks.kept_tags import KeptTags
 from noether.config.schemas.callbacks import CheckpointCallbackConfig
 from noether.core.callbacks.base import CallbackContext, PeriodicCallback
+from noether.core.checkpoint.folders import MODEL_FILE, OPTIM_FILE, TRAINER_FILE
+from noether.core.checkpoint.writer import LATEST_TAG
 
 
 class CheckpointCallback(PeriodicCallback):
@@ -27,24 +29,29 @@ class CheckpointCallback(PeriodicCallback):
         """Saves the checkpoint(s) that are due and prunes old ones."""
         cfg = self.checkpoint_config
         model, trainer, writer = self.model, self.trainer, self.checkpoint_writer
-        if cfg.save_weights or cfg.save_optim:
+        tagged = _files(cfg.save_weights, cfg.save_optim)
+        latest = _files(cfg.save_latest_weights, cfg.save_latest_optim)
+        # `latest` as links of the tagged checkpoint when that holds its files: written once,
+        # and a resume from the checkpoint publishes a `latest` that a stop cut off
+        linked = bool(latest) and latest <= tagged
+        if tagged:
             tag = self.update_counter.tag
             stale = self.kept.add(tag, writer, self.state_key)
-            # optimizer and trainer state go with the weights they belong to (resumable)
             writer.save(
                 model,
                 trainer,
                 tag,
-                save_weights=cfg.save_weights or cfg.save_optim,
+                save_weights=True,
                 save_optim=cfg.save_optim,
                 save_trainer=cfg.save_optim,
+                also_as={LATEST_TAG: latest} if linked else None,
             )
             self.kept.delete(stale, writer, self.state_key)
-        if cfg.save_latest_weights or cfg.save_latest_optim:
+        if latest and not linked:
             writer.save_latest(
                 model,
                 trainer,
-                save_weights=cfg.save_latest_weights or cfg.save_latest_optim,
+                save_weights=True,
                 save_optim=cfg.save_latest_optim,
                 save_trainer=cfg.save_latest_optim,
             )
@@ -58,6 +65,14 @@ class CheckpointCallback(PeriodicCallback):
 
     def before_training(self) -> None:
         self.kept.delete_left_behind(self.context.checkpoint_writer, self.state_key)
+
+
+def _files(save_weights: bool, save_optim: bool) -> set[str]:
+    """The files of a checkpoint with these settings: optimizer and trainer state go with the
+    weights they belong to (resumable)."""
+    if save_optim:
+        return {MODEL_FILE, OPTIM_FILE, TRAINER_FILE}
+    return {MODEL_FILE} if save_weights else set()
 
 
 def save_final_checkpoint(context: CallbackContext) -> None:

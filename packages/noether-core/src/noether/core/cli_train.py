@@ -25,6 +25,7 @@ from noether.core.build import (
     init_distributed_from_env,
     resolve_device,
 )
+from noether.core.checkpoint.initializers import finish_interrupted_checkpoints
 from noether.core.cli_preflight import (
     START_ERRORS,
     USER_ERRORS,
@@ -48,6 +49,7 @@ from noether.core.run_signals import StoppedBeforeTraining
 from noether.core.runs import (
     PathProvider,
     lock_run_folder,
+    run_checkpoint_dir,
 )
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
 from noether.core.text_files import replace_text
@@ -146,7 +148,8 @@ def _finished_at_checkpoint(resume: ResumePlan | None, trainer: Any, announce: b
     """Whether `--resume` continues from a checkpoint at (or past) the run's end.
 
     Such a run has nothing left to train: continuing it would only evaluate and checkpoint
-    once more, adding rows that the uninterrupted run does not have. It is left as it is.
+    once more, adding rows that the uninterrupted run does not have. It is left as it is,
+    but for what its stop cut off (`finish_interrupted_checkpoints`).
     """
     counter = getattr(trainer, "update_counter", None)
     if resume is None or resume.checkpoint is None or counter is None:
@@ -314,7 +317,10 @@ def train_in_folder(
             else:
                 report(exc, log_path, headline="building the experiment failed")
             return 1
-        if _finished_at_checkpoint(resume, experiment.trainer):
+        if resume is not None and _finished_at_checkpoint(resume, experiment.trainer):
+            if is_rank0() and resume.checkpoint is not None:
+                checkpoint_dir = run_checkpoint_dir(resume.run_dir)
+                finish_interrupted_checkpoints(checkpoint_dir, resume.checkpoint.tag)
             closed = close_tracker(experiment.tracker, "finished", log_path)
             if closed:  # as the run printed them when it finished (killed before, maybe)
                 print_final_losses(checkpoint_final_losses(experiment.trainer))

@@ -9,6 +9,10 @@ leaves no `<tag>` but two complete folders; `resolve` then reads the newer one, 
 (run by the writer before it writes) puts it in place. A checkpoint is deleted by renaming
 it aside first (`.removed-<tag>-<id>`). Any other leftover is deleted.
 
+A checkpoint may be published under other tags as well (`latest`), by hard links of its files
+(`publish_alias`). Its manifest lists those aliases, so that a resume from it publishes any
+that a stop cut off between the two (`finish_interrupted`).
+
 So a folder `<tag>` that holds checkpoint files without a readable manifest was not left by
 an interrupted write or deletion: it was damaged, or copied in part (`damaged`).
 """
@@ -21,7 +25,8 @@ import json
 import os
 import secrets
 import shutil
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +68,13 @@ class CheckpointInfo:
     """The run's resolved config when the checkpoint was written (for resume checks)."""
     world_size: int | None = None
     """The number of processes that wrote it (None: a manifest from before it was recorded)."""
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The other tags it was published as (`latest`), each with the files it holds there."""
+
+    @property
+    def position(self) -> dict[str, int]:
+        """Where in training it was written, as its manifest says it."""
+        return {"epoch": self.epoch, "update": self.update, "sample": self.sample}
 
     @property
     def resumable(self) -> bool:
@@ -99,8 +111,12 @@ def write_manifest(
     position: dict[str, int],
     config_yaml: str | None,
     world_size: int = 1,
+    aliases: Mapping[str, Collection[str]] | None = None,
 ) -> None:
-    """Writes the manifest last: from then on the folder counts as a complete checkpoint."""
+    """Writes the manifest last: from then on the folder counts as a complete checkpoint.
+
+    `aliases`: the other tags the checkpoint is published as, each with the files it holds
+    there (those the folder lacks are left out)."""
     files = sorted(p.name for p in folder.iterdir() if p.name in UNIT_FILES)
     manifest = {
         "format": FORMAT_VERSION,
@@ -111,6 +127,9 @@ def write_manifest(
         "files": files,
         "config": config_yaml,
         "world_size": world_size,
+        "aliases": {
+            alias: sorted(set(names) & set(files)) for alias, names in (aliases or {}).items()
+        },
     }
     path = folder / MANIFEST_FILE
     with path.open("w", encoding="utf-8") as file:
@@ -133,6 +152,10 @@ def read_manifest(folder: Path) -> CheckpointInfo | None:
             files=tuple(str(name) for name in manifest["files"]),
             config_yaml=manifest.get("config"),
             world_size=int(manifest["world_size"]) if "world_size" in manifest else None,
+            aliases={
+                str(alias): tuple(str(name) for name in names)
+                for alias, names in manifest.get("aliases", {}).items()
+            },
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -146,21 +169,24 @@ def new_staging_folder(checkpoint_dir: Path, tag: str) -> Path:
     return folder
 
 
-def keep_same_position_files(target: Path, staging: Path, position: dict[str, int]) -> None:
+def keep_same_position(
+    target: Path, staging: Path, position: dict[str, int]
+) -> Mapping[str, tuple[str, ...]]:
     """Links into `staging` the unit files of the checkpoint at `target` that it lacks, when
-    both hold the same position (two checkpoint callbacks due at one update): a weights-only
-    write then does not replace the optimizer and trainer state of a resumable one."""
+    both hold the same position (two callbacks write one tag at one update): a weights-only
+    write then does not replace the optimizer and trainer state of a resumable one.
+
+    Returns:
+        The aliases that checkpoint was published as (the new one is them as well), or none.
+    """
     info = read_manifest(target)
-    if info is None or (info.epoch, info.update, info.sample) != (
-        position["epoch"],
-        position["update"],
-        position["sample"],
-    ):
-        return
+    if info is None or info.position != position:
+        return {}
     for name in info.files:
         if name in UNIT_FILES and not (staging / name).exists():
             with contextlib.suppress(OSError):
                 os.link(target / name, staging / name)
+    return info.aliases
 
 
 def publish(staging: Path, target: Path) -> None:
@@ -183,6 +209,23 @@ def publish(staging: Path, target: Path) -> None:
     os.rename(staging, target)
     fsync_folder(parent)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def publish_alias(source: Path, tag: str, files: Collection[str]) -> Path:
+    """Publishes the checkpoint in folder `source` also as `tag`: hard links of its `files`
+    (those it holds), under a manifest of their own. Returns the folder `tag`."""
+    info = read_manifest(source)
+    if info is None:
+        raise CheckpointNotFoundError(f"{source}: no complete checkpoint to publish as {tag}")
+    checkpoint_dir = source.parent
+    staging = new_staging_folder(checkpoint_dir, tag)
+    for name in set(files) & set(info.files) - {MANIFEST_FILE}:
+        os.link(source / name, staging / name)
+    target = checkpoint_dir / tag
+    keep_same_position(target, staging, info.position)
+    write_manifest(staging, info.tag, info.position, info.config_yaml, info.world_size or 1)
+    publish(staging, target)
+    return target
 
 
 def _leftovers(checkpoint_dir: Path, prefix: str, tag: str | None = None) -> list[Path]:
@@ -222,9 +265,9 @@ def resolve(checkpoint_dir: Path, tag: str) -> Path | None:
 def find(checkpoint_dir: Path, tag: str) -> CheckpointInfo | None:
     """The complete checkpoint `tag` (see `resolve`), or None.
 
-    Its `tag` is the name it was found by: the folder `latest` holds the files, and the
-    manifest, of the checkpoint it was aliased from (`sigterm_<position>`), but it is the
-    folder `latest` that a resume reads and that deleting it must remove."""
+    Its `tag` is the name it was found by: the folder `latest` holds the files of the
+    checkpoint it was published from (`sigterm_<position>`) and a manifest naming that one,
+    but it is the folder `latest` that a resume reads and that deleting it must remove."""
     folder = resolve(checkpoint_dir, tag)
     info = read_manifest(folder) if folder is not None else None
     return dataclasses.replace(info, tag=tag) if info is not None else None
@@ -243,6 +286,27 @@ def recover(checkpoint_dir: Path) -> None:
         shutil.rmtree(retired, ignore_errors=True)
     for leftover in (*_leftovers(checkpoint_dir, _STAGING), *_leftovers(checkpoint_dir, _REMOVED)):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def finish_interrupted(checkpoint_dir: Path, tag: str) -> list[str]:
+    """Before a run continues from checkpoint `tag` (or ends there): finishes what a stop
+    cut off, interrupted writes and deletions (`recover`), and the aliases its manifest lists
+    that hold another position (killed after the checkpoint, before its `latest`).
+
+    Returns:
+        The aliases published.
+    """
+    recover(checkpoint_dir)
+    info = find(checkpoint_dir, tag)
+    if info is None:
+        return []
+    published = []
+    for alias, files in info.aliases.items():
+        current = find(checkpoint_dir, alias)
+        if current is None or current.position != info.position:
+            publish_alias(info.path, alias, files)
+            published.append(alias)
+    return published
 
 
 def list_checkpoints(checkpoint_dir: Path) -> list[CheckpointInfo]:

@@ -105,6 +105,17 @@ def retire_later_checkpoints(checkpoint_dir: Path, position: int) -> None:
         folders.remove(checkpoint_dir, info.tag)
 
 
+def finish_interrupted_checkpoints(checkpoint_dir: Path, tag: str) -> None:
+    """Finishes what the stop of a run cut off before it continues from checkpoint `tag` (or
+    ends there), saying so: see `folders.finish_interrupted`."""
+    for alias in folders.finish_interrupted(checkpoint_dir, tag):
+        logger.info(
+            "published checkpoint %s as %s: the run stopped after writing it, before that",
+            tag,
+            alias,
+        )
+
+
 class ResumeInitializer(InitializerBase):
     """Continues a run from one of its checkpoints: weights, optimizer and trainer, exactly.
 
@@ -238,7 +249,8 @@ class ResumeInitializer(InitializerBase):
 
         In the run's own folder, the checkpoints past the restored position are then deleted
         (rank 0): they belong to the abandoned continuation, and a later `--resume` would
-        pick one of them. Only then: a checkpoint that fails to load leaves them all."""
+        pick one of them. Only then: a checkpoint that fails to load leaves them all. What
+        the run's stop cut off is finished then too (`finish_interrupted_checkpoints`)."""
         try:
             if trainer is not None:
                 self.applying = True
@@ -251,7 +263,9 @@ class ResumeInitializer(InitializerBase):
         if counter is not None:
             warn_if_lr_changed(model, self._stored_lrs, counter.update, counter.total_updates)
         if self.in_place and counter is not None and is_rank0():
-            retire_later_checkpoints(run_checkpoint_dir(self.run_dir), counter.update)
+            checkpoint_dir = run_checkpoint_dir(self.run_dir)
+            retire_later_checkpoints(checkpoint_dir, counter.update)
+            finish_interrupted_checkpoints(checkpoint_dir, self.tag)
 
     def init_trainer(self, trainer: TrainerStateLike) -> None:
         state = self._part("trainer", "trainer state")

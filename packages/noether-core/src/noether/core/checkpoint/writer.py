@@ -13,7 +13,7 @@ import functools
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,7 +37,7 @@ from noether.core.runs import PathProvider, run_checkpoint_dir
 logger = logging.getLogger(__name__)
 
 LATEST_TAG = folders.LATEST_TAG
-"""The tag that always names the newest checkpoint written with `save_latest` or aliased."""
+"""The tag that always names the newest checkpoint written with `save_latest` or as an alias."""
 # The files of a checkpoint folder (MANIFEST_FILE, MODEL_FILE, OPTIM_FILE, TRAINER_FILE) are
 # defined in `folders`, which reads them back; import them from here.
 
@@ -144,18 +144,31 @@ class CheckpointWriter:
         save_weights: bool = True,
         save_optim: bool = True,
         save_trainer: bool = True,
+        also_as: Mapping[str, Collection[str]] | None = None,
     ) -> Path:
         """Writes the checkpoint `checkpoint_dir/<tag>/` with the files asked for.
 
         Every rank must call it (the trainer state gathers every rank's RNG state); rank 0
         writes, and all ranks wait until it has.
 
+        Args:
+            also_as: other tags (`latest`) to publish it as right after, each with the files
+                it holds there, by hard links: one write instead of two, and its manifest
+                lists them, so that a resume from it publishes any that a stop cut off.
+
         Returns:
             The checkpoint folder (written by now, or at the end of the update when held).
         """
         self._do(
             functools.partial(
-                self._write, model, trainer, tag, save_weights, save_optim, save_trainer
+                self._write,
+                model,
+                trainer,
+                tag,
+                save_weights,
+                save_optim,
+                save_trainer,
+                dict(also_as or {}),
             )
         )
         return self.checkpoint_dir / tag
@@ -199,11 +212,6 @@ class CheckpointWriter:
         path = self.checkpoint_dir / tag / filename
         self._do(functools.partial(self._write_object, obj, path))
         return path
-
-    def alias(self, source: Path, tag: str) -> Path:
-        """Publishes the complete checkpoint `source` also as `tag`, by hard links."""
-        self._do(functools.partial(self._write_alias, source, tag))
-        return self.checkpoint_dir / tag
 
     def claim(self, tag: str, owner: str) -> None:
         """Records that `owner` (a callback's state key) keeps checkpoint `tag`, so that
@@ -259,6 +267,7 @@ class CheckpointWriter:
         save_weights: bool,
         save_optim: bool,
         save_trainer: bool,
+        also_as: Mapping[str, Collection[str]],
     ) -> None:
         model = unwrap_model(model)
         trainer_state = trainer.state_dict() if save_trainer and trainer is not None else None
@@ -277,12 +286,15 @@ class CheckpointWriter:
             for name, state in parts:
                 self._stage_file(state, staging, tag, name)
             position = _position(self.update_counter, trainer_state)
-            folders.keep_same_position_files(self.checkpoint_dir / tag, staging, position)
+            target = self.checkpoint_dir / tag
+            aliases = {**folders.keep_same_position(target, staging, position), **also_as}
             folders.write_manifest(
-                staging, tag, position, self._config_text(), world_size=get_world_size()
+                staging, tag, position, self._config_text(), get_world_size(), aliases
             )
-            folders.publish(staging, self.checkpoint_dir / tag)
-            logger.info("saved checkpoint %s", self.checkpoint_dir / tag)
+            folders.publish(staging, target)
+            logger.info("saved checkpoint %s", target)
+            for alias, files in also_as.items():
+                folders.publish_alias(target, alias, files)
         barrier()
 
     def _stage_file(self, state: Any, staging: Path, tag: str, name: str) -> None:
@@ -305,16 +317,6 @@ class CheckpointWriter:
         if is_rank0():
             self._prepare()
             save_file(obj, path)
-
-    def _write_alias(self, source: Path, tag: str) -> None:
-        if is_rank0():
-            self._prepare()
-            staging = folders.new_staging_folder(self.checkpoint_dir, tag)
-            for file in source.iterdir():
-                os.link(file, staging / file.name)
-            folders.fsync_folder(staging)
-            folders.publish(staging, self.checkpoint_dir / tag)
-        barrier()
 
     def _config_text(self) -> str | None:
         try:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCallback
 from noether.core.callbacks.dispatch import CallbackDispatcher, DueSchedule, overrides
+from noether.core.checkpoint.folders import UNIT_FILES
 from noether.core.checkpoint.writer import LATEST_TAG, CheckpointWriter, signal_tag
 from noether.core.counters import UpdateCounter
 from noether.core.data.container import per_rank_batches
@@ -30,6 +31,14 @@ UPDATE_HOOK = "track_after_update_step"
 Batch = dict[str, Any]
 RunStep = Callable[[Batch, int], StepResult]
 """`run_step(batch, index)`: one micro-batch of an update (see `TrainStep.run`)."""
+
+
+class SaveCheckpoint(Protocol):
+    """`CheckpointWriter.save` of the run's model and trainer."""
+
+    def __call__(
+        self, tag: str, *, also_as: Mapping[str, Collection[str]] | None = None
+    ) -> Path: ...
 
 
 def drop_metadata(batch: Batch) -> Batch:
@@ -96,7 +105,7 @@ class TrainingLoop:
         iterator_batch_size: int,
         log_writer: LogWriter | None,
         checkpoint_writer: CheckpointWriter | None,
-        save_checkpoint: Callable[[str], Path] | None,
+        save_checkpoint: SaveCheckpoint | None,
         nonfinite_guard: NonFiniteLossGuard | None,
         flush_tracker: Callable[[], None],
         skip_nonfinite: SkipNonFinite | None = None,
@@ -293,8 +302,9 @@ class TrainingLoop:
         self._check_skips()
         self._check_weights()
         self.flush_tracker()
-        folder = self.save_checkpoint(signal_tag(signal_name, tag))
-        self.checkpoint_writer.alias(folder, LATEST_TAG)
+        folder = self.save_checkpoint(
+            signal_tag(signal_name, tag), also_as={LATEST_TAG: UNIT_FILES}
+        )
         older = self.checkpoint_writer.remove_older_signal_checkpoints(folder.name)
         replaced = f"; deleted the older {', '.join(older)}" if older else ""
         self.logger.warning(
