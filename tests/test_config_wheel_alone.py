@@ -10,9 +10,11 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 UV = shutil.which("uv")
@@ -124,31 +126,55 @@ def test_wheel_alone_pulls_no_torch_and_validates(wheel: Path, tmp_path: Path) -
     )
 
 
+def floors(wheel: Path) -> list[str]:
+    """`name==X` for each requirement `name>=X` of the wheel (its declared lower bounds)."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        text = archive.read(metadata).decode()
+    pins = []
+    for line in text.splitlines():
+        if line.startswith("Requires-Dist:"):
+            requirement = Requirement(line.partition(":")[2].strip())
+            pins += [
+                f"{requirement.name}=={spec.version}"
+                for spec in requirement.specifier
+                if spec.operator == ">="
+            ]
+    return pins
+
+
+@pytest.mark.parametrize("resolution", ["lowest", "floors"])
 def test_wheel_alone_works_with_the_lowest_versions_its_requirements_allow(
-    wheel: Path, tmp_path: Path
+    wheel: Path, tmp_path: Path, resolution: str
 ) -> None:
-    """The declared lower bounds are true: typer 0.12.0 to 0.12.3 cannot build the CLI's
-    `list[str] | None` options, so `typer>=0.12` let pip install a CLI that crashed."""
+    """The declared lower bounds are true, both with the lowest versions of everything and
+    with the floors next to the newest versions of their own requirements (a project that
+    pins an old typer gets today's click): typer 0.12.0 to 0.12.3 cannot build the CLI's
+    `list[str] | None` options, and typer before 0.16 with click 8.2 or later turns flags on
+    that were not given (`--experiments-only`: a misspelt `trainer:` was skipped, exit 0)."""
     venv = tmp_path / "venv"
-    install(venv, "--resolution", "lowest", str(wheel))
+    if resolution == "lowest":
+        install(venv, "--resolution", "lowest", str(wheel))
+    else:
+        install(venv, str(wheel), *floors(wheel))
     (tmp_path / "alone_schemas.py").write_text(SCHEMAS)
     (tmp_path / "experiment.yaml").write_text(CONFIG)
+    (tmp_path / "misspelt.yaml").write_text(CONFIG.replace("trainer:", "traner:"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    done = subprocess.run(
-        [
-            str(venv / "bin" / "noether-config"),
-            "validate",
-            "experiment.yaml",
-            "-o",
-            "tracker.kind=jsonll",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+
+    def validate(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(venv / "bin" / "noether-config"), "validate", *args]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    done = validate("experiment.yaml", "-o", "tracker.kind=jsonll")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "experiment.yaml:14: tracker.kind: unknown TrackerConfig kind 'jsonll'" in done.stdout
+    misspelt = validate("misspelt.yaml")
+    assert misspelt.returncode == 1, misspelt.stdout + misspelt.stderr
+    assert "misspelt.yaml:7: traner: unknown key" in misspelt.stdout
+    helped = validate("--help")
+    assert helped.returncode == 0, helped.stdout + helped.stderr
+    assert "--experiments-only" in helped.stdout
 
 
 def test_wheel_in_the_projects_own_venv_validates_configs_of_several_folders(

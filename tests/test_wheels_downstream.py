@@ -95,8 +95,10 @@ def wheels(work: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def full_venv(work: Path) -> Path:
-    """The four wheels and the downstream project with its `train` extra: bin folder."""
-    return fresh_venv(work / "venv", *wheels(work), f"{DOWNSTREAM}[train]")
+    """The downstream project with its `train` extra, the noether packages it names found
+    among the four wheels (only those: the extra must name each one it needs): bin folder."""
+    wheels(work)
+    return fresh_venv(work / "venv", "--find-links", work / "dist", f"{DOWNSTREAM}[train]")
 
 
 METADATA = """
