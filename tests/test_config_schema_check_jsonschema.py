@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from noether.config.schemas.trainer import NONE_MEANS_DEFAULT
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart"
 BIN = Path(sys.executable).parent
@@ -219,3 +221,23 @@ def test_documented_ci_command_checks_experiments_and_skips_fragments(
     assert done.returncode == 1, done.stdout + done.stderr
     reported = [line.strip() for line in done.stdout.splitlines() if "::$" in line]
     assert reported and all(line.startswith("configs/bad.yaml::$.trainer") for line in reported)
+
+
+def test_fields_where_null_means_the_default_accept_null(
+    schema: Path, folder: Path, env: dict[str, str]
+) -> None:
+    """`callbacks:` with nothing after it (and the other NONE_MEANS_DEFAULT fields given as
+    null) validates: the schema lets an editor accept it too."""
+    files = []
+    for name in sorted(NONE_MEANS_DEFAULT):
+        lines = [line for line in BASE.splitlines() if not line.startswith(f"  {name}:")]
+        lines.insert(lines.index("  kind: weighted_loss") + 1, f"  {name}:")
+        if name == "callbacks":  # its list items were below it
+            lines = [line for line in lines if not line.startswith("    - {kind: ")]
+        path = folder / f"null_{name}.yaml"
+        path.write_text("\n".join(lines) + "\n")
+        files.append(path)
+    done = validate(files, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = check(schema, files, env)
+    assert done.returncode == 0, done.stdout + done.stderr

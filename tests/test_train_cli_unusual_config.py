@@ -67,3 +67,24 @@ def test_config_path_that_is_no_readable_file(
     assert done.returncode == code, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr and "not found" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**63, -(2**63) - 1])
+def test_a_seed_outside_64_bits_is_a_config_error_before_the_run_folder(
+    tmp_path: Path, seed: int
+) -> None:
+    """torch's generators and the seeds derived from it take a signed 64-bit integer: a larger
+    one failed after the run folder was made, naming no key."""
+    config = Path(__file__).resolve().parents[1] / "examples" / "quickstart" / "config.yaml"
+    done = subprocess.run(
+        [str(NOETHER_TRAIN), str(config), f"seed={seed}", f"output_path={tmp_path / 'runs'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 1, done.stderr
+    assert "config.yaml:6: seed: Input should be" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()

@@ -12,7 +12,7 @@ are let through), so `optimizer` completes inside a user's model.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from pydantic.errors import PydanticInvalidForJsonSchema
@@ -66,6 +66,22 @@ def describe_class(cls: type[RegistryBase], schema: dict[str, Any]) -> None:
     rules = cls.field_rules()
     if rules:
         schema["allOf"] = [rule.json_schema() for rule in rules]
+
+
+def accept_null(schema: dict[str, Any], names: Collection[str]) -> None:
+    """Lets the properties `names` of a class's schema be null as well (validation takes null
+    there for their default)."""
+    properties = schema.get("properties", {})
+    for name in names:
+        prop = properties.get(name)
+        if not isinstance(prop, dict):
+            continue
+        if "anyOf" in prop:  # `X | None` already, or a union
+            if {"type": "null"} not in prop["anyOf"]:
+                prop["anyOf"].append({"type": "null"})
+            continue
+        outer = {key: prop.pop(key) for key in ("title", "description", "default") if key in prop}
+        properties[name] = {**outer, "anyOf": [prop, {"type": "null"}]}
 
 
 def kind_dispatch(

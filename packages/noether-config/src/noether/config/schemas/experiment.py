@@ -52,8 +52,8 @@ class ExperimentConfig(BaseModel):
     """Experiment name; runs go to `<output_path>/<name>/<run_id>`."""
     output_path: str = "runs"
     """Folder that holds all experiments' run folders (relative to the working directory)."""
-    seed: int = 0
-    """Seed of Python, NumPy and torch RNGs (offset per rank and data worker)."""
+    seed: int = Field(default=0, ge=-(2**63), le=2**63 - 1)
+    """Seed of Python, NumPy and torch RNGs (offset per rank and data worker), 64-bit signed."""
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
     """auto (CUDA when available), cpu, cuda or cuda:N."""
     num_workers: int = Field(default=0, ge=0)

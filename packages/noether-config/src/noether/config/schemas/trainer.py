@@ -3,7 +3,15 @@
 import math
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import core_schema
 
 from noether.config.batching import split_batch
 from noether.config.discriminated import Discriminated
@@ -20,6 +28,9 @@ from noether.config.registry import RegistryBase
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.initializer import InitializerConfig
 from noether.config.startup import field_docstrings
+
+if TYPE_CHECKING:
+    from pydantic.json_schema import JsonSchemaValue
 
 TCallbackConfig = TypeVar("TCallbackConfig", bound=CallbackConfig)
 
@@ -162,6 +173,18 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
                 if value is not None or key not in NONE_MEANS_DEFAULT
             }
         return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> "JsonSchemaValue":
+        """The JSON Schema accepts null where validation does (NONE_MEANS_DEFAULT), so an
+        editor does not flag `callbacks:` with nothing after it."""
+        from noether.config.kind_json_schema import accept_null
+
+        json_schema = super().__get_pydantic_json_schema__(schema, handler)
+        accept_null(handler.resolve_ref_schema(json_schema), NONE_MEANS_DEFAULT)
+        return json_schema
 
     @classmethod
     def field_rules(cls) -> tuple[FieldRule, ...]:
