@@ -93,7 +93,18 @@ def test_include_cycle_names_the_chain_file_and_line(project: Project) -> None:
     )
     issues = issues_of(folder / "a.yaml")
     b = str(folder / "b.yaml")
-    assert f"{b}:2: model.sub: include cycle: a.yaml -> b.yaml -> a.yaml" in issues
+    assert f"{b}:2: model.sub: cycle of extends / !include: a.yaml -> b.yaml -> a.yaml" in issues
+
+
+def test_extends_cycle_is_named_as_such(project: Project) -> None:
+    folder = project(**{"a.yaml": "extends: b.yaml\nname: a\n", "b.yaml": "extends: a.yaml\n"})
+    issues = issues_of(folder / "a.yaml")
+    b = str(folder / "b.yaml")
+    assert any(
+        issue.startswith(f"{b}:1:")
+        and "cycle of extends / !include: a.yaml -> b.yaml -> a.yaml" in issue
+        for issue in issues
+    ), issues
 
 
 def test_missing_include_and_missing_base_are_reported_at_their_line(project: Project) -> None:

@@ -61,7 +61,7 @@ class _Composer:
         self.result.files.add(real)
         if real in chain:
             names = [os.path.basename(p) for p in (*chain[chain.index(real) :], real)]
-            self.fail(where, at, "include cycle: " + " -> ".join(names))
+            self.fail(where, at, "cycle of extends / !include: " + " -> ".join(names))
             return None
         if len(chain) > self.budget.limits.max_depth:
             limit = self.budget.limits.max_depth
