@@ -174,6 +174,7 @@ def test_mutated_configs_give_located_errors_never_tracebacks(
     for line in result.output.splitlines():
         if line.startswith(("ok: ", "invalid: ")) or SUMMARY.match(line):
             continue
-        assert located.match(line), line
+        # a note of a valid file (a callback that never runs) is located the same way
+        assert located.match(line.removeprefix("note: ")), line
     if result.exit_code == 1:
         assert f"invalid: {path}" in result.output

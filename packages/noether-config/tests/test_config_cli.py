@@ -69,6 +69,39 @@ def test_folder_skips_fragments_and_explicit_fragment_is_validated(configs: Path
     assert "name: missing required key" in output
 
 
+OPTIMIZER = """\
+  optimizer:
+    kind: adamw
+    lr: 1.0e-3
+    schedule: {kind: linear_warmup_cosine_decay, warmup_percent: 0.1}
+"""
+
+
+def test_a_file_in_a_folder_that_an_experiment_includes_is_checked_through_it(
+    project: Project, valid_yaml: str
+) -> None:
+    """`validate configs/` (the CI step) agrees with the pre-commit hook: `optim.yaml`, which
+    an experiment includes, is no experiment to validate alone; a stray file still is."""
+    assert OPTIMIZER in valid_yaml
+    included = valid_yaml.replace(OPTIMIZER, "  optimizer: !include optim.yaml\n")
+    optimizer = "\n".join(line[4:] for line in OPTIMIZER.splitlines()[1:]) + "\n"
+    folder = project(**{"exp.yaml": included, "optim.yaml": optimizer})
+    code, output = invoke("validate", str(folder))
+    assert code == 0, output
+    assert "1 file(s) checked: 1 valid, 0 invalid, 1 fragment(s) checked through" in output
+    (folder / "optim.yaml").write_text(optimizer.replace("lr: 1.0e-3", "lr: fast"))
+    code, output = invoke("validate", str(folder))
+    assert code == 1
+    assert f"{folder / 'optim.yaml'}:2: model.optimizer.lr: Input should be a valid number" in (
+        output
+    )
+    (folder / "optim.yaml").write_text(optimizer)
+    (folder / "stray.yaml").write_text("lr: 1.0e-3\n")  # no experiment, and none uses it
+    code, output = invoke("validate", str(folder))
+    assert code == 1
+    assert f"{folder / 'stray.yaml'}:1: name: missing required key" in output
+
+
 def test_glob_expands_and_applies_the_fragment_rule(configs: Path) -> None:
     code, output = invoke("validate", str(configs / "**" / "*.y*ml"))
     assert code == 1  # glob never matches dot-folders, so .hidden is not even listed

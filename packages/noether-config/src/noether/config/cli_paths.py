@@ -4,7 +4,8 @@ Rule: a file named explicitly is always checked (a fragment through the experime
 it: `noether.config.cli_fragments`). Inside a folder (searched recursively for
 `*.yaml` / `*.yml`) or a glob, files and folders whose name starts with `_` or `.` are skipped:
 they hold fragments for `extends:` / `!include` (e.g. `_base.yaml`, `_partials/optim.yaml`),
-not experiments.
+not experiments. (A file found so that is no experiment but that an experiment includes is a
+fragment as well: `noether.config.cli_validate`.)
 
 With `experiments_only` (the pre-commit hook's setting), files that are not experiments are
 skipped as well, named ones included: an experiment's top level has a `trainer:` or `extends:`

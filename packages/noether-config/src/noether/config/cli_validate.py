@@ -73,9 +73,10 @@ def run_validate(
     else the folder named for it); `max_nodes` overrides that limit.
     `experiments_only` skips YAML files whose top level has neither `trainer:` nor `extends:`
     (the pre-commit hook gets every changed YAML file); finding no experiment is then no error.
-    A named fragment (`_*`, or with `experiments_only` a YAML file that is no experiment) is
-    checked through the experiments that reach it (`noether.config.cli_fragments`); one that no
-    experiment uses is skipped with `experiments_only`, else validated on its own.
+    A named fragment (`_*`, or with `experiments_only` a YAML file that is no experiment), and
+    a YAML file found in a folder or by a glob that is no experiment, is checked through the
+    experiments that reach it (`noether.config.cli_fragments`); one that no experiment uses is
+    skipped with `experiments_only`, else validated on its own.
 
     Raises:
         ValidateUsageError: no path given, a path that does not exist, no file found, or a
@@ -146,10 +147,16 @@ def _take_fragments(
     experiment is validated itself and its users are added too: a change to an experiment
     that others extend can break them."""
     from noether.config.cli_fragments import find_users, is_named_fragment
+    from noether.config.cli_paths import is_experiment_file
 
     others = set(selection.others)
     by_name = {path for path in selection.named if is_named_fragment(path, root)}
     fragments = [path for path in selection.named if path in by_name or path in others]
+    if not experiments_only:
+        # found in a folder or by a glob, a file that is no experiment (`optim.yaml` that an
+        # experiment includes) is a fragment too where an experiment reaches it
+        named = set(selection.named)
+        fragments += [p for p in selection.files if p not in named and not is_experiment_file(p)]
     taken = set(fragments)
     bases = []
     if experiments_only:
