@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from noether.config.losses import BUILTIN_LOSSES
+
 ROOT = Path(__file__).resolve().parents[1]
 UV = shutil.which("uv")
 
@@ -124,6 +126,17 @@ def test_wheel_alone_pulls_no_torch_and_validates(wheel: Path, tmp_path: Path) -
         "experiment.yaml:14: tracker.kind: unknown TrackerConfig kind 'jsonll'; known kinds: jsonl"
         in (bad.stdout)
     )
+    # the losses that validate accepts are listed, with the package that brings them
+    losses = subprocess.run(
+        [str(venv / "bin" / "noether-config"), "kinds", "losses"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert losses.returncode == 0, losses.stdout + losses.stderr
+    listed = {line.split()[0]: line.split()[1:3] for line in losses.stdout.splitlines()[1:]}
+    assert listed == {name: ["noether-trainers", "NOT"] for name in BUILTIN_LOSSES}
 
 
 def floors(wheel: Path) -> list[str]:

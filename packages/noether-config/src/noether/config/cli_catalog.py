@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from noether.config.entry_points import ENTRY_POINT_GROUPS, KindEntry, group_entries
+from noether.config.losses import BUILTIN_LOSSES, LOSS_ENTRY_POINT_GROUP
 
 
 class CatalogUsageError(Exception):
@@ -117,7 +118,26 @@ def kinds(group: str | None) -> list[dict[str, Any]]:
             if names.count(entry.name) > 1:
                 row["error"] = "duplicate short name: registered by more than one distribution"
             rows.append(row)
+        if ENTRY_POINT_GROUPS[short] == LOSS_ENTRY_POINT_GROUP:
+            rows.extend(_unpublished_builtin_losses(names))
     return rows
+
+
+def _unpublished_builtin_losses(published: list[str]) -> list[dict[str, Any]]:
+    """The built-in losses that `validate` knows where noether-trainers, which publishes
+    them, is not installed (noether-config alone, in CI)."""
+    return [
+        {
+            "group": LOSS_ENTRY_POINT_GROUP,
+            "kind": name,
+            "distribution": "noether-trainers",
+            "schema": None,
+            "target": None,
+            "installed": False,
+        }
+        for name in BUILTIN_LOSSES
+        if name not in published
+    ]
 
 
 def render_kinds(rows: list[dict[str, Any]], output: str) -> str:
