@@ -53,9 +53,10 @@ def test_a_batch_the_ranks_cannot_share_is_refused_before_the_run_folder_is_made
 ) -> None:
     result = _torchrun(tmp_path, CONFIG, timeout=120, ranks=3)  # 8 samples per update
     assert result.returncode != 0
-    assert "effective_batch_size (8) must be a multiple of the number of processes (3)" in (
-        result.stderr
-    )
+    assert (
+        "experiment.yaml:19: trainer.effective_batch_size: effective_batch_size (8) must be a "
+        "multiple of the number of processes (3)"
+    ) in result.stderr
     assert "noether/core/" not in result.stderr  # no frames of ours (torchrun prints its own)
     assert run_dirs(tmp_path) == []
 

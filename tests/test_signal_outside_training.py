@@ -76,6 +76,24 @@ def test_sigterm_while_the_datasets_are_built_exits_75_and_the_run_resumes(
     assert "E1_U12_S96" in complete_checkpoints(run_dir)
 
 
+def test_the_command_to_resume_a_resume_stopped_while_it_starts_names_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """`--resume RUN --checkpoint TAG` stopped while it builds: the command it prints resumes
+    from TAG again, not from the run's newest checkpoint."""
+    slow = "datasets.train={kind: resume_configs:SlowBuildDatasetConfig, build_seconds: 1}"
+    epochs = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1, save_optim: true}]"
+    first = noether_train(tmp_path, CONFIG, "trainer.max_epochs=2", epochs, slow)
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    (tmp_path / "building").unlink()
+    process = start_train(tmp_path, "--resume", run_dir, "--checkpoint", "E1_U12_S96")
+    stderr = _signal_when(tmp_path / "building", process)
+    assert process.returncode == 75, stderr
+    again = f"noether-train --resume {run_dir} --checkpoint E1_U12_S96"
+    assert f"stopped by SIGTERM before training began, no checkpoint written: {again}" in stderr
+
+
 @pytest.mark.parametrize(
     ("sig", "args"),
     [(signal.SIGTERM, ()), (signal.SIGINT, ("trainer.save_on_sigint=true",))],

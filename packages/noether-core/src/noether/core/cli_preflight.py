@@ -115,4 +115,6 @@ def check_batch_split(config: ExperimentConfig, world_size: int) -> None:
             trainer.disable_gradient_accumulation,
         )
     except ValueError as exc:
-        raise BatchSplitError(f"trainer: {exc}") from None
+        key = "trainer.effective_batch_size"
+        site = config.where(key)
+        raise BatchSplitError(f"{site + ': ' if site else ''}{key}: {exc}") from None

@@ -246,9 +246,21 @@ def execute(request: TrainRequest) -> int:
         with stop_signals_around_training():
             return _execute(request)
     except StoppedBeforeTraining as stop:  # before a run folder was made (or reopened)
-        again = f"noether-train --resume {request.resume}" if request.resume else "start it again"
+        again = (
+            resume_command(request.resume, request.checkpoint, request.force)
+            if request.resume
+            else "start it again"
+        )
         error(f"stopped by {stop.signal_name} before training began, nothing written: {again}")
         return EXIT_PREEMPTED
+
+
+def resume_command(run_dir: Path, checkpoint: str | None = None, force: bool = False) -> str:
+    """The command that continues `run_dir`, from the checkpoint the user named if any."""
+    words = ["noether-train", "--resume", str(run_dir)]
+    if checkpoint is not None:
+        words += ["--checkpoint", checkpoint]
+    return " ".join([*words, "--force"] if force else words)
 
 
 def _execute(request: TrainRequest) -> int:
@@ -259,21 +271,34 @@ def _execute(request: TrainRequest) -> int:
     except LaunchError as exc:
         error(f"launch environment: {exc}")
         return 1
+    if request.action == "train":
+        return _train(request, launch)
+    if launch.rank > 0:  # under a launcher: every rank checks, rank 0 says it
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return _report(request, launch.rank)
+    return _report(request, launch.rank)
+
+
+def _report(request: TrainRequest, rank: int) -> int:
+    """`--print-config` or `--dry-run`: the exit code after saying what the run would be."""
     if request.action == "print-config":
         # what the user's schema modules print goes to stderr: stdout is the YAML alone
         with contextlib.redirect_stdout(sys.stderr):
-            resolved = resolve(request, launch.rank)
+            resolved = resolve(request, rank)
         if isinstance(resolved, int):
             return resolved
         sys.stdout.write(resolved_config_text(resolved.config))
         return 0
-    if request.action == "dry-run":
-        resolved = resolve(request, launch.rank)
-        if isinstance(resolved, int):
-            return resolved
-        from noether.core.cli_dry_run import dry_run
+    resolved = resolve(request, rank)
+    if isinstance(resolved, int):
+        return resolved
+    from noether.core.cli_dry_run import dry_run
 
-        return dry_run(resolved, request.run_id)
+    return dry_run(resolved, request.run_id)
+
+
+def _train(request: TrainRequest, launch: LaunchEnvironment) -> int:
+    """A training run: the ranks check the config together, then train."""
     # several ranks meet once the config is read: each start check's error is said once
     with captured_stderr() as caught:
         resolved = resolve(request, launch.rank)

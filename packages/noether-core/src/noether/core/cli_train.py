@@ -34,7 +34,13 @@ from noether.core.cli_preflight import (
     is_bad_input,
     preflight,
 )
-from noether.core.cli_run import captured_stderr, error, pass_together, resolved_config_text
+from noether.core.cli_run import (
+    captured_stderr,
+    error,
+    pass_together,
+    resolved_config_text,
+    resume_command,
+)
 from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.launch import LaunchEnvironment, detect
 from noether.core.rendezvous import Rendezvous
@@ -234,9 +240,13 @@ def train(
             config, config_file, resume, checked, launch, path_provider, recorded
         )
     except StoppedBeforeTraining as stop:
+        again = resume_command(
+            path_provider.run_dir,
+            resume.tag if resume is not None else None,
+            resume is not None and resume.force,
+        )
         error(
-            f"stopped by {stop.signal_name} before training began, no checkpoint written: "
-            f"noether-train --resume {path_provider.run_dir}"
+            f"stopped by {stop.signal_name} before training began, no checkpoint written: {again}"
         )
         return EXIT_PREEMPTED
     finally:

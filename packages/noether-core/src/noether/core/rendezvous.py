@@ -121,8 +121,10 @@ class Rendezvous:
         Args:
             step: the check's name (each is passed once).
             code: this rank's exit code of the check (0: passed).
-            text: what the check printed on this rank; printed here unless a lower rank
-                printed the same (log lines compared without their time).
+            text: what the check printed on this rank; its lines are printed here but for
+                those a lower rank printed too (log lines compared without their time), so an
+                error that every rank finds is said once, also next to a note that only rank
+                0 prints.
         """
         base = f"{self.prefix}/{step}"
         self.store.set(f"{base}/{self.launch.rank}", json.dumps([code, text]))
@@ -133,11 +135,14 @@ class Rendezvous:
             sys.stderr.write(text)
             raise
         outcomes = [json.loads(self.store.get(key)) for key in keys]
-        same = _TIMESTAMP.sub("", text)
-        if text and all(
-            _TIMESTAMP.sub("", other) != same for _, other in outcomes[: self.launch.rank]
-        ):
-            sys.stderr.write(text)
+        said = {
+            _TIMESTAMP.sub("", line)
+            for _, other in outcomes[: self.launch.rank]
+            for line in other.splitlines()
+        }
+        own = [line for line in text.splitlines() if _TIMESTAMP.sub("", line) not in said]
+        if own:
+            sys.stderr.write("\n".join(own) + "\n")
             sys.stderr.flush()
         failed = [other for other, _ in outcomes if other != 0]
         if not failed:
