@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,6 +100,13 @@ def test_a_failure_on_one_rank_leaves_its_traceback_in_that_ranks_log(project: P
     assert "[rank 1]" in done.stderr
     assert "training failed after update 5 of 8: RuntimeError:" in done.stderr
     assert "noether/core/" not in done.stderr  # no frames of ours (torchrun prints its own)
+    # rank 0 lost its peer in DDP's gradient all_reduce (or, later, in the loop's own): its
+    # message points to rank 1's
+    assert re.search(
+        r"in torch.distributed's all_reduce( of the gradients \(DDP, in backward\))?, which "
+        "all ranks join: if another rank failed first, its own error says why",
+        done.stderr,
+    ), done.stderr
     (run_dir,) = run_dirs(project)
     assert f"the traceback is in runs/failing/{run_dir.name}/train.rank1.log" in done.stderr
     rank_log = (run_dir / "train.rank1.log").read_text()

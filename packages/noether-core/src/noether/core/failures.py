@@ -130,7 +130,7 @@ def describe_failure(exc: BaseException) -> list[str]:
         where = f"{frame.filename}:{frame.lineno} in {frame.name}"
         lines.append(f"  at {where}" + (f": {code}" if code else ""))
     lines.extend(f"  {note}" for note in notes)
-    collective = _collective(exc.__traceback__)
+    collective = _collective(exc)
     if collective is not None:
         lines.append(
             f"  in torch.distributed's {collective}, which all ranks join: if another rank "
@@ -140,15 +140,30 @@ def describe_failure(exc: BaseException) -> list[str]:
     return lines
 
 
-def _collective(tb: TracebackType | None) -> str | None:
+def _collective(exc: BaseException) -> str | None:
     """The torch.distributed function that raised the error (a collective such as
     all_reduce), None when torch.distributed did not raise it: a rank that lost its peers
-    fails there, in the transport's words, not in those of the peer's error."""
+    fails there, in the transport's words, not in those of the peer's error. DDP's
+    all_reduce of the gradients runs inside backward, so its failure comes from autograd."""
+    frames = traceback.extract_tb(exc.__traceback__)
     names = []
-    for frame in reversed(traceback.extract_tb(tb)):
-        parts = Path(frame.filename).parts
-        if not any(parts[i : i + 2] == ("torch", "distributed") for i in range(len(parts))):
+    for frame in reversed(frames):
+        if not _inside(frame.filename, "torch", "distributed"):
             break
         names.append(frame.name)
     public = [name for name in names if not name.startswith("_") and name != "wrapper"]
-    return public[-1] if public else None
+    if public:
+        return public[-1]
+    if frames and _inside(frames[-1].filename, "torch", "autograd") and _LOST_PEER.search(str(exc)):
+        return "all_reduce of the gradients (DDP, in backward)"
+    return None
+
+
+_LOST_PEER = re.compile(r"gloo|NCCL|Connection (?:closed|reset) by peer")
+"""How the transports of torch.distributed word a failure of the connection to another rank."""
+
+
+def _inside(filename: str, *package: str) -> bool:
+    """Whether a file lies in the folder of `package` (e.g. torch/distributed)."""
+    parts = Path(filename).parts
+    return any(parts[i : i + len(package)] == package for i in range(len(parts)))
