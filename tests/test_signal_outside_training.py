@@ -32,6 +32,10 @@ from resume_testing import (
 ONE_EPOCH = ("trainer.max_epochs=1", "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1}]")
 
 
+def metrics_rows(run_dir: Path) -> list[str]:
+    return [line for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+
+
 def _wait_for(path: Path, process: subprocess.Popen[str]) -> None:
     """Returns once the run wrote `path` (a marker of the phase it is in)."""
     deadline = time.monotonic() + 120
@@ -74,6 +78,41 @@ def test_sigterm_while_the_datasets_are_built_exits_75_and_the_run_resumes(
     resumed = noether_train(tmp_path, "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert "E1_U12_S96" in complete_checkpoints(run_dir)
+
+
+def test_sigterm_whose_exception_a_finalizer_swallowed_still_stops_the_run_with_75(
+    tmp_path: Path,
+) -> None:
+    """A handler that runs inside `__del__` (or a library's garbage-collection callback, as
+    sqlalchemy's under MLflow) raises in vain: Python prints the exception and carries on,
+    and the run trained to its end and exited 0."""
+    done = noether_train(
+        tmp_path,
+        CONFIG,
+        *ONE_EPOCH,
+        "datasets.train={kind: resume_configs:SignalInFinalizerDatasetConfig}",
+    )
+    assert done.returncode == 75, done.stderr
+    assert "stopped by SIGTERM before training began" in done.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    assert complete_checkpoints(run_dir) == {}
+    assert not (run_dir / "metrics.jsonl").exists() or metrics_rows(run_dir) == []
+
+
+def test_sigterm_while_the_tracker_starts_ends_its_mlflow_run_as_killed(tmp_path: Path) -> None:
+    """MLflow's own reader: the run that the tracker had started was left RUNNING, with no
+    end time."""
+    from mlflow.tracking import MlflowClient
+
+    tracker = "tracker={kind: resume_configs:SignalWhileStartingMlflowTrackerConfig}"
+    done = noether_train(tmp_path, CONFIG, *ONE_EPOCH, tracker)
+    assert done.returncode == 75, done.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    client = MlflowClient(f"sqlite:///{run_dir / 'mlflow.db'}")
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    (run,) = client.search_runs(experiments)
+    assert run.info.status == "KILLED"
+    assert run.info.end_time is not None
 
 
 def test_the_command_to_resume_a_resume_stopped_while_it_starts_names_its_checkpoint(

@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from noether.config import BaseTrainerConfig, CallbackConfig, DatasetConfig, ModelConfig
-from noether.config.schemas.tracker import JsonlTrackerConfig
+from noether.config.schemas.tracker import JsonlTrackerConfig, MlflowTrackerConfig
 
 
 class NoisyRegressionDatasetConfig(DatasetConfig):
@@ -35,6 +35,22 @@ class SlowBuildDatasetConfig(NoisyRegressionDatasetConfig):
     """How long the constructor takes after writing `build_marker`."""
     build_marker: str = "building"
     """A file written (in the working directory) when the slow part of the build starts."""
+
+
+class SignalInFinalizerDatasetConfig(NoisyRegressionDatasetConfig):
+    """`NoisyRegressionDatasetConfig` whose constructor gets SIGTERM while a finalizer runs
+    (`__del__`, as a library's garbage-collection callback does): Python prints the
+    handler's exception there and carries on."""
+
+    kind: str = "resume_signal_in_finalizer"
+    target: ClassVar[str] = "resume_runtime:SignalInFinalizerDataset"
+
+
+class SignalWhileStartingMlflowTrackerConfig(MlflowTrackerConfig):
+    """`mlflow` that gets SIGTERM once it has started its MLflow run, before it returns."""
+
+    kind: str = "resume_signal_while_starting_mlflow"
+    target: ClassVar[str] = "resume_runtime:SignalWhileStartingMlflowTracker"
 
 
 class MlpModelConfig(ModelConfig):

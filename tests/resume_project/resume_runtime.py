@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import random
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from resume_configs import (
     MlpModelConfig,
     NanAtUpdatesMseTrainerConfig,
     NoisyRegressionDatasetConfig,
+    SignalInFinalizerDatasetConfig,
+    SignalWhileStartingMlflowTrackerConfig,
     SlowBuildDatasetConfig,
     SlowCloseJsonlTrackerConfig,
     SlowExitJsonlTrackerConfig,
@@ -24,7 +27,9 @@ from resume_configs import (
 from torch.utils.data import Dataset
 
 from noether.core.models import ModelBase
+from noether.core.runs import PathProvider
 from noether.core.trackers.jsonl import JsonlTracker
+from noether.core.trackers.mlflow import MlflowTracker
 from noether.core.trainer.base import BaseTrainer
 
 FEATURES = 4
@@ -76,6 +81,32 @@ class SlowBuildDataset(NoisyRegressionDataset):
         super().__init__(config)
         Path(config.build_marker).write_text("building\n", encoding="utf-8")
         time.sleep(config.build_seconds)
+
+
+class _SignalsWhenCollected:
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler runs here, inside the finalizer
+
+
+class SignalInFinalizerDataset(NoisyRegressionDataset):
+    """Gets SIGTERM inside a finalizer while it is built."""
+
+    def __init__(self, config: SignalInFinalizerDatasetConfig) -> None:
+        super().__init__(config)
+        collected = _SignalsWhenCollected()
+        del collected
+
+
+class SignalWhileStartingMlflowTracker(MlflowTracker):
+    """Gets SIGTERM once its MLflow run exists, before `start` returns."""
+
+    def __init__(self, config: SignalWhileStartingMlflowTrackerConfig) -> None:
+        super().__init__(config)
+
+    def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
+        super()._start(path_provider, config)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises first
 
 
 class Mlp(ModelBase):

@@ -83,6 +83,10 @@ class RunSignals:
         """Whether this process got a signal while training (another one ends it at once)."""
         self.received = 0
         """Signals received since training ended."""
+        self.stopped_before: str | None = None
+        """The signal that stopped the run before training began: its exception is lost when
+        the handler ran inside a garbage-collection callback or a `__del__` (Python only
+        prints it), so `begin_training` raises it again."""
 
     def end_training(self, stopped_by_signal: bool) -> None:
         """From now on a signal lets the run finish closing (see the module docstring)."""
@@ -94,6 +98,7 @@ class RunSignals:
         del frame
         name = signal.Signals(signum).name
         if not self.training_ended:
+            self.stopped_before = name
             raise StoppedBeforeTraining(name)
         self.received += 1
         if self.stopped_by_signal or self.received > 1:
@@ -136,6 +141,17 @@ def stop_signals_around_training() -> Iterator[RunSignals]:
         for sig, before in previous.items():
             signal.signal(sig, before)
         _active = None
+
+
+def begin_training() -> None:
+    """Called by `catch_stop_signals` before training takes over the signals.
+
+    Raises:
+        StoppedBeforeTraining: a signal stopped the run before, and its exception was lost
+            (see `RunSignals.stopped_before`).
+    """
+    if _active is not None and _active.stopped_before is not None:
+        raise StoppedBeforeTraining(_active.stopped_before)
 
 
 def end_training(

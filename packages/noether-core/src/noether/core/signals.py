@@ -34,7 +34,12 @@ import torch.distributed as dist
 
 from noether.core.distributed import get_world_size
 from noether.core.run_signals import EXIT_PREEMPTED as EXIT_PREEMPTED
-from noether.core.run_signals import end_training, log_from_handler, say_before_dying
+from noether.core.run_signals import (
+    begin_training,
+    end_training,
+    log_from_handler,
+    say_before_dying,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -120,6 +125,7 @@ def catch_stop_signals(save_on_sigint: bool) -> Iterator[StopRequest]:
     if threading.current_thread() is not threading.main_thread():
         yield request
         return
+    begin_training()
     caught = [signal.SIGTERM, *([signal.SIGINT] if save_on_sigint else [])]
     previous = {sig: signal.getsignal(sig) for sig in caught}
     _last_request = (request, tuple(caught))

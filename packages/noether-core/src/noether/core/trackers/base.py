@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Literal
 
 from noether.config.schemas.tracker import TrackerConfig
@@ -57,7 +58,15 @@ class TrackerBase:
             return
         self.path_provider = path_provider
         self.resumed_at = resumed_at
-        self._start(path_provider, config)
+        try:
+            self._start(path_provider, config)
+        except BaseException as exc:
+            # cut short (a stop signal, a refused store): what it opened says how it ended,
+            # not "running" (an MLflow run that started)
+            self.outcome = "failed" if isinstance(exc, Exception) else "stopped"
+            with contextlib.suppress(Exception):
+                self._close()
+            raise
         self.is_active = True
 
     def log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
