@@ -65,6 +65,9 @@ def test_sigterm_saves_exits_75_and_resume_appends_to_the_same_tensorboard_run(
     tmp_path: Path, reference: Path
 ) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.plugin_event_accumulator import (
+        EventAccumulator as ServedAccumulator,
+    )
 
     tracker = "tracker={kind: tensorboard}"
     code, stderr, run_dir = _start_and_signal(tmp_path, signal.SIGTERM, FINAL_CHECKPOINT, tracker)
@@ -96,6 +99,10 @@ def test_sigterm_saves_exits_75_and_resume_appends_to_the_same_tensorboard_run(
     # recorded once, as in a run that was never stopped (the resume sends no unchanged value)
     for tag in ("summary/model/params/trainable", "summary/dataset/train/size"):
         assert [s.step for s in events.Scalars(tag)] == [0], tag
+    # the reader TensorBoard's dashboards are served from (`--load_fast=false`) agrees
+    served = ServedAccumulator(str(run_dir / "tensorboard"), size_guidance={"tensors": 0})
+    served.Reload()
+    assert [e.step for e in served.Tensors("loss/online/mse")] == list(range(1, TOTAL_UPDATES + 1))
 
 
 def test_sigint_stops_at_once_unless_save_on_sigint(tmp_path: Path) -> None:

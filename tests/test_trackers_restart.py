@@ -35,6 +35,9 @@ def test_tensorboard_of_a_run_started_again_holds_each_step_and_summary_once(
     tmp_path: Path,
 ) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.plugin_event_accumulator import (
+        EventAccumulator as ServedAccumulator,
+    )
 
     run_dir = failed_then_resumed(tmp_path, "tensorboard")
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
@@ -42,6 +45,11 @@ def test_tensorboard_of_a_run_started_again_holds_each_step_and_summary_once(
     assert [s.step for s in events.Scalars("loss/online/total")] == list(range(1, 9))
     for tag in SUMMARIES:
         assert [s.step for s in events.Scalars(tag)] == [0], tag
+    # the reader TensorBoard's dashboards are served from (`--load_fast=false`): it took the
+    # restart's session start for the run's first and kept the failed part's steps
+    served = ServedAccumulator(str(run_dir / "tensorboard"), size_guidance={"tensors": 0})
+    served.Reload()
+    assert [e.step for e in served.Tensors("loss/online/total")] == list(range(1, 9))
 
 
 def test_mlflow_of_a_run_started_again_holds_each_step_and_summary_once(tmp_path: Path) -> None:

@@ -169,9 +169,12 @@ def test_tensorboard_writes_event_files_that_tensorboard_reads_back(
     assert "config/text_summary" in events.Tags()["tensors"]
 
 
-def test_tensorboard_resumed_twice_from_one_checkpoint_holds_each_config_and_step_once(
-    provider: PathProvider,
+@pytest.mark.parametrize("resumes", [1, 2])
+def test_tensorboard_resumed_from_one_checkpoint_holds_each_config_and_step_once(
+    provider: PathProvider, resumes: int
 ) -> None:
+    """Resumed once, the dashboards showed updates 3 and 4 twice: their accumulator takes the
+    first session start it reads for the run's own, so the run's first file must hold one."""
     # the accumulator that TensorBoard serves its dashboards from (it purges text, too)
     from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 
@@ -181,7 +184,7 @@ def test_tensorboard_resumed_twice_from_one_checkpoint_holds_each_config_and_ste
         tracker.log({"loss": float(update)}, update=update, epoch=0, sample=update)
     tracker.close()
     same_folder = PathProvider(provider.output_path, "exp", provider.run_id, reuse_existing=True)
-    for _ in range(2):  # resumed from the checkpoint of update 2, twice (killed in between)
+    for _ in range(resumes):  # from the checkpoint of update 2 (twice: killed in between)
         resumed = TensorboardTracker(TensorboardTrackerConfig())
         resumed.start(same_folder, {"name": "exp", "trainer": {"max_epochs": 4}}, resumed_at=2)
         for update in range(3, 5):

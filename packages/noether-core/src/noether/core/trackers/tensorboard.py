@@ -29,6 +29,7 @@ class TensorboardTracker(TrackerBase):
 
     def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
         # imported here: tensorboard is slow to import and only needed by this kind
+        from tensorboard.compat.proto.event_pb2 import Event, SessionLog
         from torch.utils.tensorboard import SummaryWriter
 
         log_dir = path_provider.run_dir / self.config.subdir
@@ -36,6 +37,11 @@ class TensorboardTracker(TrackerBase):
         # (from step 0 when the run starts again: its summary values are sent again)
         purge_step = None if self.resumed_at is None else self.resumed_at + 1
         self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+        if purge_step is None:
+            # a new run starts a session too: the dashboards' reader takes the first start it
+            # reads for the run's own and purges from the next, a resume's, on
+            start = Event(step=0, session_log=SessionLog(status=SessionLog.START))
+            self._writer.file_writer.add_event(start)
         # a resumed run's summary values of its start go to the resume step, not a second
         # time to step 0 (which the purge keeps)
         self._last_update = self.start_update
