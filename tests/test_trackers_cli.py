@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import netrc
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -274,12 +275,31 @@ def test_mlflow_run_reads_back_through_mlflows_client_and_resume_continues_it(
     params = mlflow_run.data.params
     assert params["model.optimizer.kind"] == "sgd" and params["trainer.max_epochs"] == "3"
     assert params["trainer.callbacks.0.kind"] == "checkpoint"
+    # the resume's initializer does not sit next to the null it replaced
+    assert params["trainer.initializer"] == "null"
+    assert not [key for key in params if key.startswith("trainer.initializer.")], params
     assert mlflow_run.data.metrics["summary/dataset/train/size"] == 64
     # recorded once: the resume sends no unchanged summary value again
     assert len(client.get_metric_history(run_id, "summary/dataset/train/size")) == 1
     assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
     artifact = client.download_artifacts(run_id, "config.yaml", str(tmp_path))
     assert yaml.safe_load(Path(artifact).read_text())["trainer"]["max_epochs"] == 4
+
+
+def test_mlflow_resume_of_a_copied_run_writes_nothing_into_the_original(tmp_path: Path) -> None:
+    """The store records the artifact folder as an absolute path: resuming a copy logged its
+    config.yaml into the original run's folder (and a moved run's re-created the old one)."""
+    first = run(tmp_path, CONFIG, SAVE_EVERY_EPOCH, "tracker={kind: mlflow}")
+    assert first.returncode == 0, first.stderr
+    original = the_run_dir(tmp_path).resolve()
+    before = {path: path.read_bytes() for path in original.rglob("*") if path.is_file()}
+    copy = tmp_path / "copied" / original.name
+    shutil.copytree(original, copy)
+    resumed = run(tmp_path, "--resume", copy, *RESUME_FROM_EPOCH_1)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "outside this run folder (it was moved or copied)" in resumed.stderr
+    after = {path: path.read_bytes() for path in original.rglob("*") if path.is_file()}
+    assert after == before
 
 
 def test_wandb_offline_rows_before_a_checkpoint_survive_a_kill_9(

@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from noether.config import KindError
 from noether.config.schemas.tracker import MlflowTrackerConfig
@@ -119,7 +121,14 @@ class MlflowTracker(TrackerBase):
             self._client = self._mlflow.tracking.MlflowClient(tracking_uri=uri)
             existing_params = self._open_run(path_provider, config, configured_uri)
             self._log_params(flatten_params(config), existing_params)
-            if path_provider.config_path.is_file():
+            if self._continued and configured_uri is None and not self._artifacts_inside(run_dir):
+                logger.warning(
+                    "mlflow: run %s keeps its artifacts at %s, outside this run folder (it was "
+                    "moved or copied): config.yaml is not logged there",
+                    self._run_id,
+                    self._client.get_run(self._run_id).info.artifact_uri,
+                )
+            elif path_provider.config_path.is_file():
                 self._client.log_artifact(self._run_id, str(path_provider.config_path))
             else:
                 self._client.log_dict(self._run_id, config, "config.yaml")
@@ -162,6 +171,14 @@ class MlflowTracker(TrackerBase):
         _write_json(self._run_file, self._stored)
         return {}
 
+    def _artifacts_inside(self, run_dir: Path) -> bool:
+        """Whether the run's artifacts lie in `run_dir`: the store records where they were
+        when the run began, as an absolute path, which a moved or copied run folder keeps."""
+        uri = urlparse(self._client.get_run(self._run_id).info.artifact_uri)
+        if uri.scheme != "file":
+            return True  # not a folder of this machine
+        return Path(url2pathname(uri.path)).resolve().is_relative_to(run_dir)
+
     def _last_step_logged(self) -> int:
         """The last update whose whole row the run holds (-1: none), read from MLflow itself:
         a run killed after sending rows but before recording it in RUN_FILE sent them all
@@ -201,7 +218,16 @@ class MlflowTracker(TrackerBase):
             for key, value in params.items()
             if len(key) <= MAX_ENTITY_KEY_LENGTH
         }
-        changed = sorted(key for key, value in cut.items() if existing.get(key, value) != value)
+        # a key under one the run has (`trainer.initializer.kind` where `trainer.initializer`
+        # was null) or above one would contradict it: such a value keeps its first form too
+        nested = {
+            key
+            for key in cut
+            if key not in existing and any(_nests(key, other) for other in existing)
+        }
+        changed = sorted(
+            key for key, value in cut.items() if existing.get(key, value) != value or key in nested
+        )
         if changed:
             logger.warning(
                 "mlflow: params keep their first value (the new config is in the artifact "
@@ -210,7 +236,12 @@ class MlflowTracker(TrackerBase):
             )
         param = self._mlflow.entities.Param
         self._send(
-            "params", [param(key, value) for key, value in cut.items() if key not in existing]
+            "params",
+            [
+                param(key, value)
+                for key, value in cut.items()
+                if key not in existing and key not in nested
+            ],
         )
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
@@ -297,6 +328,11 @@ class MlflowTracker(TrackerBase):
 
 _STATUS = {"finished": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
 """MLflow's run status of each outcome (a stopped run is RUNNING again once resumed)."""
+
+
+def _nests(key: str, other: str) -> bool:
+    """Whether one of two dotted keys lies under the other (`a.b.c` and `a.b`)."""
+    return key.startswith(other + ".") or other.startswith(key + ".")
 
 
 def _same(stored: float, value: float) -> bool:
