@@ -56,9 +56,23 @@ class ResolvedRun:
     """With --resume: the checkpoint it continues from, checked against `config`."""
 
 
-def error(message: str) -> None:
-    """One message on stderr, prefixed with the program name."""
-    print(f"noether-train: {message}", file=sys.stderr)
+def error(message: str, prefix: str = "") -> None:
+    """One message on stderr, prefixed with the program name, in one write: the ranks of a
+    job share the console."""
+    sys.stderr.write(f"{prefix}noether-train: {message}\n")
+
+
+def say_stopped_before_training(signal_name: str, written: str, again: str) -> None:
+    """The message of a run that a signal stopped before training began. Every rank that got
+    the signal says it, so it carries the rank but on rank 0, as the run's log lines do."""
+    from noether.core.launch import LaunchError, detect
+
+    try:
+        rank = detect().rank
+    except LaunchError:
+        rank = 0
+    prefix = f"[rank {rank}] " if rank else ""
+    error(f"stopped by {signal_name} before training began, {written}: {again}", prefix)
 
 
 @contextlib.contextmanager
@@ -251,7 +265,7 @@ def execute(request: TrainRequest) -> int:
             if request.resume
             else "start it again"
         )
-        error(f"stopped by {stop.signal_name} before training began, nothing written: {again}")
+        say_stopped_before_training(stop.signal_name, "nothing written", again)
         return EXIT_PREEMPTED
 
 

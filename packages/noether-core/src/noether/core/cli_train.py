@@ -40,6 +40,7 @@ from noether.core.cli_run import (
     pass_together,
     resolved_config_text,
     resume_command,
+    say_stopped_before_training,
 )
 from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.launch import LaunchEnvironment, detect
@@ -245,9 +246,7 @@ def train(
             resume.tag if resume is not None else None,
             resume is not None and resume.force,
         )
-        error(
-            f"stopped by {stop.signal_name} before training began, no checkpoint written: {again}"
-        )
+        say_stopped_before_training(stop.signal_name, "no checkpoint written", again)
         return EXIT_PREEMPTED
     finally:
         if lock is not None:

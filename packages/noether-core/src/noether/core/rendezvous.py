@@ -38,8 +38,8 @@ DEFAULT_TIMEOUT = 300.0
 imports from a slow shared file system may take a minute)."""
 _POLL_SECONDS = 0.02
 _EXIT_GRACE_SECONDS = 10.0
-_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", re.MULTILINE)
-"""The time at the start of a log line: two ranks' same message differs only there."""
+_RANK_AND_TIME = re.compile(r"^(\[rank \d+\] )?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} )?")
+"""The rank and the time at the start of a line: two ranks' same message differs only there."""
 
 
 class RendezvousError(RuntimeError):
@@ -122,7 +122,7 @@ class Rendezvous:
             step: the check's name (each is passed once).
             code: this rank's exit code of the check (0: passed).
             text: what the check printed on this rank; its lines are printed here but for
-                those a lower rank printed too (log lines compared without their time), so an
+                those a lower rank printed too (compared without rank and time), so an
                 error that every rank finds is said once, also next to a note that only rank
                 0 prints.
         """
@@ -136,11 +136,11 @@ class Rendezvous:
             raise
         outcomes = [json.loads(self.store.get(key)) for key in keys]
         said = {
-            _TIMESTAMP.sub("", line)
+            _RANK_AND_TIME.sub("", line)
             for _, other in outcomes[: self.launch.rank]
             for line in other.splitlines()
         }
-        own = [line for line in text.splitlines() if _TIMESTAMP.sub("", line) not in said]
+        own = [line for line in text.splitlines() if _RANK_AND_TIME.sub("", line) not in said]
         if own:
             sys.stderr.write("\n".join(own) + "\n")
             sys.stderr.flush()
