@@ -86,6 +86,19 @@ def install(venv: Path, *args: str) -> Path:
     return python
 
 
+def noether_config(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`noether-config ARGS` of the venv at `venv`, outside the workspace."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return subprocess.run(
+        [str(venv / "bin" / "noether-config"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_wheel_alone_pulls_no_torch_and_validates(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     python = install(venv, str(wheel))
@@ -98,42 +111,17 @@ def test_wheel_alone_pulls_no_torch_and_validates(wheel: Path, tmp_path: Path) -
     project.mkdir()
     (project / "alone_schemas.py").write_text(SCHEMAS)
     (project / "experiment.yaml").write_text(CONFIG)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    done = subprocess.run(
-        [str(venv / "bin" / "noether-config"), "validate", "experiment.yaml"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = noether_config(venv, project, "validate", "experiment.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok: experiment.yaml" in done.stdout
-    bad = subprocess.run(
-        [
-            str(venv / "bin" / "noether-config"),
-            "validate",
-            "experiment.yaml",
-            "-o",
-            "tracker.kind=jsonll",
-        ],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    bad = noether_config(venv, project, "validate", "experiment.yaml", "-o", "tracker.kind=jsonll")
     assert bad.returncode == 1
     assert (
         "experiment.yaml:14: tracker.kind: unknown TrackerConfig kind 'jsonll'; known kinds: jsonl"
         in (bad.stdout)
     )
     # the losses that validate accepts are listed, with the package that brings them
-    losses = subprocess.run(
-        [str(venv / "bin" / "noether-config"), "kinds", "losses"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    losses = noether_config(venv, project, "kinds", "losses")
     assert losses.returncode == 0, losses.stdout + losses.stderr
     listed = {line.split()[0]: line.split()[1:3] for line in losses.stdout.splitlines()[1:]}
     assert listed == {name: ["noether-trainers", "NOT"] for name in BUILTIN_LOSSES}
@@ -173,11 +161,9 @@ def test_wheel_alone_works_with_the_lowest_versions_its_requirements_allow(
     (tmp_path / "alone_schemas.py").write_text(SCHEMAS)
     (tmp_path / "experiment.yaml").write_text(CONFIG)
     (tmp_path / "misspelt.yaml").write_text(CONFIG.replace("trainer:", "traner:"))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
     def validate(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [str(venv / "bin" / "noether-config"), "validate", *args]
-        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+        return noether_config(venv, tmp_path, "validate", *args)
 
     done = validate("experiment.yaml", "-o", "tracker.kind=jsonll")
     assert done.returncode == 1, done.stdout + done.stderr
@@ -203,14 +189,6 @@ def test_wheel_in_the_projects_own_venv_validates_configs_of_several_folders(
         folder.mkdir(exist_ok=True)
         (folder / "alone_schemas.py").write_text(SCHEMAS)
         (folder / "experiment.yaml").write_text(CONFIG)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    done = subprocess.run(
-        [str(project / ".venv" / "bin" / "noether-config"), "validate", "."],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = noether_config(project / ".venv", project, "validate", ".")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 file(s) checked: 2 valid, 0 invalid" in done.stdout

@@ -171,29 +171,27 @@ def test_ranks_started_with_different_configs_refuse_to_train_naming_the_differe
     assert run_dirs(tmp_path) == []
 
 
+def _train(cwd: Path, *args: str | Path, ranks: int = 1) -> subprocess.CompletedProcess[str]:
+    """`noether-train ARGS` to its end: alone, or as `ranks` torchrun ranks."""
+    launcher = [str(TORCHRUN), "--standalone", "--nproc-per-node", str(ranks)] if ranks > 1 else []
+    return subprocess.run(
+        [*launcher, str(NOETHER_TRAIN), *map(str, args)],
+        cwd=cwd,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_a_refused_resume_next_to_a_note_of_rank_0_is_said_once(tmp_path: Path) -> None:
     """Rank 0 prints the config's notes, the others do not: the refusal that all ranks find
     was printed twice, once by rank 0 after its note and once by rank 1."""
-    first = subprocess.run(
-        [str(NOETHER_TRAIN), str(CONFIG), "trainer.max_epochs=1"],
-        cwd=tmp_path,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    first = _train(tmp_path, CONFIG, "trainer.max_epochs=1")
     assert first.returncode == 0, first.stderr
     (run_dir,) = run_dirs(tmp_path)
     never_runs = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 9, save_optim: true}]"
-    command = [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", str(NOETHER_TRAIN)]
-    result = subprocess.run(
-        [*command, "--resume", str(run_dir), "seed=5", never_runs],
-        cwd=tmp_path,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _train(tmp_path, "--resume", run_dir, "seed=5", never_runs, ranks=2)
     assert result.returncode == 1
     assert result.stderr.count("note: ") == 1, result.stderr
     assert result.stderr.count(f"cannot resume {run_dir}") == 1, result.stderr
@@ -202,23 +200,8 @@ def test_a_refused_resume_next_to_a_note_of_rank_0_is_said_once(tmp_path: Path) 
 
 def test_print_config_under_torchrun_prints_the_config_once(tmp_path: Path) -> None:
     """Every rank resolves the config, rank 0 prints it: the YAML on stdout stays one file."""
-    alone = subprocess.run(
-        [str(NOETHER_TRAIN), str(CONFIG), "--print-config"],
-        cwd=tmp_path,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    alone = _train(tmp_path, CONFIG, "--print-config")
     assert alone.returncode == 0, alone.stderr
-    command = [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", str(NOETHER_TRAIN)]
-    result = subprocess.run(
-        [*command, str(CONFIG), "--print-config"],
-        cwd=tmp_path,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _train(tmp_path, CONFIG, "--print-config", ranks=2)
     assert result.returncode == 0, result.stderr
     assert result.stdout == alone.stdout
