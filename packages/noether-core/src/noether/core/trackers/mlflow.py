@@ -103,6 +103,8 @@ class MlflowTracker(TrackerBase):
         self._refused: set[str] = set()
         self._continued = False
         """The run folder's MLflow run is continued (its earlier parts sent rows and values)."""
+        self._artifact_uri = ""
+        """Where the continued run's artifacts are, as its store recorded it."""
         self._skip_up_to = -1
         """Resumed: the last update whose rows the interrupted run sent (not sent again)."""
         self._sent_up_to = -1
@@ -126,7 +128,7 @@ class MlflowTracker(TrackerBase):
                     "mlflow: run %s keeps its artifacts at %s, outside this run folder (it was "
                     "moved or copied): config.yaml is not logged there",
                     self._run_id,
-                    self._client.get_run(self._run_id).info.artifact_uri,
+                    self._artifact_uri,
                 )
             elif path_provider.config_path.is_file():
                 self._client.log_artifact(self._run_id, str(path_provider.config_path))
@@ -151,6 +153,7 @@ class MlflowTracker(TrackerBase):
                 logger.warning("mlflow: cannot continue run %s (%s)", stored["run_id"], exc)
             else:
                 self._run_id = run.info.run_id
+                self._artifact_uri = run.info.artifact_uri
                 self._stored = stored
                 self._continued = True
                 self._skip_up_to = self._sent_up_to = max(
@@ -174,7 +177,7 @@ class MlflowTracker(TrackerBase):
     def _artifacts_inside(self, run_dir: Path) -> bool:
         """Whether the run's artifacts lie in `run_dir`: the store records where they were
         when the run began, as an absolute path, which a moved or copied run folder keeps."""
-        uri = urlparse(self._client.get_run(self._run_id).info.artifact_uri)
+        uri = urlparse(self._artifact_uri)
         if uri.scheme != "file":
             return True  # not a folder of this machine
         return Path(url2pathname(uri.path)).resolve().is_relative_to(run_dir)
