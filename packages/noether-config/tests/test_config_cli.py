@@ -132,6 +132,17 @@ def test_folder_without_experiments_is_a_usage_error(tmp_path: Path) -> None:
     assert "no experiment files found" in output
 
 
+def test_folder_without_yaml_among_other_paths_is_a_usage_error(
+    configs: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "emptied"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no experiments here\n")
+    code, output = invoke("validate", str(configs / "good.yaml"), str(empty))
+    assert code == 2
+    assert f"no YAML file in folder {str(empty)!r}" in output
+
+
 def test_overrides_apply_to_every_file(configs: Path) -> None:
     good = str(configs / "good.yaml")
     code, _ = invoke("validate", good, "-o", "trainer.max_epochs=5", "--override", "seed=1")

@@ -95,18 +95,22 @@ def is_experiment_file(path: str) -> bool:
         return True
 
 
-def _walk_folder(folder: str, selection: Selection, scope: str) -> None:
+def _walk_folder(folder: str, selection: Selection, scope: str) -> bool:
+    """Adds the folder's YAML files; whether it held any or could not all be searched."""
     found: list[str] = []
+    closed: list[str] = []
 
     def unreadable(error: OSError) -> None:
         where = error.filename if isinstance(error.filename, str) else folder
         selection.unreadable.setdefault(where, error.strerror or str(error))
+        closed.append(where)
 
     for current, _, names in os.walk(folder, onerror=unreadable):
         found.extend(os.path.join(current, n) for n in names if n.endswith(YAML_SUFFIXES))
     for path in sorted(found):
         parts = os.path.relpath(path, folder).split(os.sep)
         selection.add(path, is_fragment_name(parts), scope)
+    return bool(found or closed)
 
 
 def _expand_glob(pattern: str, selection: Selection) -> None:
@@ -145,7 +149,8 @@ def select_files(paths: list[str], experiments_only: bool = False) -> Selection:
     """Expands files, folders and globs; with `experiments_only`, keeps only experiment files.
 
     Raises:
-        PathUsageError: a path does not exist or a glob matches no YAML file.
+        PathUsageError: a path does not exist, or a folder or glob holds no YAML file (a
+            CI job must not pass on fewer files than it names).
     """
     selection = Selection()
     for path in paths:
@@ -153,7 +158,8 @@ def select_files(paths: list[str], experiments_only: bool = False) -> Selection:
             if selection.add(path, skip=False, scope=os.path.dirname(path) or "."):
                 selection.named.append(path)
         elif os.path.isdir(path):
-            _walk_folder(path, selection, path)
+            if not _walk_folder(path, selection, path):
+                raise PathUsageError(f"no YAML file in folder {path!r}")
         elif _has_magic(path):
             _expand_glob(path, selection)
         elif _exists(path):  # a FIFO, a symlink loop, a file behind a closed folder
