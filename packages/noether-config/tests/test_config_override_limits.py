@@ -4,6 +4,8 @@ from `noether-config validate` and from `load_config` (what `noether-train` call
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -76,3 +78,23 @@ def test_ordinary_overrides_with_anchors_still_apply(tmp_path: Path) -> None:
             overrides=["vars={a: &x [1, 2], b: *x}", "seed=" + "9" * 18, "name=y"],
         )
     assert [issue.key for issue in caught.value.issues] == ["model", "trainer"], caught.value
+
+
+@pytest.mark.parametrize(
+    "override", ["name=a\x01b", "output_path=/data/caf\udcff"], ids=["control", "not-utf8"]
+)
+def test_override_with_characters_yaml_refuses_is_a_config_error(
+    tmp_path: Path, noether_config: list[str], override: str
+) -> None:
+    """A control character, or a byte that is no UTF-8 (as the shell passes a legacy path),
+    is named in the override's error, not raised from inside the YAML reader."""
+    (tmp_path / "exp.yaml").write_text("name: x\n")
+    arguments = [*noether_config, "validate", str(tmp_path / "exp.yaml"), override]
+    done = subprocess.run(
+        [os.fsencode(word) for word in arguments], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr + done.stdout, done
+    key = override.partition("=")[0]
+    assert f"exp.yaml:1: {key}: bad override" in done.stdout, done
+    assert "value is not valid YAML (unacceptable character" in done.stdout, done

@@ -64,7 +64,10 @@ def parse_override(text: str, budget: Budget | None = None) -> tuple[KeyPath, An
         raise _OverrideError(
             (), f"the key path is nested more than {limit} levels deep (limit max_depth)"
         )
-    loader = _ValueLoader(raw)
+    try:
+        loader = _ValueLoader(raw)  # its reader refuses control characters at once
+    except yaml.YAMLError as error:
+        raise _OverrideError(parts, _yaml_error_text(error)) from None
     loader.guard(budget, len(parts))
     try:
         value = loader.get_single_data()
@@ -72,11 +75,15 @@ def parse_override(text: str, budget: Budget | None = None) -> tuple[KeyPath, An
         where = dotted((*parts, *error.path))
         raise _OverrideError(parts, f"value at {where}: {error.message}") from None
     except yaml.YAMLError as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise _OverrideError(parts, f"value is not valid YAML ({first})") from None
+        raise _OverrideError(parts, _yaml_error_text(error)) from None
     finally:
         loader.dispose()
     return parts, value
+
+
+def _yaml_error_text(error: yaml.YAMLError) -> str:
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"value is not valid YAML ({first})"
 
 
 def _set(root: dict[Any, Any], parts: KeyPath, value: Any, loc: Loc) -> None:
