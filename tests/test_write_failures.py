@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
 from resume_testing import (
     CONFIG,
@@ -33,11 +35,13 @@ ARGS = (
 )
 
 
-def _train_with_file_limit(cwd: Path, kib: int) -> subprocess.CompletedProcess[str]:
+def _train_with_file_limit(
+    cwd: Path, kib: int, *args: str
+) -> subprocess.CompletedProcess[str]:
     """`noether-train` under `ulimit -f`; its console goes to pipes, which the limit spares."""
     command = f'ulimit -f {kib}; exec "{NOETHER_TRAIN}" "$@"'
     return subprocess.run(
-        ["bash", "-c", command, "bash", str(CONFIG), *ARGS],
+        ["bash", "-c", command, "bash", str(CONFIG), *ARGS, *args],
         cwd=cwd,
         env=environment(),
         capture_output=True,
@@ -89,3 +93,24 @@ def test_checkpoint_write_failure_names_the_file(tmp_path: Path) -> None:
     assert f"File too large: '{written}'" in limited.stderr, limited.stderr
     assert not complete_checkpoints(run_dir)
     assert not [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    ("kib", "message"),
+    [(0, "cannot write in it: File too large"), (1, "cannot write config.yaml: File too large")],
+    ids=["lock", "config"],
+)
+def test_run_folder_that_cannot_be_set_up_is_removed(
+    tmp_path: Path, kib: int, message: str
+) -> None:
+    """A disk that fills before training starts: a message naming the folder, and no folder
+    left that a requeue script would take for a run to resume; the run id stays free."""
+    limited = _train_with_file_limit(tmp_path, kib, "--run-id", "first")
+    assert limited.returncode == 1, limited.stderr
+    assert "Traceback" not in limited.stderr, limited.stderr
+    run_dir = Path("runs") / "resume" / "first"
+    assert f"run folder {run_dir}: {message}" in limited.stderr, limited.stderr
+    assert run_dirs(tmp_path) == []
+
+    started = noether_train(tmp_path, CONFIG, "trainer.max_epochs=1", "--run-id", "first")
+    assert started.returncode == 0, started.stderr

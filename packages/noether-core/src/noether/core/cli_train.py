@@ -50,12 +50,14 @@ from noether.core.resume import (
     check_plan_current,
     log_plan,
 )
-from noether.core.run_info import write_run_info
+from noether.core.run_info import RUN_INFO_FILE, write_run_info
 from noether.core.run_logging import logger, report, run_logging
 from noether.core.run_signals import StoppedBeforeTraining
 from noether.core.runs import (
     PathProvider,
+    RunFolderError,
     lock_run_folder,
+    remove_unstarted_run_folder,
     run_checkpoint_dir,
 )
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
@@ -79,9 +81,15 @@ def record_config(config: ExperimentConfig, config_file: Path, path_provider: Pa
     where it came from (`run.json`; not when resumed from the run's stored copy)."""
     if not is_rank0():
         return
-    if config_file.resolve() != path_provider.config_path.resolve():
-        write_run_info(path_provider, config_file)
-    replace_text(path_provider.config_path, resolved_config_text(config))
+    try:
+        if config_file.resolve() != path_provider.config_path.resolve():
+            write_run_info(path_provider, config_file)
+        replace_text(path_provider.config_path, resolved_config_text(config))
+    except OSError as exc:  # a full disk
+        raise RunFolderError(
+            f"run folder {path_provider.run_dir}: cannot write {Path(str(exc.filename)).name}: "
+            f"{exc.strerror}"
+        ) from None
 
 
 def record_resumed_config(
@@ -219,23 +227,30 @@ def train(
     code = pass_together(meeting, "preflight", 0 if checked is not None else 1, caught.getvalue())
     if code or checked is None or device is None:
         return code or 1
+    path_provider: PathProvider | None = None
     with captured_stderr() as caught:
         try:
             launch = init_distributed_from_env(device, meeting)
             path_provider = open_run_folder(config, resume, run_id)
             # held until training ends (this function returns): one run per folder at a time
             lock = lock_run_folder(path_provider.run_dir) if is_rank0() else None
-            if resume is not None and is_rank0():
+            if resume is None:
+                record_config(recorded, config_file, path_provider)
+            elif is_rank0():
                 check_plan_current(resume)  # planned before the lock: still what it would be?
             code = 0
         except START_ERRORS as exc:
             error(str(exc))
             code = 1
     code = pass_together(meeting, "run-folder", code, caught.getvalue())
-    if code:
+    if code or path_provider is None:
         if lock is not None:
             lock.close()
-        return code
+        if resume is None and path_provider is not None and is_rank0():
+            remove_unstarted_run_folder(
+                path_provider.run_dir, (path_provider.config_path.name, RUN_INFO_FILE)
+            )
+        return code or 1
     try:
         return train_in_folder(
             config, config_file, resume, checked, launch, path_provider, recorded
@@ -283,8 +298,6 @@ def train_in_folder(
 ) -> int:
     """Builds and trains `config` in the run folder that `train` opened; `recorded` is the
     config that the folder's config.yaml holds. Returns the exit code."""
-    if resume is None:
-        record_config(recorded, config_file, path_provider)
     with run_logging(path_provider) as log_path:
         logger.info("config %s -> run folder %s", config_file, path_provider.run_dir)
         if launch.world_size > 1:

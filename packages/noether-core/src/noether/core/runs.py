@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
 import secrets
 import socket
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
@@ -84,11 +86,26 @@ def lock_run_folder(run_dir: Path) -> IO[str] | None:
     if not taken:
         file.close()
         return None
-    file.seek(0)
-    file.truncate()
-    file.write(f"process {os.getpid()} on {socket.gethostname()}\n")
-    file.flush()
+    try:
+        file.seek(0)
+        file.truncate()
+        file.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+        file.flush()
+    except OSError as exc:  # a full disk
+        with contextlib.suppress(OSError):  # the write it retries fails again; still closed
+            file.close()
+        raise RunFolderError(f"run folder {run_dir}: cannot write in it: {exc.strerror}") from None
     return file
+
+
+def remove_unstarted_run_folder(run_dir: Path, written: Iterable[str]) -> None:
+    """Removes a new run folder whose set-up failed (a full disk, say) when it holds only its
+    lock and the files that set-up `written`, so that the run id is free again and a requeue
+    script that resumes an existing folder does not find a run that never started."""
+    with contextlib.suppress(OSError):  # something else is in it: kept
+        for name in (LOCK_FILE, *written):
+            (run_dir / name).unlink(missing_ok=True)
+        run_dir.rmdir()
 
 
 def check_run_folder_free(run_dir: Path) -> None:
