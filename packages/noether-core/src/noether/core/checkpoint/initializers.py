@@ -23,7 +23,7 @@ from noether.config.schemas.initializer import (
     ResumeInitializerConfig,
 )
 from noether.core.checkpoint import folders
-from noether.core.checkpoint.folders import CheckpointError
+from noether.core.checkpoint.folders import CheckpointError, CheckpointNotFoundError
 from noether.core.checkpoint.optim_state import (
     OptimizerStateMismatch,
     align_by_name,
@@ -148,8 +148,27 @@ class ResumeInitializer(InitializerBase):
     def state(self) -> dict[str, Any]:
         """The checkpoint's contents (`model`, `optim`, `trainer`), loaded on first use."""
         if self._state is None:
-            self._state = CheckpointWriter.load(self.run_dir, self.tag)
+            try:
+                self._state = CheckpointWriter.load(self.run_dir, self.tag)
+            except CheckpointNotFoundError:
+                raise
+            except CheckpointError as error:  # a damaged file: say what else there is
+                raise CheckpointError(f"{error}; {self._others()}") from None
         return self._state
+
+    def _others(self) -> str:
+        """The other checkpoints a resume could continue from, as advice."""
+        tags = [
+            info.tag
+            for info in folders.list_checkpoints(run_checkpoint_dir(self.run_dir))
+            if info.resumable and info.tag != self.tag
+        ]
+        if not tags:
+            return "restore it from a copy (no other checkpoint of the run can be resumed)"
+        return (
+            "restore it from a copy, or continue from another checkpoint (noether-train "
+            f"--resume RUN_DIR --checkpoint TAG): {', '.join(tags)}"
+        )
 
     def describe(self) -> str:
         info = folders.find(run_checkpoint_dir(self.run_dir), self.tag)

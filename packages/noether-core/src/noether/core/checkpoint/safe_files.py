@@ -15,6 +15,7 @@ import pickle
 import secrets
 import signal
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,9 +126,10 @@ def load_file(path: Path) -> Any:
     """Reads a checkpoint file onto the CPU without running code from it.
 
     Raises:
-        CheckpointError: the file holds objects that need code to load, or is damaged;
-            the message names the file.
+        CheckpointError: the file holds objects that need code to load, or is damaged (its
+            bytes no longer match the checksums torch.save stored); the message names it.
     """
+    _check_intact(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -142,6 +144,31 @@ def load_file(path: Path) -> Any:
         ) from None
     except (EOFError, OSError, RuntimeError, ValueError) as error:  # OSError: cut short
         raise CheckpointError(f"{path}: cannot be read as a checkpoint file: {error}") from None
+
+
+def _check_intact(path: Path) -> None:
+    """Checks the CRC-32 that torch.save's zip format stores for each part of the file:
+    `torch.load` does not, and a flipped bit in a tensor's bytes loaded as a slightly other
+    weight, so a resume went on silently from another model."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4)
+            if not head:
+                raise CheckpointError(f"{path}: empty (cut short when written, or damaged since)")
+            if head != b"PK\x03\x04":  # not torch.save's zip format: torch.load judges it
+                return
+            file.seek(0)
+            with zipfile.ZipFile(file) as archive:
+                damaged = archive.testzip()
+    except zipfile.BadZipFile:  # its table of contents, written last, is not whole
+        raise CheckpointError(f"{path}: cut short when written, or damaged since") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read: {error.strerror}") from None
+    if damaged is not None:
+        raise CheckpointError(
+            f"{path}: damaged since it was written: the bytes of its part {damaged!r} no "
+            "longer match their checksum"
+        )
 
 
 def _unpickler_reason(error: pickle.UnpicklingError) -> str:
