@@ -158,6 +158,33 @@ def test_a_failing_item_is_reported_by_its_line_dataset_and_index_and_ends_the_r
 
 
 @pytest.mark.parametrize("workers", [0, 2])
+def test_a_missing_data_file_is_a_failure_of_the_users_line_not_a_config_error(
+    project: Path, workers: int
+) -> None:
+    """A FileNotFoundError that the user's dataset raised is said as a failure (type, line,
+    dataset and index), like any error of their code, not as a bare message of bad input."""
+    flags = ["model.fail_at=0", f"num_workers={workers}", "datasets.train.fileless_item=13"]
+    done = run(NOETHER_TRAIN, "experiment.yaml", *flags, cwd=project)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "training failed after update " in done.stderr, done.stderr
+    missing = "No such file or directory: '/nonexistent/sample_13.npz'"
+    worker = " (in DataLoader worker process " if workers else "\n"
+    assert f": FileNotFoundError: [Errno 2] {missing}{worker}" in done.stderr, done.stderr
+    assert "Caught FileNotFoundError" not in done.stderr
+    assert f"at {project / 'failing_runtime.py'}:" in done.stderr
+    assert "\n  while reading dataset 'train' at index 13\n" in done.stderr, done.stderr
+
+
+def test_a_missing_file_of_the_users_constructor_names_its_type_and_line(project: Path) -> None:
+    done = run(NOETHER_TRAIN, "experiment.yaml", "datasets.train.fileless=true", cwd=project)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "building the experiment failed: FileNotFoundError: [Errno 2]" in done.stderr
+    assert f"at {project / 'failing_runtime.py'}:" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("workers", [0, 2])
 def test_an_item_without_a_key_is_named_by_dataset_index_and_key(
     project: Path, workers: int
 ) -> None:
@@ -328,3 +355,53 @@ def test_runtime_classes_that_fail_to_import_or_to_fit_their_kind_are_named_befo
         tracker
     )
     assert run_dirs(project) == []
+
+
+CHECKPOINTS = "{kind: checkpoint, every_n_epochs: 1, save_optim: true}"
+
+
+def fail_in_callback_at(project: Path, update: int) -> Path:
+    """A run whose user callback fails at `update` (4 updates per epoch); its run folder."""
+    callback = f"{{kind: 'failing_configs:RaisingCallbackConfig', every_n_updates: {update}}}"
+    done = run(
+        NOETHER_TRAIN,
+        "experiment.yaml",
+        "model.fail_at=0",
+        f"trainer.callbacks=[{callback}, {CHECKPOINTS}]",
+        cwd=project,
+    )
+    assert done.returncode == 1, done.stderr
+    (run_dir,) = run_dirs(project)
+    return run_dir
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_resumes_from_its_error_checkpoint_by_name(
+    project: Path,
+) -> None:
+    run_dir = fail_in_callback_at(project, 3)
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["error_E0_U3_S24"]
+    fixed = f"trainer.callbacks=[{CHECKPOINTS}]"
+
+    refused = run(NOETHER_TRAIN, "--resume", run_dir, fixed, cwd=project)
+    assert refused.returncode == 1, refused.stderr
+    assert "hold weights only" not in refused.stderr, refused.stderr
+    assert "(error_E0_U3_S24) were written when a callback failed" in refused.stderr
+    named = f"--resume {run_dir} --checkpoint error_E0_U3_S24"
+    assert f"continue from where it failed with {named}, or start a new run" in refused.stderr
+
+    resumed = run(NOETHER_TRAIN, *named.split(), fixed, cwd=project)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr and "from checkpoint error_E0_U3_S24" in resumed.stderr
+    assert (run_dir / "checkpoints" / "E2_U8_S64" / "checkpoint.json").is_file()
+
+
+def test_a_resume_from_before_an_error_checkpoint_keeps_it(project: Path) -> None:
+    run_dir = fail_in_callback_at(project, 6)
+    resumed = run(
+        NOETHER_TRAIN, "--resume", run_dir, f"trainer.callbacks=[{CHECKPOINTS}]", cwd=project
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "from checkpoint E1_U4_S32" in resumed.stderr
+    assert "deleting checkpoint error_" not in resumed.stderr, resumed.stderr
+    kept = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert kept == ["E1_U4_S32", "E2_U8_S64", "error_E1_U6_S48"]

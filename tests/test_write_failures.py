@@ -35,9 +35,7 @@ ARGS = (
 )
 
 
-def _train_with_file_limit(
-    cwd: Path, kib: int, *args: str
-) -> subprocess.CompletedProcess[str]:
+def _train_with_file_limit(cwd: Path, kib: int, *args: str) -> subprocess.CompletedProcess[str]:
     """`noether-train` under `ulimit -f`; its console goes to pipes, which the limit spares."""
     command = f'ulimit -f {kib}; exec "{NOETHER_TRAIN}" "$@"'
     return subprocess.run(

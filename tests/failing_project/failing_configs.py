@@ -28,6 +28,10 @@ class SmallDatasetConfig(DatasetConfig):
     """An item whose read fails (a key the sample does not have)."""
     keyless_item: int | None = None
     """An item returned without its "y" (only stacking the batch notices)."""
+    fileless_item: int | None = None
+    """An item whose file is missing (the read raises FileNotFoundError)."""
+    fileless: bool = False
+    """Its constructor opens a file that is missing."""
 
 
 class FailingModelConfig(ModelConfig):

@@ -23,12 +23,20 @@ def read_columns(columns: dict[str, list[float]]) -> torch.Tensor:
     return torch.tensor(columns["pressure"])  # the bug: the file has no such column
 
 
+def open_sample(name: str) -> None:
+    with open(f"/nonexistent/{name}.npz", "rb"):  # the data set is not where it should be
+        pass
+
+
 class SmallDataset(Dataset[dict[str, torch.Tensor]]):
     def __init__(self, config: SmallDatasetConfig) -> None:
         if config.broken:
             read_columns({"velocity": [1.0]})
         if config.invalid:
             raise ValueError("the mesh has no boundary")  # the user's own check
+        if config.fileless:
+            open_sample("mesh")
+        self.fileless_item = config.fileless_item
         self.bad_item = config.bad_item
         self.keyless_item = config.keyless_item
         self.x = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
@@ -43,6 +51,8 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
             return {"x": sample["x"], "y": sample["pressure"]}  # the bug: no such key
         if index == self.keyless_item:
             return {"x": sample["x"]}  # the bug: "y" left out
+        if index == self.fileless_item:
+            open_sample(f"sample_{index}")
         return sample
 
 

@@ -151,7 +151,8 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
     """Checks and builds what the run would, without writing; the report of it all.
 
     Raises:
-        Any of `cli_preflight.BUILD_ERRORS`: what the run would fail with (see `is_bad_input`).
+        Exception: what the run would fail with (`cli_preflight.is_bad_input` tells how to
+            say it).
     """
     config = resolved.config
     checked = preflight(config, resolved.resume)

@@ -14,7 +14,7 @@ from noether.config.schemas.initializer import (
 from noether.core.build import BuildError, build_component
 from noether.core.checkpoint.folders import CheckpointError
 from noether.core.checkpoint.initializers import InitializerError, build_initializer
-from noether.core.failures import raised_in_user_code
+from noether.core.failures import from_user_code, raised_in_user_code
 from noether.core.launch import LaunchError
 from noether.core.resume import ResumePlan, plan_resume
 from noether.core.runs import RunFolderError, RunInUseError, find_run_dir
@@ -47,17 +47,25 @@ START_ERRORS: tuple[type[BaseException], ...] = (
     RunFolderError,
     RunInUseError,
 )
-# While building, a ValueError (e.g. a dataset smaller than one batch) is bad input, too.
-BUILD_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, ValueError)
+
+
+def is_user_error(
+    exc: BaseException, errors: tuple[type[BaseException], ...] = USER_ERRORS
+) -> bool:
+    """Whether an error is bad input or set-up, one of `errors` (said as a message), rather
+    than a failure (said with its type and the user's line): a missing file that the user's
+    own code opened (a dataset reading its files, also in a data worker) is the latter."""
+    if isinstance(exc, (FileNotFoundError, FileExistsError)) and from_user_code(exc):
+        return False
+    return isinstance(exc, errors)
 
 
 def is_bad_input(exc: BaseException) -> bool:
-    """Whether a build error is bad input (a message) rather than a failure of the user's code
-    (a message with its type and the user's line): a ValueError raised by the user's own
-    constructor is the latter."""
+    """`is_user_error` for a build error: also a ValueError that noether or a library raised
+    on the config's values (one that the user's own constructor raised is a failure)."""
     if isinstance(exc, (*USER_ERRORS, RunInUseError)):
-        return True
-    return isinstance(exc, BUILD_ERRORS) and not raised_in_user_code(exc)
+        return isinstance(exc, RunInUseError) or is_user_error(exc)
+    return isinstance(exc, ValueError) and not raised_in_user_code(exc)
 
 
 def check_initializer(config: ExperimentConfig) -> ResumePlan | None:

@@ -28,10 +28,10 @@ from noether.core.build import (
 from noether.core.checkpoint.initializers import finish_interrupted_checkpoints
 from noether.core.cli_preflight import (
     START_ERRORS,
-    USER_ERRORS,
     Preflight,
     check_batch_split,
     is_bad_input,
+    is_user_error,
     preflight,
 )
 from noether.core.cli_run import (
@@ -277,10 +277,10 @@ def _check_before_folder(
         checked = preflight(config, resume)
         device = resolve_device(config.device)
         check_batch_split(config, detect().world_size)
-    except START_ERRORS as exc:
-        error(str(exc))
-        return None, None
     except Exception as exc:  # e.g. a user's tracker that raises when built
+        if is_user_error(exc, START_ERRORS):
+            error(str(exc))
+            return None, None
         with run_logging(None):
             report(exc, None, headline="building the experiment failed")
         return None, None
@@ -359,17 +359,17 @@ def train_in_folder(
         except StoppedBeforeTraining:
             outcome = "stopped"
             raise
-        except USER_ERRORS as exc:
-            if isinstance(exc, ConfigKeyError):
-                exc.locate(config)
-            report(exc, log_path)
-            return 1
         except KeyboardInterrupt:
             outcome = "stopped"
             logger.error("interrupted")
             return EXIT_INTERRUPTED
         except Exception as exc:
-            report(exc, log_path, headline=failure_headline(experiment.trainer))
+            if isinstance(exc, ConfigKeyError):
+                exc.locate(config)
+            if is_user_error(exc):
+                report(exc, log_path)
+            else:
+                report(exc, log_path, headline=failure_headline(experiment.trainer))
             return 1
         finally:
             closed = close_tracker(experiment.tracker, outcome, log_path)

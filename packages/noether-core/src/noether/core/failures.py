@@ -81,6 +81,15 @@ def raised_in_user_code(exc: BaseException) -> bool:
     return bool(frames) and not is_library_file(frames[-1].filename)
 
 
+def from_user_code(exc: BaseException) -> bool:
+    """Whether the user's code raised the error: here, or in a data worker, whose traceback
+    torch carries in the message as text."""
+    text = str(exc)
+    if EMBEDDED_TRACEBACK in text:
+        return _embedded(text)[1] is not None
+    return raised_in_user_code(exc)
+
+
 def _embedded(text: str) -> tuple[str | None, traceback.FrameSummary | None, list[str]]:
     """(console line, user frame, notes) of an error message that carries a worker's
     traceback as text (torch's `Caught X in DataLoader worker process N.`): the worker's own

@@ -108,7 +108,7 @@ def plan_resume(
     if tag is None:
         _refuse_damaged(run_dir)
         if folders.newest_resumable(run_checkpoint_dir(run_dir)) is None:
-            _refuse_weights_only(run_dir)
+            _refuse_without_resumable(run_dir)
             return ResumePlan(run_dir, None, tag=tag)  # stopped before its first checkpoint
     checkpoint = find_checkpoint(run_dir, tag)
     breaking, other = compare_configs(stored_config(run_dir, checkpoint), config)
@@ -176,18 +176,36 @@ def _refuse_damaged(run_dir: Path) -> None:
     )
 
 
-def _refuse_weights_only(run_dir: Path) -> None:
-    """A run whose checkpoints hold weights only cannot continue: starting it again would
-    replace them, so it is refused (nothing already written is lost)."""
-    tags = [info.tag for info in folders.list_checkpoints(run_checkpoint_dir(run_dir))]
-    if tags:
+def _refuse_without_resumable(run_dir: Path) -> None:
+    """A run with checkpoints but none that a resume picks is refused: starting it again
+    would replace those that hold weights only (nothing already written is lost), and an
+    error checkpoint is read only when it is named."""
+    infos = folders.list_checkpoints(run_checkpoint_dir(run_dir))
+    errors = sorted((info for info in infos if info.is_error and info.resumable), key=_update)
+    named = f"--resume {run_dir} --checkpoint {errors[-1].tag}" if errors else ""
+    weights_only = [info.tag for info in infos if not info.is_error]
+    if weights_only:
+        also = f" (or continue from where it failed: {named})" if named else ""
         raise ResumeRefusedError(
-            f"cannot resume {run_dir}: its checkpoints ({', '.join(tags)}) hold weights only, "
-            "without the optimizer and trainer state that resume needs, and starting the run "
-            "again would replace them. Give its checkpoint callback save_optim: true for "
-            "resumable checkpoints, or start a new run from these weights with "
-            "trainer.initializer: {kind: checkpoint, path: <checkpoint folder>/model.pt}"
+            f"cannot resume {run_dir}: its checkpoints ({', '.join(weights_only)}) hold "
+            "weights only, without the optimizer and trainer state that resume needs, and "
+            "starting the run again would replace them. Give its checkpoint callback "
+            "save_optim: true for resumable checkpoints, or start a new run from these weights "
+            "with trainer.initializer: {kind: checkpoint, path: <checkpoint folder>/model.pt}"
+            + also
         )
+    if errors:
+        raise ResumeRefusedError(
+            f"cannot resume {run_dir}: its only resumable checkpoints "
+            f"({', '.join(info.tag for info in errors)}) were written when a callback failed, "
+            "without the callbacks and metrics row of the update that failed, so a resume "
+            f"reads one only when it is named: continue from where it failed with {named}, or "
+            "start a new run"
+        )
+
+
+def _update(info: CheckpointInfo) -> int:
+    return info.update
 
 
 def log_plan(plan: ResumePlan) -> None:

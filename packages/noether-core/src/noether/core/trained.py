@@ -148,7 +148,7 @@ def _checkpoint_folder(
 def _newest(infos: list[CheckpointInfo]) -> CheckpointInfo | None:
     """The one furthest into training (error checkpoints left out); at one update, a
     tagged one before `latest` before a best_* one, which are copies of the same weights."""
-    candidates = [info for info in infos if not info.tag.startswith("error_")]
+    candidates = [info for info in infos if not info.is_error]
     return max(
         candidates,
         key=lambda info: (

@@ -41,6 +41,8 @@ EMA_FILE_PREFIX = "model_ema="
 FORMAT_VERSION = 1
 LATEST_TAG = "latest"
 """The rolling tag, replaced by each newer checkpoint (often an alias of a named one)."""
+ERROR_TAG_PREFIX = "error_"
+"""How the tags of checkpoints written when a callback failed begin (`save_error`)."""
 _STAGING = ".staging-"
 _RETIRED = ".retired-"
 _REMOVED = ".removed-"
@@ -80,6 +82,12 @@ class CheckpointInfo:
     def resumable(self) -> bool:
         """Whether it holds what an exact resume needs (weights, optimizer, trainer)."""
         return {MODEL_FILE, OPTIM_FILE, TRAINER_FILE} <= set(self.files)
+
+    @property
+    def is_error(self) -> bool:
+        """Written when a callback failed: the failed update's callbacks and metrics row are
+        not in it, so it is read only when asked for by name (kept for debugging)."""
+        return self.tag.startswith(ERROR_TAG_PREFIX)
 
 
 def ema_file(factor: float) -> str:
@@ -343,9 +351,7 @@ def newest_resumable(checkpoint_dir: Path) -> CheckpointInfo | None:
     several at that update, one under its own name rather than `latest`, which the resumed
     run replaces."""
     candidates = [
-        info
-        for info in list_checkpoints(checkpoint_dir)
-        if info.resumable and not info.tag.startswith("error_")
+        info for info in list_checkpoints(checkpoint_dir) if info.resumable and not info.is_error
     ]
     return max(candidates, key=lambda info: (info.update, info.tag != LATEST_TAG), default=None)
 
@@ -362,11 +368,12 @@ def require_newest_resumable(checkpoint_dir: Path, run_dir: Path) -> CheckpointI
 
 
 def later_resumable(checkpoint_dir: Path, position: int) -> list[CheckpointInfo]:
-    """The resumable checkpoints past update `position` (resuming there retires them)."""
+    """The resumable checkpoints past update `position` (resuming there retires them); error
+    checkpoints are kept, as no resume reads them unless asked."""
     return [
         info
         for info in list_checkpoints(checkpoint_dir)
-        if info.resumable and info.update > position
+        if info.resumable and not info.is_error and info.update > position
     ]
 
 

@@ -188,7 +188,7 @@ class CheckpointWriter:
         if self.update_counter is None:
             log.warning("no error checkpoint: this writer has no update counter to name it by")
             return
-        tag = f"error_{self.update_counter.tag}"
+        tag = f"{folders.ERROR_TAG_PREFIX}{self.update_counter.tag}"
         try:
             self.save(model, trainer, tag=tag)
         except Exception as exc:
