@@ -68,6 +68,16 @@ def test_a_failing_forward_is_reported_with_the_users_line_and_the_traceback_in_
     assert max(row["update"] for row in rows if "loss/online/total" in row) == 5
 
 
+def test_sys_exit_in_the_users_code_is_a_failed_run_not_a_finished_one(project: Path) -> None:
+    """sys.exit(0) in a forward (debugging code left in) used to end the run with exit 0 and
+    nothing said, as if it had finished."""
+    done = run(NOETHER_TRAIN, "experiment.yaml", "model.fail_at=0", "model.exit_at=3", cwd=project)
+    assert done.returncode == 1, done.stderr
+    assert "training failed after update 2 of 8: SystemExit: 0" in done.stderr, done.stderr
+    assert "in forward: sys.exit(0)" in done.stderr
+    assert "final loss" not in done.stdout
+
+
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_a_dataset_that_raises_when_built_is_reported_without_a_traceback(
     project: Path, dry_run: bool

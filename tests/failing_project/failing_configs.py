@@ -44,6 +44,8 @@ class FailingModelConfig(ModelConfig):
     """The training forward call (1-based) that fails; 0: none."""
     fail_on_rank: int | None = None
     """Only this rank fails (None: every rank)."""
+    exit_at: int = Field(default=0, ge=0)
+    """The training forward call (1-based) that calls sys.exit(0); 0: none."""
 
 
 class MseTrainerConfig(BaseTrainerConfig[CallbackConfig]):

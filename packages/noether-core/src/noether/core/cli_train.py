@@ -331,7 +331,7 @@ def train_in_folder(
                     )
                 ),
             )
-        except Exception as exc:  # e.g. a user's dataset or model that raises when built
+        except (Exception, SystemExit) as exc:  # a user's dataset or model raised (or exited)
             if isinstance(exc, ConfigKeyError):
                 exc.locate(config)
             if is_bad_input(exc):
@@ -363,7 +363,8 @@ def train_in_folder(
             outcome = "stopped"
             logger.error("interrupted")
             return EXIT_INTERRUPTED
-        except Exception as exc:
+        # sys.exit() in the user's code: the run did not finish, whatever code it asked for
+        except (Exception, SystemExit) as exc:
             if isinstance(exc, ConfigKeyError):
                 exc.locate(config)
             if is_user_error(exc):
