@@ -150,3 +150,43 @@ def test_a_signal_checkpoint_deletes_only_the_older_signal_checkpoints(tmp_path:
     assert sorted(deleted) == sorted([written[1], written[2]])
     left = sorted(p.name for p in writer.checkpoint_dir.iterdir())
     assert left == sorted([written[3], newest, written[6]])
+
+
+_MANIFEST_PAST_FILE_LIMIT = """
+import resource, sys
+from pathlib import Path
+from torch import nn
+from noether.core.checkpoint.writer import CheckpointWriter
+from noether.core.runs import PathProvider
+provider = PathProvider(Path(sys.argv[1]), "exp", "run")
+provider.config_path.write_text("# a long config\\n" * 2000)  # the manifest holds a copy
+resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))  # Python ignores SIGXFSZ: EFBIG
+try:
+    CheckpointWriter(provider).save(nn.Linear(2, 2), None, "E0_U1_S4")
+except OSError as error:
+    print(error.errno, error.filename)
+"""
+
+
+def test_a_manifest_past_the_file_size_limit_names_it_and_leaves_no_staging_folder(
+    tmp_path: Path,
+) -> None:
+    """A disk that fills as the manifest is written (the model files fit): the error names
+    the checkpoint's manifest, and the staging folder does not stay on the full disk."""
+    import errno
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _MANIFEST_PAST_FILE_LIMIT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    checkpoints = tmp_path / "exp" / "run" / "checkpoints"
+    assert done.stdout.split() == [
+        str(errno.EFBIG),
+        str(checkpoints / "E0_U1_S4" / "checkpoint.json"),
+    ]
+    assert list(checkpoints.iterdir()) == []

@@ -140,10 +140,13 @@ def write_manifest(
         },
     }
     path = folder / MANIFEST_FILE
-    with path.open("w", encoding="utf-8") as file:
-        json.dump(manifest, file, indent=1)
-        file.flush()
-        os.fsync(file.fileno())
+    try:
+        with path.open("w", encoding="utf-8") as file:
+            json.dump(manifest, file, indent=1)
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as exc:  # a full disk: the flush names no file
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     fsync_folder(folder)
 
 

@@ -283,31 +283,28 @@ class CheckpointWriter:
                 check_storable(trainer_state, "trainer state")
                 parts.append((TRAINER_FILE, trainer_state))
             staging = folders.new_staging_folder(self.checkpoint_dir, tag)
-            for name, state in parts:
-                self._stage_file(state, staging, tag, name)
             position = _position(self.update_counter, trainer_state)
             target = self.checkpoint_dir / tag
-            aliases = {**folders.keep_same_position(target, staging, position), **also_as}
-            folders.write_manifest(
-                staging, tag, position, self._config_text(), get_world_size(), aliases
-            )
+            try:
+                for name, state in parts:
+                    save_file(state, staging / name)
+                aliases = {**folders.keep_same_position(target, staging, position), **also_as}
+                folders.write_manifest(
+                    staging, tag, position, self._config_text(), get_world_size(), aliases
+                )
+            except OSError as exc:
+                # a full disk: the staging folder goes at once, and the error names the
+                # checkpoint's file (the staging folder is a detail)
+                shutil.rmtree(staging, ignore_errors=True)
+                if exc.errno is None or exc.filename is None:
+                    raise
+                name = Path(exc.filename).name
+                raise OSError(exc.errno, exc.strerror, str(target / name)) from exc
             folders.publish(staging, target)
             logger.info("saved checkpoint %s", target)
             for alias, files in also_as.items():
                 folders.publish_alias(target, alias, files)
         barrier()
-
-    def _stage_file(self, state: Any, staging: Path, tag: str, name: str) -> None:
-        """Writes one file of checkpoint `tag` into its staging folder. When that fails (a
-        full disk), the staging folder goes at once, and the error names the checkpoint's
-        file (the staging folder is an implementation detail)."""
-        try:
-            save_file(state, staging / name)
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            if exc.errno is None:
-                raise
-            raise OSError(exc.errno, exc.strerror, str(self.checkpoint_dir / tag / name)) from exc
 
     def _remove(self, tag: str) -> None:
         if is_rank0():
