@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import sys
@@ -16,6 +17,8 @@ from noether.config.schemas.tracker import JsonlTrackerConfig
 from noether.core.runs import PathProvider
 from noether.core.text_files import replace_text
 from noether.core.trackers.base import TrackerBase
+
+logger = logging.getLogger(__name__)
 
 _dumps_finite = json.JSONEncoder(allow_nan=False).encode
 """`json.dumps` that raises on NaN / infinity, without its per-call argument checks."""
@@ -66,12 +69,11 @@ class JsonlTracker(TrackerBase):
         self.path = path_provider.run_dir / self.config.filename
         self.summary_path = path_provider.run_dir / "summary.json"
         if self.resumed_at is not None:
+            stored = _read_summary(self.summary_path)
             last_values, dropped_keys = _keep_rows_up_to(self.path, self.resumed_at)
-            if self.summary_path.is_file():
-                stored = json.loads(self.summary_path.read_text("utf-8"))
-                self._summary_values = {
-                    key: float(value) for key, value in stored.items() if key not in dropped_keys
-                }
+            self._summary_values = {
+                key: value for key, value in stored.items() if key not in dropped_keys
+            }
             # the last values are those up to the checkpoint, not the interrupted run's
             self._summary_values.update(last_values)
         self._file = self.path.open("a", encoding="utf-8")
@@ -113,9 +115,38 @@ class JsonlTracker(TrackerBase):
             self._file = None
 
 
+def _as_float(value: Any) -> float | None:
+    """A metric's value as written (a number, or NaN / infinity as a string); None if not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _read_summary(path: Path) -> dict[str, float]:
+    """The values of a run's summary.json; derived from the rows and the summaries, so a file
+    that cannot be read (emptied by a crash, edited) is rebuilt from the rows, with a warning,
+    rather than failing the resume."""
+    if not path.is_file():
+        return {}
+    try:
+        stored = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        logger.warning("%s cannot be read (%s): rebuilt from the metrics rows", path, exc)
+        return {}
+    if not isinstance(stored, dict):
+        logger.warning("%s holds no JSON object: rebuilt from the metrics rows", path)
+        return {}
+    values = {key: _as_float(value) for key, value in stored.items()}
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def _keep_rows_up_to(path: Path, update: int) -> tuple[dict[str, float], set[str]]:
     """Drops the rows after `update` (and a line cut short by a crash), atomically: a resumed
-    run appends its own rows from there, so none is duplicated or lost.
+    run appends its own rows from there, so none is duplicated or lost. A line that is no
+    row (damaged since it was written) is dropped too, with a warning naming the file.
 
     Returns the last value of every metric in the rows kept and the metrics of the rows dropped.
     """
@@ -124,21 +155,42 @@ def _keep_rows_up_to(path: Path, update: int) -> tuple[dict[str, float], set[str
     dropped_keys: set[str] = set()
     if not path.is_file():
         return last_values, dropped_keys
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(row, dict):
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    cut_short = lines.pop()  # what follows the last newline: a row a crash cut short
+    unreadable = 0
+    for line in lines:
+        row = _parse_row(line)
+        if row is None:
+            unreadable += bool(line.strip())
             continue
         metrics = {key: value for key, value in row.items() if key not in ROW_COUNTERS}
-        if int(row.get("update", 0)) <= update:
+        if row["update"] <= update:
             kept.append(line + "\n")
-            last_values.update({key: float(value) for key, value in metrics.items()})
+            numbers = {key: _as_float(value) for key, value in metrics.items()}
+            last_values.update({k: v for k, v in numbers.items() if v is not None})
         else:
             dropped_keys.update(metrics)
+    if unreadable:
+        logger.warning("%s: dropped %d line(s) that are no metrics row", path, unreadable)
+    if cut_short.strip():
+        logger.info("%s: dropped its last line, cut short when the run stopped", path)
     replace_text(path, "".join(kept))
     return last_values, dropped_keys
+
+
+def _parse_row(line: str) -> dict[str, Any] | None:
+    """A metrics row (a JSON object with an integer `update`), or None."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict):
+        return None
+    position = row.get("update")
+    if isinstance(position, bool) or not isinstance(position, int):
+        return None
+    return row
 
 
 def _write_rows(rows: list[dict[str, Any]], file: IO[str], close: bool = False) -> None:
