@@ -112,3 +112,31 @@ def test_run_folder_that_cannot_be_set_up_is_removed(
 
     started = noether_train(tmp_path, CONFIG, "trainer.max_epochs=1", "--run-id", "first")
     assert started.returncode == 0, started.stderr
+
+
+def test_tensorboard_write_failure_names_its_folder_without_a_thread_traceback(
+    tmp_path: Path,
+) -> None:
+    """TensorBoard's writer writes from a thread of its own: its failure used to print that
+    thread's raw traceback, and the error the run then ended with named no file."""
+    command = f'ulimit -f 16; exec "{NOETHER_TRAIN}" "$@"'
+    limited = subprocess.run(
+        [
+            *("bash", "-c", command, "bash", str(CONFIG)),
+            *("trainer.callbacks=[]", "trainer.log_every_n_updates=24"),
+            "tracker={kind: tensorboard}",
+        ],
+        cwd=tmp_path,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert limited.returncode == 1, limited.stderr
+    assert "Traceback" not in limited.stderr, limited.stderr
+    assert "Exception in thread" not in limited.stderr, limited.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    events = run_dir.relative_to(tmp_path) / "tensorboard"
+    assert f"TensorBoard events: File too large: '{events}'" in limited.stderr, limited.stderr
+    assert "background thread" in limited.stderr
+    assert "Traceback (most recent call last)" in (run_dir / "train.log").read_text()

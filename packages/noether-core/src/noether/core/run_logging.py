@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,17 +88,31 @@ def run_logging(path_provider: PathProvider | None) -> Iterator[Path | None]:
         if rank != 0:
             file_handler.setLevel(logging.ERROR)
         handlers.append(file_handler)
-    previous_level = root.level
+    previous_level, previous_hook = root.level, threading.excepthook
     root.setLevel(logging.INFO)
     for handler in handlers:
         root.addHandler(handler)
+    threading.excepthook = _log_thread_error
     try:
         yield log_path
     finally:
+        threading.excepthook = previous_hook
         for handler in handlers:
             root.removeHandler(handler)
             handler.close()
         root.setLevel(previous_level)
+
+
+def _log_thread_error(args: threading.ExceptHookArgs) -> None:
+    """An error that ends a background thread (a tracker's writer on a full disk, say): one
+    line on the console, its traceback in the run's log file, as for the run's own errors."""
+    if args.exc_type is SystemExit:
+        return
+    thread = args.thread.name if args.thread is not None else "?"
+    error = f"{args.exc_type.__name__}: {args.exc_value}"
+    logger.error("background thread %s failed: %s", thread, error)
+    if args.exc_value is not None:
+        details_logger.error("traceback of the error above", exc_info=args.exc_value)
 
 
 def report(exc: BaseException, log_path: Path | None, headline: str | None = None) -> None:

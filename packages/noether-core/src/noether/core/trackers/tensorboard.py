@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from noether.config.schemas.tracker import TensorboardTrackerConfig
@@ -26,13 +28,14 @@ class TensorboardTracker(TrackerBase):
         super().__init__(config)
         self._writer: Any = None
         self._last_update = 0
+        self._log_dir = Path()
 
     def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
         # imported here: tensorboard is slow to import and only needed by this kind
         from tensorboard.compat.proto.event_pb2 import Event, SessionLog
         from torch.utils.tensorboard import SummaryWriter
 
-        log_dir = path_provider.run_dir / self.config.subdir
+        log_dir = self._log_dir = path_provider.run_dir / self.config.subdir
         # resumed: TensorBoard's readers drop the earlier events from the purge step on
         # (from step 0 when the run starts again: its summary values are sent again)
         purge_step = None if self.resumed_at is None else self.resumed_at + 1
@@ -53,20 +56,38 @@ class TensorboardTracker(TrackerBase):
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
         self._last_update = update
-        for key, value in metrics.items():
-            self._writer.add_scalar(key, value, global_step=update)
-        self._writer.add_scalar("counters/epoch", epoch, global_step=update)
-        self._writer.add_scalar("counters/sample", sample, global_step=update)
+        try:
+            for key, value in metrics.items():
+                self._writer.add_scalar(key, value, global_step=update)
+            self._writer.add_scalar("counters/epoch", epoch, global_step=update)
+            self._writer.add_scalar("counters/sample", sample, global_step=update)
+        except OSError as exc:
+            raise self._named(exc) from exc
 
     def flush(self) -> None:
         if self._writer is not None:
-            self._writer.flush()
+            try:
+                self._writer.flush()
+            except OSError as exc:
+                raise self._named(exc) from exc
 
     def _summary(self, metrics: dict[str, float]) -> None:
-        for key, value in metrics.items():
-            self._writer.add_scalar(f"summary/{key}", value, global_step=self._last_update)
-        self._writer.flush()
+        try:
+            for key, value in metrics.items():
+                self._writer.add_scalar(f"summary/{key}", value, global_step=self._last_update)
+            self._writer.flush()
+        except OSError as exc:
+            raise self._named(exc) from exc
 
     def _close(self) -> None:
-        self._writer.close()
-        self._writer = None
+        writer, self._writer = self._writer, None
+        try:
+            writer.close()
+        except OSError as exc:
+            raise self._named(exc) from exc
+
+    def _named(self, exc: OSError) -> OSError:
+        """The error of TensorBoard's writer (raised again from its writing thread, with no
+        file or a file as bytes) naming the event file's folder, or the file itself."""
+        where = os.fsdecode(exc.filename) if exc.filename is not None else str(self._log_dir)
+        return OSError(exc.errno, f"TensorBoard events: {exc.strerror}", where)
