@@ -251,6 +251,31 @@ def test_missing_implementation_is_named_without_importing_it() -> None:
     assert JsonlTrackerConfig.target_distribution() == "noether-core"
 
 
+def test_a_missing_module_of_a_package_that_is_there_is_named_as_misspelt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's own package next to the config (`sphere_flow/`) with a target naming a module
+    it does not have: no advice to install a package of that name, which does not exist."""
+    (tmp_path / "sphere_flow").mkdir()
+    (tmp_path / "sphere_flow" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class MisspeltTargetModelConfig(ModelConfig):
+        kind: str = "misspelt_target_model_for_test"
+        target: ClassVar[str] = "sphere_flow.nonexistent:Whatever"
+
+    try:
+        with pytest.raises(KindError) as caught:
+            MisspeltTargetModelConfig.load_target()
+    finally:
+        ModelConfig._subclasses_by_kind.pop("misspelt_target_model_for_test")
+    assert str(caught.value).endswith(
+        "MisspeltTargetModelConfig is implemented by 'sphere_flow.nonexistent:Whatever', but "
+        "the package 'sphere_flow' has no module 'sphere_flow.nonexistent': is the target "
+        "misspelt?"
+    )
+
+
 def test_two_distributions_with_one_short_name_fail_naming_both(tmp_path: Path) -> None:
     for dist in ("acme_one", "acme_two"):
         info = tmp_path / "site" / f"{dist}-1.0.dist-info"

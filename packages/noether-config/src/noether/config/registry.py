@@ -159,11 +159,23 @@ class RegistryBase(BaseModel):
             )
         module, _, attribute = cls.target.partition(":")
         if not module_findable(module):
-            raise KindError(
-                f"{cls.__qualname__} is implemented by {cls.target!r}, which is not installed: "
-                f"install the package {cls.target_distribution()!r}"
-            )
+            raise KindError(cls._missing_target(module))
         return import_dotted(module, attribute)
+
+    @classmethod
+    def _missing_target(cls, module: str) -> str:
+        """Why the target's module is not there: a package to install, or (its package is
+        there, e.g. the user's own folder next to the config) a misspelt module."""
+        package = module.split(".")[0]
+        if package not in (module, "noether") and module_findable(package):
+            return (
+                f"{cls.__qualname__} is implemented by {cls.target!r}, but the package "
+                f"{package!r} has no module {module!r}: is the target misspelt?"
+            )
+        return (
+            f"{cls.__qualname__} is implemented by {cls.target!r}, which is not installed: "
+            f"install the package {cls.target_distribution()!r}"
+        )
 
     @classmethod
     def __get_pydantic_json_schema__(
