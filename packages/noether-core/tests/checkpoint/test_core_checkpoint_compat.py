@@ -103,3 +103,23 @@ def test_filling_or_emptying_a_mapping_names_only_the_keys_beneath_it() -> None:
     assert [str(change) for change in other] == ["model.optimizer.lr_scale.head: (absent) -> 0.5"]
     _, other = compare_configs(filled, stored)
     assert [str(change) for change in other] == ["model.optimizer.lr_scale.head: 0.5 -> (absent)"]
+
+
+def test_a_changed_item_of_a_list_is_named_by_its_index_and_key() -> None:
+    """One changed interval of one callback was said as both whole callback lists."""
+    callbacks = [
+        {"kind": "checkpoint", "every_n_epochs": 1, "save_optim": True},
+        {"kind": "ema", "factors": [0.9, 0.99]},
+    ]
+    changed = [{**callbacks[0], "every_n_epochs": 2}, {"kind": "ema", "factors": [0.9, 0.999]}]
+    _, other = compare_configs(
+        _config(trainer__callbacks=callbacks), _config(trainer__callbacks=changed)
+    )
+    assert [str(change) for change in other] == [
+        "trainer.callbacks.0.every_n_epochs: 1 -> 2",
+        "trainer.callbacks.1.factors.1: 0.99 -> 0.999",
+    ]
+    breaking, _ = compare_configs(_config(model__widths=[4, 4]), _config(model__widths=[4, 8]))
+    assert [str(change) for change in breaking] == ["model.widths.1: 4 -> 8"]
+    _, other = compare_configs(_config(), _config(trainer__callbacks=callbacks[:1]))
+    assert _keys(other) == ["trainer.callbacks"]  # added: the whole new list

@@ -92,9 +92,17 @@ def compare_configs(
         stored: the config the checkpoint was written with (as in the run's config.yaml).
         new: the config of the resumed run, in the same (JSON) form.
     """
-    old_flat, new_flat = _flatten(dict(stored)), _flatten(dict(new))
     breaking: list[ConfigChange] = []
     other: list[ConfigChange] = []
+    for change in _changes(_flatten(dict(stored)), _flatten(dict(new))):
+        (breaking if _breaks_exactness(change) else other).append(change)
+    return breaking, other
+
+
+def _changes(old_flat: Mapping[str, Any], new_flat: Mapping[str, Any]) -> list[ConfigChange]:
+    """The keys whose values differ; lists of one length (callbacks) by their items' keys
+    (`trainer.callbacks.0.every_n_epochs: 1 -> 2`), not as two whole lists."""
+    changes: list[ConfigChange] = []
     for key in sorted(old_flat.keys() | new_flat.keys()):
         if _is_ignored(key):
             continue
@@ -103,9 +111,13 @@ def compare_configs(
             continue
         if _is_empty_parent(key, old, new_flat) or _is_empty_parent(key, value, old_flat):
             continue  # `lr_scale: {} -> (absent)`: the keys beneath it tell the change
-        change = ConfigChange(key, old, value)
-        (breaking if _breaks_exactness(change) else other).append(change)
-    return breaking, other
+        if isinstance(old, list) and isinstance(value, list) and len(old) == len(value):
+            changes += _changes(
+                _flatten(dict(enumerate(old)), key), _flatten(dict(enumerate(value)), key)
+            )
+            continue
+        changes.append(ConfigChange(key, old, value))
+    return changes
 
 
 __all__ = ["ConfigChange", "compare_configs"]
