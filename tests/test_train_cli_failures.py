@@ -194,6 +194,18 @@ def test_a_missing_file_of_the_users_constructor_names_its_type_and_line(project
     assert f"at {project / 'failing_runtime.py'}:" in done.stderr, done.stderr
 
 
+def test_a_killed_data_worker_is_said_with_what_to_try(project: Path) -> None:
+    """torch says only that a worker exited: the console adds why that happens and how to
+    see the dataset's own error."""
+    flags = ["model.fail_at=0", "num_workers=2", "datasets.train.killing_item=13"]
+    done = run(NOETHER_TRAIN, "experiment.yaml", *flags, cwd=project)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "training failed after update " in done.stderr, done.stderr
+    assert "a data worker process ended without an error of its own" in done.stderr
+    assert "with num_workers: 0 the dataset runs in this process" in done.stderr
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_an_item_without_a_key_is_named_by_dataset_index_and_key(
     project: Path, workers: int

@@ -32,6 +32,8 @@ class SmallDatasetConfig(DatasetConfig):
     """An item whose file is missing (the read raises FileNotFoundError)."""
     fileless: bool = False
     """Its constructor opens a file that is missing."""
+    killing_item: int | None = None
+    """An item whose read kills the data worker reading it (as the out-of-memory killer)."""
 
 
 class FailingModelConfig(ModelConfig):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any
 
@@ -12,7 +13,7 @@ from failing_configs import (
     RaisingTrackerConfig,
     SmallDatasetConfig,
 )
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from noether.core.callbacks.base import PeriodicCallback
 from noether.core.models import ModelBase
@@ -38,6 +39,7 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
         if config.fileless:
             open_sample("mesh")
         self.fileless_item = config.fileless_item
+        self.killing_item = config.killing_item
         self.bad_item = config.bad_item
         self.keyless_item = config.keyless_item
         self.x = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
@@ -54,6 +56,8 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
             return {"x": sample["x"]}  # the bug: "y" left out
         if index == self.fileless_item:
             open_sample(f"sample_{index}")
+        if index == self.killing_item and get_worker_info() is not None:
+            os.kill(os.getpid(), signal.SIGKILL)
         return sample
 
 

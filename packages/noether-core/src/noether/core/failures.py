@@ -139,6 +139,12 @@ def describe_failure(exc: BaseException) -> list[str]:
         where = f"{frame.filename}:{frame.lineno} in {frame.name}"
         lines.append(f"  at {where}" + (f": {code}" if code else ""))
     lines.extend(f"  {note}" for note in notes)
+    if _WORKER_DIED.search(text):
+        lines.append(
+            "  a data worker process ended without an error of its own: killed by a signal "
+            "(out of memory?) or by sys.exit() in the dataset; with num_workers: 0 the dataset "
+            "runs in this process, where its error is shown"
+        )
     collective = _collective(exc)
     if collective is not None:
         lines.append(
@@ -168,6 +174,10 @@ def _collective(exc: BaseException) -> str | None:
     return None
 
 
+_WORKER_DIED = re.compile(
+    r"DataLoader worker \(pids?(?:\(s\))? [\d, ]+\) (?:exited unexpectedly|is killed)"
+)
+"""torch's words for a data worker that ended without sending an error back."""
 _LOST_PEER = re.compile(r"gloo|NCCL|Connection (?:closed|reset) by peer")
 """How the transports of torch.distributed word a failure of the connection to another rank."""
 
