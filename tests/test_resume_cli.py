@@ -24,6 +24,7 @@ from resume_testing import (
     TOTAL_UPDATES,
     assert_same_tensors,
     complete_checkpoints,
+    manifest,
     metrics,
     noether_train,
     run_dirs,
@@ -108,6 +109,11 @@ def test_sigterm_saves_exits_75_and_resume_appends_to_the_same_tensorboard_run(
 def test_sigint_stops_at_once_unless_save_on_sigint(tmp_path: Path) -> None:
     code, stderr, run_dir = _start_and_signal(tmp_path / "plain", signal.SIGINT)
     assert code == 130, stderr
+    assert set(complete_checkpoints(run_dir)) == {"latest"}  # the project's only checkpoint
+    latest = manifest(run_dir / "checkpoints" / "latest")
+    assert latest is not None
+    resume = f"noether-train --resume {run_dir.relative_to(tmp_path / 'plain')} continues"
+    assert f"{resume} from checkpoint latest (update {latest['update']})" in stderr, stderr
     assert not any(tag.startswith("sigint_") for tag in complete_checkpoints(run_dir))
     code, stderr, run_dir = _start_and_signal(
         tmp_path / "saving", signal.SIGINT, "trainer.save_on_sigint=true"

@@ -25,6 +25,7 @@ from noether.core.build import (
     init_distributed_from_env,
     resolve_device,
 )
+from noether.core.checkpoint import folders
 from noether.core.checkpoint.initializers import finish_interrupted_checkpoints
 from noether.core.cli_preflight import (
     START_ERRORS,
@@ -157,6 +158,18 @@ def open_run_folder(
         reuse_existing=True,
         create=is_rank0(),
     )
+
+
+def interrupted_message(run_dir: Path) -> str:
+    """What Ctrl-C left: where `--resume` continues (no checkpoint is written for it, unless
+    save_on_sigint)."""
+    newest = folders.newest_resumable(run_checkpoint_dir(run_dir))
+    where = (
+        "from the beginning (no resumable checkpoint yet)"
+        if newest is None
+        else f"from checkpoint {newest.tag} (update {newest.update})"
+    )
+    return f"interrupted; noether-train --resume {run_dir} continues {where}"
 
 
 def _finished_at_checkpoint(resume: ResumePlan | None, trainer: Any, announce: bool = True) -> bool:
@@ -361,7 +374,7 @@ def train_in_folder(
             raise
         except KeyboardInterrupt:
             outcome = "stopped"
-            logger.error("interrupted")
+            logger.error("%s", interrupted_message(path_provider.run_dir))
             return EXIT_INTERRUPTED
         # sys.exit() in the user's code: the run did not finish, whatever code it asked for
         except (Exception, SystemExit) as exc:
