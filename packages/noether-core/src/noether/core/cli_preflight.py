@@ -63,8 +63,10 @@ def is_user_error(
 def is_bad_input(exc: BaseException) -> bool:
     """`is_user_error` for a build error: also a ValueError that noether or a library raised
     on the config's values (one that the user's own constructor raised is a failure)."""
-    if isinstance(exc, (*USER_ERRORS, RunInUseError)):
-        return isinstance(exc, RunInUseError) or is_user_error(exc)
+    if isinstance(exc, RunInUseError):
+        return True
+    if isinstance(exc, USER_ERRORS):
+        return is_user_error(exc)
     return isinstance(exc, ValueError) and not raised_in_user_code(exc)
 
 

@@ -376,8 +376,7 @@ def train_in_folder(
             outcome = "stopped"
             logger.error("%s", interrupted_message(path_provider.run_dir))
             return EXIT_INTERRUPTED
-        # sys.exit() in the user's code: the run did not finish, whatever code it asked for
-        except (Exception, SystemExit) as exc:
+        except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
             if isinstance(exc, ConfigKeyError):
                 exc.locate(config)
             if is_user_error(exc):

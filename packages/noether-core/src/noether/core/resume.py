@@ -7,6 +7,7 @@ come here before anything is built, so a refused change costs no GPU time.
 from __future__ import annotations
 
 import logging
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,8 @@ def _refuse_without_resumable(run_dir: Path) -> None:
     would replace those that hold weights only (nothing already written is lost), and an
     error checkpoint is read only when it is named."""
     infos = folders.list_checkpoints(run_checkpoint_dir(run_dir))
-    errors = sorted((info for info in infos if info.is_error and info.resumable), key=_update)
+    errors = [info for info in infos if info.is_error and info.resumable]
+    errors.sort(key=operator.attrgetter("update"))
     named = f"--resume {run_dir} --checkpoint {errors[-1].tag}" if errors else ""
     weights_only = [info.tag for info in infos if not info.is_error]
     if weights_only:
@@ -202,10 +204,6 @@ def _refuse_without_resumable(run_dir: Path) -> None:
             f"reads one only when it is named: continue from where it failed with {named}, or "
             "start a new run"
         )
-
-
-def _update(info: CheckpointInfo) -> int:
-    return info.update
 
 
 def log_plan(plan: ResumePlan) -> None:

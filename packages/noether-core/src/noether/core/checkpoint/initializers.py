@@ -157,11 +157,14 @@ class ResumeInitializer(InitializerBase):
         return self._state
 
     def _others(self) -> str:
-        """The other checkpoints a resume could continue from, as advice."""
+        """The other checkpoints a resume could continue from, as advice: not those of the
+        same update, which may share the damaged file (`latest` is linked to it)."""
+        checkpoint_dir = run_checkpoint_dir(self.run_dir)
+        damaged = folders.find(checkpoint_dir, self.tag)
         tags = [
             info.tag
-            for info in folders.list_checkpoints(run_checkpoint_dir(self.run_dir))
-            if info.resumable and info.tag != self.tag
+            for info in folders.list_checkpoints(checkpoint_dir)
+            if info.resumable and (damaged is None or info.update != damaged.update)
         ]
         if not tags:
             return "restore it from a copy (no other checkpoint of the run can be resumed)"
