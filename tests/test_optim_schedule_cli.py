@@ -75,8 +75,9 @@ def test_lr_scale_key_naming_no_parameter_is_a_config_error_at_its_line(tmp_path
     assert result.returncode == 1
     assert (
         "experiment.yaml:12 (set by override 'model.optimizer.lr_scale={nett: 0.1}'): "
-        "model.optimizer.lr_scale: 'nett' is part of no parameter name of Mlp "
-        "(its parameters: net.0.weight, net.0.bias, net.3.weight, net.3.bias)"
+        "model.optimizer.lr_scale: 'nett' is part of no parameter name of Mlp (a key is "
+        "whole parts of a dotted name, like 'head' or 'blocks.0'; its parameters: "
+        "net.0.weight, net.0.bias, net.3.weight, net.3.bias)"
     ) in result.stderr
     assert "training failed" not in result.stderr and "Traceback" not in result.stderr
 

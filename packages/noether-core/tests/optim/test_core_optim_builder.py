@@ -131,3 +131,15 @@ def test_lr_scale_key_that_names_no_parameter_is_an_error() -> None:
     # a key of frozen parameters only is no typo: it scales nothing, and is accepted
     model.encoder.requires_grad_(False)
     build_optimizer(AdamWConfig(lr=1e-3, lr_scale={"encoder": 0.1}), model)
+
+
+def test_lr_scale_keys_match_whole_parts_of_a_dotted_name() -> None:
+    """`blocks.1` scaled `blocks.10` and `blocks.12` too (the output layer), silently."""
+    model = nn.Module()
+    model.blocks = nn.Sequential(*[nn.Linear(2, 2) for _ in range(13)])
+    optimizer = build_optimizer(AdamWConfig(lr=1e-2, lr_scale={"blocks.1": 0.0}), model)
+    groups = groups_by_param(optimizer, model)
+    scaled = sorted(name for name, group in groups.items() if group["lr_scale"] == 0.0)
+    assert scaled == ["blocks.1.bias", "blocks.1.weight"]
+    with pytest.raises(ValueError, match=r"lr_scale: 'block' is part of no parameter name"):
+        build_optimizer(AdamWConfig(lr=1e-2, lr_scale={"block": 0.5}), model)

@@ -28,7 +28,8 @@ class OptimizerConfig(RegistryBase):
     exclude_bias_and_norm_from_wd: bool = True
     """Apply no weight decay to biases and normalisation parameters (1-d tensors)."""
     lr_scale: dict[str, float] = {}
-    """Learning-rate multipliers by parameter name: a parameter whose name contains the key gets
+    """Learning-rate multipliers by parameter name: a parameter whose dotted name contains the
+    key as whole parts (`head`, `blocks.0`; `blocks.1` is not part of `blocks.10.weight`) gets
     lr * value (the longest matching key wins)."""
     schedule: Annotated[ScheduleConfig, Discriminated(ScheduleConfig)] | None = None
     """Learning-rate schedule over the training updates; constant when absent."""

@@ -44,9 +44,15 @@ def is_no_weight_decay(name: str, param: nn.Parameter, norm_names: set[str]) -> 
     return param.ndim <= 1 or name.endswith(".bias") or name == "bias" or name in norm_names
 
 
+def names_part(key: str, name: str) -> bool:
+    """Whether `key` is whole parts of the dotted parameter name: `mlp.1` is part of
+    `mlp.1.weight`, not of `mlp.10.weight` (a substring, which scaled the wrong layers)."""
+    return f".{key}." in f".{name}."
+
+
 def lr_scale_for(name: str, lr_scale: dict[str, float]) -> tuple[str | None, float]:
-    """The longest key of `lr_scale` contained in `name`, and its scale (1.0 when none)."""
-    matches = [key for key in lr_scale if key in name]
+    """The longest key of `lr_scale` that is part of `name`, and its scale (1.0 when none)."""
+    matches = [key for key in lr_scale if names_part(key, name)]
     if not matches:
         return None, 1.0
     key = max(matches, key=len)
@@ -63,12 +69,13 @@ def check_lr_scale_keys(lr_scale: dict[str, float], model: nn.Module) -> None:
         ValueError: naming the keys that match nothing and some of the parameter names.
     """
     names = [name for name, _ in model.named_parameters()]
-    unmatched = [key for key in lr_scale if not any(key in name for name in names)]
+    unmatched = [key for key in lr_scale if not any(names_part(key, name) for name in names)]
     if unmatched:
         shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
         raise ValueError(
             f"model.optimizer.lr_scale: {', '.join(map(repr, unmatched))} is part of no "
-            f"parameter name of {type(model).__name__} (its parameters: {shown})"
+            f"parameter name of {type(model).__name__} (a key is whole parts of a dotted name, "
+            f"like 'head' or 'blocks.0'; its parameters: {shown})"
         )
 
 
