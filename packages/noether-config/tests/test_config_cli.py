@@ -409,3 +409,25 @@ def test_positional_overrides_are_option_overrides(configs: Path) -> None:
     assert positional == option
     assert positional[0] == 1
     assert "trainer.max_epochs" in positional[1] and "seed" in positional[1]
+
+
+@pytest.mark.parametrize(
+    ("tracker", "message"),
+    [
+        ("{kind: jsonl, filename: ../../metrics.jsonl}", "tracker.filename: a name, not a path"),
+        ("{kind: jsonl, filename: /tmp/x.jsonl}", "tracker.filename: a name, not a path"),
+        ("{kind: tensorboard, subdir: ../shared}", "tracker.subdir: a name, not a path"),
+        (
+            "{kind: jsonl, filename: config.yaml}",
+            "tracker.filename: 'config.yaml' is a file noether keeps in the run folder",
+        ),
+    ],
+)
+def test_a_trackers_file_outside_its_run_folder_or_over_its_files_is_invalid(
+    configs: Path, tracker: str, message: str
+) -> None:
+    """Rows appended to one file shared by all runs, or into the run's own config.yaml (whose
+    resume then failed), were accepted."""
+    code, output = invoke("validate", str(configs / "good.yaml"), f"tracker={tracker}")
+    assert code == 1, output
+    assert message in output, output

@@ -264,7 +264,7 @@ def test_all_errors_of_all_files_are_reported_at_once(project: Project, valid_ya
     base, exp = folder / "_base.yaml", folder / "exp.yaml"
     expected = [
         f"{base}:7: model.width: Input should be a valid integer",
-        f"{exp}:2: name: String should match pattern",
+        f"{exp}:2: name: a name, not a path: ASCII letters, digits",
         f"{exp}:4: trainer.max_epochs: Input should be greater than or equal to 0",
         f"{exp}:5: trainer.bogus: unknown key (not allowed here)",
         f"{exp}:7: trainer.callbacks.0: set exactly one of every_n_epochs",

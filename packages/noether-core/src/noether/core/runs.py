@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from noether.config.schemas.experiment import FOLDER_NAME
+from noether.config.schemas.names import FOLDER_NAME
 
 _MAX_ID_ATTEMPTS = 100
 RUN_ID_PATTERN = re.compile(FOLDER_NAME)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from noether.config.errors import ConfigIssue
 from noether.config.field_rules import FieldRuleError
 from noether.config.loader.nodes import KeyPath, Loc, child, dotted, excerpt, locate
+from noether.config.schemas.names import FOLDER_NAME
 
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 _SHOW_INPUT = {
@@ -56,6 +57,11 @@ def _message(error: Any) -> str:
         return "missing required key"
     if kind == "extra_forbidden":
         return "unknown key (not allowed here)"
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == FOLDER_NAME:
+        return (
+            "a name, not a path: ASCII letters, digits, '_', '-' and '.' (not first) "
+            f"(got {excerpt(error.get('input'))})"
+        )
     message = str(error.get("msg", "invalid value"))
     for prefix in _PREFIXES:
         if message.startswith(prefix):

@@ -11,6 +11,7 @@ from noether.config.errors import ConfigIssue
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.dataset import DatasetConfig
 from noether.config.schemas.model import ModelConfig
+from noether.config.schemas.names import FOLDER_NAME
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.config.schemas.trainer import BaseTrainerConfig
 from noether.config.startup import field_docstrings
@@ -20,10 +21,6 @@ if TYPE_CHECKING:
 
 STOP_FIELDS = ("max_epochs", "max_updates", "max_samples")
 """The trainer's stop criteria (exactly one is set)."""
-
-FOLDER_NAME = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$"
-"""One folder name of a run's path (experiment name, run id): no separator, no `..`, not
-hidden."""
 
 
 class Sources:

@@ -2,7 +2,20 @@
 
 from typing import ClassVar, Literal
 
+from pydantic import Field, field_validator
+
 from noether.config.registry import RegistryBase
+from noether.config.schemas.names import FOLDER_NAME, RUN_FOLDER_ENTRIES
+
+
+def not_a_run_file(name: str) -> str:
+    """A tracker's file or folder must not be one that noether keeps in the run folder."""
+    if name in RUN_FOLDER_ENTRIES:
+        kept = ", ".join(sorted(RUN_FOLDER_ENTRIES))
+        raise ValueError(
+            f"{name!r} is a file noether keeps in the run folder ({kept}): choose another"
+        )
+    return name
 
 
 class TrackerConfig(RegistryBase):
@@ -17,8 +30,14 @@ class JsonlTrackerConfig(TrackerConfig):
     kind: str = "jsonl"
     target: ClassVar[str] = "noether.core.trackers.jsonl:JsonlTracker"
 
-    filename: str = "metrics.jsonl"
+    filename: str = Field(default="metrics.jsonl", pattern=FOLDER_NAME)
     """File name inside the run folder."""
+
+    @field_validator("filename")
+    @classmethod
+    def check_filename(cls, value: str) -> str:
+        """Not a file that noether keeps in the run folder."""
+        return not_a_run_file(value)
 
 
 class TensorboardTrackerConfig(TrackerConfig):
@@ -27,8 +46,14 @@ class TensorboardTrackerConfig(TrackerConfig):
     kind: str = "tensorboard"
     target: ClassVar[str] = "noether.core.trackers.tensorboard:TensorboardTracker"
 
-    subdir: str = "tensorboard"
-    """Folder inside the run folder that holds the event files."""
+    subdir: str = Field(default="tensorboard", pattern=FOLDER_NAME)
+    """Folder inside the run folder that holds the event files (a name, no path)."""
+
+    @field_validator("subdir")
+    @classmethod
+    def check_subdir(cls, value: str) -> str:
+        """Not a file that noether keeps in the run folder."""
+        return not_a_run_file(value)
 
 
 class WandbTrackerConfig(TrackerConfig):
