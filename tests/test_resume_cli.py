@@ -9,6 +9,7 @@ payload is refused without running it.
 
 from __future__ import annotations
 
+import io
 import shutil
 import signal
 import sys
@@ -290,6 +291,27 @@ def test_a_resume_of_a_run_that_still_trains_is_refused_and_works_once_it_ended(
     resumed = noether_train(cwd, "--resume", run_dir)  # ended: the folder is free again
     assert resumed.returncode == 0, resumed.stderr
     assert "nothing left to train" in resumed.stderr
+
+
+def test_a_run_killed_with_only_best_checkpoints_starts_again_and_writes_them_the_same(
+    tmp_path: Path,
+) -> None:
+    """A best checkpoint holds weights only but is no position of the run: a kill before the
+    first resumable checkpoint left a run that every resume refused ("give save_optim")."""
+    best = "{kind: best_checkpoint, metric_key: loss/online/mse, every_n_updates: 4}"
+    best = f"trainer.callbacks=[{best}]"
+    first = noether_train(tmp_path, CONFIG, best, "trainer.max_epochs=1")
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    (tag,) = complete_checkpoints(run_dir)
+    assert tag.startswith("best_")
+    weights = run_dir / "checkpoints" / tag / "model.pt"
+    written = weights.read_bytes()
+
+    resumed = noether_train(tmp_path, "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "starts again from the beginning" in resumed.stderr
+    assert_same_tensors(torch.load(weights), torch.load(io.BytesIO(written)))
 
 
 def test_resuming_a_run_with_weights_only_checkpoints_is_refused_and_keeps_them(

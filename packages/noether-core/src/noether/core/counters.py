@@ -66,7 +66,7 @@ class UpdateCounter:
     @property
     def tag(self) -> str:
         """Checkpoint tag of the current position."""
-        return f"E{self.epoch}_U{self.update}_S{self.sample}"
+        return position_tag(self.epoch, self.update, self.sample)
 
     def state_dict(self) -> dict[str, Any]:
         """Position to resume from."""
@@ -77,6 +77,11 @@ class UpdateCounter:
         self.epoch = int(state["epoch"])
         self.update = int(state["update"])
         self.sample = int(state["sample"])
+
+
+def position_tag(epoch: int, update: int, sample: int) -> str:
+    """The checkpoint tag of a position in training: `E2_U24_S192`."""
+    return f"E{epoch}_U{update}_S{sample}"
 
 
 @dataclass(frozen=True)

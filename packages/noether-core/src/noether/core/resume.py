@@ -179,13 +179,14 @@ def _refuse_damaged(run_dir: Path) -> None:
 
 def _refuse_without_resumable(run_dir: Path) -> None:
     """A run with checkpoints but none that a resume picks is refused: starting it again
-    would replace those that hold weights only (nothing already written is lost), and an
-    error checkpoint is read only when it is named."""
+    would replace those of its positions that hold weights only (nothing already written is
+    lost), and an error checkpoint is read only when it is named. Those tagged by a metric
+    (`best_*`) do not hold a restart back: it writes them again, the same."""
     infos = folders.list_checkpoints(run_checkpoint_dir(run_dir))
     errors = [info for info in infos if info.is_error and info.resumable]
     errors.sort(key=operator.attrgetter("update"))
     named = f"--resume {run_dir} --checkpoint {errors[-1].tag}" if errors else ""
-    weights_only = [info.tag for info in infos if not info.is_error]
+    weights_only = [info.tag for info in infos if info.names_its_position]
     if weights_only:
         also = f" (or continue from where it failed: {named})" if named else ""
         raise ResumeRefusedError(

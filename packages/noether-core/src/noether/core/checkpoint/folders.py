@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from noether.core.counters import position_tag
+
 MANIFEST_FILE = "checkpoint.json"
 MODEL_FILE = "model.pt"
 OPTIM_FILE = "optim.pt"
@@ -82,6 +84,13 @@ class CheckpointInfo:
     def resumable(self) -> bool:
         """Whether it holds what an exact resume needs (weights, optimizer, trainer)."""
         return {MODEL_FILE, OPTIM_FILE, TRAINER_FILE} <= set(self.files)
+
+    @property
+    def names_its_position(self) -> bool:
+        """Tagged by where it was written (`E2_U24_S192`) or `latest`, as checkpoint callbacks
+        tag them, rather than by a metric (`best_*`), whose weights a run written again
+        from the start writes again."""
+        return self.tag in (position_tag(self.epoch, self.update, self.sample), LATEST_TAG)
 
     @property
     def is_error(self) -> bool:
