@@ -439,3 +439,32 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: P
     latest = CheckpointWriter.load(run_dir, "latest")
     assert latest["trainer"]["update_counter"]["update"] == rows[-1]["update"] - 1
     assert all(torch.isfinite(value).all() for value in latest["model"].values())
+
+
+def test_a_resume_that_fails_before_its_first_update_leaves_config_yaml_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """An override that the checkpoint refuses (other EMA factors) failed the resume, but
+    stayed in config.yaml, so every later plain --resume failed the same way."""
+    callbacks = (
+        "trainer.callbacks=[{kind: ema, target_factors: [0.9], every_n_epochs: 1}, "
+        "{kind: checkpoint, every_n_epochs: 1, save_optim: true}]"
+    )
+    first = noether_train(tmp_path, CONFIG, callbacks, "trainer.max_epochs=1")
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    stored = (run_dir / "config.yaml").read_text()
+
+    refused = noether_train(
+        tmp_path,
+        "--resume",
+        run_dir,
+        "trainer.max_epochs=2",
+        "trainer.callbacks.0.target_factors=[0.99]",
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "the checkpoint holds target_factors [0.9]" in refused.stderr
+    assert (run_dir / "config.yaml").read_text() == stored
+
+    resumed = noether_train(tmp_path, "--resume", run_dir, "trainer.max_epochs=2")
+    assert resumed.returncode == 0, resumed.stderr

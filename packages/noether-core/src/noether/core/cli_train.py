@@ -21,7 +21,6 @@ from noether.config.schemas.initializer import (
 from noether.core.build import (
     ConfigKeyError,
     build_experiment,
-    create_path_provider,
     init_distributed_from_env,
     resolve_device,
 )
@@ -39,9 +38,15 @@ from noether.core.cli_run import (
     captured_stderr,
     error,
     pass_together,
-    resolved_config_text,
     resume_command,
     say_stopped_before_training,
+)
+from noether.core.cli_run_folder import (
+    open_run_folder,
+    put_back_config,
+    record_config,
+    remove_unstarted,
+    stored_config_text,
 )
 from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.launch import LaunchEnvironment, detect
@@ -51,18 +56,10 @@ from noether.core.resume import (
     check_plan_current,
     log_plan,
 )
-from noether.core.run_info import RUN_INFO_FILE, write_run_info
 from noether.core.run_logging import logger, report, run_logging
 from noether.core.run_signals import StoppedBeforeTraining
-from noether.core.runs import (
-    PathProvider,
-    RunFolderError,
-    lock_run_folder,
-    remove_unstarted_run_folder,
-    run_checkpoint_dir,
-)
+from noether.core.runs import PathProvider, lock_run_folder, run_checkpoint_dir
 from noether.core.signals import EXIT_INTERRUPTED, EXIT_PREEMPTED, absorb_stop_repeats
-from noether.core.text_files import replace_text
 from noether.core.trackers.base import RunOutcome, TrackerBase
 
 
@@ -75,22 +72,6 @@ def close_tracker(tracker: TrackerBase, outcome: RunOutcome, log_path: Path | No
         report(exc, log_path, headline="closing the tracker failed")
         return False
     return True
-
-
-def record_config(config: ExperimentConfig, config_file: Path, path_provider: PathProvider) -> None:
-    """The validated config with every default filled in, as `config.yaml` of the run, and
-    where it came from (`run.json`; not when resumed from the run's stored copy)."""
-    if not is_rank0():
-        return
-    try:
-        if config_file.resolve() != path_provider.config_path.resolve():
-            write_run_info(path_provider, config_file)
-        replace_text(path_provider.config_path, resolved_config_text(config))
-    except OSError as exc:  # a full disk
-        raise RunFolderError(
-            f"run folder {path_provider.run_dir}: cannot write {Path(str(exc.filename)).name}: "
-            f"{exc.strerror}"
-        ) from None
 
 
 def record_resumed_config(
@@ -142,22 +123,6 @@ def failure_headline(trainer: Any) -> str:
     if counter is None:
         return "training failed at an unknown position"
     return f"training failed after update {counter.update} of {counter.total_updates}"
-
-
-def open_run_folder(
-    config: ExperimentConfig, resume: ResumePlan | None, run_id: str | None
-) -> PathProvider:
-    """A new run folder, or the resumed run's own folder (`--resume`)."""
-    if resume is None:
-        return create_path_provider(config, run_id)
-    run_dir = resume.run_dir.resolve()
-    return PathProvider(
-        run_dir.parent.parent,
-        run_dir.parent.name,
-        run_dir.name,
-        reuse_existing=True,
-        create=is_rank0(),
-    )
 
 
 def interrupted_message(run_dir: Path) -> str:
@@ -259,10 +224,8 @@ def train(
     if code or path_provider is None:
         if lock is not None:
             lock.close()
-        if resume is None and path_provider is not None and is_rank0():
-            remove_unstarted_run_folder(
-                path_provider.run_dir, (path_provider.config_path.name, RUN_INFO_FILE)
-            )
+        if resume is None and path_provider is not None:
+            remove_unstarted(path_provider)
         return code or 1
     try:
         return train_in_folder(
@@ -325,10 +288,12 @@ def train_in_folder(
             if plan is not None:
                 log_plan(plan)
         resumed_at = None
+        kept_config = None
         if resume is not None:
             # no checkpoint: the run starts again, and every row of the interrupted run
             # (even the summary values of its start, at update 0) is superseded
             resumed_at = resume.checkpoint.update if resume.checkpoint is not None else -1
+            kept_config = stored_config_text(path_provider)
         try:
             experiment = build_experiment(
                 config,
@@ -383,6 +348,10 @@ def train_in_folder(
                 report(exc, log_path)
             else:
                 report(exc, log_path, headline=failure_headline(experiment.trainer))
+            if resumed_at is not None and experiment.trainer.update_counter.update <= max(
+                resumed_at, 0
+            ):
+                put_back_config(path_provider, kept_config)
             return 1
         finally:
             closed = close_tracker(experiment.tracker, outcome, log_path)
