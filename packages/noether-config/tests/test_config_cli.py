@@ -431,3 +431,25 @@ def test_a_trackers_file_outside_its_run_folder_or_over_its_files_is_invalid(
     code, output = invoke("validate", str(configs / "good.yaml"), f"tracker={tracker}")
     assert code == 1, output
     assert message in output, output
+
+
+def test_two_callbacks_writing_latest_with_other_files_is_invalid(configs: Path) -> None:
+    """The weights-only one, written last, replaced the resumable `latest`, and the resume
+    was refused as weights-only."""
+    resumable = (
+        "{kind: checkpoint, every_n_epochs: 1, save_latest_optim: true, save_weights: false}"
+    )
+    weights = (
+        "{kind: checkpoint, every_n_updates: 3, save_latest_weights: true, save_weights: false}"
+    )
+    code, output = invoke(
+        "validate", str(configs / "good.yaml"), f"trainer.callbacks=[{resumable}, {weights}]"
+    )
+    assert code == 1, output
+    assert "trainer.callbacks.1: writes the rolling `latest` checkpoint as trainer.callbacks.0" in (
+        output
+    )
+    code, output = invoke(
+        "validate", str(configs / "good.yaml"), f"trainer.callbacks=[{resumable}, {resumable}]"
+    )
+    assert code == 0, output  # the same files: they agree

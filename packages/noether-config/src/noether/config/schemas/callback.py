@@ -52,6 +52,11 @@ class CallbackConfig(RegistryBase):
         the config does not tell (a user's kind)."""
         return [] if self.logs_no_metrics else None
 
+    def latest_files(self) -> frozenset[str]:
+        """The checkpoint files this callback writes into the rolling `latest` folder, so that
+        validation can tell two that would replace each other's."""
+        return frozenset()
+
     def first_due(self) -> tuple[str, int] | None:
         """(its field, the count) of the first point at which this callback acts, in that
         field's unit (epochs, updates or samples), so that validation can tell one that would

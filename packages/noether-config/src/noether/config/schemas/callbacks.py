@@ -47,6 +47,13 @@ class CheckpointCallbackConfig(CallbackConfig):
     keep_last: int | None = Field(default=None, ge=1)
     """Keep only the newest k tagged checkpoints of this callback; older ones are deleted."""
 
+    def latest_files(self) -> frozenset[str]:
+        """Weights, optimizer and trainer state with `save_latest_optim`; weights alone with
+        `save_latest_weights`."""
+        if self.save_latest_optim:
+            return frozenset({"model.pt", "optim.pt", "trainer.pt"})
+        return frozenset({"model.pt"}) if self.save_latest_weights else frozenset()
+
     @model_validator(mode="after")
     def validate_something_saved(self) -> "CheckpointCallbackConfig":
         """A checkpoint callback that saves nothing is a mistake."""

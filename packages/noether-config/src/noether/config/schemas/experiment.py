@@ -1,5 +1,6 @@
 """The top level of an experiment file."""
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -124,6 +125,7 @@ class ExperimentConfig(BaseModel):
                     f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} (datasets: {known})"
                 )
         _check_ema_factors(trainer.callbacks)
+        _check_latest_writers(trainer.callbacks)
         _check_metric_sources(trainer.callbacks, trainer.logged_losses())
         _check_default_metric_readers(trainer)
         _check_stops_after_start(trainer)
@@ -145,6 +147,21 @@ def _check_ema_factors(callbacks: list[object]) -> None:
             raise ValueError(
                 f"trainer.callbacks.{index}.ema_factor: no ema callback averages with factor "
                 f"{factor:g} (target_factors: {known})"
+            )
+
+
+def _check_latest_writers(callbacks: list[CallbackConfig]) -> None:
+    """Two callbacks that write `latest` with other files replace each other's: a weights-only
+    one that wrote last left a `latest` that no resume can continue from."""
+    writers = [(index, cb.latest_files()) for index, cb in enumerate(callbacks)]
+    writers = [(index, files) for index, files in writers if files]
+    for (first, files), (index, other) in itertools.pairwise(writers):
+        if files != other:
+            raise ValueError(
+                f"trainer.callbacks.{index}: writes the rolling `latest` checkpoint as "
+                f"trainer.callbacks.{first} does, with other files ({', '.join(sorted(other))} "
+                f"against {', '.join(sorted(files))}): each would replace the other's; let one "
+                "callback write latest"
             )
 
 
