@@ -162,3 +162,25 @@ def test_train_names_callbacks_in_units_that_meet_only_by_the_data_size(tmp_path
     assert "trainer.callbacks.3.every_n_samples: 65 is after the last sample" in done.stderr
     (run_dir,) = (tmp_path / "runs" / "quickstart").iterdir()
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["E1_U2_S64"]
+
+
+def test_a_track_or_log_interval_longer_than_the_run_is_noted(tmp_path: Path) -> None:
+    """Tracked every 50 epochs in a run of 6: a NaN loss trained on to the end unnoticed, and
+    no progress line was printed, without a word."""
+    shutil.copytree(CONFIG.parent, tmp_path, dirs_exist_ok=True)
+    done = run(
+        tmp_path,
+        "noether-config",
+        "validate",
+        "config.yaml",
+        "trainer.max_epochs=6",
+        "trainer.track_every_n_epochs=50",
+        "trainer.log_every_n_epochs=50",
+    )
+    assert done.returncode == 0, done.stdout
+    assert (
+        "trainer.track_every_n_epochs: 50 is after the last epoch of training (epoch 6, from "
+        "trainer.max_epochs: 6): nothing is tracked before the run's end, and a NaN loss is "
+        "found only then"
+    ) in done.stdout, done.stdout
+    assert "trainer.log_every_n_epochs: 50 is after the last epoch of training" in done.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from noether.config import ConfigError, load_config
-from noether.config.schemas.experiment import schedule_length_note
+from noether.config.schemas.run_length import schedule_length_note
 from noether.config.schemas.schedule import LinearWarmupCosineDecayScheduleConfig
 
 Project = Callable[..., Path]

@@ -1,7 +1,6 @@
 """The top level of an experiment file."""
 
 import itertools
-import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -13,15 +12,13 @@ from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.dataset import DatasetConfig
 from noether.config.schemas.model import ModelConfig
 from noether.config.schemas.names import FOLDER_NAME
+from noether.config.schemas.run_length import last_point, run_length_notes
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.config.schemas.trainer import BaseTrainerConfig
 from noether.config.startup import field_docstrings
 
 if TYPE_CHECKING:
     from noether.config.loader.nodes import Loc
-
-STOP_FIELDS = ("max_epochs", "max_updates", "max_samples")
-"""The trainer's stop criteria (exactly one is set)."""
 
 
 class Sources:
@@ -165,100 +162,6 @@ def _check_latest_writers(callbacks: list[CallbackConfig]) -> None:
             )
 
 
-def _last_point(
-    trainer: BaseTrainerConfig,  # type: ignore[type-arg]
-    unit: str,
-    updates_per_epoch: int | None,
-) -> int | None:
-    """The count in `unit` (epoch, update, sample) at the end of training, where it is known:
-    updates and samples convert by effective_batch_size, and epochs meet them only by the
-    data's size (`updates_per_epoch`, known once the datasets are built; a partial last epoch
-    does not count). None also for an evaluation-only run (max_* = 0)."""
-    batch = trainer.effective_batch_size
-    if trainer.max_epochs:
-        if updates_per_epoch is None:
-            return trainer.max_epochs if unit == "epoch" else None
-        updates = trainer.max_epochs * updates_per_epoch
-    elif trainer.max_updates:
-        updates = trainer.max_updates
-    elif trainer.max_samples:
-        updates = math.ceil(trainer.max_samples / batch)
-    else:
-        return None
-    if unit == "epoch":
-        return updates // updates_per_epoch if updates_per_epoch is not None else None
-    return updates if unit == "update" else updates * batch
-
-
-def callbacks_that_never_run(
-    trainer: BaseTrainerConfig,  # type: ignore[type-arg]
-    updates_per_epoch: int | None = None,
-) -> list[tuple[str, str]]:
-    """(key path, message) of each callback whose first due point (`every_n_*`, `stop_at_*`)
-    lies past the end of training: it would write no checkpoint, evaluate nothing or stop
-    nothing. From the config alone (`validate`), units that meet only by the data's size are
-    left out; the trainer passes `updates_per_epoch` to tell them too. A note, not an error:
-    a run shortened on the command line (`trainer.max_epochs=3` under a checkpoint every 5
-    epochs) is what users do to try a config, and it should run."""
-    stop = next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
-    found: list[tuple[str, str]] = []
-    for index, callback in enumerate(trainer.callbacks):
-        due = callback.first_due()
-        if due is None or stop is None:
-            continue
-        field, count = due
-        unit = field.rsplit("_", 1)[-1].removesuffix("s")
-        last = _last_point(trainer, unit, updates_per_epoch)
-        if last is not None and count > last:
-            size = f" at {updates_per_epoch} updates per epoch" if updates_per_epoch else ""
-            found.append(
-                (
-                    f"trainer.callbacks.{index}.{field}",
-                    f"{count} is after the last {unit} of training ({unit} {last}, from "
-                    f"trainer.{stop}: {getattr(trainer, stop)}{size}), so this "
-                    f"{callback.kind} callback will not run in this run",
-                )
-            )
-    return found
-
-
-def schedule_length_note(
-    model: ModelConfig,
-    trainer: BaseTrainerConfig,  # type: ignore[type-arg]
-    updates_per_epoch: int | None = None,
-) -> tuple[str, str] | None:
-    """(key path, message) when the schedule cannot run its course in the run's updates
-    (`ScheduleConfig.length_problem`: e.g. a warm-up longer than the run), where the run's length
-    is known: from the config alone (max_updates, max_samples) or, given
-    `updates_per_epoch` by the trainer, in epochs too. A note, not an error, as for
-    `callbacks_that_never_run`: a run shortened on the command line to try a config
-    (`trainer.max_updates=1`) should run."""
-    schedule = model.optimizer.schedule if model.optimizer is not None else None
-    updates = _last_point(trainer, "update", updates_per_epoch)
-    if schedule is None or updates is None:
-        return None
-    stop = next(name for name in STOP_FIELDS if getattr(trainer, name))
-    size = f" at {updates_per_epoch} updates per epoch" if updates_per_epoch else ""
-    problem = schedule.length_problem(updates, f"trainer.{stop}: {getattr(trainer, stop)}{size}")
-    if problem is None:
-        return None
-    field, message = problem
-    return f"model.optimizer.schedule.{field}", message
-
-
-def run_length_notes(
-    model: ModelConfig,
-    trainer: BaseTrainerConfig,  # type: ignore[type-arg]
-    updates_per_epoch: int | None = None,
-) -> list[tuple[str, str]]:
-    """(key path, message) of each part of the config that the run's length defeats: the
-    callbacks that never run and a schedule longer than the run. From the config alone
-    (`validate`), or with the run's `updates_per_epoch` (the trainer, once the data tells
-    it)."""
-    schedule = schedule_length_note(model, trainer, updates_per_epoch)
-    return [*callbacks_that_never_run(trainer, updates_per_epoch), *filter(None, [schedule])]
-
-
 def _check_stops_after_start(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
     """A single stop point (`stop_at_epoch`) at or before start_at_epoch would stop the run
     before its first update."""
@@ -330,7 +233,7 @@ def _check_metric_sources(callbacks: list[CallbackConfig], loss_names: list[str]
 def _check_default_metric_readers(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
     """A reader of a default callbacks' metric that would run before their first row, where
     the config alone tells the run's length (`default_metric_reader_problems`)."""
-    total = _last_point(trainer, "update", None)
+    total = last_point(trainer, "update", None)
     for key_path, message in default_metric_reader_problems(trainer, total):
         raise ValueError(f"{key_path}: {message}")
 

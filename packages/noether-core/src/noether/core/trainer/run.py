@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from noether.config.schemas.experiment import run_length_notes
+from noether.config.schemas.run_length import run_length_notes
 from noether.core.callbacks.base import CallbackBase, PeriodicDataIteratorCallback
 from noether.core.counters import Frequency
 from noether.core.data.workers import stop_workers
