@@ -69,7 +69,8 @@ def write_config(tmp_path: Path, callback: str, stop: str) -> Path:
             "max_samples: 100",
             "{kind: ema, every_n_updates: 5, target_factors: [0.9]}",
             "trainer.callbacks.0.every_n_updates: 5 is after the last update of training "
-            "(update 4, from trainer.max_samples: 100)",
+            "(update 4, from trainer.max_samples: 100), so this ema callback writes no weights "
+            "file in this run (its averages are kept, and evaluated, all the same)",
         ),
         (  # trained nothing: "the run already stopped at E3_U..."
             "max_epochs: 5\n  start_at_epoch: 3",

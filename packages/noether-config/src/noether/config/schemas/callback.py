@@ -17,6 +17,8 @@ class CallbackConfig(RegistryBase):
     entry_point_group: ClassVar[str] = "noether.callbacks"
     periodic: ClassVar[bool] = True
     """False for kinds that run at fixed points (e.g. after training) and take no frequency."""
+    never_due: ClassVar[str] = "will not run in this run"
+    """What a run too short for its first due point means for this kind (a note says it)."""
     logs_no_metrics: ClassVar[bool] = False
     """True for kinds known to log no metric (checkpoints, early stopping): validation then
     knows every metric that the callback list logs."""

@@ -113,6 +113,9 @@ class EmaCallbackConfig(CallbackConfig):
     """Selects this callback: `ema`."""
     target: ClassVar[str] = "noether.callbacks.ema:EmaCallback"
     logs_no_metrics: ClassVar[bool] = True
+    never_due: ClassVar[str] = (
+        "writes no weights file in this run (its averages are kept, and evaluated, all the same)"
+    )
 
     target_factors: list[float] = Field(min_length=1)
     """Decay factors f in (0, 1), e.g. [0.999, 0.9999]; one averaged copy of the model each."""

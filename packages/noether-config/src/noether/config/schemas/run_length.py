@@ -62,7 +62,7 @@ def callbacks_that_never_run(
                     f"trainer.callbacks.{index}.{field}",
                     f"{count} is after the last {unit} of training ({unit} {last}, from "
                     f"trainer.{stop}: {getattr(trainer, stop)}{size}), so this "
-                    f"{callback.kind} callback will not run in this run",
+                    f"{callback.kind} callback {callback.never_due}",
                 )
             )
     return found
