@@ -158,3 +158,21 @@ def test_items_that_are_not_dicts_are_named_when_keys_are_wanted(quickstart: Pat
         "trainer.forward_properties: names item keys (points, flow_direction), but item 0 of "
         "dataset 'train' (Pairs) is a tuple, not a dict keyed by name"
     ) in done.stderr, done.stderr
+
+
+def test_a_validation_set_whose_items_lack_the_keys_is_named_before_training(
+    quickstart: Path,
+) -> None:
+    """Found only at its first evaluation before (epochs into the run), at a key of the
+    train config, without naming the dataset."""
+    (quickstart / "pairs.py").write_text(TUPLE_DATASET, encoding="utf-8")
+    done = noether_train(
+        quickstart, "--dry-run", "config.yaml", "datasets.val={kind: 'pairs:PairsConfig'}"
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert (
+        "trainer.forward_properties: names item keys (points, flow_direction), but item 0 of "
+        "dataset 'val' (Pairs), which trainer.callbacks.0 evaluates, is a tuple, not a dict "
+        "keyed by name"
+    ) in done.stderr, done.stderr

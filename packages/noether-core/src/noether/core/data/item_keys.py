@@ -2,9 +2,10 @@
 
 A `<field>_target` or a forward property that the train dataset lacks would otherwise be
 found at the first micro-batch of a run, after the model was built and moved to its device
-(and never by `--dry-run`). `check_train_item` reads item 0 of the `train` dataset once the
-datasets are built and before the model is, and names the config key, the missing item key
-and the keys the item has.
+(and never by `--dry-run`), and one that a validation set lacks at its first evaluation,
+epochs into the run. `check_train_item` reads item 0 of the `train` dataset and of each
+dataset a callback evaluates once the datasets are built and before the model is, and names
+the config key, the missing item key and the keys the item has.
 
 Only keys that the config names are checked: the trainer class says which (its classmethod
 `item_keys(trainer_config)`, see `noether.core.trainer.base.BaseTrainer.item_keys`), so a
@@ -57,29 +58,42 @@ def _names(keys: Sequence[Any]) -> str:
     return shown or "none"
 
 
-def read_first_item(data_container: DataContainer) -> Any:
-    """Item 0 of the train dataset; an error raised while reading it gets a note naming the
+def read_first_item(data_container: DataContainer, name: str = TRAIN) -> Any:
+    """Item 0 of dataset `name`; an error raised while reading it gets a note naming the
     dataset and the index (as a run's data loader adds).
 
     The random states (python, numpy, torch) are restored afterwards: a dataset that draws
     from them (random augmentation) must not change the model's initialization or the run's
     data order by being checked.
     """
-    dataset = data_container.get_dataset(TRAIN)
+    dataset = data_container.get_dataset(name)
     states = get_rng_states()
     try:
         return dataset[0]
     except Exception as error:
-        note_reading(error, TRAIN, [0])
+        note_reading(error, name, [0])
         raise
     finally:
         set_rng_states(states)
 
 
+def evaluated_datasets(trainer_config: BaseTrainerConfig[Any]) -> dict[str, str]:
+    """The datasets that callbacks run the trainer's loss on (`dataset_key`, as offline_loss),
+    by the key path of the callback that names each first."""
+    found: dict[str, str] = {}
+    for index, callback in enumerate(trainer_config.callbacks):
+        name = getattr(callback, "dataset_key", None)
+        if isinstance(name, str) and name != TRAIN:
+            found.setdefault(name, f"trainer.callbacks.{index}")
+    return found
+
+
 def check_train_item(trainer_config: BaseTrainerConfig[Any], data_container: DataContainer) -> int:
-    """Reads item 0 of the train dataset and checks that it holds every key the trainer's
-    config names (`trainer_item_keys`). Returns how many keys were checked (0 when no key is
-    named, nothing trains, or there is no item to read; other checks say why).
+    """Reads item 0 of the train dataset, and of each dataset a callback evaluates, and checks
+    that it holds every key the trainer's config names (`trainer_item_keys`): a validation
+    set whose items differ was found only at its first evaluation, epochs into the run.
+    Returns how many keys were checked (0 when no key is named or there is no item to read;
+    other checks say why).
 
     Raises:
         MissingItemKeyError: at the config key, the item keys it names that the item lacks
@@ -87,26 +101,38 @@ def check_train_item(trainer_config: BaseTrainerConfig[Any], data_container: Dat
         Exception: what the user's dataset raised while reading the item, with a note.
     """
     wanted = trainer_item_keys(trainer_config)
-    if not wanted or not _trains(trainer_config) or TRAIN not in data_container:
+    if not wanted:
         return 0
-    dataset: Any = data_container.get_dataset(TRAIN)
+    readers = {TRAIN: ""} if _trains(trainer_config) else {}
+    for name, callback in evaluated_datasets(trainer_config).items():
+        readers[name] = f", which {callback} evaluates,"
+    checked = 0
+    for name, reader in readers.items():
+        if name in data_container and _check_first_item(data_container, name, reader, wanted):
+            checked = len({key for keys in wanted.values() for key in keys})
+    return checked
+
+
+def _check_first_item(
+    data_container: DataContainer, name: str, reader: str, wanted: dict[str, list[str]]
+) -> bool:
+    """Checks item 0 of dataset `name`; False when it has none to read."""
+    dataset: Any = data_container.get_dataset(name)
     if not isinstance(dataset, Sized) or len(dataset) == 0:  # no item 0 to read
-        return 0
-    item = read_first_item(data_container)
+        return False
+    item = read_first_item(data_container, name)
+    where = f"item 0 of dataset '{name}' ({type(dataset).__name__}){reader}"
     first_key = next(iter(wanted))
     if not isinstance(item, Mapping):
         raise MissingItemKeyError(
-            f"names item keys ({_names(wanted[first_key])}), but item 0 of dataset "
-            f"'{TRAIN}' ({type(dataset).__name__}) is a {type(item).__name__}, not a dict "
-            "keyed by name",
+            f"names item keys ({_names(wanted[first_key])}), but {where} is a "
+            f"{type(item).__name__}, not a dict keyed by name",
             first_key,
         )
     for key_path, keys in wanted.items():
         missing = [key for key in keys if key not in item]
         if missing:
             raise MissingItemKeyError(
-                f"item 0 of dataset '{TRAIN}' ({type(dataset).__name__}) has no "
-                f"{_names(missing)}; its keys: {_names(list(item))}",
-                key_path,
+                f"{where} has no {_names(missing)}; its keys: {_names(list(item))}", key_path
             )
-    return len({key for keys in wanted.values() for key in keys})
+    return True
