@@ -310,12 +310,6 @@ def test_a_run_ending_between_two_checkpoints_writes_one_at_its_end(tmp_path: Pa
     done = noether_train(tmp_path, CONFIG, every_one, "trainer.max_epochs=2")
     assert "between two checkpoints" not in done.stderr  # its last one is at the end
 
-    # before its first checkpoint: none, as the note says (the seed's way to try a config)
-    every_five = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 5, save_optim: true}]"
-    done = noether_train(tmp_path, CONFIG, every_five, "trainer.max_epochs=3", "--run-id", "x")
-    assert "so this checkpoint callback will not run in this run" in done.stderr
-    assert complete_checkpoints(tmp_path / "runs" / "resume" / "x") == {}
-
 
 def test_a_run_killed_with_only_best_checkpoints_starts_again_and_writes_them_the_same(
     tmp_path: Path,

@@ -83,12 +83,3 @@ def test_next_update_due_is_the_first_update_due_after_update(every, batch, star
 
 def test_next_update_due_is_none_for_epoch_only_frequencies() -> None:
     assert Frequency(every_n_epochs=2).next_update_due(4, 32, 8) is None
-
-
-def test_a_frequency_is_reached_once_training_passes_its_first_due_point() -> None:
-    every_five_epochs = Frequency(every_n_epochs=5)
-    assert not every_five_epochs.reached(epoch=3, update=300, sample=9600)
-    assert every_five_epochs.reached(epoch=5, update=500, sample=16000)
-    every_100_samples = Frequency(every_n_samples=100)
-    assert not every_100_samples.reached(epoch=0, update=3, sample=96)
-    assert every_100_samples.reached(epoch=0, update=4, sample=128)

@@ -21,7 +21,6 @@ class CheckpointCallback(PeriodicCallback):
 
     A run that reaches its stop criterion between two of its checkpoints (every 2 epochs of
     5) also writes one at its end: the final weights are the ones its last losses describe.
-    (One that ends before the first, every 5 epochs of 3, writes none, as its note says.)
     """
 
     def __init__(self, callback_config: CheckpointCallbackConfig, context: CallbackContext) -> None:
@@ -77,8 +76,7 @@ class CheckpointCallback(PeriodicCallback):
         """The run's end, when it fell between two checkpoints (not after an early stop or a
         stop signal: those write their own)."""
         counter = self.update_counter
-        reached = self.frequency.reached(counter.epoch, counter.update, counter.sample)
-        if counter.is_finished and reached and self.saved_at != counter.update:
+        if counter.is_finished and counter.update > 0 and self.saved_at != counter.update:
             self.logger.info("the run ends between two checkpoints: writing one at its end")
             self.periodic_callback()
 

@@ -129,14 +129,6 @@ class Frequency:
                 due = by_samples
         return due
 
-    def reached(self, epoch: int, update: int, sample: int) -> bool:
-        """Whether training at these counters has passed the first point at which this is
-        due (a callback every 5 epochs has not, in a run of 3)."""
-        pairs = ((self.every_n_epochs, epoch), (self.every_n_updates, update))
-        return any(
-            n is not None and count >= n for n, count in (*pairs, (self.every_n_samples, sample))
-        )
-
     def due_after_epoch(self, epoch: int) -> bool:
         """Due after epoch number `epoch` (counted from 1) ended."""
         return self.every_n_epochs is not None and epoch % self.every_n_epochs == 0
