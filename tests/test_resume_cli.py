@@ -293,24 +293,6 @@ def test_a_resume_of_a_run_that_still_trains_is_refused_and_works_once_it_ended(
     assert "nothing left to train" in resumed.stderr
 
 
-def test_a_run_ending_between_two_checkpoints_writes_one_at_its_end(tmp_path: Path) -> None:
-    """Every 2 epochs of 3: the final weights, which the final losses describe, were saved
-    nowhere."""
-    every_two = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 2, save_optim: true}]"
-    done = noether_train(tmp_path, CONFIG, every_two, "trainer.max_epochs=3")
-    assert done.returncode == 0, done.stderr
-    assert "the run ends between two checkpoints: writing one at its end" in done.stderr
-    (run_dir,) = run_dirs(tmp_path)
-    assert set(complete_checkpoints(run_dir)) == {"E2_U24_S192", "E3_U36_S288"}
-    resumed = noether_train(tmp_path, "--resume", run_dir)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "nothing left to train" in resumed.stderr
-
-    every_one = "trainer.callbacks=[{kind: checkpoint, every_n_epochs: 1, save_optim: true}]"
-    done = noether_train(tmp_path, CONFIG, every_one, "trainer.max_epochs=2")
-    assert "between two checkpoints" not in done.stderr  # its last one is at the end
-
-
 def test_a_run_killed_with_only_best_checkpoints_starts_again_and_writes_them_the_same(
     tmp_path: Path,
 ) -> None:

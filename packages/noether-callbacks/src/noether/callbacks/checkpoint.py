@@ -18,17 +18,12 @@ class CheckpointCallback(PeriodicCallback):
     deleted with the EMA weights written next to it; a tag that another callback also keeps
     stays while that one keeps it (see `KeptTags`, which also makes the rule hold across a
     resume).
-
-    A run that reaches its stop criterion between two of its checkpoints (every 2 epochs of
-    5) also writes one at its end: the final weights are the ones its last losses describe.
     """
 
     def __init__(self, callback_config: CheckpointCallbackConfig, context: CallbackContext) -> None:
         super().__init__(callback_config, context)
         self.checkpoint_config = callback_config
         self.kept = KeptTags(callback_config.keep_last, self.logger)
-        self.saved_at: int | None = None
-        """The update of this process's last checkpoint."""
 
     def periodic_callback(self) -> None:
         """Saves the checkpoint(s) that are due and prunes old ones."""
@@ -36,7 +31,6 @@ class CheckpointCallback(PeriodicCallback):
         model, trainer, writer = self.model, self.trainer, self.checkpoint_writer
         tagged = _files(cfg.save_weights, cfg.save_optim)
         latest = _files(cfg.save_latest_weights, cfg.save_latest_optim)
-        self.saved_at = self.update_counter.update
         # `latest` as links of the tagged checkpoint when that holds its files: written once,
         # and a resume from the checkpoint publishes a `latest` that a stop cut off
         linked = bool(latest) and latest <= tagged
@@ -71,14 +65,6 @@ class CheckpointCallback(PeriodicCallback):
 
     def before_training(self) -> None:
         self.kept.delete_left_behind(self.context.checkpoint_writer, self.state_key)
-
-    def after_training(self) -> None:
-        """The run's end, when it fell between two checkpoints (not after an early stop or a
-        stop signal: those write their own)."""
-        counter = self.update_counter
-        if counter.is_finished and counter.update > 0 and self.saved_at != counter.update:
-            self.logger.info("the run ends between two checkpoints: writing one at its end")
-            self.periodic_callback()
 
 
 def _files(save_weights: bool, save_optim: bool) -> set[str]:
