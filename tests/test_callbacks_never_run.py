@@ -185,3 +185,18 @@ def test_a_track_or_log_interval_longer_than_the_run_is_noted(tmp_path: Path) ->
         "found only then"
     ) in done.stdout, done.stdout
     assert "trainer.log_every_n_epochs: 50 is after the last epoch of training" in done.stdout
+
+
+def test_a_run_that_ends_between_two_checkpoints_is_noted(tmp_path: Path) -> None:
+    """A checkpoint every 2 epochs of 5: the final weights, which the printed final losses
+    describe, were on no disk, without a word."""
+    config = write_config(tmp_path, "{kind: checkpoint, every_n_epochs: 2}", "max_epochs: 5")
+    done = run(tmp_path, "noether-config", "validate", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"note: {config}:6: trainer.callbacks.0.every_n_epochs: the run ends at epoch 5 (from "
+        "trainer.max_epochs: 5), after this checkpoint callback's last one at epoch 4: the "
+        "final weights, which the run's last losses describe, are not written"
+    ) in done.stdout, done.stdout
+    divides = write_config(tmp_path, "{kind: checkpoint, every_n_epochs: 5}", "max_epochs: 5")
+    assert "note:" not in run(tmp_path, "noether-config", "validate", str(divides)).stdout

@@ -19,6 +19,9 @@ class CallbackConfig(RegistryBase):
     """False for kinds that run at fixed points (e.g. after training) and take no frequency."""
     never_due: ClassVar[str] = "will not run in this run"
     """What a run too short for its first due point means for this kind (a note says it)."""
+    missed_at_end: ClassVar[str | None] = None
+    """What a run that ends between two due points misses, for kinds where that matters (a
+    note says it); None: nothing."""
     logs_no_metrics: ClassVar[bool] = False
     """True for kinds known to log no metric (checkpoints, early stopping): validation then
     knows every metric that the callback list logs."""

@@ -33,6 +33,9 @@ class CheckpointCallbackConfig(CallbackConfig):
     """Selects this callback: `checkpoint`."""
     target: ClassVar[str] = "noether.callbacks.checkpoint:CheckpointCallback"
     logs_no_metrics: ClassVar[bool] = True
+    missed_at_end: ClassVar[str | None] = (
+        "the final weights, which the run's last losses describe, are not written"
+    )
 
     save_weights: bool = True
     """Write the model weights into a folder tagged with the counters (`E1_U10_S640`)."""

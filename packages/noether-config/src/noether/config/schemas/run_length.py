@@ -104,9 +104,38 @@ def run_length_notes(
     schedule = schedule_length_note(model, trainer, updates_per_epoch)
     return [
         *callbacks_that_never_run(trainer, updates_per_epoch),
+        *ends_between_due_points(trainer, updates_per_epoch),
         *intervals_past_the_end(trainer, updates_per_epoch),
         *filter(None, [schedule]),
     ]
+
+
+def ends_between_due_points(
+    trainer: BaseTrainerConfig,  # type: ignore[type-arg]
+    updates_per_epoch: int | None = None,
+) -> list[tuple[str, str]]:
+    """(key path, message) of each callback that misses something when the run ends between
+    two of its due points (`missed_at_end`: a checkpoint every 2 epochs of 5 leaves the final
+    weights unwritten), in epochs or updates, where the run's last one is known (a note)."""
+    stop = next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
+    found: list[tuple[str, str]] = []
+    for index, callback in enumerate(trainer.callbacks):
+        due = callback.frequency()
+        if callback.missed_at_end is None or due is None or stop is None:
+            continue
+        field, count = due
+        unit = field.rsplit("_", 1)[-1].removesuffix("s")
+        last = last_point(trainer, unit, updates_per_epoch) if unit != "sample" else None
+        if last is not None and count <= last and last % count:
+            found.append(
+                (
+                    f"trainer.callbacks.{index}.{field}",
+                    f"the run ends at {unit} {last} (from trainer.{stop}: "
+                    f"{getattr(trainer, stop)}), after this {callback.kind} callback's last "
+                    f"one at {unit} {last - last % count}: {callback.missed_at_end}",
+                )
+            )
+    return found
 
 
 _INTERVAL_EFFECTS = {
