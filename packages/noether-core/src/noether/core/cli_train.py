@@ -48,6 +48,7 @@ from noether.core.cli_run_folder import (
     remove_unstarted,
     stored_config_text,
 )
+from noether.core.data.workers import ignore_worker_exits
 from noether.core.distributed import is_rank0, leave_process_group
 from noether.core.launch import LaunchEnvironment, detect
 from noether.core.rendezvous import Rendezvous
@@ -342,6 +343,7 @@ def train_in_folder(
             logger.error("%s", interrupted_message(path_provider.run_dir))
             return EXIT_INTERRUPTED
         except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() in the user's code
+            ignore_worker_exits()
             if isinstance(exc, ConfigKeyError):
                 exc.locate(config)
             if is_user_error(exc):

@@ -67,6 +67,14 @@ def stop_workers(loader: Any) -> None:
         init.stop()
 
 
+def ignore_worker_exits() -> None:
+    """After a run failed: torch's SIGCHLD handler no longer raises for the data workers that
+    the failure or `stop_workers` ended. It raised in the middle of the failure's report
+    (a raw traceback on the console). For a process about to exit (`noether-train`)."""
+    if hasattr(signal, "SIGCHLD") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
 def init_worker(worker_id: int, main_pid: int) -> None:
     """Seeds the worker's RNGs and routes its stop signals (see the module)."""
     seed_worker(worker_id)
