@@ -147,32 +147,22 @@ def test_a_trainer_reading_keys_the_config_does_not_name_is_not_refused(
     assert "train item 0" not in done.stdout  # the config names no key: nothing to check
 
 
-def test_items_that_are_not_dicts_are_named_when_keys_are_wanted(quickstart: Path) -> None:
-    (quickstart / "pairs.py").write_text(TUPLE_DATASET, encoding="utf-8")
-    done = noether_train(
-        quickstart, "--dry-run", "config.yaml", "datasets.train={kind: 'pairs:PairsConfig'}"
-    )
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
-    assert (
-        "trainer.forward_properties: names item keys (points, flow_direction), but item 0 of "
-        "dataset 'train' (Pairs) is a tuple, not a dict keyed by name"
-    ) in done.stderr, done.stderr
-
-
-def test_a_validation_set_whose_items_lack_the_keys_is_named_before_training(
-    quickstart: Path,
+@pytest.mark.parametrize(
+    ("dataset", "reader"),
+    # a validation set was found only at its first evaluation, epochs into the run, at a key
+    # of the train config, without naming the dataset
+    [("train", ""), ("val", ", which trainer.callbacks.0 evaluates,")],
+)
+def test_items_that_are_not_dicts_are_named_when_keys_are_wanted(
+    quickstart: Path, dataset: str, reader: str
 ) -> None:
-    """Found only at its first evaluation before (epochs into the run), at a key of the
-    train config, without naming the dataset."""
     (quickstart / "pairs.py").write_text(TUPLE_DATASET, encoding="utf-8")
     done = noether_train(
-        quickstart, "--dry-run", "config.yaml", "datasets.val={kind: 'pairs:PairsConfig'}"
+        quickstart, "--dry-run", "config.yaml", f"datasets.{dataset}={{kind: 'pairs:PairsConfig'}}"
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert (
         "trainer.forward_properties: names item keys (points, flow_direction), but item 0 of "
-        "dataset 'val' (Pairs), which trainer.callbacks.0 evaluates, is a tuple, not a dict "
-        "keyed by name"
+        f"dataset '{dataset}' (Pairs){reader} is a tuple, not a dict keyed by name"
     ) in done.stderr, done.stderr
