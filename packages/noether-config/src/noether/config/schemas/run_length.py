@@ -11,6 +11,16 @@ STOP_FIELDS = ("max_epochs", "max_updates", "max_samples")
 """The trainer's stop criteria (exactly one is set)."""
 
 
+def stop_field(trainer: BaseTrainerConfig) -> str | None:  # type: ignore[type-arg]
+    """The stop criterion that is set (`max_epochs`, ...)."""
+    return next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
+
+
+def unit_of(field: str) -> str:
+    """`every_n_epochs` -> `epoch`: the unit a frequency or stop field counts in."""
+    return field.rsplit("_", 1)[-1].removesuffix("s")
+
+
 def last_point(
     trainer: BaseTrainerConfig,  # type: ignore[type-arg]
     unit: str,
@@ -46,14 +56,14 @@ def callbacks_that_never_run(
     left out; the trainer passes `updates_per_epoch` to tell them too. A note, not an error:
     a run shortened on the command line (`trainer.max_epochs=3` under a checkpoint every 5
     epochs) is what users do to try a config, and it should run."""
-    stop = next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
+    stop = stop_field(trainer)
     found: list[tuple[str, str]] = []
     for index, callback in enumerate(trainer.callbacks):
         due = callback.first_due()
         if due is None or stop is None:
             continue
         field, count = due
-        unit = field.rsplit("_", 1)[-1].removesuffix("s")
+        unit = unit_of(field)
         last = last_point(trainer, unit, updates_per_epoch)
         if last is not None and count > last:
             size = f" at {updates_per_epoch} updates per epoch" if updates_per_epoch else ""
@@ -117,14 +127,14 @@ def ends_between_due_points(
     """(key path, message) of each callback that misses something when the run ends between
     two of its due points (`missed_at_end`: a checkpoint every 2 epochs of 5 leaves the final
     weights unwritten), in epochs or updates, where the run's last one is known (a note)."""
-    stop = next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
+    stop = stop_field(trainer)
     found: list[tuple[str, str]] = []
     for index, callback in enumerate(trainer.callbacks):
         due = callback.frequency()
         if callback.missed_at_end is None or due is None or stop is None:
             continue
         field, count = due
-        unit = field.rsplit("_", 1)[-1].removesuffix("s")
+        unit = unit_of(field)
         last = last_point(trainer, unit, updates_per_epoch) if unit != "sample" else None
         if last is not None and count <= last and last % count:
             found.append(
@@ -150,7 +160,7 @@ def intervals_past_the_end(
 ) -> list[tuple[str, str]]:
     """(key path, message) of a log or track interval longer than the run, as
     `callbacks_that_never_run` does for callbacks (a note)."""
-    stop = next((name for name in STOP_FIELDS if getattr(trainer, name) is not None), None)
+    stop = stop_field(trainer)
     found: list[tuple[str, str]] = []
     for what, effect in _INTERVAL_EFFECTS.items():
         for unit in ("epoch", "update", "sample"):
