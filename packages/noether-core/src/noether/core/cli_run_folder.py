@@ -4,6 +4,7 @@ up removed again."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from noether.config import ExperimentConfig
@@ -69,4 +70,5 @@ def put_back_config(path_provider: PathProvider, text: str | None) -> None:
     override given to it (which may be what failed) would else apply to every later resume."""
     if text is None or not is_rank0():
         return
-    replace_text(path_provider.config_path, text)
+    with contextlib.suppress(OSError):  # a full disk: the failure's own report matters more
+        replace_text(path_provider.config_path, text)
