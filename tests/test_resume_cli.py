@@ -25,6 +25,7 @@ from resume_testing import (
     TOTAL_UPDATES,
     assert_same_tensors,
     complete_checkpoints,
+    finished_run,
     manifest,
     metrics,
     noether_train,
@@ -56,11 +57,7 @@ def _start_and_signal(cwd: Path, sig: signal.Signals, *args: str) -> tuple[int, 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The uninterrupted run, with checkpoints at every epoch end."""
-    cwd = tmp_path_factory.mktemp("reference")
-    result = noether_train(cwd, CONFIG, EPOCH_CHECKPOINTS)
-    assert result.returncode == 0, result.stderr
-    (run_dir,) = run_dirs(cwd)
-    return run_dir
+    return finished_run(tmp_path_factory.mktemp("reference"), EPOCH_CHECKPOINTS)
 
 
 def test_sigterm_saves_exits_75_and_resume_appends_to_the_same_tensorboard_run(

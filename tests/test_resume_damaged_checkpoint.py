@@ -14,9 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
 from resume_testing import (
-    CONFIG,
     assert_same_tensors,
     complete_checkpoints,
+    finished_run,
     noether_train,
     weights,
 )
@@ -48,19 +48,16 @@ def flip_one_bit(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run of 3 epochs with a resumable checkpoint after each."""
-    cwd = tmp_path_factory.mktemp("reference")
-    done = noether_train(cwd, CONFIG, *ARGS, "--run-id", "reference")
-    assert done.returncode == 0, done.stderr
-    return cwd / "runs" / "resume" / "reference"
+    return finished_run(tmp_path_factory.mktemp("reference"), *ARGS)
 
 
 def test_a_flipped_bit_in_the_newest_checkpoint_is_refused_by_resume(
-    finished_run: Path, tmp_path: Path
+    reference: Path, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "runs" / "resume" / "stopped"
-    shutil.copytree(finished_run, run_dir)
+    shutil.copytree(reference, run_dir)
     shutil.rmtree(run_dir / "checkpoints" / "E3_U36_S288")  # as if stopped after epoch 2
     damaged = run_dir / "checkpoints" / "E2_U24_S192" / "model.pt"
     part = flip_one_bit(damaged)
@@ -80,13 +77,13 @@ def test_a_flipped_bit_in_the_newest_checkpoint_is_refused_by_resume(
     assert resumed.returncode == 0, resumed.stderr
     tag = "E3_U36_S288"
     assert_same_tensors(
-        weights(run_dir / "checkpoints" / tag), weights(finished_run / "checkpoints" / tag)
+        weights(run_dir / "checkpoints" / tag), weights(reference / "checkpoints" / tag)
     )
 
 
-def test_an_empty_or_cut_short_file_is_named_as_such(finished_run: Path, tmp_path: Path) -> None:
+def test_an_empty_or_cut_short_file_is_named_as_such(reference: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    shutil.copytree(finished_run, run_dir)
+    shutil.copytree(reference, run_dir)
     optim = run_dir / "checkpoints" / "E3_U36_S288" / "optim.pt"
     optim.write_bytes(b"")
     model = run_dir / "checkpoints" / "E2_U24_S192" / "model.pt"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "resume_project"))
-from resume_testing import CONFIG, metrics, noether_train
+from resume_testing import finished_run, metrics, noether_train
 
 ARGS = (
     "trainer.max_epochs=2",
@@ -49,10 +49,7 @@ def losses(run_dir: Path) -> list[tuple[int, float | None]]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cwd = tmp_path_factory.mktemp("reference")
-    done = noether_train(cwd, CONFIG, *ARGS, "--run-id", "reference")
-    assert done.returncode == 0, done.stderr
-    return cwd / "runs" / "resume" / "reference"
+    return finished_run(tmp_path_factory.mktemp("reference"), *ARGS)
 
 
 @pytest.mark.parametrize(

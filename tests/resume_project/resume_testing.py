@@ -70,6 +70,14 @@ def noether_train(
     )
 
 
+def finished_run(cwd: Path, *args: str | Path) -> Path:
+    """The run folder of the resume project trained to its end with `args` (a reference)."""
+    done = noether_train(cwd, CONFIG, *args)
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = run_dirs(cwd)
+    return run_dir
+
+
 def run_dirs(cwd: Path, name: str = "resume") -> list[Path]:
     root = cwd / "runs" / name
     return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []

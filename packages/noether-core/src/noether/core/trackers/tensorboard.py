@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,38 +58,34 @@ class TensorboardTracker(TrackerBase):
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
         self._last_update = update
-        try:
+        with self._naming_errors():
             for key, value in metrics.items():
                 self._writer.add_scalar(key, value, global_step=update)
             self._writer.add_scalar("counters/epoch", epoch, global_step=update)
             self._writer.add_scalar("counters/sample", sample, global_step=update)
-        except OSError as exc:
-            raise self._named(exc) from exc
 
     def flush(self) -> None:
         if self._writer is not None:
-            try:
+            with self._naming_errors():
                 self._writer.flush()
-            except OSError as exc:
-                raise self._named(exc) from exc
 
     def _summary(self, metrics: dict[str, float]) -> None:
-        try:
+        with self._naming_errors():
             for key, value in metrics.items():
                 self._writer.add_scalar(f"summary/{key}", value, global_step=self._last_update)
             self._writer.flush()
-        except OSError as exc:
-            raise self._named(exc) from exc
 
     def _close(self) -> None:
         writer, self._writer = self._writer, None
-        try:
+        with self._naming_errors():
             writer.close()
-        except OSError as exc:
-            raise self._named(exc) from exc
 
-    def _named(self, exc: OSError) -> OSError:
-        """The error of TensorBoard's writer (raised again from its writing thread, with no
-        file or a file as bytes) naming the event file's folder, or the file itself."""
-        where = os.fsdecode(exc.filename) if exc.filename is not None else str(self._log_dir)
-        return OSError(exc.errno, f"TensorBoard events: {exc.strerror}", where)
+    @contextlib.contextmanager
+    def _naming_errors(self) -> Iterator[None]:
+        """An error of TensorBoard's writer (raised again from its writing thread, with no
+        file or a file as bytes) names the event file's folder, or the file itself."""
+        try:
+            yield
+        except OSError as exc:
+            where = os.fsdecode(exc.filename) if exc.filename is not None else str(self._log_dir)
+            raise OSError(exc.errno, f"TensorBoard events: {exc.strerror}", where) from exc
