@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -85,6 +88,31 @@ def test_an_error_carried_from_a_worker_names_its_type_as_in_process() -> None:
         "UnstackableItemsError: dataset 'train': the item at index 5 has no key 'y.z' "
         "(in DataLoader worker process 1)"
     )
+
+
+def _send_a_tensor_then_die(queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    queue.put(torch.ones(3))
+    queue.close()
+    queue.join_thread()  # the message is in the pipe; the tensor's file stays with this process
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_batch_whose_worker_just_died_gets_the_worker_hint_not_a_bare_socket_error() -> None:
+    """A worker killed a moment before its batch is taken in: torch cannot see yet that it
+    exited, so its error is the socket's ("Connection reset by peer"), not torch's own."""
+    context = torch.multiprocessing.get_context("fork")
+    queue = context.Queue()
+    worker = context.Process(target=_send_a_tensor_then_die, args=(queue,))
+    worker.start()
+    worker.join()
+    assert worker.exitcode == -signal.SIGKILL
+    with pytest.raises(OSError) as raised:
+        queue.get(timeout=10)
+    lines = describe_failure(raised.value)
+    assert lines[-1].startswith("  a data worker process ended without an error of its own")
+    with pytest.raises(OSError) as raised:
+        Path("/nonexistent/sample.npz").read_bytes()  # the user's own missing file: no worker hint
+    assert not any("data worker" in line for line in describe_failure(raised.value))
 
 
 def test_an_error_of_a_collective_says_that_another_rank_may_have_failed_first() -> None:

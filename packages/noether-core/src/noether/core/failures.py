@@ -139,7 +139,7 @@ def describe_failure(exc: BaseException) -> list[str]:
         where = f"{frame.filename}:{frame.lineno} in {frame.name}"
         lines.append(f"  at {where}" + (f": {code}" if code else ""))
     lines.extend(f"  {note}" for note in notes)
-    if _WORKER_DIED.search(text):
+    if _WORKER_DIED.search(text) or _lost_sender(exc):
         lines.append(
             "  a data worker process ended without an error of its own: killed by a signal "
             "(out of memory?) or by sys.exit() in the dataset; with num_workers: 0 the dataset "
@@ -153,6 +153,16 @@ def describe_failure(exc: BaseException) -> list[str]:
             "signal writes none: the launcher's output names its exit code"
         )
     return lines
+
+
+def _lost_sender(exc: BaseException) -> bool:
+    """Whether the error is a lost connection while taking in a tensor that another
+    process shared (a data worker's batch): the worker died a moment ago, before torch's
+    own check could see it exited, and torch then passes on the bare socket error."""
+    if not isinstance(exc, (OSError, EOFError)):
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(_inside(frame.filename, "torch", "multiprocessing") for frame in frames)
 
 
 def _collective(exc: BaseException) -> str | None:
