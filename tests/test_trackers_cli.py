@@ -302,6 +302,22 @@ def test_mlflow_resume_of_a_copied_run_writes_nothing_into_the_original(tmp_path
     assert after == before
 
 
+def test_mlflow_server_that_does_not_answer_fails_the_start_at_once_naming_it(
+    tmp_path: Path,
+) -> None:
+    """MLflow's client retries a refused connection for about five minutes before it raises
+    (and a SIGTERM waits for it); the start says at once that the server does not answer."""
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    done = run(tmp_path, CONFIG, f"tracker={{kind: mlflow, tracking_uri: '{url}'}}", env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "Retrying" not in done.stderr, done.stderr
+    assert f"tracker mlflow ({url}): the tracking server does not answer (" in done.stderr
+    assert "Connection refused" in done.stderr, done.stderr
+    assert not list(the_run_dir(tmp_path).glob("checkpoints/*"))
+
+
 def test_wandb_offline_rows_before_a_checkpoint_survive_a_kill_9(
     tmp_path: Path, proxy: Proxy
 ) -> None:

@@ -17,6 +17,8 @@ import json
 import logging
 import math
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,9 @@ RUN_FILE = "mlflow_run.json"
 
 FLUSH_SECONDS = 1.0
 """Rows are sent to MLflow in one batch at most this often (and on `flush()` and `close()`)."""
+
+PROBE_SECONDS = 10.0
+"""How long the start waits for a tracking server to answer at all."""
 
 
 def import_mlflow() -> Any:
@@ -70,6 +75,25 @@ def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
         else:
             params[name] = value if isinstance(value, str) else json.dumps(value)
     return params
+
+
+def _check_server_answers(uri: str) -> None:
+    """Fails at once when an HTTP tracking server does not answer: MLflow's client retries a
+    refused connection for minutes before it raises, and a signal waits for it. Any HTTP
+    answer (also 401 or 404 from a proxy) leaves the rest to MLflow's own errors."""
+    if urlparse(uri).scheme not in ("http", "https"):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PROBE_SECONDS):
+            pass
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise BuildError(
+            f"tracker mlflow ({uri}): the tracking server does not answer ({reason}): start "
+            "it, or correct tracking_uri (or MLFLOW_TRACKING_URI)"
+        ) from None
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -119,6 +143,7 @@ class MlflowTracker(TrackerBase):
         if configured_uri is None and self._mlflow.is_tracking_uri_set():
             configured_uri = self._mlflow.get_tracking_uri()
         uri = configured_uri or f"sqlite:///{(run_dir / 'mlflow.db').as_posix()}"
+        _check_server_answers(uri)
         try:
             self._client = self._mlflow.tracking.MlflowClient(tracking_uri=uri)
             existing_params = self._open_run(path_provider, config, configured_uri)
