@@ -27,7 +27,7 @@ from noether.config.loader.nodes import (
 )
 from noether.config.loader.yaml_guard import (
     ExpansionGuard,
-    YamlLimitError,
+    YamlRefusedError,
     construct_bounded_int,
 )
 
@@ -71,7 +71,9 @@ def parse_override(text: str, budget: Budget | None = None) -> tuple[KeyPath, An
     loader.guard(budget, len(parts))
     try:
         value = loader.get_single_data()
-    except YamlLimitError as error:
+        if loader.differing_numbers:
+            raise loader.differing_numbers[0]
+    except YamlRefusedError as error:
         where = dotted((*parts, *error.path))
         raise _OverrideError(parts, f"value at {where}: {error.message}") from None
     except yaml.YAMLError as error:

@@ -15,14 +15,16 @@ from yaml.composer import Composer
 
 from noether.config.loader.limits import Budget
 from noether.config.loader.nodes import KeyPath
+from noether.config.loader.yaml_numbers import differing_number
 
 MAX_NUMBER_CHARS = 100
 """Longer integers stay text: `int()` of thousands of digits is refused by Python, and base-60
 integers (`1:2:3`) cost quadratic time in their length."""
 
 
-class YamlLimitError(Exception):
-    """A document beyond a limit of its budget, with where the limit was passed."""
+class YamlRefusedError(Exception):
+    """A document the loader refuses, with where: beyond a limit of its budget, or a number
+    that YAML 1.1 and 1.2 read differently (`yaml_numbers`)."""
 
     def __init__(self, message: str, line: int, path: KeyPath) -> None:
         super().__init__(message)
@@ -32,7 +34,9 @@ class YamlLimitError(Exception):
 
 
 class ExpansionGuard(Composer):
-    """Composer mixin that charges each node to a `Budget` and bounds nesting (call `guard`)."""
+    """Composer mixin that charges each node to a `Budget` and bounds nesting (call `guard`);
+    it also refuses a plain number that YAML 1.1 and 1.2 read differently, since the path to
+    name in the error is known only while composing."""
 
     budget: Budget
     _steps: list[Any]
@@ -41,6 +45,9 @@ class ExpansionGuard(Composer):
     _max_steps: int
     _sizes: dict[yaml.Node, int]
     """Expanded size of each anchored node, charged again by each alias of it."""
+    differing_numbers: list[YamlRefusedError]
+    """Plain numbers that YAML 1.1 and 1.2 read differently, each with where: not fatal to
+    the parse, so that one read reports them all."""
 
     def guard(self, budget: Budget, base_depth: int) -> None:
         """Charges this document to `budget`; it starts `base_depth` levels deep (an include)."""
@@ -48,6 +55,7 @@ class ExpansionGuard(Composer):
         self._steps = []
         self._max_steps = budget.limits.max_depth + 1 - base_depth
         self._sizes = {}
+        self.differing_numbers = []
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[attr-defined]  # from the parser it is mixed with
@@ -64,6 +72,8 @@ class ExpansionGuard(Composer):
                     "(limit max_depth)",
                     event,
                 )
+            if isinstance(event, yaml.ScalarEvent):
+                self._check_number(event)
             start = self.budget.nodes
             self._charge(1, event, "")
             node = super().compose_node(parent, index)
@@ -72,13 +82,22 @@ class ExpansionGuard(Composer):
         steps.pop()  # not on errors: they end the parse, and need the path
         return node
 
+    def _check_number(self, event: yaml.ScalarEvent) -> None:
+        value = event.value
+        if event.tag is not None or not event.implicit[0] or len(value) > MAX_NUMBER_CHARS:
+            return  # tagged, quoted, or text for its length (see construct_bounded_int)
+        tag = self.resolve(yaml.ScalarNode, value, event.implicit)  # type: ignore[attr-defined]
+        problem = differing_number(value, tag)
+        if problem is not None:
+            self.differing_numbers.append(self._error(problem, event))
+
     def _charge(self, count: int, event: yaml.Event, prefix: str) -> None:
         budget = self.budget
         budget.nodes += count
         if budget.nodes > budget.limits.max_nodes:
             raise self._error(prefix + budget.too_many_nodes(), event)
 
-    def _error(self, message: str, event: yaml.Event) -> YamlLimitError:
+    def _error(self, message: str, event: yaml.Event) -> YamlRefusedError:
         path: list[Any] = []
         for step in self._steps[1:]:  # the first is the document's root
             if isinstance(step, yaml.ScalarNode):
@@ -88,7 +107,7 @@ class ExpansionGuard(Composer):
             else:
                 path.append("<key>")
         line = int(event.start_mark.line) + 1 if event.start_mark is not None else 1
-        return YamlLimitError(message, line, tuple(path))
+        return YamlRefusedError(message, line, tuple(path))
 
 
 def construct_bounded_int(loader: Any, node: yaml.ScalarNode) -> int | str:

@@ -19,7 +19,7 @@ import yaml
 from noether.config.errors import ConfigIssue
 from noether.config.loader.limits import Budget
 from noether.config.loader.nodes import KeyPath, LDict, LList, Loc, dotted
-from noether.config.loader.yaml_guard import ExpansionGuard, YamlLimitError, construct_bounded_int
+from noether.config.loader.yaml_guard import ExpansionGuard, YamlRefusedError, construct_bounded_int
 
 INCLUDE_TAG = "!include"
 REPARSE_MAX_CHARS = 64 * 1024
@@ -133,7 +133,7 @@ def parse_yaml(
     """
     try:
         data, loader = _load_either(text, file, budget, depth)
-    except YamlLimitError as error:
+    except YamlRefusedError as error:
         issue = ConfigIssue(file, error.line, dotted(error.path) or "<root>", error.message)
         raise YamlLoadError(issue) from None
     except yaml.MarkedYAMLError as error:
@@ -143,6 +143,8 @@ def parse_yaml(
     except yaml.YAMLError as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise YamlLoadError(ConfigIssue(file, None, "<root>", f"invalid YAML: {first}")) from None
+    for refused in loader.differing_numbers:
+        loader.issues.append(ConfigIssue(file, refused.line, dotted(refused.path), refused.message))
     if loader.pending:
         paths = _container_paths(data)
         for container, key, line, message in loader.pending:

@@ -1,0 +1,42 @@
+"""Plain numbers that YAML 1.1 and YAML 1.2 read differently.
+
+The loader is PyYAML's, which follows YAML 1.1; editors, yaml-language-server and the JSON
+schema follow YAML 1.2. Where the two give other values, the file would mean one thing in the
+editor and another in the run, so such a number is refused with how to write it instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+INT_TAG = "tag:yaml.org,2002:int"
+FLOAT_TAG = "tag:yaml.org,2002:float"
+
+_LEADING_ZERO = re.compile(r"[-+]?0[0-7_]+")
+"""YAML 1.1's octal form; YAML 1.2 reads the same digits as a decimal number."""
+_BASE_60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+"""YAML 1.1's base-60 form (`1:30` is 90); YAML 1.2 reads it as text."""
+
+
+def differing_number(value: str, tag: str) -> str | None:
+    """Why a plain scalar that YAML 1.1 resolved to `tag` means something else in YAML 1.2,
+    and how to write it; None when both read it alike."""
+    if tag not in (INT_TAG, FLOAT_TAG):
+        return None
+    if tag == INT_TAG and _LEADING_ZERO.fullmatch(value):
+        sign = "-" if value.startswith("-") else ""
+        digits = value.lstrip("+-").replace("_", "")
+        octal, decimal = int(digits, 8), int(digits, 10)
+        if octal == decimal:
+            return None  # 0 to 7: the same number either way
+        return (
+            f"{value} is {sign}{octal} in YAML 1.1 (octal, as the run reads it) but "
+            f"{sign}{decimal} in YAML 1.2 (editors): write {sign}{decimal} or {sign}{octal} "
+            "without the leading zero"
+        )
+    if _BASE_60.fullmatch(value):
+        return (
+            f"{value} is a base-60 number in YAML 1.1 (as the run reads it) but text in YAML "
+            f"1.2 (editors): write the number it stands for, or quote it ('{value}') for text"
+        )
+    return None

@@ -1,0 +1,66 @@
+"""Plain numbers that YAML 1.1 (the loader) and YAML 1.2 (editors) read differently are
+refused at their line and key, in files and overrides, all in one read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from noether.config import ConfigError, load_config
+from noether.config.cli import app
+
+Project = Callable[..., Path]
+
+
+def issues_of(path: Path, overrides: tuple[str, ...] = ()) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, overrides)
+    return [str(issue) for issue in caught.value.issues]
+
+
+def test_a_leading_zero_and_a_base_60_number_are_refused_at_their_lines(
+    project: Project, valid_yaml: str
+) -> None:
+    text = valid_yaml.replace("width: 8", "width: 010").replace("max_epochs: 2", "max_epochs: 1:30")
+    folder = project(**{"exp.yaml": text})
+    path = folder / "exp.yaml"
+    assert issues_of(path) == [
+        f"{path}:7: model.width: 010 is 8 in YAML 1.1 (octal, as the run reads it) but 10 in "
+        "YAML 1.2 (editors): write 10 or 8 without the leading zero",
+        f"{path}:14: trainer.max_epochs: 1:30 is a base-60 number in YAML 1.1 (as the run "
+        "reads it) but text in YAML 1.2 (editors): write the number it stands for, or quote "
+        "it ('1:30') for text",
+    ]
+
+
+@pytest.mark.parametrize("width", ["07", "01", "'010'", "!!int 010", "0x10", "10_0"])
+def test_numbers_both_versions_read_alike_or_written_explicitly_load(
+    project: Project, valid_yaml: str, width: str
+) -> None:
+    """07 is 7 and 01 is 1 either way; a quoted or tagged value says what it is. Hex and
+    underscores are left to the schema (the same number, or text where a number belongs)."""
+    folder = project(**{"exp.yaml": valid_yaml.replace("width: 8", f"width: {width}")})
+    expected = {"07": 7, "01": 1, "'010'": 10, "!!int 010": 8, "0x10": 16, "10_0": 100}
+    assert load_config(folder / "exp.yaml").model.width == expected[width]  # type: ignore[attr-defined]
+
+
+def test_an_override_with_a_leading_zero_names_the_override(
+    project: Project, valid_yaml: str
+) -> None:
+    folder = project(**{"exp.yaml": valid_yaml})
+    (issue,) = issues_of(
+        folder / "exp.yaml",
+        ("trainer.callbacks=[{kind: ema, every_n_epochs: 02, factors: [0.9], batch_size: -010}]",),
+    )
+    assert "bad override 'trainer.callbacks=" in issue
+    assert "value at trainer.callbacks.0.batch_size: -010 is -8 in YAML 1.1" in issue, issue
+
+
+def test_validate_reports_the_number_with_exit_1(project: Project, valid_yaml: str) -> None:
+    folder = project(**{"exp.yaml": valid_yaml.replace("seed: 3", "seed: 0755")})
+    result = CliRunner().invoke(app, ["validate", str(folder / "exp.yaml")])
+    assert result.exit_code == 1
+    assert f"{folder / 'exp.yaml'}:2: seed: 0755 is 493 in YAML 1.1" in result.output
