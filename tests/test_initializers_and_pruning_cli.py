@@ -100,6 +100,29 @@ def test_a_path_to_a_run_folder_names_the_checkpoints_in_it(tmp_path: Path, sour
     assert run_dirs(tmp_path) == []  # checked before the run folder is made
 
 
+def test_weights_that_do_not_fit_the_model_are_refused_by_the_dry_run_and_the_run(
+    tmp_path: Path, source: Path
+) -> None:
+    """A model made narrower since: the dry run loads the weights as the run would, so it
+    fails there, with the parameters and shapes on one line, not torch's list."""
+    initializer = (
+        f"trainer.initializer={{kind: checkpoint, path: {source / 'checkpoints'}/E2_U24_S192}}"
+    )
+    args = (CONFIG, initializer, "model.hidden=8", NO_CALLBACKS)
+    dry = noether_train(tmp_path, *args, "--dry-run")
+    assert dry.returncode == 1, dry.stdout
+    assert run_dirs(tmp_path) == []
+    real = noether_train(tmp_path, *args)
+    assert real.returncode == 1
+    for stderr in (dry.stderr, real.stderr):
+        assert "Traceback" not in stderr
+        assert "E2_U24_S192/model.pt do not fit this model (was the model changed?): " in stderr
+        assert "net.0.weight: shape (16, 4) stored, (8, 4) now;" in stderr, stderr
+        assert "size mismatch" not in stderr
+    fits = noether_train(tmp_path, CONFIG, initializer, NO_CALLBACKS, "--dry-run")
+    assert fits.returncode == 0, fits.stderr
+
+
 def test_keep_last_deletes_whole_folders_and_spares_another_callbacks_checkpoint(
     tmp_path: Path,
 ) -> None:

@@ -162,8 +162,11 @@ def test_non_strict_still_rejects_shape_mismatches(tmp_path: Path) -> None:
     provider, _, _ = saved_run(tmp_path)
     weights = provider.checkpoint_dir / "latest" / "model.pt"
     config = CheckpointInitializerConfig(path=str(weights), strict=False)
-    with pytest.raises(InitializerError, match="size mismatch"):
+    with pytest.raises(InitializerError) as raised:
         CheckpointInitializer(config).init_weights(new_model(seed=0, width=6))
+    message = str(raised.value)
+    assert f"the weights in {weights} do not fit this model (was the model changed?): " in message
+    assert "body.weight: shape (" in message and "\n" not in message
 
 
 def test_checkpoint_initializer_missing_file_is_named(tmp_path: Path) -> None:

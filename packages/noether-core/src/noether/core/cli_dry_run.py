@@ -3,9 +3,9 @@ without a run folder or any file.
 
 It validates (done by the caller), imports every kind's implementation, builds the tracker
 (not started), the datasets and the model (initialized, so freezing and the optimizer are
-checked too), and prints parameter counts, the batch plan of the trainer, where the run
-would write and what the data's size tells is likely not meant (a warm-up longer than a
-run measured in epochs).
+checked too, and given a checkpoint initializer's weights), and prints parameter counts, the
+batch plan of the trainer, where the run would write and what the data's size tells is
+likely not meant (a warm-up longer than a run measured in epochs).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from noether.config.batching import MicroBatchPlan, split_batch
+from noether.config.schemas.initializer import CheckpointInitializerConfig
 from noether.core.build import (
     ConfigKeyError,
     build_datasets,
@@ -26,6 +27,7 @@ from noether.core.build import (
     seed_everything,
 )
 from noether.core.callbacks.default.param_count import count_parameters
+from noether.core.checkpoint.initializers import build_initializer
 from noether.core.cli_preflight import is_bad_input, preflight
 from noether.core.cli_run import ResolvedRun, error
 from noether.core.counters import UpdateCounter
@@ -183,6 +185,10 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         start_epoch=trainer.start_at_epoch or 0,
     )
     model.initialize(counter.total_updates)
+    if isinstance(trainer.initializer, CheckpointInitializerConfig):
+        loaded = build_initializer(trainer.initializer, None)
+        if loaded is not None:  # the run's weights: they fit the model, as its start checks
+            loaded.init_weights(model)
     trainable, frozen = count_parameters(model)
     told = {note.key for note in config.notes()}  # by the CLI before the dry run
     return DryRunReport(

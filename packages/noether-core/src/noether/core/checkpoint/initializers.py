@@ -322,13 +322,17 @@ class ResumeInitializer(InitializerBase):
         logger.warning("%s; resuming anyway (force)", message)
 
 
-def weight_mismatches(stored: Mapping[str, Any], model: nn.Module, shown: int = 3) -> list[str]:
-    """What keeps `stored` weights from loading into `model` (as `load_state_dict` with
-    strict keys would refuse it), at most `shown` entries and a count of the rest; [] when
-    they fit. Lazy parameters (no shape yet) are not compared."""
+def weight_mismatches(
+    stored: Mapping[str, Any], model: nn.Module, strict: bool = True, shown: int = 3
+) -> list[str]:
+    """What keeps `stored` weights from loading into `model` (as `load_state_dict` would
+    refuse it: with `strict`, keys on one side only too), at most `shown` entries and a count
+    of the rest; [] when they fit. Lazy parameters (no shape yet) are not compared."""
     expected = unwrap_model(model).state_dict()
-    found = [f"{key} missing" for key in expected if key not in stored]
-    found += [f"{key} unexpected" for key in stored if key not in expected]
+    found = []
+    if strict:
+        found += [f"{key} missing" for key in expected if key not in stored]
+        found += [f"{key} unexpected" for key in stored if key not in expected]
     for key, value in expected.items():
         old = stored.get(key)
         if isinstance(old, Tensor) and not is_lazy(value) and old.shape != value.shape:
@@ -402,6 +406,12 @@ class CheckpointInitializer(InitializerBase):
             raise InitializerError(
                 f"checkpoint initializer: {self.path} holds a {type(state_dict).__name__}, not "
                 "model weights (a model.pt or model_ema=<f>.pt of a checkpoint folder)"
+            )
+        mismatches = weight_mismatches(state_dict, model, self.config.strict)
+        if mismatches:
+            raise InitializerError(
+                f"checkpoint initializer: the weights in {self.path} do not fit this model "
+                f"(was the model changed?): {'; '.join(mismatches)}"
             )
         try:
             result = unwrap_model(model).load_state_dict(state_dict, strict=self.config.strict)
