@@ -206,6 +206,27 @@ def test_a_killed_data_worker_is_said_with_what_to_try(project: Path) -> None:
     assert "with num_workers: 0 the dataset runs in this process" in done.stderr
 
 
+def test_a_nan_in_the_evaluation_data_is_warned_about_once_and_the_run_ends(
+    project: Path,
+) -> None:
+    """Training is not affected, so the run ends well; but the evaluation is worthless, and
+    said so at the first evaluation rather than only in the final line."""
+    flags = [
+        "model.fail_at=0",
+        "datasets.val={kind: 'failing_configs:SmallDatasetConfig', nan_item: 3}",
+        "trainer.callbacks=[{kind: offline_loss, dataset_key: val, every_n_epochs: 1, "
+        "batch_size: 8}]",
+    ]
+    done = run(NOETHER_TRAIN, "experiment.yaml", *flags, cwd=project)
+    assert done.returncode == 0, done.stderr
+    warning = (
+        "loss/val/total is nan at update 4: a batch of dataset 'val' gives a non-finite loss "
+        "(its inputs or targets hold NaN or inf, or the model overflows on them)"
+    )
+    assert done.stderr.count(warning) == 1, done.stderr  # two evaluations, one warning
+    assert "final loss/val/total = nan" in done.stdout
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_an_item_without_a_key_is_named_by_dataset_index_and_key(
     project: Path, workers: int

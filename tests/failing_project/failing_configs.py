@@ -34,6 +34,8 @@ class SmallDatasetConfig(DatasetConfig):
     """Its constructor opens a file that is missing."""
     killing_item: int | None = None
     """An item whose read kills the data worker reading it (as the out-of-memory killer)."""
+    nan_item: int | None = None
+    """An item whose target is NaN (a sample the simulation did not converge on)."""
 
 
 class FailingModelConfig(ModelConfig):

@@ -45,6 +45,7 @@ class OfflineLossCallback(PeriodicDataIteratorCallback):
         self.loss_config = callback_config
         self.ema_factor = callback_config.ema_factor
         self._position = 0  # samples of this rank's shard seen in the current run
+        self._warned: set[str] = set()
 
     @property
     def key_prefix(self) -> str:
@@ -107,3 +108,21 @@ class OfflineLossCallback(PeriodicDataIteratorCallback):
         means = totals[:-1] / totals[-1]
         for name, value in zip(names, means, strict=True):
             self.log_writer.add_scalar(f"{self.key_prefix}/{name}", value)
+        self._warn_non_finite(names, means)
+
+    def _warn_non_finite(self, names: list[str], means: torch.Tensor) -> None:
+        """A NaN or infinite loss on evaluation data does not stop the run (training is not
+        affected), so it is said here, once per run and key, or only the final line shows it."""
+        finite = torch.isfinite(means).tolist()  # one host read per evaluation
+        for name, ok in zip(names, finite, strict=True):
+            key = f"{self.key_prefix}/{name}"
+            if not ok and key not in self._warned:
+                self._warned.add(key)
+                self.logger.warning(
+                    "%s is %s at update %d: a batch of dataset %r gives a non-finite loss "
+                    "(its inputs or targets hold NaN or inf, or the model overflows on them)",
+                    key,
+                    f"{means[names.index(name)].item():g}",
+                    self.update_counter.update,
+                    self.dataset_key,
+                )
