@@ -28,10 +28,13 @@ from resume_testing import (
     finished_run,
     manifest,
     metrics,
+    new_train_gate,
     noether_train,
+    open_train_gate,
     run_dirs,
+    signal_while_training,
     start_train,
-    wait_until_training,
+    wait_at_train_gate,
 )
 
 from noether.core.checkpoint import CheckpointError, CheckpointWriter
@@ -46,9 +49,9 @@ MIDDLE_TAG = "E2_U24_S192"
 def _start_and_signal(cwd: Path, sig: signal.Signals, *args: str) -> tuple[int, str, Path]:
     """Starts a run, sends `sig` once it trains, returns (exit code, stderr, run folder)."""
     cwd.mkdir(exist_ok=True)
-    process = start_train(cwd, CONFIG, *args)
-    wait_until_training(cwd, process)
-    process.send_signal(sig)
+    gate = new_train_gate(cwd)
+    process = start_train(cwd, CONFIG, *args, train_gate=gate)
+    signal_while_training(gate, process, sig)
     _, stderr = process.communicate(timeout=120)
     (run_dir,) = run_dirs(cwd)
     return process.returncode, stderr, run_dir
@@ -267,8 +270,9 @@ def test_a_resume_of_a_run_that_still_trains_is_refused_and_works_once_it_ended(
     """A requeued job or a second terminal resuming a live run would mix both runs' files."""
     cwd = tmp_path / "live"
     cwd.mkdir()
-    process = start_train(cwd, CONFIG, FINAL_CHECKPOINT)
-    wait_until_training(cwd, process)
+    gate = new_train_gate(cwd)
+    process = start_train(cwd, CONFIG, FINAL_CHECKPOINT, train_gate=gate)
+    wait_at_train_gate(gate, process)  # held in training: it cannot end before the SIGSTOP
     process.send_signal(signal.SIGSTOP)  # still holds its run folder, writes nothing
     try:
         (run_dir,) = run_dirs(cwd)
@@ -282,6 +286,7 @@ def test_a_resume_of_a_run_that_still_trains_is_refused_and_works_once_it_ended(
         assert f"is in use by process {process.pid} on " in dry.stderr
         assert {path: path.read_bytes() for path in before} == before
     finally:
+        open_train_gate(gate)
         process.send_signal(signal.SIGCONT)
     assert process.wait(timeout=120) == 0
     assert [row["update"] for row in metrics(run_dir)] == list(range(1, TOTAL_UPDATES + 1))

@@ -12,10 +12,11 @@ from resume_testing import (
     CONFIG,
     TOTAL_UPDATES,
     complete_checkpoints,
+    new_train_gate,
     noether_train,
     run_dirs,
+    signal_while_training,
     start_train,
-    wait_until_training,
 )
 
 from noether.core.checkpoint import CheckpointWriter
@@ -25,13 +26,11 @@ FINAL_TAG = "E4_U48_S384"
 
 
 def _train_until_signalled(cwd: Path, *args: str | Path) -> tuple[int, str]:
-    """Runs `noether-train ARGS` and sends SIGTERM once it trains (past what the run folder's
-    train.log held before); returns (exit code, stderr)."""
-    logs = list((cwd / "runs").glob("*/*/train.log"))
-    since = len(logs[0].read_text()) if logs else 0
-    process = start_train(cwd, *args)
-    wait_until_training(cwd, process, since=since)
-    process.send_signal(signal.SIGTERM)
+    """Runs `noether-train ARGS` and sends SIGTERM while it trains (held at a train step of
+    this start); returns (exit code, stderr)."""
+    gate = new_train_gate(cwd)
+    process = start_train(cwd, *args, train_gate=gate)
+    signal_while_training(gate, process, signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     return process.returncode, stderr
 

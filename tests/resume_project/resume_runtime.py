@@ -50,6 +50,24 @@ def _wait_at_import_gate() -> None:
 
 _wait_at_import_gate()
 
+TRAIN_GATE_AT_STEP = 5
+"""The train step (counted from 1 in each process) held by RESUME_TRAIN_GATE: 4 updates are
+done, so the project's `latest` checkpoint exists, and many are left."""
+
+
+def _wait_at_train_gate() -> None:
+    """With RESUME_TRAIN_GATE=<folder>: writes `<folder>/training`, then waits for
+    `<folder>/go`, so that a test can signal a run that is surely training (the whole run
+    trains in a few tens of milliseconds, less than a loaded host may take to schedule the
+    test's process). A signal sent before `go` is handled here, in the wait."""
+    gate = os.environ.get("RESUME_TRAIN_GATE")
+    if not gate:
+        return
+    (Path(gate) / "training").write_text("training\n", encoding="utf-8")
+    deadline = time.monotonic() + 60
+    while not (Path(gate) / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
 
 class NoisyRegressionDataset(Dataset[dict[str, torch.Tensor]]):
     """Fixed inputs and a linear target; with noise, every item draws random numbers the way
@@ -144,7 +162,13 @@ class TwoLayer(ModelBase):
 class MseTrainer(BaseTrainer):
     """Only `loss_compute`, as in the seed's docstring."""
 
+    gate_steps = 0
+    """`loss_compute` calls so far, for RESUME_TRAIN_GATE."""
+
     def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
+        self.gate_steps += 1
+        if self.gate_steps == TRAIN_GATE_AT_STEP:
+            _wait_at_train_gate()
         return {"mse": torch.nn.functional.mse_loss(forward_output, targets["y"])}
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,16 @@ def train_command(*args: str | Path) -> list[str]:
     return [str(NOETHER_TRAIN), *map(str, args)]
 
 
-def start_train(cwd: Path, *args: str | Path) -> subprocess.Popen[str]:
-    """Starts `noether-train ARGS` in the background, its stderr kept for the asserts."""
+def start_train(
+    cwd: Path, *args: str | Path, train_gate: Path | None = None
+) -> subprocess.Popen[str]:
+    """Starts `noether-train ARGS` in the background, its stderr kept for the asserts; with
+    `train_gate`, held at a train step until `open_train_gate` (see resume_runtime)."""
+    extra = {"RESUME_TRAIN_GATE": str(train_gate)} if train_gate is not None else {}
     return subprocess.Popen(
         train_command(*args),
         cwd=cwd,
-        env=environment(),
+        env=environment(**extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -54,6 +60,33 @@ def wait_until_training(
         if logs and "ProgressCallback" in logs[0].read_text()[since:]:
             return
         time.sleep(0.01)
+
+
+def new_train_gate(cwd: Path) -> Path:
+    """A fresh folder for `start_train(..., train_gate=)`."""
+    return Path(tempfile.mkdtemp(prefix="train-gate-", dir=cwd))
+
+
+def wait_at_train_gate(gate: Path, process: subprocess.Popen[Any], timeout: float = 120) -> None:
+    """Returns once `process` trains and waits at `gate` (its 5th train step: 4 updates done)."""
+    deadline = time.monotonic() + timeout
+    while not (gate / "training").exists():
+        assert process.poll() is None, "the run ended before it reached its train gate"
+        assert time.monotonic() < deadline, "the run never reached its train gate"
+        time.sleep(0.01)
+
+
+def open_train_gate(gate: Path) -> None:
+    """Lets the run held at `gate` train on."""
+    (gate / "go").touch()
+
+
+def signal_while_training(gate: Path, process: subprocess.Popen[Any], sig: signal.Signals) -> None:
+    """Sends `sig` to `process` while it is held at `gate`, then lets it go on: the signal
+    reaches it in training however late this process is scheduled."""
+    wait_at_train_gate(gate, process)
+    process.send_signal(sig)
+    open_train_gate(gate)
 
 
 def noether_train(
