@@ -6,6 +6,8 @@ with the documented exit code. Real processes: srun-style tasks and torchrun, tw
 
 from __future__ import annotations
 
+import random
+import signal
 import socket
 import subprocess
 import sys
@@ -205,3 +207,25 @@ def test_print_config_under_torchrun_prints_the_config_once(tmp_path: Path) -> N
     result = _train(tmp_path, CONFIG, "--print-config", ranks=2)
     assert result.returncode == 0, result.stderr
     assert result.stdout == alone.stdout
+
+
+def test_sigterm_to_both_tasks_while_they_start_exits_75_on_each(tmp_path: Path) -> None:
+    """SLURM's pre-emption signals every task at once, at any moment of the start: in torch's
+    import (whose C start-up dropped the handler's exception: the rank went on to meet a peer
+    that had left, and exited 1 naming the rendezvous), while the ranks meet (torch's store
+    then aborted the process at exit, 134), or while they build. Every task must exit 75,
+    which the requeue script resumes."""
+    seed = random.randrange(2**32)  # each run tries other moments (named when one fails)
+    rng = random.Random(seed)
+    for trial, delay in enumerate(rng.uniform(0.8, 3.0) for _ in range(4)):
+        tasks = _start_srun_tasks(tmp_path / str(trial), free_port(), timeout=30)
+        time.sleep(delay)
+        for task in tasks:
+            task.send_signal(signal.SIGTERM)
+        errors = _finish(tasks)
+        for task, stderr in zip(tasks, errors, strict=True):
+            where = f"seed {seed}, after {delay:.2f} s"
+            assert task.returncode == 75, f"{where}: {stderr}"
+            assert "stopped by SIGTERM" in stderr, f"{where}: {stderr}"
+            for wrong in ("Traceback", "terminate called", "could not join", "did not "):
+                assert wrong not in stderr, f"{where}: {stderr}"

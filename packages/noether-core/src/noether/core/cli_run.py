@@ -313,11 +313,17 @@ def _report(request: TrainRequest, rank: int) -> int:
 
 def _train(request: TrainRequest, launch: LaunchEnvironment) -> int:
     """A training run: the ranks check the config together, then train."""
+    from noether.core.run_signals import raise_if_stopped_before, stop_signals_deferred
+
     # several ranks meet once the config is read: each start check's error is said once
     with captured_stderr() as caught:
         resolved = resolve(request, launch.rank)
+    if launch.world_size > 1 or not isinstance(resolved, int):
+        with stop_signals_deferred():  # see there: a signal in torch's import was lost
+            import torch  # noqa: F401
     meeting = meet(launch) if launch.world_size > 1 else None
     if isinstance(meeting, int):
+        raise_if_stopped_before()  # the peer that left was ended by the same signal
         sys.stderr.write(caught.getvalue())
         return resolved if isinstance(resolved, int) else meeting
     code = pass_together(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import logging
 import os
 import re
 import socket
@@ -31,6 +32,8 @@ import torch.distributed as dist
 from torch.distributed.rendezvous import rendezvous
 
 from noether.core.launch import LaunchEnvironment, LaunchError, export
+from noether.core.run_signals import EXIT_PREEMPTED, exit_code
+from noether.core.signals import EXIT_INTERRUPTED
 
 TIMEOUT_VARIABLE = "NOETHER_RENDEZVOUS_TIMEOUT"
 DEFAULT_TIMEOUT = 300.0
@@ -217,6 +220,28 @@ def _join_quietly(thread: threading.Thread, seconds: float) -> None:
         thread.join(seconds)
 
 
+def _exit_before_torch_teardown() -> None:
+    """At exit of a rank stopped by a signal while it met the others or after, before its
+    process group was made: ends the process with its exit code before the interpreter's
+    teardown meets torch's store or its connecting thread. Their C++ threads then abort
+    the process ("terminate called without an active exception", exit code 134, not the 75
+    that a requeue script resumes); a stopped peer connects to no one, so a connecting
+    thread would end only at its timeout."""
+    code = exit_code()
+    if code in (EXIT_PREEMPTED, EXIT_INTERRUPTED) and not dist.is_initialized():
+        _exit_at_once(code)
+
+
+def _exit_at_once(code: int) -> None:
+    """Ends the process with `code`, its logs and output flushed, skipping the interpreter's
+    teardown (and the exit hooks registered before the caller's)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def _connect(launch: LaunchEnvironment, where: str, timeout: float) -> dist.Store:  # type: ignore[name-defined]
     """torch's env:// rendezvous store, within `timeout` seconds.
 
@@ -240,10 +265,14 @@ def _connect(launch: LaunchEnvironment, where: str, timeout: float) -> dist.Stor
     thread = threading.Thread(target=connect, name="noether-rendezvous", daemon=True)
     # torch's own timeout, when it applies, first: its last retry may end a little after it
     deadline = time.monotonic() + timeout + 1.0 + min(timeout, _EXIT_GRACE_SECONDS)
-    with _cpp_log_dropped():
-        thread.start()
-        while thread.is_alive() and time.monotonic() < deadline:
-            thread.join(_POLL_SECONDS * 5)
+    try:
+        with _cpp_log_dropped():
+            thread.start()
+            while thread.is_alive() and time.monotonic() < deadline:
+                thread.join(_POLL_SECONDS * 5)
+    except BaseException:  # a stop signal: torch's thread must not meet the exit's teardown
+        atexit.register(_exit_before_torch_teardown)
+        raise
     if not outcome:
         # torch's call returning while the interpreter shuts down aborts the process: let it
         # end first, when it ends by itself (one waiting for a reply never does), its log
@@ -268,6 +297,7 @@ def join(launch: LaunchEnvironment) -> Rendezvous:
     where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
     _check_address(launch, where)
     store = _connect(launch, where, timeout)
+    atexit.register(_exit_before_torch_teardown)
     # torchrun's agent keeps its store over restarts: each attempt has its own keys
     prefix = f"noether/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
     meeting = Rendezvous(store, launch, timeout, where, prefix)

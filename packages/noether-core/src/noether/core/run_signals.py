@@ -150,8 +150,39 @@ def begin_training() -> None:
         StoppedBeforeTraining: a signal stopped the run before, and its exception was lost
             (see `RunSignals.stopped_before`).
     """
+    raise_if_stopped_before()
+
+
+def raise_if_stopped_before() -> None:
+    """Raises `StoppedBeforeTraining` again when a signal stopped the run before training
+    and its exception was lost (see `RunSignals.stopped_before`): a step that failed after
+    that failed because of it (a peer that the signal ended), and is said as the stop."""
     if _active is not None and _active.stopped_before is not None:
         raise StoppedBeforeTraining(_active.stopped_before)
+
+
+@contextmanager
+def stop_signals_deferred() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGINT are only noted; the first is sent again when the
+    block ends, to the handler in place then. For `import torch`: torch's C start-up imports
+    numpy and drops any exception raised there, so a handler's StoppedBeforeTraining or
+    KeyboardInterrupt was lost, and the run went on as if no signal had come. Main thread
+    only (elsewhere Python runs no handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in stops}
+    for sig in stops:
+        signal.signal(sig, lambda signum, frame: noted.append(signum))
+    try:
+        yield
+    finally:
+        for sig, before in previous.items():
+            signal.signal(sig, before)
+    if noted:
+        signal.raise_signal(noted[0])
 
 
 def end_training(
@@ -179,6 +210,8 @@ def exiting(code: int) -> None:
     let pass; a second ends the process at once with `code` (a teardown that hangs can still
     be stopped, and says what the run did).
     """
+    global _exit_code
+    _exit_code = code
     if threading.current_thread() is not threading.main_thread():
         return
     received = 0
@@ -198,6 +231,13 @@ def exiting(code: int) -> None:
 
 _passing: set[int] = set()
 """The signals that `exiting` lets pass."""
+_exit_code: int | None = None
+"""The exit code that `exiting` was given (None before)."""
+
+
+def exit_code() -> int | None:
+    """The exit code `noether-train` decided on (see `exiting`); None before it did."""
+    return _exit_code
 
 
 def after_exit_hooks() -> None:
