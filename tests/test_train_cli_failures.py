@@ -95,6 +95,33 @@ def test_a_dataset_that_raises_when_built_is_reported_without_a_traceback(
         assert "KeyError: 'pressure'" in (run_dir / "train.log").read_text()
 
 
+def test_a_rank_that_torchrun_stops_because_another_failed_to_start_says_so(
+    project: Path,
+) -> None:
+    """torchrun sends SIGTERM to the other ranks when one fails: their "stopped by SIGTERM,
+    resume with ..." alone sent users to a resume that fails the same way."""
+    done = run(
+        TORCHRUN,
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        NOETHER_TRAIN,
+        "experiment.yaml",
+        "datasets.train.broken_on_rank=1",
+        cwd=project,
+    )
+    assert done.returncode == 1
+    assert "[rank 1] " in done.stderr and "building the experiment failed: KeyError" in done.stderr
+    stopped = re.search(r"noether-train: stopped by SIGTERM before training began.*", done.stderr)
+    if stopped is None:  # rank 0 lost its peer in a collective before torchrun stopped it
+        assert "which all ranks join: if another rank failed first" in done.stderr, done.stderr
+    else:
+        assert stopped.group().endswith(
+            "(torchrun sends SIGTERM to every rank when one fails: if one did, its own error "
+            "says why)"
+        ), stopped.group()
+
+
 def test_a_failure_on_one_rank_leaves_its_traceback_in_that_ranks_log(project: Path) -> None:
     done = run(
         TORCHRUN,

@@ -22,6 +22,8 @@ class SmallDatasetConfig(DatasetConfig):
     target: ClassVar[str] = "failing_runtime:SmallDataset"
 
     broken: bool = False
+    broken_on_rank: int | None = None
+    """Only this rank's constructor raises as `broken` does (None: as `broken` says)."""
     invalid: bool = False
     """Its constructor raises a ValueError (the user's own check of its input)."""
     bad_item: int | None = None

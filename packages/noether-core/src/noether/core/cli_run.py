@@ -68,11 +68,19 @@ def say_stopped_before_training(signal_name: str, written: str, again: str) -> N
     from noether.core.launch import LaunchError, detect
 
     try:
-        rank = detect().rank
+        launch = detect()
     except LaunchError:
-        rank = 0
+        launch = None
+    rank = launch.rank if launch is not None else 0
     prefix = f"[rank {rank}] " if rank else ""
-    error(f"stopped by {signal_name} before training began, {written}: {again}", prefix)
+    message = f"stopped by {signal_name} before training began, {written}: {again}"
+    if launch is not None and launch.launcher == "torchrun" and launch.world_size > 1:
+        # the usual cause: a rank that failed while starting, whose error the user must read
+        message += (
+            f" (torchrun sends {signal_name} to every rank when one fails: if one did, its own "
+            "error says why)"
+        )
+    error(message, prefix)
 
 
 @contextlib.contextmanager
