@@ -22,6 +22,8 @@ PROJECT = Path(__file__).parent / "failing_project"
 BIN = Path(sys.executable).parent
 NOETHER_TRAIN = BIN / "noether-train"
 TORCHRUN = BIN / "torchrun"
+ON_TWO_RANKS = (TORCHRUN, "--standalone", "--nproc-per-node", "2", NOETHER_TRAIN)
+"""`noether-train` under torchrun, with two ranks on this machine."""
 
 
 def run(*command: str | Path, cwd: Path, timeout: int = 180) -> subprocess.CompletedProcess[str]:
@@ -101,11 +103,7 @@ def test_a_rank_that_torchrun_stops_because_another_failed_to_start_says_so(
     """torchrun sends SIGTERM to the other ranks when one fails: their "stopped by SIGTERM,
     resume with ..." alone sent users to a resume that fails the same way."""
     done = run(
-        TORCHRUN,
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        NOETHER_TRAIN,
+        *ON_TWO_RANKS,
         "experiment.yaml",
         "datasets.train.broken_on_rank=1",
         cwd=project,
@@ -124,11 +122,7 @@ def test_a_rank_that_torchrun_stops_because_another_failed_to_start_says_so(
 
 def test_a_failure_on_one_rank_leaves_its_traceback_in_that_ranks_log(project: Path) -> None:
     done = run(
-        TORCHRUN,
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        NOETHER_TRAIN,
+        *ON_TWO_RANKS,
         "experiment.yaml",
         "model.fail_on_rank=1",
         cwd=project,
@@ -320,11 +314,7 @@ def test_a_callback_that_fails_on_one_rank_ends_the_run_instead_of_hanging(proje
     """The failed rank writes no error checkpoint: it would wait for ranks that train on."""
     callback = "{kind: 'failing_configs:RaisingCallbackConfig', every_n_updates: 2, on_rank: 1}"
     done = run(
-        TORCHRUN,
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        NOETHER_TRAIN,
+        *ON_TWO_RANKS,
         "experiment.yaml",
         "model.fail_at=0",
         f"trainer.callbacks=[{callback}]",

@@ -35,38 +35,28 @@ from noether.core.trainer.base import BaseTrainer
 FEATURES = 4
 
 
-def _wait_at_import_gate() -> None:
-    """With RESUME_IMPORT_GATE=<folder>: writes `<folder>/importing`, then waits for
-    `<folder>/go`, so that a test can act while `noether-train` imports the project (after it
-    planned a resume, before it locked the run folder)."""
-    gate = os.environ.get("RESUME_IMPORT_GATE")
+def _wait_at_gate(variable: str, marker: str) -> None:
+    """With `variable`=<folder>: writes `<folder>/<marker>`, then waits for `<folder>/go`
+    (at most a minute), so that a test acts while the run is at this point."""
+    gate = os.environ.get(variable)
     if not gate:
         return
-    (Path(gate) / "importing").write_text("importing\n", encoding="utf-8")
-    deadline = time.monotonic() + 60
-    while not (Path(gate) / "go").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
-_wait_at_import_gate()
-
-TRAIN_GATE_AT_STEP = 5
-"""The train step (counted from 1 in each process) held by RESUME_TRAIN_GATE: 4 updates are
-done, so the project's `latest` checkpoint exists, and many are left."""
-
-
-def _wait_at_train_gate() -> None:
-    """With RESUME_TRAIN_GATE=<folder>: writes `<folder>/training`, then waits for
-    `<folder>/go`, so that a test can signal a run that is surely training (the whole run
-    trains in a few tens of milliseconds, less than a loaded host may take to schedule the
-    test's process). A signal sent before `go` is handled here, in the wait."""
-    gate = os.environ.get("RESUME_TRAIN_GATE")
-    if not gate:
-        return
-    (Path(gate) / "training").write_text("training\n", encoding="utf-8")
+    (Path(gate) / marker).write_text(f"{marker}\n", encoding="utf-8")
     deadline = time.monotonic() + 60
     while not (Path(gate) / "go").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+# RESUME_IMPORT_GATE: while `noether-train` imports the project (after it planned a resume,
+# before it locked the run folder)
+_wait_at_gate("RESUME_IMPORT_GATE", "importing")
+
+TRAIN_GATE_AT_STEP = 5
+"""The train step (counted from 1 in each process) held by RESUME_TRAIN_GATE: 4 updates are
+done, so the project's `latest` checkpoint exists, and many are left. A test can signal a run
+that is surely training there (the whole run trains in a few tens of milliseconds, less than
+a loaded host may take to schedule the test's process); a signal sent before `go` is handled
+in the wait."""
 
 
 class NoisyRegressionDataset(Dataset[dict[str, torch.Tensor]]):
@@ -168,7 +158,7 @@ class MseTrainer(BaseTrainer):
     def loss_compute(self, forward_output: Any, targets: dict[str, torch.Tensor]) -> Any:
         self.gate_steps += 1
         if self.gate_steps == TRAIN_GATE_AT_STEP:
-            _wait_at_train_gate()
+            _wait_at_gate("RESUME_TRAIN_GATE", "training")
         return {"mse": torch.nn.functional.mse_loss(forward_output, targets["y"])}
 
 
