@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -113,16 +114,15 @@ class OfflineLossCallback(PeriodicDataIteratorCallback):
     def _warn_non_finite(self, names: list[str], means: torch.Tensor) -> None:
         """A NaN or infinite loss on evaluation data does not stop the run (training is not
         affected), so it is said here, once per run and key, or only the final line shows it."""
-        finite = torch.isfinite(means).tolist()  # one host read per evaluation
-        for name, ok in zip(names, finite, strict=True):
+        for name, value in zip(names, means.tolist(), strict=True):  # one host read
             key = f"{self.key_prefix}/{name}"
-            if not ok and key not in self._warned:
+            if not math.isfinite(value) and key not in self._warned:
                 self._warned.add(key)
                 self.logger.warning(
-                    "%s is %s at update %d: a batch of dataset %r gives a non-finite loss "
+                    "%s is %g at update %d: a batch of dataset %r gives a non-finite loss "
                     "(its inputs or targets hold NaN or inf, or the model overflows on them)",
                     key,
-                    f"{means[names.index(name)].item():g}",
+                    value,
                     self.update_counter.update,
                     self.dataset_key,
                 )

@@ -221,12 +221,12 @@ def _join_quietly(thread: threading.Thread, seconds: float) -> None:
 
 
 def _exit_before_torch_teardown() -> None:
-    """At exit of a rank stopped by a signal while it met the others or after, before its
-    process group was made: ends the process with its exit code before the interpreter's
-    teardown meets torch's store or its connecting thread. Their C++ threads then abort
-    the process ("terminate called without an active exception", exit code 134, not the 75
-    that a requeue script resumes); a stopped peer connects to no one, so a connecting
-    thread would end only at its timeout."""
+    """At exit of a rank stopped by a signal while it met the others or after, without a
+    process group (none made yet, or left): ends the process with its exit code before the
+    interpreter's teardown meets torch's store or its connecting thread. Their C++ threads
+    then abort the process ("terminate called without an active exception", exit code 134,
+    not the 75 that a requeue script resumes); a stopped peer connects to no one, so a
+    connecting thread would end only at its timeout."""
     code = exit_code()
     if code in (EXIT_PREEMPTED, EXIT_INTERRUPTED) and not dist.is_initialized():
         _exit_at_once(code)

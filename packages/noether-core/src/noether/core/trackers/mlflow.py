@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -80,7 +81,7 @@ def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
 def _check_server_answers(uri: str) -> None:
     """Fails at once when an HTTP tracking server does not answer: MLflow's client retries a
     refused connection for minutes before it raises, and a signal waits for it. Any HTTP
-    answer (also 401 or 404 from a proxy) leaves the rest to MLflow's own errors."""
+    answer (also 401 or 404 from a proxy) or a TLS handshake leaves the rest to MLflow."""
     if urlparse(uri).scheme not in ("http", "https"):
         return
     try:
@@ -90,6 +91,8 @@ def _check_server_answers(uri: str) -> None:
         return
     except (urllib.error.URLError, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        if isinstance(reason, ssl.SSLError):
+            return  # it answers; its certificate is MLflow's to check (MLFLOW_TRACKING_*)
         raise BuildError(
             f"tracker mlflow ({uri}): the tracking server does not answer ({reason}): start "
             "it, or correct tracking_uri (or MLFLOW_TRACKING_URI)"
