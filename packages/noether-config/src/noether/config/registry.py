@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from noether.config.bool_numbers import RefusesBoolForNumber
 from noether.config.entry_points import (
     DuplicateKindError,
     find_kind,
@@ -61,7 +62,7 @@ class KindError(Exception):
     """A kind that cannot be resolved for its root."""
 
 
-class RegistryBase(BaseModel):
+class RegistryBase(RefusesBoolForNumber):
     """Internal base class for all registry-based configs.
 
     Provides auto-registration via `__init_subclass__` (pydantic's post-build variant): every

@@ -3,8 +3,9 @@
 import itertools
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
+from noether.config.bool_numbers import RefusesBoolForNumber
 from noether.config.default_metrics import default_metric_reader_problems
 from noether.config.discriminated import Discriminated
 from noether.config.errors import ConfigIssue
@@ -36,7 +37,7 @@ class Sources:
         return 0
 
 
-class ExperimentConfig(BaseModel):
+class ExperimentConfig(RefusesBoolForNumber):
     """One experiment: data, model, trainer and tracker, and where its run folder goes."""
 
     model_config = ConfigDict(
