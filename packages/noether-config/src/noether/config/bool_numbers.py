@@ -8,7 +8,7 @@ import types
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 _UNIONS = (typing.Union, types.UnionType)
 
@@ -22,6 +22,8 @@ def number_without_bool(annotation: Any) -> bool:
 
 class RefusesBoolForNumber(BaseModel):
     """Base of the config schemas: a boolean given to a number field is a validation error."""
+
+    model_config = ConfigDict(defer_build=True)  # a base only: never validated itself
 
     @field_validator("*", mode="before")
     @classmethod
