@@ -265,14 +265,10 @@ def _connect(launch: LaunchEnvironment, where: str, timeout: float) -> dist.Stor
     thread = threading.Thread(target=connect, name="noether-rendezvous", daemon=True)
     # torch's own timeout, when it applies, first: its last retry may end a little after it
     deadline = time.monotonic() + timeout + 1.0 + min(timeout, _EXIT_GRACE_SECONDS)
-    try:
-        with _cpp_log_dropped():
-            thread.start()
-            while thread.is_alive() and time.monotonic() < deadline:
-                thread.join(_POLL_SECONDS * 5)
-    except BaseException:  # a stop signal: torch's thread must not meet the exit's teardown
-        atexit.register(_exit_before_torch_teardown)
-        raise
+    with _cpp_log_dropped():
+        thread.start()
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(_POLL_SECONDS * 5)
     if not outcome:
         # torch's call returning while the interpreter shuts down aborts the process: let it
         # end first, when it ends by itself (one waiting for a reply never does), its log
@@ -296,8 +292,8 @@ def join(launch: LaunchEnvironment) -> Rendezvous:
     export(launch)
     where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
     _check_address(launch, where)
+    atexit.register(_exit_before_torch_teardown)  # also for a stop while connecting
     store = _connect(launch, where, timeout)
-    atexit.register(_exit_before_torch_teardown)
     # torchrun's agent keeps its store over restarts: each attempt has its own keys
     prefix = f"noether/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
     meeting = Rendezvous(store, launch, timeout, where, prefix)
