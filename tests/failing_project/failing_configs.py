@@ -52,6 +52,8 @@ class FailingModelConfig(ModelConfig):
     """Only this rank fails (None: every rank)."""
     exit_at: int = Field(default=0, ge=0)
     """The training forward call (1-based) that calls sys.exit(0); 0: none."""
+    abort_in_teardown: bool = False
+    """The process aborts when the interpreter finalizes, as torch's C++ threads can."""
 
 
 class MseTrainerConfig(BaseTrainerConfig[CallbackConfig]):

@@ -64,12 +64,29 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
         return sample
 
 
+class AbortAtFinalization:
+    """Kept in a module global: the interpreter's finalization destroys it and it aborts the
+    process (exit code 134), as a C++ thread that outlives its object does."""
+
+    def __init__(self) -> None:
+        self._abort = os.abort  # the os module may be cleared before this object
+
+    def __del__(self) -> None:
+        self._abort()
+
+
+_finalization_probe: AbortAtFinalization | None = None
+
+
 class FailingModel(ModelBase):
     def __init__(self, model_config: FailingModelConfig) -> None:
+        global _finalization_probe
         super().__init__(model_config)
         self.config = model_config
         self.layer = torch.nn.Linear(4, 1)
         self.calls = 0
+        if model_config.abort_in_teardown:
+            _finalization_probe = AbortAtFinalization()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:

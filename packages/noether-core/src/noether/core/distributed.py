@@ -50,7 +50,8 @@ def leave_process_group() -> None:
     DDP's reducer holds the group; when it outlived the group (BaseTrainer.train lets it go;
     a reference cycle may still hold it), its threads aborted the process at interpreter
     exit ("terminate called without an active exception") in about 1 of 7 two-rank gloo
-    runs on a busy host. With both measures, about 1 in 60 still does (torch's teardown).
+    runs on a busy host. With both measures, about 1 in 60 still did, in torch's teardown,
+    which `noether-train` now skips (`run_signals.skip_teardown`).
     """
     if is_distributed():
         gc.collect()

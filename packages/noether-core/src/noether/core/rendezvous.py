@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
-import logging
 import os
 import re
 import socket
@@ -32,8 +31,7 @@ import torch.distributed as dist
 from torch.distributed.rendezvous import rendezvous
 
 from noether.core.launch import LaunchEnvironment, LaunchError, export
-from noether.core.run_signals import EXIT_PREEMPTED, exit_code
-from noether.core.signals import EXIT_INTERRUPTED
+from noether.core.run_signals import skip_teardown
 
 TIMEOUT_VARIABLE = "NOETHER_RENDEZVOUS_TIMEOUT"
 DEFAULT_TIMEOUT = 300.0
@@ -220,28 +218,6 @@ def _join_quietly(thread: threading.Thread, seconds: float) -> None:
         thread.join(seconds)
 
 
-def _exit_before_torch_teardown() -> None:
-    """At exit of a rank stopped by a signal while it met the others or after, without a
-    process group (none made yet, or left): ends the process with its exit code before the
-    interpreter's teardown meets torch's store or its connecting thread. Their C++ threads
-    then abort the process ("terminate called without an active exception", exit code 134,
-    not the 75 that a requeue script resumes); a stopped peer connects to no one, so a
-    connecting thread would end only at its timeout."""
-    code = exit_code()
-    if code in (EXIT_PREEMPTED, EXIT_INTERRUPTED) and not dist.is_initialized():
-        _exit_at_once(code)
-
-
-def _exit_at_once(code: int) -> None:
-    """Ends the process with `code`, its logs and output flushed, skipping the interpreter's
-    teardown (and the exit hooks registered before the caller's)."""
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
-
-
 def _connect(launch: LaunchEnvironment, where: str, timeout: float) -> dist.Store:  # type: ignore[name-defined]
     """torch's env:// rendezvous store, within `timeout` seconds.
 
@@ -292,7 +268,7 @@ def join(launch: LaunchEnvironment) -> Rendezvous:
     export(launch)
     where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
     _check_address(launch, where)
-    atexit.register(_exit_before_torch_teardown)  # also for a stop while connecting
+    skip_teardown()  # also for a stop while connecting
     store = _connect(launch, where, timeout)
     # torchrun's agent keeps its store over restarts: each attempt has its own keys
     prefix = f"noether/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"

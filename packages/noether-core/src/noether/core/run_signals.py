@@ -29,6 +29,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -233,6 +234,8 @@ _passing: set[int] = set()
 """The signals that `exiting` lets pass."""
 _exit_code: int | None = None
 """The exit code that `exiting` was given (None before)."""
+_skip_teardown = False
+"""Set by `skip_teardown`: `after_exit_hooks` ends the process with the exit code."""
 
 
 def exit_code() -> int | None:
@@ -240,13 +243,40 @@ def exit_code() -> int | None:
     return _exit_code
 
 
+def skip_teardown() -> None:
+    """Asks `after_exit_hooks` to end the process with the decided exit code, once every
+    Python exit hook has run, instead of finalizing the interpreter.
+
+    A rank of a job of several processes calls it when it meets the others. Torch's C++
+    threads (the rendezvous store's, gloo's, DDP's reducer's) can outlive the objects that
+    the finalization destroys and then abort the process ("terminate called without an
+    active exception", exit code 134): seen for a rank that failed with its process group
+    open (1 in 8 two-rank runs on a loaded host), a rank stopped while the ranks met, and
+    rarely a finished run. A launcher then reports a crash instead of the run's own code.
+    """
+    global _skip_teardown
+    _skip_teardown = True
+
+
 def after_exit_hooks() -> None:
     """`noether-train`'s last exit hook (registered first, so it runs after every other
     atexit hook): from here the interpreter finalizes, runs no Python signal handler and puts
     the default ones back, so a signal that `exiting` let pass would kill the process (143)
     at the very end. These signals are ignored for the rest of the teardown (SIGKILL still
-    ends it)."""
+    ends it), or the process ends here (see `skip_teardown`)."""
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in _passing:
         signal.signal(sig, signal.SIG_IGN)
+    if _skip_teardown and _exit_code is not None:
+        exit_at_once(_exit_code)
+
+
+def exit_at_once(code: int) -> None:
+    """Ends the process with `code`, its logs and output flushed, skipping the interpreter's
+    finalization (and any exit hook not run yet)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
