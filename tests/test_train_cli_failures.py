@@ -80,6 +80,23 @@ def test_sys_exit_in_the_users_code_is_a_failed_run_not_a_finished_one(project: 
     assert "final loss" not in done.stdout
 
 
+def test_a_run_whose_every_batch_was_skipped_as_non_finite_fails(project: Path) -> None:
+    """skip_nan_loss with a NaN target in every batch: two updates, fewer skips than the
+    limit, and nothing trained. It used to exit 0 and print a final loss of nan."""
+    done = run(
+        NOETHER_TRAIN,
+        "experiment.yaml",
+        "model.fail_at=0",
+        "datasets.train.nan_item=3",
+        "trainer.effective_batch_size=32",  # every batch holds item 3
+        "trainer.skip_nan_loss=true",
+        cwd=project,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "NaN or infinite in each of the 2 micro-batches this run trained" in done.stderr
+    assert "Traceback" not in done.stderr and "final loss" not in done.stdout
+
+
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_a_dataset_that_raises_when_built_is_reported_without_a_traceback(
     project: Path, dry_run: bool

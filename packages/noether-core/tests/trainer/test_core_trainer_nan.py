@@ -86,6 +86,34 @@ def test_too_many_non_finite_losses_in_a_row_stop_with_a_clear_error():
     assert trainer.update_counter.update == 4
 
 
+@pytest.mark.parametrize("max_batch_size", [None, 4])
+def test_a_run_that_skipped_every_micro_batch_fails_when_it_ends(max_batch_size):
+    """Fewer skips than the limit, but nothing trained: a smoke test would pass on a run
+    whose weights never changed."""
+    micro_batches = 3 * (2 if max_batch_size else 1)
+    trainer, _ = _nan_trainer(
+        bad_calls=set(range(micro_batches)),
+        max_updates=3,
+        max_batch_size=max_batch_size,
+        skip_nan_loss=True,
+    )
+    model = make_model()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(
+        NonFiniteLossError,
+        match=f"NaN or infinite in each of the {micro_batches} micro-batches this run trained",
+    ):
+        trainer.train(model)
+    assert trainer.update_counter.update == 3
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_a_run_whose_last_micro_batch_is_finite_ends_normally():
+    trainer, _ = _nan_trainer(bad_calls={0, 1}, max_updates=3, skip_nan_loss=True)
+    trainer.train(make_model())
+    assert trainer.update_counter.update == 3
+
+
 def test_up_to_the_limit_in_a_row_is_fine(caplog):
     trainer, _ = _nan_trainer(
         bad_calls={2, 3},

@@ -128,7 +128,8 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
     skip_nan_loss: bool = False
     """Skip micro-batches whose loss is NaN or infinite on any rank: they add no gradient, and
     an update whose micro-batches were all skipped leaves the weights as they were (decided
-    on the device, without a host sync per step)."""
+    on the device, without a host sync per step). A run that skipped every micro-batch fails
+    when it ends."""
     skip_nan_loss_max_count: int = Field(default=100, ge=1)
     """Stop with an error when more micro-batches than this were skipped in a row (noticed
     at the next track interval, checkpoint or the end)."""

@@ -182,10 +182,10 @@ class TrainingLoop:
                 return
             if stop:
                 agreement.close()
-                self._check_skips()
+                self._check_skips(at_end=True)
                 return
         agreement.close()
-        self._check_skips()
+        self._check_skips(at_end=True)
         if self.nonfinite_guard is not None:
             self.nonfinite_guard.check(counter, self._logged_values)
 
@@ -194,10 +194,11 @@ class TrainingLoop:
         if self.weights_check is not None:
             self.weights_check.check(self.counter.update)
 
-    def _check_skips(self) -> None:
-        """Reads the skip_nan_loss counts (raises when too many were skipped in a row)."""
+    def _check_skips(self, at_end: bool = False) -> None:
+        """Reads the skip_nan_loss counts (raises when too many were skipped in a row, or
+        all of them when training ends)."""
         if self.skip_nonfinite is not None:
-            self.skip_nonfinite.check(self.counter.update)
+            self.skip_nonfinite.check(self.counter.update, at_end)
 
     def _after_update(
         self,

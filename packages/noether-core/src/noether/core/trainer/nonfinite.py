@@ -198,6 +198,8 @@ class SkipNonFinite:
         self._hooks: list[RemovableHandle] = []
         self._hooked: nn.Module | None = None
         self._checked_update = 0
+        self._flagged = 0
+        """Micro-batches flagged since training started (in this process)."""
 
     def start(self, update: int) -> None:
         """Training starts after `update` (a resumed run, start_at_epoch): the first read
@@ -223,6 +225,7 @@ class SkipNonFinite:
             agreed = finite.to(torch.int32).reshape(1)
             all_reduce_min(agreed)
             finite = agreed[0].bool()
+        self._flagged += 1
         bad = (~finite).to(torch.int64)
         counts = self._counts
         run = counts[0].add_(1).mul_(bad)
@@ -305,20 +308,30 @@ class SkipNonFinite:
         end_of_epoch = update % counter.updates_per_epoch == 0
         return end_of_epoch and self.frequency.due_after_epoch(counter.epoch + 1)
 
-    def check(self, update: int) -> None:
+    def check(self, update: int, at_end: bool = False) -> None:
         """Reads the counts (one host read; all ranks hold the same); reports the skips
-        since the last read and raises when a run of them went over `max_count`.
+        since the last read and raises when a run of them went over `max_count`, or, when
+        training ends, when it skipped every micro-batch (a short run, such as a smoke test
+        in CI, would otherwise finish with the weights it started from).
 
         Args:
             update: the last update that ran.
+            at_end: training ends after this read.
 
         Raises:
-            NonFiniteLossError: more than `max_count` non-finite losses in a row.
+            NonFiniteLossError: more than `max_count` non-finite losses in a row, or only
+                non-finite losses in a run that ends.
         """
         run, longest, skipped = (int(v) for v in self._counts.tolist())
         first, self._checked_update = self._checked_update + 1, update
         self._counts[1].fill_(run)
         self._counts[2].zero_()
+        if at_end and self._flagged and run >= self._flagged:
+            raise NonFiniteLossError(
+                f"the loss was NaN or infinite in each of the {self._flagged} "
+                f"micro-batches this run trained, so skip_nan_loss skipped them all and no "
+                "update changed the weights. Check the data, learning rate and precision"
+            )
         if longest > self.max_count:
             raise NonFiniteLossError(
                 f"the loss was NaN or infinite {longest} times in a row, more than "
