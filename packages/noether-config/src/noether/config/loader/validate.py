@@ -22,6 +22,7 @@ _SHOW_INPUT = {
     "kind_not_allowed",
     "kind_string",
     "value_error",
+    "bool_for_number",
 }
 _QUOTED = re.compile(
     r"(?<![\w'\"])(?:'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'|\"[^\"\\\n]*+(?:\\.[^\"\\\n]*+)*+\")(?!\w)"
