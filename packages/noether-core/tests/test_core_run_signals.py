@@ -12,6 +12,7 @@ import pytest
 from noether.core.run_signals import (
     StoppedBeforeTraining,
     raise_if_stopped_before,
+    say_before_dying,
     stop_signals_around_training,
     stop_signals_deferred,
 )
@@ -67,3 +68,21 @@ def test_the_deferred_block_without_a_signal_changes_nothing() -> None:
     with stop_signals_deferred():
         pass
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(("rank", "prefix"), [(None, ""), ("0", ""), ("3", "[rank 3] ")])
+def test_last_words_name_the_rank_but_on_rank_0(
+    rank: str | None,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    if rank is None:
+        monkeypatch.delenv("RANK", raising=False)
+    else:
+        monkeypatch.setenv("RANK", rank)
+    say_before_dying("received SIGINT a third time: exiting now")
+    assert (
+        capfd.readouterr().err
+        == f"{prefix}noether-train: received SIGINT a third time: exiting now\n"
+    )

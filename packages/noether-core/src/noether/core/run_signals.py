@@ -54,9 +54,13 @@ def log_from_handler(logger: logging.Logger, level: int, message: str, *args: ob
 
 def say_before_dying(message: str) -> None:
     """A handler's last words before it ends the process: written straight to stderr's file
-    descriptor (a thread might not run before the end, and the stream may be mid-write)."""
+    descriptor (a thread might not run before the end, and the stream may be mid-write).
+    Every rank of a job gets the signal, so it carries the rank but on rank 0, as the run's
+    log lines do (torchrun and `noether-train` under srun set RANK)."""
+    rank = os.environ.get("RANK", "0")
+    prefix = "" if rank in ("", "0") else f"[rank {rank}] "
     with contextlib.suppress(OSError):
-        os.write(2, f"noether-train: {message}\n".encode())
+        os.write(2, f"{prefix}noether-train: {message}\n".encode())
 
 
 EXIT_PREEMPTED = 75
