@@ -186,6 +186,22 @@ def test_ranks_started_with_different_configs_refuse_to_train_naming_the_differe
     assert run_dirs(tmp_path) == []
 
 
+def test_a_config_error_of_srun_tasks_is_said_once_and_rank_0_leaves_last(
+    tmp_path: Path,
+) -> None:
+    """Rank 0 serves the rendezvous store under srun: it left as soon as both ranks had agreed
+    on the error, while rank 1 still read the store; rank 1 then printed torch's C++ stack
+    and a Python traceback (7 of 7 tries)."""
+    processes = _start_srun_tasks(tmp_path, free_port(), "trainer.max_epochs=-1", timeout=30)
+    errors = _finish(processes)
+    assert [p.returncode for p in processes] == [1, 1], errors
+    assert "trainer.max_epochs" in errors[0]
+    assert "trainer.max_epochs" not in errors[1]  # said once
+    for wrong in ("Traceback", "recvValue", "lost the rendezvous"):
+        assert wrong not in errors[1], errors[1]
+    assert run_dirs(tmp_path) == []
+
+
 def _train(cwd: Path, *args: str | Path, ranks: int = 1) -> subprocess.CompletedProcess[str]:
     """`noether-train ARGS` to its end: alone, or as `ranks` torchrun ranks."""
     launcher = [str(TORCHRUN), "--standalone", "--nproc-per-node", str(ranks)] if ranks > 1 else []

@@ -92,7 +92,7 @@ class Rendezvous:
             RendezvousError: some ranks did not set theirs within the timeout (named).
         """
         deadline = time.monotonic() + self.timeout
-        while not self.store.check(keys):
+        while not self._check(keys, what):
             if time.monotonic() > deadline:
                 missing = [key.rsplit("/", 1)[-1] for key in keys if not self.store.check([key])]
                 raise RendezvousError(
@@ -100,6 +100,22 @@ class Rendezvous:
                     f"{self.timeout:g} s ({TIMEOUT_VARIABLE}); their own output says why"
                 )
             time.sleep(_POLL_SECONDS)
+
+    def _check(self, keys: list[str], what: str) -> bool:
+        """Whether every key is set.
+
+        Raises:
+            RendezvousError: the store is gone: the process that served it (rank 0's, or
+                torchrun's agent) ended.
+        """
+        try:
+            return bool(self.store.check(keys))
+        except RuntimeError as exc:  # torch's DistNetworkError
+            raise RendezvousError(
+                f"rank {self.launch.rank}: lost the rendezvous at {self.where} while waiting "
+                f"for the ranks to {what} ({str(exc).strip().splitlines()[0]}): rank 0 or the "
+                "launcher ended; its own output says why"
+            ) from None
 
     def differences(self, step: str, facts: Mapping[str, str]) -> list[str]:
         """What this rank's `facts` (e.g. its config, its packages' versions) have other than
@@ -152,6 +168,12 @@ class Rendezvous:
         if self.store.add(f"{base}/read", 1) == self.launch.world_size:
             self.store.set(f"{base}/all-read", "1")
         self._wait([f"{base}/all-read"], f"read the outcome of '{step}'")
+        # rank 0 leaves last: its process may serve the store, which the others still read
+        if self.launch.rank:
+            self.store.set(f"{base}/gone/{self.launch.rank}", "1")
+        else:
+            others = [f"{base}/gone/{rank}" for rank in range(1, self.launch.world_size)]
+            self._wait(others, f"read the outcome of '{step}'")
         return code or int(failed[0])
 
 
