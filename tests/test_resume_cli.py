@@ -88,6 +88,10 @@ def test_sigterm_saves_exits_75_and_resume_appends_to_the_same_tensorboard_run(
     final = CheckpointWriter.load(run_dir, FINAL_TAG)
     expected = CheckpointWriter.load(reference, FINAL_TAG)
     assert_same_tensors(final["model"], expected["model"])
+    # as in the run that was never stopped: no `latest` at the stop's weights next to the
+    # final checkpoint, and no signal checkpoint it made obsolete
+    assert sorted(path.name for path in (run_dir / "checkpoints").iterdir()) == [FINAL_TAG]
+    assert f"deleted signal checkpoint {signalled}: {FINAL_TAG} is newer" in resumed.stderr
 
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
     events.Reload()

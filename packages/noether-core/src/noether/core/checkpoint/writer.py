@@ -29,6 +29,12 @@ from noether.core.checkpoint.folders import (
     CheckpointNotFoundError,
 )
 from noether.core.checkpoint.safe_files import check_storable, load_file, save_file
+from noether.core.checkpoint.signal_checkpoints import (
+    SIGNAL_TAG_PREFIXES,
+    remove_signal_checkpoints_before,
+    signal_tag,
+    superseded_latest,
+)
 from noether.core.counters import UpdateCounter
 from noether.core.distributed import barrier, get_world_size, is_rank0
 from noether.core.run_logging import details_logger
@@ -40,15 +46,6 @@ LATEST_TAG = folders.LATEST_TAG
 """The tag that always names the newest checkpoint written with `save_latest` or as an alias."""
 # The files of a checkpoint folder (MANIFEST_FILE, MODEL_FILE, OPTIM_FILE, TRAINER_FILE) are
 # defined in `folders`, which reads them back; import them from here.
-
-
-def signal_tag(signal_name: str, position: str) -> str:
-    """The tag of the checkpoint a stop signal writes: `sigterm_<position>`."""
-    return f"{signal_name.lower()}_{position}"
-
-
-SIGNAL_TAG_PREFIXES = tuple(signal_tag(name, "") for name in ("SIGTERM", "SIGINT"))
-"""How the tags of signal checkpoints begin."""
 
 
 class TrainerLike(Protocol):
@@ -231,11 +228,8 @@ class CheckpointWriter:
         self._do(functools.partial(self._remove, tag))
 
     def remove_older_signal_checkpoints(self, newest: str) -> list[str]:
-        """Deletes the signal checkpoints before `newest` (files on rank 0).
-
-        A signal checkpoint exists so that the run can be resumed; once a newer one is
-        written, the older ones serve nothing, and a job requeued at every time limit would
-        otherwise keep one per requeue. Checkpoints past `newest` are left alone.
+        """Deletes the signal checkpoints before the signal checkpoint `newest` (see
+        `signal_checkpoints`; files on rank 0).
 
         Returns:
             The tags deleted (on rank 0; empty on other ranks).
@@ -243,16 +237,21 @@ class CheckpointWriter:
         newest_info = folders.find(self.checkpoint_dir, newest) if is_rank0() else None
         if newest_info is None:
             return []
-        older = [
-            info.tag
-            for info in folders.list_checkpoints(self.checkpoint_dir)
-            if info.tag.startswith(SIGNAL_TAG_PREFIXES)
-            and info.tag != newest
-            and info.update <= newest_info.update
-        ]
-        for tag in older:
-            folders.remove(self.checkpoint_dir, tag)
-        return older
+        return remove_signal_checkpoints_before(self.checkpoint_dir, newest_info)
+
+    def _retire_signal_checkpoints(self, target: Path) -> None:
+        """After the checkpoint at `target`, not a signal's: a `latest` published by an
+        earlier signal checkpoint is no longer the newest, and, when `target` is
+        resumable, the earlier signal checkpoints serve nothing (see `signal_checkpoints`)."""
+        newer = folders.read_manifest(target)
+        if newer is None or newer.is_error or newer.tag.startswith(SIGNAL_TAG_PREFIXES):
+            return  # an error checkpoint is read only when asked for by name
+        stale = superseded_latest(self.checkpoint_dir, newer)
+        if stale is not None:
+            logger.info("%s no longer holds %s: %s is newer", LATEST_TAG, stale, newer.tag)
+        if newer.resumable:
+            for tag in remove_signal_checkpoints_before(self.checkpoint_dir, newer):
+                logger.info("deleted signal checkpoint %s: %s is newer", tag, newer.tag)
 
     def _prepare(self) -> None:
         if not self._recovered:
@@ -304,6 +303,7 @@ class CheckpointWriter:
             logger.info("saved checkpoint %s", target)
             for alias, files in also_as.items():
                 folders.publish_alias(target, alias, files)
+            self._retire_signal_checkpoints(target)
         barrier()
 
     def _remove(self, tag: str) -> None:
