@@ -25,10 +25,8 @@ SIGNAL_TAG_PREFIXES = tuple(signal_tag(name, "") for name in ("SIGTERM", "SIGINT
 """How the tags of signal checkpoints begin."""
 
 
-def remove_signal_checkpoints_before(
-    checkpoint_dir: Path, newer: CheckpointInfo, keep: str | None = None
-) -> list[str]:
-    """Deletes the signal checkpoints up to `newer`'s update but `keep` (files on rank 0);
+def remove_signal_checkpoints_before(checkpoint_dir: Path, newer: CheckpointInfo) -> list[str]:
+    """Deletes the signal checkpoints up to `newer`'s update, but `newer` (files on rank 0);
     checkpoints past it are left alone (a resume from an earlier one deletes those).
 
     Returns:
@@ -38,7 +36,7 @@ def remove_signal_checkpoints_before(
         info.tag
         for info in folders.list_checkpoints(checkpoint_dir)
         if info.tag.startswith(SIGNAL_TAG_PREFIXES)
-        and info.tag not in (keep, newer.tag)
+        and info.tag != newer.tag
         and info.update <= newer.update
     ]
     for tag in older:
