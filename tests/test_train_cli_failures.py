@@ -107,6 +107,8 @@ def test_a_dataset_that_raises_when_built_is_reported_without_a_traceback(
     assert "Traceback" not in done.stderr
     assert "building the experiment failed: KeyError: 'pressure'" in done.stderr
     assert "failing_runtime.py:" in done.stderr and "in read_columns" in done.stderr
+    # train and val are often one class: which one failed, and where it is written
+    assert "while building datasets.train (experiment.yaml:7)" in done.stderr
     if dry_run:
         assert run_dirs(project) == []
     else:

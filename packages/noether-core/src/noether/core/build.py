@@ -19,6 +19,7 @@ import torch.distributed as dist
 from noether.config import ExperimentConfig, ModelConfig, RegistryBase
 from noether.core.data import DataContainer
 from noether.core.distributed import broadcast_object, get_local_rank, get_rank, is_rank0
+from noether.core.failures import BUILDING
 from noether.core.launch import LaunchEnvironment, detect
 from noether.core.models import ModelBase
 from noether.core.optim.builder import check_lr_scale_keys
@@ -210,8 +211,16 @@ def _constructor_mismatch(
 
 
 def build_datasets(config: ExperimentConfig) -> DataContainer:
-    """Every dataset of `config` from its kind's target, in one DataContainer."""
-    datasets = {key: build_component(cfg) for key, cfg in config.datasets.items()}
+    """Every dataset of `config` from its kind's target, in one DataContainer; an error of a
+    dataset's constructor gets a note naming its key and line (see `failures.BUILDING`)."""
+    datasets = {}
+    for key, dataset_config in config.datasets.items():
+        try:
+            datasets[key] = build_component(dataset_config)
+        except Exception as exc:
+            where = config.where(f"datasets.{key}")
+            exc.add_note(f"{BUILDING}datasets.{key}" + (f" ({where})" if where else ""))
+            raise
     return DataContainer(datasets, num_workers=config.num_workers, seed=config.seed)
 
 

@@ -42,6 +42,9 @@ READING = "while reading "
 """How the note starts that names the dataset and index whose reading raised an error
 (`noether.core.data.batch_items.note_reading`): the console shows it, and it tells the note
 apart in the text of a data worker's traceback, which carries notes after the error's line."""
+BUILDING = "while building "
+"""How the note starts that names the dataset (its key and line) whose constructor raised
+(`noether.core.build.build_datasets`): train and val are often one class."""
 EMBEDDED_TRACEBACK = "Traceback (most recent call last):"
 _CAUGHT = re.compile(r"^Caught \S+ (?P<where>in .+?)\.?$")
 """torch's headline of a worker's error: `Caught KeyError in DataLoader worker process 0.`"""
@@ -124,7 +127,7 @@ def describe_failure(exc: BaseException) -> list[str]:
     text = str(exc)
     frame = user_frame(exc.__traceback__)
     carried = None
-    notes = [note for note in getattr(exc, "__notes__", ()) if note.startswith(READING)]
+    notes = [note for note in getattr(exc, "__notes__", ()) if note.startswith((READING, BUILDING))]
     if EMBEDDED_TRACEBACK in text:
         carried, frame, notes = _embedded(text)
     if carried is not None:
