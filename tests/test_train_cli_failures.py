@@ -295,6 +295,26 @@ def test_a_nan_in_the_evaluation_data_is_warned_about_once_and_the_run_ends(
     assert "final loss/val/total = nan" in done.stdout
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_empty_dataset_that_a_callback_evaluates_is_refused_at_the_callback(
+    project: Path, dry_run: bool
+) -> None:
+    """The dry run passed it; the run refused it only once built, as `training failed after
+    update 0` with no file or line."""
+    flags = [
+        "model.fail_at=0",
+        "datasets.val={kind: 'failing_configs:SmallDatasetConfig', size: 0}",
+        "trainer.callbacks=[{kind: offline_loss, dataset_key: val, every_n_epochs: 1}]",
+    ]
+    dry = ["--dry-run"] if dry_run else []
+    done = run(NOETHER_TRAIN, *dry, "experiment.yaml", *flags, cwd=project)
+    assert done.returncode == 1, done.stderr
+    assert re.search(
+        r"trainer\.callbacks\.0: dataset 'val' has no samples to evaluate", done.stderr
+    ), done.stderr
+    assert "Traceback" not in done.stderr and "training failed" not in done.stderr
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_an_item_without_a_key_is_named_by_dataset_index_and_key(
     project: Path, workers: int

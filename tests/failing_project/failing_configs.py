@@ -21,6 +21,8 @@ class SmallDatasetConfig(DatasetConfig):
     kind: str = "failing_small_dataset"
     target: ClassVar[str] = "failing_runtime:SmallDataset"
 
+    size: int = Field(default=32, ge=0)
+    """Number of items."""
     broken: bool = False
     broken_on_rank: int | None = None
     """Only this rank's constructor raises as `broken` does (None: as `broken` says)."""

@@ -43,7 +43,7 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
         self.nan_item = config.nan_item
         self.bad_item = config.bad_item
         self.keyless_item = config.keyless_item
-        self.x = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
+        self.x = torch.randn(config.size, 4, generator=torch.Generator().manual_seed(0))
         self.y = self.x.sum(dim=1, keepdim=True)
 
     def __len__(self) -> int:

@@ -98,8 +98,14 @@ def check_train_item(trainer_config: BaseTrainerConfig[Any], data_container: Dat
     Raises:
         MissingItemKeyError: at the config key, the item keys it names that the item lacks
             and the keys the item has (or the item's type, when it is not a dict).
+        ConfigKeyError: at the callback, a dataset it evaluates has no items (the run's
+            loader refuses it too, but only once built: `--dry-run` passed it).
         Exception: what the user's dataset raised while reading the item, with a note.
     """
+    for name, callback in evaluated_datasets(trainer_config).items():
+        dataset: Any = data_container.get_dataset(name) if name in data_container else None
+        if isinstance(dataset, Sized) and len(dataset) == 0:
+            raise ConfigKeyError(f"dataset '{name}' has no samples to evaluate", callback)
     wanted = trainer_item_keys(trainer_config)
     if not wanted:
         return 0
