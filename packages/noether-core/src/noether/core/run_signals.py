@@ -273,10 +273,10 @@ def after_exit_hooks() -> None:
     for sig in _passing:
         signal.signal(sig, signal.SIG_IGN)
     if _skip_teardown and _exit_code is not None:
-        exit_at_once(_exit_code)
+        _exit_at_once(_exit_code)
 
 
-def exit_at_once(code: int) -> None:
+def _exit_at_once(code: int) -> None:
     """Ends the process with `code`, its logs and output flushed, skipping the interpreter's
     finalization (and any exit hook not run yet)."""
     logging.shutdown()

@@ -32,13 +32,14 @@ def remove_signal_checkpoints_before(checkpoint_dir: Path, newer: CheckpointInfo
     Returns:
         The tags deleted.
     """
-    older = [
-        info.tag
-        for info in folders.list_checkpoints(checkpoint_dir)
-        if info.tag.startswith(SIGNAL_TAG_PREFIXES)
-        and info.tag != newer.tag
-        and info.update <= newer.update
+    # called after every checkpoint write: only the manifests of signal checkpoints are read
+    tags = [
+        path.name
+        for path in (checkpoint_dir.iterdir() if checkpoint_dir.is_dir() else ())
+        if path.name.startswith(SIGNAL_TAG_PREFIXES) and path.name != newer.tag
     ]
+    found = [folders.find(checkpoint_dir, tag) for tag in sorted(tags)]
+    older = [info.tag for info in found if info is not None and info.update <= newer.update]
     for tag in older:
         folders.remove(checkpoint_dir, tag)
     return older
