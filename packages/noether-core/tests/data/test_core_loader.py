@@ -136,6 +136,11 @@ def test_other_batches_are_collated_by_default_collate(items):
         ([{"x": torch.ones(2)}, {"x": torch.ones(3)}], "index 1 has shape [3] at 'x', the one"),
         ([{"x": torch.ones(2)}, {"x": 3}], "index 1 has an int at 'x', the one at index 0"),
         ([{"a": {"b": torch.ones(1)}}, {"a": {}}], "index 1 has no key 'a.b' (the one at index 0"),
+        # torch keeps the first item's keys: the batch would lack 'a.b' without a word
+        (
+            [{"a": {}}, {"a": {"b": torch.ones(1)}}],
+            "index 1 has a key 'a.b' (the one at index 0 has no keys)",
+        ),
     ],
 )
 def test_items_that_do_not_stack_name_the_item_and_key(items, message):
@@ -181,6 +186,11 @@ class Uneven(Items):
     ("batch", "message"),
     [
         ([0, 5], "dataset 'val': the item at index 5 has no key 'y' (the one at index 0 has x, y)"),
+        # first in its batch, the item without 'y' made a batch without 'y'
+        (
+            [5, 0],
+            "dataset 'val': the item at index 0 has a key 'y' (the one at index 5 has only x)",
+        ),
         ([1, 2], "dataset 'val': the item at index 2 has shape [3] at 'x', the one at index 1 [2]"),
         # stacked without a check, the batch was float64 in process and float32 in workers
         (

@@ -2,7 +2,8 @@
 
 Items are stacked key by key, so every item of a dataset needs the same keys and the same
 shape and dtype per key. torch's own errors for items that break this (`KeyError: 'heat'`, `stack
-expects each tensor to be equal size`) name neither the dataset, the key nor the sample;
+expects each tensor to be equal size`) name neither the dataset, the key nor the sample, and
+it drops a key that the batch's first item lacks without a word;
 `describe_mismatch` does, from the `FetchedItems` that `MultiDataset` returns; for sparse
 and nested tensors, which torch asks for a custom collate_fn for, it says how to store them.
 """
@@ -125,6 +126,11 @@ def _compare(values: list[Any], path: str) -> _Found | None:
             if missing:
                 keys = ", ".join(map(str, first))
                 what = f"has no key '{path}{missing[0]}' ({OTHER} has {keys})"
+                return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
+            extra = [key for key in value if key not in first]
+            if extra:
+                keys = f"only {', '.join(map(str, first))}" if first else "no keys"
+                what = f"has a key '{path}{extra[0]}' ({OTHER} has {keys})"
                 return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
         for key in first:
             found = _compare([value[key] for value in values], f"{path}{key}.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -96,8 +96,11 @@ def collate_items(items: list[Any]) -> Any:
     `default_collate` would cast to the first item's) raise `UnstackableItemsError` naming
     the dataset, key and samples (see `describe_mismatch`); the run's collate in data
     workers, where `default_collate` stacks straight into shared memory."""
-    if _mixed_dtypes(items) and (message := describe_mismatch(items)) is not None:
+    if (_mixed_dtypes(items) or _extra_keys(items)) and (
+        message := describe_mismatch(items)
+    ) is not None:
         # before stacking: default_collate casts arrays of other dtypes to the first one's
+        # and drops the keys that the first item lacks
         raise UnstackableItemsError(message)
     try:
         return default_collate(items)
@@ -123,6 +126,21 @@ def _mixed_dtypes(items: list[Any]) -> bool:
     return False
 
 
+def _extra_keys(items: list[Any]) -> bool:
+    """Whether a dict item holds a key that the first item lacks, at any depth (an item that
+    lacks one of the first item's keys fails in `default_collate` instead)."""
+    first = items[0]
+    if not isinstance(first, Mapping) or not all(isinstance(item, Mapping) for item in items):
+        return False
+    if sum(map(len, items)) > len(first) * len(items):
+        return True
+    return any(
+        _extra_keys([item.get(key) for item in items])
+        for key, value in first.items()
+        if isinstance(value, Mapping)
+    )
+
+
 def collate_tensor_dicts(items: list[Any]) -> Any:
     """`collate_items` for noether's items, dicts of dense tensors, without `default_collate`'s
     type dispatch per value (measured by `tools/bench/loop_overhead.py`); any other batch,
@@ -136,6 +154,10 @@ def collate_tensor_dicts(items: list[Any]) -> Any:
         except (TypeError, KeyError, RuntimeError):
             pass  # collate_items' own handling or error message
         else:
+            # every item has the first one's keys (no KeyError): more in all means an item
+            # has a key the first lacks, which the batch would drop (collate_items names it)
+            if sum(map(len, items)) != len(first) * len(items):
+                return collate_items(items)
             # torch.stack promotes mixed dtypes where default_collate casts to the first
             # item's: a batch whose dtype moved is refused as in workers (collate_items); one
             # whose first item holds the widest dtype is the same batch either way. One check
