@@ -169,12 +169,15 @@ def test_in_process_iteration_collates_with_collate_tensor_dicts(monkeypatch):
 
 
 class Uneven(Items):
-    """Item 5 lacks "y"; item 2 has a longer "x" (a user's dataset bug)."""
+    """Item 5 lacks "y"; item 4's "y" is None; item 2 has a longer "x" (a user's dataset
+    bug)."""
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         item = super().__getitem__(index)
         if index == 5:
             del item["y"]
+        if index == 4:
+            item["y"] = None  # type: ignore[assignment]
         if index == 2:
             item["x"] = torch.zeros(3)
         if index == 3:
@@ -192,6 +195,8 @@ class Uneven(Items):
             "dataset 'val': the item at index 0 has a key 'y' (the one at index 5 has only x)",
         ),
         ([1, 2], "dataset 'val': the item at index 2 has shape [3] at 'x', the one at index 1 [2]"),
+        # torch's own error: "default_collate: batch must contain tensors, ...; found NoneType"
+        ([0, 4], "dataset 'val': the item at index 4 has None at 'y'; an item's values are"),
         # stacked without a check, the batch was float64 in process and float32 in workers
         (
             [1, 3],

@@ -105,11 +105,19 @@ DENSE = (
     "batches stack dense tensors only: return it dense (.to_dense()), or its indices and "
     "values padded to a fixed size"
 )
+STACKABLE = (Tensor, np.ndarray, np.generic, int, float, complex, str, bytes, Sequence)
+"""The values that `default_collate` stacks, besides mappings."""
+STACKABLE_VALUES = (
+    "an item's values are tensors, arrays or numbers (a missing value too: NaN, with a mask "
+    "key where the model needs one)"
+)
 PADDED = "batches stack dense tensors only: return it padded (.to_padded_tensor(0.0))"
 
 
 def _kind(value: Any) -> str:
-    """The value's type with its article ("an int", "a Tensor")."""
+    """The value's type with its article ("an int", "a Tensor"), or "None"."""
+    if value is None:
+        return "None"
     name = type(value).__name__
     return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
@@ -142,6 +150,9 @@ def _compare(values: list[Any], path: str) -> _Found | None:
         if first.is_nested:
             return 0, f"has a nested tensor{where}; {PADDED}"
         return 0, f"has a {str(first.layout).removeprefix('torch.')} tensor{where}; {DENSE}"
+    for position, value in enumerate(values):
+        if not isinstance(value, STACKABLE):
+            return position, f"has {_kind(value)}{where}; {STACKABLE_VALUES}"
     array = isinstance(first, (Tensor, np.ndarray))
     for position, value in enumerate(values):
         if array != isinstance(value, (Tensor, np.ndarray)):
