@@ -12,7 +12,7 @@ from noether.config import WeightedLossTrainerConfig
 from noether.config.entry_points import kind_entries
 from noether.config.losses import BUILTIN_LOSSES as BUILTIN_LOSS_NAMES
 from noether.training.trainers import losses
-from noether.training.trainers.losses import UnknownLossError, resolve_loss
+from noether.training.trainers.losses import BUILTIN_LOSSES, UnknownLossError, resolve_loss
 
 
 def _pair(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,6 +72,20 @@ def test_rel_l2_has_gradients():
     prediction = torch.randn(4, 6, requires_grad=True)
     losses.rel_l2(prediction, torch.randn(4, 6)).backward()
     assert prediction.grad is not None and torch.isfinite(prediction.grad).all()
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_LOSSES))
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_every_builtin_loss_trains_on_integer_targets_as_on_their_float_values(name, dtype):
+    """mse took counts and masks; rel_l2 refused them and huber failed in backward."""
+    prediction = torch.randn(4, 3, requires_grad=True)
+    target = torch.randint(0, 2, (4, 3)).to(dtype)
+    loss = BUILTIN_LOSSES[name](prediction, target)
+    (grad,) = torch.autograd.grad(loss, prediction)
+    float_loss = BUILTIN_LOSSES[name](prediction, target.float())
+    (float_grad,) = torch.autograd.grad(float_loss, prediction)
+    assert loss.dtype == torch.float32
+    assert torch.equal(loss, float_loss) and torch.equal(grad, float_grad)
 
 
 def test_builtin_names_are_published_as_entry_points_of_noether_trainers():

@@ -43,22 +43,22 @@ class UnknownLossError(KindError, ValueError):
 
 def mse(input: Tensor, target: Tensor) -> Tensor:
     """Mean squared error over all elements."""
-    return F.mse_loss(input, target)
+    return F.mse_loss(input, _floating(target, input))
 
 
 def l1(input: Tensor, target: Tensor) -> Tensor:
     """Mean absolute error over all elements."""
-    return F.l1_loss(input, target)
+    return F.l1_loss(input, _floating(target, input))
 
 
 def smooth_l1(input: Tensor, target: Tensor) -> Tensor:
     """Smooth L1 (beta 1): quadratic near zero, linear beyond, robust to outliers."""
-    return F.smooth_l1_loss(input, target, beta=1.0)
+    return F.smooth_l1_loss(input, _floating(target, input), beta=1.0)
 
 
 def huber(input: Tensor, target: Tensor) -> Tensor:
     """Huber loss (delta 1)."""
-    return F.huber_loss(input, target, delta=1.0)
+    return F.huber_loss(input, _floating(target, input), delta=1.0)
 
 
 def rel_l2(input: Tensor, target: Tensor) -> Tensor:
@@ -68,6 +68,7 @@ def rel_l2(input: Tensor, target: Tensor) -> Tensor:
     field counts as one vector (the usual error measure of field surrogates). A 1-d input is
     one sample.
     """
+    target = _floating(target, input)
     if input.ndim <= 1:
         input, target = input.reshape(1, -1), target.reshape(1, -1)
     diff = (input - target).flatten(start_dim=1)
@@ -76,6 +77,14 @@ def rel_l2(input: Tensor, target: Tensor) -> Tensor:
     norm = torch.linalg.vector_norm(ref, dim=1)
     relative: Tensor = error / norm.clamp_min(REL_L2_EPS)
     return relative.mean()
+
+
+def _floating(target: Tensor, input: Tensor) -> Tensor:
+    """An integer or boolean target (counts, masks) as the input's dtype: torch's losses
+    promote some of them, while its norms refuse them and huber's backward fails on them."""
+    if target.is_floating_point() or target.is_complex():
+        return target
+    return target.to(input.dtype)
 
 
 BUILTIN_LOSSES: dict[str, LossFn] = {name: globals()[name] for name in BUILTIN_LOSS_NAMES}
