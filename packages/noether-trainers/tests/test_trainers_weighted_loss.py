@@ -325,3 +325,13 @@ def test_item_keys_name_each_fields_target_at_its_weight():
         "forward_properties": ["x"],
         "target_properties": ["pressure_target", "velocity_target", "mask"],
     }
+
+
+def test_forward_keys_are_the_forward_properties_or_every_key_but_the_field_targets():
+    """What `noether-train` checks the model's forward against before the first update."""
+    keys = ["x", "mask", "pressure_target", "velocity_target"]
+    assert WeightedLossTrainer.forward_keys(make_config(), keys) == ["x"]
+    assert WeightedLossTrainer.forward_keys(make_config(forward_properties=[]), keys) == [
+        "x",
+        "mask",
+    ]

@@ -310,12 +310,14 @@ def build_experiment(
     if path_provider is None:
         path_provider = create_path_provider(config)
     data_container = build_datasets(config)
-    # imported here: it reports with this module's ConfigKeyError
+    # imported here: they report with this module's ConfigKeyError
     from noether.core.data.item_keys import check_train_item
+    from noether.core.trainer.forward_check import check_forward_signature
 
     check_train_item(config.trainer, data_container)  # a missing key, before the model
     check_metric_readers(config.trainer, data_container)
     model = build_model(config)
+    check_forward_signature(config.trainer, data_container, model)
     if tracker is None:
         tracker = build_component(config.tracker)
     trainer = build_component(

@@ -38,6 +38,7 @@ from noether.core.resume import ResumePlan, later_checkpoints
 from noether.core.run_logging import report, run_logging
 from noether.core.runs import check_run_folder_free
 from noether.core.trainer.batching import epoch_updates
+from noether.core.trainer.forward_check import check_forward_signature
 
 NEW_RUN_ID = "<a new run id>"
 
@@ -168,6 +169,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
     item_checked = check_train_item(config.trainer, data_container)
     check_metric_readers(config.trainer, data_container)
     model = build_model(config)
+    check_forward_signature(config.trainer, data_container, model)
     trainer = config.trainer
     plan = split_batch(
         trainer.effective_batch_size,

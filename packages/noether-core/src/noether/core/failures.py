@@ -8,11 +8,14 @@ torch carried over from a data-loader worker process.
 
 from __future__ import annotations
 
+import inspect
 import re
 import sysconfig
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import noether
 
@@ -69,6 +72,19 @@ def is_library_file(filename: str) -> bool:
             top = path.parts[path.parts.index(marker) + 1 :][:1]
             return bool(top) and Path(top[0]).stem in LIBRARY_PACKAGES
     return any(path.is_relative_to(root) for root in _STDLIB)
+
+
+def defined_at(method: Any) -> str:
+    """`Class.method (file:line)` of a user's function or bound method, as far as it is known:
+    a message about what the method does wrong points at it."""
+    name = getattr(method, "__qualname__", repr(method))
+    function: Callable[..., Any] = getattr(method, "__func__", method)
+    try:
+        file = inspect.getsourcefile(function)
+        line = function.__code__.co_firstlineno
+    except (TypeError, AttributeError):
+        return str(name)
+    return f"{name} ({file}:{line})"
 
 
 def user_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:

@@ -10,15 +10,14 @@ and nested tensors, which torch asks for a custom collate_fn for, it says how to
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from noether.core.failures import READING
+from noether.core.failures import READING, defined_at
 
 
 class UnstackableItemsError(ValueError):
@@ -42,22 +41,10 @@ def check_getitems(
         what = f"a {type(returned).__name__} (keys {', '.join(map(str, returned))})"
     where = f"dataset '{dataset}': " if dataset is not None else ""
     raise GetItemsError(
-        f"{where}{_qualname(method)} returned {what} for {len(indices)} indices; it must "
+        f"{where}{defined_at(method)} returned {what} for {len(indices)} indices; it must "
         "return the batch's items, one per index, as __getitem__ gives them (noether stacks "
         "them)"
     )
-
-
-def _qualname(method: Any) -> str:
-    """`Class.__getitems__ (file:line)` of a bound method, as far as it is known."""
-    name = getattr(method, "__qualname__", "__getitems__")
-    function: Callable[..., Any] = getattr(method, "__func__", method)
-    try:
-        file = inspect.getsourcefile(function)
-        line = function.__code__.co_firstlineno
-    except (TypeError, AttributeError):
-        return str(name)
-    return f"{name} ({file}:{line})"
 
 
 SHOWN_INDICES = 8

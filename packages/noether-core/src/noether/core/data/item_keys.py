@@ -46,7 +46,7 @@ def trainer_item_keys(trainer_config: BaseTrainerConfig[Any]) -> dict[str, list[
     return {f"trainer.{key}": list(keys) for key, keys in named.items() if keys}
 
 
-def _trains(trainer_config: BaseTrainerConfig[Any]) -> bool:
+def trains(trainer_config: BaseTrainerConfig[Any]) -> bool:
     """Whether the run reads training batches at all (a stop criterion of 0 only evaluates)."""
     return any((trainer_config.max_epochs, trainer_config.max_updates, trainer_config.max_samples))
 
@@ -109,7 +109,7 @@ def check_train_item(trainer_config: BaseTrainerConfig[Any], data_container: Dat
     wanted = trainer_item_keys(trainer_config)
     if not wanted:
         return 0
-    readers = {TRAIN: ""} if _trains(trainer_config) else {}
+    readers = {TRAIN: ""} if trains(trainer_config) else {}
     for name, callback in evaluated_datasets(trainer_config).items():
         readers[name] = f", which {callback} evaluates,"
     checked = 0

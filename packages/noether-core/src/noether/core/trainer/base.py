@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -43,6 +43,17 @@ if TYPE_CHECKING:
     from noether.config import BaseTrainerConfig
     from noether.core.runs import PathProvider
     from noether.core.trackers.base import TrackerBase
+
+
+def says_what_train_step_passes(trainer_class: type) -> bool:
+    """Whether the class's `forward_keys` is defined where its `train_step` is, or in a
+    subclass of that class (one that overrides `train_step` alone says nothing of it)."""
+    mro = trainer_class.__mro__
+
+    def owner(name: str) -> int:
+        return next(index for index, klass in enumerate(mro) if name in vars(klass))
+
+    return owner("forward_keys") <= owner("train_step")
 
 
 class BaseTrainer(abc.ABC):
@@ -321,6 +332,19 @@ class BaseTrainer(abc.ABC):
             "forward_properties": list(config.forward_properties),
             "target_properties": list(config.target_properties),
         }
+
+    @classmethod
+    def forward_keys(
+        cls, config: BaseTrainerConfig[Any], item_keys: Sequence[str]
+    ) -> list[str] | None:
+        """The keys that `train_step` passes to the model's forward by name, of an item with
+        `item_keys`: `noether-train` checks the forward's signature for them before the first
+        update. None, so nothing is checked, for a trainer with its own `train_step` (one
+        that overrides this method too says what its `train_step` passes)."""
+        if not says_what_train_step_passes(cls):
+            return None
+        splitter = BatchSplitter(config.forward_properties, config.target_properties)
+        return splitter.forward_keys(item_keys)
 
     def train_step(self, batch: dict[str, Tensor], model: torch.nn.Module) -> TrainerResult:
         """`model(**forward inputs)`, then `loss_compute(output, targets)` -> TrainerResult."""

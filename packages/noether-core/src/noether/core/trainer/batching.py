@@ -4,7 +4,7 @@ and targets."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from noether.config.batching import MicroBatchPlan, split_batch
@@ -99,6 +99,12 @@ class BatchSplitter:
                     self.forward_properties,
                     self.target_properties,
                 )
+
+    def forward_keys(self, keys: Iterable[str]) -> list[str]:
+        """The keys that `split` passes to the model, of a batch with `keys`."""
+        if self.forward_properties:
+            return list(self.forward_properties)
+        return [key for key in keys if key not in self.target_properties]
 
     def split(self, batch: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(forward inputs, targets) of one batch."""

@@ -8,7 +8,7 @@ under `<field>_unweighted`, and the weighted sum as `total`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -106,6 +106,16 @@ class WeightedLossTrainer(BaseTrainer):
                 {f"field_weights.{field}": [target_key(field)] for field in config.field_weights}
             )
         return keys
+
+    @classmethod
+    def forward_keys(
+        cls, config: BaseTrainerConfig[Any], item_keys: Sequence[str]
+    ) -> list[str] | None:
+        """As `BaseTrainer.forward_keys`: every key but the targets of `field_weights` without
+        forward_properties."""
+        if isinstance(config, WeightedLossTrainerConfig):
+            config = _with_target_properties(config)
+        return super().forward_keys(config, item_keys)
 
     def loss_compute(self, forward_output: Any, targets: dict[str, Tensor]) -> LossResult:
         """Weighted loss of each field, keyed by field (their sum is the total loss)."""
