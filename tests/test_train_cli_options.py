@@ -196,9 +196,12 @@ def test_dry_run_prints_the_plan_and_writes_nothing(project: Path, tmp_path: Pat
         str(project / "experiment.yaml"),
         "model.is_frozen=true",
         "trainer.precision=fp16",  # on cpu: bfloat16, saying why
+        "trainer.max_epochs=null",
+        "trainer.max_updates=9",
     )
     frozen_report = dry_run_lines(frozen.stdout)
     assert frozen_report["parameters"] == "0 trainable, 5 frozen"
+    assert frozen_report["total updates"] == "9 (2 epochs and 1 update)"  # not "3 epochs"
     assert frozen_report["precision"].startswith("bfloat16 (asked for fp16: bfloat16 keeps")
 
 

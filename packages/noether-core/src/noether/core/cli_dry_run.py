@@ -93,7 +93,7 @@ class DryRunReport:
             f"  per-rank micro-batches: {'+'.join(map(str, self.plan.sizes))}",
             f"  accumulation steps: {self.plan.accumulation_steps}",
             f"  updates per epoch: {self.updates_per_epoch}",
-            f"  total updates: {counter.total_updates} ({counter.total_epochs} epochs)",
+            f"  total updates: {counter.total_updates} ({_in_epochs(counter)})",
         ]
         for label, plan in (("resume", self.resume), ("initializer", self.initializer)):
             if plan is not None:
@@ -148,6 +148,13 @@ def _size(dataset: Any) -> int | None:
         return len(dataset)
     except TypeError:
         return None
+
+
+def _in_epochs(counter: UpdateCounter) -> str:
+    """The run's length in whole epochs and the updates of a last, partial one."""
+    epochs, updates = divmod(counter.total_updates, counter.updates_per_epoch)
+    whole = f"{epochs} epoch{'' if epochs == 1 else 's'}"
+    return f"{whole} and {updates} update{'' if updates == 1 else 's'}" if updates else whole
 
 
 def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
