@@ -10,6 +10,8 @@ import pytest
 
 from noether.config import ConfigError, ExperimentConfig, load_config
 from noether.config.loader import load_raw
+from noether.config.loader.limits import Budget, LoaderLimits
+from noether.config.loader.yaml_io import parse_yaml
 
 Project = Callable[..., Path]
 
@@ -310,6 +312,23 @@ def test_duplicate_keys_are_reported(project: Project, valid_yaml: str) -> None:
         f"{folder / 'exp.yaml'}:20: seed: duplicate key (first written at line 2); "
         "the last one wins"
     )
+
+
+def test_a_key_written_beside_a_merge_key_replaces_the_merged_one() -> None:
+    """YAML's own rule for `<<: *anchor`; it was reported as a duplicate key."""
+    text = (
+        "a: &base {x: 1, y: 2}\n"
+        "b:\n  <<: *base\n  y: 3\n"
+        "c: {<<: [{y: 4, z: 5}, *base], z: 6}\n"  # the first merged mapping wins, then c's own
+        "d: {<<: *base, y: 7, y: 8}\n"
+    )
+    tree, issues = parse_yaml(text, "exp.yaml", Budget(LoaderLimits()))
+    assert tree["b"] == {"x": 1, "y": 3} and tree["b"].locs["y"].line == 4
+    assert tree["c"] == {"x": 1, "y": 4, "z": 6}
+    assert tree["d"] == {"x": 1, "y": 8}
+    assert [str(issue) for issue in issues] == [
+        "exp.yaml:6: d.y: duplicate key (first written at line 6); the last one wins"
+    ]
 
 
 def test_unsafe_tags_are_rejected(project: Project) -> None:

@@ -47,10 +47,18 @@ def _line(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(loader: LineLoader, node: yaml.MappingNode) -> Iterator[LDict]:
     data = LDict(loc=Loc(loader.file, _line(node)))
     yield data
-    loader.flatten_mapping(node)  # `<<: *anchor` merge keys
+    # `<<: *anchor` merge keys: flattening puts the merged pairs first, so a key written in
+    # this mapping replaces a merged one (as YAML says); only a key written twice here is a
+    # duplicate
+    own = {id(key_node) for key_node, _ in node.value if key_node.tag != MERGE_TAG}
+    loader.flatten_mapping(node)
+    written: set[Any] = set()
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         try:
@@ -58,10 +66,12 @@ def _construct_mapping(loader: LineLoader, node: yaml.MappingNode) -> Iterator[L
         except TypeError:
             loader.pending.append((data, "<key>", _line(key_node), "a key must be a plain value"))
             continue
-        if key in data.locs:
-            first = data.locs[key].line
-            message = f"duplicate key (first written at line {first}); the last one wins"
-            loader.pending.append((data, key, _line(key_node), message))
+        if id(key_node) in own:
+            if key in written:
+                first = data.locs[key].line
+                message = f"duplicate key (first written at line {first}); the last one wins"
+                loader.pending.append((data, key, _line(key_node), message))
+            written.add(key)
         data[key] = loader.construct_object(value_node, deep=True)
         data.locs[key] = Loc(loader.file, _line(key_node))
 
