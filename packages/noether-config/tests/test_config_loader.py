@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,11 +34,16 @@ def test_valid_file_builds_typed_config(project: Project, valid_yaml: str) -> No
     assert config.datasets["train"].num_samples == 16  # type: ignore[attr-defined]
 
 
-def test_config_folder_is_put_first_on_sys_path(project: Project, valid_yaml: str) -> None:
+def test_config_folder_is_put_on_sys_path_after_the_standard_library(
+    project: Project, valid_yaml: str
+) -> None:
     folder = project(**{"exp.yaml": valid_yaml})
     assert str(folder) not in sys.path
     load_config(folder / "exp.yaml")
-    assert sys.path[0] == str(folder)
+    place = sys.path.index(str(folder))
+    stdlib = sysconfig.get_paths()["stdlib"]
+    assert sys.path.index(stdlib) < place
+    assert all("site-packages" not in entry for entry in sys.path[:place])
 
 
 def test_extends_merges_deeply_and_this_file_wins(project: Project, valid_yaml: str) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
+from noether.config.loader.local_modules import put_on_path
 from noether.core.runs import PathProvider, run_config_path
 from noether.core.text_files import replace_text
 
@@ -82,8 +82,7 @@ def add_config_dir_to_path(run_dir: Path) -> str | None:
     """
     found = find_config_dir(run_dir)
     if found is not None:
-        if str(found) not in sys.path:
-            sys.path.insert(0, str(found))
+        put_on_path(str(found))
         return None
     recorded = _run_info(run_dir).get("config_dir")
     if not isinstance(recorded, str):

@@ -17,7 +17,7 @@ from noether.config.loader.compose import compose
 from noether.config.loader.confine import default_root
 from noether.config.loader.interpolate import interpolate
 from noether.config.loader.limits import Budget, LoaderLimits
-from noether.config.loader.local_modules import config_folder, put_first_on_path
+from noether.config.loader.local_modules import config_folder, put_on_path
 from noether.config.loader.nodes import KeyPath, LDict, Loc, locate, plain
 from noether.config.loader.overrides import apply_overrides
 
@@ -88,9 +88,10 @@ def load_raw(
 
 
 def add_config_folder_to_path(path: str | os.PathLike[str]) -> None:
-    """Puts the config's folder first on sys.path so project-local schema modules import
-    (`local_modules.folder_modules` keeps those of several folders apart)."""
-    put_first_on_path(config_folder(path))
+    """Puts the config's folder on sys.path, after the standard library, so project-local
+    schema modules import (`local_modules.folder_modules` keeps those of several folders
+    apart)."""
+    put_on_path(config_folder(path))
 
 
 def load_config(

@@ -1,10 +1,14 @@
 """Project-local schema modules, kept apart between config folders.
 
-`load_config` puts a config's folder first on sys.path, so `kind: kinds:NetConfig` imports the
-`kinds.py` next to that config. When one process validates files of several folders (`noether-
-config validate a/ b/`, a pre-commit hook given every changed file), each folder's `kinds.py`
-must be its own: Python caches a module by name, so without this the second folder's configs
-were checked against the first folder's classes.
+`load_config` puts a config's folder on sys.path, so `kind: kinds:NetConfig` imports the
+`kinds.py` next to that config. It goes right after the standard library, ahead of installed
+packages: a `logging.py` or `json.py` beside a config must not replace Python's own modules
+(imported later by torch or by the CLI's output) for the rest of the process.
+
+When one process validates files of several folders (`noether-config validate a/ b/`, a
+pre-commit hook given every changed file), each folder's `kinds.py` must be its own: Python
+caches a module by name, so without this the second folder's configs were checked against
+the first folder's classes.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -42,8 +47,8 @@ def _found_in(name: str, folder: str) -> bool:
     return folder in places
 
 
-_PUT_FIRST: set[str] = set()
-"""Folders that `put_first_on_path` added to sys.path (not those that were there before)."""
+_PUT_ON_PATH: set[str] = set()
+"""Folders that `put_on_path` added to sys.path (not those that were there before)."""
 _LATEST: list[str] = []
 """The folder of the config loaded last (one item at most)."""
 
@@ -54,18 +59,39 @@ def latest_config_folder() -> str | None:
     return next((folder for folder in _LATEST if folder in sys.path), None)
 
 
-def put_first_on_path(folder: str) -> None:
-    """Puts a config's folder first on sys.path: a folder of an earlier config comes first
-    again, so that its modules win over those of the same names in later folders; a folder
-    that was on sys.path before keeps its place."""
+def put_on_path(folder: str) -> None:
+    """Puts a config's folder on sys.path after the standard library (see the module): a
+    folder of an earlier config comes first again, so that its modules win over those of the
+    same names in later folders; a folder that was on sys.path before keeps its place."""
     _LATEST[:] = [folder]
-    if folder in _PUT_FIRST and sys.path[:1] != [folder]:
+    if folder in _PUT_ON_PATH:
+        before = sys.path.index(folder) if folder in sys.path else None
         while folder in sys.path:
             sys.path.remove(folder)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-        _PUT_FIRST.add(folder)
+        place = _after_standard_library()
+        sys.path.insert(place, folder)
+        if before != place:
+            importlib.invalidate_caches()
+    elif folder not in sys.path:
+        sys.path.insert(_after_standard_library(), folder)
+        _PUT_ON_PATH.add(folder)
         importlib.invalidate_caches()
+
+
+def _after_standard_library() -> int:
+    """The index in sys.path after its last entry of the standard library (its folders and
+    zip file); 0 where none is found (an embedded interpreter)."""
+    # the base interpreter's: a virtual environment's platstdlib holds its site-packages
+    paths = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
+    folders = {os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib")}
+    zip_folders = {os.path.dirname(folder) for folder in folders}
+    place = 0
+    for index, entry in enumerate(sys.path):
+        real = os.path.realpath(entry or os.curdir)
+        inside = any(real == folder or real.startswith(folder + os.sep) for folder in folders)
+        if inside or (real.endswith(".zip") and os.path.dirname(real) in zip_folders):
+            place = index + 1
+    return place
 
 
 @contextmanager
