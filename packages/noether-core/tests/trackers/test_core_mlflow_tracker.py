@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +58,45 @@ def run_id_of(provider: PathProvider) -> str:
 
 def history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
     return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+START_WITH_THE_DEFAULT_STORE = """
+import sys
+from pathlib import Path
+from noether.config.schemas.tracker import MlflowTrackerConfig
+from noether.core.runs import PathProvider
+from noether.core.trackers.mlflow import MlflowTracker
+
+provider = PathProvider(Path(sys.argv[1]), "exp", sys.argv[2], reuse_existing=True)
+MlflowTracker(MlflowTrackerConfig()).start(provider, {"name": "exp"})
+"""
+
+
+def test_a_start_killed_while_mlflow_creates_its_store_leaves_none_that_fails_the_next(
+    tmp_path: Path,
+) -> None:
+    """MLflow creates its tables in many steps, seconds in all: a store that kill -9 (or a
+    signal) stopped half-way failed every later start with `table ... already exists`."""
+    provider = PathProvider(tmp_path, "exp")
+    command = [sys.executable, "-c", START_WITH_THE_DEFAULT_STORE, str(tmp_path), provider.run_id]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(provider.run_dir.glob("mlflow.db*")):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(random.uniform(0.0, 0.5))  # while the tables are created
+    process.kill()
+    process.communicate()
+
+    resumed = PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True)
+    tracker = MlflowTracker(MlflowTrackerConfig())
+    tracker.start(resumed, CONFIG, resumed_at=0)
+    tracker.log({"loss": 0.5}, update=1, epoch=0, sample=8)
+    tracker.close()
+    client = MlflowClient(f"sqlite:///{(provider.run_dir / 'mlflow.db').as_posix()}")
+    assert history(client, run_id_of(provider), "loss") == [(1, 0.5)]
+    assert sorted(path.name for path in provider.run_dir.glob("mlflow.db*")) == ["mlflow.db"]
 
 
 def test_params_are_the_config_flattened_to_dotted_keys() -> None:

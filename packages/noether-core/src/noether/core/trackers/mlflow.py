@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import ssl
 import time
 import urllib.error
@@ -36,6 +37,9 @@ from noether.core.trackers.base import TrackerBase
 logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'noether-core[mlflow]'"
+
+STORE_FILE = "mlflow.db"
+"""In the run folder: the SQLite store, where no tracking URI is set."""
 
 RUN_FILE = "mlflow_run.json"
 """In the run folder: the MLflow run of this run folder and the last update sent to it."""
@@ -99,6 +103,10 @@ def _check_server_answers(uri: str) -> None:
         ) from None
 
 
+def _sqlite_uri(path: Path) -> str:
+    return f"sqlite:///{path.as_posix()}"
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -145,9 +153,11 @@ class MlflowTracker(TrackerBase):
         configured_uri = self.config.tracking_uri
         if configured_uri is None and self._mlflow.is_tracking_uri_set():
             configured_uri = self._mlflow.get_tracking_uri()
-        uri = configured_uri or f"sqlite:///{(run_dir / 'mlflow.db').as_posix()}"
+        uri = configured_uri or _sqlite_uri(run_dir / STORE_FILE)
         _check_server_answers(uri)
         try:
+            if configured_uri is None:
+                self._create_store(run_dir / STORE_FILE)
             self._client = self._mlflow.tracking.MlflowClient(tracking_uri=uri)
             existing_params = self._open_run(path_provider, config, configured_uri)
             self._log_params(flatten_params(config), existing_params)
@@ -167,6 +177,21 @@ class MlflowTracker(TrackerBase):
         except self._mlflow.exceptions.MlflowException as exc:
             raise BuildError(f"tracker mlflow ({uri}): {exc}") from exc
         self._last_flush = time.monotonic()
+
+    def _create_store(self, store: Path) -> None:
+        """Creates the run folder's SQLite store whole, unless it exists: MLflow builds its
+        tables in many steps (seconds), and a store that a signal or kill -9 stopped half-way
+        failed every later resume ('table ... already exists'). It is built under another
+        name, which a later start discards, and renamed when complete."""
+        if store.exists():
+            return
+        partial = store.with_name(store.name + ".partial")
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            partial.with_name(partial.name + suffix).unlink(missing_ok=True)
+        self._mlflow.tracking.MlflowClient(tracking_uri=_sqlite_uri(partial)).search_experiments(
+            max_results=1
+        )
+        os.replace(partial, store)
 
     def _open_run(
         self, path_provider: PathProvider, config: dict[str, Any], configured_uri: str | None
