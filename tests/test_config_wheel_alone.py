@@ -126,6 +126,24 @@ def test_wheel_alone_pulls_no_torch_and_validates(wheel: Path, tmp_path: Path) -
     listed = {line.split()[0]: line.split()[1:3] for line in losses.stdout.splitlines()[1:]}
     assert listed == {name: ["noether-trainers", "NOT"] for name in BUILTIN_LOSSES}
 
+    # a plug-in that publishes a built-in name: noether-train, beside noether-trainers,
+    # refuses it; validate passed it here, where noether-trainers is not installed
+    (site,) = venv.glob("lib/python*/site-packages")
+    info = site / "huber_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: huber-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[noether.losses]\nhuber = huber_plugin:huber\n")
+    clash = noether_config(venv, project, "validate", "experiment.yaml")
+    assert clash.returncode == 1, clash.stdout + clash.stderr
+    assert (
+        "experiment.yaml:12: trainer.loss_fn: loss 'huber' is a built-in loss of "
+        "noether-trainers, and huber-plugin publishes it too (huber_plugin:huber"
+    ) in clash.stdout, clash.stdout
+    listed_both = noether_config(venv, project, "kinds", "losses").stdout.splitlines()
+    huber = [line.split() for line in listed_both if line.split()[:1] == ["huber"]]
+    assert sorted(row[1] for row in huber) == ["huber-plugin", "noether-trainers"]
+    assert all("[error: duplicate short name:" in " ".join(row) for row in huber)
+
 
 def floors(wheel: Path) -> list[str]:
     """`name==X` for each requirement `name>=X` of the wheel (its declared lower bounds)."""

@@ -9,7 +9,13 @@ import json
 from typing import Any
 
 from noether.config.entry_points import ENTRY_POINT_GROUPS, KindEntry, group_entries
-from noether.config.losses import BUILTIN_LOSSES, LOSS_ENTRY_POINT_GROUP
+from noether.config.losses import (
+    BUILTIN_LOSSES,
+    BUILTIN_LOSSES_DISTRIBUTION,
+    LOSS_ENTRY_POINT_GROUP,
+)
+
+DUPLICATE_NAME = "duplicate short name: registered by more than one distribution"
 
 
 class CatalogUsageError(Exception):
@@ -116,28 +122,37 @@ def kinds(group: str | None) -> list[dict[str, Any]]:
         for entry in entries:
             row = _describe(entry)
             if names.count(entry.name) > 1:
-                row["error"] = "duplicate short name: registered by more than one distribution"
+                row["error"] = DUPLICATE_NAME
             rows.append(row)
         if ENTRY_POINT_GROUPS[short] == LOSS_ENTRY_POINT_GROUP:
-            rows.extend(_unpublished_builtin_losses(names))
+            rows.extend(_unpublished_builtin_losses(entries, rows))
     return rows
 
 
-def _unpublished_builtin_losses(published: list[str]) -> list[dict[str, Any]]:
+def _unpublished_builtin_losses(
+    entries: tuple[KindEntry, ...], rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The built-in losses that `validate` knows where noether-trainers, which publishes
-    them, is not installed (noether-config alone, in CI)."""
-    return [
-        {
+    them, is not installed (noether-config alone, in CI); a name that another distribution
+    publishes is marked a duplicate in both rows, as where noether-trainers is installed."""
+    ours = {entry.name for entry in entries if entry.distribution == BUILTIN_LOSSES_DISTRIBUTION}
+    added = []
+    for name in BUILTIN_LOSSES:
+        if name in ours:
+            continue
+        row: dict[str, Any] = {
             "group": LOSS_ENTRY_POINT_GROUP,
             "kind": name,
-            "distribution": "noether-trainers",
+            "distribution": BUILTIN_LOSSES_DISTRIBUTION,
             "schema": None,
             "target": None,
             "installed": False,
         }
-        for name in BUILTIN_LOSSES
-        if name not in published
-    ]
+        for other in rows:
+            if other["group"] == LOSS_ENTRY_POINT_GROUP and other["kind"] == name:
+                other["error"] = row["error"] = DUPLICATE_NAME
+        added.append(row)
+    return added
 
 
 def render_kinds(rows: list[dict[str, Any]], output: str) -> str:

@@ -23,6 +23,7 @@ UNWEIGHTED_SUFFIX = "_unweighted"
 
 BUILTIN_LOSSES = ("mse", "l1", "smooth_l1", "huber", "rel_l2")
 """Names of the losses that noether-trainers publishes under `noether.losses`."""
+BUILTIN_LOSSES_DISTRIBUTION = "noether-trainers"
 
 
 def known_losses() -> list[str]:
@@ -36,12 +37,26 @@ def known_losses() -> list[str]:
 
 
 def duplicate_loss_message(name: str) -> str | None:
-    """Why `name` is ambiguous (two distributions publish it, both named), or None."""
+    """Why `name` is ambiguous (two distributions publish it, both named), or None.
+
+    A built-in name that another distribution publishes is ambiguous also where
+    noether-trainers is not installed (`validate` in CI): the training environment, which
+    has it, refuses the name.
+    """
     try:
-        find_kind(LOSS_ENTRY_POINT_GROUP, name)
+        entry = find_kind(LOSS_ENTRY_POINT_GROUP, name)
     except DuplicateKindError as error:
         return str(error)
-    return None
+    if entry is None or name not in BUILTIN_LOSSES:
+        return None
+    if entry.distribution == BUILTIN_LOSSES_DISTRIBUTION:
+        return None
+    return (
+        f"loss {name!r} is a built-in loss of {BUILTIN_LOSSES_DISTRIBUTION}, and "
+        f"{entry.distribution} publishes it too ({entry.value}, entry-point group "
+        f"{LOSS_ENTRY_POINT_GROUP!r}): noether-train refuses the name where both are "
+        f"installed; rename it in {entry.distribution}"
+    )
 
 
 def unknown_loss_message(name: str) -> str:
