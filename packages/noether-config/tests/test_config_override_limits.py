@@ -75,7 +75,7 @@ def test_ordinary_overrides_with_anchors_still_apply(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(
             tmp_path / "exp.yaml",
-            overrides=["vars={a: &x [1, 2], b: *x}", "seed=" + "9" * 18, "name=y"],
+            overrides=["vars={a: &x [1, 2], b: *x}", "seed=" + "9" * 9, "name=y"],
         )
     assert [issue.key for issue in caught.value.issues] == ["model", "trainer"], caught.value
 

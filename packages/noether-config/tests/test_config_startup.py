@@ -114,7 +114,7 @@ FIELD_DOCS_AFTER_VALIDATE = (
     "from noether.config.cli import main\n"
     "try:\n    main()\nexcept SystemExit:\n    pass\n"
     "from noether.config.schemas import ExperimentConfig\n"
-    "print(ExperimentConfig.model_fields['seed'].description)\n"
+    "print(str(ExperimentConfig.model_fields['seed'].description).splitlines()[0])\n"
 )
 
 

@@ -48,8 +48,10 @@ class ExperimentConfig(RefusesBoolForNumber):
     """Experiment name; runs go to `<output_path>/<name>/<run_id>`."""
     output_path: str = "runs"
     """Folder that holds all experiments' run folders (relative to the working directory)."""
-    seed: int = Field(default=0, ge=-(2**63), le=2**63 - 1)
-    """Seed of Python, NumPy and torch RNGs (offset per rank and data worker), 64-bit signed."""
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    """Seed of Python, NumPy and torch RNGs (offset per rank and data worker), 0 to 2**32 - 1:
+    torch's CPU generator and NumPy keep 32 bits of a seed, so seeds that differ only above
+    them (0 and 2**32, -1 and 2**32 - 1) would give the same run."""
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
     """auto (CUDA when available), cpu, cuda or cuda:N."""
     num_workers: int = Field(default=0, ge=0)
