@@ -283,6 +283,7 @@ def build_experiment(
     resumed_at: int | None = None,
     tracker: TrackerBase | None = None,
     before_tracker_start: Callable[[Any], None] | None = None,
+    tracked_config: ExperimentConfig | None = None,
 ) -> Experiment:
     """Seeds, resolves the device and builds datasets, model, tracker and trainer.
 
@@ -297,6 +298,8 @@ def build_experiment(
             checkpoint to start from is read, before the tracker starts (which may read the
             run's config.yaml): a resume writes the run's files there, so one that fails
             earlier changes none.
+        tracked_config: the config the tracker records (`config` when None): a `--resume`
+            builds with an initializer that the run's own config, its config.yaml, has not.
 
     Raises:
         BuildError: bad device or a model that is not a ModelBase.
@@ -332,7 +335,8 @@ def build_experiment(
         initializer.prepare(model)
     if before_tracker_start is not None:
         before_tracker_start(trainer)
-    tracker.start(path_provider, config.model_dump(mode="json"), resumed_at=resumed_at)
+    tracked = config if tracked_config is None else tracked_config
+    tracker.start(path_provider, tracked.model_dump(mode="json"), resumed_at=resumed_at)
     logger.info(
         "built %s: model %s, datasets %s, device %s",
         path_provider.run_dir,

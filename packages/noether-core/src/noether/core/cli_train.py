@@ -309,6 +309,7 @@ def train_in_folder(
                         record_resumed_config, resume, recorded, config_file, path_provider
                     )
                 ),
+                tracked_config=recorded,
             )
         except (Exception, SystemExit) as exc:  # a user's dataset or model raised (or exited)
             if isinstance(exc, ConfigKeyError):
