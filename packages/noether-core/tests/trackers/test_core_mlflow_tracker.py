@@ -142,7 +142,7 @@ def test_metrics_by_update_params_artifact_and_summary_read_back(
 
 
 def test_a_resumed_run_continues_the_same_mlflow_run_without_duplicated_steps(
-    store: str, tmp_path: Path
+    store: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     provider = PathProvider(tmp_path, "exp")
     first = started(store, provider)
@@ -152,6 +152,12 @@ def test_a_resumed_run_continues_the_same_mlflow_run_without_duplicated_steps(
     run_id = run_id_of(provider)
 
     resumed = started(store, PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True), 4)
+    # kept, said once (a resume from an earlier checkpoint, or with another lr, has others)
+    assert (
+        f"mlflow: run {run_id} holds rows up to update 6, which the interrupted run sent after "
+        "this resume's checkpoint (update 4): MLflow cannot delete them, so they stay and this "
+        "run's rows up to update 6 are not sent"
+    ) in caplog.text
     for update in range(5, 9):
         resumed.log({"loss": 1.0 / update}, update=update, epoch=0, sample=update * 8)
     resumed.close()

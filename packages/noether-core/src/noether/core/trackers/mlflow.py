@@ -214,6 +214,18 @@ class MlflowTracker(TrackerBase):
                 )
                 self._client.update_run(self._run_id, status="RUNNING")
                 logger.info("mlflow: continuing run %s", self._run_id)
+                if self._skip_up_to > self.start_update:
+                    logger.warning(
+                        "mlflow: run %s holds rows up to update %d, which the interrupted run "
+                        "sent after this resume's checkpoint (update %d): MLflow cannot "
+                        "delete them, so they stay and this run's rows up to update %d are not "
+                        "sent (the same values unless the config or the checkpoint changed; "
+                        "metrics.jsonl and TensorBoard hold this run's)",
+                        self._run_id,
+                        self._skip_up_to,
+                        self.start_update,
+                        self._skip_up_to,
+                    )
                 return dict(run.data.params)
         name = self.config.experiment_name or str(config.get("name") or path_provider.name)
         artifacts = None if configured_uri else (self._run_file.parent / "mlartifacts").as_uri()
