@@ -134,6 +134,14 @@ def test_missing_kind_and_non_mapping_are_errors() -> None:
     assert errors["model"] == "expected a mapping with a `kind` key for ModelConfig, got list"
 
 
+@pytest.mark.parametrize(("kind", "got"), [(3, "an int"), (["jsonl"], "a list"), (True, "a bool")])
+def test_a_kind_that_is_no_string_is_named_as_such_not_as_missing(kind: object, got: str) -> None:
+    errors = errors_of(experiment(tracker={"kind": kind}))
+    assert errors["tracker.kind"].startswith(
+        f"`kind` is a name, not {got}; known kinds for TrackerConfig: jsonl"
+    ), errors
+
+
 def test_a_kind_given_alone_as_a_string_says_how_to_write_it() -> None:
     errors = errors_of(experiment(tracker="jsonl"))
     assert errors["tracker"] == (

@@ -129,11 +129,18 @@ class Discriminated:
         kind = value.get("kind")
         if not isinstance(kind, str) or not kind:
             known = listed_kinds(known_kinds(self.root), self.root.entry_point_group)
+            if kind is None or kind == "":
+                raise self._kind_error(
+                    "missing_kind",
+                    "missing `kind` for {root}; known kinds: {known}",
+                    {"root": self.root.__name__, "known": known},
+                    value if kind is None else kind,
+                )
             raise self._kind_error(
-                "missing_kind",
-                "missing `kind` for {root}; known kinds: {known}",
-                {"root": self.root.__name__, "known": known},
-                value if kind is None else kind,
+                "kind_type",
+                "`kind` is a name, not {got}; known kinds for {root}: {known}",
+                {"root": self.root.__name__, "known": known, "got": _article(kind)},
+                kind,
             )
         try:
             cls = resolve_kind(self.root, kind)
@@ -164,6 +171,12 @@ class Discriminated:
         generator = getattr(handler, "generate_json_schema", None)
         generate = generator.generate_inner if generator is not None else handler
         return kind_dispatch(self.root, lambda cls: generate(cls.__pydantic_core_schema__))
+
+
+def _article(value: Any) -> str:
+    """The value's type with its article ("an int", "a list")."""
+    name = type(value).__name__
+    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
 
 
 def _dump_model(model: BaseModel) -> Any:
