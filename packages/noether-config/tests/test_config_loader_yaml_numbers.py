@@ -64,3 +64,15 @@ def test_validate_reports_the_number_with_exit_1(project: Project, valid_yaml: s
     result = CliRunner().invoke(app, ["validate", str(folder / "exp.yaml")])
     assert result.exit_code == 1
     assert f"{folder / 'exp.yaml'}:2: seed: 0755 is 493 in YAML 1.1" in result.output
+
+
+@pytest.mark.parametrize(("written", "read"), [("1e1", 10), ("1.0e+1", 10), ("10.0", 10)])
+def test_a_float_only_yaml_1_2_reads_as_a_number_is_a_number_in_files_and_overrides(
+    project: Project, valid_yaml: str, written: str, read: int
+) -> None:
+    """YAML 1.1 reads `1e1` (no dot, no signed exponent) as text: an integer field refused it
+    ('unable to parse string as an integer'), where editors read 10."""
+    folder = project(**{"exp.yaml": valid_yaml.replace("width: 8", f"width: {written}")})
+    assert load_config(folder / "exp.yaml").model.width == read  # type: ignore[attr-defined]
+    overridden = load_config(folder / "exp.yaml", (f"trainer.max_epochs={written}",))
+    assert overridden.trainer.max_epochs == read

@@ -15,7 +15,7 @@ from yaml.composer import Composer
 
 from noether.config.loader.limits import Budget
 from noether.config.loader.nodes import KeyPath
-from noether.config.loader.yaml_numbers import differing_number
+from noether.config.loader.yaml_numbers import differing_number, with_yaml12_floats
 
 MAX_NUMBER_CHARS = 100
 """Longer integers stay text: `int()` of thousands of digits is refused by Python, and base-60
@@ -48,6 +48,8 @@ class ExpansionGuard(Composer):
     differing_numbers: list[YamlRefusedError]
     """Plain numbers that YAML 1.1 and 1.2 read differently, each with where: not fatal to
     the parse, so that one read reports them all."""
+    yaml_implicit_resolvers = with_yaml12_floats(yaml.resolver.Resolver.yaml_implicit_resolvers)
+    """PyYAML's, reading YAML 1.2's floats too (`yaml_numbers`), in every loader of configs."""
 
     def guard(self, budget: Budget, base_depth: int) -> None:
         """Charges this document to `budget`; it starts `base_depth` levels deep (an include)."""

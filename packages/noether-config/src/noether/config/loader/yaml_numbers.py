@@ -3,11 +3,15 @@
 The loader is PyYAML's, which follows YAML 1.1; editors, yaml-language-server and the JSON
 schema follow YAML 1.2. Where the two give other values, the file would mean one thing in the
 editor and another in the run, so such a number is refused with how to write it instead.
+Floats that only YAML 1.2 reads as numbers (`1e6`, `1e-3`: YAML 1.1 wants a dot and a signed
+exponent) are read as numbers (`YAML12_FLOAT`): as text, `max_samples: 1e6` was refused as
+no integer while editors showed no error.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 INT_TAG = "tag:yaml.org,2002:int"
 FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -40,3 +44,19 @@ def differing_number(value: str, tag: str) -> str | None:
             f"1.2 (editors): write the number it stands for, or quote it ('{value}') for text"
         )
     return None
+
+
+YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+"""YAML 1.2's float (core schema); tried after YAML 1.1's int and float forms, so it reads the
+forms that YAML 1.1 leaves text (`1e6`, `2.5e3`, `.5E-2`)."""
+
+
+def with_yaml12_floats(
+    resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]],
+) -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    """PyYAML's implicit resolvers (by first character) with `YAML12_FLOAT` after the others."""
+    extended = {first: list(found) for first, found in resolvers.items()}
+    pattern = re.compile(f"^(?:{YAML12_FLOAT.pattern})$")
+    for first in "-+.0123456789":
+        extended.setdefault(first, []).append((FLOAT_TAG, pattern))
+    return extended
