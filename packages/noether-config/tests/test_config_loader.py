@@ -195,6 +195,19 @@ def test_an_unclosed_reference_is_an_error_at_its_key(project: Project) -> None:
     assert not any("vars.note" in issue for issue in issues), issues
 
 
+@pytest.mark.parametrize(
+    ("flow", "key"), [("{every: ${vars.n}}", "seed"), ("[1, ${vars.n}]", "seed.1")]
+)
+def test_an_unquoted_reference_in_a_flow_collection_says_to_quote_it(
+    project: Project, flow: str, key: str
+) -> None:
+    """YAML reads its `{` as the start of a mapping: the parser's own message named no fix."""
+    folder = project(**{"exp.yaml": f"name: x\nvars: {{n: 3}}\nseed: {flow}\n"})
+    (issue,) = issues_of(folder / "exp.yaml")
+    assert issue.startswith(f"{folder / 'exp.yaml'}:3: {key}: invalid YAML: "), issue
+    assert issue.endswith("; quote a reference inside {...} or [...]: '${vars.n}'"), issue
+
+
 def test_overrides_parse_yaml_values_and_index_lists(project: Project, valid_yaml: str) -> None:
     text = valid_yaml + "  callbacks:\n    - {kind: checkpoint, every_n_epochs: 1}\n"
     text = text.replace("tracker: {kind: jsonl}\n", "") + "tracker: {kind: jsonl}\n"

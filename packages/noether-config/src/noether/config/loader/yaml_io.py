@@ -10,6 +10,7 @@ that libyaml rejects is parsed again by the pure-Python parser, whose error mess
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -205,6 +206,9 @@ def _container_paths(root: Any) -> dict[int, KeyPath]:
     return paths
 
 
+_REFERENCE = re.compile(r"\$\{[^{}]*\}")
+
+
 def _syntax_issue(error: yaml.MarkedYAMLError, text: str, file: str) -> ConfigIssue:
     """A syntax error at its line; one found at the end of the file (a bracket or quote left
     open) at the line that opened it, since the end lies past the last line, where neither an
@@ -218,6 +222,11 @@ def _syntax_issue(error: yaml.MarkedYAMLError, text: str, file: str) -> ConfigIs
         line = int(mark.line) + 1 if mark is not None else None
     parts = [_shorter(part) for part in (error.context, error.problem) if part]
     message = "invalid YAML: " + ("; ".join(parts) if parts else str(error).splitlines()[0])
+    written = text.splitlines()[line - 1] if line is not None and line <= lines else ""
+    reference = _REFERENCE.search(written)
+    if reference is not None and "flow" in (error.context or ""):
+        # `{` opens a mapping inside {...} and [...]: the reference must be a quoted string
+        message += f"; quote a reference inside {{...}} or [...]: '{reference.group()}'"
     path = _path_before_error(text)
     return ConfigIssue(file, line, dotted(path) or "<root>", message)
 
