@@ -8,7 +8,9 @@ trainer or tracker, so it works on a machine without the training data.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +30,13 @@ from noether.core.checkpoint.safe_files import load_file
 from noether.core.models import ModelBase
 from noether.core.runs import run_checkpoint_dir, run_config_path
 
+_POSITION_TAG = re.compile(r"E\d+_U(?P<update>\d+)_S\d+")
+"""The tag of a position in training (`noether.core.counters.position_tag`)."""
+DAMAGED = (
+    f"holds checkpoint files without a readable {folders.MANIFEST_FILE} (a copy cut short, or "
+    "damaged since)"
+)
+
 _MODEL_SCHEMA: TypeAdapter[ModelConfig] = TypeAdapter(
     Annotated[ModelConfig, Discriminated(ModelConfig)]
 )
@@ -45,8 +54,10 @@ def load_model(
         run_dir: the run folder (`<output_path>/<name>/<run_id>`, with `config.yaml` and
             `checkpoints/`), from any working directory, also after the project moved.
         checkpoint: a checkpoint tag, i.e. a folder of `checkpoints/` (`E20_U640_S20480`,
-            `best_loss.val.total`, `latest`, ...). None: the checkpoint furthest into
-            training that holds the weights asked for (the rule `--resume` follows).
+            `best_loss.val.total`, `latest`, ...). None: the checkpoint (or the EMA weights
+            written without one) furthest into training that holds the weights asked for
+            (the rule `--resume` follows, which also refuses to pass over a damaged
+            checkpoint).
         ema: load the EMA weights of this factor (`model_ema=<f>.pt`, written by the `ema`
             callback) instead of the trained weights.
         device: `cpu`, `cuda`, `cuda:N` or `auto`.
@@ -55,8 +66,11 @@ def load_model(
         CheckpointNotFoundError: no run folder, no such checkpoint (the message lists the
             existing ones), or a checkpoint without these weights (it names the checkpoints
             that hold them).
-        CheckpointError: the model cannot be rebuilt from the run's config, or the weights
-            file is refused or does not fit the model.
+        CheckpointError: the checkpoint asked for, or one that may lie further into training
+            than the newest weights found, is damaged; the model cannot be rebuilt from the
+            run's config; or the weights file is refused or does not fit the model.
+        ValueError: `ema` is no number.
+        BuildError: `device` names a device that is not here.
     """
     from noether.core.build import BuildError, build_model_from, resolve_device
     from noether.core.resume import stored_config
@@ -64,12 +78,18 @@ def load_model(
 
     target_device = resolve_device(str(device))  # a bad device fails before anything is read
     run = Path(run_dir).expanduser()
+    if not run.exists():
+        raise CheckpointNotFoundError(f"{run} does not exist")
     if not run_config_path(run).is_file():
+        inside = " (a checkpoint folder: pass its run folder and checkpoint=<its name>)"
         raise CheckpointNotFoundError(
             f"{run} is not a run folder: it has no {run_config_path(run).name}"
+            + (inside if (run / folders.MANIFEST_FILE).is_file() else "")
         )
-    filename = MODEL_FILE if ema is None else folders.ema_file(ema)
-    folder, info = _checkpoint_folder(run, checkpoint, filename, ema)
+    factor = None if ema is None else _ema_factor(ema)
+    filename = MODEL_FILE if factor is None else folders.ema_file(factor)
+    tag = None if checkpoint is None else checkpoint.rstrip("/")
+    folder, info = _checkpoint_folder(run, tag, filename, factor)
     note = add_config_dir_to_path(run)  # the user's model modules, next to the original config
     try:
         model_config = _MODEL_SCHEMA.validate_python(stored_config(run, info).get("model"))
@@ -101,23 +121,39 @@ def _reason(error: Exception) -> str:
     )
 
 
+def _ema_factor(ema: object) -> float:
+    """The EMA factor as a number (one read from a command line comes as text)."""
+    try:
+        return float(ema)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"ema is the factor of EMA weights, such as 0.999, not {ema!r}") from None
+
+
 def _checkpoint_folder(
     run: Path, tag: str | None, filename: str, ema: float | None
 ) -> tuple[Path, CheckpointInfo | None]:
-    """The folder of checkpoint `tag` (None: the newest) that holds `filename`, and its
-    manifest (None for a folder that holds only EMA weights, written at an update without a
-    checkpoint)."""
+    """The folder of checkpoint `tag` (None: the one furthest into training) that holds
+    `filename`, and its manifest (None for a folder that holds only EMA weights, written at an
+    update without a checkpoint)."""
     checkpoint_dir = run_checkpoint_dir(run)
     complete = folders.list_checkpoints(checkpoint_dir)
     holding = [info for info in complete if (info.path / filename).is_file()]
     what = "weights (model.pt)" if ema is None else f"EMA weights of factor {ema:g} ({filename})"
     if tag is None:
         newest = _newest(holding)
-        if newest is not None:
-            return newest.path, newest
-        ema_only = _ema_only_folders(checkpoint_dir, filename) if ema is not None else []
-        if ema_only:
+        complete_paths = {info.path for info in complete}
+        ema_only = [
+            folder
+            for folder in (_ema_only_folders(checkpoint_dir, filename) if ema is not None else [])
+            if folder not in complete_paths
+        ]
+        if ema_only and (newest is None or _position(ema_only[-1]) > newest.update):
+            _refuse_newer_damaged(run, checkpoint_dir, _position(ema_only[-1]))
             return ema_only[-1], None
+        if newest is not None:
+            _refuse_newer_damaged(run, checkpoint_dir, newest.update)
+            return newest.path, newest
+        _refuse_newer_damaged(run, checkpoint_dir, -1)
         listing = ", ".join(info.tag for info in complete) or "none"
         written = sorted({f for p in _folders(checkpoint_dir) for f in folders.ema_factors_in(p)})
         ema_note = (
@@ -131,6 +167,8 @@ def _checkpoint_folder(
         loose = checkpoint_dir / tag
         if ema is not None and Path(tag).name == tag and (loose / filename).is_file():
             return loose, None  # EMA weights written at an update without a checkpoint
+        if tag in folders.damaged(checkpoint_dir):
+            raise CheckpointError(f"checkpoint {tag!r} of {run} {DAMAGED}")
         listing = ", ".join(info.tag for info in complete) or "none"
         raise CheckpointNotFoundError(
             f"{run} has no complete checkpoint {tag!r} (complete checkpoints: {listing})"
@@ -168,9 +206,31 @@ def _folders(checkpoint_dir: Path) -> list[Path]:
 
 
 def _ema_only_folders(checkpoint_dir: Path, filename: str) -> list[Path]:
-    """Folders that hold EMA weights but no checkpoint, oldest first (by file time)."""
+    """Folders that hold `filename`, by `_position` (file times are a copy's order)."""
     found = [p for p in _folders(checkpoint_dir) if (p / filename).is_file()]
-    return sorted(found, key=lambda p: (p / filename).stat().st_mtime_ns)
+    return sorted(found, key=_position)
+
+
+def _position(folder: Path) -> float:
+    """The update of the weights in a folder without a manifest, by its name (`E2_U64_S2048`);
+    `latest` holds those of the EMA callback's last write, the newest; another name, none
+    known (-1)."""
+    if folder.name == LATEST_TAG:
+        return math.inf
+    match = _POSITION_TAG.fullmatch(folder.name)
+    return int(match.group("update")) if match else -1
+
+
+def _refuse_newer_damaged(run: Path, checkpoint_dir: Path, update: float) -> None:
+    """A damaged checkpoint folder that may lie past `update`, the newest weights found, is
+    not passed over for older weights (as `--resume` refuses it): the user decides."""
+    for tag in folders.damaged(checkpoint_dir):
+        if _position(checkpoint_dir / tag) == -1 or _position(checkpoint_dir / tag) > update:
+            raise CheckpointError(
+                f"{run}: checkpoints/{tag} {DAMAGED}, and loading the newest weights would "
+                "pass over it for older ones: restore or delete it, or name a checkpoint "
+                "(checkpoint=...)"
+            )
 
 
 __all__ = ["load_model"]
