@@ -3,6 +3,8 @@ fields narrowed to some kinds (`BaseTrainerConfig[MyCallbackConfig]`)."""
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from noether.config import (
 )
 from noether.config.discriminated import narrowed_classes
 from noether.config.entry_points import clear_cache
-from noether.config.registry import resolve_kind
+from noether.config.registry import module_findable, resolve_kind
 from noether.config.schemas import JsonlTrackerConfig
 from noether.config.schemas.callbacks import CheckpointCallbackConfig
 
@@ -386,3 +388,28 @@ def test_narrowed_classes_of_annotations() -> None:
     assert narrowed_classes(CallbackConfig, CallbackConfig) is None
     assert narrowed_classes(NarrowPlotConfig | CallbackConfig, CallbackConfig) is None
     assert narrowed_classes(Any, CallbackConfig) is None
+
+
+def test_a_module_that_only_a_meta_path_finder_knows_is_findable_without_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A setuptools editable install (flat layout) puts a finder on sys.meta_path, not its
+    folder on sys.path: its runtime modules were 'missing' and noether-train refused them."""
+    package = tmp_path / "elsewhere" / "editable_flat_pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise RuntimeError('a package __init__ ran')\n")
+    (package / "model.py").write_text("")
+
+    class EditableFinder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+            if name != "editable_flat_pkg":
+                return None
+            init = package / "__init__.py"
+            return importlib.util.spec_from_file_location(
+                name, init, submodule_search_locations=[str(package)]
+            )
+
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, EditableFinder()])
+    assert module_findable("editable_flat_pkg.model")
+    assert not module_findable("editable_flat_pkg.missing")
+    assert "editable_flat_pkg" not in sys.modules

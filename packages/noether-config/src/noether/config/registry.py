@@ -10,8 +10,6 @@ Start-up: this module and the schema modules evaluate annotations eagerly (no
 annotation again for every subclass; schemas that must name themselves quote that annotation.
 """
 
-import importlib
-import importlib.machinery
 import sys
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -43,6 +41,7 @@ from noether.config.kind_messages import (
 )
 from noether.config.similar_names import closest_first
 from noether.config.startup import field_docstrings
+from noether.config.static_lookup import find_module_spec
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
@@ -205,18 +204,9 @@ def inherit_descriptions(cls: type[BaseModel]) -> None:
 
 
 def module_findable(module: str) -> bool:
-    """Finds a module on sys.path segment by segment, executing no package `__init__`."""
-    if module in sys.modules:
-        return True
-    path: list[str] | None = None
-    name = ""
-    for part in module.split("."):
-        name = f"{name}.{part}" if name else part
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None:
-            return False
-        path = list(spec.submodule_search_locations or [])
-    return True
+    """Whether a module can be found, executing no package `__init__` (`find_module_spec`:
+    the top-level package through every finder, a setuptools editable install's included)."""
+    return module in sys.modules or find_module_spec(module) is not None
 
 
 def forget_kinds_defined_in(modules: Collection[str]) -> None:
