@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from noether.config.cli import app
+from noether.config.entry_points import clear_cache
 
 Project = Callable[..., Path]
 runner = CliRunner()
@@ -282,6 +283,30 @@ def test_kinds_lists_distribution_and_install_state() -> None:
     assert "noether.losses:" in output
     code, output = invoke("kinds", "gadgets")
     assert code == 2
+
+
+def test_kinds_lists_a_kind_published_in_a_group_noether_does_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """configs-and-kinds.md says `kinds` shows such a plug-in with the reason; it left it out."""
+    info = tmp_path / "acme_typo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-typo\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[noether.model]\nrod = acme_typo:RodConfig\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    clear_cache()
+    try:
+        code, output = invoke("kinds")
+        (row,) = [line for line in output.splitlines() if line.split()[:1] == ["rod"]]
+        assert "acme-typo" in row
+        assert row.endswith(
+            "[error: noether reads no kinds from the group 'noether.model' (did you mean "
+            "'noether.models'?)]"
+        ), row
+        assert code == 0 and "noether.model:" in output
+    finally:
+        monkeypatch.undo()
+        clear_cache()
 
 
 def test_kinds_does_not_import_implementations() -> None:

@@ -8,12 +8,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from noether.config.entry_points import ENTRY_POINT_GROUPS, KindEntry, group_entries
+from noether.config.entry_points import (
+    ENTRY_POINT_GROUPS,
+    KindEntry,
+    group_entries,
+    unread_noether_groups,
+)
 from noether.config.losses import (
     BUILTIN_LOSSES,
     BUILTIN_LOSSES_DISTRIBUTION,
     LOSS_ENTRY_POINT_GROUP,
 )
+from noether.config.similar_names import closest_first
 
 DUPLICATE_NAME = "duplicate short name: registered by more than one distribution"
 
@@ -126,6 +132,30 @@ def kinds(group: str | None) -> list[dict[str, Any]]:
             rows.append(row)
         if ENTRY_POINT_GROUPS[short] == LOSS_ENTRY_POINT_GROUP:
             rows.extend(_unpublished_builtin_losses(entries, rows))
+    if group is None:
+        rows.extend(_unread_group_rows())
+    return rows
+
+
+def _unread_group_rows() -> list[dict[str, Any]]:
+    """Kinds published in a `noether.*` group that noether does not read, with the groups it
+    reads closest first (a misspelt group is no error of any config until one names it)."""
+    rows = []
+    for group in unread_noether_groups():
+        closest = closest_first(group, list(ENTRY_POINT_GROUPS.values()), limit=1)
+        for entry in group_entries(group):
+            rows.append(
+                {
+                    "group": group,
+                    "kind": entry.name,
+                    "distribution": entry.distribution,
+                    "schema": entry.value,
+                    "target": None,
+                    "installed": False,
+                    "error": f"noether reads no kinds from the group {group!r} (did you mean "
+                    f"{closest[0]!r}?)",
+                }
+            )
     return rows
 
 

@@ -188,6 +188,13 @@ def _noether_groups() -> tuple[str, ...]:
     return tuple(sorted(g for g in _published().groups if g.startswith("noether.")))
 
 
+def unread_noether_groups() -> tuple[str, ...]:
+    """Published groups named `noether.*` that noether reads no kind from (a misspelt
+    `noether.model`)."""
+    read = set(ENTRY_POINT_GROUPS.values())
+    return tuple(group for group in _noether_groups() if group not in read)
+
+
 def clear_cache() -> None:
     """Forgets discovered entry points (after installing a package at run time)."""
     importlib.invalidate_caches()
