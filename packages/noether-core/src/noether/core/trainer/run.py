@@ -99,6 +99,8 @@ class TrainerRun:
                 elif not stop:
                     loop.run(data_iter, stop_request)
                     stopped_by = loop.stopped_by_signal
+                    if stopped_by is None:
+                        trainer.step_runner.check_trained(model)
                 dist_model.eval()
                 del data_iter
                 if not stop_request.hurry:

@@ -83,6 +83,10 @@ class TrainStep:
         """Set while a run checks its losses (stop_on_nan_loss)."""
         self._move_to_device = device.type != "cpu"
         self._backward_steps = 0
+        self._stepped = 0
+        """Updates of this run that backpropagated a loss (`check_trained`)."""
+        self._without_gradient = 0
+        """Updates of this run whose losses had no gradient, so the optimizer did not step."""
 
     @classmethod
     def for_config(
@@ -197,6 +201,27 @@ class TrainStep:
         loss.backward(retain_graph=retain_graph)  # type: ignore[no-untyped-call]
         self._backward_steps += 1
 
+    def check_trained(self, model: ModelBase) -> None:
+        """Raises when no update of this run had a gradient although the model has trainable
+        parameters: a loss computed under `torch.no_grad()`, detached or rebuilt from
+        `.item()` trained nothing, and the run ended with exit 0.
+
+        Raises:
+            TrainStepError: naming the updates and the trainable parameters.
+        """
+        if self._stepped or not self._without_gradient:
+            return
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if trainable == 0:
+            return
+        raise TrainStepError(
+            f"the loss of none of the {self._without_gradient} update(s) this run trained had "
+            f"a gradient, while the model has {trainable:,} trainable parameters, so the "
+            f"weights never changed: {self.trainer_name}.train_step's total_loss must be "
+            "computed from the model's output, not under torch.no_grad(), detached or rebuilt "
+            "from .item()"
+        )
+
     def _optimizer_step(self, model: ModelBase) -> None:
         """Optimizer step (unless nothing was backpropagated; undone on the device when
         skip_nan_loss skipped every micro-batch), schedule, zeroed gradients."""
@@ -208,8 +233,13 @@ class TrainStep:
                 model.optimizer_step(self.grad_scaler)
             else:
                 skip.optimizer_step(model, lambda: model.optimizer_step(self.grad_scaler))
+            self._stepped += 1
         else:
-            self.logger.warning("no loss of this update had a gradient: no optimizer step")
+            self._without_gradient += 1
+            if self._without_gradient == 1:  # once: a frozen model has none in any update
+                self.logger.warning(
+                    "no loss of this update had a gradient: no optimizer step (said once)"
+                )
         if self.skip_nonfinite is not None:
             self.skip_nonfinite.end_update()
         model.optimizer_schedule_step()
