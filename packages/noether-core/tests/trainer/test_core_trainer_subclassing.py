@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from noether.core.testing import MseTrainer, make_config, make_model, make_trainer
+from noether.core.testing.models import LinearModel, LinearModelConfig
 from noether.core.trainer.base import BaseTrainer
 from noether.core.trainer.types import TrainerResult
 
@@ -124,3 +127,33 @@ def test_seed_attributes_exist():
     assert trainer.total_training_updates == 24
     assert trainer.batch_keys == {"x", "y"}
     assert trainer.precision is torch.float32
+
+
+class SkipsModelBaseInit(LinearModel):
+    def __init__(self, model_config: LinearModelConfig) -> None:
+        torch.nn.Module.__init__(self)  # a user's slip: ModelBase.__init__ never runs
+        self.linear = torch.nn.Linear(4, 1)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            torch.nn.Sequential(torch.nn.Linear(4, 1)),
+            "the model is a torch.nn.modules.container.Sequential, not a "
+            "noether.core.models.ModelBase: subclass ModelBase",
+        ),
+        (
+            SkipsModelBaseInit(LinearModelConfig()),
+            "SkipsModelBaseInit.__init__ did not call super().__init__(model_config)",
+        ),
+    ],
+)
+def test_a_model_that_is_no_model_base_is_named_before_anything_runs(
+    model: torch.nn.Module, message: str
+) -> None:
+    """From Python, torch raised `AttributeError: ... has no attribute 'is_initialized'`."""
+    trainer = make_trainer(make_config(max_updates=2))
+    for run in (trainer.train, trainer.eval):
+        with pytest.raises(TypeError, match=re.escape(message)):
+            run(model)  # type: ignore[arg-type]

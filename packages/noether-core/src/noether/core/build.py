@@ -248,7 +248,8 @@ def build_model_from(model_config: ModelConfig) -> ModelBase:
     model is rebuilt from its run folder).
 
     Raises:
-        BuildError: the target built something that is not a ModelBase.
+        BuildError: the target built something that is not a ModelBase, or one whose
+            `__init__` skipped ModelBase's.
     """
     model = build_component(model_config)
     if not isinstance(model, ModelBase):
@@ -256,6 +257,10 @@ def build_model_from(model_config: ModelConfig) -> ModelBase:
             f"model: {model_config.target} built a {type(model).__name__}, which is not a "
             "noether.core.models.ModelBase subclass"
         )
+    try:
+        ModelBase.check_instance(model)
+    except TypeError as error:
+        raise BuildError(f"model: {model_config.target}: {error}") from None
     return model
 
 

@@ -35,6 +35,23 @@ class ModelBase(nn.Module):
         self.nograd_paramnames: list[str] = []
         self._update = 0
 
+    @classmethod
+    def check_instance(cls, model: object) -> None:
+        """Raises a TypeError naming what is wrong when `model` is no ModelBase, or one whose
+        `__init__` did not call `super().__init__(model_config)` (torch's AttributeError
+        about `is_initialized` named neither)."""
+        if not isinstance(model, ModelBase):
+            raise TypeError(
+                f"the model is a {type(model).__module__}.{type(model).__qualname__}, not a "
+                "noether.core.models.ModelBase: subclass ModelBase (its optimizer, schedule "
+                "and freezing come from the model config)"
+            )
+        if "is_initialized" not in vars(model):
+            raise TypeError(
+                f"{type(model).__qualname__}.__init__ did not call "
+                "super().__init__(model_config), which ModelBase needs first"
+            )
+
     @property
     def device(self) -> torch.device:
         """Device of the first parameter (or buffer); cpu for a model without tensors."""

@@ -415,12 +415,14 @@ class BaseTrainer(abc.ABC):
     def train(self, model: ModelBase) -> None:
         """Trains `model` until the stop criterion (or a callback's early stop); the run
         itself is a `TrainerRun` (`noether.core.trainer.run`)."""
+        ModelBase.check_instance(model)
         self._model = model
         self.callbacks = self.get_all_callbacks(model)
         self.stopped_by_signal = TrainerRun(self, model).train()
 
     def eval(self, model: ModelBase) -> None:
         """Evaluation only: every callback runs once on the model as it is (no update)."""
+        ModelBase.check_instance(model)
         self._model = model
         self.callbacks = self.get_all_callbacks(model)
         TrainerRun(self, model).evaluate()
