@@ -111,6 +111,22 @@ def test_downstream_config_validates_without_torch(installed, tmp_path):
         [str(BIN / "noether-config"), "validate", str(DOWNSTREAM / "config.yaml")], env, tmp_path
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    # the trainer's own loss_fn (a LossName) is checked as weighted_loss's: before, the run
+    # refused it only once built, with no file or line
+    typo = run(
+        [
+            str(BIN / "noether-config"),
+            "validate",
+            str(DOWNSTREAM / "config.yaml"),
+            "trainer.loss_fn=acme_log_cosj",
+        ],
+        env,
+        tmp_path,
+    )
+    assert typo.returncode == 1, typo.stdout + typo.stderr
+    assert (
+        "config.yaml:20: trainer.loss_fn: unknown loss 'acme_log_cosj'; known losses: acme_log_cosh"
+    ) in typo.stdout, typo.stdout
     done = run([sys.executable, "-c", "import torch"], env, tmp_path)
     assert "torch is blocked in this test" in done.stderr
 

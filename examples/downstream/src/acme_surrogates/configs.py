@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from noether.config import BaseTrainerConfig, CallbackConfig, DatasetConfig, ModelConfig
+from noether.config.losses import LossName
 
 
 class AcmeTrainerConfig(BaseTrainerConfig[CallbackConfig]):
@@ -15,8 +16,9 @@ class AcmeTrainerConfig(BaseTrainerConfig[CallbackConfig]):
     kind: str = "acme_trainer"
     target: ClassVar[str] = "acme_surrogates.trainer:AcmeTrainer"
 
-    loss_fn: str = "acme_log_cosh"
-    """Loss name: built-in, from `noether.losses` (this project adds acme_log_cosh) or dotted."""
+    loss_fn: LossName = Field(default="acme_log_cosh", validate_default=True)
+    """Loss name: built-in, from `noether.losses` (this project adds acme_log_cosh) or dotted;
+    `noether-config validate` refuses an unknown one at its line."""
 
 
 class AcmeMlpConfig(ModelConfig):

@@ -9,6 +9,9 @@ test of noether-trainers checks that the two agree.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from noether.config.entry_points import DuplicateKindError, find_kind, group_entries
 
@@ -57,6 +60,35 @@ def duplicate_loss_message(name: str) -> str | None:
         f"{LOSS_ENTRY_POINT_GROUP!r}): noether-train refuses the name where both are "
         f"installed; rename it in {entry.distribution}"
     )
+
+
+def check_loss_name(name: str) -> str:
+    """`name` when it names a loss: a known short name that one distribution publishes, or an
+    import path to a name that exists (read without importing the module, see
+    `noether.config.static_lookup`).
+
+    Raises:
+        ValueError: why it names none (the known names, closest first).
+    """
+    if "." in name or ":" in name:
+        from noether.config.static_lookup import missing_name
+
+        problem = missing_name(name)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
+    if name not in known_losses():
+        raise ValueError(unknown_loss_message(name))
+    duplicate = duplicate_loss_message(name)
+    if duplicate is not None:
+        raise ValueError(duplicate)
+    return name
+
+
+LossName = Annotated[str, AfterValidator(check_loss_name)]
+"""A config field that names a loss, checked by `noether-config validate` as `loss_fn` of
+`weighted_loss` is: a trainer of one's own declares `loss_fn: LossName = "mse"`, and an
+unknown name is refused at its line, before the run."""
 
 
 def unknown_loss_message(name: str) -> str:

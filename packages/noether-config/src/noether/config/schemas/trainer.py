@@ -17,11 +17,9 @@ from noether.config.batching import split_batch
 from noether.config.discriminated import Discriminated
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
 from noether.config.losses import (
-    duplicate_loss_message,
+    LossName,
     field_name_clash,
-    known_losses,
     missing_field_targets,
-    unknown_loss_message,
     weighted_loss_names,
 )
 from noether.config.registry import RegistryBase
@@ -261,7 +259,7 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
 
     field_weights: dict[str, float] = Field(min_length=1)
     """Output field -> weight (>= 0); the batch holds `<field>_target` for each field."""
-    loss_fn: str = Field(default="mse", validate_default=True)
+    loss_fn: LossName = Field(default="mse", validate_default=True)
     """Loss per field: a built-in name, a name from `noether.losses`, or a dotted import path
     (`my_project.losses:my_loss`; its module must be findable when the config is validated).
     The default is checked too: a plug-in that also publishes `mse` makes it ambiguous."""
@@ -300,22 +298,3 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
         if problem is not None:
             raise ValueError(problem)
         return self
-
-    @field_validator("loss_fn")
-    @classmethod
-    def validate_loss_fn(cls, name: str) -> str:
-        """A known short name, or an import path to a name that exists (read without importing
-        the module, see `noether.config.static_lookup`)."""
-        if "." in name or ":" in name:
-            from noether.config.static_lookup import missing_name
-
-            problem = missing_name(name)
-            if problem is not None:
-                raise ValueError(problem)
-            return name
-        if name not in known_losses():
-            raise ValueError(unknown_loss_message(name))
-        duplicate = duplicate_loss_message(name)
-        if duplicate is not None:
-            raise ValueError(duplicate)
-        return name
