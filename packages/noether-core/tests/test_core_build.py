@@ -212,7 +212,27 @@ def test_a_constructor_that_does_not_fit_names_the_class_and_signature(tmp_path:
     assert message.startswith(f"cannot build {HERE}:PositionalOnlyTrainer (kind ")
     assert "PositionalOnlyTrainer(trainer_config: 'Any', data_container: 'Any', /" in message
     assert "PositionalOnlyTrainer(config, data_container=..., device=..., tracker=..." in message
+    assert message.endswith("super().__init__(config, **kwargs)")
     assert isinstance(caught.value.__cause__, TypeError)
+
+
+class RootFirstDataset(Dataset[Any]):
+    def __init__(self, root: str, config: Any) -> None:
+        self.root = root
+
+
+class RootFirstDatasetConfig(DatasetConfig):
+    kind: str = "core_build_test_root_first_dataset"
+    target: ClassVar[str] = f"{HERE}:RootFirstDataset"
+
+
+def test_a_dataset_that_does_not_fit_is_told_to_take_the_config_alone() -> None:
+    """It was told to call super().__init__(config, **kwargs), which a torch Dataset refuses."""
+    with pytest.raises(BuildError) as caught:
+        build_component(RootFirstDatasetConfig())
+    message = str(caught.value)
+    assert "noether builds it as RootFirstDataset(config); its signature is " in message
+    assert message.endswith("Take the config alone, e.g. def __init__(self, config)")
 
 
 class TypeErrorDataset:

@@ -203,10 +203,16 @@ def _constructor_mismatch(
     except (TypeError, ValueError):
         signature = name
     call = ", ".join(["config", *(f"{key}=..." for key in kwargs)])
+    if kwargs:
+        advice = (
+            "Take the config first and the rest by keyword, e.g. def __init__(self, config, "
+            "**kwargs): super().__init__(config, **kwargs)"
+        )
+    else:  # a dataset or model: a torch Dataset's own __init__ takes no config
+        advice = "Take the config alone, e.g. def __init__(self, config)"
     return (
         f"cannot build {config.target} (kind {config.kind!r}): {error}. noether builds it as "
-        f"{name}({call}); its signature is {signature}. Take the config first and the rest by "
-        f"keyword, e.g. def __init__(self, config, **kwargs): super().__init__(config, **kwargs)"
+        f"{name}({call}); its signature is {signature}. {advice}"
     )
 
 
