@@ -6,6 +6,9 @@ A `<field>_target` or a forward property missing from the data used to pass `--d
 built. Now the error names the config key (at its file and line, or the override that set
 it), the missing item key and the keys the item has. Keys that only a trainer's own
 `train_step` reads are not checked, so such a trainer is not refused.
+
+Once the model is built, its forward is checked against the keys the trainer passes to it by
+name, the same way (a trainer with its own `train_step` is not checked either).
 """
 
 from __future__ import annotations
@@ -145,6 +148,30 @@ def test_a_trainer_reading_keys_the_config_does_not_name_is_not_refused(
     done = noether_train(quickstart, "--dry-run", "exp.yaml")
     assert done.returncode == 0, done.stderr
     assert "train item 0" not in done.stdout  # the config names no key: nothing to check
+    # nor is its model's forward checked against forward_properties: only its train_step
+    # knows what it passes (it passes flow_direction too)
+    done = noether_train(quickstart, "--dry-run", "exp.yaml", "trainer.forward_properties=[points]")
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_forward_parameter_no_forward_property_fills_is_named_at_its_line(
+    quickstart: Path, dry_run: bool
+) -> None:
+    """It passed `--dry-run` and failed a run at its first micro-batch as `training failed
+    after update 0: TypeError: SphereFlowModel.forward() missing 1 required positional
+    argument`, naming no config key."""
+    flags = ["--dry-run"] if dry_run else []
+    done = noether_train(quickstart, *flags, "config.yaml", "trainer.forward_properties=[points]")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "training failed" not in done.stderr
+    model = quickstart / "sphere_flow" / "model.py"
+    assert (
+        "config.yaml:36 (set by override 'trainer.forward_properties=[points]'): "
+        f"trainer.forward_properties: SphereFlowModel.forward ({model}:24) needs "
+        "flow_direction; the trainer passes it points (its forward_properties); list in "
+        "forward_properties the keys the forward takes"
+    ) in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize(
