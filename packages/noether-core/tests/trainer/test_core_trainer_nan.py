@@ -172,20 +172,6 @@ def test_finite_losses_over_many_updates_between_reads_train_to_the_end():
     assert trainer.update_counter.update == 140
 
 
-def test_a_loss_without_gradient_takes_no_step(caplog):
-    class Detached(MseTrainer):
-        def loss_compute(self, forward_output, targets):
-            return (forward_output.detach() - targets["y"]).pow(2).mean()
-
-    model = make_model()
-    before = [p.detach().clone() for p in model.parameters()]
-    caplog.set_level(logging.WARNING)
-    make_trainer(make_config(max_updates=2), trainer_cls=Detached).train(model)
-    for a, b in zip(before, model.parameters(), strict=True):
-        assert torch.equal(a, b)
-    assert sum("no optimizer step" in r.getMessage() for r in caplog.records) == 2
-
-
 def test_a_fully_skipped_update_leaves_weights_and_momentum_unchanged():
     # update 2 (call 1) is non-finite: its gradients are masked and its step undone
     trainer, _ = _nan_trainer(bad_calls={1}, max_updates=3, skip_nan_loss=True)

@@ -25,12 +25,15 @@ class DetachedLossTrainer(MseTrainer):
         return super().loss_compute(forward_output, targets).detach()
 
 
-def test_a_run_whose_losses_never_had_a_gradient_fails_naming_why() -> None:
+def test_a_run_whose_losses_never_had_a_gradient_fails_naming_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     model = make_model()
     before = model.linear.weight.detach().clone()
     trainer = make_trainer(make_config(max_updates=UPDATES), trainer_cls=DetachedLossTrainer)
-    with pytest.raises(TrainStepError) as caught:
+    with caplog.at_level(logging.WARNING), pytest.raises(TrainStepError) as caught:
         trainer.train(model)
+    assert sum("no optimizer step" in r.getMessage() for r in caplog.records) == 1
     assert str(caught.value) == (
         f"the loss of none of the {UPDATES} update(s) this run trained had a gradient, while "
         "the model has 5 trainable parameters, so the weights never changed: "
