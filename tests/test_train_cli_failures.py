@@ -451,6 +451,12 @@ class PlainCallbackConfig(CallbackConfig):
     """Its runtime class is no CallbackBase."""
 
     target: ClassVar[str] = "broken_plain:Callback"
+
+
+class UnfitCallbackConfig(CallbackConfig):
+    """Its runtime class's constructor takes no context (found once the model was built)."""
+
+    target: ClassVar[str] = "broken_unfit:Callback"
 '''
 
 
@@ -464,11 +470,16 @@ def test_runtime_classes_that_fail_to_import_or_to_fit_their_kind_are_named_befo
     (project / "broken_plain.py").write_text(
         "class Callback:\n    def __init__(self, *a, **k): ...\n"
     )
+    (project / "broken_unfit.py").write_text(
+        "from noether.core.callbacks.base import CallbackBase\n"
+        "class Callback(CallbackBase):\n    def __init__(self, callback_config): ...\n"
+    )
     done = run(
         *(NOETHER_TRAIN, *(["--dry-run"] if dry_run else []), "experiment.yaml"),
         "model={kind: 'broken_schemas:TargetlessModelConfig', optimizer: {kind: sgd, lr: 0.1}}",
         "trainer.callbacks=[{kind: 'broken_schemas:SyntaxCallbackConfig', every_n_epochs: 1},"
-        " {kind: 'broken_schemas:PlainCallbackConfig', every_n_epochs: 1}]",
+        " {kind: 'broken_schemas:PlainCallbackConfig', every_n_epochs: 1},"
+        " {kind: 'broken_schemas:UnfitCallbackConfig', every_n_epochs: 1}]",
         "tracker={kind: 'broken_schemas:RaisingTrackerConfig'}",
         cwd=project,
     )
@@ -485,6 +496,9 @@ def test_runtime_classes_that_fail_to_import_or_to_fit_their_kind_are_named_befo
     assert "'broken_plain:Callback' is not a noether.core.callbacks.base.CallbackBase subclass" in (
         plain
     )
+    (unfit,) = [line for line in lines if "trainer.callbacks.2 (kind " in line]
+    assert "got an unexpected keyword argument 'context'. noether builds it as " in unfit
+    assert "Callback(config, context=...); its signature is Callback(callback_config)" in unfit
     (tracker,) = [line for line in lines if "): tracker (kind " in line]
     assert "importing 'broken_raises:Tracker' failed: ZeroDivisionError: no tracker today" in (
         tracker

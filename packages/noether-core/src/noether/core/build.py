@@ -184,19 +184,47 @@ def build_component(config: RegistryBase, **kwargs: Any) -> Any:
         try:
             return target(config, **kwargs)
         except TypeError as error:
-            raise BuildError(_constructor_mismatch(config, target, kwargs, error)) from error
+            raise BuildError(constructor_mismatch(config, target, kwargs, error)) from error
     try:
         signature.bind(config, **kwargs)
     except TypeError as error:
-        raise BuildError(_constructor_mismatch(config, target, kwargs, error)) from error
+        raise BuildError(constructor_mismatch(config, target, kwargs, error)) from error
     # a TypeError of the constructor's own code (`len()` of a dataset without one) is that
     # code's error, not a signature that does not fit
     return target(config, **kwargs)
 
 
-def _constructor_mismatch(
+def build_keywords(config: RegistryBase) -> tuple[str, ...] | None:
+    """The keywords that a run builds the runtime class of `config` with, after the config
+    itself (`build_component`), by its root; None for kinds built otherwise (optimizers and
+    schedules get the model's parameters)."""
+    from noether.config import (
+        BaseTrainerConfig,
+        CallbackConfig,
+        DatasetConfig,
+        InitializerConfig,
+        TrackerConfig,
+    )
+
+    if isinstance(config, BaseTrainerConfig):
+        return TRAINER_KEYWORDS
+    if isinstance(config, CallbackConfig):
+        return ("context",)
+    if isinstance(config, InitializerConfig):
+        return ("path_provider",)
+    if isinstance(config, DatasetConfig | ModelConfig | TrackerConfig):
+        return ()
+    return None
+
+
+TRAINER_KEYWORDS = ("data_container", "device", "tracker", "path_provider")
+"""What `build_experiment` passes a trainer besides its config."""
+
+
+def constructor_mismatch(
     config: RegistryBase, target: Any, kwargs: dict[str, Any], error: TypeError
 ) -> str:
+    """Why `target(config, **kwargs)` does not fit the target's signature, and how to fix it."""
     name = getattr(target, "__qualname__", repr(target))
     try:
         signature = f"{name}{inspect.signature(target)}"
@@ -334,7 +362,7 @@ def build_experiment(
     check_forward_signature(config.trainer, data_container, model)
     if tracker is None:
         tracker = build_component(config.tracker)
-    trainer = build_component(
+    trainer = build_component(  # with TRAINER_KEYWORDS
         config.trainer,
         data_container=data_container,
         device=device,

@@ -105,6 +105,27 @@ def _unaccepted_argument(component: RegistryBase, runtime: object) -> tuple[str,
     return None
 
 
+def _unfit_constructor(component: RegistryBase, runtime: object) -> str | None:
+    """Why the run's call of the runtime class would not fit its constructor (see
+    `build.build_component`), or None: told before anything is built, where a run found it
+    after making its run folder (and, for a callback, building the model)."""
+    from noether.core.build import build_keywords, constructor_mismatch
+
+    keywords = build_keywords(component)
+    if keywords is None or not callable(runtime):
+        return None
+    try:
+        signature = inspect.signature(runtime)
+    except (TypeError, ValueError):  # no signature to read: the build will tell
+        return None
+    kwargs = dict.fromkeys(keywords)
+    try:
+        signature.bind(component, **kwargs)
+    except TypeError as error:
+        return constructor_mismatch(component, runtime, kwargs, error)
+    return None
+
+
 def _wrong_base(component: RegistryBase, runtime: object) -> str | None:
     """Why a runtime class cannot serve its kind's root (it subclasses none of the root's
     base), or None; a factory function is not checked here."""
@@ -130,6 +151,9 @@ def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
         unaccepted = _unaccepted_argument(component, runtime)
         if unaccepted is not None:
             return unaccepted
+        unfit = _unfit_constructor(component, runtime)
+        if unfit is not None:
+            return "", unfit
         check = getattr(runtime, "check_config", None)
         if callable(check):
             step = "checking the config of"
