@@ -26,22 +26,16 @@ def test_modules_beside_the_config_named_like_the_standard_librarys_do_not_repla
     (tmp_path / "logging.py").write_text("def log_run():\n    pass\n", encoding="utf-8")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()  # the config's folder is not the working directory
-    validated = subprocess.run(
-        [str(BIN / "noether-config"), "validate", "--format", "json", "../config.yaml"],
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    validated = run(elsewhere, "noether-config", "validate", "--format", "json", "../config.yaml")
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert json.loads(validated.stdout)  # the report, written by Python's json
-    dry = subprocess.run(
-        [str(BIN / "noether-train"), "--dry-run", "../config.yaml"],
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    dry = run(elsewhere, "noether-train", "--dry-run", "../config.yaml")
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "Traceback" not in dry.stderr
     assert "dry run of ../config.yaml: nothing was written" in dry.stdout
+
+
+def run(cwd: Path, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / command), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,15 @@ class UpdateCounter:
 def position_tag(epoch: int, update: int, sample: int) -> str:
     """The checkpoint tag of a position in training: `E2_U24_S192`."""
     return f"E{epoch}_U{update}_S{sample}"
+
+
+_POSITION_TAG = re.compile(r"E\d+_U(?P<update>\d+)_S\d+")
+
+
+def tag_update(tag: str) -> int | None:
+    """The update of a `position_tag`, or None for another name (`latest`, `best_...`)."""
+    match = _POSITION_TAG.fullmatch(tag)
+    return int(match.group("update")) if match else None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -27,11 +26,10 @@ from noether.core.checkpoint.folders import (
     CheckpointNotFoundError,
 )
 from noether.core.checkpoint.safe_files import load_file
+from noether.core.counters import tag_update
 from noether.core.models import ModelBase
 from noether.core.runs import run_checkpoint_dir, run_config_path
 
-_POSITION_TAG = re.compile(r"E\d+_U(?P<update>\d+)_S\d+")
-"""The tag of a position in training (`noether.core.counters.position_tag`)."""
 DAMAGED = (
     f"holds checkpoint files without a readable {folders.MANIFEST_FILE} (a copy cut short, or "
     "damaged since)"
@@ -147,13 +145,14 @@ def _checkpoint_folder(
             for folder in (_ema_only_folders(checkpoint_dir, filename) if ema is not None else [])
             if folder not in complete_paths
         ]
-        if ema_only and (newest is None or _position(ema_only[-1]) > newest.update):
-            _refuse_newer_damaged(run, checkpoint_dir, _position(ema_only[-1]))
-            return ema_only[-1], None
+        chosen: tuple[Path, CheckpointInfo | None, float] | None = None
         if newest is not None:
-            _refuse_newer_damaged(run, checkpoint_dir, newest.update)
-            return newest.path, newest
-        _refuse_newer_damaged(run, checkpoint_dir, -1)
+            chosen = newest.path, newest, newest.update
+        if ema_only and (chosen is None or _position(ema_only[-1]) > chosen[2]):
+            chosen = ema_only[-1], None, _position(ema_only[-1])
+        _refuse_newer_damaged(run, checkpoint_dir, -1 if chosen is None else chosen[2])
+        if chosen is not None:
+            return chosen[0], chosen[1]
         listing = ", ".join(info.tag for info in complete) or "none"
         written = sorted({f for p in _folders(checkpoint_dir) for f in folders.ema_factors_in(p)})
         ema_note = (
@@ -217,15 +216,16 @@ def _position(folder: Path) -> float:
     known (-1)."""
     if folder.name == LATEST_TAG:
         return math.inf
-    match = _POSITION_TAG.fullmatch(folder.name)
-    return int(match.group("update")) if match else -1
+    update = tag_update(folder.name)
+    return -1 if update is None else update
 
 
 def _refuse_newer_damaged(run: Path, checkpoint_dir: Path, update: float) -> None:
     """A damaged checkpoint folder that may lie past `update`, the newest weights found, is
     not passed over for older weights (as `--resume` refuses it): the user decides."""
     for tag in folders.damaged(checkpoint_dir):
-        if _position(checkpoint_dir / tag) == -1 or _position(checkpoint_dir / tag) > update:
+        position = _position(checkpoint_dir / tag)
+        if position == -1 or position > update:
             raise CheckpointError(
                 f"{run}: checkpoints/{tag} {DAMAGED}, and loading the newest weights would "
                 "pass over it for older ones: restore or delete it, or name a checkpoint "

@@ -21,6 +21,7 @@ from noether.core.data.container import DataContainer
 from noether.core.data.item_keys import TRAIN, read_first_item, trains
 from noether.core.failures import defined_at
 from noether.core.trainer.base import says_what_train_step_passes
+from noether.core.trainer.loop import drop_metadata
 
 FORWARD_PROPERTIES = "trainer.forward_properties"
 
@@ -57,7 +58,7 @@ def check_forward_signature(
         item = _first_train_item(data_container)
         if item is None:
             return
-        item_keys = [str(key) for key in item if not str(key).startswith("__meta")]
+        item_keys = [str(key) for key in drop_metadata(dict(item))]
     keys: list[str] | None = ask(trainer_config, item_keys)
     if keys is None:
         return
