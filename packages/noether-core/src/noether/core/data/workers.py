@@ -9,6 +9,10 @@ multiprocessing stop workers that did not stop when asked). A worker also ends a
 its main process is gone (killed with -9, out of memory): on Linux the kernel kills it then
 (`end_with_parent`), where torch's own watchdog would let it load on for up to 5 seconds.
 
+A worker's connection to its main process that breaks off is the main process's doing (it
+stopped reading, failed, or is ending the workers): it reports why, and the worker's threads
+print no traceback of their own about it (`quiet_lost_connections`).
+
 When training ends (done, stopped by a signal, failed), `stop_workers` ends the workers at
 once: torch's own shutdown lets each worker finish the batch it is loading, up to 5 seconds
 per worker, batches that nobody reads (with slow items, a stopped run exited long after
@@ -79,6 +83,7 @@ def init_worker(worker_id: int, main_pid: int) -> None:
     """Seeds the worker's RNGs and routes its stop signals (see the module)."""
     seed_worker(worker_id)
     end_with_parent(main_pid)
+    quiet_lost_connections()
     if hasattr(signal, "sigwaitinfo"):  # POSIX; elsewhere signals keep their defaults
         # blocked in this thread and in every thread it starts, so only the waiter sees them
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -101,6 +106,26 @@ def end_with_parent(main_pid: int) -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != main_pid:  # gone between the check and prctl
         os._exit(0)
+
+
+def quiet_lost_connections() -> None:
+    """Drops the traceback of a connection to the main process that broke off in a thread of
+    this worker; any other error keeps it.
+
+    multiprocessing hands a batch's tensors to the main process over a connection that a
+    thread of the worker serves, and prints (`sys.excepthook`) any error of that thread. The
+    main process that fails while it reads one batch (torch raises from its SIGCHLD handler
+    when a sibling worker dies) cuts that connection: the console showed a raw traceback of a
+    worker that did nothing wrong next to the main process's report.
+    """
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, trace: Any) -> None:
+        lost = issubclass(kind, (EOFError, ConnectionError))
+        if not (lost and threading.current_thread() is not threading.main_thread()):
+            previous(kind, error, trace)
+
+    sys.excepthook = hook
 
 
 def _wait_for_stop_signals(main_pid: int) -> None:
