@@ -101,6 +101,15 @@ class BuildTrainer(BaseTrainer):
         return torch.nn.functional.mse_loss(forward_output, targets["y"])
 
 
+class LosslessTrainerConfig(BaseTrainerConfig[CallbackConfig]):
+    kind: str = "core_build_test_lossless_trainer"
+    target: ClassVar[str] = f"{HERE}:LosslessTrainer"
+
+
+class LosslessTrainer(BaseTrainer):
+    """Neither loss_compute nor train_step: a trainer kind that cannot train."""
+
+
 def experiment(tmp_path: Path, **overrides: Any) -> ExperimentConfig:
     data: dict[str, Any] = {
         "name": "built",
@@ -264,6 +273,19 @@ def test_an_abstract_class_is_named_with_the_methods_it_lacks() -> None:
         f"cannot build {HERE}:AbstractDataset (kind 'core_build_test_abstract_dataset'): "
         "AbstractDataset does not implement the abstract method(s) load; define them in the "
         "class"
+    )
+
+
+def test_a_trainer_kind_without_a_loss_is_told_both_ways_to_give_it_one(tmp_path: Path) -> None:
+    trainer = {"kind": "core_build_test_lossless_trainer", "max_updates": 2}
+    batches = {"effective_batch_size": 4, "forward_properties": ["x"], "target_properties": ["y"]}
+    config = experiment(tmp_path, trainer={**trainer, **batches})
+    with pytest.raises(BuildError) as caught:
+        build_experiment(config)
+    assert str(caught.value).endswith(
+        "LosslessTrainer does not implement the abstract method(s) loss_compute; implement "
+        "loss_compute(forward_output, targets) to compute the loss from the model's output, or "
+        "override train_step(batch, model) to run the model and compute it itself"
     )
 
 

@@ -27,12 +27,19 @@ def test_overriding_train_or_wrap_model_is_a_type_error():
                 return model
 
 
-def test_loss_compute_is_required():
+def test_a_trainer_without_loss_compute_or_train_step_is_told_both_ways():
+    """Python's own error named loss_compute alone, where a train_step is the other way."""
+
     class NoLoss(BaseTrainer):
         pass
 
-    with pytest.raises(TypeError, match="loss_compute"):
+    with pytest.raises(TypeError) as error:
         make_trainer(make_config(), trainer_cls=NoLoss)
+    assert str(error.value) == (
+        "NoLoss computes no loss: implement loss_compute(forward_output, targets) to compute "
+        "the loss from the model's output, or override train_step(batch, model) to run the "
+        "model and compute it itself"
+    )
 
 
 def test_a_trainer_with_its_own_train_step_needs_no_loss_compute():

@@ -173,10 +173,12 @@ def build_component(config: RegistryBase, **kwargs: Any) -> Any:
     """
     target = config.load_target()
     if inspect.isabstract(target):
-        missing = ", ".join(sorted(getattr(target, "__abstractmethods__", ())))
+        missing = sorted(getattr(target, "__abstractmethods__", ()))
+        advice = getattr(target, "abstract_advice", {})  # a class's own word, where it has one
+        to_do = [advice[name] for name in missing if name in advice] or ["define them in the class"]
         raise BuildError(
             f"cannot build {config.target} (kind {config.kind!r}): {target.__qualname__} does "
-            f"not implement the abstract method(s) {missing}; define them in the class"
+            f"not implement the abstract method(s) {', '.join(missing)}; {'; '.join(to_do)}"
         )
     try:
         signature = inspect.signature(target)

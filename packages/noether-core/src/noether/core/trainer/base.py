@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import torch
 from torch import Tensor
@@ -91,6 +91,21 @@ class BaseTrainer(abc.ABC):
         main_sampler_kwargs: keyword arguments of `DataContainer.get_main_sampler`.
         metric_property_provider: optional lookup of metric properties for callbacks.
     """
+
+    abstract_advice: ClassVar[dict[str, str]] = {
+        "loss_compute": "implement loss_compute(forward_output, targets) to compute the loss "
+        "from the model's output, or override train_step(batch, model) to run the model and "
+        "compute it itself"
+    }
+    """What a subclass lacking an abstract method can do (Python's own error named
+    loss_compute alone, where train_step is the other way); read by `build_component` too."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        if getattr(cls.loss_compute, "__isabstractmethod__", False):
+            raise TypeError(
+                f"{cls.__name__} computes no loss: {cls.abstract_advice['loss_compute']}"
+            )
+        return super().__new__(cls)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
