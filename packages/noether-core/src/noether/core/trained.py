@@ -3,7 +3,9 @@
 The model is rebuilt the way `noether-train` built it (its kind's target, from the model
 part of the config the checkpoint was written with), then given the checkpoint's weights,
 read with `weights_only=True`. Nothing else of the run is built: no datasets, optimizer,
-trainer or tracker, so it works on a machine without the training data.
+trainer or tracker, so it works on a machine without the training data. A run driven from
+Python has no config to rebuild from: its script passes the model built as it was trained
+(`model=`), which gets the weights by the same rules.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def load_model(
     checkpoint: str | None = None,
     ema: float | None = None,
     device: str | torch.device = "cpu",
+    model: ModelBase | None = None,
 ) -> ModelBase:
     """The model of a run with the weights of one of its checkpoints, in eval mode.
 
@@ -59,6 +62,8 @@ def load_model(
         ema: load the EMA weights of this factor (`model_ema=<f>.pt`, written by the `ema`
             callback) instead of the trained weights.
         device: `cpu`, `cuda`, `cuda:N` or `auto`.
+        model: the model to load the weights into, built as it was trained, instead of one
+            rebuilt from the run's config: for a run driven from Python, which has none.
 
     Raises:
         CheckpointNotFoundError: no run folder, no such checkpoint (the message lists the
@@ -68,6 +73,7 @@ def load_model(
             than the newest weights found, is damaged; the model cannot be rebuilt from the
             run's config; or the weights file is refused or does not fit the model.
         ValueError: `ema` is no number.
+        TypeError: `model` is no `ModelBase`.
         BuildError: `device` names a device that is not here.
     """
     from noether.core.build import BuildError, build_model_from, resolve_device
@@ -75,38 +81,55 @@ def load_model(
     from noether.core.run_info import add_config_dir_to_path
 
     target_device = resolve_device(str(device))  # a bad device fails before anything is read
+    given = model is not None
+    if given:
+        ModelBase.check_instance(model)
     run = Path(run_dir).expanduser()
     if not run.exists():
         raise CheckpointNotFoundError(f"{run} does not exist")
-    if not run_config_path(run).is_file():
-        inside = " (a checkpoint folder: pass its run folder and checkpoint=<its name>)"
-        raise CheckpointNotFoundError(
-            f"{run} is not a run folder: it has no {run_config_path(run).name}"
-            + (inside if (run / folders.MANIFEST_FILE).is_file() else "")
-        )
+    _check_run_folder(run, model_given=given)
     factor = None if ema is None else _ema_factor(ema)
     filename = MODEL_FILE if factor is None else folders.ema_file(factor)
     tag = None if checkpoint is None else checkpoint.rstrip("/")
     folder, info = _checkpoint_folder(run, tag, filename, factor)
-    note = add_config_dir_to_path(run)  # the user's model modules, next to the original config
-    try:
-        model_config = _MODEL_SCHEMA.validate_python(stored_config(run, info).get("model"))
-        model = build_model_from(model_config)
-    except (ValidationError, KindError, ConfigError, BuildError, ImportError) as error:
-        hint = f" ({note})" if note else ""
-        raise CheckpointError(
-            f"cannot rebuild the model of {run} from its config{hint}: {_reason(error)}"
-        ) from None
+    if model is None:
+        note = add_config_dir_to_path(run)  # the user's model modules, next to its config
+        try:
+            model_config = _MODEL_SCHEMA.validate_python(stored_config(run, info).get("model"))
+            model = build_model_from(model_config)
+        except (ValidationError, KindError, ConfigError, BuildError, ImportError) as error:
+            hint = f" ({note})" if note else ""
+            raise CheckpointError(
+                f"cannot rebuild the model of {run} from its config{hint}: {_reason(error)}"
+            ) from None
     weights = folder / filename
     state = load_file(weights)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as error:
+        built = "given" if given else "built from the run's config"
         raise CheckpointError(
-            f"{weights} does not fit the model built from the run's config: "
-            f"{str(error).splitlines()[0]}"
+            f"{weights} does not fit the model {built}: {str(error).splitlines()[0]}"
         ) from None
     return model.to(target_device).eval()
+
+
+def _check_run_folder(run: Path, model_given: bool) -> None:
+    """A folder with the run's config (or, with a model given, its checkpoints), else a
+    CheckpointNotFoundError that says what the folder is instead."""
+    config = run_config_path(run)
+    if config.is_file() or (model_given and run_checkpoint_dir(run).is_dir()):
+        return
+    if (run / folders.MANIFEST_FILE).is_file():
+        hint = " (a checkpoint folder: pass its run folder and checkpoint=<its name>)"
+    elif run_checkpoint_dir(run).is_dir():
+        hint = (
+            " (a run driven from Python: pass the model built as it was trained, "
+            "load_model(run_dir, model=...))"
+        )
+    else:
+        hint = ""
+    raise CheckpointNotFoundError(f"{run} is not a run folder: it has no {config.name}{hint}")
 
 
 def _reason(error: Exception) -> str:
