@@ -28,7 +28,7 @@ from resume_testing import (
 
 from noether.core.checkpoint import CheckpointWriter, newest_resumable
 
-KILLS = 12
+KILLS = 8
 EPOCHS = "trainer.max_epochs=8"  # 96 updates
 TOTAL = 96
 EVERY_UPDATE_TAGGED = "trainer.callbacks=[{kind: checkpoint, every_n_updates: 1, save_optim: true}]"

@@ -265,6 +265,27 @@ def test_bad_overrides_name_the_override(project: Project, valid_yaml: str) -> N
     )
 
 
+def test_an_override_without_a_value_is_refused_and_null_is_said_explicitly(
+    project: Project, valid_yaml: str
+) -> None:
+    """`key=` read as YAML is null: `trainer.max_epochs=$EPOCHS` with EPOCHS unset unset the
+    stop criterion, and the error blamed the file; a null logging interval passed silently."""
+    folder = project(**{"exp.yaml": valid_yaml})
+    path = folder / "exp.yaml"
+    issues = issues_of(path, ("trainer.max_epochs=", "seed= "))
+    assert f"{path}:14: trainer.max_epochs: bad override 'trainer.max_epochs=': no value " in (
+        "\n".join(issues)
+    )
+    assert any(
+        "'seed= ': no value after '=' (a shell variable that is not set?)" in i for i in issues
+    )
+    assert any("trainer.max_epochs=null sets null" in i for i in issues)
+    assert (
+        load_config(path, ["trainer.max_epochs=null", "trainer.max_updates=5"]).trainer.max_epochs
+        is None
+    )
+
+
 def test_all_errors_of_all_files_are_reported_at_once(project: Project, valid_yaml: str) -> None:
     folder = project(
         **{

@@ -64,6 +64,11 @@ def parse_override(text: str, budget: Budget | None = None) -> tuple[KeyPath, An
         raise _OverrideError(
             (), f"the key path is nested more than {limit} levels deep (limit max_depth)"
         )
+    if not raw.strip():  # YAML reads it as null: a CI job's unset variable unset the key
+        raise _OverrideError(
+            parts,
+            f"no value after '=' (a shell variable that is not set?); {key}=null sets null",
+        )
     try:
         loader = _ValueLoader(raw)  # its reader refuses control characters at once
     except yaml.YAMLError as error:
