@@ -91,6 +91,38 @@ def test_a_checkpoint_published_also_as_latest_is_written_once_and_lists_it(
     assert read_manifest(folder).aliases == {"latest": ("model.pt",)}  # type: ignore[union-attr]
 
 
+def test_a_repeat_of_a_checkpoint_held_in_the_same_update_is_written_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stopper's final checkpoint after the checkpoint callback's, at one update: the state
+    between the same two updates, written (and logged) twice before; a write with a file more
+    is still made."""
+    counter = UpdateCounter(updates_per_epoch=5, effective_batch_size=4, max_epochs=2)
+    writer = CheckpointWriter(PathProvider(tmp_path, "exp"), counter)
+    model = trained_model()
+    counter.add_update()
+    caplog.set_level("INFO", logger="noether.core.checkpoint.writer")
+
+    writer.hold()
+    writer.save(model, counter, counter.tag, also_as={"latest": ["model.pt"]})
+    writer.save(model, counter, counter.tag)  # the stopper's: no file or alias more
+    writer.save(model, counter, counter.tag, save_optim=False, save_trainer=False)
+    writer.release()
+    saved = [r.getMessage() for r in caplog.records if r.getMessage().startswith("saved")]
+    assert saved == [f"saved checkpoint {writer.checkpoint_dir / counter.tag}"]
+    assert read_manifest(writer.checkpoint_dir / "latest").update == 1  # type: ignore[union-attr]
+
+    caplog.clear()
+    counter.add_update()
+    writer.hold()
+    writer.save(model, counter, counter.tag, save_optim=False, save_trainer=False)
+    writer.save(model, counter, counter.tag)  # optimizer and trainer state more
+    writer.release()
+    assert len([r for r in caplog.records if r.getMessage().startswith("saved")]) == 2
+    files = sorted(p.name for p in (writer.checkpoint_dir / counter.tag).iterdir())
+    assert files == ["checkpoint.json", "model.pt", "optim.pt", "trainer.pt"]
+
+
 def test_failed_write_leaves_the_previous_file_intact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -97,6 +97,7 @@ class CheckpointWriter:
         self.path_provider = path_provider
         self.update_counter = update_counter
         self._held: list[Callable[[], None]] | None = None
+        self._held_saves: list[tuple[str, frozenset[str], dict[str, frozenset[str]]]] = []
         self._recovered = False
         self._claims: dict[str, set[str]] = {}
 
@@ -108,6 +109,7 @@ class CheckpointWriter:
     def hold(self) -> None:
         """From now on, writes wait until `release` (the loop holds them during an update)."""
         self._held = []
+        self._held_saves = []
 
     @property
     def has_held_writes(self) -> bool:
@@ -156,6 +158,8 @@ class CheckpointWriter:
         Returns:
             The checkpoint folder (written by now, or at the end of the update when held).
         """
+        if self._held_already(tag, save_weights, save_optim, save_trainer, also_as or {}):
+            return self.checkpoint_dir / tag
         self._do(
             functools.partial(
                 self._write,
@@ -169,6 +173,35 @@ class CheckpointWriter:
             )
         )
         return self.checkpoint_dir / tag
+
+    def _held_already(
+        self,
+        tag: str,
+        save_weights: bool,
+        save_optim: bool,
+        save_trainer: bool,
+        also_as: Mapping[str, Collection[str]],
+    ) -> bool:
+        """Whether a write held in this update already makes this one: held writes all take
+        the state between the same two updates, so a second one of the same tag with no file
+        more (a stopper's final checkpoint after the checkpoint callback's) is only a repeat;
+        records this one otherwise."""
+        if self._held is None:
+            return False
+        flags = ((MODEL_FILE, save_weights), (OPTIM_FILE, save_optim), (TRAINER_FILE, save_trainer))
+        files = frozenset(name for name, wanted in flags if wanted)
+        aliases = {alias: frozenset(held) for alias, held in also_as.items()}
+        for held_tag, held_files, held_aliases in self._held_saves:
+            if (
+                held_tag == tag
+                and files <= held_files
+                and all(
+                    held <= held_aliases.get(alias, frozenset()) for alias, held in aliases.items()
+                )
+            ):
+                return True
+        self._held_saves.append((tag, files, aliases))
+        return False
 
     def save_error(self, model: nn.Module, trainer: TrainerLike, log: logging.Logger) -> None:
         """After a callback failed: the state as it is, as `error_<position>`; the update's
