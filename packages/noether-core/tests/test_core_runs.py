@@ -75,6 +75,25 @@ def test_find_run_dir_by_path_or_id(tmp_path: Path) -> None:
         find_run_dir(tmp_path, "exp", "missing-run")
 
 
+def test_a_run_id_of_another_experiment_is_found_unless_several_have_it(tmp_path: Path) -> None:
+    """A new experiment (`name: finetune`) started from a run of `pretrain` by its id: the id
+    was looked up under `finetune` alone."""
+    pretrain = PathProvider(tmp_path, "pretrain", run_id="20261206-041323-abfc")
+    assert find_run_dir(tmp_path, "finetune", "20261206-041323-abfc") == pretrain.run_dir
+
+    PathProvider(tmp_path, "ablation", run_id="20261206-041323-abfc")
+    with pytest.raises(FileNotFoundError) as error:
+        find_run_dir(tmp_path, "finetune", "20261206-041323-abfc")
+    assert str(error.value) == (
+        "run id '20261206-041323-abfc' is a run of several experiments: "
+        f"{tmp_path / 'ablation' / '20261206-041323-abfc'}, "
+        f"{tmp_path / 'pretrain' / '20261206-041323-abfc'}; give its folder"
+    )
+    # its own experiment's run comes first
+    own = PathProvider(tmp_path, "finetune", run_id="20261206-041323-abfc")
+    assert find_run_dir(tmp_path, "finetune", "20261206-041323-abfc") == own.run_dir
+
+
 @pytest.mark.parametrize("where", ["a_file", "a_file/below", "/proc/no_folder_here"])
 def test_an_output_path_where_no_folder_can_be_made_is_a_run_folder_error(
     tmp_path: Path, where: str

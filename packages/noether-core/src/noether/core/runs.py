@@ -262,12 +262,14 @@ def find_run_dir(output_path: str | os.PathLike[str], name: str, run: str) -> Pa
 
     Args:
         output_path: folder holding all experiments' run folders.
-        name: experiment name, used to look up a bare run id.
+        name: experiment name, where a bare run id is looked up first.
         run: a run folder (absolute or relative to the working directory) or a run id under
-            `<output_path>/<name>`.
+            `<output_path>/<name>`, else under another experiment of `output_path` (a new
+            experiment started from another's run).
 
     Raises:
-        FileNotFoundError: neither reading names an existing folder; lists the runs that exist.
+        FileNotFoundError: neither reading names an existing folder (lists the runs of
+            `name`), or the id names runs of several other experiments (lists them).
     """
     as_path = Path(run).expanduser()
     if as_path.is_dir():
@@ -276,6 +278,14 @@ def find_run_dir(output_path: str | os.PathLike[str], name: str, run: str) -> Pa
     by_id = experiment_dir / run
     if by_id.is_dir():
         return by_id
+    elsewhere = _runs_of_other_experiments(Path(output_path), run)
+    if len(elsewhere) == 1:
+        return elsewhere[0]
+    if elsewhere:
+        raise FileNotFoundError(
+            f"run id {run!r} is a run of several experiments: "
+            f"{', '.join(str(path) for path in elsewhere)}; give its folder"
+        )
     existing = (
         sorted(p.name for p in experiment_dir.iterdir() if p.is_dir())
         if (experiment_dir.is_dir())
@@ -283,6 +293,14 @@ def find_run_dir(output_path: str | os.PathLike[str], name: str, run: str) -> Pa
     )
     listing = ", ".join(existing[-10:]) if existing else "none"
     raise FileNotFoundError(
-        f"no run folder {run!r}: neither {as_path} nor {by_id} exists "
-        f"(runs in {experiment_dir}: {listing})"
+        f"no run folder {run!r}: neither {as_path} nor {by_id} exists, nor a run {run!r} of "
+        f"another experiment in {output_path} (runs in {experiment_dir}: {listing})"
     )
+
+
+def _runs_of_other_experiments(output_path: Path, run_id: str) -> list[Path]:
+    """The folders `<output_path>/<experiment>/<run_id>` (a bare id only, not a path)."""
+    if Path(run_id).name != run_id or run_id in (".", "..") or not output_path.is_dir():
+        return []
+    found = [folder / run_id for folder in output_path.iterdir() if folder.is_dir()]
+    return sorted(path for path in found if path.is_dir())

@@ -20,7 +20,8 @@ class ResumeInitializerConfig(InitializerConfig):
     target: ClassVar[str] = "noether.core.checkpoint.initializers:ResumeInitializer"
 
     run: str = Field(min_length=1)
-    """Run folder (a path) or run id (a folder under `<output_path>/<name>`)."""
+    """Run folder (a path) or run id (a folder under `<output_path>/<name>`, else under another
+    experiment of `output_path`: a new experiment continued from another's run)."""
     checkpoint: str | None = None
     """Checkpoint tag to resume from, e.g. `latest` or `E3_U120_S7680`; when absent, the run's
     newest checkpoint with optimizer and trainer state (as `noether-train --resume` takes)."""
