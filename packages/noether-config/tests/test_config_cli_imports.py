@@ -93,3 +93,12 @@ def test_a_package_at_the_project_root_not_found_says_where_it_looked_and_the_fi
     fixed = validate(tmp_path, noether_config, "configs/exp.yaml", env={**env, "PYTHONPATH": "."})
     assert fixed.returncode == 1 and "model.kind" not in fixed.stdout, fixed.stdout
     assert "trainer.max_epochs" in fixed.stdout
+
+    # PYTHONPATH=. set, from another folder: that folder is on sys.path, so only another helps
+    inside = validate(
+        tmp_path / "configs", noether_config, "exp.yaml", env={**env, "PYTHONPATH": "."}
+    )
+    assert (
+        f"on sys.path, which holds the working directory {folder}: run from the folder that "
+        "holds it, install the package, or put 'sphere_flow' beside the config"
+    ) in inside.stdout, inside.stdout

@@ -55,10 +55,11 @@ def module_not_found_hint(error: BaseException, module_name: str) -> str:
     on_path = any(os.path.abspath(entry or ".") == cwd for entry in sys.path)
     beside = f"beside the config (in {folder}) and " if folder else ""
     holds = "holds" if on_path else "does not hold"
+    # with the working directory on sys.path already, only another one helps
+    root = "the folder that holds it" if on_path else "the project root with PYTHONPATH=. set"
     return (
         f"; {top!r} was looked for {beside}on sys.path, which {holds} the working directory "
-        f"{cwd}: run from the project root with PYTHONPATH=. set, install the package, or put "
-        f"{top!r} beside the config"
+        f"{cwd}: run from {root}, install the package, or put {top!r} beside the config"
     )
 
 
