@@ -142,6 +142,7 @@ def test_a_checkpoint_at_the_end_of_an_epoch_resumes_exactly(
     resumed = noether_train(tmp_path, "--resume", run_dir, "--checkpoint", "E1_U12_S96")
     assert resumed.returncode == 0, resumed.stderr
     assert "deleting checkpoint E4_U48_S384" in resumed.stderr  # the abandoned continuation
+    assert f"resumed run {run_dir} from checkpoint E1_U12_S96\n" in resumed.stderr  # no "at"
     assert_same_tensors(
         CheckpointWriter.load(run_dir, FINAL_TAG)["model"],
         CheckpointWriter.load(reference, FINAL_TAG)["model"],

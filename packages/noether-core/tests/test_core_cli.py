@@ -138,6 +138,20 @@ def test_missing_resume_run_exits_1_without_traceback(
     assert "Traceback" not in err
 
 
+def test_resume_of_a_folder_that_is_none_or_no_run_says_which(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing, empty, a_file = tmp_path / "runs/cli/nope", tmp_path / "empty", tmp_path / "f.txt"
+    empty.mkdir()
+    a_file.write_text("")
+    assert run(["--resume", str(missing)]) == 2
+    assert f"--resume {missing}: does not exist (give a run folder" in capsys.readouterr().err
+    assert run(["--resume", str(a_file)]) == 2
+    assert f"--resume {a_file}: is no folder" in capsys.readouterr().err
+    assert run(["--resume", str(empty)]) == 2
+    assert f"--resume {empty}: not a run folder (it has no config.yaml)" in capsys.readouterr().err
+
+
 def test_dataset_smaller_than_a_batch_is_reported_without_traceback(
     config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

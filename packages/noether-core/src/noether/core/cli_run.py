@@ -227,6 +227,10 @@ def resolve_resume(request: TrainRequest, run_dir: Path, rank: int = 0) -> Resol
     from noether.core.run_info import add_config_dir_to_path
     from noether.core.runs import run_config_path
 
+    if not run_dir.is_dir():
+        what = "is no folder" if run_dir.exists() else "does not exist"
+        error(f"--resume {run_dir}: {what} (give a run folder, <output_path>/<name>/<run id>)")
+        return 2
     if not run_config_path(run_dir).is_file():
         error(f"--resume {run_dir}: not a run folder (it has no config.yaml)")
         return 2

@@ -298,7 +298,9 @@ class ResumeInitializer(InitializerBase):
         if counter.update // counter.updates_per_epoch != counter.epoch:
             # a position over other data (forced): the update count stays, epochs are recounted
             counter.epoch = counter.update // counter.updates_per_epoch
-        logger.info("resumed run %s from checkpoint %s at %s", self.run_dir, self.tag, counter.tag)
+        # the position only where the tag does not say it (latest, sigterm_*, best_*, recounted)
+        at = "" if counter.tag == self.tag else f" at {counter.tag}"
+        logger.info("resumed run %s from checkpoint %s%s", self.run_dir, self.tag, at)
 
     def _check_data_layout(self, stored: dict[str, int], trainer: TrainerStateLike) -> None:
         """A position means the same only over the same data: refused (or, forced, warned)."""
