@@ -74,6 +74,12 @@ def trainer_error(**changes: Any) -> str:
             "at most one of track_every_n_epochs, track_every_n_updates",
         ),
         ({"forward_properties": ["a", "b"], "target_properties": ["b"]}, "both forward and target"),
+        (
+            {"target_properties": ["p_target", "__meta_id"]},
+            "__meta_id: keys starting with __meta are metadata, which each batch passes to "
+            "neither the model nor the loss",
+        ),
+        ({"forward_properties": ["x", "__meta_file"]}, "__meta_file: keys starting with __meta"),
         ({"precision": "fp8"}, "Input should be"),
         ({"field_weights": {}}, "at least 1 item"),
         ({"field_weights": {"p": -1.0}}, "weights must be >= 0 (negative for p)"),

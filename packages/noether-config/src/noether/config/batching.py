@@ -6,6 +6,10 @@ weights) all call, so that what `noether-config validate` accepts is what traini
 
 from dataclasses import dataclass
 
+METADATA_PREFIX = "__meta"
+"""Item keys that start with it are bookkeeping (ids, file names): each batch is passed to the
+model and the loss without them."""
+
 
 @dataclass(frozen=True)
 class MicroBatchPlan:

@@ -13,7 +13,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from noether.config.batching import split_batch
+from noether.config.batching import METADATA_PREFIX, split_batch
 from noether.config.discriminated import Discriminated
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
 from noether.config.losses import (
@@ -223,6 +223,20 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
         if self.compile_options is not None and not self.use_torch_compile:
             raise ValueError("compile_options is set but use_torch_compile is not true")
         return self
+
+    @field_validator("forward_properties", "target_properties")
+    @classmethod
+    def validate_no_metadata(cls, keys: list[str]) -> list[str]:
+        """A `__meta*` key never reaches the model or the loss: naming one passed every check
+        (item 0 has it) and failed in the first batch, which had dropped it."""
+        named = [key for key in keys if key.startswith(METADATA_PREFIX)]
+        if named:
+            raise ValueError(
+                f"{', '.join(named)}: keys starting with {METADATA_PREFIX} are metadata, which "
+                "each batch passes to neither the model nor the loss; rename the item's key to "
+                "use it"
+            )
+        return keys
 
     @model_validator(mode="after")
     def validate_batch_sizes(self) -> "BaseTrainerConfig[TCallbackConfig]":

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from noether.config.batching import METADATA_PREFIX
 from noether.core.callbacks.base import PeriodicCallback, PeriodicDataIteratorCallback
 from noether.core.callbacks.dispatch import CallbackDispatcher, DueSchedule, overrides
 from noether.core.checkpoint.folders import UNIT_FILES
@@ -53,8 +54,8 @@ def drop_metadata(batch: Batch) -> Batch:
             "each item as a dict of named tensors ({'x': ..., 'y': ...}), whose keys "
             "forward_properties and target_properties name"
         )
-    if any(str(key).startswith("__meta") for key in batch):
-        return {k: v for k, v in batch.items() if not str(k).startswith("__meta")}
+    if any(str(key).startswith(METADATA_PREFIX) for key in batch):
+        return {k: v for k, v in batch.items() if not str(k).startswith(METADATA_PREFIX)}
     return batch
 
 
