@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 
+from noether.config.schemas.callbacks import OfflineLossCallbackConfig
 from noether.core.data.container import DataContainer
 from noether.core.testing import MseTrainer
 from noether.core.testing.datasets import RegressionDataset
@@ -86,8 +87,33 @@ def test_without_forward_properties_the_items_keys_but_targets_and_metadata_are_
     )
 
 
-def test_an_evaluation_only_run_is_not_checked() -> None:
+def test_an_evaluation_only_run_without_evaluations_is_not_checked() -> None:
     check(NeedsMask(), max_epochs=0)
+
+
+class WithExtra(RegressionDataset):
+    """Validation items with a key that the train items lack."""
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {**super().__getitem__(index), "extra": torch.zeros(7)}
+
+
+def test_the_items_of_a_dataset_an_evaluation_runs_are_checked_too() -> None:
+    """The forward got `extra` first at the end of the first epoch, in the evaluation."""
+    data = DataContainer({"train": RegressionDataset(), "val": WithExtra()})
+    evaluate = OfflineLossCallbackConfig(dataset_key="val", every_n_epochs=1)
+    for max_epochs in (2, 0):  # an evaluation-only run too
+        config = make_config(forward_properties=[], callbacks=[evaluate], max_epochs=max_epochs)
+        with pytest.raises(ForwardSignatureError) as caught:
+            check_forward_signature(config, data, TakesX())
+        assert "takes no extra (it takes x); the trainer passes it x, extra (every key of the " in (
+            caught.value.message
+        )
+        assert "val items that is not a target" in caught.value.message
+    same = DataContainer({"train": RegressionDataset(), "val": RegressionDataset()})
+    check_forward_signature(
+        make_config(forward_properties=[], callbacks=[evaluate]), same, TakesX()
+    )
 
 
 class OwnStep(MseTrainer):

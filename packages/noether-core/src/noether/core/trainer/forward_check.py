@@ -34,10 +34,11 @@ class ForwardSignatureError(ConfigKeyError):
 def check_forward_signature(
     trainer_config: BaseTrainerConfig[Any], data_container: DataContainer, model: torch.nn.Module
 ) -> None:
-    """Checks `model.forward` against the keys of a training batch that the trainer passes
-    to it by name (its classmethod `forward_keys`; nothing is checked where it says None,
-    where a subclass overrides `train_step` but not `forward_keys`, or where the forward's
-    signature is unknown).
+    """Checks `model.forward` against the keys of a batch (of the train dataset and of each
+    one an evaluation callback runs the model on) that the trainer passes to it by name (its
+    classmethod `forward_keys`; nothing is checked where it says None, where a subclass
+    overrides `train_step` but not `forward_keys`, or where the forward's signature is
+    unknown).
 
     Raises:
         ForwardSignatureError: at `trainer.forward_properties`, the keys the forward does not
@@ -45,7 +46,7 @@ def check_forward_signature(
     """
     runtime = trainer_config.load_target()
     ask = getattr(runtime, "forward_keys", None)
-    if not callable(ask) or not trains(trainer_config):
+    if not callable(ask):
         return
     if isinstance(runtime, type) and not says_what_train_step_passes(runtime):
         return
@@ -53,38 +54,55 @@ def check_forward_signature(
         signature = inspect.signature(model.forward)
     except (TypeError, ValueError):  # a builtin or C-implemented forward
         return
-    item_keys: list[str] = []
-    if not trainer_config.forward_properties:  # then the item's keys go to the forward
-        item = _first_train_item(data_container)
-        if item is None:
+    given = bool(trainer_config.forward_properties)
+    names = _datasets_run_through_the_model(trainer_config, data_container)
+    for name in names[:1] if given else names:  # given: the same keys for every dataset
+        item_keys: list[str] = []
+        if not given:  # then the item's keys go to the forward
+            item = _first_item(data_container, name)
+            if item is None:
+                continue
+            item_keys = [str(key) for key in drop_metadata(dict(item))]
+        keys: list[str] | None = ask(trainer_config, item_keys)
+        if keys is None:
             return
-        item_keys = [str(key) for key in drop_metadata(dict(item))]
-    keys: list[str] | None = ask(trainer_config, item_keys)
-    if keys is None:
-        return
-    problem = _unmatched(signature, keys)
-    if problem is None:
-        return
-    passed = ", ".join(keys) or "no keys"
-    if trainer_config.forward_properties:
-        source = "its forward_properties"
-    else:
-        source = "every key of the train items that is not a target: forward_properties is unset"
-    raise ForwardSignatureError(
-        f"{defined_at(model.forward)} {problem}; the trainer passes it {passed} ({source}); "
-        "list in forward_properties the keys the forward takes",
-        FORWARD_PROPERTIES,
-    )
+        problem = _unmatched(signature, keys)
+        if problem is None:
+            continue
+        passed = ", ".join(keys) or "no keys"
+        if given:
+            source = "its forward_properties"
+        else:
+            source = (
+                f"every key of the {name} items that is not a target: forward_properties is unset"
+            )
+        raise ForwardSignatureError(
+            f"{defined_at(model.forward)} {problem}; the trainer passes it {passed} ({source}); "
+            "list in forward_properties the keys the forward takes",
+            FORWARD_PROPERTIES,
+        )
 
 
-def _first_train_item(data_container: DataContainer) -> Mapping[str, Any] | None:
-    """Item 0 of the train dataset when it is a dict, else None (other checks say why)."""
-    if TRAIN not in data_container:
-        return None
-    dataset = data_container.get_dataset(TRAIN)
+def _datasets_run_through_the_model(
+    trainer_config: BaseTrainerConfig[Any], data_container: DataContainer
+) -> list[str]:
+    """The train dataset (when the run trains) and those of the callbacks that evaluate the
+    model (`dataset_key`): a val item with a key that train items lack was passed to the
+    forward only at the first evaluation, after a whole epoch."""
+    names = [TRAIN] if trains(trainer_config) else []
+    for callback in trainer_config.callbacks:
+        key = getattr(callback, "dataset_key", None)
+        if isinstance(key, str) and key not in names:
+            names.append(key)
+    return [name for name in names if name in data_container]
+
+
+def _first_item(data_container: DataContainer, name: str) -> Mapping[str, Any] | None:
+    """Item 0 of dataset `name` when it is a dict, else None (other checks say why)."""
+    dataset = data_container.get_dataset(name)
     if not isinstance(dataset, Sized) or len(dataset) == 0:
         return None
-    item = read_first_item(data_container, TRAIN)
+    item = read_first_item(data_container, name)
     return item if isinstance(item, Mapping) else None
 
 
