@@ -262,16 +262,27 @@ def test_a_missing_file_of_the_users_constructor_names_its_type_and_line(project
     assert f"at {project / 'failing_runtime.py'}:" in done.stderr, done.stderr
 
 
-def test_a_killed_data_worker_is_said_with_what_to_try(project: Path) -> None:
+@pytest.mark.parametrize("item", ["killing_item", "exiting_item"])
+def test_a_killed_data_worker_is_said_with_what_to_try(project: Path, item: str) -> None:
     """torch says only that a worker exited: the console adds why that happens and how to
-    see the dataset's own error."""
-    flags = ["model.fail_at=0", "num_workers=2", "datasets.train.killing_item=13"]
+    see the dataset's own error. A worker that exits (sys.exit) while it hands over a batch
+    left a bare socket error, `[Errno 2] No such file or directory`, said as bad input."""
+    flags = ["model.fail_at=0", "num_workers=2", f"datasets.train.{item}=13"]
     done = run(NOETHER_TRAIN, "experiment.yaml", *flags, cwd=project)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr, done.stderr
     assert "training failed after update " in done.stderr, done.stderr
     assert "a data worker process ended without an error of its own" in done.stderr
     assert "with num_workers: 0 the dataset runs in this process" in done.stderr
+
+
+def test_sys_exit_in_a_dataset_names_the_dataset_and_the_index(project: Path) -> None:
+    flags = ["model.fail_at=0", "datasets.train.exiting_item=13"]
+    done = run(NOETHER_TRAIN, "experiment.yaml", *flags, cwd=project)
+    assert done.returncode == 1
+    assert "training failed after update " in done.stderr, done.stderr
+    assert " of 8: SystemExit: 3\n" in done.stderr, done.stderr
+    assert "  while reading dataset 'train' at index 13\n" in done.stderr, done.stderr
 
 
 def test_a_nan_in_the_evaluation_data_is_warned_about_once_and_the_run_ends(

@@ -38,6 +38,8 @@ class SmallDatasetConfig(DatasetConfig):
     """Its constructor opens a file that is missing."""
     killing_item: int | None = None
     """An item whose read kills the data worker reading it (as the out-of-memory killer)."""
+    exiting_item: int | None = None
+    """An item whose read calls sys.exit(3) (in a data worker or in the main process)."""
     nan_item: int | None = None
     """An item whose target is NaN (a sample the simulation did not converge on)."""
 

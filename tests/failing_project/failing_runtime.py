@@ -40,6 +40,7 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
             open_sample("mesh")
         self.fileless_item = config.fileless_item
         self.killing_item = config.killing_item
+        self.exiting_item = config.exiting_item
         self.nan_item = config.nan_item
         self.bad_item = config.bad_item
         self.keyless_item = config.keyless_item
@@ -59,6 +60,8 @@ class SmallDataset(Dataset[dict[str, torch.Tensor]]):
             open_sample(f"sample_{index}")
         if index == self.killing_item and get_worker_info() is not None:
             os.kill(os.getpid(), signal.SIGKILL)
+        if index == self.exiting_item:
+            sys.exit(3)
         if index == self.nan_item:
             sample["y"] = torch.full_like(sample["y"], float("nan"))
         return sample

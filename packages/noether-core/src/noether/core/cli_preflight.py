@@ -14,7 +14,7 @@ from noether.config.schemas.initializer import (
 from noether.core.build import BuildError, build_component
 from noether.core.checkpoint.folders import CheckpointError
 from noether.core.checkpoint.initializers import InitializerError, build_initializer
-from noether.core.failures import from_user_code, raised_in_user_code
+from noether.core.failures import from_user_code, lost_worker_connection, raised_in_user_code
 from noether.core.launch import LaunchError
 from noether.core.resume import ResumePlan, plan_resume
 from noether.core.runs import RunFolderError, RunInUseError, find_run_dir
@@ -54,8 +54,11 @@ def is_user_error(
 ) -> bool:
     """Whether an error is bad input or set-up, one of `errors` (said as a message), rather
     than a failure (said with its type and the user's line): a missing file that the user's
-    own code opened (a dataset reading its files, also in a data worker) is the latter."""
+    own code opened (a dataset reading its files, also in a data worker) is the latter, and
+    so is the socket of a data worker that died while it handed over a batch."""
     if isinstance(exc, (FileNotFoundError, FileExistsError)) and from_user_code(exc):
+        return False
+    if lost_worker_connection(exc):
         return False
     return isinstance(exc, errors)
 

@@ -158,7 +158,7 @@ def describe_failure(exc: BaseException) -> list[str]:
         where = f"{frame.filename}:{frame.lineno} in {frame.name}"
         lines.append(f"  at {where}" + (f": {code}" if code else ""))
     lines.extend(f"  {note}" for note in notes)
-    if _WORKER_DIED.search(text) or _lost_sender(exc):
+    if _WORKER_DIED.search(text) or lost_worker_connection(exc):
         lines.append(
             "  a data worker process ended without an error of its own: killed by a signal "
             "(out of memory?) or by sys.exit() in the dataset; with num_workers: 0 the dataset "
@@ -174,7 +174,7 @@ def describe_failure(exc: BaseException) -> list[str]:
     return lines
 
 
-def _lost_sender(exc: BaseException) -> bool:
+def lost_worker_connection(exc: BaseException) -> bool:
     """Whether the error is a lost connection while taking in a tensor that another
     process shared (a data worker's batch): the worker died a moment ago, before torch's
     own check could see it exited, and torch then passes on the bare socket error."""

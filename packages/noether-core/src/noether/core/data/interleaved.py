@@ -73,7 +73,7 @@ class MultiDataset(Dataset[Any]):
         if getitems is not None:
             try:
                 returned = getitems(local)
-            except Exception as error:
+            except (Exception, SystemExit) as error:  # sys.exit() in the dataset too
                 note_reading(error, name, local)
                 raise
             items = FetchedItems(returned, name, local)
@@ -84,7 +84,7 @@ class MultiDataset(Dataset[Any]):
             # the comprehension's `:=` binds `reading` here: the index that raised, at the
             # cost of a store per item, not a try and an append (tools/bench/loop_overhead.py)
             return FetchedItems([dataset[(reading := index)] for index in local], name, local)
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             note_reading(error, name, [reading])
             raise
 

@@ -70,7 +70,7 @@ def read_first_item(data_container: DataContainer, name: str = TRAIN) -> Any:
     states = get_rng_states()
     try:
         return dataset[0]
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         note_reading(error, name, [0])
         raise
     finally:
