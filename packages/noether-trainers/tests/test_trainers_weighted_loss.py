@@ -260,6 +260,26 @@ def test_batch_without_a_target_names_the_key_and_the_batch_keys():
     assert trainer.update_counter.update == 0
 
 
+class ListTargets(FieldsDataset):
+    """Items whose pressure target is a Python list (batched as a list of tensors)."""
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return {**item, "pressure_target": item["pressure_target"].tolist()}
+
+
+def test_a_target_that_batches_to_no_tensor_is_named():
+    """It failed in the trainer's own line: `'list' object has no attribute 'shape'`."""
+    trainer = make_trainer(make_config(), ListTargets())
+    with pytest.raises(WeightedLossError) as info:
+        trainer.train(make_fields_model())
+    assert str(info.value) == (
+        "the batch's 'pressure_target' (the target of field 'pressure') is a list, not a "
+        "tensor: return a tensor at 'pressure_target' from the dataset's items (a list or "
+        "tuple in each item is batched as a list)"
+    )
+
+
 def test_batch_without_a_forward_key_names_it():
     trainer = make_trainer(make_config(forward_properties=["x", "mesh"]))
     with pytest.raises(WeightedLossError, match=r"the batch has no mesh .* batch keys: x, "):

@@ -159,6 +159,12 @@ class WeightedLossTrainer(BaseTrainer):
                 raise WeightedLossError(
                     f"the model output {field!r} is a {type(prediction).__name__}, not a tensor"
                 )
+            if not isinstance(target, Tensor):
+                raise WeightedLossError(
+                    f"the batch's {key!r} (the target of field {field!r}) is a "
+                    f"{type(target).__name__}, not a tensor: return a tensor at {key!r} from "
+                    "the dataset's items (a list or tuple in each item is batched as a list)"
+                )
             if prediction.shape != target.shape:
                 raise WeightedLossError(
                     f"field {field!r}: the model output has shape {tuple(prediction.shape)} "
