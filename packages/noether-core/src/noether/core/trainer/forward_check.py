@@ -18,7 +18,7 @@ import torch
 from noether.config import BaseTrainerConfig
 from noether.core.build import ConfigKeyError
 from noether.core.data.container import DataContainer
-from noether.core.data.item_keys import TRAIN, read_first_item, trains
+from noether.core.data.item_keys import TRAIN, evaluated_datasets, read_first_item, trains
 from noether.core.failures import defined_at
 from noether.core.trainer.base import says_what_train_step_passes
 from noether.core.trainer.loop import drop_metadata
@@ -86,14 +86,11 @@ def check_forward_signature(
 def _datasets_run_through_the_model(
     trainer_config: BaseTrainerConfig[Any], data_container: DataContainer
 ) -> list[str]:
-    """The train dataset (when the run trains) and those of the callbacks that evaluate the
-    model (`dataset_key`): a val item with a key that train items lack was passed to the
-    forward only at the first evaluation, after a whole epoch."""
+    """The train dataset (when the run trains) and those the callbacks evaluate the model on:
+    a val item with a key that train items lack was passed to the forward only at the first
+    evaluation, after a whole epoch."""
     names = [TRAIN] if trains(trainer_config) else []
-    for callback in trainer_config.callbacks:
-        key = getattr(callback, "dataset_key", None)
-        if isinstance(key, str) and key not in names:
-            names.append(key)
+    names += evaluated_datasets(trainer_config)
     return [name for name in names if name in data_container]
 
 
