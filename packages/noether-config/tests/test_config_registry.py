@@ -183,6 +183,15 @@ def test_unimportable_dotted_kinds_are_errors_not_crashes() -> None:
     assert "is not a dotted path" in errors["datasets.other.kind"]
 
 
+def test_a_misspelt_schema_class_is_told_the_closest_names() -> None:
+    errors = errors_of(experiment(datasets={"train": {"kind": "reg_schemas:PointConfig"}}))
+    message = errors["datasets.train.kind"]
+    assert message.startswith(
+        "module 'reg_schemas' has no attribute 'PointConfig'; did you mean PointsConfig"
+    ), message
+    assert message.endswith("?")
+
+
 @pytest.mark.parametrize(
     ("changes", "location"),
     [

@@ -303,6 +303,10 @@ def _import_schema(path: str) -> Any:
         )
         raise KindError(f"cannot import {path!r}: {error}{hint}") from None
     except AttributeError:
-        raise KindError(f"module {module_name!r} has no attribute {attribute!r}") from None
+        module = sys.modules.get(module_name)
+        public = [name for name in vars(module) if not name.startswith("_")] if module else []
+        close = closest_first(attribute.split(".")[0], public, cutoff=0.6, limit=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise KindError(f"module {module_name!r} has no attribute {attribute!r}{hint}") from None
     except Exception as error:  # the user's module raised while importing
         raise KindError(f"importing {path!r} failed: {type(error).__name__}: {error}") from None
