@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -97,15 +97,10 @@ class BaseTrainer(abc.ABC):
         "from the model's output, or override train_step(batch, model) to run the model and "
         "compute it itself"
     }
-    """What a subclass lacking an abstract method can do (Python's own error named
-    loss_compute alone, where train_step is the other way); read by `build_component` too."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
-        if getattr(cls.loss_compute, "__isabstractmethod__", False):
-            raise TypeError(
-                f"{cls.__name__} computes no loss: {cls.abstract_advice['loss_compute']}"
-            )
-        return super().__new__(cls)
+    """What a subclass lacking an abstract method can do, for `build_component`'s message
+    about a trainer kind (Python's own error names loss_compute alone, where train_step is the
+    other way). Not raised from a `__new__`: that would hide the constructor's signature
+    from `inspect.signature`, which the preflight binds."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
