@@ -39,7 +39,7 @@ from noether.config.kind_messages import (
     module_not_found_hint,
     not_a_schema_of,
 )
-from noether.config.similar_names import closest_first
+from noether.config.similar_names import closest_first, module_names_hint
 from noether.config.startup import field_docstrings
 from noether.config.static_lookup import find_module_spec
 
@@ -304,9 +304,7 @@ def _import_schema(path: str) -> Any:
         raise KindError(f"cannot import {path!r}: {error}{hint}") from None
     except AttributeError:
         module = sys.modules.get(module_name)
-        public = [name for name in vars(module) if not name.startswith("_")] if module else []
-        close = closest_first(attribute.split(".")[0], public, cutoff=0.6, limit=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = module_names_hint(attribute.split(".")[0], vars(module) if module else ())
         raise KindError(f"module {module_name!r} has no attribute {attribute!r}{hint}") from None
     except Exception as error:  # the user's module raised while importing
         raise KindError(f"importing {path!r} failed: {type(error).__name__}: {error}") from None

@@ -20,6 +20,14 @@ def closest_first(
     return [n for n, ratio in _ranked(name, tuple(candidates)) if ratio >= cutoff][:limit]
 
 
+def module_names_hint(name: str, names: Iterable[str]) -> str:
+    """ "; did you mean A, B?" with the public names of a module closest to `name` (a
+    misspelt class of a dotted kind), else ""."""
+    public = (n for n in names if not n.startswith("_"))
+    close = closest_first(name, public, cutoff=0.6, limit=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
 def _normal(name: str) -> str:
     return name.casefold().replace("-", "_").replace(" ", "_")
 

@@ -149,9 +149,7 @@ def missing_name(path: str) -> str | None:
     locations = spec.submodule_search_locations
     if locations and importlib.machinery.PathFinder.find_spec(f"{module}.{first}", list(locations)):
         return None  # a submodule: the import decides
-    from noether.config.similar_names import closest_first  # error messages only
+    from noether.config.similar_names import module_names_hint  # error messages only
 
-    public = (n for n in names if not n.startswith("_"))
-    close = closest_first(first, public, cutoff=0.6, limit=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    hint = module_names_hint(first, names)
     return f"module {module!r} ({origin}) has no top-level name {first!r}{hint}"

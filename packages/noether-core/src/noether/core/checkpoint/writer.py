@@ -191,17 +191,15 @@ class CheckpointWriter:
         flags = ((MODEL_FILE, save_weights), (OPTIM_FILE, save_optim), (TRAINER_FILE, save_trainer))
         files = frozenset(name for name, wanted in flags if wanted)
         aliases = {alias: frozenset(held) for alias, held in also_as.items()}
-        for held_tag, held_files, held_aliases in self._held_saves:
-            if (
-                held_tag == tag
-                and files <= held_files
-                and all(
-                    held <= held_aliases.get(alias, frozenset()) for alias, held in aliases.items()
-                )
-            ):
-                return True
-        self._held_saves.append((tag, files, aliases))
-        return False
+        repeat = any(
+            held_tag == tag
+            and files <= held_files
+            and all(held <= held_aliases.get(alias, frozenset()) for alias, held in aliases.items())
+            for held_tag, held_files, held_aliases in self._held_saves
+        )
+        if not repeat:
+            self._held_saves.append((tag, files, aliases))
+        return repeat
 
     def save_error(self, model: nn.Module, trainer: TrainerLike, log: logging.Logger) -> None:
         """After a callback failed: the state as it is, as `error_<position>`; the update's
