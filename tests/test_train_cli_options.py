@@ -304,6 +304,30 @@ def test_a_tracker_whose_library_is_missing_leaves_no_run_folder(
     assert list(cwd.iterdir()) == []
 
 
+def test_root_lets_a_config_outside_a_git_checkout_extend_a_file_of_another_folder(
+    project: Path, tmp_path: Path
+) -> None:
+    """A job folder copied without `.git` (a container image): the base config lies beside
+    the experiment's folder, and `--root` widens where `extends:` may read, as for
+    `noether-config validate`."""
+    base = tmp_path / "base"
+    base.mkdir()
+    (project / "experiment.yaml").rename(base / "_base.yaml")
+    experiment = project / "experiment.yaml"
+    experiment.write_text("extends: ../base/_base.yaml\nseed: 5\n")
+    refused = run(NOETHER_TRAIN, "--print-config", str(experiment), cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "outside the config root" in refused.stderr
+    assert "widen it with --root" in refused.stderr
+    printed = run(NOETHER_TRAIN, "--print-config", "--root", ".", str(experiment), cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    assert yaml.safe_load(printed.stdout)["seed"] == 5
+    trained = run(NOETHER_TRAIN, "--root", str(tmp_path), str(experiment), *ONE_EPOCH, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    (run_dir,) = (tmp_path / "runs" / EXPERIMENT).iterdir()
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["seed"] == 5
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -312,6 +336,7 @@ def test_a_tracker_whose_library_is_missing_leaves_no_run_folder(
         (("a.yaml", "--checkpoint", "E1"), "--checkpoint and --force go with --resume"),
         (("--resume", "runs/x", "--run-id", "y"), "--run-id names a new run"),
         (("--print-config", "--dry-run", "a.yaml"), "exclude each other"),
+        (("--root", "no/such/folder", "a.yaml"), "--root 'no/such/folder' is not a folder"),
         (("--bogus", "a.yaml"), "No such option: --bogus"),
     ],
 )

@@ -1,6 +1,6 @@
 """The `noether-train` command line (typer, like `noether-config`).
 
-    noether-train CONFIG [KEY=VALUE]... [-o KEY=VALUE]... [--run-id ID]
+    noether-train CONFIG [KEY=VALUE]... [-o KEY=VALUE]... [--run-id ID] [--root DIR]
     noether-train --resume RUN_DIR [--checkpoint TAG] [--force] [CONFIG] [KEY=VALUE]...
     noether-train --print-config CONFIG [KEY=VALUE]...
     noether-train --dry-run CONFIG [KEY=VALUE]...
@@ -108,6 +108,16 @@ def noether_train(
             show_default=False,
         ),
     ] = None,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            metavar="DIR",
+            help="Folder that !include and extends may read from (default: the git checkout "
+            "holding the config, else the config's folder), as for noether-config validate.",
+            show_default=False,
+        ),
+    ] = None,
     print_config: Annotated[
         bool,
         typer.Option(
@@ -162,6 +172,8 @@ def noether_train(
             check_run_id(run_id)
         except ValueError as exc:
             raise _usage_error(f"--run-id: {exc}") from None
+    if root is not None and not root.is_dir():
+        raise _usage_error(f"--root {str(root)!r} is not a folder")
     if print_config and dry_run:
         raise _usage_error("--print-config and --dry-run exclude each other")
     from noether.core.cli_run import TrainRequest, execute
@@ -173,6 +185,7 @@ def noether_train(
         checkpoint=checkpoint,
         force=force,
         run_id=run_id,
+        root=root,
         action="print-config" if print_config else "dry-run" if dry_run else "train",
     )
     raise typer.Exit(execute(request))

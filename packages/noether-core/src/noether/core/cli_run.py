@@ -44,6 +44,9 @@ class TrainRequest:
     force: bool = False
     run_id: str | None = None
     action: Action = "train"
+    root: Path | None = None
+    """The folder that `!include` and `extends:` may read from (default: the git checkout
+    holding the config, else the config's folder), as `noether-config validate --root`."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,9 @@ def _missing(path: Path) -> bool:
     return False
 
 
-def load(config_file: Path, overrides: Sequence[str], notes: bool = True) -> ExperimentConfig | int:
+def load(
+    config_file: Path, overrides: Sequence[str], notes: bool = True, root: Path | None = None
+) -> ExperimentConfig | int:
     """The validated config, or the exit code after saying why there is none; with `notes`,
     also what is valid but likely not meant (every rank validates, one rank says it)."""
     if _missing(config_file):
@@ -188,7 +193,7 @@ def load(config_file: Path, overrides: Sequence[str], notes: bool = True) -> Exp
         error(f"{config_file} is a folder, not a config file")
         return 2
     try:
-        config = load_config(config_file, overrides)
+        config = load_config(config_file, overrides, root=root)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         error(f"{config_file} is not a valid experiment config")
@@ -212,7 +217,7 @@ def resolve(request: TrainRequest, rank: int = 0) -> ResolvedRun | int:
             note = add_config_dir_to_path(source_run)
             if note is not None and rank == 0:
                 error(f"note: {note}")
-        config = load(request.config_file, request.overrides, notes=rank == 0)
+        config = load(request.config_file, request.overrides, rank == 0, request.root)
         if isinstance(config, int):
             return config
         return ResolvedRun(config, request.config_file)
@@ -239,7 +244,7 @@ def resolve_resume(request: TrainRequest, run_dir: Path, rank: int = 0) -> Resol
         if note is not None:
             error(f"note: {note}")
     config_file = request.config_file or run_config_path(run_dir)
-    config = load(config_file, request.overrides, notes=rank == 0)
+    config = load(config_file, request.overrides, rank == 0, request.root)
     if isinstance(config, int):
         return config
     try:
