@@ -134,8 +134,16 @@ def test_same_short_name_from_two_distributions_fails_naming_both(tmp_path: Path
     )
     assert run(site, tmp_path, "validate", "other.yaml").returncode == 0
     listing = run(site, tmp_path, "kinds", "trainers")
-    assert listing.returncode == 0
+    assert listing.returncode == 1  # listed, and told: a CI step that lists kinds fails
     assert listing.stdout.count("duplicate short name") == 2
+    assert "2 kind(s) cannot be used" in listing.stderr
+    assert "acme_trainer (noether.trainers)" in listing.stderr
+    # the editor's schema is written, with a warning that says which kind it cannot offer
+    schema = run(site, tmp_path, "schema", "trainers")
+    assert schema.returncode == 0
+    kinds = json.loads(schema.stdout)["$defs"]["BaseTrainerConfigKinds"]["properties"]["kind"]
+    assert kinds["anyOf"][0]["enum"] == ["weighted_loss"]
+    assert "warning: 2 kind(s) cannot be used" in schema.stderr
 
 
 def test_an_entry_point_with_an_extras_marker_resolves(tmp_path: Path) -> None:
@@ -235,7 +243,10 @@ def test_a_malformed_entry_point_breaks_only_its_own_kind(tmp_path: Path) -> Non
         "'module:attribute' (in acme-typo's entry_points.txt)"
     ) in done.stdout, done.stdout
     listing = run(site, tmp_path, "kinds", "trainers", "--json")
-    assert listing.returncode == 0, listing.stderr
+    assert listing.returncode == 1, listing.stderr
+    assert listing.stderr.endswith(
+        "cannot be used, see `noether-config kinds`: broken (noether.trainers)\n"
+    )
     rows = {row["kind"]: row for row in json.loads(listing.stdout)}
     assert "is not 'module:attribute'" in rows["broken"]["error"]
     assert "error" not in rows["acme_trainer"]

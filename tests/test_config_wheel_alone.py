@@ -125,6 +125,11 @@ def test_wheel_alone_pulls_no_torch_and_validates(wheel: Path, tmp_path: Path) -
     assert losses.returncode == 0, losses.stdout + losses.stderr
     listed = {line.split()[0]: line.split()[1:3] for line in losses.stdout.splitlines()[1:]}
     assert listed == {name: ["noether-trainers", "NOT"] for name in BUILTIN_LOSSES}
+    assert list(listed) == sorted(BUILTIN_LOSSES)
+    # a kind whose schema noether-config brings says which package brings its runtime
+    trainers = noether_config(venv, project, "kinds", "trainers").stdout.splitlines()
+    assert trainers[1].split()[:2] == ["weighted_loss", "noether-config"]
+    assert trainers[1].endswith("(install noether-trainers)"), trainers
 
     # a plug-in that publishes a built-in name: noether-train, beside noether-trainers,
     # refuses it; validate passed it here, where noether-trainers is not installed

@@ -303,7 +303,8 @@ def test_kinds_lists_a_kind_published_in_a_group_noether_does_not_read(
             "[error: noether reads no kinds from the group 'noether.model' (did you mean "
             "'noether.models'?)]"
         ), row
-        assert code == 0 and "noether.model:" in output
+        assert code == 1 and "noether.model:" in output
+        assert "1 kind(s) cannot be used, see `noether-config kinds`: rod (noether.model)" in output
     finally:
         monkeypatch.undo()
         clear_cache()

@@ -153,13 +153,23 @@ def schema(
     """Print the JSON Schema of experiment files (or of one root) for YAML editors."""
     import json
 
-    from noether.config.cli_catalog import CatalogUsageError, json_schema
+    from noether.config.cli_catalog import (
+        CatalogUsageError,
+        json_schema,
+        registration_problems,
+        schema_groups,
+    )
+    from noether.config.cli_catalog import kinds as list_kinds
 
     try:
         with _report_only_on_stdout():
             document = json_schema(root)
+            rows = [row for group in schema_groups(root) for row in list_kinds(group)]
     except CatalogUsageError as error:
         raise _usage_error(str(error)) from None
+    problems = registration_problems(rows)
+    if problems is not None:  # the schema is still written: the other kinds are usable
+        typer.echo(f"noether-config: warning: {problems}", err=True)
     text = json.dumps(document, indent=2)
     if out is None:
         typer.echo(text)
@@ -182,8 +192,9 @@ def kinds(
     """List registered kinds, their distribution and whether their implementation is installed.
 
     Only metadata and torch-free schema modules are read; no implementation is imported.
+    Exit codes: 0 when every listed kind is usable, 1 when one is broken (marked [error]).
     """
-    from noether.config.cli_catalog import CatalogUsageError, render_kinds
+    from noether.config.cli_catalog import CatalogUsageError, registration_problems, render_kinds
     from noether.config.cli_catalog import kinds as list_kinds
 
     try:
@@ -192,3 +203,7 @@ def kinds(
     except CatalogUsageError as error:
         raise _usage_error(str(error)) from None
     typer.echo(render_kinds(rows, "json" if as_json else "text"))
+    problems = registration_problems(rows)
+    if problems is not None:
+        typer.echo(f"noether-config: {problems}", err=True)
+        raise typer.Exit(1)

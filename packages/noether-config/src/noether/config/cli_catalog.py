@@ -61,6 +61,10 @@ def _group_name(name: str, *, schema: bool = False) -> str:
     raise CatalogUsageError(f"unknown root {name!r}; choose one of: " + ", ".join(choices))
 
 
+def _is_experiment(root: str) -> bool:
+    return root.strip().lower() in ("experiment", "experimentconfig")
+
+
 def json_schema(root: str | None) -> dict[str, Any]:
     """JSON Schema of the experiment file, or of one root's kinds (dispatched on `kind`), for
     editors and check-jsonschema (see `noether.config.editor_schema`)."""
@@ -72,7 +76,7 @@ def json_schema(root: str | None) -> dict[str, Any]:
     from noether.config.editor_schema import editor_schema
     from noether.config.schemas import ExperimentConfig
 
-    if root is None or root.strip().lower() in ("experiment", "experimentconfig"):
+    if root is None or _is_experiment(root):
         return editor_schema(ExperimentConfig.model_json_schema(), experiment=True)
     group = _group_name(root, schema=True)
     if group == "losses":
@@ -82,6 +86,13 @@ def json_schema(root: str | None) -> dict[str, Any]:
     schema = adapter.json_schema()
     schema["title"] = cls.__name__
     return editor_schema(schema, experiment=False)
+
+
+def schema_groups(root: str | None) -> list[str]:
+    """The kind groups that the schema of `root` (as `json_schema` takes it) enumerates."""
+    if root is None or _is_experiment(root):
+        return [group for group in ENTRY_POINT_GROUPS if group != "losses"]
+    return [_group_name(root, schema=True)]
 
 
 def _describe(entry: KindEntry) -> dict[str, Any]:
@@ -167,7 +178,7 @@ def _unpublished_builtin_losses(
     publishes is marked a duplicate in both rows, as where noether-trainers is installed."""
     ours = {entry.name for entry in entries if entry.distribution == BUILTIN_LOSSES_DISTRIBUTION}
     added = []
-    for name in BUILTIN_LOSSES:
+    for name in sorted(BUILTIN_LOSSES):
         if name in ours:
             continue
         row: dict[str, Any] = {
@@ -198,7 +209,18 @@ def render_kinds(rows: list[dict[str, Any]], output: str) -> str:
         state = "installed" if row["installed"] else "NOT installed"
         target = row.get("target") or "-"
         line = f"  {row['kind']:<28} {row['distribution']:<20} {state:<14} {target}"
+        if not row["installed"] and row.get("provided_by") not in (None, row["distribution"]):
+            line += f"  (install {row['provided_by']})"
         if "error" in row:
             line += f"  [error: {row['error']}]"
         lines.append(line)
     return "\n".join(lines) if lines else "no kinds registered"
+
+
+def registration_problems(rows: list[dict[str, Any]]) -> str | None:
+    """One line on the rows that carry an error, for stderr: a config that names such a kind
+    fails, and an editor's schema may lack it."""
+    broken = [f"{row['kind']} ({row['group']})" for row in rows if "error" in row]
+    if not broken:
+        return None
+    return f"{len(broken)} kind(s) cannot be used, see `noether-config kinds`: " + ", ".join(broken)
