@@ -58,6 +58,36 @@ def test_invalid_file_exits_1_with_file_line_key(configs: Path) -> None:
     assert "2 file(s) checked: 1 valid, 1 invalid" in output
 
 
+def test_every_broken_rule_across_sections_is_reported_at_its_own_line(
+    project: Project, valid_yaml: str
+) -> None:
+    """Rules that relate sections (a dataset a callback names, an ema factor, a metric) are
+    all reported in one pass, each at its key; a missing `datasets.train` at its parent."""
+    callbacks = """\
+  callbacks:
+    - {kind: offline_loss, dataset_key: val, every_n_epochs: 1}
+    - {kind: offline_loss, dataset_key: test, every_n_epochs: 1, ema_factor: 0.9}
+    - {kind: best_metric, metric_key: loss/vall/total, every_n_epochs: 1}
+"""
+    broken = valid_yaml.replace("tracker:", callbacks + "tracker:").replace(
+        '  train: {kind: "{module}:PointsDatasetConfig", num_samples: 16}',
+        '  test: {kind: "{module}:PointsDatasetConfig", num_samples: 16}',
+    )
+    folder = project(**{"exp.yaml": broken})
+    code, output = invoke("validate", str(folder / "exp.yaml"))
+    assert code == 1
+    issues = [line.split(": ", 2)[:2] for line in output.splitlines() if "exp.yaml:" in line]
+    assert [(place.rsplit(":", 1)[1], key) for place, key in issues] == [
+        ("3", "datasets.train"),
+        ("20", "trainer.callbacks.0.dataset_key"),
+        ("21", "trainer.callbacks.1.ema_factor"),
+        ("22", "trainer.callbacks.2.metric_key"),
+    ], output
+    assert "required to train (max_* > 0)" in output
+    assert "no dataset 'val' (datasets: test)" in output
+    assert "did you mean 'loss/val/total'?" in output
+
+
 def test_folder_skips_fragments_and_explicit_fragment_is_validated(configs: Path) -> None:
     code, output = invoke("validate", str(configs))
     assert code == 1  # bad.yaml

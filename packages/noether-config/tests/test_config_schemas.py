@@ -191,7 +191,7 @@ def experiment(**changes: Any) -> dict[str, Any]:
 
 
 def test_experiment_needs_train_dataset_unless_evaluating() -> None:
-    with pytest.raises(ValidationError, match=r"datasets\.train is required to train"):
+    with pytest.raises(ValidationError, match=r"datasets\.train: required to train"):
         ExperimentConfig.model_validate(experiment(datasets={}))
     ExperimentConfig.model_validate(experiment(datasets={}, trainer=trainer(max_epochs=0)))
 

@@ -30,6 +30,15 @@ class ConfigIssue:
         return asdict(self)
 
 
+class ConfigRulesError(ValueError):
+    """Several broken rules of one schema, raised by one validator; the loader reports each
+    at the key its message starts with (`trainer.callbacks.1.metric_key: ...`)."""
+
+    def __init__(self, messages: Iterable[str]) -> None:
+        self.messages: list[str] = list(messages)
+        super().__init__("; ".join(self.messages))
+
+
 class ConfigError(Exception):
     """A config could not be loaded or validated; holds every issue found, not just the first."""
 

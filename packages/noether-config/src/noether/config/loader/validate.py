@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from noether.config.errors import ConfigIssue
+from noether.config.errors import ConfigIssue, ConfigRulesError
 from noether.config.field_rules import FieldRuleError
 from noether.config.loader.nodes import KeyPath, Loc, child, dotted, excerpt, locate
 from noether.config.schemas.names import FOLDER_NAME
@@ -86,18 +86,22 @@ _KEY_FIRST = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w\-]+)+): ")
 
 
 def _key_in_message(tree: Any, message: str) -> tuple[KeyPath, str]:
-    """(the key path that a root-level message starts with, the rest), where that key is in
-    the config; else (no path, the message)."""
+    """(the key path that a root-level message starts with, the rest), else (no path, the
+    message). The key may be missing (`datasets.train: required ...`): it is reported at its
+    nearest existing parent."""
     match = _KEY_FIRST.match(message)
     if match is None:
         return (), message
-    steps: list[Any] = [int(part) if part.isdigit() else part for part in match.group(1).split(".")]
-    node = tree
-    for step in steps:
-        found, node = child(node, step)
-        if not found:
-            return (), message
+    steps = [int(part) if part.isdigit() else part for part in match.group(1).split(".")]
     return tuple(steps), message[match.end() :]
+
+
+def _messages(item: Any) -> list[str]:
+    """The messages of one pydantic error: one per broken rule of a `ConfigRulesError`."""
+    error = item.get("ctx", {}).get("error")
+    if isinstance(error, ConfigRulesError):
+        return [_message({**item, "msg": text}) for text in error.messages]
+    return [_message(item)]
 
 
 def _overridden_fields(tree: Any, path: KeyPath, item: Any, fallback: Loc) -> str:
@@ -121,21 +125,22 @@ def issues_from_validation(
     issues: list[ConfigIssue] = []
     skipped = {tuple(str(part) for part in prefix) for prefix in skip}
     for item in error.errors():
-        path = _data_path(tree, item.get("loc", ()))
-        if _under(path, skipped):
+        found_at = _data_path(tree, item.get("loc", ()))
+        if _under(found_at, skipped):
             continue
-        message = _message(item)
-        if item.get("type") == "extra_forbidden":
-            from noether.config.loader.suggest import did_you_mean
-            from noether.config.schemas.experiment import ExperimentConfig
+        for message in _messages(item):
+            path = found_at
+            if item.get("type") == "extra_forbidden":
+                from noether.config.loader.suggest import did_you_mean
+                from noether.config.schemas.experiment import ExperimentConfig
 
-            message += did_you_mean(ExperimentConfig, tree, path)
-        if not path:
-            path, message = _key_in_message(tree, message)
-        site = locate(tree, path, fallback)
-        if site.note:
-            message += f" ({site.note})"
-        else:
-            message += _overridden_fields(tree, path, item, fallback)
-        issues.append(ConfigIssue(site.file, site.line, dotted(path) or "<root>", message))
+                message += did_you_mean(ExperimentConfig, tree, path)
+            if not path:
+                path, message = _key_in_message(tree, message)
+            site = locate(tree, path, fallback)
+            if site.note:
+                message += f" ({site.note})"
+            else:
+                message += _overridden_fields(tree, path, item, fallback)
+            issues.append(ConfigIssue(site.file, site.line, dotted(path) or "<root>", message))
     return issues

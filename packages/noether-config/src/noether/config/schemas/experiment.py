@@ -1,6 +1,7 @@
 """The top level of an experiment file."""
 
 import itertools
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
@@ -8,7 +9,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from noether.config.bool_numbers import RefusesBoolForNumber
 from noether.config.default_metrics import default_metric_reader_problems
 from noether.config.discriminated import Discriminated
-from noether.config.errors import ConfigIssue
+from noether.config.errors import ConfigIssue, ConfigRulesError
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.dataset import DatasetConfig
 from noether.config.schemas.model import ModelConfig
@@ -111,28 +112,37 @@ class ExperimentConfig(RefusesBoolForNumber):
 
     @model_validator(mode="after")
     def validate_datasets_exist(self) -> "ExperimentConfig":
-        """A training run needs `train`; callbacks may only name datasets that exist."""
-        trainer = self.trainer
-        stops = (trainer.max_epochs, trainer.max_updates, trainer.max_samples)
-        trains = any(value for value in stops)
-        if trains and "train" not in self.datasets:
-            raise ValueError("datasets.train is required to train (max_* > 0)")
-        for index, callback in enumerate(trainer.callbacks):
-            key = getattr(callback, "dataset_key", None)
-            if key is not None and key not in self.datasets:
-                known = ", ".join(sorted(self.datasets)) or "none"
-                raise ValueError(
-                    f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} (datasets: {known})"
-                )
-        _check_ema_factors(trainer.callbacks)
-        _check_latest_writers(trainer.callbacks)
-        _check_metric_sources(trainer.callbacks, trainer.logged_losses())
-        _check_default_metric_readers(trainer)
-        _check_stops_after_start(trainer)
+        """The rules across sections: a training run needs `train`, callbacks may only name
+        datasets that exist, and those of `_whole_config_problems`; every broken one is
+        reported, not only the first."""
+        problems = list(_whole_config_problems(self))
+        if problems:
+            raise ConfigRulesError(problems)
         return self
 
 
-def _check_ema_factors(callbacks: list[object]) -> None:
+def _whole_config_problems(config: ExperimentConfig) -> Iterator[str]:
+    trainer = config.trainer
+    stops = (trainer.max_epochs, trainer.max_updates, trainer.max_samples)
+    trains = any(value for value in stops)
+    if trains and "train" not in config.datasets:
+        yield "datasets.train: required to train (max_* > 0)"
+    for index, callback in enumerate(trainer.callbacks):
+        key = getattr(callback, "dataset_key", None)
+        if key is not None and key not in config.datasets:
+            known = ", ".join(sorted(config.datasets)) or "none"
+            yield f"trainer.callbacks.{index}.dataset_key: no dataset {key!r} (datasets: {known})"
+    yield from _ema_factor_problems(trainer.callbacks)
+    yield from _latest_writer_problems(trainer.callbacks)
+    yield from _metric_source_problems(trainer.callbacks, trainer.logged_losses())
+    for key_path, message in default_metric_reader_problems(
+        trainer, last_point(trainer, "update", None)
+    ):  # a reader of a default callbacks' metric that would run before their first row
+        yield f"{key_path}: {message}"
+    yield from _stop_before_start_problems(trainer)
+
+
+def _ema_factor_problems(callbacks: list[object]) -> Iterator[str]:
     """An `ema_factor` (offline_loss) needs a callback that averages with that factor (`ema`'s
     `target_factors`), as the runtime does; caught here, before a run folder is made."""
     offered = {
@@ -144,20 +154,20 @@ def _check_ema_factors(callbacks: list[object]) -> None:
         factor = getattr(callback, "ema_factor", None)
         if factor is not None and f"{factor:g}" not in offered:
             known = ", ".join(sorted(offered)) or "none: add an `ema` callback"
-            raise ValueError(
+            yield (
                 f"trainer.callbacks.{index}.ema_factor: no ema callback averages with factor "
                 f"{factor:g} (target_factors: {known})"
             )
 
 
-def _check_latest_writers(callbacks: list[CallbackConfig]) -> None:
+def _latest_writer_problems(callbacks: list[CallbackConfig]) -> Iterator[str]:
     """Two callbacks that write `latest` with other files replace each other's: a weights-only
     one that wrote last left a `latest` that no resume can continue from."""
     writers = [(index, cb.latest_files()) for index, cb in enumerate(callbacks)]
     writers = [(index, files) for index, files in writers if files]
     for (first, files), (index, other) in itertools.pairwise(writers):
         if files != other:
-            raise ValueError(
+            yield (
                 f"trainer.callbacks.{index}: writes the rolling `latest` checkpoint as "
                 f"trainer.callbacks.{first} does, with other files ({', '.join(sorted(other))} "
                 f"against {', '.join(sorted(files))}): each would replace the other's; let one "
@@ -165,7 +175,7 @@ def _check_latest_writers(callbacks: list[CallbackConfig]) -> None:
             )
 
 
-def _check_stops_after_start(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
+def _stop_before_start_problems(trainer: BaseTrainerConfig) -> Iterator[str]:  # type: ignore[type-arg]
     """A single stop point (`stop_at_epoch`) at or before start_at_epoch would stop the run
     before its first update."""
     start = trainer.start_at_epoch
@@ -175,7 +185,7 @@ def _check_stops_after_start(trainer: BaseTrainerConfig) -> None:  # type: ignor
             continue
         field, count = due
         if field.endswith("_epoch") and count <= start:
-            raise ValueError(  # one point only, and training starts after it
+            yield (  # one point only, and training starts after it
                 f"trainer.callbacks.{index}.{field}: {count} is not after "
                 f"trainer.start_at_epoch ({start}), so this {callback.kind} callback would act "
                 f"before the first update: raise {field} or lower start_at_epoch"
@@ -201,7 +211,9 @@ OWNED_FAMILIES = ("best/", "best_update/", "outputs/", "loss/")
 """Metric families that only callbacks of the list log (`loss/online/` is the loop's own)."""
 
 
-def _check_metric_sources(callbacks: list[CallbackConfig], loss_names: list[str] | None) -> None:
+def _metric_source_problems(
+    callbacks: list[CallbackConfig], loss_names: list[str] | None
+) -> Iterator[str]:
     """A callback that reads a metric (`metric_key`) runs after a callback of this file that
     logs it, and only when that one runs too; otherwise it fails at its first run, or reads
     a stale value. A key that no callback logs, where the config tells every key that its
@@ -215,30 +227,23 @@ def _check_metric_sources(callbacks: list[CallbackConfig], loss_names: list[str]
         claims = [(i, c) for i, c in enumerate(callbacks) if i != index and c.logs_metric(key)]
         sources = [(i, c) for i, c in claims if _may_log(c, key, loss_names)]
         if not sources:
-            _check_logged_at_all(where, key, callbacks, claims, loss_names)
+            yield from _unlogged_key_problems(where, key, callbacks, claims, loss_names)
             continue
         earlier = [(i, c) for i, c in sources if i < index]
         if not earlier:
             i, source = sources[0]
-            raise ValueError(
+            yield (
                 f"{where}.metric_key: {key!r} is logged by trainer.callbacks.{i} ({source.kind}), "
                 f"which runs after this {reader.kind}: list {reader.kind} after it"
             )
+            continue
         if not any(_reads_fresh_values(reader, c) for _, c in earlier):
             i, source = earlier[-1]
-            raise ValueError(
+            yield (
                 f"{where}: {reader.kind} runs {_show_frequency(reader)}, but {key!r} is logged "
                 f"by trainer.callbacks.{i} ({source.kind}) {_show_frequency(source)}, so it would "
                 "read a missing or stale value: give it the same frequency (or a multiple)"
             )
-
-
-def _check_default_metric_readers(trainer: BaseTrainerConfig) -> None:  # type: ignore[type-arg]
-    """A reader of a default callbacks' metric that would run before their first row, where
-    the config alone tells the run's length (`default_metric_reader_problems`)."""
-    total = last_point(trainer, "update", None)
-    for key_path, message in default_metric_reader_problems(trainer, total):
-        raise ValueError(f"{key_path}: {message}")
 
 
 def _may_log(callback: CallbackConfig, key: str, loss_names: list[str] | None) -> bool:
@@ -246,14 +251,14 @@ def _may_log(callback: CallbackConfig, key: str, loss_names: list[str] | None) -
     return logged is None or key in logged
 
 
-def _check_logged_at_all(
+def _unlogged_key_problems(
     where: str,
     key: str,
     callbacks: list[CallbackConfig],
     claims: list[tuple[int, CallbackConfig]],
     loss_names: list[str] | None,
-) -> None:
-    """Raises for a metric_key that no callback logs where the config tells it: one whose
+) -> Iterator[str]:
+    """A metric_key that no callback logs where the config tells it: one whose
     family a callback logs under other names (a misspelt field), or, when every callback's
     and the trainer's metrics are known, one of the families that only callbacks log."""
     from noether.config.similar_names import closest_first  # error messages only
@@ -267,13 +272,14 @@ def _check_logged_at_all(
     if claims:
         i, source = claims[0]
         names = ", ".join(source.logged_metrics(loss_names) or ())
-        raise ValueError(
+        yield (
             f"{where}.metric_key: {key!r} is not logged: trainer.callbacks.{i} ({source.kind}) "
             f"logs {names}{hint}"
         )
+        return
     owned = key.startswith(OWNED_FAMILIES) and not key.startswith("loss/online/")
     if loss_names is not None and owned:
-        raise ValueError(
+        yield (
             f"{where}.metric_key: no callback logs {key!r} (they log: "
             f"{', '.join(logged) or 'nothing'}){hint}"
         )
