@@ -173,6 +173,43 @@ def test_a_resumed_run_continues_the_same_mlflow_run_without_duplicated_steps(
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
+def test_a_resume_in_another_store_starts_a_run_there_and_one_back_continues_the_first(
+    store: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MLFLOW_TRACKING_URI set for one resume only: that resume's rows go to a new run in its
+    store, said so; back in the first store, the first run is continued, not a third begun."""
+    other = f"sqlite:///{(tmp_path / 'other.db').as_posix()}"
+    MlflowClient(other).create_experiment("tests", (tmp_path / "other").as_uri())
+    provider = PathProvider(tmp_path, "exp")
+    first = started(store, provider)
+    for update in range(1, 5):
+        first.log({"loss": float(update)}, update=update, epoch=0, sample=update * 8)
+    first.close()
+    first_id = run_id_of(provider)
+
+    again = PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True)
+    elsewhere = started(other, again, 4)
+    elsewhere.log({"loss": 5.0}, update=5, epoch=0, sample=40)
+    elsewhere.close()
+    second_id = run_id_of(provider)
+    assert second_id != first_id
+    assert (
+        f"mlflow: this run folder's MLflow run {first_id} is in {store}, not in this resume's "
+        f"store {other}: a new MLflow run is started there"
+    ) in caplog.text
+
+    back = started(store, PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True), 5)
+    back.log({"loss": 6.0}, update=6, epoch=0, sample=48)
+    back.close()
+    assert run_id_of(provider) == first_id
+    assert history(MlflowClient(store), first_id, "loss") == [
+        (u, float(u)) for u in (1, 2, 3, 4, 6)
+    ]
+    assert history(MlflowClient(other), second_id, "loss") == [(5, 5.0)]
+    stored = json.loads((provider.run_dir / "mlflow_run.json").read_text())
+    assert [entry["run_id"] for entry in stored["earlier"]] == [second_id]
+
+
 def test_rows_a_killed_run_sent_but_had_not_recorded_as_sent_are_not_sent_again(
     store: str, tmp_path: Path
 ) -> None:

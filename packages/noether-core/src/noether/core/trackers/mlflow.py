@@ -118,7 +118,8 @@ class MlflowTracker(TrackerBase):
     `config.yaml`, and summary values as metrics `summary/<key>` at the last logged update.
 
     The run's id is kept in `<run_dir>/mlflow_run.json`; a run resumed in its own folder
-    continues that MLflow run. MLflow cannot delete logged points, so the rows and summary
+    continues that MLflow run (one per store: a resume in another store starts a new run there
+    and says so, and a later resume in the first store continues its run). MLflow cannot delete logged points, so the rows and summary
     values that the interrupted run already sent (after the checkpoint; by MLflow's own record,
     whether or not it lived to note them in the file) are kept and not sent again; params
     keep their first value (the changed config is in the `config.yaml` artifact).
@@ -198,8 +199,10 @@ class MlflowTracker(TrackerBase):
     ) -> dict[str, str]:
         """Continues the run folder's MLflow run when resumed, else starts one; returns the
         params the run already has."""
-        stored = _read_json(self._run_file) if self.resumed_at is not None else {}
-        if stored.get("run_id") and stored.get("tracking_uri") == configured_uri:
+        known = _known_runs(_read_json(self._run_file)) if self.resumed_at is not None else []
+        others = [entry for entry in known if entry.get("tracking_uri") != configured_uri]
+        same = [entry for entry in known if entry.get("tracking_uri") == configured_uri]
+        for stored in same[:1]:
             try:
                 run = self._client.get_run(stored["run_id"])
             except self._mlflow.exceptions.MlflowException as exc:
@@ -207,7 +210,8 @@ class MlflowTracker(TrackerBase):
             else:
                 self._run_id = run.info.run_id
                 self._artifact_uri = run.info.artifact_uri
-                self._stored = stored
+                self._stored = {**stored, "earlier": others}
+                _write_json(self._run_file, self._stored)
                 self._continued = True
                 self._skip_up_to = self._sent_up_to = max(
                     int(stored.get("sent_up_to", -1)), self._last_step_logged()
@@ -227,6 +231,15 @@ class MlflowTracker(TrackerBase):
                         self._skip_up_to,
                     )
                 return dict(run.data.params)
+        for entry in others:  # a resume in another store: the run there stays as it was
+            logger.warning(
+                "mlflow: this run folder's MLflow run %s is in %s, not in this resume's store "
+                "%s: a new MLflow run is started there (resume with that store to continue %s)",
+                entry["run_id"],
+                _store_name(entry.get("tracking_uri")),
+                _store_name(configured_uri),
+                entry["run_id"],
+            )
         name = self.config.experiment_name or str(config.get("name") or path_provider.name)
         artifacts = None if configured_uri else (self._run_file.parent / "mlartifacts").as_uri()
         run = self._client.create_run(
@@ -235,7 +248,7 @@ class MlflowTracker(TrackerBase):
             tags={"noether.run_dir": str(self._run_file.parent)},
         )
         self._run_id = run.info.run_id
-        self._stored = {"tracking_uri": configured_uri, "run_id": self._run_id}
+        self._stored = {"tracking_uri": configured_uri, "run_id": self._run_id, "earlier": others}
         _write_json(self._run_file, self._stored)
         return {}
 
@@ -406,6 +419,21 @@ def _nests(key: str, other: str) -> bool:
 def _same(stored: float, value: float) -> bool:
     """Equal values, NaN equal to NaN."""
     return stored == value or (math.isnan(stored) and math.isnan(value))
+
+
+def _known_runs(stored: dict[str, Any]) -> list[dict[str, Any]]:
+    """The MLflow runs of a run folder, one per store it was run in: the latest first, then
+    those of stores it left (`earlier`), each as {tracking_uri, run_id, sent_up_to}."""
+    entries = [stored, *(e for e in stored.get("earlier", ()) if isinstance(e, dict))]
+    return [
+        {key: value for key, value in entry.items() if key != "earlier"}
+        for entry in entries
+        if isinstance(entry.get("run_id"), str)
+    ]
+
+
+def _store_name(tracking_uri: str | None) -> str:
+    return tracking_uri or f"the run folder's own store ({STORE_FILE})"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
