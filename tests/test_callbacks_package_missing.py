@@ -79,3 +79,12 @@ def test_a_callback_kind_names_its_package_file_and_line(bin_dir: Path, tmp_path
         assert f"  exp.yaml:{line}: trainer.callbacks.{index} (kind '{kind}'): " in done.stderr
     assert done.stderr.count("install the package 'noether-callbacks'") == 2, done.stderr
     assert not (tmp_path / "runs").exists()  # nothing built, no run folder
+
+
+def test_version_says_which_noether_package_is_not_installed(bin_dir: Path, tmp_path: Path) -> None:
+    """What a bug report pastes: the missing package is named, not left out."""
+    done = run(bin_dir / "noether-train", "--version", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "noether-callbacks not installed" in lines
+    assert any(line.startswith("noether-trainers 0.") for line in lines), lines

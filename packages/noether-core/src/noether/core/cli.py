@@ -26,7 +26,7 @@ import typer
 
 PROG = "noether-train"
 VERSIONS = ("noether-core", "noether-config", "noether-trainers", "noether-callbacks", "torch")
-"""Distributions whose version `--version` prints (those installed)."""
+"""Distributions whose version `--version` prints (or that they are not installed)."""
 
 app = typer.Typer(
     name=PROG,
@@ -44,8 +44,8 @@ def _print_version(value: bool) -> None:
     for name in VERSIONS:
         try:
             typer.echo(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            continue
+        except PackageNotFoundError:  # said, for bug reports: kinds of it cannot run here
+            typer.echo(f"{name} not installed")
     raise typer.Exit()
 
 

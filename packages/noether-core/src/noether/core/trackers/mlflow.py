@@ -119,9 +119,10 @@ class MlflowTracker(TrackerBase):
 
     The run's id is kept in `<run_dir>/mlflow_run.json`; a run resumed in its own folder
     continues that MLflow run (one per store: a resume in another store starts a new run there
-    and says so, and a later resume in the first store continues its run). MLflow cannot delete logged points, so the rows and summary
-    values that the interrupted run already sent (after the checkpoint; by MLflow's own record,
-    whether or not it lived to note them in the file) are kept and not sent again; params
+    and says so, and a later resume in the first store continues its run). MLflow cannot
+    delete logged points, so the rows and summary values that the interrupted run already sent
+    (after the checkpoint; by MLflow's own record, whether or not it lived to note them in the
+    file) are kept and not sent again; params
     keep their first value (the changed config is in the `config.yaml` artifact).
     """
 

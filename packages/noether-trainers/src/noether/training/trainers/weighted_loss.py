@@ -23,7 +23,10 @@ from noether.config.losses import (
     unweighted_key,
 )
 from noether.core.build import ConfigKeyError
+from noether.core.data.container import DataContainer
+from noether.core.runs import PathProvider
 from noether.core.targets import ComponentConfigError
+from noether.core.trackers.base import TrackerBase
 from noether.core.trainer.base import BaseTrainer
 from noether.core.trainer.batching import BatchSplitter
 from noether.core.trainer.types import LossResult, TrainerResult
@@ -60,7 +63,14 @@ class WeightedLossTrainer(BaseTrainer):
     config: WeightedLossTrainerConfig
 
     def __init__(
-        self, trainer_config: WeightedLossTrainerConfig, *args: Any, **kwargs: Any
+        self,
+        trainer_config: WeightedLossTrainerConfig,
+        data_container: DataContainer,
+        device: str | torch.device,
+        tracker: TrackerBase | None,
+        path_provider: PathProvider | None,
+        main_sampler_kwargs: dict[str, Any] | None = None,
+        metric_property_provider: object = None,
     ) -> None:
         if not isinstance(trainer_config, WeightedLossTrainerConfig):
             raise TypeError(
@@ -75,7 +85,15 @@ class WeightedLossTrainer(BaseTrainer):
         self.field_weights: dict[str, float] = dict(trainer_config.field_weights)
         # (field, weight) pairs in the order of `field_weights`.
         self.loss_items: list[tuple[str, float]] = list(self.field_weights.items())
-        super().__init__(_with_target_properties(trainer_config), *args, **kwargs)
+        super().__init__(
+            _with_target_properties(trainer_config),
+            data_container,
+            device,
+            tracker,
+            path_provider,
+            main_sampler_kwargs,
+            metric_property_provider,
+        )
         # Splits batches like BaseTrainer.train_step does (no forward_properties: every key
         # that is not a target goes to the model; unused keys are warned about once).
         self._field_splitter = BatchSplitter(self.forward_properties, self.target_properties)
