@@ -122,8 +122,8 @@ class MlflowTracker(TrackerBase):
     and says so, and a later resume in the first store continues its run). MLflow cannot
     delete logged points, so the rows and summary values that the interrupted run already sent
     (after the checkpoint; by MLflow's own record, whether or not it lived to note them in the
-    file) are kept and not sent again; params
-    keep their first value (the changed config is in the `config.yaml` artifact).
+    file) are kept and not sent again; params keep their first value (the changed config is in
+    the `config.yaml` artifact).
     """
 
     config: MlflowTrackerConfig
