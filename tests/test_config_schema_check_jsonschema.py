@@ -107,6 +107,11 @@ MISTAKES = {
         "$.trainer.callbacks[1]",
     ),
     "tracker_kind.yaml": ("{kind: jsonl}", "{kind: jsonll}", "$.tracker.kind"),
+    "loss_name.yaml": (
+        "  field_weights: {pressure: 1.0}\n",
+        "  field_weights: {pressure: 1.0}\n  loss_fn: rel_l3\n",
+        "$.trainer.loss_fn",
+    ),
     "missing_key.yaml": ("  effective_batch_size: 4\n", "", "$.trainer"),
     "own_trainer_two_stops.yaml": (
         "  kind: weighted_loss\n  max_epochs: 2\n",

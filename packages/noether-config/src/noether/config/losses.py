@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from noether.config.entry_points import DuplicateKindError, find_kind, group_entries
 
@@ -85,7 +87,25 @@ def check_loss_name(name: str) -> str:
     return name
 
 
-LossName = Annotated[str, AfterValidator(check_loss_name)]
+class _LossNameJsonSchema:
+    """In JSON Schema, a loss name is one of the known names (editors complete them) or an
+    import path, as `check_loss_name` takes it."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        from noether.config.kind_json_schema import DOTTED_KIND_PATTERN
+
+        schema = handler(core_schema)
+        schema.pop("type", None)
+        schema["anyOf"] = [
+            {"enum": sorted(known_losses())},
+            {"type": "string", "pattern": DOTTED_KIND_PATTERN, "description": "An import path."},
+        ]
+        return schema
+
+
+LossName = Annotated[str, AfterValidator(check_loss_name), _LossNameJsonSchema()]
 """A config field that names a loss, checked by `noether-config validate` as `loss_fn` of
 `weighted_loss` is: a trainer of one's own declares `loss_fn: LossName = "mse"`, and an
 unknown name is refused at its line, before the run."""
