@@ -6,12 +6,14 @@ import json
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
 import noether.core.trainer.base
+from noether.core.cli_preflight import is_user_error
 from noether.core.failures import describe_failure, is_library_file
 
 
@@ -127,3 +129,36 @@ def test_an_error_of_a_collective_says_that_another_rank_may_have_failed_first()
     with pytest.raises(RuntimeError) as raised:
         torch.zeros(2) @ torch.zeros(3)
     assert "torch.distributed" not in "\n".join(describe_failure(raised.value))
+
+
+def _raised_without_this_frame(call: Callable[[str], object], argument: str) -> BaseException:
+    """The error `call` raises, with its traceback from `call` on: as the run catches it."""
+    try:
+        call(argument)
+    except BaseException as exc:  # the error is the result
+        assert exc.__traceback__ is not None
+        return exc.with_traceback(exc.__traceback__.tb_next)
+    raise AssertionError("it raised nothing")
+
+
+def test_a_missing_file_that_the_users_dataset_read_through_numpy_is_its_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy (torch, pathlib) raising on the user's path is their dataset's failure, said
+    with their line; it was told as bad input, with no type and no line."""
+    import numpy as np
+
+    (tmp_path / "npy_dataset.py").write_text(
+        "import numpy\n\ndef read(path):\n    return numpy.load(path)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import npy_dataset  # type: ignore[import-not-found]
+
+    missing = str(tmp_path / "missing.npy")
+    through_user = _raised_without_this_frame(npy_dataset.read, missing)
+    assert isinstance(through_user, FileNotFoundError)
+    assert not is_user_error(through_user)
+    # a file that noether (or a library alone) was told to open is bad input
+    only_library = _raised_without_this_frame(np.load, missing)
+    assert isinstance(only_library, FileNotFoundError)
+    assert is_user_error(only_library)

@@ -101,12 +101,14 @@ def raised_in_user_code(exc: BaseException) -> bool:
 
 
 def from_user_code(exc: BaseException) -> bool:
-    """Whether the user's code raised the error: here, or in a data worker, whose traceback
-    torch carries in the message as text."""
+    """Whether the error came through the user's code (their dataset read a file, itself or
+    through numpy or torch): here, or in a data worker, whose traceback torch carries in the
+    message as text."""
     text = str(exc)
     if EMBEDDED_TRACEBACK in text:
         return _embedded(text)[1] is not None
-    return raised_in_user_code(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(not is_library_file(frame.filename) for frame in frames)
 
 
 def _embedded(text: str) -> tuple[str | None, traceback.FrameSummary | None, list[str]]:
