@@ -149,6 +149,11 @@ def test_sigterm_to_one_rank_under_torchrun_stops_both_with_one_checkpoint(tmp_p
     assert len(signalled) == 1, output
     assert output.count("exitcode  : 75") + output.count("exitcode: 75") >= 1, output
     assert "finished run" not in output
+    # the printed command resumes: launched as this job was, not one process (refused)
+    assert (
+        f"resume with: noether-train --resume {run_dir.relative_to(tmp_path)}, launched as this "
+        "job was (torchrun, 2 processes)"
+    ) in output, output
     state = CheckpointWriter.load(run_dir, signalled[0])["trainer"]
     assert len(state["rng"]) == 2  # one RNG state per rank
     assert 0 < state["update_counter"]["update"] < 40 * 12

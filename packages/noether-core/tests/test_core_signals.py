@@ -102,3 +102,19 @@ def test_a_signal_during_a_log_write_is_logged_without_a_traceback() -> None:
     assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
     assert "update 7 of 10" in result.stderr
     assert "received SIGTERM: stopping after this update" in result.stderr
+
+
+def test_a_launchers_sigterm_after_the_users_sigint_is_named_as_such() -> None:
+    """torchrun under `uv run` gets Ctrl-C twice and sends SIGTERM to ranks that already
+    stop for SIGINT: that is no 'SIGTERM again'."""
+    script = SCRIPT.replace("save_on_sigint=False", "save_on_sigint=True").replace(
+        "for _ in range(count):\n        os.kill(os.getpid(), signal.SIGTERM)",
+        "os.kill(os.getpid(), signal.SIGINT)\n    os.kill(os.getpid(), signal.SIGTERM)",
+    )
+    assert "signal.SIGINT)" in script
+    result = subprocess.run(
+        [sys.executable, "-c", script, "2"], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split() == ["True", "True", "SIGINT", "True"], result.stderr
+    assert "received SIGTERM after SIGINT: exiting once the checkpoint is written" in result.stderr
+    assert "SIGTERM again" not in result.stderr

@@ -287,11 +287,21 @@ def execute(request: TrainRequest) -> int:
 
 
 def resume_command(run_dir: Path, checkpoint: str | None = None, force: bool = False) -> str:
-    """The command that continues `run_dir`, from the checkpoint the user named if any."""
+    """The command that continues `run_dir`, from the checkpoint the user named if any; in a
+    job of several processes, launched as this one was (one process alone is refused)."""
+    from noether.core.launch import LaunchError, detect
+
     words = ["noether-train", "--resume", str(run_dir)]
     if checkpoint is not None:
         words += ["--checkpoint", checkpoint]
-    return " ".join([*words, "--force"] if force else words)
+    command = " ".join([*words, "--force"] if force else words)
+    try:
+        launch = detect()
+    except LaunchError:
+        return command
+    if launch.world_size == 1:
+        return command
+    return f"{command}, launched as this job was ({launch.launcher}, {launch.world_size} processes)"
 
 
 def _execute(request: TrainRequest) -> int:

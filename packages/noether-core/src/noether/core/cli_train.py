@@ -135,7 +135,7 @@ def interrupted_message(run_dir: Path) -> str:
         if newest is None
         else f"from checkpoint {newest.tag} (update {newest.update})"
     )
-    return f"interrupted; noether-train --resume {run_dir} continues {where}"
+    return f"interrupted; {resume_command(run_dir)} continues {where}"
 
 
 def _finished_at_checkpoint(resume: ResumePlan | None, trainer: Any, announce: bool = True) -> bool:
@@ -363,9 +363,7 @@ def train_in_folder(
         stopped_by = getattr(experiment.trainer, "stopped_by_signal", None)
         if stopped_by is not None:
             logger.warning(
-                "stopped by %s; resume with: noether-train --resume %s",
-                stopped_by,
-                path_provider.run_dir,
+                "stopped by %s; resume with: %s", stopped_by, resume_command(path_provider.run_dir)
             )
         else:
             logger.info("finished run %s", path_provider.run_dir)

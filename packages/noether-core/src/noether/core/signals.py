@@ -96,11 +96,14 @@ class StopRequest:
                 name,
             )
         elif self.count == 2 and now - self._first_at < REPEAT_WINDOW_S:
+            first = self.signal_name
+            again = "again" if name == first else f"after {first}"  # a launcher's own, often
             log_from_handler(
                 _logger,
                 logging.WARNING,
-                "received %s again: exiting once the checkpoint is written",
+                "received %s %s: exiting once the checkpoint is written",
                 name,
+                again,
             )
         else:
             ordinal = "second" if self.count == 2 else "third"
