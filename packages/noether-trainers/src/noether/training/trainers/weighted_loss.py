@@ -50,8 +50,12 @@ class WeightedLossTrainer(BaseTrainer):
 
     Args:
         trainer_config: field weights, loss function and the loop settings.
-        *args: passed on to `BaseTrainer` (data_container, device, tracker, path_provider).
-        **kwargs: passed on to `BaseTrainer` (the same by name, main_sampler_kwargs, ...).
+        data_container: the run's datasets, as for `BaseTrainer`.
+        device: device to train on, as for `BaseTrainer`.
+        tracker: where metrics go, as for `BaseTrainer`.
+        path_provider: the run folder, as for `BaseTrainer`.
+        main_sampler_kwargs: as for `BaseTrainer`.
+        metric_property_provider: as for `BaseTrainer`.
 
     Example:
         >>> from noether.config import WeightedLossTrainerConfig
