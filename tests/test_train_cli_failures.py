@@ -139,6 +139,23 @@ def test_a_rank_that_torchrun_stops_because_another_failed_to_start_says_so(
         ), stopped.group()
 
 
+def test_a_non_finite_loss_that_the_ranks_skip_together_is_said_once(project: Path) -> None:
+    """Every rank agrees on each skip, so the warning is rank 0's alone (one copy per rank
+    made 8 lines of one event on 8 GPUs)."""
+    done = run(
+        *ON_TWO_RANKS,
+        "experiment.yaml",
+        "model.fail_at=0",
+        "datasets.train.nan_item=3",
+        "trainer.skip_nan_loss=true",
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stderr
+    skips = [line for line in done.stderr.splitlines() if "non-finite loss: skipped" in line]
+    assert len(skips) == 2, done.stderr  # item 3 is in one batch of each of the 2 epochs
+    assert not any(line.startswith("[rank 1]") for line in skips), done.stderr
+
+
 def test_a_failure_on_one_rank_leaves_its_traceback_in_that_ranks_log(project: Path) -> None:
     done = run(
         *ON_TWO_RANKS,

@@ -14,6 +14,10 @@ import torch.distributed as dist
 
 _logger = logging.getLogger(__name__)
 
+SAME_ON_EVERY_RANK: dict[str, Any] = {"same_on_every_rank": True}
+"""`extra` of a log record that every rank logs alike, from values the ranks agreed on (a
+skipped non-finite loss): the console shows rank 0's only (see `run_logging`)."""
+
 _BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
 
 

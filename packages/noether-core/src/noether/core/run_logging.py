@@ -68,7 +68,8 @@ def run_logging(path_provider: PathProvider | None) -> Iterator[Path | None]:
 
     Rank 0 writes INFO and above to the console and to train.log; other ranks only warnings
     and errors to the console, prefixed with their rank (so a multi-process run prints each
-    line once), and errors to their own log file. Yields that log file (None without one).
+    line once; not those that every rank logs alike, `SAME_ON_EVERY_RANK`), and errors to
+    their own log file. Yields that log file (None without one).
     """
     root = logging.getLogger()
     rank = get_rank()
@@ -78,6 +79,7 @@ def run_logging(path_provider: PathProvider | None) -> Iterator[Path | None]:
     console.setFormatter(logging.Formatter(prefix + LOG_FORMAT))
     if rank != 0:
         console.setLevel(logging.WARNING)
+        console.addFilter(lambda record: not getattr(record, "same_on_every_rank", False))
     handlers: list[logging.Handler] = [console]
     log_path = None
     if path_provider is not None and (rank == 0 or path_provider.run_dir.is_dir()):

@@ -13,7 +13,12 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from noether.core.counters import Frequency, UpdateCounter
-from noether.core.distributed import all_reduce_min, all_reduce_sum, get_world_size
+from noether.core.distributed import (
+    SAME_ON_EVERY_RANK,
+    all_reduce_min,
+    all_reduce_sum,
+    get_world_size,
+)
 from noether.core.host import host_values
 from noether.core.trainer.types import NonFiniteLossError
 
@@ -347,4 +352,5 @@ class SkipNonFinite:
                 _updates(first, update),
                 run,
                 self.max_count,
+                extra=SAME_ON_EVERY_RANK,  # the ranks agreed on each skip
             )
