@@ -139,7 +139,7 @@ def test_a_rank_that_torchrun_stops_because_another_failed_to_start_says_so(
         ), stopped.group()
 
 
-def test_a_non_finite_loss_that_the_ranks_skip_together_is_said_once(project: Path) -> None:
+def test_a_non_finite_loss_that_the_ranks_find_together_is_said_once(project: Path) -> None:
     """Every rank agrees on each skip, so the warning is rank 0's alone (one copy per rank
     made 8 lines of one event on 8 GPUs)."""
     done = run(
@@ -154,6 +154,17 @@ def test_a_non_finite_loss_that_the_ranks_skip_together_is_said_once(project: Pa
     skips = [line for line in done.stderr.splitlines() if "non-finite loss: skipped" in line]
     assert len(skips) == 2, done.stderr  # item 3 is in one batch of each of the 2 epochs
     assert not any(line.startswith("[rank 1]") for line in skips), done.stderr
+    # without skip_nan_loss, the error that stops every rank: said once too
+    stopped = run(
+        *ON_TWO_RANKS,
+        "experiment.yaml",
+        "model.fail_at=0",
+        "datasets.train.nan_item=3",
+        cwd=project,
+    )
+    assert stopped.returncode == 1, stopped.stderr
+    errors = [line for line in stopped.stderr.splitlines() if "became NaN or infinite" in line]
+    assert len(errors) == 1 and not errors[0].startswith("[rank 1]"), stopped.stderr
 
 
 def test_a_failure_on_one_rank_leaves_its_traceback_in_that_ranks_log(project: Path) -> None:

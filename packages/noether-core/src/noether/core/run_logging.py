@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from noether.core.distributed import get_rank
+from noether.core.distributed import SAME_ON_EVERY_RANK, get_rank
 from noether.core.failures import describe_failure
 from noether.core.runs import PathProvider
 
@@ -127,14 +127,16 @@ def report(exc: BaseException, log_path: Path | None, headline: str | None = Non
         headline: what failed (e.g. "training failed after update 39 of 64"); adds the error's type
             and the user's frame that raised it, for errors that are not bad input.
     """
+    # an error that every rank raises alike (a loss the ranks found non-finite together)
+    extra = SAME_ON_EVERY_RANK if getattr(exc, "same_on_every_rank", False) else None
     if headline is None:
-        logger.error("%s", exc)
+        logger.error("%s", exc, extra=extra)
     else:
         lines = describe_failure(exc)
-        logger.error("%s: %s", headline, "\n".join(lines))
+        logger.error("%s: %s", headline, "\n".join(lines), extra=extra)
     details_logger.error("traceback of the error above", exc_info=exc)
     if headline is not None and log_path is not None:
         if os.path.abspath(log_path) in _unwritable_logs:
-            logger.error("the traceback is lost: %s could not be written", log_path)
+            logger.error("the traceback is lost: %s could not be written", log_path, extra=extra)
         else:
-            logger.error("the traceback is in %s", log_path)
+            logger.error("the traceback is in %s", log_path, extra=extra)

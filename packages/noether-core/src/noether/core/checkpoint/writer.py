@@ -210,7 +210,10 @@ class CheckpointWriter:
         that fails is only noted on `log`: the callback's error is what the run reports.
         """
         if get_world_size() > 1:
-            log.warning("no error checkpoint: the other ranks may not have failed")
+            log.warning(
+                "no error checkpoint: with several processes it would wait for ranks that may "
+                "not have failed"
+            )
             return
         self.discard()
         if self.update_counter is None:

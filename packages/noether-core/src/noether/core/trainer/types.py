@@ -38,6 +38,9 @@ class NonFiniteLossError(RuntimeError):
     """The loss was NaN or infinite: too often in a row with skip_nan_loss, or at all with
     stop_on_nan_loss (the default)."""
 
+    same_on_every_rank = True
+    """Found from values the ranks agreed on, so every rank raises it: rank 0 says it."""
+
 
 class TrainStepError(TypeError, ValueError):
     """What `train_step` or `loss_compute` returned cannot be trained on (not a
