@@ -141,27 +141,19 @@ def test_a_rank_that_torchrun_stops_because_another_failed_to_start_says_so(
 
 def test_a_non_finite_loss_that_the_ranks_find_together_is_said_once(project: Path) -> None:
     """Every rank agrees on each skip, so the warning is rank 0's alone (one copy per rank
-    made 8 lines of one event on 8 GPUs)."""
-    done = run(
+    made 8 lines of one event on 8 GPUs); so is the error that stops every rank."""
+    nan_on_two_ranks = (
         *ON_TWO_RANKS,
         "experiment.yaml",
         "model.fail_at=0",
         "datasets.train.nan_item=3",
-        "trainer.skip_nan_loss=true",
-        cwd=project,
     )
+    done = run(*nan_on_two_ranks, "trainer.skip_nan_loss=true", cwd=project)
     assert done.returncode == 0, done.stderr
     skips = [line for line in done.stderr.splitlines() if "non-finite loss: skipped" in line]
     assert len(skips) == 2, done.stderr  # item 3 is in one batch of each of the 2 epochs
     assert not any(line.startswith("[rank 1]") for line in skips), done.stderr
-    # without skip_nan_loss, the error that stops every rank: said once too
-    stopped = run(
-        *ON_TWO_RANKS,
-        "experiment.yaml",
-        "model.fail_at=0",
-        "datasets.train.nan_item=3",
-        cwd=project,
-    )
+    stopped = run(*nan_on_two_ranks, cwd=project)  # stop_on_nan_loss, the default
     assert stopped.returncode == 1, stopped.stderr
     errors = [line for line in stopped.stderr.splitlines() if "became NaN or infinite" in line]
     assert len(errors) == 1 and not errors[0].startswith("[rank 1]"), stopped.stderr
