@@ -85,7 +85,7 @@ _KEY_FIRST = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w\-]+)+): ")
 """A whole-config rule names the key it is about first (`trainer.callbacks.1.metric_key: ...`)."""
 
 
-def _key_in_message(tree: Any, message: str) -> tuple[KeyPath, str]:
+def _key_in_message(message: str) -> tuple[KeyPath, str]:
     """(the key path that a root-level message starts with, the rest), else (no path, the
     message). The key may be missing (`datasets.train: required ...`): it is reported at its
     nearest existing parent."""
@@ -136,7 +136,7 @@ def issues_from_validation(
 
                 message += did_you_mean(ExperimentConfig, tree, path)
             if not path:
-                path, message = _key_in_message(tree, message)
+                path, message = _key_in_message(message)
             site = locate(tree, path, fallback)
             if site.note:
                 message += f" ({site.note})"

@@ -202,8 +202,10 @@ class MlflowTracker(TrackerBase):
         params the run already has."""
         known = _known_runs(_read_json(self._run_file)) if self.resumed_at is not None else []
         others = [entry for entry in known if entry.get("tracking_uri") != configured_uri]
-        same = [entry for entry in known if entry.get("tracking_uri") == configured_uri]
-        for stored in same[:1]:
+        stored = next(
+            (entry for entry in known if entry.get("tracking_uri") == configured_uri), None
+        )
+        if stored is not None:
             try:
                 run = self._client.get_run(stored["run_id"])
             except self._mlflow.exceptions.MlflowException as exc:
