@@ -118,13 +118,15 @@ def test_hook_passes_good_configs_fails_bad_ones_and_ignores_other_yaml(tmp_path
 
     bad = GOOD.replace("max_epochs: 3", "max_epoch: 3")
     (repo / "configs" / "rods_long.yaml").write_text(bad)
+    (repo / "-o.yaml").write_text(bad)  # a name like an option: still a file to check
     git("add", ".", cwd=repo)
     failed = try_repo(repo, tmp_path / "pre-commit-home")
     output = failed.stdout + failed.stderr
     assert failed.returncode == 1, output
     assert "configs/rods_long.yaml:9: trainer.max_epoch: unknown key" in output
+    assert "-o.yaml:9: trainer.max_epoch: unknown key" in output
     assert "ok: configs/rods.yaml" in output
-    assert "2 file(s) checked: 1 valid, 1 invalid, 2 other YAML file(s) skipped" in output
+    assert "3 file(s) checked: 1 valid, 2 invalid, 2 other YAML file(s) skipped" in output
     assert "docker-compose.yml" not in output and "values.yaml" not in output
 
 

@@ -51,6 +51,11 @@ def repo(project: Project, valid_yaml: str) -> Path:
         ("name: a\nextends: [a.yaml, b.yaml]\n", True),
         ("\ufeffextends: base.yaml\n", True),
         ('"trainer": {kind: x}\n', True),
+        ('{"name": "a", "model": {"trainer": 1}, "extends": "b.yaml"}\n', True),  # JSON
+        ("{name: a,\n trainer: {kind: x}}\n", True),  # flow style over lines
+        ("  name: a\n  trainer: {kind: x}\n", True),  # an indented document
+        ('{"name": "a", "model": {"trainer": 1}}\n', False),
+        ("[trainer, extends]\n", False),
         ("# trainer: commented out\nname: a\n", False),
         ("model:\n  trainer: nested, not top level\n", False),
         ("trainers: 3\nextends_x: 1\n", False),

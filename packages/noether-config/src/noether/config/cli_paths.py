@@ -74,13 +74,16 @@ def is_fragment_name(parts: list[str]) -> bool:
 def is_experiment_file(path: str) -> bool:
     """Whether the file's top level has a `trainer:` or `extends:` key.
 
-    Lines are scanned, not YAML parsed: fast on any file, and a broken experiment is still
-    recognised (and then reported by validation). Memory stays bounded on any file (a line is
-    read in pieces of at most _SCAN_CHARS). Anything that is not a regular file (a FIFO would
+    Lines are scanned first: fast on any file, and a broken experiment is still recognised
+    (and then reported by validation). Memory stays bounded on any file (a line is read in
+    pieces of at most _SCAN_CHARS). A file without such a line may still be written in flow
+    style (JSON, as sweep scripts write) or indented: its top-level keys are read from the
+    parser's events (`_top_level_keys`). Anything that is not a regular file (a FIFO would
     block the open) or cannot be read counts as an experiment, so that validation reports why.
     """
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
+        status = os.stat(path)
+        if not stat.S_ISREG(status.st_mode):
             return True
         with open(path, "rb") as raw:
             codec = yaml_encoding(raw.read(4))
@@ -90,9 +93,46 @@ def is_experiment_file(path: str) -> bool:
                 if at_line_start and _EXPERIMENT_KEY.match(piece.removeprefix("\ufeff")):
                     return True
                 at_line_start = piece.endswith("\n")
-        return False
+        if status.st_size > _EVENT_SCAN_BYTES:
+            return False
+        with open(path, encoding=codec, errors="replace") as handle:
+            return not _top_level_keys(handle.read()).isdisjoint(("trainer", "extends"))
     except (OSError, ValueError):
         return True
+
+
+_EVENT_SCAN_BYTES = 1024 * 1024
+"""Largest file whose top-level keys are read from parser events when no line told."""
+
+
+def _top_level_keys(text: str) -> set[str]:
+    """The plain keys of the first document's top-level mapping, as far as it parses.
+
+    Events only: nothing is built, so aliases are not expanded and memory stays bounded.
+    """
+    import yaml
+
+    keys: set[str] = set()
+    depth, key_next = 0, True
+    try:
+        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                if depth == 0 and isinstance(event, yaml.SequenceStartEvent):
+                    break
+                depth += 1
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
+                if depth == 1:
+                    key_next = not key_next  # a collection value (or key) ended
+            elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent) and depth == 1:
+                if key_next and isinstance(event, yaml.ScalarEvent):
+                    keys.add(event.value)
+                key_next = not key_next
+            elif isinstance(event, yaml.DocumentEndEvent):
+                break
+    except yaml.YAMLError:
+        pass  # a broken file: the keys before the error
+    return keys
 
 
 def _walk_folder(folder: str, selection: Selection, scope: str) -> bool:
