@@ -90,6 +90,20 @@ trainer:
     - {kind: checkpoint, every_n_epochs: 4, save_optim: true}
 """
 
+# An overlay that changes a kind (the section is replaced) and removes sections with null.
+REPLACING_OVERLAY = """\
+extends: _base.yaml
+name: sphere_constant
+model:
+  optimizer:
+    schedule: {kind: constant}
+datasets:
+  val: null
+trainer:
+  callbacks: [{kind: checkpoint, every_n_epochs: 2}]
+tracker: null
+"""
+
 # (file, what to change in BASE (or OVERLAY), where check-jsonschema must report it)
 MISTAKES = {
     "optimizer_lr.yaml": ("    lr: 1.0e-3", "    lr: -1.0", "$.model.optimizer.lr"),
@@ -172,6 +186,7 @@ def test_schema_is_a_valid_json_schema(schema: Path, env: dict[str, str]) -> Non
 def test_good_configs_pass(schema: Path, folder: Path, env: dict[str, str]) -> None:
     (folder / "references.yaml").write_text(REFERENCES)
     (folder / "overlay.yaml").write_text(OVERLAY)
+    (folder / "replacing_overlay.yaml").write_text(REPLACING_OVERLAY)
     files = [
         QUICKSTART / "config.yaml",
         QUICKSTART / "all_callbacks.yaml",  # extends, and a trainer of the project's own
@@ -179,6 +194,7 @@ def test_good_configs_pass(schema: Path, folder: Path, env: dict[str, str]) -> N
         folder / "_base.yaml",
         folder / "references.yaml",
         folder / "overlay.yaml",
+        folder / "replacing_overlay.yaml",
     ]
     done = validate(files, env)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -193,7 +193,7 @@ def test_includes_stay_inside_the_named_folder_or_the_root_option(tmp_path: Path
     outside = "is outside the config root"
     code, output = invoke("validate", str(a))
     assert code == 1
-    assert f"{a}:1: <root>: extends '../_base.yaml' {outside} {tmp_path / 'exps'}" in output
+    assert f"{a}:1: extends: extends '../_base.yaml' {outside} {tmp_path / 'exps'}" in output
     code, output = invoke("validate", str(tmp_path / "exps"))  # the folder named is the root
     assert output.count(outside) == 2
     code, output = invoke("validate", str(tmp_path / "exps" / "**" / "*.yaml"))

@@ -77,6 +77,58 @@ def test_extends_list_applies_bases_in_order(project: Project, valid_yaml: str) 
     assert (config.seed, config.name) == (11, "mine")
 
 
+def test_an_overlay_that_changes_a_kind_keeps_only_the_keys_the_new_kind_has(
+    project: Project, valid_yaml: str
+) -> None:
+    base = valid_yaml.replace("tracker: {kind: jsonl}", "tracker: {kind: wandb, project: p}")
+    folder = project(
+        **{
+            "_base.yaml": base.replace("lr: 1.0e-3", "lr: 1.0e-3\n    betas: [0.8, 0.9]"),
+            "exp.yaml": """\
+                extends: _base.yaml
+                model:
+                  optimizer:
+                    kind: sgd
+                    schedule: {kind: constant}
+                tracker: {kind: jsonl}
+                """,
+        }
+    )
+    config = load_config(folder / "exp.yaml")
+    optimizer = config.model.optimizer
+    assert optimizer is not None and optimizer.kind == "sgd"
+    assert optimizer.lr == 1.0e-3  # sgd has an lr: the base's is kept; adamw's betas are not
+    assert optimizer.schedule is not None and optimizer.schedule.kind == "constant"
+    assert config.tracker.kind == "jsonl"
+    (folder / "bad.yaml").write_text(
+        "extends: _base.yaml\nmodel:\n  optimizer: {kind: sgd, betas: [0.1, 0.2]}\n"
+    )
+    (issue,) = issues_of(folder / "bad.yaml")  # written for sgd itself: still refused
+    assert (
+        issue == f"{folder / 'bad.yaml'}:3: model.optimizer.betas: unknown key (not allowed here)"
+    )
+
+
+def test_null_over_a_section_removes_it_in_an_overlay_and_an_override(
+    project: Project, valid_yaml: str
+) -> None:
+    with_val = valid_yaml.replace(
+        "datasets:\n", 'datasets:\n  val: {kind: "{module}:PointsDatasetConfig"}\n'
+    )
+    folder = project(
+        **{
+            "_base.yaml": with_val,
+            "exp.yaml": "extends: _base.yaml\ndatasets: {val: null}\ntracker: null\n",
+        }
+    )
+    assert set(load_config(folder / "_base.yaml").datasets) == {"train", "val"}
+    config = load_config(folder / "exp.yaml")
+    assert set(config.datasets) == {"train"}
+    assert config.tracker.kind == "jsonl"  # the default
+    config = load_config(folder / "_base.yaml", ["datasets.val=null"])
+    assert set(config.datasets) == {"train"}
+
+
 def test_include_is_relative_to_the_including_file(project: Project, valid_yaml: str) -> None:
     folder = project(
         **{
@@ -104,6 +156,15 @@ def test_include_cycle_names_the_chain_file_and_line(project: Project) -> None:
     assert f"{b}:2: model.sub: cycle of extends / !include: a.yaml -> b.yaml -> a.yaml" in issues
 
 
+def test_a_bad_extends_is_reported_at_its_key_without_the_missing_keys_of_its_bases(
+    project: Project,
+) -> None:
+    folder = project(**{"exp.yaml": "name: a\nextends: 5\n"})
+    assert issues_of(folder / "exp.yaml") == [
+        f"{folder / 'exp.yaml'}:2: extends: extends takes a file path or a list of paths"
+    ]
+
+
 def test_extends_cycle_is_named_as_such(project: Project) -> None:
     folder = project(**{"a.yaml": "extends: b.yaml\nname: a\n", "b.yaml": "extends: a.yaml\n"})
     issues = issues_of(folder / "a.yaml")
@@ -123,7 +184,16 @@ def test_missing_include_and_missing_base_are_reported_at_their_line(project: Pr
     assert "nope.yaml" in issue and "No such file" in issue
     folder = project(**{"child.yaml": "# comment\nextends: gone.yaml\nname: x\n"})
     (issue,) = issues_of(folder / "child.yaml")
-    assert issue.startswith(f"{folder / 'child.yaml'}:2: <root>: cannot read file")
+    assert issue.startswith(f"{folder / 'child.yaml'}:2: extends: cannot read file")
+
+
+def test_a_missing_include_is_not_also_reported_as_the_rule_it_seems_to_break(
+    project: Project, valid_yaml: str
+) -> None:
+    text = valid_yaml.replace("max_epochs: 2", "max_epochs: !include _gone.yaml")
+    folder = project(**{"exp.yaml": text})
+    (issue,) = issues_of(folder / "exp.yaml")  # not also "set exactly one of max_epochs, ..."
+    assert issue.startswith(f"{folder / 'exp.yaml'}:14: trainer.max_epochs: cannot read file")
 
 
 def test_whole_reference_keeps_type_and_text_reference_is_inserted(
@@ -349,8 +419,7 @@ def test_duplicate_keys_are_reported(project: Project, valid_yaml: str) -> None:
     folder = project(**{"exp.yaml": valid_yaml + "seed: 4\n"})
     (issue,) = issues_of(folder / "exp.yaml")
     assert issue == (
-        f"{folder / 'exp.yaml'}:20: seed: duplicate key (first written at line 2); "
-        "the last one wins"
+        f"{folder / 'exp.yaml'}:20: seed: duplicate key (first written at line 2): write it once"
     )
 
 
@@ -367,8 +436,53 @@ def test_a_key_written_beside_a_merge_key_replaces_the_merged_one() -> None:
     assert tree["c"] == {"x": 1, "y": 4, "z": 6}
     assert tree["d"] == {"x": 1, "y": 8}
     assert [str(issue) for issue in issues] == [
-        "exp.yaml:6: d.y: duplicate key (first written at line 6); the last one wins"
+        "exp.yaml:6: d.y: duplicate key (first written at line 6): write it once"
     ]
+
+
+def test_a_boolean_or_number_where_text_belongs_says_to_quote_it(
+    project: Project, valid_yaml: str
+) -> None:
+    folder = project(**{"exp.yaml": valid_yaml.replace("name: demo", "name: yes")})
+    (issue,) = issues_of(folder / "exp.yaml")
+    assert issue == (
+        f"{folder / 'exp.yaml'}:1: name: Input should be a valid string (got True); YAML reads "
+        "unquoted booleans (yes/no, on/off, true/false) as such: quote the value for text"
+    )
+    (issue,) = issues_of(folder / "exp.yaml", ("name=12",))
+    assert "(got 12); YAML reads unquoted numbers as such: quote the value for text" in issue
+
+
+@pytest.mark.parametrize("character", ["\u2028", "\u2029", "\x85"])
+def test_a_line_break_of_yaml_1_1_only_is_refused_at_the_line_editors_show(
+    project: Project, valid_yaml: str, character: str
+) -> None:
+    """PyYAML breaks lines there, editors do not: every later line number would differ."""
+    text = valid_yaml.replace("seed: 3", f"# a comment{character} ending here\nseed: x")
+    folder = project(**{"exp.yaml": text})
+    (issue,) = issues_of(folder / "exp.yaml")
+    code = f"{ord(character):04X}"
+    assert issue.startswith(f"{folder / 'exp.yaml'}:2: <root>: invalid YAML: character U+{code}")
+    assert "line break in YAML 1.1 (as the run reads it) but not in YAML 1.2" in issue
+
+
+def test_a_bad_field_weight_is_reported_at_its_own_key_and_override(
+    project: Project, valid_yaml: str
+) -> None:
+    text = valid_yaml.replace("{pressure: 1.0}", "\n    pressure: -1.0\n    velocity: .nan")
+    folder = project(**{"exp.yaml": text})
+    path = folder / "exp.yaml"
+    assert issues_of(path) == [
+        f"{path}:19: trainer.field_weights.pressure: a weight must be >= 0 (got -1.0)",
+        f"{path}:20: trainer.field_weights.velocity: a weight must be a finite number (got nan)",
+    ]
+    (issue,) = issues_of(
+        path, ("trainer.field_weights.velocity=1.0", "trainer.field_weights.pressure=.inf")
+    )
+    assert issue == (
+        f"{path}:19: trainer.field_weights.pressure: a weight must be a finite number (got inf) "
+        "(set by override 'trainer.field_weights.pressure=.inf')"
+    )
 
 
 def test_unsafe_tags_are_rejected(project: Project) -> None:

@@ -51,7 +51,7 @@ def test_extends_outside_the_root_is_refused(tree: Path) -> None:
     config.write_text("# a base from elsewhere\nextends: ../outside/secret.yaml\nname: x\n")
     (issue,) = [i for i in issues_of(config) if "outside" in i]
     assert issue.startswith(
-        f"{config}:2: <root>: extends '../outside/secret.yaml' is outside the config root "
+        f"{config}:2: extends: extends '../outside/secret.yaml' is outside the config root "
         f"{os.path.realpath(tree / 'proj')}"
     )
 

@@ -36,14 +36,30 @@ def test_a_leading_zero_and_a_base_60_number_are_refused_at_their_lines(
     ]
 
 
-@pytest.mark.parametrize("width", ["07", "01", "'010'", "!!int 010", "0x10", "10_0"])
+@pytest.mark.parametrize(
+    ("written", "number"),
+    [("1_000", "1000"), ("0b11", "3"), ("0_7", "7"), ("2_5.0", "25.0")],
+)
+def test_underscores_and_binary_numbers_are_refused_with_the_number_to_write(
+    project: Project, valid_yaml: str, written: str, number: str
+) -> None:
+    """YAML 1.1 reads them as numbers, YAML 1.2 (editors) as text."""
+    folder = project(**{"exp.yaml": valid_yaml.replace("lr: 1.0e-3", f"lr: {written}")})
+    path = folder / "exp.yaml"
+    assert issues_of(path) == [
+        f"{path}:10: model.optimizer.lr: {written} is {number} in YAML 1.1 (as the run reads it) "
+        f"but text in YAML 1.2 (editors): write {number}, or quote it ('{written}') for text"
+    ]
+
+
+@pytest.mark.parametrize("width", ["07", "01", "'010'", "!!int 010", "0x10", "'10_0'"])
 def test_numbers_both_versions_read_alike_or_written_explicitly_load(
     project: Project, valid_yaml: str, width: str
 ) -> None:
-    """07 is 7 and 01 is 1 either way; a quoted or tagged value says what it is. Hex and
-    underscores are left to the schema (the same number, or text where a number belongs)."""
+    """07 is 7 and 01 is 1 either way, and so is hex; a quoted or tagged value says what it
+    is (pydantic reads the text '10_0' as 100, as Python does)."""
     folder = project(**{"exp.yaml": valid_yaml.replace("width: 8", f"width: {width}")})
-    expected = {"07": 7, "01": 1, "'010'": 10, "!!int 010": 8, "0x10": 16, "10_0": 100}
+    expected = {"07": 7, "01": 1, "'010'": 10, "!!int 010": 8, "0x10": 16, "'10_0'": 100}
     assert load_config(folder / "exp.yaml").model.width == expected[width]  # type: ignore[attr-defined]
 
 

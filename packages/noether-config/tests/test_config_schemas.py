@@ -82,10 +82,10 @@ def trainer_error(**changes: Any) -> str:
         ({"forward_properties": ["x", "__meta_file"]}, "__meta_file: keys starting with __meta"),
         ({"precision": "fp8"}, "Input should be"),
         ({"field_weights": {}}, "at least 1 item"),
-        ({"field_weights": {"p": -1.0}}, "weights must be >= 0 (negative for p)"),
+        ({"field_weights": {"p": -1.0}}, "a weight must be >= 0"),
         ({"field_weights": {"p": 0.0}}, "at least one field weight must be > 0"),
-        ({"field_weights": {"p": 1.0, "v": float("nan")}}, "must be finite numbers (not for v)"),
-        ({"field_weights": {"p": float("inf")}}, "must be finite numbers (not for p)"),
+        ({"field_weights": {"p": 1.0, "v": float("nan")}}, "a weight must be a finite number"),
+        ({"field_weights": {"p": float("inf")}}, "a weight must be a finite number"),
         ({"field_weights": {"total": 1.0}}, "may not name a field 'total'"),
         (
             {"field_weights": {"p": 1.0, "p_unweighted": 1.0}},
@@ -229,9 +229,12 @@ def test_an_ema_factor_needs_an_ema_callback_with_that_factor() -> None:
         ({"name": ".."}, "pattern"),  # <output_path>/../<run_id>: outside output_path
         ({"name": ".hidden"}, "pattern"),
         ({"device": "gpu"}, "pattern"),
+        ({"num_threads": 3_000_000_000}, "less than or equal to 2147483647"),  # torch: a C int
     ],
 )
-def test_experiment_name_and_device_are_checked(changes: dict[str, Any], message: str) -> None:
+def test_experiment_name_device_and_threads_are_checked(
+    changes: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ValidationError, match=message):
         ExperimentConfig.model_validate(experiment(**changes))
 

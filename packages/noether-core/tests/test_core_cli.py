@@ -128,6 +128,17 @@ def test_bad_config_exits_1_with_file_line_key_messages(
     assert not (tmp_path / "runs").exists()  # no run folder for an invalid config
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_this_machine_lacks_is_reported_at_its_line_before_a_run_folder(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run([str(config_file), "device=cuda:1"]) == 1
+    err = capsys.readouterr().err
+    assert f"{config_file}:3 (set by override 'device=cuda:1'): device: 'cuda:1' was " in err
+    assert "CUDA is not available here" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_missing_resume_run_exits_1_without_traceback(
     config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

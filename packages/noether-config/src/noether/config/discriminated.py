@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
+from noether.config.errors import type_with_article
 from noether.config.kind_messages import listed_kinds
 from noether.config.registry import KindError, RegistryBase, known_kinds, resolve_kind
 from noether.config.similar_names import closest_first
@@ -139,7 +140,7 @@ class Discriminated:
             raise self._kind_error(
                 "kind_type",
                 "`kind` is a name, not {got}; known kinds for {root}: {known}",
-                {"root": self.root.__name__, "known": known, "got": _article(kind)},
+                {"root": self.root.__name__, "known": known, "got": type_with_article(kind)},
                 kind,
             )
         try:
@@ -171,12 +172,6 @@ class Discriminated:
         generator = getattr(handler, "generate_json_schema", None)
         generate = generator.generate_inner if generator is not None else handler
         return kind_dispatch(self.root, lambda cls: generate(cls.__pydantic_core_schema__))
-
-
-def _article(value: Any) -> str:
-    """The value's type with its article ("an int", "a list")."""
-    name = type(value).__name__
-    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
 
 
 def _dump_model(model: BaseModel) -> Any:

@@ -8,7 +8,8 @@ fields); what the loader does before validation is added here:
   through (an editor that knows the `!include` tag hands its file name to the schema).
 - A file with `extends:` is an overlay on its bases: its mappings merge into theirs key by key,
   so any key of a mapping may be missing, rules between fields cannot be judged, and a kind may
-  come from a base. Lists replace the base's list whole, so list items are checked in full.
+  come from a base; null in place of a mapping removes the base's. Lists replace the base's
+  list whole, so list items are checked in full.
   Without `extends`, the file is checked in full.
 """
 
@@ -92,6 +93,13 @@ def _is_container(schema: dict[str, Any]) -> bool:
     return "$ref" in schema or schema.get("type") in ("object", "array")
 
 
+def _is_mapping(schema: dict[str, Any]) -> bool:
+    """Whether a container schema takes mappings (a class, a kind dispatch, an object)."""
+    if "anyOf" in schema:
+        return any(_is_mapping(member) for member in schema["anyOf"])
+    return "$ref" in schema or schema.get("type") == "object"
+
+
 def _inside_substitutable(schema: dict[str, Any]) -> dict[str, Any]:
     """Makes the value positions below `schema` substitutable. Conditions (`allOf`, `if`, `not`:
     rules and the kind dispatch) are left as they are: they test what is written. `kind` is
@@ -164,6 +172,8 @@ class _Overlay:
             out["additionalProperties"] = self.value(out["additionalProperties"])
         if "else" in out:  # a mapping or list that may be substituted
             out["else"] = self.value(out["else"])
+            if _is_mapping(out["else"]):  # null removes the base's (`deep_merge`)
+                out["if"] = copy.deepcopy(_NULL_OR_SUBSTITUTED_CONDITION)
         for key in ("anyOf", "oneOf"):
             if key in out:
                 out["anyOf" if key == "oneOf" else key] = [self.value(m) for m in out.pop(key)]

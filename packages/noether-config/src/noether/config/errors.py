@@ -51,3 +51,11 @@ class ConfigError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.issues,))
+
+
+def type_with_article(value: Any) -> str:
+    """The value's type as a message names it: "an int", "a list", "None"."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"

@@ -30,11 +30,15 @@ def _got(names: list[str]) -> str:
 
 class FieldRuleError(ValueError):
     """A broken rule, as validation raises it; `conflicting` names the given fields of which
-    all but one must go (one-of rules), so that an error can say which to unset."""
+    all but one must go (one-of rules), so that an error can say which to unset, and `fields`
+    those the rule is about (a value that could not be read breaks it only seemingly)."""
 
-    def __init__(self, message: str, conflicting: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, message: str, conflicting: tuple[str, ...] = (), fields: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.conflicting = conflicting
+        self.fields = fields
 
 
 class FieldRule:
@@ -54,7 +58,7 @@ class FieldRule:
         """Raises `FieldRuleError` when `model` breaks this rule."""
         problem = self.problem(model)
         if problem is not None:
-            raise FieldRuleError(problem, self.conflicting(model))
+            raise FieldRuleError(problem, self.conflicting(model), self.fields)
 
     def json_schema(self) -> dict[str, Any]:
         """The rule as a JSON Schema that the object must also satisfy."""

@@ -79,7 +79,8 @@ def resolve_device(spec: str) -> torch.device:
     Under torchrun, `auto` and `cuda` pick the GPU of LOCAL_RANK.
 
     Raises:
-        BuildError: CUDA is asked for but absent, or `cuda:N` does not exist.
+        ConfigKeyError: CUDA is asked for but absent, or `cuda:N` does not exist (at
+            `device`).
     """
     if spec == "cpu":
         return torch.device("cpu")
@@ -89,18 +90,19 @@ def resolve_device(spec: str) -> torch.device:
             return torch.device("cpu")
         return torch.device("cuda", get_local_rank() % torch.cuda.device_count())
     if not spec.startswith("cuda"):
-        raise BuildError(f"device: unknown device {spec!r} (use auto, cpu, cuda or cuda:N)")
+        raise ConfigKeyError(f"unknown device {spec!r} (use auto, cpu, cuda or cuda:N)", "device")
     if not available:
-        raise BuildError(
-            f"device: {spec!r} was requested but CUDA is not available here "
+        raise ConfigKeyError(
+            f"{spec!r} was requested but CUDA is not available here "
             f"(torch {torch.__version__}, built for CUDA {torch.version.cuda or 'none'}); "
-            "use device: auto or device: cpu"
+            "use device: auto or device: cpu",
+            "device",
         )
     count = torch.cuda.device_count()
     # one device per local rank; a task that sees only its own GPU(s) counts from 0
     index = int(spec.partition(":")[2] or get_local_rank() % max(count, 1))
     if index >= count:
-        raise BuildError(f"device: {spec!r} does not exist ({count} CUDA device(s) visible)")
+        raise ConfigKeyError(f"{spec!r} does not exist ({count} CUDA device(s) visible)", "device")
     return torch.device("cuda", index)
 
 

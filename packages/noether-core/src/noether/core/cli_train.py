@@ -255,6 +255,8 @@ def _check_before_folder(
         device = resolve_device(config.device)
         check_batch_split(config, detect().world_size)
     except Exception as exc:  # e.g. a user's tracker that raises when built
+        if isinstance(exc, ConfigKeyError):
+            exc.locate(config)
         if is_user_error(exc, START_ERRORS):
             error(str(exc))
             return None, None

@@ -108,22 +108,25 @@ def load_config(
     """
     from pydantic import ValidationError
 
-    from noether.config.loader.validate import issues_from_validation
+    from noether.config.loader.validate import drop_keys_of_replaced_kinds, issues_from_validation
     from noether.config.schemas.experiment import ExperimentConfig
 
     add_config_folder_to_path(path)
     raw = load_raw(path, overrides, root=root, limits=limits)
     issues = list(raw.issues)
-    if raw.tree is not None and () not in raw.poisoned:
+    while raw.tree is not None and () not in raw.poisoned:
         try:
             config = ExperimentConfig.model_validate(raw.data)
         except ValidationError as error:
+            if drop_keys_of_replaced_kinds(error, raw.tree):
+                continue  # each pass removes keys: it ends
             fallback = Loc(raw.path, 1)
             issues.extend(issues_from_validation(error, raw.tree, fallback, raw.poisoned))
         else:
             if not issues:
                 config.attach_sources(raw.tree)  # for `config.where(key)` in later errors
                 return config
+        break
     if not issues:  # only reachable when every error was below an unreadable part
         issues.append(ConfigIssue(raw.path, 1, "<root>", "the config could not be read"))
     raise ConfigError(reading_order(issues))

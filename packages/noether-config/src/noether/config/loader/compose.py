@@ -48,52 +48,64 @@ class _Composer:
         self.budget = budget
         self.result = Composition(tree=None)
 
-    def fail(self, loc: Loc, at: KeyPath, message: str) -> None:
-        self.result.issues.append(ConfigIssue(loc.file, loc.line, dotted(at) or "<root>", message))
+    def fail(self, loc: Loc, at: KeyPath, message: str, key: KeyPath | None = None) -> None:
+        """An issue at `key` (default `at`); what lies below `at` goes unvalidated."""
+        shown = dotted(at if key is None else key) or "<root>"
+        self.result.issues.append(ConfigIssue(loc.file, loc.line, shown, message))
         self.result.poisoned.append(at)
 
     def load(
-        self, path: str, real: str, chain: tuple[str, ...], site: Loc | None, at: KeyPath
+        self,
+        path: str,
+        real: str,
+        chain: tuple[str, ...],
+        site: Loc | None,
+        at: KeyPath,
+        key: KeyPath | None = None,
     ) -> Any:
         """Reads `path` (real path `real`) into a tree; `site` is where it was named (None for
-        the top file)."""
+        the top file), at `key` (default `at`: an `extends` names its file at `extends`)."""
         where = site or Loc(path, None)
         self.result.files.add(real)
         if real in chain:
             names = [os.path.basename(p) for p in (*chain[chain.index(real) :], real)]
-            self.fail(where, at, "cycle of extends / !include: " + " -> ".join(names))
+            self.fail(where, at, "cycle of extends / !include: " + " -> ".join(names), key)
             return None
         if len(chain) > self.budget.limits.max_depth:
             limit = self.budget.limits.max_depth
-            self.fail(where, at, f"includes and extends nest more than {limit} files deep")
+            message = f"includes and extends nest more than {limit} files deep (limit max_depth)"
+            self.fail(where, at, message, key)
             return None
-        text = self.read(path, real, where, at, "config file" if site is None else "file")
+        what = "config file" if site is None else "file"
+        text = self.read(path, real, where, at, what, key)
         if text is None:
             return None
         try:
             tree, issues = parse_yaml(text, path, self.budget, len(at))
         except YamlLoadError as error:
             issue = error.issue
-            key = join_key(at, issue.key)
-            self.result.issues.append(ConfigIssue(issue.file, issue.line, key, issue.message))
+            shown = join_key(at, issue.key)
+            self.result.issues.append(ConfigIssue(issue.file, issue.line, shown, issue.message))
             self.result.poisoned.append(at)
             return None
         for issue in issues:
-            key = join_key(at, issue.key)
-            self.result.issues.append(ConfigIssue(issue.file, issue.line, key, issue.message))
+            shown = join_key(at, issue.key)
+            self.result.issues.append(ConfigIssue(issue.file, issue.line, shown, issue.message))
         chain = (*chain, real)
         tree = self.resolve_includes(tree, path, chain, at)
         if isinstance(tree, LDict) and EXTENDS_KEY in tree:
             tree = self.apply_extends(tree, path, chain, at)
         return tree
 
-    def read(self, path: str, real: str, where: Loc, at: KeyPath, what: str) -> str | None:
+    def read(
+        self, path: str, real: str, where: Loc, at: KeyPath, what: str, key: KeyPath | None
+    ) -> str | None:
         """The text of a file, charged to the budget before it is opened; None on failure."""
         cannot = f"cannot read {what} {excerpt(path, 200)}"
         try:
             status = os.stat(real)
             if not stat.S_ISREG(status.st_mode):
-                self.fail(where, at, f"{cannot}: not a regular file")
+                self.fail(where, at, f"{cannot}: not a regular file", key)
                 return None
             self.budget.add_file(status.st_size)
             with open(real, "rb") as handle:
@@ -101,28 +113,29 @@ class _Composer:
             codec = yaml_encoding(data[:4])
             return data.decode(codec)
         except LimitExceeded as error:
-            self.fail(where, at, f"{cannot}: {error}")
+            self.fail(where, at, f"{cannot}: {error}", key)
         except UnicodeDecodeError as error:  # at the bad byte's line of the file that holds it
             line = data.count(b"\n", 0, error.start) + 1
             column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
             byte = f"byte 0x{data[error.start]:02x} at column {column}"
             text = f"not {error.encoding.upper()} text"
-            self.fail(Loc(path, line), at, f"{cannot}: {text}: {byte} ({error.reason})")
+            self.fail(Loc(path, line), at, f"{cannot}: {text}: {byte} ({error.reason})", key)
         except OSError as error:
             reason = getattr(error, "strerror", None) or str(error)
-            self.fail(where, at, f"{cannot}: {reason}")
+            self.fail(where, at, f"{cannot}: {reason}", key)
         return None
 
     def load_named(
         self, name: str, including: str, chain: tuple[str, ...], site: Loc, at: KeyPath, what: str
     ) -> Any:
         """Loads the file that `what` (`!include` / `extends`) `name` names, if it is allowed."""
+        key = (*at, EXTENDS_KEY) if what == EXTENDS_KEY else at
         try:
             real = confine(name, including, self.root, what)
         except IncludeRefused as error:
-            self.fail(site, at, str(error))
+            self.fail(site, at, str(error), key)
             return None
-        return self.load(_relative_to(including, name), real, chain, site, at)
+        return self.load(_relative_to(including, name), real, chain, site, at, key)
 
     def resolve_includes(self, node: Any, path: str, chain: tuple[str, ...], at: KeyPath) -> Any:
         if isinstance(node, Include):
@@ -143,15 +156,17 @@ class _Composer:
         site = tree.locs.pop(EXTENDS_KEY, tree.loc)
         names = [value] if isinstance(value, str) else value
         if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-            self.fail(site, (*at, EXTENDS_KEY), "extends takes a file path or a list of paths")
+            message = "extends takes a file path or a list of paths"
+            self.fail(site, at, message, (*at, EXTENDS_KEY))  # the bases' keys are missing
             return tree
         merged: Any = LDict(loc=tree.loc)
         for name in names:
-            base = self.load_named(name, path, chain, site, at, "extends")
+            base = self.load_named(name, path, chain, site, at, EXTENDS_KEY)
             if base is None:
                 continue
             if not isinstance(base, dict):
-                self.fail(site, at, f"extended file {excerpt(name)} is not a mapping")
+                message = f"extended file {excerpt(name)} is not a mapping"
+                self.fail(site, at, message, (*at, EXTENDS_KEY))
                 continue
             merged = deep_merge(merged, base)
         return deep_merge(merged, tree)

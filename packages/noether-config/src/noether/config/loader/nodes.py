@@ -19,6 +19,9 @@ class Loc:
     line: int | None
     note: str | None = None
     """Extra context appended to messages, e.g. that an override set the value."""
+    other_kind: str | None = None
+    """The `kind` this key was written for, when a later file changed its section's kind
+    (`deep_merge`): the key is dropped if the new kind has no such field."""
 
     def with_note(self, note: str) -> Loc:
         return replace(self, note=note)
@@ -165,18 +168,39 @@ def plain(value: Any) -> Any:
 
 
 def deep_merge(base: Any, over: Any) -> Any:
-    """`over` on top of `base`: mappings merge key by key, anything else is replaced."""
+    """`over` on top of `base`: mappings merge key by key, anything else is replaced.
+
+    A null over a mapping removes that key (a base's dataset, its tracker: the default
+    applies). Where `over` changes a section's `kind`, the keys only the base wrote are marked
+    with the old kind (`Loc.other_kind`): validation drops those the new kind does not have,
+    so a subclass keeps its base's settings and another kind starts from its own.
+    """
     if not (isinstance(base, dict) and isinstance(over, dict)):
         return over
     merged = LDict(loc=over.loc if isinstance(over, LDict) else Loc("<unknown>", None))
     base_locs = base.locs if isinstance(base, LDict) else {}
     over_locs = over.locs if isinstance(over, LDict) else {}
+    other_kind = _changed_kind(base, over)
     for key, value in base.items():
         merged[key] = value
-        if key in base_locs:
-            merged.locs[key] = base_locs[key]
+        loc = base_locs.get(key)
+        if other_kind is not None and key not in over:
+            loc = replace(loc or Loc("<unknown>", None), other_kind=other_kind)
+        if loc is not None:
+            merged.locs[key] = loc
     for key, value in over.items():
+        if value is None and isinstance(merged.get(key), dict):
+            del merged[key]
+            merged.locs.pop(key, None)
+            continue
         merged[key] = deep_merge(merged[key], value) if key in merged else value
         if key in over_locs:
             merged.locs[key] = over_locs[key]
     return merged
+
+
+def _changed_kind(base: dict[Any, Any], over: dict[Any, Any]) -> str | None:
+    """The base's `kind` when `over` names another one, else None."""
+    if "kind" in base and "kind" in over and base["kind"] != over["kind"]:
+        return str(base["kind"])
+    return None

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from noether.config.errors import ConfigIssue
+from noether.config.errors import ConfigIssue, type_with_article
 from noether.config.loader.limits import Budget, LoaderLimits
 from noether.config.loader.nodes import (
     KeyPath,
@@ -100,6 +100,11 @@ def _set(root: dict[Any, Any], parts: KeyPath, value: Any, loc: Loc) -> None:
         here = parts[: depth + 1]
         if isinstance(node, dict):
             if last:
+                if value is None and isinstance(node.get(part), dict):
+                    del node[part]  # as in an overlay (`deep_merge`): the default applies
+                    if isinstance(node, LDict):
+                        node.locs.pop(part, None)
+                    return
                 node[part] = attach(value, loc)
                 if isinstance(node, LDict):
                     node.locs[part] = loc
@@ -130,7 +135,7 @@ def _set(root: dict[Any, Any], parts: KeyPath, value: Any, loc: Loc) -> None:
         else:
             parent = dotted(parts[:depth]) or "<root>"
             raise _OverrideError(
-                here, f"cannot set a key inside {parent}, which is a {type(node).__name__}"
+                here, f"cannot set a key inside {parent}, which is {type_with_article(node)}"
             )
 
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from noether.config.errors import ConfigIssue, ConfigRulesError
 from noether.config.field_rules import FieldRuleError
-from noether.config.loader.nodes import KeyPath, Loc, child, dotted, excerpt, locate
+from noether.config.loader.nodes import KeyPath, LDict, Loc, child, dotted, excerpt, locate
 from noether.config.schemas.names import FOLDER_NAME
 
 _PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -73,7 +73,18 @@ def _message(error: Any) -> str:
     scalar = value is None or isinstance(value, str | int | float | bool)
     if kind not in _SHOW_INPUT and scalar:
         message += f" (got {excerpt(value)})"
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        read_as = "booleans (yes/no, on/off, true/false)" if isinstance(value, bool) else "numbers"
+        message += f"; YAML reads unquoted {read_as} as such: quote the value for text"
     return message
+
+
+def _about_unread_fields(item: Any, path: KeyPath, skipped: set[tuple[str, ...]]) -> bool:
+    """Whether a broken rule between fields is about one that could not be read (an
+    `!include` of a missing file left it empty): the error said there is noise."""
+    rule = item.get("ctx", {}).get("error")
+    fields = rule.fields if isinstance(rule, FieldRuleError) else ()
+    return any(_under((*path, name), skipped) for name in fields)
 
 
 def _under(path: KeyPath, prefixes: set[tuple[str, ...]]) -> bool:
@@ -118,6 +129,31 @@ def _overridden_fields(tree: Any, path: KeyPath, item: Any, fallback: Loc) -> st
     return f" ({dotted((*path, keep))} {notes[keep]}; add {unset} to unset the other)"
 
 
+def drop_keys_of_replaced_kinds(error: ValidationError, tree: Any) -> bool:
+    """Removes from `tree` the unknown keys that a base wrote for another kind than the one a
+    later file chose (`Loc.other_kind`); whether any were removed (validate again then)."""
+    dropped = False
+    for item in error.errors():
+        if item.get("type") != "extra_forbidden":
+            continue
+        path = _data_path(tree, item.get("loc", ()))
+        if not path:
+            continue
+        found, parent = True, tree
+        for step in path[:-1]:
+            found, parent = child(parent, step)
+            if not found:
+                break
+        key = path[-1]
+        if not found or not isinstance(parent, LDict) or key not in parent:
+            continue
+        if parent.locs.get(key, Loc("", None)).other_kind is not None:
+            del parent[key]
+            parent.locs.pop(key, None)
+            dropped = True
+    return dropped
+
+
 def issues_from_validation(
     error: ValidationError, tree: Any, fallback: Loc, skip: Sequence[KeyPath] = ()
 ) -> list[ConfigIssue]:
@@ -126,7 +162,7 @@ def issues_from_validation(
     skipped = {tuple(str(part) for part in prefix) for prefix in skip}
     for item in error.errors():
         found_at = _data_path(tree, item.get("loc", ()))
-        if _under(found_at, skipped):
+        if _under(found_at, skipped) or _about_unread_fields(item, found_at, skipped):
             continue
         for message in _messages(item):
             path = found_at

@@ -70,7 +70,7 @@ def _construct_mapping(loader: LineLoader, node: yaml.MappingNode) -> Iterator[L
         if id(key_node) in own:
             if key in written:
                 first = data.locs[key].line
-                message = f"duplicate key (first written at line {first}); the last one wins"
+                message = f"duplicate key (first written at line {first}): write it once"
                 loader.pending.append((data, key, _line(key_node), message))
             written.add(key)
         data[key] = loader.construct_object(value_node, deep=True)
@@ -142,6 +142,9 @@ def parse_yaml(
     Raises:
         YamlLoadError: the text is not one valid YAML document, or passes a limit.
     """
+    line_break = _YAML11_LINE_BREAK.search(text)
+    if line_break is not None:
+        raise YamlLoadError(_line_break_issue(line_break.start(), text, file))
     try:
         data, loader = _load_either(text, file, budget, depth)
     except YamlRefusedError as error:
@@ -229,6 +232,24 @@ def _syntax_issue(error: yaml.MarkedYAMLError, text: str, file: str) -> ConfigIs
         message += f"; quote a reference inside {{...}} or [...]: '{reference.group()}'"
     path = _path_before_error(text)
     return ConfigIssue(file, line, dotted(path) or "<root>", message)
+
+
+_YAML11_LINE_BREAK = re.compile("[\x85\u2028\u2029]")
+"""Line breaks in YAML 1.1 (PyYAML and libyaml) but ordinary characters in YAML 1.2 (editors):
+the file would have other lines, and another meaning, in each."""
+
+
+def _line_break_issue(start: int, text: str, file: str) -> ConfigIssue:
+    """A YAML 1.1-only line break, at its line as editors count lines."""
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    character = f"U+{ord(text[start]):04X}"
+    message = (
+        f"invalid YAML: character {character} at column {column} is a line break in YAML 1.1 "
+        "(as the run reads it) but not in YAML 1.2 (editors): remove it, or write it as "
+        f"\\u{ord(text[start]):04x} inside double quotes"
+    )
+    return ConfigIssue(file, line, dotted(_path_before_error(text[:start])) or "<root>", message)
 
 
 def _character_issue(error: yaml.reader.ReaderError, text: str, file: str) -> ConfigIssue:

@@ -19,7 +19,8 @@ FLOAT_TAG = "tag:yaml.org,2002:float"
 _LEADING_ZERO = re.compile(r"[-+]?0[0-7_]+")
 """YAML 1.1's octal form; YAML 1.2 reads the same digits as a decimal number."""
 _BASE_60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
-"""YAML 1.1's base-60 form (`1:30` is 90); YAML 1.2 reads it as text."""
+"""YAML 1.1's base-60 form (`1:30` is 90); YAML 1.2 reads it as text, as it reads numbers
+with `_` (`1_000`) and binary ones (`0b11`)."""
 
 
 def differing_number(value: str, tag: str) -> str | None:
@@ -31,19 +32,37 @@ def differing_number(value: str, tag: str) -> str | None:
         sign = "-" if value.startswith("-") else ""
         digits = value.lstrip("+-").replace("_", "")
         octal, decimal = int(digits, 8), int(digits, 10)
-        if octal == decimal:
-            return None  # 0 to 7: the same number either way
-        return (
-            f"{value} is {sign}{octal} in YAML 1.1 (octal, as the run reads it) but "
-            f"{sign}{decimal} in YAML 1.2 (editors): write {sign}{decimal} or {sign}{octal} "
-            "without the leading zero"
-        )
+        if octal != decimal:  # 0 to 7 are the same number either way
+            return (
+                f"{value} is {sign}{octal} in YAML 1.1 (octal, as the run reads it) but "
+                f"{sign}{decimal} in YAML 1.2 (editors): write {sign}{decimal} or {sign}{octal} "
+                "without the leading zero"
+            )
     if _BASE_60.fullmatch(value):
         return (
             f"{value} is a base-60 number in YAML 1.1 (as the run reads it) but text in YAML "
             f"1.2 (editors): write the number it stands for, or quote it ('{value}') for text"
         )
+    digits = value.lstrip("+-")
+    if "_" in value or (tag == INT_TAG and digits[:2] in ("0b", "0B")):
+        number = _yaml11_number(value, tag)
+        return (
+            f"{value} is {number} in YAML 1.1 (as the run reads it) but text in YAML 1.2 "
+            f"(editors): write {number}, or quote it ('{value}') for text"
+        )
     return None
+
+
+def _yaml11_number(value: str, tag: str) -> str:
+    """The number YAML 1.1 reads from an int or float with `_` or a `0b` prefix."""
+    text = value.replace("_", "")
+    if tag == FLOAT_TAG:
+        return repr(float(text))
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if digits[:2] in ("0b", "0B"):
+        return str(sign * int(digits[2:], 2))
+    return str(sign * int(digits, 16 if digits[:2] in ("0x", "0X") else 10))
 
 
 YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")

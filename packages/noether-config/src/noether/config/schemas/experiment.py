@@ -57,9 +57,9 @@ class ExperimentConfig(RefusesBoolForNumber):
     """auto (CUDA when available), cpu, cuda or cuda:N."""
     num_workers: int = Field(default=0, ge=0)
     """Data-loader worker processes per rank (0: load batches in the training process)."""
-    num_threads: int | None = Field(default=None, ge=1)
+    num_threads: int | None = Field(default=None, ge=1, le=2**31 - 1)
     """torch intra-op CPU threads per process; torch's default when absent. One thread avoids
-    oversubscription when several processes share few cores."""
+    oversubscription when several processes share few cores. torch takes a C int."""
     datasets: dict[str, Annotated[DatasetConfig, Discriminated(DatasetConfig)]] = {}
     """Named datasets; `train` is required to train, the others are used by callbacks."""
     model: Annotated[ModelConfig, Discriminated(ModelConfig)]

@@ -8,10 +8,11 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 
 from noether.config.batching import METADATA_PREFIX, split_batch
 from noether.config.discriminated import Discriminated
@@ -291,12 +292,22 @@ class WeightedLossTrainerConfig(_WeightedLossBase):
         """Weights are finite, non-negative and at least one is positive (a NaN weight
         passes `< 0`, and NaN or inf would only surface as a non-finite loss while training);
         no field takes a name the trainer logs (`total`, another field's `_unweighted`)."""
-        non_finite = [name for name, weight in weights.items() if not math.isfinite(weight)]
-        if non_finite:
-            raise ValueError(f"weights must be finite numbers (not for {', '.join(non_finite)})")
-        negative = [name for name, weight in weights.items() if weight < 0]
-        if negative:
-            raise ValueError(f"weights must be >= 0 (negative for {', '.join(negative)})")
+        bad = {}
+        for name, weight in weights.items():
+            if not math.isfinite(weight):
+                bad[name] = "a weight must be a finite number"
+            elif weight < 0:
+                bad[name] = "a weight must be >= 0"
+        if bad:  # each at its own key (a line of its own in a block mapping)
+            errors: list[Any] = [
+                {
+                    "type": PydanticCustomError("field_weight", text),
+                    "loc": (name,),
+                    "input": weights[name],
+                }
+                for name, text in bad.items()
+            ]
+            raise ValidationError.from_exception_data(cls.__name__, errors)
         if not any(weight > 0 for weight in weights.values()):
             raise ValueError("at least one field weight must be > 0")
         clash = field_name_clash(weights)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from noether.config.errors import type_with_article
 from noether.core.failures import READING, defined_at
 
 
@@ -101,21 +102,13 @@ STACKABLE_VALUES = (
 PADDED = "batches stack dense tensors only: return it padded (.to_padded_tensor(0.0))"
 
 
-def _kind(value: Any) -> str:
-    """The value's type with its article ("an int", "a Tensor"), or "None"."""
-    if value is None:
-        return "None"
-    name = type(value).__name__
-    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
-
-
 def _compare(values: list[Any], path: str) -> _Found | None:
     """The first item that does not match the first one at `path` (keys, type, shape)."""
     first = values[0]
     if isinstance(first, Mapping):
         for position, value in enumerate(values):
             if not isinstance(value, Mapping):
-                what = f"is {_kind(value)}, {OTHER} {_kind(first)}"
+                what = f"is {type_with_article(value)}, {OTHER} {type_with_article(first)}"
                 return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
             missing = [key for key in first if key not in value]
             if missing:
@@ -139,11 +132,11 @@ def _compare(values: list[Any], path: str) -> _Found | None:
         return 0, f"has a {str(first.layout).removeprefix('torch.')} tensor{where}; {DENSE}"
     for position, value in enumerate(values):
         if not isinstance(value, STACKABLE):
-            return position, f"has {_kind(value)}{where}; {STACKABLE_VALUES}"
+            return position, f"has {type_with_article(value)}{where}; {STACKABLE_VALUES}"
     array = isinstance(first, (Tensor, np.ndarray))
     for position, value in enumerate(values):
         if array != isinstance(value, (Tensor, np.ndarray)):
-            what = f"has {_kind(value)}{where}, {OTHER} {_kind(first)}"
+            what = f"has {type_with_article(value)}{where}, {OTHER} {type_with_article(first)}"
             return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
         if isinstance(value, Tensor) and value.layout is not torch.strided:
             return (
@@ -154,7 +147,7 @@ def _compare(values: list[Any], path: str) -> _Found | None:
             shapes = f"{list(value.shape)}{where}, {OTHER} {list(first.shape)}"
             return position, f"has shape {shapes}; {SAME_KEYS_AND_SHAPES}"
         if array and isinstance(value, Tensor) != isinstance(first, Tensor):
-            what = f"has {_kind(value)}{where}, {OTHER} {_kind(first)}"
+            what = f"has {type_with_article(value)}{where}, {OTHER} {type_with_article(first)}"
             return position, f"{what}; {SAME_KEYS_AND_SHAPES}"
         if array and value.dtype != first.dtype:
             dtypes = f"{_dtype(value)}{where}, {OTHER} {_dtype(first)}"
