@@ -107,29 +107,45 @@ def test_a_taken_rendezvous_port_ends_every_srun_task_promptly_naming_it(tmp_pat
     assert run_dirs(tmp_path) == []
 
 
-def test_a_rank_whose_rank_0_never_came_says_so_in_one_line(tmp_path: Path) -> None:
+def test_a_rank_whose_rank_0_or_rank_1_never_came_says_so_in_one_line(tmp_path: Path) -> None:
     """Nothing listens at the port: torch's client retries until its timeout, logging each
-    try from C++ with a C++ stack trace; the rank's standard error holds only its error."""
-    port = free_port()
-    (process,) = _start_srun_tasks(tmp_path, port, "trainer.max_epochs=1", ranks=(1,), timeout=3)
-    (error,) = _finish([process])
-    assert process.returncode == 1, error
+    try from C++ with a C++ stack trace; the rank's standard error holds only its error.
+    Rank 0 alone (`noether-train` in a batch script of two tasks, without srun) is told that
+    the other rank never connected, not that rank 0 did not open the rendezvous."""
+    port, port_0 = free_port(), free_port()
+    alone = [
+        *_start_srun_tasks(tmp_path / "1", port, "trainer.max_epochs=1", ranks=(1,), timeout=3),
+        *_start_srun_tasks(tmp_path / "0", port_0, "trainer.max_epochs=1", ranks=(0,), timeout=3),
+    ]
+    error, error_0 = _finish(alone)
+    assert [p.returncode for p in alone] == [1, 1], error + error_0
     lines = [line for line in error.splitlines() if line.strip()]
     assert lines == [
         f"noether-train: rank 1 could not join the rendezvous at localhost:{port} within 3 s "
         "(NOETHER_RENDEZVOUS_TIMEOUT): rank 0 did not open it (its own error says why), or "
         "another program holds the port"
     ], error
-    assert run_dirs(tmp_path) == []
+    lines = [line for line in error_0.splitlines() if line.strip()]
+    assert lines == [
+        f"noether-train: rank 0 opened the rendezvous at localhost:{port_0}, but not all 1 other "
+        "rank(s) connected within 3 s (NOETHER_RENDEZVOUS_TIMEOUT): were all the job's tasks "
+        "started? (srun starts one per task; `noether-train` alone in a batch script of several "
+        "tasks is one of them: use `srun noether-train`)"
+    ], error_0
+    assert run_dirs(tmp_path / "0") == run_dirs(tmp_path / "1") == []
 
 
 def test_a_job_given_the_port_of_another_job_is_refused_by_both_its_tasks(
     tmp_path: Path,
 ) -> None:
     """The first job holds the port (its rank 0 waits for its rank 1); the second job's
-    rank 1 reaches the first job's rendezvous, and is told so instead of joining it."""
+    rank 1 reaches the first job's rendezvous, and is told so instead of joining it. The
+    first job's own rank 1, coming later, still takes its place and the job trains (the
+    stray rank had taken it: the first job failed too, after its 300 s)."""
     port = free_port()
-    first = _start_srun_tasks(tmp_path / "first", port, job_id="1", timeout=60, ranks=(0,))
+    first = _start_srun_tasks(
+        tmp_path / "first", port, "trainer.max_epochs=1", job_id="1", timeout=60, ranks=(0,)
+    )
     try:
         deadline = time.monotonic() + 60
         while not _listening(port):  # the first job's rank 0 opened the rendezvous
@@ -137,14 +153,22 @@ def test_a_job_given_the_port_of_another_job_is_refused_by_both_its_tasks(
             time.sleep(0.1)
         second = _start_srun_tasks(tmp_path / "second", port, job_id="2")
         errors = _finish(second)
+        first += _start_srun_tasks(
+            tmp_path / "first", port, "trainer.max_epochs=1", job_id="1", timeout=60, ranks=(1,)
+        )
+        first_errors = _finish(first)
     finally:
-        first[0].kill()
-        first[0].communicate()
+        for process in first:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
     assert [p.returncode for p in second] == [1, 1], errors
     assert f"port {port} is in use" in errors[0]
     assert f"rank 1 met another job at the rendezvous localhost:{port}" in errors[1]
     assert "SLURM_JOB_ID=1" in errors[1] and "SLURM_JOB_ID=2" in errors[1]
     assert run_dirs(tmp_path / "second") == []
+    assert [p.returncode for p in first] == [0, 0], first_errors
+    assert len(run_dirs(tmp_path / "first")) == 1
 
 
 def test_a_config_error_under_torchrun_is_said_once_and_every_rank_exits_1(

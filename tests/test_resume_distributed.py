@@ -180,11 +180,12 @@ def test_two_tasks_under_slurm_form_one_job_equal_to_torchruns(tmp_path: Path) -
                 **base,
                 "SLURM_PROCID": str(rank),
                 "SLURM_LOCALID": str(rank),
-                "SLURM_NTASKS": "2",
+                "SLURM_NTASKS": "1",  # the job's: one task, for the shell of `srun --pty bash`
+                "SLURM_STEP_NUM_TASKS": "2",  # this step's: `srun -n 2` typed in that shell
                 "SLURM_NODEID": "0",
                 "SLURM_JOB_ID": str(port - 15000),
                 "SLURM_JOB_NODELIST": "localhost",
-                "SLURM_JOB_NAME": "train",
+                "SLURM_JOB_NAME": "interactive",  # inherited by every step of the job
             },
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -228,6 +228,7 @@ def test_an_ema_factor_needs_an_ema_callback_with_that_factor() -> None:
         ({"name": "a b"}, "pattern"),
         ({"name": ".."}, "pattern"),  # <output_path>/../<run_id>: outside output_path
         ({"name": ".hidden"}, "pattern"),
+        ({"name": "x" * 256}, "at most 255 characters"),  # a file system's longest name
         ({"device": "gpu"}, "pattern"),
         ({"num_threads": 3_000_000_000}, "less than or equal to 2147483647"),  # torch: a C int
     ],

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from noether.core.launch import DEFAULT_PORT, LaunchError, detect, first_host
+from noether.core import launch as launch_module
+from noether.core.cli_run import resume_command
+from noether.core.launch import DEFAULT_PORT, LaunchError, detect, export, first_host
 
 
 @pytest.mark.parametrize(
@@ -66,7 +69,37 @@ def test_one_task_or_an_interactive_shell_is_a_single_process() -> None:
     assert detect({"SLURM_PROCID": "0", "SLURM_NTASKS": "1"}).launcher == "single"
     shell = {"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_JOB_NAME": "bash"}
     assert detect(shell).launcher == "single"
+    assert detect({**shell, "SLURM_STEP_NUM_TASKS": "1"}).launcher == "single"
     assert detect({}).world_size == 1
+
+
+@pytest.mark.parametrize("job_name", ["bash", "interactive"])
+def test_srun_of_several_tasks_inside_an_interactive_job_is_that_many_ranks(
+    job_name: str,
+) -> None:
+    """Every step inherits the job's name; the step's own task count tells."""
+    step = {"SLURM_PROCID": "1", "SLURM_NTASKS": "1", "SLURM_STEP_NUM_TASKS": "2"}
+    launch = detect({**step, "SLURM_JOB_NAME": job_name})
+    assert (launch.launcher, launch.rank, launch.world_size) == ("slurm", 1, 2)
+
+
+def test_a_slurm_task_is_still_named_slurm_after_its_variables_are_exported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`export` writes torchrun's variables; messages (the resume command) name the launcher."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(name, "")  # recorded, so that what `export` writes is undone
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(launch_module, "_exported", None)
+    slurm = {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_JOB_ID": "7"}
+    for name, value in slurm.items():
+        monkeypatch.setenv(name, value)
+    export(detect())
+    launch = detect()
+    assert (launch.launcher, launch.rank, launch.world_size) == ("slurm", 1, 2)
+    assert resume_command(Path("runs/x")).endswith("launched as this job was (slurm, 2 processes)")
+    monkeypatch.setenv("MASTER_PORT", "29600")  # set anew by someone else: torchrun's now
+    assert detect().launcher == "torchrun"
 
 
 def test_launch_variables_that_name_no_place_in_the_job_are_refused_by_name() -> None:

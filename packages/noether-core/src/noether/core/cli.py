@@ -109,7 +109,7 @@ def noether_train(
         ),
     ] = None,
     root: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--root",
             metavar="DIR",
@@ -172,8 +172,8 @@ def noether_train(
             check_run_id(run_id)
         except ValueError as exc:
             raise _usage_error(f"--run-id: {exc}") from None
-    if root is not None and not root.is_dir():
-        raise _usage_error(f"--root {str(root)!r} is not a folder")
+    if root is not None and not (root and Path(root).is_dir()):  # '': an unset variable
+        raise _usage_error(f"--root {root!r} is not a folder")
     if print_config and dry_run:
         raise _usage_error("--print-config and --dry-run exclude each other")
     from noether.core.cli_run import TrainRequest, execute
@@ -185,7 +185,7 @@ def noether_train(
         checkpoint=checkpoint,
         force=force,
         run_id=run_id,
-        root=root,
+        root=Path(root) if root is not None else None,
         action="print-config" if print_config else "dry-run" if dry_run else "train",
     )
     raise typer.Exit(execute(request))

@@ -19,7 +19,9 @@ DEFAULT_PORT = 29500
 _SLURM_PORT_BASE = 15000
 _SLURM_PORT_SPAN = 20000
 _INTERACTIVE_JOB_NAMES = ("bash", "interactive")
-"""A shell inside an allocation (salloc) is one process, whatever SLURM_NTASKS says."""
+"""A shell inside an allocation (salloc) is one process, whatever SLURM_NTASKS says; where
+SLURM names the step's tasks (SLURM_STEP_NUM_TASKS), that number tells, since every step
+inherits the job's name (`srun -n 2` inside `srun --pty bash` is two ranks)."""
 
 
 class LaunchError(ValueError):
@@ -70,6 +72,11 @@ class LaunchEnvironment:
     master_port: int | None = None
 
 
+_exported: LaunchEnvironment | None = None
+"""The SLURM task that `export` gave torchrun's variables: `detect` still names SLURM."""
+_EXPORTED = ("RANK", "WORLD_SIZE", "MASTER_PORT")
+
+
 def first_host(nodelist: str) -> str:
     """The first host of a SLURM node list: `gpu[03-05,9],cpu1` -> `gpu03`."""
     first = re.split(r",(?![^\[]*\])", nodelist.strip(), maxsplit=1)[0]
@@ -91,6 +98,13 @@ def detect(environ: Mapping[str, str] | None = None) -> LaunchEnvironment:
     """
     env = os.environ if environ is None else environ
     if "RANK" in env and "WORLD_SIZE" in env:
+        exported = _exported
+        if exported is not None and [env.get(name) for name in _EXPORTED] == [
+            str(exported.rank),
+            str(exported.world_size),
+            str(exported.master_port),
+        ]:
+            return exported  # what `export` wrote for this SLURM task
         return _torchrun(env)
     alone = "RANK" if "RANK" in env else "WORLD_SIZE" if env.get("WORLD_SIZE", "1") != "1" else None
     if alone is not None:
@@ -104,7 +118,10 @@ def detect(environ: Mapping[str, str] | None = None) -> LaunchEnvironment:
         "SLURM_PROCID" in env
         and tasks is not None
         and _number(env, tasks_name(env), 1) > 1
-        and env.get("SLURM_JOB_NAME") not in _INTERACTIVE_JOB_NAMES
+        and (
+            bool(env.get("SLURM_STEP_NUM_TASKS"))
+            or env.get("SLURM_JOB_NAME") not in _INTERACTIVE_JOB_NAMES
+        )
     ):
         nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or ""
         job_id = env.get("SLURM_JOB_ID", "")
@@ -131,8 +148,10 @@ def detect(environ: Mapping[str, str] | None = None) -> LaunchEnvironment:
 def export(launch: LaunchEnvironment) -> None:
     """Sets torchrun's variables for a SLURM task, so torch (env://) and tools reading them
     see the same rank, world size and rendezvous."""
+    global _exported
     if launch.launcher != "slurm":
         return
+    _exported = launch
     os.environ["RANK"] = str(launch.rank)
     os.environ["WORLD_SIZE"] = str(launch.world_size)
     os.environ["LOCAL_RANK"] = str(launch.local_rank)

@@ -85,8 +85,9 @@ class Rendezvous:
     where: str
     prefix: str
 
-    def _wait(self, keys: list[str], what: str) -> None:
-        """Returns once every key is set; polls, so that a signal is handled at once.
+    def _wait(self, keys: list[str], what: str, why: str = "their own output says why") -> None:
+        """Returns once every key is set (each ends in a rank); polls, so that a signal is
+        handled at once.
 
         Raises:
             RendezvousError: some ranks did not set theirs within the timeout (named).
@@ -97,7 +98,7 @@ class Rendezvous:
                 missing = [key.rsplit("/", 1)[-1] for key in keys if not self.store.check([key])]
                 raise RendezvousError(
                     f"rank {self.launch.rank}: rank(s) {', '.join(missing)} did not {what} within "
-                    f"{self.timeout:g} s ({TIMEOUT_VARIABLE}); their own output says why"
+                    f"{self.timeout:g} s ({TIMEOUT_VARIABLE}); {why}"
                 )
             time.sleep(_POLL_SECONDS)
 
@@ -177,6 +178,16 @@ class Rendezvous:
         return code or int(failed[0])
 
 
+def _unstarted(launch: LaunchEnvironment) -> str:
+    """What to check when ranks did not connect: were they all started."""
+    if launch.launcher == "slurm":
+        return (
+            "were all the job's tasks started? (srun starts one per task; `noether-train` alone "
+            "in a batch script of several tasks is one of them: use `srun noether-train`)"
+        )
+    return "were all the job's processes started? (their own output says why not)"
+
+
 def _failure(launch: LaunchEnvironment, where: str, timeout: float, exc: BaseException) -> str:
     """Why this rank could not meet the others, in a user's words."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -186,7 +197,15 @@ def _failure(launch: LaunchEnvironment, where: str, timeout: float, exc: BaseExc
             f"{launch.master_port} is in use (another job or program holds it); give this "
             "job a free port with MASTER_PORT"
         )
-    if isinstance(exc, TimeoutError) or "timed out" in reason.lower():
+    timed_out = isinstance(exc, TimeoutError) or "timed out" in reason.lower()
+    serves = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True"  # else torchrun's agent
+    if timed_out and launch.rank == 0 and serves:
+        return (  # rank 0 serves the rendezvous and waits for every other rank to connect
+            f"rank 0 opened the rendezvous at {where}, but not all {launch.world_size - 1} "
+            f"other rank(s) connected within {timeout:g} s ({TIMEOUT_VARIABLE}): "
+            + _unstarted(launch)
+        )
+    if timed_out:
         return (
             f"rank {launch.rank} could not join the rendezvous at {where} within {timeout:g} s "
             f"({TIMEOUT_VARIABLE}): rank 0 did not open it (its own error says why), or "
@@ -299,16 +318,21 @@ def join(launch: LaunchEnvironment) -> Rendezvous:
         f"rank {launch.rank} met another job at the rendezvous {where}: its port is taken by "
         "a job that started first; give each job its own MASTER_PORT"
     )
-    if store.add(f"{prefix}/rank/{launch.rank}", 1) > 1:
-        raise RendezvousError(f"{other_job} (rank {launch.rank} had joined already)")
     identity = job_identity(launch)
-    if launch.rank == 0:
-        store.set(f"{prefix}/job", identity)
-    else:
-        meeting._wait([f"{prefix}/job"], "open the rendezvous (rank 0)")
-        theirs = store.get(f"{prefix}/job").decode()
+    if launch.rank:  # the job is checked first: a rank of another job takes no one's place
+        meeting._wait(
+            [f"{prefix}/job/0"],
+            "confirm the rendezvous",
+            f"rank 0 confirms it once all {launch.world_size} ranks connected: "
+            + _unstarted(launch),
+        )
+        theirs = store.get(f"{prefix}/job/0").decode()
         if theirs != identity:
             raise RendezvousError(f"{other_job} (rank 0 has {theirs}; this rank {identity})")
+    if store.add(f"{prefix}/rank/{launch.rank}", 1) > 1:
+        raise RendezvousError(f"{other_job} (rank {launch.rank} had joined already)")
+    if launch.rank == 0:
+        store.set(f"{prefix}/job/0", identity)
     # from here on, the store serves the process group: as patient as its collectives
     store.set_timeout(dist.default_pg_timeout)
     return meeting

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from noether.config.schemas.names import FOLDER_NAME
+from noether.config.schemas.names import FOLDER_NAME, MAX_NAME_LENGTH
 
 _MAX_ID_ATTEMPTS = 100
 RUN_ID_PATTERN = re.compile(FOLDER_NAME)
@@ -134,6 +134,11 @@ def check_run_id(run_id: str) -> str:
         raise ValueError(
             f"run id {run_id!r} is not a folder name: use ASCII letters, digits, '_', '-' and '.' "
             "(not first); the run folder is <output_path>/<name>/<run id>"
+        )
+    if len(run_id) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"run id {run_id[:40]!r}... is not a folder name: it has {len(run_id)} characters, "
+            f"file systems take at most {MAX_NAME_LENGTH}"
         )
     return run_id
 

@@ -13,7 +13,7 @@ from noether.config.errors import ConfigIssue, ConfigRulesError
 from noether.config.schemas.callback import CallbackConfig
 from noether.config.schemas.dataset import DatasetConfig
 from noether.config.schemas.model import ModelConfig
-from noether.config.schemas.names import FOLDER_NAME
+from noether.config.schemas.names import FOLDER_NAME, MAX_NAME_LENGTH
 from noether.config.schemas.run_length import last_point, run_length_notes
 from noether.config.schemas.tracker import JsonlTrackerConfig, TrackerConfig
 from noether.config.schemas.trainer import BaseTrainerConfig
@@ -45,7 +45,7 @@ class ExperimentConfig(RefusesBoolForNumber):
         extra="forbid", defer_build=True, use_attribute_docstrings=field_docstrings()
     )
 
-    name: str = Field(min_length=1, pattern=FOLDER_NAME)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=FOLDER_NAME)
     """Experiment name; runs go to `<output_path>/<name>/<run_id>`."""
     output_path: str = "runs"
     """Folder that holds all experiments' run folders (relative to the working directory)."""

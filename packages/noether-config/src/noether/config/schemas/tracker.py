@@ -5,7 +5,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from noether.config.registry import RegistryBase
-from noether.config.schemas.names import FOLDER_NAME, RUN_FOLDER_ENTRIES
+from noether.config.schemas.names import FOLDER_NAME, MAX_NAME_LENGTH, RUN_FOLDER_ENTRIES
 
 
 def not_a_run_file(name: str) -> str:
@@ -30,7 +30,7 @@ class JsonlTrackerConfig(TrackerConfig):
     kind: str = "jsonl"
     target: ClassVar[str] = "noether.core.trackers.jsonl:JsonlTracker"
 
-    filename: str = Field(default="metrics.jsonl", pattern=FOLDER_NAME)
+    filename: str = Field(default="metrics.jsonl", max_length=MAX_NAME_LENGTH, pattern=FOLDER_NAME)
     """File name inside the run folder."""
 
     @field_validator("filename")
@@ -46,7 +46,7 @@ class TensorboardTrackerConfig(TrackerConfig):
     kind: str = "tensorboard"
     target: ClassVar[str] = "noether.core.trackers.tensorboard:TensorboardTracker"
 
-    subdir: str = Field(default="tensorboard", pattern=FOLDER_NAME)
+    subdir: str = Field(default="tensorboard", max_length=MAX_NAME_LENGTH, pattern=FOLDER_NAME)
     """Folder inside the run folder that holds the event files (a name, no path)."""
 
     @field_validator("subdir")
