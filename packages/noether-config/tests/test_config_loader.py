@@ -221,6 +221,18 @@ def test_whole_reference_keeps_type_and_text_reference_is_inserted(
     assert "vars" not in raw.data
 
 
+def test_a_bad_value_given_by_reference_names_where_it_is_written(
+    project: Project, valid_yaml: str
+) -> None:
+    text = valid_yaml.replace("max_epochs: 2", "max_epochs: ${vars.epochs}")
+    folder = project(
+        **{"_base.yaml": text, "exp.yaml": "extends: _base.yaml\nvars: {epochs: three}\n"}
+    )
+    (issue,) = issues_of(folder / "exp.yaml")
+    assert issue.startswith(f"{folder / '_base.yaml'}:14: trainer.max_epochs: Input should be")
+    assert issue.endswith(f"(got 'three') (from ${{vars.epochs}} at {folder / 'exp.yaml'}:2)")
+
+
 def test_unknown_reference_and_cycle_are_errors_at_their_key(project: Project) -> None:
     folder = project(
         **{

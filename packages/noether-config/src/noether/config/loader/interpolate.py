@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from noether.config.errors import ConfigIssue
 from noether.config.loader.limits import Budget, LimitExceeded
 from noether.config.loader.nodes import (
     KeyPath,
+    LDict,
+    LList,
     Loc,
     as_index,
     copy_tree,
@@ -139,7 +142,23 @@ class _Interpolator:
         finally:
             self.active.pop()
         container[key] = resolved
+        self._note_source(container, key, value)
         return resolved
+
+    def _note_source(self, container: Any, key: Any, text: str) -> None:
+        """Records on the key where the value of its whole-value reference is written."""
+        whole = _REFERENCE.fullmatch(text.strip())
+        if whole is None or whole.group(1) or not isinstance(container, LDict | LList):
+            return
+        ref = whole.group(2).strip()
+        site = locate(self.root, ref.split("."), self.fallback)
+        if site.line is None:
+            return
+        source = f"{_shown(ref)} at {site.file}:{site.line}"
+        if isinstance(container, LDict):
+            container.locs[key] = replace(container.locs.get(key, container.loc), source=source)
+        elif key < len(container.locs):
+            container.locs[key] = replace(container.locs[key], source=source)
 
     def _substitute(self, text: str) -> Any:
         _refuse_unclosed(text)

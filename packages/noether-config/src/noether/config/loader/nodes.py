@@ -19,6 +19,9 @@ class Loc:
     line: int | None
     note: str | None = None
     """Extra context appended to messages, e.g. that an override set the value."""
+    source: str | None = None
+    """Where a whole-value `${...}` reference took the value from (`${vars.e} at b.yaml:3`):
+    a bad value is written there."""
     other_kind: str | None = None
     """The `kind` this key was written for, when a later file changed its section's kind
     (`deep_merge`): the key is dropped if the new kind has no such field."""

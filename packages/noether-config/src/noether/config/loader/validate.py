@@ -178,5 +178,7 @@ def issues_from_validation(
                 message += f" ({site.note})"
             else:
                 message += _overridden_fields(tree, path, item, fallback)
+            if site.source:
+                message += f" (from {site.source})"
             issues.append(ConfigIssue(site.file, site.line, dotted(path) or "<root>", message))
     return issues
