@@ -3,6 +3,7 @@ or torch's C start-up importing numpy) still stops the run."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -86,3 +87,26 @@ def test_last_words_name_the_rank_but_on_rank_0(
         capfd.readouterr().err
         == f"{prefix}noether-train: received SIGINT a third time: exiting now\n"
     )
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_a_ctrl_c_after_training_lets_the_run_close_and_a_second_ends_it(
+    interrupted: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without save_on_sigint, Ctrl-C is a KeyboardInterrupt while training; afterwards, one
+    that came as the run closed (its tracker, Python's exit hooks) broke that with a
+    traceback, or turned a finished run's exit code 0 into 130."""
+    from noether.core.signals import catch_stop_signals
+
+    with stop_signals_around_training():
+        with pytest.raises(KeyboardInterrupt) if interrupted else contextlib.nullcontext():
+            with catch_stop_signals(save_on_sigint=False):
+                if interrupted:
+                    raise KeyboardInterrupt  # as Python raises it for a Ctrl-C in training
+        handler = signal.getsignal(signal.SIGINT)
+        assert handler is not signal.default_int_handler
+    if not interrupted:
+        assert callable(handler)
+        handler(signal.SIGINT, None)  # the first: noted, the run goes on closing
+        assert "received SIGINT after training ended: finishing the run's shutdown" in caplog.text
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the block restored it

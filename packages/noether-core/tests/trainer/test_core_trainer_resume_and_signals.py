@@ -65,3 +65,21 @@ def test_sigint_with_save_on_sigint_saves_latest_and_stops(path_provider):
     state = torch.load(path_provider.checkpoint_dir / "latest" / "trainer.pt", weights_only=False)
     assert state["update_counter"] == {"epoch": 0, "update": 3, "sample": 24}
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigterm_in_the_last_update_finishes_the_run_without_a_signal_checkpoint(path_provider):
+    class TermAtTheEnd(PeriodicCallback):
+        def periodic_callback(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    class TermTrainer(MseTrainer):
+        def get_trainer_callbacks(self, callback_default_args):
+            return [TermAtTheEnd(**callback_default_args, every_n_updates=6)]
+
+    trainer = make_trainer(
+        make_config(max_updates=6), path_provider=path_provider, trainer_cls=TermTrainer
+    )
+    trainer.train(make_model())
+    assert trainer.update_counter.update == 6
+    assert trainer.stopped_by_signal is None  # finished: exit 0, nothing to requeue
+    assert not list(path_provider.checkpoint_dir.glob("sigterm_*"))

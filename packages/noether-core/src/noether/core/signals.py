@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -137,9 +138,15 @@ def catch_stop_signals(save_on_sigint: bool) -> Iterator[StopRequest]:
     try:
         yield request
     finally:
-        after = end_training(request.count > 0, caught)  # noether-train's, when it runs
+        # noether-train's handler from here, when it runs; SIGINT too: after training (or
+        # its KeyboardInterrupt) a Ctrl-C must not break the run's closing with a traceback
+        interrupted = sys.exc_info()[0] is KeyboardInterrupt
+        taken = {*caught, signal.SIGINT}
+        after = end_training(request.count > 0 or interrupted, taken)
         for sig, handler in previous.items():
             signal.signal(sig, handler if after is None else after)
+        if after is not None:
+            signal.signal(signal.SIGINT, after)
 
 
 _last_request: tuple[StopRequest, tuple[signal.Signals, ...]] | None = None

@@ -178,7 +178,11 @@ class TrainingLoop:
                 or stop
             )
             signal_name = agreement.stop_signal()
-            if signal_name is not None:
+            if signal_name is not None and counter.is_finished:
+                # the run ends here anyway: it finishes (exit 0, its own checkpoints), and a
+                # requeue script does not start it again for nothing
+                self.logger.info("%s came with the last update: the run finishes", signal_name)
+            elif signal_name is not None:
                 self._stop_on_signal(signal_name)
                 return
             if stop:
