@@ -245,6 +245,27 @@ def test_a_checkpoint_without_a_readable_manifest_is_not_passed_over(
     assert _files(run_dir) == before
 
 
+def test_a_damaged_checkpoint_before_the_newest_complete_one_holds_no_resume_back(
+    tmp_path: Path, reference: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither passed over nor written again by a resume from the newer one: it is left as
+    it is, with a warning (a finished run could not be resumed, or checked, at all)."""
+    import yaml
+
+    from noether.core.resume import plan_resume
+
+    run_dir = tmp_path / "runs" / "resume" / reference.name
+    shutil.copytree(reference, run_dir)
+    (run_dir / "checkpoints" / MIDDLE_TAG / "checkpoint.json").unlink()
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+
+    plan = plan_resume(run_dir, None, config, force=False, world_size=1)
+
+    assert plan.checkpoint is not None and plan.checkpoint.tag == FINAL_TAG
+    assert f"checkpoints/{MIDDLE_TAG} holds checkpoint files without a readable" in caplog.text
+    assert f"left as it is: the run continues from the newer {FINAL_TAG}" in caplog.text
+
+
 def test_a_forced_model_change_that_cannot_load_leaves_the_run_resumable(
     tmp_path: Path, reference: Path
 ) -> None:

@@ -102,3 +102,33 @@ def test_a_package_at_the_project_root_not_found_says_where_it_looked_and_the_fi
         f"on sys.path, which holds the working directory {folder}: run from the folder that "
         "holds it, install the package, or put 'sphere_flow' beside the config"
     ) in inside.stdout, inside.stdout
+
+
+def test_a_module_beside_an_extended_file_and_not_beside_the_config_says_where_it_is(
+    tmp_path: Path, noether_config: list[str]
+) -> None:
+    """Kinds are imported from the folder of the config named, not of its bases: the hint
+    said PYTHONPATH=., which did not help, since the module is beside the base."""
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "base_kinds.py").write_text(SCHEMA_MODULE.replace("print", "str"))
+    (tmp_path / "base" / "_base.yaml").write_text(
+        "name: x\nmodel: {kind: 'base_kinds:ChattyModelConfig'}\n"
+        "trainer: {kind: weighted_loss, max_epochs: -1}\n"
+    )
+    (tmp_path / "exps").mkdir()
+    (tmp_path / "exps" / "exp.yaml").write_text("extends: ../base/_base.yaml\n")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+    done = validate(tmp_path, noether_config, "--root", ".", "exps/exp.yaml", env=env)
+    assert done.returncode == 1, done.stderr
+    base, own = os.path.realpath(tmp_path / "base"), os.path.realpath(tmp_path / "exps")
+    assert (
+        "No module named 'base_kinds'; 'base_kinds' is beside a file that this config extends "
+        f"or includes (in {base}), but a config's kinds are imported from its own folder ({own}) "
+        f"and sys.path: set PYTHONPATH={base}"
+    ) in done.stdout, done.stdout
+
+    fixed = validate(
+        tmp_path, noether_config, "--root", ".", "exps/exp.yaml", env={**env, "PYTHONPATH": base}
+    )
+    assert "model.kind" not in fixed.stdout and "trainer.max_epochs" in fixed.stdout

@@ -98,11 +98,11 @@ def test_a_ctrl_c_after_training_lets_the_run_close_and_a_second_ends_it(
     traceback, or turned a finished run's exit code 0 into 130."""
     from noether.core.signals import catch_stop_signals
 
+    expected = pytest.raises(KeyboardInterrupt) if interrupted else contextlib.nullcontext()
     with stop_signals_around_training():
-        with pytest.raises(KeyboardInterrupt) if interrupted else contextlib.nullcontext():
-            with catch_stop_signals(save_on_sigint=False):
-                if interrupted:
-                    raise KeyboardInterrupt  # as Python raises it for a Ctrl-C in training
+        with expected, catch_stop_signals(save_on_sigint=False):
+            if interrupted:
+                raise KeyboardInterrupt  # as Python raises it for a Ctrl-C in training
         handler = signal.getsignal(signal.SIGINT)
         assert handler is not signal.default_int_handler
     if not interrupted:

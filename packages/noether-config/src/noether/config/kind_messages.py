@@ -45,12 +45,22 @@ def module_not_found_hint(error: BaseException, module_name: str) -> str:
     import os
     import sys
 
-    from noether.config.loader.local_modules import latest_config_folder
+    from noether.config.loader.local_modules import folders_of_bases, latest_config_folder
 
     top = module_name.split(".")[0]
     if not isinstance(error, ModuleNotFoundError) or error.name != top:
         return ""
     folder = latest_config_folder()
+    for base in folders_of_bases():
+        if os.path.isdir(os.path.join(base, top)) or os.path.isfile(
+            os.path.join(base, top + ".py")
+        ):
+            return (
+                f"; {top!r} is beside a file that this config extends or includes (in {base}), "
+                f"but a config's kinds are imported from its own folder ({folder}) and "
+                f"sys.path: set PYTHONPATH={base}, install the package, or move the config "
+                "beside it"
+            )
     cwd = os.getcwd()
     on_path = any(os.path.abspath(entry or ".") == cwd for entry in sys.path)
     beside = f"beside the config (in {folder}) and " if folder else ""

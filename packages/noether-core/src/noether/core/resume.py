@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from noether.core.checkpoint import folders
 from noether.core.checkpoint.compat import ConfigChange, compare_configs
 from noether.core.checkpoint.folders import CheckpointInfo, CheckpointNotFoundError
 from noether.core.checkpoint.initializers import InitializerError
+from noether.core.counters import tag_update
 from noether.core.launch import detect
 from noether.core.runs import run_checkpoint_dir, run_config_path
 
@@ -159,12 +161,25 @@ def check_plan_current(plan: ResumePlan) -> None:
 def _refuse_damaged(run_dir: Path) -> None:
     """Continuing from the newest complete checkpoint (or from the start) would pass over a
     damaged one, and writing the same position again would replace it: refused, so that the
-    user decides (checkpoints are written whole, so such a folder is no interrupted write)."""
+    user decides (checkpoints are written whole, so such a folder is no interrupted write).
+    One whose name puts it before the newest complete checkpoint is neither: it is left as
+    it is, with a warning."""
     checkpoint_dir = run_checkpoint_dir(run_dir)
     damaged = folders.damaged(checkpoint_dir)
+    newest = folders.newest_resumable(checkpoint_dir)
+    if newest is not None:
+        older = [tag for tag in damaged if _named_update(tag) in range(newest.update)]
+        for tag in older:
+            logger.warning(
+                "checkpoints/%s holds checkpoint files without a readable %s (a copy cut "
+                "short, or damaged since); left as it is: the run continues from the newer %s",
+                tag,
+                folders.MANIFEST_FILE,
+                newest.tag,
+            )
+        damaged = [tag for tag in damaged if tag not in older]
     if not damaged:
         return
-    newest = folders.newest_resumable(checkpoint_dir)
     if newest is None:
         then = "without it, the run starts again from the beginning"
     else:
@@ -175,6 +190,15 @@ def _refuse_damaged(run_dir: Path) -> None:
         f"{folders.MANIFEST_FILE} (a copy cut short, or damaged since), so it is no complete "
         f"checkpoint; nothing was changed. Restore or delete it ({then})"
     )
+
+
+def _named_update(tag: str) -> int | None:
+    """The update a checkpoint folder's name gives (`E9_U77_S2464`, `sigterm_E9_U77_S2464`)."""
+    position = _POSITION_AT_END.search(tag)
+    return tag_update(position.group(1)) if position else None
+
+
+_POSITION_AT_END = re.compile(r"(?:^|_)(E\d+_U\d+_S\d+)$")
 
 
 def _refuse_without_resumable(run_dir: Path) -> None:

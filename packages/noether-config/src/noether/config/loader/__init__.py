@@ -17,7 +17,7 @@ from noether.config.loader.compose import compose
 from noether.config.loader.confine import default_root
 from noether.config.loader.interpolate import interpolate
 from noether.config.loader.limits import Budget, LoaderLimits
-from noether.config.loader.local_modules import config_folder, put_on_path
+from noether.config.loader.local_modules import config_folder, note_composed_files, put_on_path
 from noether.config.loader.nodes import KeyPath, LDict, Loc, locate, plain
 from noether.config.loader.overrides import apply_overrides
 
@@ -62,6 +62,7 @@ def load_raw(
     budget = Budget(limits or LoaderLimits())
     real_root = os.path.realpath(root) if root is not None else default_root(name)
     composition = compose(name, real_root, budget)
+    note_composed_files(composition.files)  # for the error of a module beside a base
     raw = RawConfig(name, composition.tree, composition.issues, composition.poisoned)
     fallback = Loc(name, 1)
     if raw.tree is None and not raw.issues:

@@ -17,7 +17,7 @@ import importlib
 import os
 import sys
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 
@@ -51,6 +51,22 @@ _PUT_ON_PATH: set[str] = set()
 """Folders that `put_on_path` added to sys.path (not those that were there before)."""
 _LATEST: list[str] = []
 """The folder of the config loaded last (one item at most)."""
+
+
+_COMPOSED: list[str] = []
+"""The folders of the files that the config loaded last extends or includes."""
+
+
+def note_composed_files(files: Iterable[str]) -> None:
+    """Remembers the files that the config being loaded reaches (for `folders_of_bases`)."""
+    _COMPOSED[:] = sorted({os.path.dirname(file) for file in files})
+
+
+def folders_of_bases() -> list[str]:
+    """The folders of the files that the config being loaded extends or includes, other than
+    its own: a module beside one of them is not imported (named when an import fails)."""
+    own = latest_config_folder()
+    return [folder for folder in _COMPOSED if folder != own]
 
 
 def latest_config_folder() -> str | None:
