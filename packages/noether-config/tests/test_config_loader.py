@@ -243,16 +243,23 @@ def test_unknown_reference_and_cycle_are_errors_at_their_key(project: Project) -
                   b: ${vars.a}
                 seed: ${nothing.here}
                 output_path: "runs/${model}"
+                num_threads: ${vars.list.2}
                 """
         }
     )
+    text = (folder / "exp.yaml").read_text().replace("  a:", "  list: [1, 2]\n  a:")
+    (folder / "exp.yaml").write_text(text)
     issues = issues_of(folder / "exp.yaml")
     path = folder / "exp.yaml"
-    assert f"{path}:3: vars.a: reference cycle: vars.a -> vars.b -> vars.a" in issues
-    assert f"{path}:5: seed: unknown reference ${{nothing.here}}: no top-level key 'nothing'" in (
+    assert f"{path}:4: vars.a: reference cycle: vars.a -> vars.b -> vars.a" in issues
+    assert f"{path}:6: seed: unknown reference ${{nothing.here}}: no top-level key 'nothing'" in (
         issues
     )
-    assert any(i.startswith(f"{path}:6: output_path: ") and "is a mapping" not in i for i in issues)
+    assert (
+        f"{path}:8: num_threads: unknown reference ${{vars.list.2}}: index 2 is out of range "
+        "(vars.list has 2 items)"
+    ) in issues
+    assert any(i.startswith(f"{path}:7: output_path: ") and "is a mapping" not in i for i in issues)
 
 
 def test_an_unclosed_reference_is_an_error_at_its_key(project: Project) -> None:

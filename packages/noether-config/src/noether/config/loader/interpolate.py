@@ -210,11 +210,12 @@ class _Interpolator:
                 key = index
             else:
                 key_shown = excerpt(part)
-                where = (
-                    f"no key {key_shown} in {dotted(path)}"
-                    if path
-                    else f"no top-level key {key_shown}"
-                )
+                if isinstance(node, list) and as_index(part) is not None:
+                    where = f"index {part} is out of range ({dotted(path)} has {len(node)} items)"
+                elif path:
+                    where = f"no key {key_shown} in {dotted(path)}"
+                else:
+                    where = f"no top-level key {key_shown}"
                 raise _RefError(f"unknown reference {_shown(ref)}: {where}")
             path = (*path, key)
             node = self._resolve_at(node, key, path)

@@ -81,7 +81,7 @@ def _message(error: Any) -> str:
 
 def _about_unread_fields(item: Any, path: KeyPath, skipped: set[tuple[str, ...]]) -> bool:
     """Whether a broken rule between fields is about one that could not be read (an
-    `!include` of a missing file left it empty): the error said there is noise."""
+    `!include` of a missing file left it empty): that failure is reported, this is noise."""
     rule = item.get("ctx", {}).get("error")
     fields = rule.fields if isinstance(rule, FieldRuleError) else ()
     return any(_under((*path, name), skipped) for name in fields)
