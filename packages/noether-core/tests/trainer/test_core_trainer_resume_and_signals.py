@@ -46,19 +46,25 @@ def test_resuming_mid_epoch_gives_the_weights_of_an_uninterrupted_run(tmp_path):
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_sigint_with_save_on_sigint_saves_latest_and_stops(path_provider):
-    class Interrupt(PeriodicCallback):
+def _signalling_trainer(sig, every_n_updates, path_provider, **config):
+    """A trainer whose callback sends `sig` to this process every `every_n_updates`."""
+
+    class Signalling(PeriodicCallback):
         def periodic_callback(self):
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), sig)
 
-    class InterruptTrainer(MseTrainer):
+    class SignallingTrainer(MseTrainer):
         def get_trainer_callbacks(self, callback_default_args):
-            return [Interrupt(**callback_default_args, every_n_updates=3)]
+            return [Signalling(**callback_default_args, every_n_updates=every_n_updates)]
 
-    trainer = make_trainer(
-        make_config(max_updates=20, save_on_sigint=True),
-        path_provider=path_provider,
-        trainer_cls=InterruptTrainer,
+    return make_trainer(
+        make_config(**config), path_provider=path_provider, trainer_cls=SignallingTrainer
+    )
+
+
+def test_sigint_with_save_on_sigint_saves_latest_and_stops(path_provider):
+    trainer = _signalling_trainer(
+        signal.SIGINT, 3, path_provider, max_updates=20, save_on_sigint=True
     )
     trainer.train(make_model())
     assert trainer.update_counter.update == 3
@@ -68,17 +74,7 @@ def test_sigint_with_save_on_sigint_saves_latest_and_stops(path_provider):
 
 
 def test_sigterm_in_the_last_update_finishes_the_run_without_a_signal_checkpoint(path_provider):
-    class TermAtTheEnd(PeriodicCallback):
-        def periodic_callback(self):
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    class TermTrainer(MseTrainer):
-        def get_trainer_callbacks(self, callback_default_args):
-            return [TermAtTheEnd(**callback_default_args, every_n_updates=6)]
-
-    trainer = make_trainer(
-        make_config(max_updates=6), path_provider=path_provider, trainer_cls=TermTrainer
-    )
+    trainer = _signalling_trainer(signal.SIGTERM, 6, path_provider, max_updates=6)
     trainer.train(make_model())
     assert trainer.update_counter.update == 6
     assert trainer.stopped_by_signal is None  # finished: exit 0, nothing to requeue
