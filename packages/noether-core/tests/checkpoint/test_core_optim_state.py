@@ -44,3 +44,24 @@ def test_factored_state_of_adafactor_is_not_a_mismatch(with_weights: bool) -> No
     stored = old.state_dict()
     assert stored["state"][0]["row_var"].shape != (3, 4)  # not shaped like its parameter
     check_state_shapes(stored, old, weights if with_weights else None)
+
+
+def test_parameters_grouped_otherwise_keep_their_own_state() -> None:
+    """Weight decay switched on (or another lr_scale) on resume splits the parameters into
+    other groups: torch refused the state ("a different number of parameter groups")."""
+    old, weights = _stepped(torch.optim.AdamW, ["a", "b"])
+    params = {"a": torch.nn.Parameter(torch.ones(3, 4)), "b": torch.nn.Parameter(torch.ones(2))}
+    new = torch.optim.AdamW(
+        [
+            {"params": [params["b"]], "param_names": ["b"], "weight_decay": 0.0},
+            {"params": [params["a"]], "param_names": ["a"], "weight_decay": 0.1},
+        ],
+        lr=0.1,
+    )
+    stored = align_by_name(old.state_dict(), new)
+    check_state_shapes(stored, new, weights)
+    new.load_state_dict(stored)
+    kept = old.state[old.param_groups[0]["params"][0]]["exp_avg"]  # a's
+    assert torch.equal(new.state[params["a"]]["exp_avg"], kept)
+    assert new.state[params["b"]]["exp_avg"].shape == (2,)
+    assert [group["weight_decay"] for group in new.param_groups] == [0.0, 0.1]

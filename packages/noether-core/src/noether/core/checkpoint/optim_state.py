@@ -53,10 +53,17 @@ def align_by_name(stored: dict[str, Any], optimizer: torch.optim.Optimizer) -> d
     """`stored` with each group's states in the order of this optimizer's `param_names`.
 
     A group whose stored names are the same names in another order (reordered modules) is
-    reordered; any other group is left as stored (the shape check judges it).
+    reordered; any other group is left as stored (the shape check judges it). Groups that
+    hold the same parameters grouped otherwise (weight decay switched on, another lr_scale)
+    are regrouped (`regroup_by_name`).
     """
     groups = stored.get("param_groups")
-    if not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
+    if not isinstance(groups, list):
+        return stored
+    regrouped = regroup_by_name(stored, optimizer)
+    if regrouped is not None:
+        return regrouped
+    if len(groups) != len(optimizer.param_groups):
         return stored
     aligned = []
     for saved, current in zip(groups, optimizer.param_groups, strict=True):
@@ -76,6 +83,44 @@ def align_by_name(stored: dict[str, Any], optimizer: torch.optim.Optimizer) -> d
             }
         aligned.append(saved)
     return {**stored, "param_groups": aligned}
+
+
+def regroup_by_name(
+    stored: dict[str, Any], optimizer: torch.optim.Optimizer
+) -> dict[str, Any] | None:
+    """`stored` with its parameters' states in this optimizer's groups, when both name the
+    same parameters but group them otherwise; None when they are grouped alike, or a name is
+    missing or repeated. Each parameter keeps its own state (moments, step); the groups'
+    settings are this run's (the config's, kept after loading anyway)."""
+    saved_groups = stored["param_groups"]
+    saved_names = [group.get("param_names") for group in saved_groups]
+    new_names = [group.get("param_names") for group in optimizer.param_groups]
+    if not all(isinstance(names, list) for names in (*saved_names, *new_names)):
+        return None
+    if [sorted(names) for names in saved_names] == [sorted(names) for names in new_names]:
+        return None  # the same groups (perhaps reordered inside): `align_by_name` does that
+    ids = {
+        name: param_id
+        for group in saved_groups
+        for name, param_id in zip(group["param_names"], group.get("params", []), strict=False)
+    }
+    flat_new = [name for names in new_names for name in names]
+    if sorted(ids) != sorted(flat_new) or len(set(flat_new)) != len(flat_new):
+        return None
+    groups = [
+        {
+            **{key: value for key, value in group.items() if key != "params"},
+            "params": [ids[name] for name in group["param_names"]],
+        }
+        for group in optimizer.param_groups
+    ]
+    logger.info(
+        "the optimizer's parameter groups changed since the checkpoint (%d -> %d groups: "
+        "weight decay or lr_scale): each parameter keeps its own optimizer state",
+        len(saved_groups),
+        len(groups),
+    )
+    return {**stored, "param_groups": groups}
 
 
 def check_state_shapes(
