@@ -217,7 +217,7 @@ def test_dry_run_notes_what_the_data_size_tells_at_its_file_and_line(project: Pa
         f"note: {config}:13: model.optimizer.schedule.warmup_updates: 20 updates of warm-up "
         "are more than the run has (12 updates, from trainer.max_epochs: 3 at 4 updates per "
         "epoch): the learning rate would stop at 0.6 of its peak and never decay; shorten "
-        "the warm-up or use warmup_percent"
+        f"the warm-up or use warmup_percent (set by override {longer!r})"
     ]
     within = run(NOETHER_TRAIN, "--dry-run", config)
     assert within.returncode == 0 and "note:" not in within.stdout + within.stderr

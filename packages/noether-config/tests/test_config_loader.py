@@ -504,6 +504,18 @@ def test_a_bad_field_weight_is_reported_at_its_own_key_and_override(
     )
 
 
+def test_a_rule_of_the_trainer_about_one_key_is_reported_at_that_key(
+    project: Project, valid_yaml: str
+) -> None:
+    text = valid_yaml.replace("max_epochs: 2", "max_epochs: 2\n  compile_options: {dynamic: false}")
+    folder = project(**{"exp.yaml": text})
+    (issue,) = issues_of(folder / "exp.yaml")  # not at `trainer:`, line 12
+    assert issue == (
+        f"{folder / 'exp.yaml'}:15: trainer.compile_options: compile_options is set but "
+        "use_torch_compile is not true"
+    )
+
+
 def test_unsafe_tags_are_rejected(project: Project) -> None:
     folder = project(**{"exp.yaml": "name: !!python/object/apply:os.system ['true']\n"})
     (issue,) = issues_of(folder / "exp.yaml")

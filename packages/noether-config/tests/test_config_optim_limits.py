@@ -40,6 +40,7 @@ def test_warmup_longer_than_the_run_is_a_note_at_its_key(
     assert f"exp.yaml:{SCHEDULE_LINE}: model.optimizer.schedule.warmup_updates: 50 " in note
     assert f"more than the run has (10 updates, from {runs})" in note
     assert "stop at 0.2 of its peak" in note
+    assert note.endswith(f"(set by override {warmup!r})")  # the line is where it was set
 
 
 @pytest.mark.parametrize(("step_size", "noted"), [(10, True), (50, True), (9, False)])

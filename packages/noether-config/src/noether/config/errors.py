@@ -59,3 +59,15 @@ def type_with_article(value: Any) -> str:
         return "None"
     name = type(value).__name__
     return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def error_at(schema: str, key: str, message: str, value: Any) -> Exception:
+    """A validation error located at one `key` of a schema, for a validator of the whole
+    schema whose rule is about that key: reported at its line, not at the schema's."""
+    from pydantic import ValidationError
+    from pydantic_core import PydanticCustomError
+
+    error = PydanticCustomError("value_error", message)
+    return ValidationError.from_exception_data(
+        schema, [{"type": error, "loc": (key,), "input": value}]
+    )

@@ -107,6 +107,8 @@ class ExperimentConfig(RefusesBoolForNumber):
         for key, message in run_length_notes(self.model, self.trainer, updates_per_epoch):
             site = self._site(key)
             file, line = (site.file, site.line) if site is not None else ("", None)
+            if site is not None and site.note:  # an override's value: said, as errors say it
+                message += f" ({site.note})"
             found.append(ConfigIssue(file, line, key, message))
         return found
 

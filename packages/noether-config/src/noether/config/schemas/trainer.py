@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from noether.config.batching import METADATA_PREFIX, split_batch
 from noether.config.discriminated import Discriminated
+from noether.config.errors import error_at
 from noether.config.field_rules import AtMostOne, ExactlyOne, FieldRule, Requires
 from noether.config.losses import (
     LossName,
@@ -213,16 +214,18 @@ class BaseTrainerConfig(RegistryBase, Generic[TCallbackConfig]):
             and self.max_epochs is not None
             and self.start_at_epoch > self.max_epochs
         ):
-            raise ValueError(
+            message = (
                 f"start_at_epoch ({self.start_at_epoch}) is after max_epochs ({self.max_epochs})"
             )
+            raise error_at(type(self).__name__, "start_at_epoch", message, self.start_at_epoch)
         return self
 
     @model_validator(mode="after")
     def validate_compile_options(self) -> "BaseTrainerConfig[TCallbackConfig]":
         """compile_options only mean something when the model is compiled."""
         if self.compile_options is not None and not self.use_torch_compile:
-            raise ValueError("compile_options is set but use_torch_compile is not true")
+            message = "compile_options is set but use_torch_compile is not true"
+            raise error_at(type(self).__name__, "compile_options", message, self.compile_options)
         return self
 
     @field_validator("forward_properties", "target_properties")
