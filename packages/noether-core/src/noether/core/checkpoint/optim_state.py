@@ -93,9 +93,9 @@ def regroup_by_name(
     missing or repeated. Each parameter keeps its own state (moments, step); the groups'
     settings are this run's (the config's, kept after loading anyway)."""
     saved_groups = stored["param_groups"]
-    saved_names = [group.get("param_names") for group in saved_groups]
-    new_names = [group.get("param_names") for group in optimizer.param_groups]
-    if not all(isinstance(names, list) for names in (*saved_names, *new_names)):
+    saved_names = [_names(group) for group in saved_groups]
+    new_names = [_names(group) for group in optimizer.param_groups]
+    if [] in saved_names or [] in new_names:
         return None
     if [sorted(names) for names in saved_names] == [sorted(names) for names in new_names]:
         return None  # the same groups (perhaps reordered inside): `align_by_name` does that
@@ -121,6 +121,12 @@ def regroup_by_name(
         len(groups),
     )
     return {**stored, "param_groups": groups}
+
+
+def _names(group: Mapping[str, Any]) -> list[str]:
+    """A param group's `param_names`; [] where it has none."""
+    names = group.get("param_names")
+    return list(names) if isinstance(names, list) else []
 
 
 def check_state_shapes(
