@@ -8,6 +8,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+# torch's worker seeds numpy.random first thing: imported here, not in a forked worker, where
+# a fork taken while another thread imported (a tracker's) left importlib's locks broken
+import numpy.random
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, default_collate
