@@ -94,6 +94,16 @@ def tag_update(tag: str) -> int | None:
     return int(match.group("update")) if match else None
 
 
+_POSITION_AT_END = re.compile(rf"(?:^|_)(?:{_POSITION_TAG.pattern})$")
+
+
+def named_update(tag: str) -> int | None:
+    """The update a checkpoint folder's name ends in: a `position_tag`, or a signal's
+    (`sigterm_E9_U77_S2464`); None for another name."""
+    match = _POSITION_AT_END.search(tag)
+    return int(match.group("update")) if match else None
+
+
 @dataclass(frozen=True)
 class Frequency:
     """Every n epochs, updates or samples; one pure rule shared by callbacks and the sampler.

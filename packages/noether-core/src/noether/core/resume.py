@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import operator
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from noether.core.checkpoint import folders
 from noether.core.checkpoint.compat import ConfigChange, compare_configs
 from noether.core.checkpoint.folders import CheckpointInfo, CheckpointNotFoundError
 from noether.core.checkpoint.initializers import InitializerError
-from noether.core.counters import tag_update
+from noether.core.counters import named_update
 from noether.core.launch import detect
 from noether.core.runs import run_checkpoint_dir, run_config_path
 
@@ -168,7 +167,7 @@ def _refuse_damaged(run_dir: Path) -> None:
     damaged = folders.damaged(checkpoint_dir)
     newest = folders.newest_resumable(checkpoint_dir)
     if newest is not None:
-        older = [tag for tag in damaged if _named_update(tag) in range(newest.update)]
+        older = [tag for tag in damaged if named_update(tag) in range(newest.update)]
         for tag in older:
             logger.warning(
                 "checkpoints/%s holds checkpoint files without a readable %s (a copy cut "
@@ -190,15 +189,6 @@ def _refuse_damaged(run_dir: Path) -> None:
         f"{folders.MANIFEST_FILE} (a copy cut short, or damaged since), so it is no complete "
         f"checkpoint; nothing was changed. Restore or delete it ({then})"
     )
-
-
-def _named_update(tag: str) -> int | None:
-    """The update a checkpoint folder's name gives (`E9_U77_S2464`, `sigterm_E9_U77_S2464`)."""
-    position = _POSITION_AT_END.search(tag)
-    return tag_update(position.group(1)) if position else None
-
-
-_POSITION_AT_END = re.compile(r"(?:^|_)(E\d+_U\d+_S\d+)$")
 
 
 def _refuse_without_resumable(run_dir: Path) -> None:

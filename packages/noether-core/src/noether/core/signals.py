@@ -143,10 +143,12 @@ def catch_stop_signals(save_on_sigint: bool) -> Iterator[StopRequest]:
         interrupted = sys.exc_info()[0] is KeyboardInterrupt
         taken = {*caught, signal.SIGINT}
         after = end_training(request.count > 0 or interrupted, taken)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if after is None else after)
-        if after is not None:
-            signal.signal(signal.SIGINT, after)
+        if after is None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        else:
+            for sig in taken:
+                signal.signal(sig, after)
 
 
 _last_request: tuple[StopRequest, tuple[signal.Signals, ...]] | None = None

@@ -101,8 +101,8 @@ def regroup_by_name(
         return None  # the same groups (perhaps reordered inside): `align_by_name` does that
     ids = {
         name: param_id
-        for group in saved_groups
-        for name, param_id in zip(group["param_names"], group.get("params", []), strict=False)
+        for names, group in zip(saved_names, saved_groups, strict=True)
+        for name, param_id in zip(names, group.get("params", []), strict=False)
     }
     flat_new = [name for names in new_names for name in names]
     if sorted(ids) != sorted(flat_new) or len(set(flat_new)) != len(flat_new):
@@ -110,9 +110,9 @@ def regroup_by_name(
     groups = [
         {
             **{key: value for key, value in group.items() if key != "params"},
-            "params": [ids[name] for name in group["param_names"]],
+            "params": [ids[name] for name in names],
         }
-        for group in optimizer.param_groups
+        for names, group in zip(new_names, optimizer.param_groups, strict=True)
     ]
     logger.info(
         "the optimizer's parameter groups changed since the checkpoint (%d -> %d groups: "
