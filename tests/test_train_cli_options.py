@@ -186,6 +186,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(project: Path, tmp_path: Pat
     assert report["per-rank batch"] == "14"
     assert report["per-rank micro-batches"] == "4+4+3+3"
     assert report["accumulation steps"] == "4"
+    assert report["compile"] == "off"
     assert report["updates per epoch"] == "4"
     assert report["total updates"] == "12 (3 epochs)"
     assert report["run folder"] == f"runs/{EXPERIMENT}/<a new run id>"
@@ -198,11 +199,16 @@ def test_dry_run_prints_the_plan_and_writes_nothing(project: Path, tmp_path: Pat
         "trainer.precision=fp16",  # on cpu: bfloat16, saying why
         "trainer.max_epochs=null",
         "trainer.max_updates=9",
+        "trainer.use_torch_compile=true",
+        "trainer.compile_options={mode: max-autotune-no-cudagraphs, dynamic: false}",
     )
     frozen_report = dry_run_lines(frozen.stdout)
     assert frozen_report["parameters"] == "0 trainable, 5 frozen"
     assert frozen_report["total updates"] == "9 (2 epochs and 1 update)"  # not "3 epochs"
     assert frozen_report["precision"].startswith("bfloat16 (asked for fp16: bfloat16 keeps")
+    assert frozen_report["compile"] == (
+        "torch.compile(mode='max-autotune-no-cudagraphs', dynamic=False, fullgraph=False)"
+    )
 
 
 def test_dry_run_notes_what_the_data_size_tells_at_its_file_and_line(project: Path) -> None:

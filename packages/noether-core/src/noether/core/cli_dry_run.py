@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from noether.config import BaseTrainerConfig
 from noether.config.batching import MicroBatchPlan, split_batch
 from noether.config.schemas.initializer import CheckpointInitializerConfig
 from noether.core.build import (
@@ -52,6 +53,8 @@ class DryRunReport:
     device: torch.device
     precision: str
     """The autocast dtype the run would use, with the reason where it is not the asked one."""
+    compile: str
+    """`off`, or the torch.compile call the run would make (`compile_model`)."""
     dataset_sizes: dict[str, int | None]
     item_keys: int
     """Keys of item 0 of the train dataset that the trainer's config names (all there)."""
@@ -76,6 +79,7 @@ class DryRunReport:
             f"  implementations: {self.components} importable",
             f"  device: {self.device}",
             f"  precision: {self.precision}",
+            f"  compile: {self.compile}",
             *(
                 f"  dataset {key}: {'unknown' if size is None else size} samples"
                 for key, size in self.dataset_sizes.items()
@@ -157,6 +161,14 @@ def _in_epochs(counter: UpdateCounter) -> str:
     return f"{whole} and {updates} update{'' if updates == 1 else 's'}" if updates else whole
 
 
+def _compile_call(trainer: BaseTrainerConfig[Any]) -> str:
+    if not trainer.use_torch_compile:
+        return "off"
+    options = trainer.compile_options
+    kwargs = {} if options is None else options.model_dump()
+    return f"torch.compile({', '.join(f'{key}={value!r}' for key, value in kwargs.items())})"
+
+
 def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
     """Checks and builds what the run would, without writing; the report of it all.
 
@@ -205,6 +217,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         components=checked.components,
         device=device,
         precision=choose_precision(trainer.precision, device).describe(trainer.precision),
+        compile=_compile_call(trainer),
         dataset_sizes={key: _size(data_container.get_dataset(key)) for key in config.datasets},
         item_keys=item_checked,
         model_name=type(model).__name__,
