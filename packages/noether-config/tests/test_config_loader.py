@@ -485,6 +485,18 @@ def test_a_line_break_of_yaml_1_1_only_is_refused_at_the_line_editors_show(
     assert "line break in YAML 1.1 (as the run reads it) but not in YAML 1.2" in issue
 
 
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [("a\u2028b", "name"), ('"a\u2028b"', "name"), ("a\x07b", "name"), ("[x, a\x85b]", "name.1")],
+)
+def test_a_refused_character_inside_a_value_is_reported_at_that_key(
+    project: Project, valid_yaml: str, value: str, key: str
+) -> None:
+    folder = project(**{"exp.yaml": valid_yaml.replace("name: demo", f"name: {value}")})
+    (issue,) = issues_of(folder / "exp.yaml")
+    assert issue.startswith(f"{folder / 'exp.yaml'}:1: {key}: invalid YAML: character U+")
+
+
 def test_a_bad_field_weight_is_reported_at_its_own_key_and_override(
     project: Project, valid_yaml: str
 ) -> None:

@@ -275,15 +275,22 @@ def _shorter(text: str, limit: int = 200) -> str:
 
 
 def _path_before_error(text: str) -> KeyPath:
-    """Key path the parser was inside when it failed, found by replaying the YAML events."""
+    """Key path the parser was inside when it failed, found by replaying the YAML events.
+
+    When `text` (the part before a refused character) parses whole, the character continues
+    the last scalar written (`note: a<U+2028>b`): the path of that scalar.
+    """
     frames: list[list[Any]] = []  # ["map", key, expecting_key] or ["seq", index]
     short = len(text) <= REPARSE_MAX_CHARS or _CParser is None
     events_of: Any = yaml.SafeLoader if short else yaml.CSafeLoader  # as in _load_either
-
+    last_scalar: KeyPath = ()
     try:
         for event in yaml.parse(text, Loader=events_of):
             if isinstance(event, yaml.ScalarEvent):
                 _node_started(frames, event.value)
+                end = event.end_mark
+                if end is not None and end.index >= len(text.rstrip(" \t")):
+                    last_scalar = _frames_path(frames, closed_value=True)
             elif isinstance(event, yaml.AliasEvent):
                 _node_started(frames)
             elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
@@ -298,12 +305,23 @@ def _path_before_error(text: str) -> KeyPath:
                 if frames and frames[-1][0] == "map":
                     frames[-1][2] = True
     except yaml.YAMLError:
-        pass
+        return _frames_path(frames)
+    return last_scalar
+
+
+def _frames_path(frames: list[list[Any]], closed_value: bool = False) -> KeyPath:
+    """The key path of the open frames; with `closed_value`, including the key of the
+    innermost mapping's value that has just ended (a scalar)."""
     path: list[str | int] = []
-    for frame in frames:
+    for depth, frame in enumerate(frames):
+        innermost = depth == len(frames) - 1
         if frame[0] == "seq" and frame[1] >= 0:
             path.append(frame[1])
-        elif frame[0] == "map" and frame[1] is not None and not frame[2]:
+        elif (
+            frame[0] == "map"
+            and frame[1] is not None
+            and (not frame[2] or (closed_value and innermost))
+        ):
             path.append(str(frame[1]))  # inside its value (not between two entries)
     return tuple(path)
 
