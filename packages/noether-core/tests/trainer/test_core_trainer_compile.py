@@ -4,6 +4,7 @@ without graph break or recompile: test_core_trainer_compile_steady.py)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from typing import Any
@@ -39,12 +40,14 @@ def compile_calls(monkeypatch):
     return calls
 
 
-def test_compile_options_are_passed_to_torch_compile(compile_calls):
+def test_compile_options_are_passed_to_torch_compile(compile_calls, caplog):
     config = make_config(
         max_updates=1, **_compiled_config(mode="reduce-overhead", dynamic=False, fullgraph=True)
     )
-    make_trainer(config).train(make_model())
+    with caplog.at_level(logging.INFO):
+        make_trainer(config).train(make_model())
     assert compile_calls == [{"mode": "reduce-overhead", "dynamic": False, "fullgraph": True}]
+    assert "mode reduce-overhead captures CUDA graphs on CUDA only: on cpu it" in caplog.text
 
 
 def test_without_compile_options_torch_compile_gets_only_the_model(compile_calls):

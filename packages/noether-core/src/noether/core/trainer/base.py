@@ -407,9 +407,9 @@ class BaseTrainer(abc.ABC):
         `wrap_model` for the order, `noether.core.trainer.compiling` for CUDA graphs)."""
         if not self.config.use_torch_compile:
             return ddp_model
-        return compile_model(
-            ddp_model, self.config.compile_options, self.micro_batch_plan.sizes, self.logger
-        )
+        options = self.config.compile_options
+        sizes = self.micro_batch_plan.sizes
+        return compile_model(ddp_model, options, sizes, self.logger, self.device)
 
     def _write_error_checkpoint(self) -> None:
         """After a callback failed (see `CheckpointWriter.save_error`)."""

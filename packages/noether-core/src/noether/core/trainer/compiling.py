@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from noether.config.schemas import CompileOptions
 
 
+_CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
 def compiles_inside_ddp(config: BaseTrainerConfig[Any], world_size: int) -> bool:
     """Whether torch.compile goes inside DDP (DDP wraps the compiled model) instead of
     around it: for `fullgraph` on several processes, as DDP's forward is not one graph.
@@ -62,6 +65,7 @@ def compile_model(
     options: CompileOptions | None,
     micro_batch_sizes: Sequence[int],
     logger: logging.Logger,
+    device: torch.device,
 ) -> nn.Module:
     """`torch.compile(module, **options)` (torch's defaults when `options` is None).
 
@@ -76,12 +80,19 @@ def compile_model(
         options: the config's compile_options.
         micro_batch_sizes: the sizes of an update's micro-batches on this device.
         logger: where the compile call is reported.
+        device: the device trained on; CUDA graphs exist on CUDA only.
     """
     if options is None:
         logger.info("compiling the model with torch.compile")
         return torch.compile(module)  # type: ignore[return-value]
     kwargs = options.model_dump()
     logger.info("compiling the model with torch.compile(%s)", kwargs)
+    if options.mode in _CUDA_GRAPH_MODES and device.type != "cuda":
+        logger.info(
+            "mode %s captures CUDA graphs on CUDA only: on %s it compiles without them",
+            options.mode,
+            device.type,
+        )
     sizes = sorted(set(micro_batch_sizes), reverse=True)
     if options.dynamic is False and len(sizes) > 1:
         logger.info(
