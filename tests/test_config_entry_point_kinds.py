@@ -348,3 +348,22 @@ def test_an_unknown_kind_published_in_another_group_says_where(tmp_path: Path) -
     ), trainer
     (model,) = [line for line in lines if line.startswith("short.yaml:4: model.kind:")]
     assert "(acme-kinds publishes it in the entry-point group 'noether.datasets'; " in model
+
+
+def test_a_published_loss_naming_no_function_is_refused_by_validate_and_kinds(
+    tmp_path: Path,
+) -> None:
+    site = make_site(tmp_path, "[noether.losses]\nacme_gone = acme_kinds.schemas:gone_loss\n")
+    config = Path(__file__).resolve().parents[1] / "examples" / "quickstart" / "config.yaml"
+    done = run(site, tmp_path, "validate", str(config), "trainer.loss_fn=acme_gone")
+    assert done.returncode == 1, done.stdout
+    assert (
+        ":38: trainer.loss_fn: loss 'acme_gone' is published by acme-kinds as "
+        "'acme_kinds.schemas:gone_loss': module 'acme_kinds.schemas' ("
+    ) in done.stdout, done.stdout
+    assert "has no top-level name 'gone_loss' (set by override" in done.stdout
+    listed = run(site, tmp_path, "kinds", "losses", "--json")
+    rows = {row["kind"]: row for row in json.loads(listed.stdout)}
+    assert rows["acme_gone"]["installed"] is False
+    assert "has no top-level name 'gone_loss'" in rows["acme_gone"]["error"]
+    assert listed.returncode == 1

@@ -2,9 +2,9 @@
 
 Validation checks a dotted path statically and cannot see names that a package re-exports
 with `import *` (`torch.nn:L1Los` passed); the run then made its folder and failed while
-building the trainer, with no line and no suggestion. The trainer class checks its loss in
-the preflight (`check_config`), so the error names the file, line and key and the closest
-name, and nothing is written.
+building the trainer, with no line and no suggestion. The preflight imports the loss of
+every `LossName` field (`noether.core.targets`), so the error names the file, line and key
+and the closest name, and nothing is written.
 """
 
 from __future__ import annotations

@@ -106,8 +106,13 @@ def _describe(entry: KindEntry) -> dict[str, Any]:
         "schema": entry.value,
     }
     if entry.group == "noether.losses":
+        from noether.config.static_lookup import missing_name
+
         module = entry.value.partition(":")[0]
         row.update(target=entry.value, installed=module_findable(module))
+        problem = missing_name(entry.value) if row["installed"] else None
+        if problem is not None:
+            row.update(installed=False, error=problem)
         return row
     try:
         cls = entry.load()

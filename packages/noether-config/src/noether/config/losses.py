@@ -65,9 +65,9 @@ def duplicate_loss_message(name: str) -> str | None:
 
 
 def check_loss_name(name: str) -> str:
-    """`name` when it names a loss: a known short name that one distribution publishes, or an
-    import path to a name that exists (read without importing the module, see
-    `noether.config.static_lookup`).
+    """`name` when it names a loss: a known short name that one distribution publishes (at a
+    name that exists), or an import path to a name that exists (read without importing the
+    module, see `noether.config.static_lookup`).
 
     Raises:
         ValueError: why it names none (the known names, closest first).
@@ -81,10 +81,24 @@ def check_loss_name(name: str) -> str:
         return name
     if name not in known_losses():
         raise ValueError(unknown_loss_message(name))
-    duplicate = duplicate_loss_message(name)
-    if duplicate is not None:
-        raise ValueError(duplicate)
+    problem = duplicate_loss_message(name) or _unpublished_target(name)
+    if problem is not None:
+        raise ValueError(problem)
     return name
+
+
+def _unpublished_target(name: str) -> str | None:
+    """Why the entry point of a plug-in's loss `name` names nothing (its module or function
+    is missing, read without importing), or None."""
+    from noether.config.static_lookup import missing_name
+
+    entry = find_kind(LOSS_ENTRY_POINT_GROUP, name)
+    if entry is None or entry.distribution == BUILTIN_LOSSES_DISTRIBUTION:
+        return None
+    problem = missing_name(entry.value)
+    if problem is None:
+        return None
+    return f"loss {name!r} is published by {entry.distribution} as {entry.value!r}: {problem}"
 
 
 class _LossNameJsonSchema:

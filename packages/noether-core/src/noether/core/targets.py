@@ -3,8 +3,9 @@
 `noether-train` asks this right after validating the config, before it makes a run folder or
 builds anything, so a kind whose package is missing costs no dataset build and leaves no
 folder behind; `--dry-run` asks it too. A runtime class may also check what only it can tell
-from its config (a trainer's loss that must import) with a classmethod `check_config(config)`
-that raises `ComponentConfigError`.
+from its config with a classmethod `check_config(config)` that raises `ComponentConfigError`;
+the loss that a `LossName` field names (a trainer's `loss_fn`) is imported here for every
+kind.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from noether.config import KindError, RegistryBase
+from noether.config.loss_loader import UnknownLossError, load_loss, loss_fields
 from noether.core.failures import describe_failure
 
 
@@ -140,6 +142,17 @@ def _wrong_base(component: RegistryBase, runtime: object) -> str | None:
     return None
 
 
+def _loss_problem(component: RegistryBase) -> tuple[str, str] | None:
+    """(the field, why) for a `LossName` field whose loss does not import (a plug-in's module
+    that fails at import passes validation, which reads it without importing), or None."""
+    for field in loss_fields(component):
+        try:
+            load_loss(getattr(component, field))
+        except UnknownLossError as error:
+            return field, str(error)
+    return None
+
+
 def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
     """(the key it is about, relative to the component: "" for its kind; why), or None."""
     step = "importing"
@@ -158,6 +171,7 @@ def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
         if callable(check):
             step = "checking the config of"
             check(component)
+        return _loss_problem(component)
     except ComponentConfigError as error:
         return error.key, str(error)
     except KindError as error:
@@ -171,7 +185,6 @@ def _import_problem(component: RegistryBase) -> tuple[str, str] | None:
         return "", f"{step} {component.target!r} failed: " + "; ".join(
             line.strip() for line in describe_failure(error)
         )
-    return None
 
 
 def check_targets(config: BaseModel) -> int:

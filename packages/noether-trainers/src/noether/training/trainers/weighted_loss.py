@@ -25,12 +25,11 @@ from noether.config.losses import (
 from noether.core.build import ConfigKeyError
 from noether.core.data.container import DataContainer
 from noether.core.runs import PathProvider
-from noether.core.targets import ComponentConfigError
 from noether.core.trackers.base import TrackerBase
 from noether.core.trainer.base import BaseTrainer
 from noether.core.trainer.batching import BatchSplitter
 from noether.core.trainer.types import LossResult, TrainerResult
-from noether.training.trainers.losses import LossFn, UnknownLossError, resolve_loss
+from noether.training.trainers.losses import LossFn, resolve_loss
 
 
 class WeightedLossError(ConfigKeyError, ValueError):
@@ -101,21 +100,6 @@ class WeightedLossTrainer(BaseTrainer):
         # Splits batches like BaseTrainer.train_step does (no forward_properties: every key
         # that is not a target goes to the model; unused keys are warned about once).
         self._field_splitter = BatchSplitter(self.forward_properties, self.target_properties)
-
-    @classmethod
-    def check_config(cls, trainer_config: WeightedLossTrainerConfig) -> None:
-        """Before a run folder or a model exists (`noether-train`'s preflight): the loss must
-        resolve, which validation can tell only for names, not for every import path.
-
-        Raises:
-            ComponentConfigError: at `loss_fn`, why it does not resolve.
-        """
-        if not isinstance(trainer_config, WeightedLossTrainerConfig):
-            return  # the constructor says so
-        try:
-            resolve_loss(trainer_config.loss_fn)
-        except UnknownLossError as error:
-            raise ComponentConfigError("loss_fn", str(error)) from None
 
     @classmethod
     def item_keys(cls, config: BaseTrainerConfig[Any]) -> dict[str, list[str]]:
