@@ -69,6 +69,6 @@ def test_a_loss_that_is_no_callable_is_named_at_its_field(losses_module: Path) -
     losses_module.write_text("gentle = 3\n")
     with pytest.raises(MissingImplementationError) as info:
         check_targets(experiment("core_targets_losses:gentle"))
-    assert "trainer.loss_fn: loss 'core_targets_losses:gentle' names a int, not a" in str(
+    assert "trainer.loss_fn: loss 'core_targets_losses:gentle' names an int, not a" in str(
         info.value
     )

@@ -20,6 +20,7 @@ from noether.config.entry_points import (
     import_dotted,
     split_dotted_path,
 )
+from noether.config.errors import type_with_article
 from noether.config.losses import LOSS_ENTRY_POINT_GROUP, check_loss_name, unknown_loss_message
 from noether.config.registry import KindError
 from noether.config.similar_names import closest_first
@@ -119,7 +120,8 @@ def _check_callable(name: str, obj: object) -> Callable[..., Any]:
             ) from None
     if not callable(obj):
         raise UnknownLossError(
-            f"loss {name!r} names a {type(obj).__name__}, not a callable (input, target) -> Tensor"
+            f"loss {name!r} names {type_with_article(obj)}, not a callable "
+            "(input, target) -> Tensor"
         )
     return obj
 
