@@ -130,6 +130,8 @@ def test_weights_that_do_not_fit_the_model_are_refused_by_the_dry_run_and_the_ru
         assert "size mismatch" not in stderr
     fits = noether_train(tmp_path, CONFIG, initializer, NO_CALLBACKS, "--dry-run")
     assert fits.returncode == 0, fits.stderr
+    weights = source / "checkpoints" / "E2_U24_S192" / "model.pt"
+    assert f"  initial weights: 4 of the model's 4 tensors from {weights}\n" in fits.stdout
 
 
 def test_keep_last_deletes_whole_folders_and_spares_another_callbacks_checkpoint(

@@ -17,11 +17,8 @@ from noether.config.schemas.initializer import (
     ResumeInitializerConfig,
 )
 from noether.config.schemas.optimizer import AdamWConfig
-from noether.core.checkpoint.initializers import (
-    CheckpointInitializer,
-    InitializerError,
-    ResumeInitializer,
-)
+from noether.core.checkpoint.initializers import InitializerError, ResumeInitializer
+from noether.core.checkpoint.weights_initializer import CheckpointInitializer
 from noether.core.checkpoint.writer import CheckpointWriter
 from noether.core.counters import UpdateCounter
 from noether.core.models import ModelBase
@@ -167,6 +164,48 @@ def test_non_strict_still_rejects_shape_mismatches(tmp_path: Path) -> None:
     message = str(raised.value)
     assert f"the weights in {weights} do not fit this model (was the model changed?): " in message
     assert "body.weight: shape (" in message and "\n" not in message
+
+
+def test_weights_of_which_no_tensor_is_the_models_are_refused_even_when_not_strict(
+    tmp_path: Path,
+) -> None:
+    provider, _, _ = saved_run(tmp_path)
+    checkpoint = provider.checkpoint_dir / "latest"
+    renamed = {f"net.{key}": value for key, value in torch.load(checkpoint / "model.pt").items()}
+    torch.save(renamed, tmp_path / "renamed.pt")
+    for path in (tmp_path / "renamed.pt", checkpoint / "trainer.pt", checkpoint / "optim.pt"):
+        config = CheckpointInitializerConfig(path=str(path), strict=False)
+        initializer = CheckpointInitializer(config)
+        with pytest.raises(InitializerError) as raised:
+            initializer.prepare(new_model(seed=3))
+        message = str(raised.value)
+        if path.name == "renamed.pt":
+            assert message == (
+                f"checkpoint initializer: none of the 4 tensors in {path} is one of this "
+                "model's (the file's: net.body.weight, net.body.bias, net.head.weight, ... "
+                "(1 more); the model's: body.weight, body.bias, head.weight, ... (1 more)): was "
+                "the model renamed, or is it another file?"
+            )
+        else:  # a checkpoint's other files hold no tensors by parameter name
+            assert f"{path} holds no model weights (tensors by parameter name)" in message
+
+
+def test_a_strict_mismatch_of_keys_says_what_strict_false_does(tmp_path: Path) -> None:
+    provider, _, _ = saved_run(tmp_path)
+    weights = provider.checkpoint_dir / "latest" / "model.pt"
+    config = CheckpointInitializerConfig(path=str(weights))
+    wider = InitModel(InitModelConfig(optimizer=AdamWConfig(lr=0.01)))
+    wider.extra = nn.Linear(1, 1)
+    with pytest.raises(InitializerError) as raised:
+        CheckpointInitializer(config).prepare(wider)
+    assert str(raised.value).endswith(
+        "extra.weight missing; extra.bias missing; strict: false loads the keys both have "
+        "and skips the others"
+    )
+    lenient = CheckpointInitializer(CheckpointInitializerConfig(path=str(weights), strict=False))
+    assert lenient.describe_fit(wider) == (
+        f"4 of the model's 6 tensors from {weights} (2 left as initialised)"
+    )
 
 
 def test_checkpoint_initializer_missing_file_is_named(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from noether.core.build import (
 )
 from noether.core.callbacks.default.param_count import count_parameters
 from noether.core.checkpoint.initializers import build_initializer
+from noether.core.checkpoint.weights_initializer import CheckpointInitializer
 from noether.core.cli_preflight import is_bad_input, preflight
 from noether.core.cli_run import ResolvedRun, error
 from noether.core.counters import UpdateCounter
@@ -68,6 +69,8 @@ class DryRunReport:
     run_dir: str
     resume: ResumePlan | None
     initializer: ResumePlan | None
+    initial_weights: str | None
+    """What a checkpoint initializer loads (`CheckpointInitializer.describe_fit`)."""
     data_notes: list[str]
     """Notes that the data's size tells (a run in epochs): those of `validate` are printed
     before the report, as a run prints them."""
@@ -102,6 +105,8 @@ class DryRunReport:
         for label, plan in (("resume", self.resume), ("initializer", self.initializer)):
             if plan is not None:
                 lines += describe_resume(label, plan, counter.total_updates)
+        if self.initial_weights is not None:
+            lines.append(f"  initial weights: {self.initial_weights}")
         lines.append(f"  run folder: {self.run_dir}")
         lines += [f"  note: {note}" for note in self.data_notes]
         return lines
@@ -206,10 +211,12 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         start_epoch=trainer.start_at_epoch or 0,
     )
     model.initialize(counter.total_updates)
+    initial_weights = None
     if isinstance(trainer.initializer, CheckpointInitializerConfig):
         loaded = build_initializer(trainer.initializer, None)
-        if loaded is not None:  # the run's weights: they fit the model, as its start checks
-            loaded.init_weights(model)
+        if isinstance(loaded, CheckpointInitializer):  # they fit the model, as its start checks
+            initial_weights = loaded.describe_fit(model)
+            loaded.init_weights(model)  # the parameter counts of the model the run trains
     trainable, frozen = count_parameters(model)
     told = {note.key for note in config.notes()}  # by the CLI before the dry run
     return DryRunReport(
@@ -230,6 +237,7 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         run_dir=run_dir,
         resume=resolved.resume,
         initializer=checked.initializer_plan,
+        initial_weights=initial_weights,
         data_notes=[str(note) for note in config.notes(per_epoch) if note.key not in told],
     )
 

@@ -7,11 +7,11 @@ from noether.config.schemas.initializer import (
     ResumeInitializerConfig,
 )
 from noether.core.checkpoint.initializers import (
-    CheckpointInitializer,
     InitializerBase,
     InitializerError,
     ResumeInitializer,
 )
+from noether.core.checkpoint.weights_initializer import CheckpointInitializer
 
 __all__ = [
     "CheckpointInitializer",

@@ -34,7 +34,7 @@ class CheckpointInitializerConfig(InitializerConfig):
     """Load model weights from a checkpoint file, e.g. to fine-tune; training starts afresh."""
 
     kind: str = "checkpoint"
-    target: ClassVar[str] = "noether.core.checkpoint.initializers:CheckpointInitializer"
+    target: ClassVar[str] = "noether.core.checkpoint.weights_initializer:CheckpointInitializer"
 
     path: str = Field(min_length=1)
     """Path of a weights file written by the checkpoint callback."""

@@ -7,11 +7,11 @@ from noether.core.checkpoint.folders import (
     newest_resumable,
 )
 from noether.core.checkpoint.initializers import (
-    CheckpointInitializer,
     InitializerBase,
     InitializerError,
     ResumeInitializer,
 )
+from noether.core.checkpoint.weights_initializer import CheckpointInitializer
 from noether.core.checkpoint.writer import CheckpointWriter, atomic_save, unwrap_model
 
 __all__ = [

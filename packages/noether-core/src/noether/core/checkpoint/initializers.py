@@ -18,7 +18,6 @@ from torch import Tensor, nn
 from torch.nn.parameter import is_lazy
 
 from noether.config.schemas.initializer import (
-    CheckpointInitializerConfig,
     InitializerConfig,
     ResumeInitializerConfig,
 )
@@ -31,8 +30,7 @@ from noether.core.checkpoint.optim_state import (
     keep_configured_hyperparameters,
     warn_if_lr_changed,
 )
-from noether.core.checkpoint.safe_files import load_file
-from noether.core.checkpoint.writer import MODEL_FILE, CheckpointWriter, TrainerLike, unwrap_model
+from noether.core.checkpoint.writer import CheckpointWriter, TrainerLike, unwrap_model
 from noether.core.distributed import is_rank0
 from noether.core.models.base import ModelBase
 from noether.core.runs import PathProvider, find_run_dir, run_checkpoint_dir
@@ -344,19 +342,6 @@ def weight_mismatches(
     return found
 
 
-def _weights_near(path: Path) -> str:
-    """Names the checkpoints with weights in the folder a wrong path points at (a run folder,
-    its `checkpoints/`, or a misspelled tag next to them), so the fix is a copy away."""
-    path = path.expanduser()
-    for folder in (path / "checkpoints", path, path.parent):
-        if folder.is_dir():
-            found = folders.list_checkpoints(folder)
-            tags = [info.tag for info in found if MODEL_FILE in info.files]
-            if tags:
-                return f" (checkpoints with weights in {folder}: {', '.join(tags)})"
-    return ""
-
-
 def _optimizer_kind(model: nn.Module) -> str | None:
     """The optimizer kind of the model's config (None for a model without one)."""
     if not isinstance(model, ModelBase) or model.model_config.optimizer is None:
@@ -371,61 +356,6 @@ def _lookup(tree: Any, *keys: str) -> Any:
             return None
         tree = tree.get(key)
     return tree
-
-
-class CheckpointInitializer(InitializerBase):
-    """Loads model weights from a file (or a checkpoint folder holding `model.pt`).
-
-    Training starts afresh: optimizer, counters and callbacks are untouched. With
-    `strict: false`, keys missing from the file or unknown to the model are logged and skipped
-    (e.g. a new head when fine-tuning); a shape mismatch of a shared key is always an error.
-    """
-
-    config: CheckpointInitializerConfig
-
-    def __init__(
-        self, config: CheckpointInitializerConfig, path_provider: PathProvider | None = None
-    ):
-        super().__init__(config, path_provider)
-        path = Path(config.path).expanduser()
-        if path.is_dir():
-            path = path / MODEL_FILE
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"checkpoint initializer: no weights file {path}{_weights_near(Path(config.path))}"
-            )
-        self.path = path
-
-    def describe(self) -> str:
-        return f"loading weights from {self.path}"
-
-    def init_weights(self, model: nn.Module) -> None:
-        try:
-            state_dict = load_file(self.path)
-        except CheckpointError as error:
-            raise InitializerError(f"checkpoint initializer: {error}") from None
-        if not isinstance(state_dict, Mapping):
-            raise InitializerError(
-                f"checkpoint initializer: {self.path} holds a {type(state_dict).__name__}, not "
-                "model weights (a model.pt or model_ema=<f>.pt of a checkpoint folder)"
-            )
-        mismatches = weight_mismatches(state_dict, model, self.config.strict)
-        if mismatches:
-            raise InitializerError(
-                f"checkpoint initializer: the weights in {self.path} do not fit this model "
-                f"(was the model changed?): {'; '.join(mismatches)}"
-            )
-        try:
-            result = unwrap_model(model).load_state_dict(state_dict, strict=self.config.strict)
-        except RuntimeError as error:
-            raise InitializerError(f"cannot load weights from {self.path}: {error}") from None
-        if result.missing_keys:
-            logger.warning(
-                "keys not in %s (left as initialised): %s", self.path, result.missing_keys
-            )
-        if result.unexpected_keys:
-            logger.warning("keys in %s unknown to the model: %s", self.path, result.unexpected_keys)
-        logger.info("loaded weights from %s", self.path)
 
 
 def build_initializer(
