@@ -78,3 +78,20 @@ def test_a_damaged_tracker_file_is_rebuilt_and_the_resume_ends_as_the_uninterrup
     summary = json.loads((run_dir / "summary.json").read_text())
     expected = json.loads((reference / "summary.json").read_text())
     assert summary["loss/online/total"] == expected["loss/online/total"]
+
+
+def test_a_resume_whose_tracker_cannot_start_leaves_config_yaml_as_it_was(
+    reference: Path, tmp_path: Path
+) -> None:
+    """A full disk or a tracker server that is down fails the start after the resumed config
+    was recorded: a later plain `--resume` must not take this attempt's overrides."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    shutil.rmtree(run_dir / "checkpoints" / "E2_U24_S192")
+    (run_dir / "metrics.jsonl").unlink()
+    (run_dir / "metrics.jsonl").mkdir()  # the tracker cannot open it
+    kept = (run_dir / "config.yaml").read_bytes()
+    resumed = noether_train(tmp_path, "--resume", run_dir, "trainer.max_epochs=3")
+    assert resumed.returncode == 1, resumed.stderr
+    assert "metrics.jsonl" in resumed.stderr, resumed.stderr
+    assert (run_dir / "config.yaml").read_bytes() == kept

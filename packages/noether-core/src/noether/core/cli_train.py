@@ -320,6 +320,7 @@ def train_in_folder(
                 report(exc, log_path)
             else:
                 report(exc, log_path, headline="building the experiment failed")
+            put_back_config(path_provider, kept_config)  # the tracker's start may have failed
             return 1
         if resume is not None and _finished_at_checkpoint(resume, experiment.trainer):
             if is_rank0() and resume.checkpoint is not None:

@@ -138,5 +138,7 @@ def report(exc: BaseException, log_path: Path | None, headline: str | None = Non
     if headline is not None and log_path is not None:
         if os.path.abspath(log_path) in _unwritable_logs:
             logger.error("the traceback is lost: %s could not be written", log_path, extra=extra)
+        elif not os.path.exists(log_path):  # its run folder was deleted under the run
+            logger.error("the traceback is lost: %s is gone", log_path, extra=extra)
         else:
             logger.error("the traceback is in %s", log_path, extra=extra)

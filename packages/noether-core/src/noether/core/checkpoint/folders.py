@@ -10,8 +10,9 @@ leaves no `<tag>` but two complete folders; `resolve` then reads the newer one, 
 it aside first (`.removed-<tag>-<id>`). Any other leftover is deleted.
 
 A checkpoint may be published under other tags as well (`latest`), by hard links of its files
-(`publish_alias`). Its manifest lists those aliases, so that a resume from it publishes any
-that a stop cut off between the two (`finish_interrupted`).
+(`publish_alias`; copies where the filesystem has none, see `folder_steps`). Its manifest
+lists those aliases, so that a resume from it publishes any that a stop cut off between the
+two (`finish_interrupted`).
 
 So a folder `<tag>` that holds checkpoint files without a readable manifest was not left by
 an interrupted write or deletion: it was damaged, or copied in part (`damaged`).
@@ -24,12 +25,12 @@ import dataclasses
 import json
 import os
 import secrets
-import shutil
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from noether.core.checkpoint.folder_steps import delete_folder, link_or_copy
 from noether.core.counters import position_tag
 
 MANIFEST_FILE = "checkpoint.json"
@@ -182,8 +183,18 @@ def read_manifest(folder: Path) -> CheckpointInfo | None:
 
 
 def new_staging_folder(checkpoint_dir: Path, tag: str) -> Path:
-    """An empty folder in which the checkpoint `tag` is written before it is published."""
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    """An empty folder in which the checkpoint `tag` is written before it is published.
+
+    Raises:
+        CheckpointError: the run folder holding `checkpoint_dir` is gone (deleted or moved
+            while the run wrote to it): it is not made again in part, without its config.
+    """
+    if not checkpoint_dir.parent.is_dir():
+        raise CheckpointError(
+            f"the run folder {checkpoint_dir.parent} is gone (deleted or moved while the run "
+            f"wrote to it): checkpoint {tag} cannot be written"
+        )
+    checkpoint_dir.mkdir(exist_ok=True)
     folder = checkpoint_dir / f"{_STAGING}{tag}-{secrets.token_hex(4)}"
     folder.mkdir()
     return folder
@@ -205,7 +216,7 @@ def keep_same_position(
     for name in info.files:
         if name in UNIT_FILES and not (staging / name).exists():
             with contextlib.suppress(OSError):
-                os.link(target / name, staging / name)
+                link_or_copy(target / name, staging / name)
     return info.aliases
 
 
@@ -223,12 +234,12 @@ def publish(staging: Path, target: Path) -> None:
     for old in target.iterdir():
         if old.name not in UNIT_FILES and not (staging / old.name).exists():
             with contextlib.suppress(OSError):
-                os.link(old, staging / old.name)
+                link_or_copy(old, staging / old.name)
     retired = parent / f"{_RETIRED}{target.name}-{secrets.token_hex(4)}"
     os.rename(target, retired)
     os.rename(staging, target)
     fsync_folder(parent)
-    shutil.rmtree(retired, ignore_errors=True)
+    delete_folder(retired)
 
 
 def publish_alias(source: Path, tag: str, files: Collection[str]) -> Path:
@@ -240,7 +251,7 @@ def publish_alias(source: Path, tag: str, files: Collection[str]) -> Path:
     checkpoint_dir = source.parent
     staging = new_staging_folder(checkpoint_dir, tag)
     for name in set(files) & set(info.files) - {MANIFEST_FILE}:
-        os.link(source / name, staging / name)
+        link_or_copy(source / name, staging / name)
     target = checkpoint_dir / tag
     keep_same_position(target, staging, info.position)
     write_manifest(staging, info.tag, info.position, info.config_yaml, info.world_size or 1)
@@ -303,9 +314,9 @@ def recover(checkpoint_dir: Path) -> None:
             if candidate is not None:
                 os.rename(candidate, target)
                 fsync_folder(checkpoint_dir)
-        shutil.rmtree(retired, ignore_errors=True)
+        delete_folder(retired)
     for leftover in (*_leftovers(checkpoint_dir, _STAGING), *_leftovers(checkpoint_dir, _REMOVED)):
-        shutil.rmtree(leftover, ignore_errors=True)
+        delete_folder(leftover)
 
 
 def finish_interrupted(checkpoint_dir: Path, tag: str) -> list[str]:
@@ -400,9 +411,9 @@ def remove(checkpoint_dir: Path, tag: str) -> None:
         removed = checkpoint_dir / f"{_REMOVED}{tag}-{secrets.token_hex(4)}"
         os.rename(folder, removed)
         fsync_folder(checkpoint_dir)
-        shutil.rmtree(removed, ignore_errors=True)
+        delete_folder(removed)
     for leftover in (
         *_leftovers(checkpoint_dir, _RETIRED, tag),
         *_leftovers(checkpoint_dir, _STAGING, tag),
     ):
-        shutil.rmtree(leftover, ignore_errors=True)
+        delete_folder(leftover)

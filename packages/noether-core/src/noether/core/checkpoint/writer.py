@@ -341,8 +341,17 @@ class CheckpointWriter:
         barrier()
 
     def _remove(self, tag: str) -> None:
-        if is_rank0():
+        """Pruning that the filesystem refuses (an immutable folder) is said; the run goes on."""
+        if not is_rank0():
+            return
+        try:
             folders.remove(self.checkpoint_dir, tag)
+        except OSError as error:
+            logger.warning(
+                "could not delete checkpoint %s (%s): it stays; delete it by hand",
+                self.checkpoint_dir / tag,
+                error.strerror or error,
+            )
 
     def _write_object(self, obj: Any, path: Path) -> None:
         if is_rank0():
