@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from torch.utils.data import Dataset
 from noether.config import BaseTrainerConfig, CallbackConfig, DatasetConfig, ModelConfig
 from noether.config.schemas.tracker import NoopTrackerConfig
 from noether.core.cli import run
+from noether.core.cli_run import resume_command
 from noether.core.cli_train import final_losses
 from noether.core.models import ModelBase
 from noether.core.trackers.log_writer import LogWriter
@@ -184,3 +186,15 @@ def test_final_losses_are_the_loss_keys_of_the_log_writer() -> None:
     writer.flush(SimpleNamespace(update=1, epoch=0, sample=4))
     trainer = SimpleNamespace(log_writer=writer)
     assert final_losses(trainer) == {"loss/online/total": 0.5, "loss/val/pressure": 0.0213}
+
+
+def test_the_resume_command_quotes_a_run_folder_that_a_shell_would_split() -> None:
+    run_dir = Path("/tmp/sp ace/ü dir/quickstart/sig")
+    command = resume_command(run_dir, checkpoint="E1_U4_S64")
+    assert shlex.split(command) == [
+        "noether-train",
+        "--resume",
+        str(run_dir),
+        "--checkpoint",
+        "E1_U4_S64",
+    ]

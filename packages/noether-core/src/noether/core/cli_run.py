@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -291,9 +292,9 @@ def resume_command(run_dir: Path, checkpoint: str | None = None, force: bool = F
     job of several processes, launched as this one was (one process alone is refused)."""
     from noether.core.launch import LaunchError, detect
 
-    words = ["noether-train", "--resume", str(run_dir)]
+    words = ["noether-train", "--resume", shlex.quote(str(run_dir))]  # pasted into a shell
     if checkpoint is not None:
-        words += ["--checkpoint", checkpoint]
+        words += ["--checkpoint", shlex.quote(checkpoint)]
     command = " ".join([*words, "--force"] if force else words)
     try:
         launch = detect()

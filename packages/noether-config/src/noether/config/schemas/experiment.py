@@ -1,10 +1,11 @@
 """The top level of an experiment file."""
 
 import itertools
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from noether.config.bool_numbers import RefusesBoolForNumber
 from noether.config.default_metrics import default_metric_reader_problems
@@ -47,8 +48,11 @@ class ExperimentConfig(RefusesBoolForNumber):
 
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=FOLDER_NAME)
     """Experiment name; runs go to `<output_path>/<name>/<run_id>`."""
-    output_path: str = "runs"
-    """Folder that holds all experiments' run folders (relative to the working directory)."""
+    output_path: Annotated[str, AfterValidator(os.path.expanduser)] = Field(
+        default="runs", min_length=1
+    )
+    """Folder that holds all experiments' run folders (relative to the working directory;
+    `~` is the home folder, `.` the working directory itself)."""
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     """Seed of Python, NumPy and torch RNGs (offset per rank and data worker), 0 to 2**32 - 1:
     torch's CPU generator and NumPy keep 32 bits of a seed, so seeds that differ only above
