@@ -110,6 +110,16 @@ def test_an_experiment_name_taken_by_a_file_is_a_run_folder_error(tmp_path: Path
         PathProvider(tmp_path, "exp", "run1")
 
 
+def test_an_output_path_linked_to_a_missing_folder_says_so(tmp_path: Path) -> None:
+    (tmp_path / "scratch").symlink_to(tmp_path / "unmounted" / "scratch")
+    with pytest.raises(RunFolderError) as raised:
+        PathProvider(tmp_path / "scratch" / "runs", "exp")
+    assert str(raised.value).endswith(
+        f"{tmp_path / 'scratch'} is a link to {tmp_path / 'unmounted' / 'scratch'}, which does "
+        "not exist"
+    )
+
+
 def test_a_run_folder_is_locked_once_and_free_again_when_its_holder_lets_go(
     tmp_path: Path,
 ) -> None:

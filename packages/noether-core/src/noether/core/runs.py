@@ -159,6 +159,15 @@ def new_run_id() -> str:
     return f"{stamp}-{secrets.token_hex(2)}"
 
 
+def _in_the_way(folder: Path) -> str:
+    """What keeps `folder` from being made though its parents could be: a file, or a link
+    to a folder that does not exist (an unmounted disk, a moved scratch folder)."""
+    for path in (folder, *folder.parents):
+        if path.is_symlink() and not path.exists():
+            return f"{path} is a link to {os.readlink(path)}, which does not exist"
+    return "a file of that name exists"
+
+
 class PathProvider:
     """Paths of one run folder.
 
@@ -207,7 +216,7 @@ class PathProvider:
         except FileExistsError:
             if exclusive:
                 raise
-            problem = "a file of that name exists"
+            problem = _in_the_way(folder)
         except OSError as exc:
             problem = str(exc.strerror or exc)
         else:
