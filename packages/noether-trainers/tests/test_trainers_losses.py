@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from noether.config import WeightedLossTrainerConfig
 from noether.config.entry_points import kind_entries
 from noether.config.losses import BUILTIN_LOSSES as BUILTIN_LOSS_NAMES
+from noether.config.losses import BUILTIN_LOSSES_MODULE
 from noether.training.trainers import losses
 from noether.training.trainers.losses import BUILTIN_LOSSES, UnknownLossError, resolve_loss
 
@@ -93,6 +94,7 @@ def test_builtin_names_are_published_as_entry_points_of_noether_trainers():
     for name, function in losses.BUILTIN_LOSSES.items():
         assert entries[name].distribution == "noether-trainers"
         assert entries[name].load() is function
+        assert entries[name].value == f"{BUILTIN_LOSSES_MODULE}:{name}"
     # noether-config's torch-free list is exactly what noether-trainers publishes
     published = {name for name, e in entries.items() if e.distribution == "noether-trainers"}
     assert published == set(BUILTIN_LOSS_NAMES) == set(losses.BUILTIN_LOSSES)
@@ -182,8 +184,17 @@ def test_a_name_two_distributions_publish_leaves_the_other_names_usable(fake_dis
         WeightedLossTrainerConfig(
             field_weights={"p": 1.0}, loss_fn="mse", max_epochs=1, effective_batch_size=2
         )
-    with pytest.raises(ValidationError, match="registered by two distributions"):  # default
+    with pytest.raises(ValidationError, match="registered by two distributions") as raised:
         WeightedLossTrainerConfig(field_weights={"p": 1.0}, max_epochs=1, effective_batch_size=2)
+    # the message names each one's path, which picks it
+    assert "or name the one meant by its path (" in str(raised.value)
+    builtin = "noether.training.trainers.losses:mse"
+    assert builtin in str(raised.value)
+    assert resolve_loss(builtin) is losses.BUILTIN_LOSSES["mse"]
+    config = WeightedLossTrainerConfig(
+        field_weights={"p": 1.0}, loss_fn=builtin, max_epochs=1, effective_batch_size=2
+    )
+    assert config.loss_fn == builtin
 
 
 def test_a_loss_module_that_raises_on_import_names_the_distribution(fake_distributions):

@@ -140,7 +140,8 @@ def _duplicate(group: str, name: str, matches: list[KindEntry]) -> DuplicateKind
     return DuplicateKindError(
         f"kind {name!r} in entry-point group {group!r} is registered by two "
         f"distributions: {first.distribution} ({first.value}) and "
-        f"{other.distribution} ({other.value}); uninstall one of them"
+        f"{other.distribution} ({other.value}); uninstall one of them, or name the one "
+        f"meant by its path ({first.value} or {other.value})"
     )
 
 

@@ -29,6 +29,8 @@ UNWEIGHTED_SUFFIX = "_unweighted"
 BUILTIN_LOSSES = ("mse", "l1", "smooth_l1", "huber", "rel_l2")
 """Names of the losses that noether-trainers publishes under `noether.losses`."""
 BUILTIN_LOSSES_DISTRIBUTION = "noether-trainers"
+BUILTIN_LOSSES_MODULE = "noether.training.trainers.losses"
+"""Where noether-trainers defines its built-in losses (their import path)."""
 
 
 def known_losses() -> list[str]:
@@ -60,7 +62,8 @@ def duplicate_loss_message(name: str) -> str | None:
         f"loss {name!r} is a built-in loss of {BUILTIN_LOSSES_DISTRIBUTION}, and "
         f"{entry.distribution} publishes it too ({entry.value}, entry-point group "
         f"{LOSS_ENTRY_POINT_GROUP!r}): noether-train refuses the name where both are "
-        f"installed; rename it in {entry.distribution}"
+        f"installed; rename it in {entry.distribution}, or name the one meant by its path "
+        f"({BUILTIN_LOSSES_MODULE}:{name} or {entry.value})"
     )
 
 
