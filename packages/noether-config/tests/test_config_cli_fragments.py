@@ -124,3 +124,23 @@ def test_hook_checks_the_experiments_that_extend_a_changed_experiment(repo: Path
     code, output = invoke("validate", "alone.yaml")
     assert code == 0, output
     assert "child.yaml" not in output and "1 file(s) checked: 1 valid" in output
+
+
+def test_a_nested_fragment_outside_git_is_checked_through_the_experiments_of_the_folder(
+    repo: Path,
+) -> None:
+    """`_parts/model/optim/adamw.yaml`: the folders below `_parts` are plain, yet the
+    experiments that use it are those of the folder above `_parts`."""
+    shutil.rmtree(repo / ".git")
+    nested = repo / "_parts" / "model" / "optim"
+    nested.mkdir(parents=True)
+    (nested / "adamw.yaml").write_text("kind: adamw\nlr: fast\n")
+    (repo / "d.yaml").write_text(
+        "extends: _base.yaml\nname: d\n"
+        "model:\n  optimizer: !include _parts/model/optim/adamw.yaml\n"
+    )
+    fragment = str(Path("_parts", "model", "optim", "adamw.yaml"))
+    code, output = invoke("validate", "--experiments-only", fragment)
+    assert code == 1, output
+    assert "invalid: d.yaml (uses " in output
+    assert f"{fragment}:2: model.optimizer.lr: Input should be a valid number" in output

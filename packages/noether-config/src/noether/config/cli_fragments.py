@@ -44,13 +44,22 @@ def _shown(path: str) -> str:
 
 def boundary(fragment: str, root: str | None) -> str:
     """The folder whose experiments may include `fragment` (a real path): `root` when given,
-    else the git checkout's root, else the nearest folder above it not named `_*` / `.*`."""
+    else the git checkout's root; else, for a fragment inside the working directory, the
+    folder above its first `_*` / `.*` folder there (`_parts/a/b/model.yaml`: the working
+    directory), and otherwise the nearest folder above it not named `_*` / `.*`."""
     if root is not None:
         return os.path.realpath(root)
-    git_root = _git_root_of(os.path.realpath(fragment))
+    real = os.path.realpath(fragment)
+    git_root = _git_root_of(real)
     if git_root is not None:
         return git_root
-    folder = os.path.dirname(os.path.realpath(fragment))
+    folder = os.path.dirname(real)
+    cwd = os.path.realpath(os.getcwd())
+    if os.path.commonpath([folder, cwd]) == cwd and folder != cwd:
+        parts = os.path.relpath(folder, cwd).split(os.sep)
+        named = next((i for i, part in enumerate(parts) if is_fragment_name([part])), None)
+        if named is not None:
+            return os.path.join(cwd, *parts[:named])
     while os.path.basename(folder).startswith(("_", ".")) and os.path.dirname(folder) != folder:
         folder = os.path.dirname(folder)
     return folder
