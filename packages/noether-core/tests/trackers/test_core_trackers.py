@@ -169,6 +169,15 @@ def test_tensorboard_writes_event_files_that_tensorboard_reads_back(
     assert "config/text_summary" in events.Tags()["tensors"]
 
 
+def test_tensorboard_that_cannot_start_names_its_folder(provider: PathProvider) -> None:
+    (provider.run_dir / "tensorboard").write_text("a file where the folder goes")
+    with pytest.raises(OSError) as raised:
+        TensorboardTracker(TensorboardTrackerConfig()).start(provider, {"name": "exp"})
+    assert str(raised.value).startswith("[Errno ")
+    assert "TensorBoard events: " in str(raised.value)
+    assert str(provider.run_dir / "tensorboard") in str(raised.value)
+
+
 @pytest.mark.parametrize("resumes", [1, 2])
 def test_tensorboard_resumed_from_one_checkpoint_holds_each_config_and_step_once(
     provider: PathProvider, resumes: int

@@ -41,20 +41,23 @@ class TensorboardTracker(TrackerBase):
         # resumed: TensorBoard's readers drop the earlier events from the purge step on
         # (from step 0 when the run starts again: its summary values are sent again)
         purge_step = None if self.resumed_at is None else self.resumed_at + 1
-        self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
-        if purge_step is None:
-            # a new run starts a session too: the dashboards' reader takes the first start it
-            # reads for the run's own and purges from the next, a resume's, on
-            start = Event(step=0, session_log=SessionLog(status=SessionLog.START))
-            self._writer.file_writer.add_event(start)
-        # a resumed run's summary values of its start go to the resume step, not a second
-        # time to step 0 (which the purge keeps)
-        self._last_update = self.start_update
-        # at the resumed part's first own step: a later resume from the same checkpoint
-        # purges it, and the config each part ran with is shown once, from where it applies
-        self._writer.add_text(
-            "config", "```\n" + json.dumps(config, indent=2) + "\n```", global_step=purge_step or 0
-        )
+        with self._naming_errors():  # a full disk as the run starts: the file named
+            self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+            if purge_step is None:
+                # a new run starts a session too: the dashboards' reader takes the first start it
+                # reads for the run's own and purges from the next, a resume's, on
+                start = Event(step=0, session_log=SessionLog(status=SessionLog.START))
+                self._writer.file_writer.add_event(start)
+            # a resumed run's summary values of its start go to the resume step, not a second
+            # time to step 0 (which the purge keeps)
+            self._last_update = self.start_update
+            # at the resumed part's first own step: a later resume from the same checkpoint
+            # purges it, and the config each part ran with is shown once, from where it applies
+            self._writer.add_text(
+                "config",
+                "```\n" + json.dumps(config, indent=2) + "\n```",
+                global_step=purge_step or 0,
+            )
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
         self._last_update = update
