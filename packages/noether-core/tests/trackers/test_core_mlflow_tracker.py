@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import subprocess
 import sys
@@ -328,3 +329,83 @@ def test_without_mlflow_the_error_names_the_extra_to_install(
     monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` fails
     with pytest.raises(KindError, match=r"pip install 'noether-core\[mlflow\]'"):
         MlflowTracker(MlflowTrackerConfig())
+
+
+def test_rows_wait_while_the_server_does_not_answer_and_go_out_when_it_does(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from noether.core.trackers import mlflow_batches
+
+    monkeypatch.setattr(mlflow_batches, "RETRY_SECONDS", 0.0)  # each flush tries again
+    provider = PathProvider(tmp_path, "exp")
+    tracker = started(store, provider)
+    tracker.log({"loss": 1.0}, update=1, epoch=0, sample=8)
+    tracker.flush()
+    log_batch = MlflowClient.log_batch
+    retries = []
+
+    def down(self: MlflowClient, *args: object, **kwargs: object) -> None:
+        retries.append(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES"))
+        raise MlflowException("API request to /api/2.0/mlflow/runs/log-batch failed: refused")
+
+    monkeypatch.setattr(MlflowClient, "log_batch", down)
+    for update in (2, 3):
+        tracker.log({"loss": 1.0 / update}, update=update, epoch=0, sample=8 * update)
+        tracker.flush()  # the loop's flush before a checkpoint: returns, training goes on
+    assert retries == ["0", "0"]  # no minutes of MLflow's own retries
+    assert caplog.text.count("mlflow: rows of update 2 on wait, training goes on") == 1
+    with pytest.raises(ConnectionError, match="were not sent to run"):
+        tracker.close()  # still down at the end: said, not retried for minutes
+
+    monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
+    resumed = started(store, PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True), 1)
+    resumed.log({"loss": 0.5}, update=2, epoch=0, sample=16)
+    resumed.close()
+    loss = history(MlflowClient(store), run_id_of(provider), "loss")
+    assert loss == [(1, 1.0), (2, 0.5)]
+
+
+def test_a_server_back_before_the_end_gets_every_waiting_row_once(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from noether.core.trackers import mlflow_batches
+
+    monkeypatch.setattr(mlflow_batches, "RETRY_SECONDS", 0.0)
+    provider = PathProvider(tmp_path, "exp")
+    tracker = started(store, provider)
+    log_batch = MlflowClient.log_batch
+
+    def down(self: MlflowClient, *args: object, **kwargs: object) -> None:
+        raise MlflowException("API request failed: Connection refused")
+
+    monkeypatch.setattr(MlflowClient, "log_batch", down)
+    for update in (1, 2):
+        tracker.log({"loss": float(update)}, update=update, epoch=0, sample=8 * update)
+        tracker.flush()
+    monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
+    tracker.log({"loss": 3.0}, update=3, epoch=0, sample=24)
+    tracker.close()
+    client = MlflowClient(store)
+    assert history(client, run_id_of(provider), "loss") == [(1, 1.0), (2, 2.0), (3, 3.0)]
+    assert client.get_run(run_id_of(provider)).info.status == "FINISHED"
+    assert "mlflow: the server answers again: rows up to update 3 sent" in caplog.text
+
+
+def test_a_run_deleted_in_mlflow_is_said_once_and_not_taken_for_refused_names(
+    store: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = PathProvider(tmp_path, "exp")
+    tracker = started(store, provider)
+    tracker.log({"loss": 1.0, "optim/lr": 0.1}, update=1, epoch=0, sample=8)
+    tracker.flush()
+    MlflowClient(store).delete_run(run_id_of(provider))
+    for update in (2, 3):
+        tracker.log({"loss": 0.5, "optim/lr": 0.1}, update=update, epoch=0, sample=8 * update)
+        tracker.flush()
+    tracker.close()  # the training's end: no error of the tracker's
+    assert caplog.text.count(f"mlflow: run {run_id_of(provider)} was deleted in MLflow") == 1
+    assert "refused" not in caplog.text

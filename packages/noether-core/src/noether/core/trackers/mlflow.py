@@ -21,7 +21,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -33,6 +33,7 @@ from noether.core.build import BuildError
 from noether.core.runs import PathProvider
 from noether.core.text_files import replace_text
 from noether.core.trackers.base import TrackerBase
+from noether.core.trackers.mlflow_batches import MlflowBatches, quick_requests
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +108,6 @@ def _sqlite_uri(path: Path) -> str:
     return f"sqlite:///{path.as_posix()}"
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class MlflowTracker(TrackerBase):
     """Logs every metric at step = update (epoch and sample as `counters/epoch` and
     `counters/sample`), the resolved config as params (dotted keys) and as the artifact
@@ -137,7 +133,7 @@ class MlflowTracker(TrackerBase):
         self._run_file = Path()
         self._stored: dict[str, Any] = {}
         self._pending: list[Any] = []
-        self._refused: set[str] = set()
+        self._batches: MlflowBatches | None = None
         self._continued = False
         """The run folder's MLflow run is continued (its earlier parts sent rows and values)."""
         self._artifact_uri = ""
@@ -162,6 +158,7 @@ class MlflowTracker(TrackerBase):
                 self._create_store(run_dir / STORE_FILE)
             self._client = self._mlflow.tracking.MlflowClient(tracking_uri=uri)
             existing_params = self._open_run(path_provider, config, configured_uri)
+            self._batches = MlflowBatches(self._mlflow, self._client, self._run_id)
             self._log_params(flatten_params(config), existing_params)
             if self._continued and configured_uri is None and not self._artifacts_inside(run_dir):
                 logger.warning(
@@ -319,13 +316,13 @@ class MlflowTracker(TrackerBase):
                 ", ".join(changed),
             )
         param = self._mlflow.entities.Param
-        self._send(
-            "params",
+        assert self._batches is not None  # made by _start before
+        self._batches.send_params(
             [
                 param(key, value)
                 for key, value in cut.items()
                 if key not in existing and key not in nested
-            ],
+            ]
         )
 
     def _log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
@@ -334,9 +331,7 @@ class MlflowTracker(TrackerBase):
             timestamp = int(time.time() * 1000)
             row = {**metrics, "counters/epoch": epoch, "counters/sample": sample}
             self._pending.extend(
-                self._metric(key, value, timestamp, update)
-                for key, value in row.items()
-                if key not in self._refused
+                self._metric(key, value, timestamp, update) for key, value in row.items()
             )
         if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self.flush()
@@ -366,47 +361,29 @@ class MlflowTracker(TrackerBase):
         )
 
     def flush(self) -> None:
-        """Sends every pending row to MLflow now (the loop calls it before a checkpoint)."""
+        """Sends every pending row to MLflow now (the loop calls it before a checkpoint);
+        while the server does not answer, they wait (see `mlflow_batches`)."""
         self._last_flush = time.monotonic()
-        if not self._pending or self._client is None:
+        if self._batches is None:
             return
         pending, self._pending = self._pending, []
-        self._send("metrics", pending)
-        if self._last_update > self._sent_up_to:
+        if self._batches.send(pending, self._last_update) and self._last_update > self._sent_up_to:
             self._sent_up_to = self._last_update
             _write_json(self._run_file, {**self._stored, "sent_up_to": self._sent_up_to})
 
-    def _send(self, field: str, items: list[Any]) -> None:
-        """`log_batch` within MLflow's batch limits. A name MLflow refuses fails the whole
-        batch, so a refused batch is sent again key by key and the refused keys are left out
-        of the run from then on, with one warning each."""
-        from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
-
-        size = MAX_METRICS_PER_BATCH if field == "metrics" else MAX_PARAMS_TAGS_PER_BATCH
-        for chunk in _chunks(items, size):
-            try:
-                self._client.log_batch(self._run_id, **{field: chunk})
-            except self._mlflow.exceptions.MlflowException as exc:
-                if exc.error_code != "INVALID_PARAMETER_VALUE":
-                    raise
-                self._send_key_by_key(field, chunk)
-
-    def _send_key_by_key(self, field: str, items: Sequence[Any]) -> None:
-        by_key: dict[str, list[Any]] = {}
-        for item in items:
-            by_key.setdefault(item.key, []).append(item)
-        for key, group in by_key.items():
-            try:
-                self._client.log_batch(self._run_id, **{field: group})
-            except self._mlflow.exceptions.MlflowException as exc:
-                if exc.error_code != "INVALID_PARAMETER_VALUE":
-                    raise
-                self._refused.add(key)
-                logger.warning("mlflow refused %s %r, left out of the run: %s", field, key, exc)
-
     def _close(self) -> None:
-        self.flush()
-        self._client.set_terminated(self._run_id, status=_STATUS[self.outcome])
+        batches, self._batches = self._batches, None
+        if batches is None or batches.gone:
+            return
+        pending, self._pending = self._pending, []
+        if not batches.send(pending, self._last_update, force=True):
+            raise ConnectionError(
+                f"mlflow: rows of {len(batches.waiting)} metric values, up to update "
+                f"{self._last_update}, were not sent to run {self._run_id}: the server did not "
+                "take them (see the warning above)"
+            )
+        with quick_requests():
+            self._client.set_terminated(self._run_id, status=_STATUS[self.outcome])
         self._client = None
 
 
