@@ -331,6 +331,20 @@ def test_without_mlflow_the_error_names_the_extra_to_install(
         MlflowTracker(MlflowTrackerConfig())
 
 
+def test_mlflow_skinny_alone_is_told_what_the_run_folders_store_needs(
+    monkeypatch: pytest.MonkeyPatch, store: str
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setitem(sys.modules, "alembic", None)  # not installed
+    with pytest.raises(KindError) as raised:
+        MlflowTracker(MlflowTrackerConfig())  # as `--dry-run` builds it
+    assert str(raised.value) == (
+        "the mlflow tracker's store in the run folder (no tracking_uri) needs alembic, which "
+        "is not installed: pip install 'noether-core[mlflow]'"
+    )
+    MlflowTracker(MlflowTrackerConfig(tracking_uri=store))  # a store of its own: fine
+
+
 def test_rows_wait_while_the_server_does_not_answer_and_go_out_when_it_does(
     store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

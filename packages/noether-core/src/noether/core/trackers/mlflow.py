@@ -13,6 +13,7 @@ mode and refused by default since MLflow 3.7, so it is not the default here.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -64,6 +65,18 @@ def import_mlflow() -> Any:
             f"the mlflow tracker needs the mlflow package, which is not installed: {INSTALL_HINT}"
         ) from None
     return mlflow
+
+
+def _check_sqlite_store_installed() -> None:
+    """MLflow's SQLite store needs sqlalchemy and alembic, which mlflow-skinny lacks: said
+    when the tracker is built (`--dry-run` too), not as MLflow's 'unsupported URI' at start."""
+    missing = [name for name in ("sqlalchemy", "alembic") if importlib.util.find_spec(name) is None]
+    if missing:
+        are = "is" if len(missing) == 1 else "are"
+        raise KindError(
+            f"the mlflow tracker's store in the run folder (no tracking_uri) needs "
+            f"{' and '.join(missing)}, which {are} not installed: {INSTALL_HINT}"
+        )
 
 
 def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -127,6 +140,8 @@ class MlflowTracker(TrackerBase):
     def __init__(self, config: MlflowTrackerConfig) -> None:
         super().__init__(config)
         self._mlflow = import_mlflow()
+        if config.tracking_uri is None and not self._mlflow.is_tracking_uri_set():
+            _check_sqlite_store_installed()  # the run folder's own store, used at the start
         self._metric = self._mlflow.entities.Metric
         self._client: Any = None
         self._run_id = ""
