@@ -40,6 +40,21 @@ def test_jsonl_writes_one_row_per_log_with_counters(provider: PathProvider) -> N
     tracker.close()
 
 
+def test_jsonl_deleted_mid_run_is_said_and_written_again_from_there(
+    provider: PathProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracker = JsonlTracker(JsonlTrackerConfig())
+    tracker.start(provider, {})
+    tracker.log({"loss": 1.0}, update=1, epoch=0, sample=4)
+    tracker.flush()
+    path = provider.run_dir / "metrics.jsonl"
+    path.unlink()  # by hand, or a cleanup script
+    tracker.log({"loss": 0.5}, update=2, epoch=0, sample=8)
+    tracker.close()
+    assert [row["update"] for row in read_jsonl(path)] == [2]
+    assert f"{path} was deleted or replaced while the run wrote to it" in caplog.text
+
+
 def test_read_jsonl_leaves_out_a_last_row_cut_short(provider: PathProvider) -> None:
     """A run killed (or out of disk) while writing a row leaves part of it."""
     tracker = JsonlTracker(JsonlTrackerConfig())

@@ -90,8 +90,33 @@ class JsonlTracker(TrackerBase):
     def flush(self) -> None:
         """Writes every pending row to the file now (e.g. before reading it mid-run)."""
         if self._file is not None:
+            self._reopen_if_replaced()
             _write_rows(self._rows, self._file)
             self._last_flush = time.monotonic()
+
+    def _reopen_if_replaced(self) -> None:
+        """A file deleted (or replaced) while the run writes to it would take every later row
+        with it, unseen: a new file is opened in its place, saying what was lost."""
+        assert self._file is not None and self.path is not None
+        try:
+            on_disk = os.stat(self.path)
+        except FileNotFoundError:
+            on_disk = None
+        held = os.fstat(self._file.fileno())
+        if on_disk is not None and (on_disk.st_ino, on_disk.st_dev) == (held.st_ino, held.st_dev):
+            return
+        first = self._rows[0]["update"] if self._rows else "the next row"
+        logger.warning(
+            "%s was deleted or replaced while the run wrote to it: the rows before update %s "
+            "in it are lost; the rows from there on go to a new file",
+            self.path,
+            first,
+        )
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._file.close()
+        self._file = self.path.open("a", encoding="utf-8")
+        self._finalizer = weakref.finalize(self, _write_rows_at_exit, self._rows, self._file)
 
     def _summary(self, metrics: dict[str, float]) -> None:
         self.flush()
