@@ -10,7 +10,6 @@ of the tensorboard tracker) and draws each chosen key over the updates on a log 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,12 +28,11 @@ DPI = 100
 
 # ---------------------------------------------------------------------- metrics
 def read_jsonl_metrics(path: Path) -> dict[str, Series]:
+    from noether.core.trackers.jsonl import read_jsonl  # a cut or merged line is left out
+
     series: dict[str, Series] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        update = int(row.get("update", 0))
+    for row in read_jsonl(path):
+        update = int(row["update"])
         for key, value in row.items():
             if isinstance(value, int | float) and key not in ("update", "epoch", "sample"):
                 series.setdefault(key, []).append((update, float(value)))

@@ -69,6 +69,20 @@ def test_read_jsonl_leaves_out_a_last_row_cut_short(provider: PathProvider) -> N
     assert [row["update"] for row in read_jsonl(path)] == [1, 2]
 
 
+def test_read_jsonl_leaves_out_a_line_merged_by_a_cut_naming_it(
+    provider: PathProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`truncate` mid-run: the next write joins a cut row and a whole one on one line."""
+    path = provider.run_dir / "metrics.jsonl"
+    path.write_text(
+        '{"update": 1, "loss": 1.0}\n{"update": 2, "sam{"update": 9, "loss": 0.1}\n'
+        '{"update": 10, "loss": 0.05}\n',
+        encoding="utf-8",
+    )
+    assert [row["update"] for row in read_jsonl(path)] == [1, 10]
+    assert f"{path}:2: not a metrics row, left out" in caplog.text
+
+
 def test_jsonl_lines_stay_valid_json_with_nan_and_summary_is_a_file(
     provider: PathProvider,
 ) -> None:

@@ -267,11 +267,18 @@ def _encode(row: dict[str, Any]) -> str:
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Reads back every row of a metrics file. A last line cut short (a run killed or out of
-    disk while writing it: no newline ends it) is left out, as a resume drops it."""
+    disk while writing it: no newline ends it) is left out, as a resume drops it; a line that
+    is no row (a file cut and written on, edited) is left out naming its line."""
     lines = Path(path).read_text(encoding="utf-8").split("\n")
     last = lines.pop()  # what follows the last newline: empty unless cut short
-    rows = [json.loads(line) for line in lines if line.strip()]
-    if last.strip():
-        with contextlib.suppress(ValueError):  # not a whole row: cut short
-            rows.append(json.loads(last))
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        row = _parse_row(line) if line.strip() else {}
+        if row is None:
+            logger.warning("%s:%d: not a metrics row, left out", path, number)
+        elif row:
+            rows.append(row)
+    last_row = _parse_row(last) if last.strip() else None
+    if last_row is not None:  # else not a whole row: cut short
+        rows.append(last_row)
     return rows
