@@ -5,19 +5,12 @@ from __future__ import annotations
 import os
 import signal
 
-import pytest
 import torch
 
 from noether.config.schemas.initializer import ResumeInitializerConfig
 from noether.core.callbacks.base import PeriodicCallback
 from noether.core.runs import PathProvider
-from noether.core.testing import (
-    MseTrainer,
-    RecordingTracker,
-    make_config,
-    make_model,
-    make_trainer,
-)
+from noether.core.testing import MseTrainer, make_config, make_model, make_trainer
 
 
 class _SaveAt(PeriodicCallback):
@@ -86,45 +79,3 @@ def test_sigterm_in_the_last_update_finishes_the_run_without_a_signal_checkpoint
     assert trainer.update_counter.update == 6
     assert trainer.stopped_by_signal is None  # finished: exit 0, nothing to requeue
     assert not list(path_provider.checkpoint_dir.glob("sigterm_*"))
-
-
-class _TrackerDown(RecordingTracker):
-    """Its server stops answering: from its `down_from`-th flush on, each flush raises."""
-
-    def __init__(self, down_from: int) -> None:
-        super().__init__()
-        self.flushes_left = down_from - 1
-
-    def flush(self) -> None:
-        if self.flushes_left == 0:
-            raise ConnectionError("tracking server refused the connection")
-        self.flushes_left -= 1
-
-
-def test_a_tracker_that_fails_before_a_checkpoint_does_not_cost_the_checkpoint(path_provider):
-    class SavingTrainer(MseTrainer):
-        def get_trainer_callbacks(self, callback_default_args):
-            return [_SaveAt(**callback_default_args, every_n_updates=3)]
-
-    trainer = make_trainer(
-        make_config(max_updates=9),
-        tracker=_TrackerDown(2),  # at the checkpoint of update 6
-        path_provider=path_provider,
-        trainer_cls=SavingTrainer,
-    )
-    with pytest.raises(ConnectionError, match="refused the connection"):
-        trainer.train(make_model())
-    assert sorted(p.name for p in path_provider.checkpoint_dir.iterdir()) == [
-        "E0_U3_S24",
-        "E0_U6_S48",  # written, then the tracker's error stopped the run
-    ]
-
-
-def test_sigterm_while_the_tracker_fails_still_writes_the_signal_checkpoint(path_provider):
-    trainer = _signalling_trainer(signal.SIGTERM, 4, path_provider, max_updates=20)
-    trainer.tracker = _TrackerDown(1)
-    with pytest.raises(ConnectionError):
-        trainer.train(make_model())
-    state = torch.load(path_provider.checkpoint_dir / "latest" / "trainer.pt", weights_only=False)
-    assert state["update_counter"] == {"epoch": 0, "update": 4, "sample": 32}
-    assert (path_provider.checkpoint_dir / "sigterm_E0_U4_S32").is_dir()

@@ -237,10 +237,8 @@ class TrainingLoop:
                     guard.check(counter, self._logged_values)
                 self._check_skips()
                 self._check_weights()
-                tracker_failed = self._flush_tracker()  # rows up to this update go first
+                self.flush_tracker()  # rows up to this update are on disk before it
                 writer.release()
-                if tracker_failed is not None:
-                    raise tracker_failed
             elif guard is not None and guard.is_due(counter, end_of_epoch):
                 guard.check(counter, self._logged_values)
         finally:
@@ -309,7 +307,7 @@ class TrainingLoop:
             self.nonfinite_guard.check(self.counter, self._logged_values)
         self._check_skips()
         self._check_weights()
-        tracker_failed = self._flush_tracker()
+        self.flush_tracker()
         folder = self.save_checkpoint(
             signal_tag(signal_name, tag), also_as={LATEST_TAG: UNIT_FILES}
         )
@@ -322,14 +320,3 @@ class TrainingLoop:
             LATEST_TAG,
             replaced,
         )
-        if tracker_failed is not None:
-            raise tracker_failed
-
-    def _flush_tracker(self) -> Exception | None:
-        """The tracker's rows go out before a checkpoint; its error (a server that is down, a
-        full disk) is returned, to be raised once the checkpoint is written, not lost with it."""
-        try:
-            self.flush_tracker()
-        except Exception as error:
-            return error
-        return None
