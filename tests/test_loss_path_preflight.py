@@ -14,16 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
-def test_a_misspelt_loss_path_is_named_before_anything_is_built(
-    tmp_path: Path, dry_run: bool
-) -> None:
+def test_a_misspelt_loss_path_is_named_before_anything_is_built(tmp_path: Path) -> None:
+    """The run's preflight, which `--dry-run` runs too (test_train_cli_options.py)."""
     shutil.copytree(ROOT / "examples" / "quickstart", tmp_path, dirs_exist_ok=True)
     (tmp_path / "exp.yaml").write_text(
         "extends: config.yaml\ntrainer:\n  loss_fn: torch.nn:L1Los\n", encoding="utf-8"
@@ -37,7 +33,7 @@ def test_a_misspelt_loss_path_is_named_before_anything_is_built(
     )
     assert validated.returncode == 0, validated.stdout  # `import *` hides the names statically
     done = subprocess.run(
-        [str(BIN / "noether-train"), *(["--dry-run"] if dry_run else []), "exp.yaml"],
+        [str(BIN / "noether-train"), "exp.yaml"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

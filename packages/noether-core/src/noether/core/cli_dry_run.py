@@ -3,8 +3,8 @@ without a run folder or any file.
 
 It validates (done by the caller), imports every kind's implementation, builds the tracker
 (not started), the datasets and the model (initialized, so freezing and the optimizer are
-checked too, and given a checkpoint initializer's weights), and prints parameter counts, the
-batch plan of the trainer, where the run would write and what the data's size tells is
+checked too, and checked against a checkpoint initializer's weights), and prints parameter
+counts, the batch plan of the trainer, where the run would write and what the data's size tells is
 likely not meant (a warm-up longer than a run measured in epochs).
 """
 
@@ -216,7 +216,6 @@ def inspect_run(resolved: ResolvedRun, run_id: str | None) -> DryRunReport:
         loaded = build_initializer(trainer.initializer, None)
         if isinstance(loaded, CheckpointInitializer):  # they fit the model, as its start checks
             initial_weights = loaded.describe_fit(model)
-            loaded.init_weights(model)  # the parameter counts of the model the run trains
     trainable, frozen = count_parameters(model)
     told = {note.key for note in config.notes()}  # by the CLI before the dry run
     return DryRunReport(
