@@ -98,3 +98,21 @@ def test_a_run_folder_deleted_under_the_run_is_not_made_again(tmp_path: Path) ->
     with pytest.raises(CheckpointError, match=f"the run folder {run_dir} is gone"):
         writer.save(trained_model(), counted(2), counted(2).tag)
     assert not run_dir.exists()
+
+
+def test_a_file_that_cannot_be_kept_in_a_replaced_checkpoint_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = CheckpointWriter(PathProvider(tmp_path, "exp"))
+    model = trained_model()
+    latest = writer.save_latest(model, None)
+    (latest / "model_ema=0.9.pt").write_bytes(b"ema weights of another callback")
+
+    def full_disk(source: object, target: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "link", full_disk)
+    with caplog.at_level(logging.WARNING):
+        writer.save_latest(model, None)
+    assert not (latest / "model_ema=0.9.pt").exists()
+    assert f"{latest / 'model_ema=0.9.pt'} is not kept in the new latest (No space" in caplog.text

@@ -20,9 +20,9 @@ an interrupted write or deletion: it was damaged, or copied in part (`damaged`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
+import logging
 import os
 import secrets
 from collections.abc import Collection, Mapping
@@ -32,6 +32,8 @@ from typing import Any
 
 from noether.core.checkpoint.folder_steps import delete_folder, link_or_copy
 from noether.core.counters import position_tag
+
+logger = logging.getLogger(__name__)
 
 MANIFEST_FILE = "checkpoint.json"
 MODEL_FILE = "model.pt"
@@ -215,9 +217,22 @@ def keep_same_position(
         return {}
     for name in info.files:
         if name in UNIT_FILES and not (staging / name).exists():
-            with contextlib.suppress(OSError):
-                link_or_copy(target / name, staging / name)
+            _carry_over(target / name, staging)
     return info.aliases
+
+
+def _carry_over(old: Path, staging: Path) -> None:
+    """A file of the folder being replaced, kept in the new one; one that cannot be (a full
+    disk) is said: the new checkpoint goes without it."""
+    try:
+        link_or_copy(old, staging / old.name)
+    except OSError as error:
+        logger.warning(
+            "%s is not kept in the new %s (%s)",
+            old,
+            old.parent.name,
+            error.strerror or error,
+        )
 
 
 def publish(staging: Path, target: Path) -> None:
@@ -233,8 +248,7 @@ def publish(staging: Path, target: Path) -> None:
         return
     for old in target.iterdir():
         if old.name not in UNIT_FILES and not (staging / old.name).exists():
-            with contextlib.suppress(OSError):
-                link_or_copy(old, staging / old.name)
+            _carry_over(old, staging)
     retired = parent / f"{_RETIRED}{target.name}-{secrets.token_hex(4)}"
     os.rename(target, retired)
     os.rename(staging, target)
