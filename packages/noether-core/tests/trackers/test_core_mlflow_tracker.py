@@ -370,15 +370,17 @@ def test_rows_wait_while_the_server_does_not_answer_and_go_out_when_it_does(
         tracker.flush()  # the loop's flush before a checkpoint: returns, training goes on
     assert retries == ["0", "0"]  # no minutes of MLflow's own retries
     assert caplog.text.count("mlflow: rows of update 2 on wait, training goes on") == 1
-    with pytest.raises(ConnectionError, match="were not sent to run"):
-        tracker.close()  # still down at the end: said, not retried for minutes
+    with pytest.raises(ConnectionError, match="a resume of this run sends them"):
+        tracker.close()  # still down at the end (a signal's stop): said, kept, not retried
 
     monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
-    resumed = started(store, PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True), 1)
-    resumed.log({"loss": 0.5}, update=2, epoch=0, sample=16)
+    again = PathProvider(tmp_path, "exp", provider.run_id, reuse_existing=True)
+    resumed = started(store, again, 2)  # from the checkpoint of update 2
+    resumed.log({"loss": 1.0 / 3}, update=3, epoch=0, sample=24)
     resumed.close()
     loss = history(MlflowClient(store), run_id_of(provider), "loss")
-    assert loss == [(1, 1.0), (2, 0.5)]
+    assert loss == [(1, 1.0), (2, 0.5), (3, pytest.approx(1.0 / 3))]  # update 2 from the file
+    assert not (provider.run_dir / "mlflow_waiting.json").exists()
 
 
 def test_a_server_back_before_the_end_gets_every_waiting_row_once(

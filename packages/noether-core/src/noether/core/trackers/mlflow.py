@@ -34,7 +34,7 @@ from noether.core.build import BuildError
 from noether.core.runs import PathProvider
 from noether.core.text_files import replace_text
 from noether.core.trackers.base import TrackerBase
-from noether.core.trackers.mlflow_batches import MlflowBatches, quick_requests
+from noether.core.trackers.mlflow_batches import WAITING_FILE, MlflowBatches, quick_requests
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +174,8 @@ class MlflowTracker(TrackerBase):
             self._client = self._mlflow.tracking.MlflowClient(tracking_uri=uri)
             existing_params = self._open_run(path_provider, config, configured_uri)
             self._batches = MlflowBatches(self._mlflow, self._client, self._run_id)
+            if self._continued:
+                self._batches.send_kept(run_dir / WAITING_FILE, self.start_update)
             self._log_params(flatten_params(config), existing_params)
             if self._continued and configured_uri is None and not self._artifacts_inside(run_dir):
                 logger.warning(
@@ -392,10 +394,13 @@ class MlflowTracker(TrackerBase):
             return
         pending, self._pending = self._pending, []
         if not batches.send(pending, self._last_update, force=True):
+            kept = self._run_file.parent / WAITING_FILE
+            batches.keep_waiting(kept)
             raise ConnectionError(
-                f"mlflow: rows of {len(batches.waiting)} metric values, up to update "
+                f"mlflow: {len(batches.waiting)} metric values, up to update "
                 f"{self._last_update}, were not sent to run {self._run_id}: the server did not "
-                "take them (see the warning above)"
+                f"take them (see the warning above); they are kept in {kept}, and a resume of "
+                "this run sends them"
             )
         with quick_requests():
             self._client.set_terminated(self._run_id, status=_STATUS[self.outcome])

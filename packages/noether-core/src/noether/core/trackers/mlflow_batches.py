@@ -6,19 +6,28 @@ network cut) must not hold training up: MLflow's client retries a request for mi
 default, long enough to miss a checkpoint or a pre-emption's grace period. During training the
 requests are therefore quick (no retries, a short timeout, unless the user set MLflow's own
 variables), rows that could not be sent wait in memory, and sending is tried again at most
-every `RETRY_SECONDS`. A run deleted in MLflow meanwhile is said once; nothing more is sent.
+every `RETRY_SECONDS`. Rows still waiting when the run ends are kept in the run folder
+(`WAITING_FILE`), and a resume of the run sends them. A run deleted in MLflow meanwhile is said
+once; nothing more is sent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+from noether.core.text_files import replace_text
+
 logger = logging.getLogger(__name__)
+
+WAITING_FILE = "mlflow_waiting.json"
+"""In the run folder: rows the server had not taken when the run ended, for its resume."""
 
 RETRY_SECONDS = 60.0
 """While the server does not answer: how often sending is tried again."""
@@ -109,6 +118,27 @@ class MlflowBatches:
                 return bool(self._client.get_run(self._run_id).info.lifecycle_stage == "deleted")
         except self._mlflow.exceptions.MlflowException:
             return False
+
+    def keep_waiting(self, path: Path) -> None:
+        """Writes the waiting rows to `path` (`WAITING_FILE`), for a resume to send."""
+        rows = [[item.key, item.value, item.timestamp, item.step] for item in self.waiting]
+        replace_text(path, json.dumps(rows) + "\n")
+
+    def send_kept(self, path: Path, up_to: int) -> None:
+        """Sends the rows that an earlier part of the run kept in `path`, those of updates up
+        to `up_to` (the resumed checkpoint: the resumed run logs the later ones again)."""
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            logger.warning("mlflow: %s cannot be read (%s): its rows are not sent", path, exc)
+            return
+        metric = self._mlflow.entities.Metric
+        kept = [metric(*row) for row in rows if row[3] <= up_to]
+        if self.send(kept, up_to, force=True):
+            path.unlink()
+            logger.info("mlflow: sent the %d values the run had kept in %s", len(kept), path)
 
     def send_params(self, params: list[Any]) -> None:
         """Sends params (at the start: an error fails the start, as the run has not begun)."""
