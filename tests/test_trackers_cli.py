@@ -308,16 +308,19 @@ def test_mlflow_server_that_does_not_answer_fails_the_start_at_once_naming_it(
     tmp_path: Path,
 ) -> None:
     """MLflow's client retries a refused connection for about five minutes before it raises
-    (and a SIGTERM waits for it); the start says at once that the server does not answer."""
+    (and a SIGTERM waits for it); the run (and `--dry-run`) says at once that the server does
+    not answer, before it makes the run folder."""
     with socket.create_server(("127.0.0.1", 0)) as closed:
         url = f"http://127.0.0.1:{closed.getsockname()[1]}"
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    done = run(tmp_path, CONFIG, f"tracker={{kind: mlflow, tracking_uri: '{url}'}}", env=env)
-    assert done.returncode == 1
-    assert "Traceback" not in done.stderr and "Retrying" not in done.stderr, done.stderr
-    assert f"tracker mlflow ({url}): the tracking server does not answer (" in done.stderr
-    assert "Connection refused" in done.stderr, done.stderr
-    assert not list(the_run_dir(tmp_path).glob("checkpoints/*"))
+    tracker = f"tracker={{kind: mlflow, tracking_uri: '{url}'}}"
+    for dry_run in (("--dry-run",), ()):
+        done = run(tmp_path, CONFIG, tracker, *dry_run, env=env)
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr and "Retrying" not in done.stderr, done.stderr
+        assert f"tracker mlflow ({url}): the tracking server does not answer (" in done.stderr
+        assert "Connection refused" in done.stderr, done.stderr
+        assert not (tmp_path / "runs").exists()
 
 
 def test_wandb_offline_rows_before_a_checkpoint_survive_a_kill_9(

@@ -100,14 +100,16 @@ class Preflight:
 
 
 def preflight(config: ExperimentConfig, resume: ResumePlan | None) -> Preflight:
-    """Imports every kind's implementation, builds the tracker and checks the initializer
-    (`check_initializer`), so that none of them fails after the run folder was made.
+    """Imports every kind's implementation, builds the tracker and asks what it can tell
+    before its start (`TrackerBase.check`), and checks the initializer (`check_initializer`),
+    so that none of them fails after the run folder was made.
 
     Raises:
         Any of USER_ERRORS: what the run would fail with.
     """
     components = check_targets(config)
     tracker = build_component(config.tracker)
+    tracker.check()
     initializer_plan = check_initializer(config) if resume is None else None
     return Preflight(components, tracker, initializer_plan)
 

@@ -69,6 +69,11 @@ class TrackerBase:
             raise
         self.is_active = True
 
+    def check(self) -> None:
+        """What `start` would refuse that can be told without writing anything (a tracking
+        server that does not answer): `noether-train` asks before it makes the run folder,
+        and `--dry-run` asks too. Nothing here."""
+
     def log(self, metrics: dict[str, float], update: int, epoch: int, sample: int) -> None:
         """Writes one row of metrics at the given position."""
         if self.is_active:

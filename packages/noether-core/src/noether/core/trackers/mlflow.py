@@ -159,13 +159,24 @@ class MlflowTracker(TrackerBase):
         self._last_update = 0
         self._last_flush = 0.0
 
+    def _configured_uri(self) -> str | None:
+        """The config's tracking_uri, else MLflow's own (MLFLOW_TRACKING_URI), else None."""
+        configured_uri = self.config.tracking_uri
+        if configured_uri is None and self._mlflow.is_tracking_uri_set():
+            configured_uri = self._mlflow.get_tracking_uri()
+        return configured_uri
+
+    def check(self) -> None:
+        """A tracking server that does not answer, before the run folder is made."""
+        configured_uri = self._configured_uri()
+        if configured_uri is not None:
+            _check_server_answers(configured_uri)
+
     def _start(self, path_provider: PathProvider, config: dict[str, Any]) -> None:
         run_dir = path_provider.run_dir.resolve()
         self._run_file = run_dir / RUN_FILE
         self._last_update = self.start_update
-        configured_uri = self.config.tracking_uri
-        if configured_uri is None and self._mlflow.is_tracking_uri_set():
-            configured_uri = self._mlflow.get_tracking_uri()
+        configured_uri = self._configured_uri()
         uri = configured_uri or _sqlite_uri(run_dir / STORE_FILE)
         _check_server_answers(uri)
         try:
