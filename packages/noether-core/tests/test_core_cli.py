@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 import shlex
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -198,3 +201,64 @@ def test_the_resume_command_quotes_a_run_folder_that_a_shell_would_split() -> No
         "--checkpoint",
         "E1_U4_S64",
     ]
+
+
+NET_MODULE = """\
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from noether.config import ModelConfig
+from noether.core.models import ModelBase
+
+
+class NetConfig(ModelConfig):
+    target: ClassVar[str] = "sweep_net:Net"
+
+
+class Net(ModelBase):
+    def __init__(self, model_config):
+        super().__init__(model_config)
+        Path(__file__).with_name("built_here").touch()  # which folder's code ran
+        self.layer = torch.nn.Linear(2, 1)
+
+    def forward(self, x):
+        return self.layer(x)
+"""
+
+
+def test_runs_in_a_loop_leave_the_callers_generators_threads_and_modules_as_they_were(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A sweep calling `run` in a loop: each trial draws anew, evaluation keeps its threads,
+    and a second project whose module has the first's name trains its own code."""
+    import numpy as np
+
+    request.addfinalizer(functools.partial(torch.set_num_threads, torch.get_num_threads()))
+    torch.set_num_threads(2)
+    configs = []
+    for project in ("a", "b"):
+        folder = tmp_path / project
+        folder.mkdir()
+        (folder / "sweep_net.py").write_text(NET_MODULE)
+        config = CONFIG.format(output=tmp_path / "runs").replace(
+            "kind: core_cli_test_model", "kind: sweep_net:NetConfig"
+        )
+        (folder / "experiment.yaml").write_text(config)
+        configs.append(folder / "experiment.yaml")
+    path = list(sys.path)
+    random.seed(11)
+    np.random.seed(11)
+    torch.manual_seed(11)
+    draws = []
+    for config in configs:
+        state = (random.getstate(), torch.get_rng_state())
+        assert run([str(config), "num_threads=1", "seed=5"]) == 0
+        assert (random.getstate(), torch.get_num_threads()) == (state[0], 2)
+        assert torch.equal(torch.get_rng_state(), state[1])
+        draws.append((random.random(), float(np.random.rand()), torch.rand(1).item()))
+    assert draws[0] != draws[1]  # not both drawn from the run's seed 5
+    assert (tmp_path / "a" / "built_here").is_file()
+    assert (tmp_path / "b" / "built_here").is_file()  # b's own module, not a's again
+    assert sys.path == path and "sweep_net" not in sys.modules

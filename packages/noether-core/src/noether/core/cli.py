@@ -192,15 +192,19 @@ def noether_train(
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """The whole command, as the console script runs it; returns the exit code.
+    """The whole command, as the console script runs it; returns the exit code. Called from
+    Python, it puts back what the run changed in the process (`caller_state_kept`).
 
     Args:
         argv: the arguments after the program name (default: `sys.argv[1:]`).
     """
+    from noether.core.caller_state import caller_state_kept
+
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        command.main(args=args, prog_name=PROG)
+        with caller_state_kept():  # a sweep calling `run` in a loop draws anew each time
+            command.main(args=args, prog_name=PROG)
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     return 0

@@ -119,11 +119,18 @@ def folder_modules(folder: str) -> Iterator[None]:
     try:
         yield
     finally:
-        local = {name for name in set(sys.modules) - before if _found_in(name, folder)}
-        for name in local:
-            sys.modules.pop(name, None)
-        if local:
-            from noether.config.registry import forget_kinds_defined_in
+        forget_folder_modules(folder, before)
 
-            forget_kinds_defined_in(local)
-        importlib.invalidate_caches()
+
+def forget_folder_modules(folder: str, before: set[str]) -> None:
+    """Forgets the modules imported from `folder` (a real path, an entry of sys.path) that are
+    not among `before` (the names of sys.modules earlier), and the kinds their classes
+    registered: the next import of those names finds them anew, in another folder too."""
+    local = {name for name in set(sys.modules) - before if _found_in(name, folder)}
+    for name in local:
+        sys.modules.pop(name, None)
+    if local:
+        from noether.config.registry import forget_kinds_defined_in
+
+        forget_kinds_defined_in(local)
+    importlib.invalidate_caches()
