@@ -7,6 +7,7 @@ import importlib.abc
 import importlib.util
 import sys
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -268,6 +269,29 @@ def test_missing_implementation_is_named_without_importing_it() -> None:
     with pytest.raises(KindError, match="install the package 'reg-runtime-not-installed'"):
         model_cls.load_target()
     assert JsonlTrackerConfig.target_distribution() == "noether-core"
+
+
+def test_a_noether_module_missing_from_its_installed_package_says_to_update_them_together() -> None:
+    """noether-config updated alone: a schema's target moved to a module that the installed
+    noether-core (another version) lacks. Not "install noether-core": it is installed."""
+
+    class MovedTargetModelConfig(ModelConfig):
+        kind: str = "moved_target_model_for_test"
+        target: ClassVar[str] = "noether.core.module_of_another_version:Thing"
+
+    try:
+        with pytest.raises(KindError) as caught:
+            MovedTargetModelConfig.load_target()
+    finally:
+        ModelConfig._subclasses_by_kind.pop("moved_target_model_for_test")
+    core, config = metadata.version("noether-core"), metadata.version("noether-config")
+    assert str(caught.value).endswith(
+        "MovedTargetModelConfig is implemented by 'noether.core.module_of_another_version:Thing', "
+        f"but the installed noether-core {core} has no module "
+        f"'noether.core.module_of_another_version': it is not the version made for "
+        f"noether-config {config}; update them together: pip install -U noether-config "
+        "noether-core"
+    )
 
 
 def test_a_missing_module_of_a_package_that_is_there_is_named_as_misspelt(

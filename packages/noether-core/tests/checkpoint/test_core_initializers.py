@@ -257,3 +257,9 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         self.update_counter.load_state_dict(state)  # saved from the counter itself
+
+
+def test_the_checkpoint_initializer_is_still_found_where_it_lived_before() -> None:
+    from noether.core.checkpoint.initializers import CheckpointInitializer as Moved
+
+    assert Moved is CheckpointInitializer

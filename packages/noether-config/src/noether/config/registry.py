@@ -57,6 +57,15 @@ _NOETHER_DISTRIBUTIONS = {
 }
 
 
+def _installed_version(distribution: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 class KindError(Exception):
     """A kind that cannot be resolved for its root."""
 
@@ -171,6 +180,16 @@ class RegistryBase(RefusesBoolForNumber):
             return (
                 f"{cls.__qualname__} is implemented by {cls.target!r}, but the package "
                 f"{package!r} has no module {module!r}: is the target misspelt?"
+            )
+        distribution = cls.target_distribution()
+        installed = _installed_version(distribution) if package == "noether" else None
+        if installed is not None:  # another version of it, without the module
+            own = _installed_version("noether-config")
+            return (
+                f"{cls.__qualname__} is implemented by {cls.target!r}, but the installed "
+                f"{distribution} {installed} has no module {module!r}: it is not the version "
+                f"made for noether-config {own}; update them together: pip install -U "
+                f"noether-config {distribution}"
             )
         return (
             f"{cls.__qualname__} is implemented by {cls.target!r}, which is not installed: "

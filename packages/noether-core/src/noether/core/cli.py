@@ -198,10 +198,17 @@ def run(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: the arguments after the program name (default: `sys.argv[1:]`).
     """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not {"--version", "--help", "-h"} & set(args):  # those answer whatever is installed
+        from noether.core.installed import mismatch_message
+
+        mismatch = mismatch_message(PROG)  # before importing what a mismatch may lack
+        if mismatch is not None:
+            typer.echo(mismatch, err=True)
+            return 1
     from noether.core.caller_state import caller_state_kept
 
     command = typer.main.get_command(app)
-    args = list(sys.argv[1:] if argv is None else argv)
     try:
         with caller_state_kept():  # a sweep calling `run` in a loop draws anew each time
             command.main(args=args, prog_name=PROG)

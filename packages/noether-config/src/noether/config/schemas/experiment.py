@@ -39,6 +39,12 @@ class Sources:
         return 0
 
 
+def _folder_path(path: str) -> str:
+    """`~` expanded; an empty path is the working directory (`.`), as earlier versions took
+    it: the config.yaml of their runs still resumes."""
+    return os.path.expanduser(path) or "."
+
+
 class ExperimentConfig(RefusesBoolForNumber):
     """One experiment: data, model, trainer and tracker, and where its run folder goes."""
 
@@ -48,11 +54,9 @@ class ExperimentConfig(RefusesBoolForNumber):
 
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=FOLDER_NAME)
     """Experiment name; runs go to `<output_path>/<name>/<run_id>`."""
-    output_path: Annotated[str, AfterValidator(os.path.expanduser)] = Field(
-        default="runs", min_length=1
-    )
+    output_path: Annotated[str, AfterValidator(_folder_path)] = "runs"
     """Folder that holds all experiments' run folders (relative to the working directory;
-    `~` is the home folder, `.` the working directory itself)."""
+    `~` is the home folder, `.` (or empty) the working directory itself)."""
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     """Seed of Python, NumPy and torch RNGs (offset per rank and data worker), 0 to 2**32 - 1:
     torch's CPU generator and NumPy keep 32 bits of a seed, so seeds that differ only above

@@ -368,3 +368,13 @@ def build_initializer(
 
     initializer: InitializerBase = build_component(config, path_provider=path_provider)
     return initializer
+
+
+def __getattr__(name: str) -> Any:
+    """`CheckpointInitializer` lived here until 0.2 (now in `weights_initializer`): code that
+    imports it from here still finds it."""
+    if name == "CheckpointInitializer":
+        from noether.core.checkpoint.weights_initializer import CheckpointInitializer
+
+        return CheckpointInitializer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
