@@ -182,8 +182,10 @@ class RegistryBase(RefusesBoolForNumber):
                 f"{package!r} has no module {module!r}: is the target misspelt?"
             )
         distribution = cls.target_distribution()
-        installed = _installed_version(distribution) if package == "noether" else None
-        if installed is not None:  # another version of it, without the module
+        prefix = next((p for p, d in _NOETHER_DISTRIBUTIONS.items() if d == distribution), None)
+        there = prefix is not None and module_findable(prefix)
+        installed = _installed_version(distribution) if there else None
+        if installed is not None:  # its package is there, in a version without the module
             own = _installed_version("noether-config")
             return (
                 f"{cls.__qualname__} is implemented by {cls.target!r}, but the installed "
