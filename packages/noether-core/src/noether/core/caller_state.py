@@ -17,8 +17,6 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from noether.config.loader.local_modules import forget_folder_modules
-
 
 @contextlib.contextmanager
 def caller_state_kept() -> Iterator[None]:
@@ -35,6 +33,9 @@ def caller_state_kept() -> Iterator[None]:
         yield
     finally:
         for entry in [entry for entry in sys.path if entry not in path]:
+            # imported here: a noether-config of another version stops the run before this
+            from noether.config.loader.local_modules import forget_folder_modules
+
             forget_folder_modules(os.path.realpath(entry or os.curdir), modules)
         sys.path[:] = path
         random.setstate(python_rng)

@@ -198,6 +198,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: the arguments after the program name (default: `sys.argv[1:]`).
     """
+    from noether.core.caller_state import caller_state_kept
+
+    with caller_state_kept():  # a sweep calling `run` in a loop draws anew each time
+        return _command(argv)
+
+
+def _command(argv: Sequence[str] | None) -> int:
+    """The command and its exit code; the console script's process ends after it, so nothing
+    is put back (a launcher's SIGTERM after a failure finds the exit code decided at once)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not {"--version", "--help", "-h"} & set(args):  # those answer whatever is installed
         from noether.core.installed import mismatch_message
@@ -206,12 +215,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         if mismatch is not None:
             typer.echo(mismatch, err=True)
             return 1
-    from noether.core.caller_state import caller_state_kept
-
     command = typer.main.get_command(app)
     try:
-        with caller_state_kept():  # a sweep calling `run` in a loop draws anew each time
-            command.main(args=args, prog_name=PROG)
+        command.main(args=args, prog_name=PROG)
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     return 0
@@ -226,7 +232,7 @@ def _after_exit_hooks() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     atexit.register(_after_exit_hooks)  # registered first: runs after every other exit hook
-    code = run(argv)
+    code = _command(argv)
     run_signals = sys.modules.get("noether.core.run_signals")  # imported by a training run
     if run_signals is not None:
         run_signals.exiting(code)  # the exit code is decided: a signal in the teardown keeps it
